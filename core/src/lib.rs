@@ -1,0 +1,1 @@
+//! ringcast-core: everything that is broker logic and has no I/O.
