@@ -1,1 +1,2 @@
 //! ringcast-core: everything that is broker logic and has no I/O.
+pub mod resp;
