@@ -969,6 +969,20 @@ mod tests {
         out
     }
 
+    /// Cuts `input` into chunks at the (sorted) positions `cuts` pick.
+    fn split_at_random<'a>(input: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut from = 0;
+        for to in points {
+            chunks.push(&input[from..to]);
+            from = to;
+        }
+        chunks.push(&input[from..]);
+        chunks
+    }
+
     proptest! {
         #[test]
         fn random_multibulk_requests_round_trip_across_random_splits(
@@ -979,17 +993,33 @@ mod tests {
             cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
         ) {
             let input: Vec<u8> = requests.iter().flat_map(|r| encode(r)).collect();
-            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
-            points.sort_unstable();
-            let mut chunks = Vec::new();
-            let mut from = 0;
-            for &to in &points {
-                chunks.push(&input[from..to]);
-                from = to;
-            }
-            chunks.push(&input[from..]);
+            let chunks = split_at_random(&input, &cuts);
             let outcome = decode_chunks(chunks, true);
             prop_assert_eq!(outcome, (requests, End::NeedMore));
+        }
+
+        #[test]
+        fn mixed_inline_and_multibulk_pipelines_decode_in_order(
+            requests in prop::collection::vec(
+                (any::<bool>(), prop::collection::vec("[a-zA-Z0-9_:.-]{1,12}", 1..5)),
+                1..8,
+            ),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+        ) {
+            let mut input = Vec::new();
+            let mut want = Vec::new();
+            for (inline, words) in &requests {
+                let request: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+                if *inline {
+                    input.extend_from_slice(words.join(" ").as_bytes());
+                    input.extend_from_slice(b"\r\n");
+                } else {
+                    input.extend_from_slice(&encode(&request));
+                }
+                want.push(request);
+            }
+            let chunks = split_at_random(&input, &cuts);
+            prop_assert_eq!(decode_chunks(chunks, true), (want, End::NeedMore));
         }
     }
 }
