@@ -78,14 +78,18 @@
 //! # Cost
 //!
 //! Creating or removing a channel clones its shard's hash set: one refcount
-//! increment per entry of that shard (each usually a cache miss at scale) and
-//! a table copy. With [`CHANNEL_SHARDS`] = 8192, a shard holds ~122 entries at
-//! 1,000,000 channels; measured on a 2-core VM, a new-channel subscribe at 1M
-//! channels takes a few microseconds (see the constant's comment). Subscribing
-//! a second connection on a worker that already has one to that channel is a
-//! single CAS; the first connection of a worker to an existing channel takes
-//! the shard lock but copies nothing. A lookup is one hash probe plus, for
-//! patterns, one probe per distinct prefix length present.
+//! increment per entry of that shard (usually a cache miss each at scale), a
+//! table copy, and the matching decrements when the old snapshot is freed.
+//! With [`CHANNEL_SHARDS`] = 65536 a shard holds ~15 entries at 1,000,000
+//! channels, and a new-channel subscribe or last unsubscribe there measured
+//! about 2 µs on a small VM (about 6 µs with 8192 shards, i.e. the copy
+//! dominates; a persistent hash trie would copy a similar number of child
+//! pointers per level, so plain sharding was kept for its simplicity).
+//! Subscribing a second connection of a worker to a channel is one CAS; the
+//! first connection of a worker to an existing channel takes the shard lock
+//! but copies nothing. A lookup is one hash probe, plus for global publishes
+//! one probe per distinct pattern prefix length and a glob match per pattern
+//! in the buckets found.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -107,11 +111,12 @@ pub const MAX_WORKERS: usize = 64;
 /// Shards per channel namespace.
 ///
 /// Creating or removing a channel copies one shard, at a cost proportional to
-/// the shard's size (mostly one cache miss per entry for its refcount). 8192
-/// keeps that near a hundred entries at a million channels, while an empty
-/// registry costs ~1 MiB per namespace and PUBSUB CHANNELS (rare) walks every
-/// shard. Must be a power of two.
-pub const CHANNEL_SHARDS: usize = 8192;
+/// the shard's size (mostly one cache miss per entry for its refcount).
+/// 65536 keeps that near 15 entries at a million channels. Untouched shards
+/// share one empty snapshot, so an empty namespace costs 16 bytes per shard
+/// (1 MiB); PUBSUB CHANNELS, which is rare, walks every shard. Must be a power
+/// of two.
+pub const CHANNEL_SHARDS: usize = 65536;
 
 /// Shards of the pattern prefix map. Patterns are far fewer than channels.
 const PATTERN_SHARDS: usize = 256;
@@ -181,11 +186,16 @@ pub struct Lookup {
 
 /// Who subscribes to one channel or pattern: a bit per worker and a counter
 /// per worker. See the module invariants for who may change what.
-struct Entry {
+///
+/// The counters sit inline (a slice tail sized for the worker count) so that
+/// a lookup touches one allocation for the entry and one for its key.
+struct EntryOf<C: ?Sized> {
     key: Bytes,
     workers: AtomicU64,
-    counts: Box<[AtomicU32]>,
+    counts: C,
 }
+
+type Entry = EntryOf<[AtomicU32]>;
 
 /// What a lock-free decrement attempt found.
 enum FastDecrement {
@@ -197,18 +207,26 @@ enum FastDecrement {
 }
 
 impl Entry {
-    /// A new entry holding one subscriber of worker `w`.
-    fn new(key: &[u8], workers: usize, w: WorkerId) -> Self {
+    /// A new entry holding one subscriber of worker `w`, with counters for
+    /// at least `workers` workers.
+    fn new(key: &[u8], workers: usize, w: WorkerId) -> Arc<Self> {
+        fn build<const N: usize>(key: Bytes, w: WorkerId) -> Arc<Entry> {
+            Arc::new(EntryOf {
+                key,
+                workers: AtomicU64::new(1 << w),
+                counts: std::array::from_fn::<_, N, _>(|i| AtomicU32::new(u32::from(i == w))),
+            })
+        }
+        // A copy, so the key never pins a larger buffer it was sliced from.
         let key = Bytes::copy_from_slice(key);
-        // Promote the key to shared storage now, so cloning it into lookups
-        // later is only a refcount increment, never an allocation.
-        drop(key.clone());
-        let counts: Box<[AtomicU32]> = (0..workers).map(|_| AtomicU32::new(0)).collect();
-        counts[w].store(1, Ordering::Relaxed);
-        Entry {
-            key,
-            workers: AtomicU64::new(1 << w),
-            counts,
+        match workers {
+            0..=1 => build::<1>(key, w),
+            2 => build::<2>(key, w),
+            3..=4 => build::<4>(key, w),
+            5..=8 => build::<8>(key, w),
+            9..=16 => build::<16>(key, w),
+            17..=32 => build::<32>(key, w),
+            _ => build::<MAX_WORKERS>(key, w),
         }
     }
 
@@ -308,30 +326,30 @@ impl Keyed for Entry {
 /// `Arc<T>` hashed and compared by key, so a `HashSet` of these is a map from
 /// key to `T` that can be probed with `&[u8]` and cloned with one refcount
 /// increment per element.
-struct ByKey<T>(Arc<T>);
+struct ByKey<T: ?Sized>(Arc<T>);
 
-impl<T> Clone for ByKey<T> {
+impl<T: ?Sized> Clone for ByKey<T> {
     fn clone(&self) -> Self {
         ByKey(Arc::clone(&self.0))
     }
 }
 
-impl<T: Keyed> Hash for ByKey<T> {
+impl<T: Keyed + ?Sized> Hash for ByKey<T> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         // Must hash exactly like `[u8]` for `Borrow<[u8]>` probes to work.
         self.0.key().hash(state);
     }
 }
 
-impl<T: Keyed> PartialEq for ByKey<T> {
+impl<T: Keyed + ?Sized> PartialEq for ByKey<T> {
     fn eq(&self, other: &Self) -> bool {
         self.0.key() == other.0.key()
     }
 }
 
-impl<T: Keyed> Eq for ByKey<T> {}
+impl<T: Keyed + ?Sized> Eq for ByKey<T> {}
 
-impl<T: Keyed> std::borrow::Borrow<[u8]> for ByKey<T> {
+impl<T: Keyed + ?Sized> std::borrow::Borrow<[u8]> for ByKey<T> {
     fn borrow(&self) -> &[u8] {
         self.0.key()
     }
@@ -340,15 +358,17 @@ impl<T: Keyed> std::borrow::Borrow<[u8]> for ByKey<T> {
 type Snapshot<T> = HashSet<ByKey<T>, RandomState>;
 
 /// One shard: the snapshot readers load, and the lock its writers share.
-struct Shard<T> {
+struct Shard<T: ?Sized> {
     snapshot: ArcSwap<Snapshot<T>>,
     write: Mutex<()>,
 }
 
-impl<T: Keyed> Shard<T> {
-    fn new(hasher: &RandomState) -> Self {
+impl<T: Keyed + ?Sized> Shard<T> {
+    /// A shard starting from `empty`, one snapshot shared by all shards of a
+    /// table so that untouched shards cost no allocation.
+    fn new(empty: &Arc<Snapshot<T>>) -> Self {
         Shard {
-            snapshot: ArcSwap::from_pointee(HashSet::with_hasher(hasher.clone())),
+            snapshot: ArcSwap::new(Arc::clone(empty)),
             write: Mutex::new(()),
         }
     }
@@ -364,6 +384,11 @@ impl<T: Keyed> Shard<T> {
     fn rewrite(&self, edit: impl FnOnce(&mut Snapshot<T>)) {
         let mut next = Snapshot::clone(&self.snapshot.load());
         edit(&mut next);
+        // Give memory back after mass removals; the rehash is amortised over
+        // the removals that shrank the set.
+        if next.len() * 4 < next.capacity() {
+            next.shrink_to_fit();
+        }
         self.snapshot.store(Arc::new(next));
     }
 }
@@ -385,7 +410,10 @@ struct ChannelTable {
 impl ChannelTable {
     fn new(hasher: &RandomState) -> Self {
         ChannelTable {
-            shards: (0..CHANNEL_SHARDS).map(|_| Shard::new(hasher)).collect(),
+            shards: {
+                let empty = Arc::new(HashSet::with_hasher(hasher.clone()));
+                (0..CHANNEL_SHARDS).map(|_| Shard::new(&empty)).collect()
+            },
             len: AtomicUsize::new(0),
         }
     }
@@ -425,7 +453,10 @@ struct PatternTable {
 impl PatternTable {
     fn new(hasher: &RandomState) -> Self {
         PatternTable {
-            shards: (0..PATTERN_SHARDS).map(|_| Shard::new(hasher)).collect(),
+            shards: {
+                let empty = Arc::new(HashSet::with_hasher(hasher.clone()));
+                (0..PATTERN_SHARDS).map(|_| Shard::new(&empty)).collect()
+            },
             lengths: ArcSwap::from_pointee(Vec::new()),
             length_counts: Mutex::new(BTreeMap::new()),
             len: AtomicUsize::new(0),
@@ -526,7 +557,7 @@ impl Registry {
             entry.0.increment_locked(w);
             return;
         }
-        let entry = Arc::new(Entry::new(channel, self.workers, w));
+        let entry = Entry::new(channel, self.workers, w);
         shard.rewrite(|set| {
             set.insert(ByKey(entry));
         });
@@ -590,7 +621,10 @@ impl Registry {
             },
             None => Vec::with_capacity(1),
         };
-        let entry = Arc::new(Entry::new(pattern, self.workers, w));
+        let entry = Entry::new(pattern, self.workers, w);
+        // Promote the key to shared storage now, so that cloning it into
+        // every matching lookup is a refcount increment, never an allocation.
+        drop(entry.key.clone());
         let at = patterns.partition_point(|e| e.key.as_ref() < pattern.as_ref());
         patterns.insert(at, entry);
         let bucket = Bucket {
@@ -1081,7 +1115,7 @@ mod tests {
                         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1));
                         // Held subscriptions: channels then patterns.
                         let mut held = vec![0usize; CHANNELS.len() + PATTERNS.len()];
-                        for _ in 0..20_000 {
+                        for _ in 0..50_000 {
                             let i = rng.below(held.len());
                             let add = held[i] == 0 || (held[i] < MAX_HELD && rng.below(2) == 0);
                             match (i < CHANNELS.len(), add) {
