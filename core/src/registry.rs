@@ -35,13 +35,16 @@
 //!
 //! 1. `count[w]` crosses zero (0 → 1 or 1 → 0) only while the shard's write
 //!    lock is held, and only on the entry that is in the shard's *current*
-//!    snapshot (found again after taking the lock). `bit[w]` is changed only
-//!    in the same critical section, right after its counter crossed zero.
-//!    Without the lock, a counter moves only between values ≥ 1 (CAS from
-//!    n ≥ 1 to n + 1, or from n ≥ 2 to n − 1).
-//! 2. Hence, whenever no writer holds the shard lock, `bit[w] == (count[w] > 0)`
-//!    for every entry and worker, and while a writer holds it no other thread
-//!    can make any counter of that shard become or stop being zero.
+//!    snapshot (found again after taking the lock). Without the lock, a
+//!    counter moves only between values ≥ 1 (CAS from n ≥ 1 to n + 1, or
+//!    from n ≥ 2 to n − 1).
+//! 2. `bit[w]` changes only under the same lock: it is set just *before*
+//!    `count[w]` leaves zero and cleared just *after* it returns to zero. So
+//!    at every instant `count[w] > 0` implies `bit[w]` (a reader following
+//!    the bits finds every counted subscriber; a set bit over a zero counter
+//!    is skipped), whenever no writer holds the lock `bit[w] == (count[w] > 0)`,
+//!    and while a writer holds it no other thread can make any counter of
+//!    that shard become or stop being zero.
 //! 3. An entry whose worker set becomes empty is removed from its shard in the
 //!    same critical section. So every entry in a current snapshot has at
 //!    least one subscriber once its writer releases the lock, and channel /
@@ -93,14 +96,63 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use foldhash::fast::RandomState;
 
+use self::sync::{ArcSwap, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard};
 use crate::glob;
+
+/// The synchronisation primitives of the registry, replaced by loom's models
+/// under `cfg(loom)` so that the remove-versus-increment protocol can be
+/// checked exhaustively.
+mod sync {
+    #[cfg(not(loom))]
+    pub(super) use arc_swap::ArcSwap;
+    #[cfg(not(loom))]
+    pub(super) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+    #[cfg(not(loom))]
+    pub(super) use std::sync::{Mutex, MutexGuard};
+
+    #[cfg(loom)]
+    pub(super) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+    #[cfg(loom)]
+    pub(super) use loom::sync::{Mutex, MutexGuard};
+
+    /// Stand-in for `arc_swap::ArcSwap` under loom: a linearizable pointer
+    /// cell, which is the property of `ArcSwap` the registry relies on.
+    #[cfg(loom)]
+    pub(super) struct ArcSwap<T>(loom::sync::RwLock<std::sync::Arc<T>>);
+
+    #[cfg(loom)]
+    impl<T> ArcSwap<T> {
+        pub(super) fn new(value: std::sync::Arc<T>) -> Self {
+            ArcSwap(loom::sync::RwLock::new(value))
+        }
+
+        pub(super) fn from_pointee(value: T) -> Self {
+            Self::new(std::sync::Arc::new(value))
+        }
+
+        pub(super) fn load(&self) -> std::sync::Arc<T> {
+            std::sync::Arc::clone(
+                &self
+                    .0
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            )
+        }
+
+        pub(super) fn store(&self, value: std::sync::Arc<T>) {
+            *self
+                .0
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+        }
+    }
+}
 
 /// Index of a worker (one per core).
 pub type WorkerId = usize;
@@ -116,10 +168,17 @@ pub const MAX_WORKERS: usize = 64;
 /// share one empty snapshot, so an empty namespace costs 16 bytes per shard
 /// (1 MiB); PUBSUB CHANNELS, which is rare, walks every shard. Must be a power
 /// of two.
+#[cfg(not(loom))]
 pub const CHANNEL_SHARDS: usize = 65536;
+/// Few shards under loom, which models every lock it is given.
+#[cfg(loom)]
+pub const CHANNEL_SHARDS: usize = 2;
 
 /// Shards of the pattern prefix map. Patterns are far fewer than channels.
+#[cfg(not(loom))]
 const PATTERN_SHARDS: usize = 256;
+#[cfg(loom)]
+const PATTERN_SHARDS: usize = 2;
 
 /// Set of workers (bit i = worker i has ≥1 subscriber).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -267,9 +326,13 @@ impl Entry {
     /// Adds a subscriber of `w`. Caller holds the shard lock and found this
     /// entry in the current snapshot.
     fn increment_locked(&self, w: WorkerId) {
-        if self.counts[w].fetch_add(1, Ordering::AcqRel) == 0 {
+        let counter = &self.counts[w];
+        if counter.load(Ordering::Acquire) == 0 {
+            // Bit first: once the counter is non-zero, a lock-free incrementer
+            // may return, and its subscriber must already be visible.
             self.workers.fetch_or(1 << w, Ordering::AcqRel);
         }
+        counter.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Removes a subscriber of `w`; returns whether the entry is now empty
@@ -769,7 +832,7 @@ impl Registry {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -1248,5 +1311,134 @@ mod tests {
                 prop_assert_eq!(got, want);
             }
         }
+    }
+}
+
+/// Exhaustive checks of the remove-versus-increment protocol. Run with
+/// `RUSTFLAGS="--cfg loom" cargo test -p ringcast-core --release registry::loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+    use loom::thread;
+
+    fn workers_of(reg: &Registry, channel: &[u8]) -> Hits {
+        let mut out = Lookup::default();
+        reg.lookup(Namespace::Global, channel, &mut out);
+        out.channel
+    }
+
+    #[test]
+    fn last_unsubscribe_racing_a_subscribe_on_another_worker_keeps_it() {
+        loom::model(|| {
+            let reg = Arc::new(Registry::new(2));
+            let ch = Bytes::from_static(b"c");
+            reg.subscribe(Namespace::Global, &ch, 0);
+            let confirmed = Arc::new(AtomicBool::new(false));
+            let remover = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || reg.unsubscribe(Namespace::Global, b"c", 0))
+            };
+            let subscriber = {
+                let (reg, confirmed) = (Arc::clone(&reg), Arc::clone(&confirmed));
+                thread::spawn(move || {
+                    reg.subscribe(Namespace::Global, &ch, 1);
+                    confirmed.store(true, Ordering::Release);
+                })
+            };
+            // A publisher that learns of the confirmation must see it.
+            if confirmed.load(Ordering::Acquire) {
+                assert!(workers_of(&reg, b"c").workers.contains(1));
+            }
+            remover.join().unwrap();
+            subscriber.join().unwrap();
+            let hits = workers_of(&reg, b"c");
+            assert_eq!((hits.workers, hits.count), (WorkerSet(0b10), 1));
+            assert_eq!(reg.channel_count(Namespace::Global), 1);
+        });
+    }
+
+    #[test]
+    fn same_worker_resubscribe_racing_its_last_unsubscribe_keeps_it() {
+        loom::model(|| {
+            let reg = Arc::new(Registry::new(1));
+            let ch = Bytes::from_static(b"c");
+            reg.subscribe(Namespace::Global, &ch, 0);
+            let confirmed = Arc::new(AtomicBool::new(false));
+            let remover = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || reg.unsubscribe(Namespace::Global, b"c", 0))
+            };
+            let subscriber = {
+                let (reg, confirmed) = (Arc::clone(&reg), Arc::clone(&confirmed));
+                thread::spawn(move || {
+                    reg.subscribe(Namespace::Global, &ch, 0);
+                    confirmed.store(true, Ordering::Release);
+                })
+            };
+            if confirmed.load(Ordering::Acquire) {
+                assert!(workers_of(&reg, b"c").workers.contains(0));
+            }
+            remover.join().unwrap();
+            subscriber.join().unwrap();
+            assert_eq!(reg.numsub(Namespace::Global, b"c"), 1);
+            assert_eq!(reg.channel_count(Namespace::Global), 1);
+            reg.unsubscribe(Namespace::Global, b"c", 0);
+            assert_eq!(reg.channel_count(Namespace::Global), 0);
+        });
+    }
+
+    /// A second connection of a worker may be counted lock-free while the
+    /// first one is still being added under the lock; it must not return
+    /// before the worker is visible to publishers.
+    #[test]
+    fn lock_free_subscribe_behind_a_first_subscribe_is_visible_on_return() {
+        loom::model(|| {
+            let reg = Arc::new(Registry::new(2));
+            let ch = Bytes::from_static(b"c");
+            reg.subscribe(Namespace::Global, &ch, 1);
+            let confirmed = Arc::new(AtomicBool::new(false));
+            let first = {
+                let (reg, ch) = (Arc::clone(&reg), ch.clone());
+                thread::spawn(move || reg.subscribe(Namespace::Global, &ch, 0))
+            };
+            let second = {
+                let (reg, confirmed) = (Arc::clone(&reg), Arc::clone(&confirmed));
+                thread::spawn(move || {
+                    reg.subscribe(Namespace::Global, &ch, 0);
+                    confirmed.store(true, Ordering::Release);
+                })
+            };
+            if confirmed.load(Ordering::Acquire) {
+                assert!(workers_of(&reg, b"c").workers.contains(0));
+            }
+            first.join().unwrap();
+            second.join().unwrap();
+            assert_eq!(reg.numsub(Namespace::Global, b"c"), 3);
+        });
+    }
+
+    #[test]
+    fn pattern_removal_racing_a_psubscribe_keeps_it() {
+        loom::model(|| {
+            let reg = Arc::new(Registry::new(2));
+            let p = Bytes::from_static(b"c*");
+            reg.psubscribe(&p, 0);
+            let remover = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || reg.punsubscribe(b"c*", 0))
+            };
+            let subscriber = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || reg.psubscribe(&p, 1))
+            };
+            remover.join().unwrap();
+            subscriber.join().unwrap();
+            let mut out = Lookup::default();
+            reg.lookup(Namespace::Global, b"cx", &mut out);
+            assert_eq!(out.patterns.len(), 1);
+            assert_eq!(out.patterns[0].hits.workers, WorkerSet(0b10));
+            assert_eq!(reg.pattern_count(), 1);
+        });
     }
 }
