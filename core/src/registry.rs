@@ -17,7 +17,7 @@
 //!
 //! A channel table is split into [`CHANNEL_SHARDS`] shards by key hash. A shard
 //! is an `ArcSwap` holding an immutable hash set of `Arc<Entry>` plus a mutex
-//! that only writers of that shard take. An [`Entry`] holds the key, a bit set
+//! that only writers of that shard take. An `Entry` holds the key, a bit set
 //! of workers with subscribers and one atomic counter per worker, so counts
 //! change in place and only *creating* or *removing* an entry copies its shard.
 //!
@@ -57,9 +57,9 @@
 //!    one worker and a subscriber incrementing the same entry on another:
 //!    either the CAS lands first (the count never reaches zero, no removal) or
 //!    the removal does (the CAS fails, the subscriber retries under the lock).
-//! 5. Readers never write: a lookup against a stale snapshot only ever reports
-//!    a subscriber that is concurrently going away, which the target worker's
-//!    local index filters out.
+//! 5. Readers never write. A lookup racing a subscribe may miss it, and one
+//!    racing an unsubscribe may still report it (the target worker's local
+//!    index then finds no connection); neither has been confirmed yet.
 //!
 //! Lock order, when two are held: pattern shard lock, then the prefix-length
 //! lock. Readers take no lock at all.
@@ -73,10 +73,16 @@
 //! releases the fully built snapshot to every later `load`. Counter and worker-
 //! set updates are read-modify-writes with `AcqRel`, loads are `Acquire`: by
 //! write-read coherence a load that happens after a write sees it (or a later
-//! value) whatever the ordering, and Release/Acquire additionally makes a
-//! reader that sees `bit[w]` set also see the counter increment made before it.
+//! value) whatever the ordering. Release/Acquire is what carries the *other*
+//! variables along: a lock-free incrementer that reads a counter made non-zero
+//! by the locked path also sees the worker bit set before it (invariant 2), so
+//! everything a returned subscribe relied on happens-before the external edge.
 //! Nothing here needs a total order across different variables, so `SeqCst` is
 //! not used.
+//!
+//! The races between removal and increment, and the bit-before-counter order,
+//! are model-checked with loom (`loom_tests`, run with
+//! `RUSTFLAGS="--cfg loom" cargo test -p ringcast-core --release loom_tests`).
 //!
 //! # Cost
 //!
@@ -526,9 +532,8 @@ impl PatternTable {
         }
     }
 
-    /// Records that a bucket with a prefix of `len` bytes appeared (`delta`
-    /// = 1) or went away (`delta` = -1), republishing the length set when a
-    /// length appears or disappears. Caller holds the bucket's shard lock, so
+    /// Records that a bucket with a prefix of `len` bytes appeared or went
+    /// away, republishing the length set when a length appears or disappears. Caller holds the bucket's shard lock, so
     /// the new length is visible before the pattern's subscribe returns.
     fn count_length(&self, len: usize, appeared: bool) {
         let mut counts = self
