@@ -1,2 +1,5 @@
 //! ringcast-core: everything that is broker logic and has no I/O.
+
+pub mod glob;
+pub mod registry;
 pub mod resp;
