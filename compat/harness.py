@@ -1,4 +1,5 @@
-"""Start and stop the server under test for the compatibility suite.
+"""Start and stop the server under test for the compatibility suite, and
+bound every wait the tests make.
 
 The suite runs unchanged against ringcast (the default) or, with
 COMPAT_TARGET=redis, against a real redis-server, which is how the suite
@@ -152,7 +153,7 @@ class Server:
             pass
 
 
-# Bounded waits and small client helpers used by the tests.
+# Bounded waits and client shortcuts used by the tests.
 
 
 def async_client(srv, protocol, **kw) -> redis.asyncio.Redis:
