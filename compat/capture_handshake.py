@@ -157,6 +157,7 @@ def main():
             ("redis-cli PING", plain, lambda: cli(p, "ping")),
             ("redis-cli -3 PING", plain, lambda: cli(p, "-3", "ping")),
             ("redis-cli -a PW PING", auth, lambda: cli(a, "-a", PASSWORD, "--no-auth-warning", "ping")),
+            ("redis-cli -3 -a PW PING", auth, lambda: cli(a, "-3", "-a", PASSWORD, "--no-auth-warning", "ping")),
             ("redis-cli INFO", plain, lambda: cli(p, "info")),
             ("redis-cli with commands on stdin (repl without tty)", plain,
              lambda: subprocess.run(["redis-cli", "-p", str(p)], input=b"ping\n", capture_output=True, timeout=10)),
