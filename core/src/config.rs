@@ -1,0 +1,672 @@
+//! ringcast's configuration: one struct, one table of parameters with their
+//! defaults, one parser shared by the config file (redis.conf syntax), the
+//! command line (`--name value`, as redis-server takes it) and `CONFIG GET/SET`.
+//!
+//! Parameter names are Redis's, so existing redis.conf files, deployment
+//! scripts and client libraries that ask `CONFIG GET` at connect time keep
+//! working.
+
+use std::fmt::Write as _;
+
+/// Which I/O backend the workers use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoBackend {
+    /// io_uring when the kernel allows it, else epoll.
+    Auto,
+    Uring,
+    Epoll,
+}
+
+/// Whether `DEBUG` may be used (`enable-debug-command`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DebugCommand {
+    No,
+    Yes,
+    Local,
+}
+
+/// Output buffer limit of one client class (`client-output-buffer-limit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct OutputLimit {
+    /// Close at once past this many bytes (0: no limit).
+    pub hard: usize,
+    /// Close when over this many bytes for longer than `soft_seconds` (0: no limit).
+    pub soft: usize,
+    pub soft_seconds: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Verbose,
+    Notice,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub port: u16,
+    pub bind: Vec<String>,
+    pub threads: usize,
+    pub io_backend: IoBackend,
+    pub requirepass: Option<String>,
+    pub maxclients: usize,
+    pub output_limit_normal: OutputLimit,
+    pub output_limit_pubsub: OutputLimit,
+    pub ring_capacity: usize,
+    pub enable_debug_command: DebugCommand,
+    pub loglevel: LogLevel,
+    pub timeout: u64,
+    pub tcp_keepalive: u64,
+    pub databases: i64,
+    pub proto_max_bulk_len: usize,
+    pub client_query_buffer_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 6379,
+            bind: vec!["127.0.0.1".to_string()],
+            threads: 0,
+            io_backend: IoBackend::Auto,
+            requirepass: None,
+            maxclients: 10000,
+            output_limit_normal: OutputLimit::default(),
+            output_limit_pubsub: OutputLimit {
+                hard: 32 << 20,
+                soft: 8 << 20,
+                soft_seconds: 60,
+            },
+            ring_capacity: 4096,
+            enable_debug_command: DebugCommand::No,
+            loglevel: LogLevel::Notice,
+            timeout: 0,
+            tcp_keepalive: 300,
+            databases: 16,
+            proto_max_bulk_len: 512 << 20,
+            client_query_buffer_limit: 1 << 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown parameter '{0}'")]
+    Unknown(String),
+    #[error("parameter '{0}' cannot be changed while running")]
+    Immutable(String),
+    #[error("invalid value for '{name}': {why}")]
+    Invalid { name: String, why: String },
+    #[error("'{0}' needs a value")]
+    MissingValue(String),
+    #[error("unbalanced quotes in configuration line")]
+    Quotes,
+}
+
+/// One configuration parameter: Redis's name, whether `CONFIG SET` may
+/// change it live, and how to read and print it.
+pub struct Param {
+    pub name: &'static str,
+    pub live: bool,
+    pub help: &'static str,
+    set: fn(&mut Config, &[String]) -> Result<(), String>,
+    get: fn(&Config) -> String,
+}
+
+/// Parameters ringcast accepts but deliberately ignores (it keeps no
+/// keyspace, so persistence and replication settings mean nothing to it).
+/// They are accepted so existing redis.conf files load, and `CONFIG GET`
+/// answers them as an empty-dataset Redis would.
+pub const IGNORED: &[(&str, &str)] = &[
+    ("save", ""),
+    ("appendonly", "no"),
+    ("daemonize", "no"),
+    ("protected-mode", "yes"),
+    ("dir", "."),
+    ("dbfilename", "dump.rdb"),
+    ("logfile", ""),
+    ("pidfile", ""),
+    ("supervised", "no"),
+    ("io-threads", "1"),
+    ("maxmemory", "0"),
+    ("maxmemory-policy", "noeviction"),
+    ("notify-keyspace-events", ""),
+    ("tcp-backlog", "511"),
+    ("cluster-enabled", "no"),
+    ("slave-read-only", "yes"),
+    ("replica-read-only", "yes"),
+];
+
+fn one(v: &[String]) -> Result<&str, String> {
+    match v {
+        [x] => Ok(x.as_str()),
+        _ => Err("expects one value".into()),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(v: &[String]) -> Result<T, String> {
+    one(v)?
+        .parse()
+        .map_err(|_| "not a valid number".to_string())
+}
+
+/// Memory sizes as Redis writes them: `32mb`, `8m`, `1gb`, `1024`.
+pub fn parse_memory(s: &str) -> Result<usize, String> {
+    let lower = s.to_ascii_lowercase();
+    let (digits, mul) = [
+        ("gb", 1usize << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, mul)| lower.strip_suffix(suffix).map(|d| (d, *mul)))
+    .unwrap_or((lower.as_str(), 1));
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| format!("'{s}' is not a memory size"))
+}
+
+fn set_output_limit(c: &mut Config, v: &[String]) -> Result<(), String> {
+    // Redis takes one or more "class hard soft seconds" groups, given either
+    // as separate words or as one quoted string.
+    let words: Vec<&str> = v.iter().flat_map(|s| s.split_whitespace()).collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err("expects <class> <hard> <soft> <seconds> groups".into());
+    }
+    let mut next = c.clone();
+    for g in words.chunks(4) {
+        let limit = OutputLimit {
+            hard: parse_memory(g[1])?,
+            soft: parse_memory(g[2])?,
+            soft_seconds: g[3].parse().map_err(|_| "seconds is not a number")?,
+        };
+        match g[0].to_ascii_lowercase().as_str() {
+            "normal" => next.output_limit_normal = limit,
+            "pubsub" => next.output_limit_pubsub = limit,
+            // Replicas do not exist here; the class is accepted for redis.conf compatibility.
+            "replica" | "slave" => {}
+            other => return Err(format!("unknown client class '{other}'")),
+        }
+    }
+    *c = next;
+    Ok(())
+}
+
+fn fmt_limit(l: &OutputLimit) -> String {
+    format!("{} {} {}", l.hard, l.soft, l.soft_seconds)
+}
+
+pub static PARAMS: &[Param] = &[
+    Param {
+        name: "port",
+        live: false,
+        help: "TCP port to listen on",
+        set: |c, v| {
+            c.port = parse_num(v)?;
+            Ok(())
+        },
+        get: |c| c.port.to_string(),
+    },
+    Param {
+        name: "bind",
+        live: false,
+        help: "addresses to listen on (space separated)",
+        set: |c, v| {
+            let addrs: Vec<String> = v
+                .iter()
+                .flat_map(|s| s.split_whitespace())
+                .map(String::from)
+                .collect();
+            if addrs.is_empty() {
+                return Err("expects at least one address".into());
+            }
+            c.bind = addrs;
+            Ok(())
+        },
+        get: |c| c.bind.join(" "),
+    },
+    Param {
+        name: "threads",
+        live: false,
+        help: "worker threads, one per core (0: every usable core)",
+        set: |c, v| {
+            let n: usize = parse_num(v)?;
+            if n > crate::registry::MAX_WORKERS {
+                return Err(format!("at most {} threads", crate::registry::MAX_WORKERS));
+            }
+            c.threads = n;
+            Ok(())
+        },
+        get: |c| c.threads.to_string(),
+    },
+    Param {
+        name: "io-backend",
+        live: false,
+        help: "auto | uring | epoll",
+        set: |c, v| {
+            c.io_backend = match one(v)?.to_ascii_lowercase().as_str() {
+                "auto" => IoBackend::Auto,
+                "uring" | "io_uring" | "io-uring" => IoBackend::Uring,
+                "epoll" => IoBackend::Epoll,
+                _ => return Err("expects auto, uring or epoll".into()),
+            };
+            Ok(())
+        },
+        get: |c| {
+            match c.io_backend {
+                IoBackend::Auto => "auto",
+                IoBackend::Uring => "uring",
+                IoBackend::Epoll => "epoll",
+            }
+            .to_string()
+        },
+    },
+    Param {
+        name: "requirepass",
+        live: true,
+        help: "password clients must AUTH with (empty: none)",
+        set: |c, v| {
+            let p = one(v)?;
+            c.requirepass = (!p.is_empty()).then(|| p.to_string());
+            Ok(())
+        },
+        get: |c| c.requirepass.clone().unwrap_or_default(),
+    },
+    Param {
+        name: "maxclients",
+        live: true,
+        help: "maximum connected clients",
+        set: |c, v| {
+            let n: usize = parse_num(v)?;
+            if n == 0 {
+                return Err("must be at least 1".into());
+            }
+            c.maxclients = n;
+            Ok(())
+        },
+        get: |c| c.maxclients.to_string(),
+    },
+    Param {
+        name: "client-output-buffer-limit",
+        live: true,
+        help: "\"<class> <hard> <soft> <seconds>\" for classes normal and pubsub",
+        set: set_output_limit,
+        get: |c| {
+            format!(
+                "normal {} slave 268435456 67108864 60 pubsub {}",
+                fmt_limit(&c.output_limit_normal),
+                fmt_limit(&c.output_limit_pubsub)
+            )
+        },
+    },
+    Param {
+        name: "ring-capacity",
+        live: false,
+        help: "messages each inter-worker ring holds before publishers are paused",
+        set: |c, v| {
+            let n: usize = parse_num(v)?;
+            if n == 0 {
+                return Err("must be at least 1".into());
+            }
+            c.ring_capacity = n;
+            Ok(())
+        },
+        get: |c| c.ring_capacity.to_string(),
+    },
+    Param {
+        name: "enable-debug-command",
+        live: false,
+        help: "no | yes | local: allow DEBUG (SLEEP)",
+        set: |c, v| {
+            c.enable_debug_command = match one(v)?.to_ascii_lowercase().as_str() {
+                "no" => DebugCommand::No,
+                "yes" => DebugCommand::Yes,
+                "local" => DebugCommand::Local,
+                _ => return Err("expects no, yes or local".into()),
+            };
+            Ok(())
+        },
+        get: |c| {
+            match c.enable_debug_command {
+                DebugCommand::No => "no",
+                DebugCommand::Yes => "yes",
+                DebugCommand::Local => "local",
+            }
+            .to_string()
+        },
+    },
+    Param {
+        name: "loglevel",
+        live: true,
+        help: "debug | verbose | notice | warning",
+        set: |c, v| {
+            c.loglevel = match one(v)?.to_ascii_lowercase().as_str() {
+                "debug" => LogLevel::Debug,
+                "verbose" => LogLevel::Verbose,
+                "notice" => LogLevel::Notice,
+                "warning" => LogLevel::Warning,
+                _ => return Err("expects debug, verbose, notice or warning".into()),
+            };
+            Ok(())
+        },
+        get: |c| {
+            match c.loglevel {
+                LogLevel::Debug => "debug",
+                LogLevel::Verbose => "verbose",
+                LogLevel::Notice => "notice",
+                LogLevel::Warning => "warning",
+            }
+            .to_string()
+        },
+    },
+    Param {
+        name: "timeout",
+        live: true,
+        help: "close idle non-subscriber clients after this many seconds (0: never)",
+        set: |c, v| {
+            c.timeout = parse_num(v)?;
+            Ok(())
+        },
+        get: |c| c.timeout.to_string(),
+    },
+    Param {
+        name: "tcp-keepalive",
+        live: true,
+        help: "TCP keepalive interval in seconds (0: off)",
+        set: |c, v| {
+            c.tcp_keepalive = parse_num(v)?;
+            Ok(())
+        },
+        get: |c| c.tcp_keepalive.to_string(),
+    },
+    Param {
+        name: "databases",
+        live: false,
+        help: "number of databases SELECT accepts (pub/sub ignores the database)",
+        set: |c, v| {
+            let n: i64 = parse_num(v)?;
+            if n < 1 {
+                return Err("must be at least 1".into());
+            }
+            c.databases = n;
+            Ok(())
+        },
+        get: |c| c.databases.to_string(),
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        live: true,
+        help: "largest bulk string a request may carry",
+        set: |c, v| {
+            let n = parse_memory(one(v)?)?;
+            if n < 1 << 20 {
+                return Err("must be at least 1mb".into());
+            }
+            c.proto_max_bulk_len = n;
+            Ok(())
+        },
+        get: |c| c.proto_max_bulk_len.to_string(),
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        live: true,
+        help: "largest unprocessed input a client may accumulate",
+        set: |c, v| {
+            let n = parse_memory(one(v)?)?;
+            if n < 1 << 20 {
+                return Err("must be at least 1mb".into());
+            }
+            c.client_query_buffer_limit = n;
+            Ok(())
+        },
+        get: |c| c.client_query_buffer_limit.to_string(),
+    },
+];
+
+pub fn param(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+impl Config {
+    /// Set one parameter from its words (as in a config line or `CONFIG SET`).
+    /// Ignored Redis parameters are accepted and dropped.
+    pub fn set(&mut self, name: &str, values: &[String]) -> Result<(), ConfigError> {
+        if let Some(p) = param(name) {
+            if values.is_empty() {
+                return Err(ConfigError::MissingValue(name.to_string()));
+            }
+            return (p.set)(self, values).map_err(|why| ConfigError::Invalid {
+                name: p.name.to_string(),
+                why,
+            });
+        }
+        if IGNORED.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return Ok(());
+        }
+        Err(ConfigError::Unknown(name.to_string()))
+    }
+
+    /// `CONFIG SET`: only live parameters.
+    pub fn set_live(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        match param(name) {
+            Some(p) if p.live => self.set(p.name, &[value.to_string()]),
+            Some(p) => Err(ConfigError::Immutable(p.name.to_string())),
+            None => Err(ConfigError::Unknown(name.to_string())),
+        }
+    }
+
+    /// Current value of every parameter (ours and the ignored ones) whose
+    /// name matches the glob, as `CONFIG GET` lists them.
+    pub fn get_matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
+        let ours = PARAMS.iter().map(|p| (p.name, (p.get)(self)));
+        let ignored = IGNORED.iter().map(|(n, v)| (*n, v.to_string()));
+        ours.chain(ignored)
+            .filter(|(n, _)| crate::glob::matches(&pattern.to_ascii_lowercase(), n.as_bytes()))
+            .collect()
+    }
+
+    /// Apply a config file's text (redis.conf syntax: `name value...` lines,
+    /// `#` comments, quoted values). Errors name the line.
+    pub fn apply_file(&mut self, text: &str) -> Result<(), String> {
+        for (i, line) in text.lines().enumerate() {
+            let words = split_line(line).map_err(|e| format!("line {}: {e}: {line}", i + 1))?;
+            let Some((name, values)) = words.split_first() else {
+                continue;
+            };
+            self.set(name, values)
+                .map_err(|e| format!("line {}: {e}: {line}", i + 1))?;
+        }
+        Ok(())
+    }
+
+    /// Apply command-line arguments: `--name value...` pairs, as redis-server
+    /// takes them (values run until the next `--`).
+    pub fn apply_args(&mut self, args: &[String]) -> Result<(), String> {
+        let mut i = 0;
+        while i < args.len() {
+            let Some(name) = args[i].strip_prefix("--") else {
+                return Err(format!("unexpected argument '{}'", args[i]));
+            };
+            let mut values = Vec::new();
+            i += 1;
+            while i < args.len() && !args[i].starts_with("--") {
+                values.push(args[i].clone());
+                i += 1;
+            }
+            self.set(name, &values)
+                .map_err(|e| format!("--{name}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The `--help` text, built from the parameter table.
+    pub fn usage() -> String {
+        let mut s = String::from(
+            "Usage: ringcast [/path/to/ringcast.conf] [--<parameter> <value>...]\n\nParameters (redis.conf names; flags override the file):\n",
+        );
+        let d = Config::default();
+        for p in PARAMS {
+            let _ = writeln!(
+                s,
+                "  --{:<28} {} (default: {:?})",
+                p.name,
+                p.help,
+                (p.get)(&d)
+            );
+        }
+        s
+    }
+}
+
+/// Split a config line into words the way redis.conf is read (sdssplitargs):
+/// whitespace separated, double quotes with escapes, single quotes literal.
+fn split_line(line: &str) -> Result<Vec<String>, ConfigError> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return Ok(Vec::new());
+    }
+    let mut words = Vec::new();
+    let mut chars = trimmed.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else { break };
+        let mut word = String::new();
+        if first == '"' || first == '\'' {
+            chars.next();
+            let mut closed = false;
+            while let Some(c) = chars.next() {
+                if c == first {
+                    closed = true;
+                    break;
+                }
+                if c == '\\' && first == '"' {
+                    match chars.next() {
+                        Some('n') => word.push('\n'),
+                        Some('t') => word.push('\t'),
+                        Some('r') => word.push('\r'),
+                        Some(o) => word.push(o),
+                        None => return Err(ConfigError::Quotes),
+                    }
+                } else {
+                    word.push(c);
+                }
+            }
+            if !closed || chars.peek().is_some_and(|c| !c.is_whitespace()) {
+                return Err(ConfigError::Quotes);
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+        }
+        words.push(word);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_redis() {
+        let c = Config::default();
+        assert_eq!(c.port, 6379);
+        assert_eq!(c.maxclients, 10000);
+        assert_eq!(c.output_limit_pubsub.hard, 32 << 20);
+        assert_eq!(c.output_limit_pubsub.soft, 8 << 20);
+        assert_eq!(c.output_limit_pubsub.soft_seconds, 60);
+    }
+
+    #[test]
+    fn file_then_flags_override() {
+        let mut c = Config::default();
+        c.apply_file("# comment\nport 7000\nbind 127.0.0.1 ::1\nsave \"\"\n")
+            .unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
+        c.apply_args(&["--port".into(), "7001".into()]).unwrap();
+        assert_eq!(c.port, 7001);
+    }
+
+    #[test]
+    fn unknown_directive_names_the_line() {
+        let err = Config::default()
+            .apply_file("port 1\nbogus 3\n")
+            .unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn output_limit_accepts_quoted_group_and_sizes() {
+        let mut c = Config::default();
+        c.apply_args(&[
+            "--client-output-buffer-limit".into(),
+            "pubsub 1mb 256kb 1".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.output_limit_pubsub,
+            OutputLimit {
+                hard: 1 << 20,
+                soft: 256 << 10,
+                soft_seconds: 1
+            }
+        );
+        assert!(
+            c.set("client-output-buffer-limit", &["pubsub 1mb".into()])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn only_live_parameters_change_at_runtime() {
+        let mut c = Config::default();
+        assert!(c.set_live("maxclients", "5").is_ok());
+        assert_eq!(c.maxclients, 5);
+        assert_eq!(
+            c.set_live("port", "1"),
+            Err(ConfigError::Immutable("port".into()))
+        );
+        assert_eq!(
+            c.set_live("nope", "1"),
+            Err(ConfigError::Unknown("nope".into()))
+        );
+    }
+
+    #[test]
+    fn memory_sizes_use_redis_units() {
+        assert_eq!(parse_memory("1gb"), Ok(1 << 30));
+        assert_eq!(parse_memory("8MB"), Ok(8 << 20));
+        assert_eq!(parse_memory("1k"), Ok(1000));
+        assert_eq!(parse_memory("12"), Ok(12));
+        assert!(parse_memory("x").is_err());
+    }
+
+    #[test]
+    fn quoted_config_values_keep_spaces() {
+        assert_eq!(
+            split_line(r#"client-output-buffer-limit "pubsub 1 2 3""#).unwrap(),
+            vec!["client-output-buffer-limit", "pubsub 1 2 3"]
+        );
+        assert_eq!(
+            split_line("requirepass 'a b'").unwrap(),
+            vec!["requirepass", "a b"]
+        );
+        assert!(split_line("x \"open").is_err());
+    }
+}

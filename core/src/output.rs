@@ -1,0 +1,241 @@
+//! A connection's output queue: replies and pushed frames waiting to be sent.
+//!
+//! Small items are copied into one contiguous buffer (cheaper than tracking a
+//! shared handle per 60-byte frame); frames larger than [`SHARE_THRESHOLD`]
+//! are queued as shared `Bytes`, so a large payload is never copied per
+//! subscriber. The writer takes everything queued in one go and sends it with
+//! one (vectored) write per event-loop turn.
+
+use std::collections::VecDeque;
+use std::task::Waker;
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::config::OutputLimit;
+use crate::resp::encode::Proto;
+
+/// Frames at least this large are queued by reference instead of copied.
+pub const SHARE_THRESHOLD: usize = 1024;
+
+#[derive(Default, Debug)]
+pub struct OutputQueue {
+    items: VecDeque<Bytes>,
+    tail: BytesMut,
+    queued: usize,
+    in_flight: usize,
+    over_soft_since: Option<Instant>,
+    waker: Option<Waker>,
+}
+
+/// Why an output limit closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitExceeded {
+    Hard,
+    Soft,
+}
+
+impl OutputQueue {
+    /// Buffer replies are encoded into (call [`OutputQueue::wrote_tail`] after).
+    pub fn tail(&mut self) -> &mut BytesMut {
+        &mut self.tail
+    }
+
+    /// Append already-encoded reply bytes.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        self.wake();
+    }
+
+    /// Queue a shared RESP2 push frame, as RESP3 (`>`) when `proto` asks.
+    pub fn push_frame(&mut self, frame: &Bytes, proto: Proto) {
+        if frame.len() < SHARE_THRESHOLD {
+            match proto {
+                Proto::Resp2 => self.tail.extend_from_slice(frame),
+                Proto::Resp3 => {
+                    self.tail.reserve(frame.len());
+                    self.tail.put_u8(b'>');
+                    self.tail.extend_from_slice(&frame[1..]);
+                }
+            }
+        } else {
+            self.seal_tail();
+            match proto {
+                Proto::Resp2 => self.items.push_back(frame.clone()),
+                Proto::Resp3 => {
+                    self.items.push_back(Bytes::from_static(b">"));
+                    self.items.push_back(frame.slice(1..));
+                }
+            }
+            self.queued += frame.len();
+        }
+        self.wake();
+    }
+
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            let t = self.tail.split().freeze();
+            self.queued += t.len();
+            self.items.push_back(t);
+        }
+    }
+
+    /// Bytes held for this connection: queued plus handed to the writer and not yet sent.
+    pub fn memory(&self) -> usize {
+        self.queued + self.tail.len() + self.in_flight
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.tail.is_empty()
+    }
+
+    /// Move everything queued into `out` for sending; returns the byte count.
+    pub fn take(&mut self, out: &mut Vec<Bytes>) -> usize {
+        self.seal_tail();
+        let n = self.queued;
+        out.extend(self.items.drain(..));
+        self.in_flight += n;
+        self.queued = 0;
+        n
+    }
+
+    /// The writer finished sending `n` bytes it took.
+    pub fn sent(&mut self, n: usize) {
+        self.in_flight = self.in_flight.saturating_sub(n);
+    }
+
+    /// Drop everything (the connection is being closed).
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.tail.clear();
+        self.queued = 0;
+    }
+
+    pub fn register(&mut self, waker: &Waker) {
+        match &self.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => self.waker = Some(waker.clone()),
+        }
+    }
+
+    pub fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Check Redis's output buffer limit (`client-output-buffer-limit`):
+    /// over `hard` closes at once; over `soft` continuously for more than
+    /// `soft_seconds` closes too. `now` is read only when over the soft limit.
+    pub fn check_limit(&mut self, limit: &OutputLimit) -> Option<LimitExceeded> {
+        let used = self.memory();
+        if limit.hard > 0 && used >= limit.hard {
+            return Some(LimitExceeded::Hard);
+        }
+        if limit.soft > 0 && used >= limit.soft {
+            let now = Instant::now();
+            let since = *self.over_soft_since.get_or_insert(now);
+            // As Redis: trips once the time over the soft limit exceeds soft_seconds.
+            if now.duration_since(since).as_secs() > limit.soft_seconds {
+                return Some(LimitExceeded::Soft);
+            }
+        } else {
+            self.over_soft_since = None;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(q: &mut OutputQueue) -> Vec<u8> {
+        let mut v = Vec::new();
+        let n = q.take(&mut v);
+        q.sent(n);
+        v.concat()
+    }
+
+    #[test]
+    fn replies_and_frames_keep_their_order() {
+        let mut q = OutputQueue::default();
+        q.extend(b"+OK\r\n");
+        let big = Bytes::from(vec![b'*'; 2000]);
+        q.push_frame(&big, Proto::Resp2);
+        q.extend(b":1\r\n");
+        let out = drain(&mut q);
+        assert_eq!(&out[..5], b"+OK\r\n");
+        assert_eq!(out.len(), 5 + 2000 + 4);
+        assert_eq!(&out[2005..], b":1\r\n");
+    }
+
+    #[test]
+    fn resp3_frames_start_with_push_marker() {
+        let frame = crate::frame::message(crate::registry::Namespace::Global, b"c", b"m");
+        let mut q = OutputQueue::default();
+        q.push_frame(&frame, Proto::Resp3);
+        assert_eq!(
+            drain(&mut q),
+            b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n"
+        );
+        let big = crate::frame::message(crate::registry::Namespace::Global, b"c", &[7; 4096]);
+        q.push_frame(&big, Proto::Resp3);
+        let out = drain(&mut q);
+        assert_eq!(out[0], b'>');
+        assert_eq!(&out[1..], &big[1..]);
+    }
+
+    #[test]
+    fn large_frames_are_shared_not_copied() {
+        let big = Bytes::from(vec![1u8; 4096]);
+        let mut q = OutputQueue::default();
+        q.push_frame(&big, Proto::Resp2);
+        let mut v = Vec::new();
+        q.take(&mut v);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].as_ptr(), big.as_ptr());
+    }
+
+    #[test]
+    fn memory_counts_until_sent() {
+        let mut q = OutputQueue::default();
+        q.extend(b"12345");
+        assert_eq!(q.memory(), 5);
+        let mut v = Vec::new();
+        let n = q.take(&mut v);
+        assert_eq!(q.memory(), 5);
+        q.sent(n);
+        assert_eq!(q.memory(), 0);
+    }
+
+    #[test]
+    fn hard_limit_trips_at_once_and_soft_limit_needs_time() {
+        let limit = OutputLimit {
+            hard: 100,
+            soft: 10,
+            soft_seconds: 3600,
+        };
+        let mut q = OutputQueue::default();
+        q.extend(&[0; 50]);
+        assert_eq!(q.check_limit(&limit), None);
+        q.extend(&[0; 60]);
+        assert_eq!(q.check_limit(&limit), Some(LimitExceeded::Hard));
+        let unlimited = OutputLimit::default();
+        assert_eq!(q.check_limit(&unlimited), None);
+    }
+
+    #[test]
+    fn soft_limit_trips_after_its_seconds() {
+        let limit = OutputLimit {
+            hard: 0,
+            soft: 10,
+            soft_seconds: 1,
+        };
+        let mut q = OutputQueue::default();
+        q.extend(&[0; 20]);
+        assert_eq!(q.check_limit(&limit), None);
+        q.over_soft_since = Some(Instant::now() - std::time::Duration::from_secs(2));
+        assert_eq!(q.check_limit(&limit), Some(LimitExceeded::Soft));
+    }
+}

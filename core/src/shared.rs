@@ -1,0 +1,166 @@
+//! State shared by every worker: the registry, live configuration, counters,
+//! the client directory (for `CLIENT LIST`/`KILL` across workers) and facts
+//! about the process that `INFO` reports.
+//!
+//! Nothing here is touched on the publish path except the registry (lock-free)
+//! and the calling worker's own counters (relaxed atomics on its own cache line).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use crossbeam_utils::CachePadded;
+
+use crate::config::Config;
+use crate::mesh::Doorbells;
+use crate::registry::{Registry, WorkerId};
+
+/// Facts about the running process, fixed at start.
+#[derive(Clone, Debug)]
+pub struct ServerInfo {
+    pub started: Instant,
+    pub pid: u32,
+    /// Random 40-hex-digit identifier of this run (INFO `run_id`).
+    pub run_id: String,
+    pub port: u16,
+    pub workers: usize,
+    /// `io_uring` or `epoll`.
+    pub io_backend: String,
+    pub config_file: String,
+    pub executable: String,
+}
+
+/// Counters one worker owns (it alone writes them; INFO sums all workers).
+#[derive(Default, Debug)]
+pub struct WorkerStats {
+    pub connections_received: AtomicU64,
+    pub connected_clients: AtomicU64,
+    pub pubsub_clients: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub messages_published: AtomicU64,
+    pub messages_delivered: AtomicU64,
+    pub output_limit_disconnections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub inbound_depth: AtomicU64,
+}
+
+impl WorkerStats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        // Single writer: a load + store is enough and avoids a locked RMW.
+        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    pub fn sub(counter: &AtomicU64, n: u64) {
+        counter.store(counter.load(Relaxed).wrapping_sub(n), Relaxed);
+    }
+}
+
+/// What `CLIENT LIST` shows about a connection, readable from any worker.
+/// The owning worker updates it when the connection's state changes.
+#[derive(Debug)]
+pub struct ClientMeta {
+    pub id: u64,
+    pub worker: WorkerId,
+    pub addr: String,
+    pub laddr: String,
+    pub created: Instant,
+    pub name: Mutex<Option<Bytes>>,
+    pub lib_name: Mutex<Option<Bytes>>,
+    pub lib_ver: Mutex<Option<Bytes>>,
+    pub channels: AtomicUsize,
+    pub patterns: AtomicUsize,
+    pub shard_channels: AtomicUsize,
+    pub db: AtomicU64,
+    pub resp: AtomicU8,
+    pub last_cmd: Mutex<&'static str>,
+    /// Milliseconds since `created` of the last command.
+    pub last_active_ms: AtomicU64,
+    pub output_bytes: AtomicUsize,
+}
+
+impl ClientMeta {
+    pub fn new(id: u64, worker: WorkerId, addr: String, laddr: String) -> Self {
+        ClientMeta {
+            id,
+            worker,
+            addr,
+            laddr,
+            created: Instant::now(),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            channels: AtomicUsize::new(0),
+            patterns: AtomicUsize::new(0),
+            shard_channels: AtomicUsize::new(0),
+            db: AtomicU64::new(0),
+            resp: AtomicU8::new(2),
+            last_cmd: Mutex::new("NULL"),
+            last_active_ms: AtomicU64::new(0),
+            output_bytes: AtomicUsize::new(0),
+        }
+    }
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these small locks leaves plain data behind;
+    // the data is still consistent, so poisoning is ignored.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub struct Shared {
+    pub registry: Registry,
+    pub config: ArcSwap<Config>,
+    pub info: ServerInfo,
+    pub stats: Box<[CachePadded<WorkerStats>]>,
+    pub rejected_connections: AtomicU64,
+    pub next_client_id: AtomicU64,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientMeta>>>,
+    /// Client ids other workers asked each worker to close (`CLIENT KILL`).
+    pub kills: Box<[Mutex<Vec<u64>>]>,
+    pub kills_pending: Box<[AtomicBool]>,
+    pub doorbells: Arc<Doorbells>,
+    pub shutting_down: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(config: Config, info: ServerInfo, doorbells: Arc<Doorbells>) -> Self {
+        let workers = info.workers;
+        Shared {
+            registry: Registry::new(workers),
+            config: ArcSwap::from_pointee(config),
+            info,
+            stats: (0..workers)
+                .map(|_| CachePadded::new(WorkerStats::default()))
+                .collect(),
+            rejected_connections: AtomicU64::new(0),
+            next_client_id: AtomicU64::new(1),
+            clients: Mutex::new(BTreeMap::new()),
+            kills: (0..workers).map(|_| Mutex::new(Vec::new())).collect(),
+            kills_pending: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            doorbells,
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    pub fn total(&self, f: impl Fn(&WorkerStats) -> &AtomicU64) -> u64 {
+        self.stats.iter().map(|s| f(s).load(Relaxed)).sum()
+    }
+
+    pub fn connected_clients(&self) -> u64 {
+        self.total(|s| &s.connected_clients)
+    }
+
+    /// Ask the worker that owns client `id` to close it. Returns false if no such client.
+    pub fn request_kill(&self, id: u64) -> bool {
+        let Some(worker) = lock(&self.clients).get(&id).map(|m| m.worker) else {
+            return false;
+        };
+        lock(&self.kills[worker]).push(id);
+        self.kills_pending[worker].store(true, std::sync::atomic::Ordering::Release);
+        self.doorbells.ring(worker);
+        true
+    }
+}
