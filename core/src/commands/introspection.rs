@@ -1,0 +1,714 @@
+//! Introspection and administration: PUBSUB, INFO, CLIENT, CONFIG, COMMAND.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+
+use super::{CommandSpec, NO_AUTH, PUBSUB_OK, cmd};
+use crate::errors;
+use crate::hub::{ConnKey, ConnState, Exec, Hub};
+use crate::registry::Namespace;
+use crate::resp::encode::{self, Proto};
+use crate::session::ReplyMode;
+use crate::shared::{ClientMeta, lock};
+
+fn help(hub: &mut Hub, lines: &[&str]) -> Exec {
+    encode::array(&mut hub.reply, lines.len());
+    for l in lines {
+        encode::simple(&mut hub.reply, l.as_bytes());
+    }
+    Exec::Done
+}
+
+// ----- PUBSUB ------------------------------------------------------------
+
+pub static PUBSUB: &[CommandSpec] = &[
+    cmd("pubsub|channels", -2, 0, |h, _, a| {
+        channels(h, a, Namespace::Global)
+    }),
+    cmd("pubsub|numsub", -2, 0, |h, _, a| {
+        numsub(h, a, Namespace::Global)
+    }),
+    cmd("pubsub|numpat", 2, 0, |h, _, _| {
+        let n = h.shared.registry.pattern_count();
+        encode::integer(&mut h.reply, n as i64);
+        Exec::Done
+    }),
+    cmd("pubsub|shardchannels", -2, 0, |h, _, a| {
+        channels(h, a, Namespace::Shard)
+    }),
+    cmd("pubsub|shardnumsub", -2, 0, |h, _, a| {
+        numsub(h, a, Namespace::Shard)
+    }),
+    cmd("pubsub|help", 2, 0, |h, _, _| {
+        help(
+            h,
+            &[
+                "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CHANNELS [<pattern>]",
+                "    Return the currently active channels matching a <pattern> (default: '*').",
+                "NUMPAT",
+                "    Return number of subscriptions to patterns.",
+                "NUMSUB [<channel> ...]",
+                "    Return the number of subscribers for the specified channels, excluding",
+                "    pattern subscriptions(default: no channels).",
+                "SHARDCHANNELS [<pattern>]",
+                "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+                "SHARDNUMSUB [<shardchannel> ...]",
+                "    Return the number of subscribers for the specified shard level channel(s)",
+                "HELP",
+                "    Print this help.",
+            ],
+        )
+    }),
+];
+
+fn channels(hub: &mut Hub, args: &[Bytes], ns: Namespace) -> Exec {
+    if args.len() > 3 {
+        let name = if ns == Namespace::Global {
+            "pubsub|channels"
+        } else {
+            "pubsub|shardchannels"
+        };
+        encode::error(&mut hub.reply, &errors::wrong_arity(name));
+        return Exec::Done;
+    }
+    let list = hub
+        .shared
+        .registry
+        .channels(ns, args.get(2).map(|p| &p[..]));
+    encode::array(&mut hub.reply, list.len());
+    for c in list {
+        encode::bulk(&mut hub.reply, &c);
+    }
+    Exec::Done
+}
+
+fn numsub(hub: &mut Hub, args: &[Bytes], ns: Namespace) -> Exec {
+    let names = &args[2..];
+    encode::array(&mut hub.reply, names.len() * 2);
+    for c in names {
+        let n = hub.shared.registry.numsub(ns, c);
+        encode::bulk(&mut hub.reply, c);
+        encode::integer(&mut hub.reply, n as i64);
+    }
+    Exec::Done
+}
+
+// ----- INFO --------------------------------------------------------------
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server", "clients", "memory", "stats", "cluster", "keyspace", "ringcast",
+];
+
+/// INFO [section ...]: Redis's text format, as a bulk (RESP2) or verbatim (RESP3) string.
+pub fn info(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
+    let wanted: Vec<String> = args[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let all = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
+    let mut text = String::new();
+    for section in DEFAULT_SECTIONS {
+        if all || wanted.iter().any(|w| w == section) {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            info_section(hub, section, &mut text);
+        }
+    }
+    let proto = hub.conns[key].session.proto;
+    encode::verbatim(&mut hub.reply, b"txt", text.as_bytes(), proto);
+    Exec::Done
+}
+
+fn info_section(hub: &Hub, section: &str, t: &mut String) {
+    let sh = &hub.shared;
+    let i = &sh.info;
+    let config = sh.config.load();
+    let up = i.started.elapsed().as_secs();
+    match section {
+        "server" => {
+            let _ = write!(
+                t,
+                "# Server\r\nredis_version:{}\r\nringcast_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmultiplexing_api:{}\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
+                crate::REDIS_VERSION,
+                crate::VERSION,
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                usize::BITS,
+                i.io_backend,
+                i.pid,
+                i.run_id,
+                i.port,
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_micros(),
+                up,
+                up / 86400,
+                i.executable,
+                i.config_file,
+            );
+        }
+        "clients" => {
+            let _ = write!(
+                t,
+                "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\npubsub_clients:{}\r\nmaxclients:{}\r\n",
+                sh.connected_clients(),
+                sh.total(|s| &s.pubsub_clients),
+                config.maxclients,
+            );
+        }
+        "memory" => {
+            let out: usize = lock(&sh.clients)
+                .values()
+                .map(|m| m.output_bytes.load(Relaxed))
+                .sum();
+            let _ = write!(
+                t,
+                "# Memory\r\nmem_clients_normal:{out}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n"
+            );
+        }
+        "stats" => {
+            let _ = write!(
+                t,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_messages_published:{}\r\ntotal_messages_delivered:{}\r\n",
+                sh.total(|s| &s.connections_received),
+                sh.total(|s| &s.commands_processed),
+                sh.total(|s| &s.net_input_bytes),
+                sh.total(|s| &s.net_output_bytes),
+                sh.rejected_connections.load(Relaxed),
+                sh.registry.channel_count(Namespace::Global),
+                sh.registry.pattern_count(),
+                sh.registry.channel_count(Namespace::Shard),
+                sh.total(|s| &s.output_limit_disconnections),
+                sh.total(|s| &s.messages_published),
+                sh.total(|s| &s.messages_delivered),
+            );
+        }
+        "cluster" => t.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "keyspace" => t.push_str("# Keyspace\r\n"),
+        "ringcast" => {
+            let _ = write!(
+                t,
+                "# Ringcast\r\nio_backend:{}\r\nworkers:{}\r\nring_capacity:{}\r\n",
+                i.io_backend, i.workers, config.ring_capacity
+            );
+            for (w, s) in sh.stats.iter().enumerate() {
+                let _ = write!(
+                    t,
+                    "worker{w}:clients={},commands={},published={},delivered={},inbound_depth={}\r\n",
+                    s.connected_clients.load(Relaxed),
+                    s.commands_processed.load(Relaxed),
+                    s.messages_published.load(Relaxed),
+                    s.messages_delivered.load(Relaxed),
+                    s.inbound_depth.load(Relaxed),
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+// ----- CLIENT ------------------------------------------------------------
+
+pub static CLIENT: &[CommandSpec] = &[
+    cmd("client|id", 2, 0, |h, k, _| {
+        let id = h.conns[k].session.id;
+        encode::integer(&mut h.reply, id as i64);
+        Exec::Done
+    }),
+    cmd("client|setname", 3, 0, |h, k, a| {
+        if super::connection::valid_name(&a[2]) {
+            super::connection::set_name(h, k, &a[2]);
+            encode::simple(&mut h.reply, b"OK");
+        } else {
+            encode::error(&mut h.reply, errors::CLIENT_NAME_SPACES);
+        }
+        Exec::Done
+    }),
+    cmd("client|getname", 2, 0, |h, k, _| {
+        let proto = h.conns[k].session.proto;
+        match h.conns[k].session.name.clone() {
+            Some(n) => encode::bulk(&mut h.reply, &n),
+            None => encode::null(&mut h.reply, proto),
+        }
+        Exec::Done
+    }),
+    cmd("client|setinfo", 4, 0, client_setinfo),
+    cmd("client|reply", 3, 0, client_reply),
+    cmd("client|list", -2, 0, client_list),
+    cmd("client|info", 2, 0, |h, k, _| {
+        let meta = h.conns[k].session.meta.clone();
+        let mut line = client_line(h, &meta);
+        line.push('\n');
+        let proto = h.conns[k].session.proto;
+        encode::verbatim(&mut h.reply, b"txt", line.as_bytes(), proto);
+        Exec::Done
+    }),
+    cmd("client|kill", -3, 0, client_kill),
+    cmd("client|no-evict", 3, 0, on_off),
+    cmd("client|no-touch", 3, 0, on_off),
+    cmd("client|help", 2, 0, |h, _, _| {
+        help(
+            h,
+            &[
+                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GETNAME",
+                "    Return the name of the current connection.",
+                "ID",
+                "    Return the ID of the current connection.",
+                "INFO",
+                "    Return information about the current client connection.",
+                "KILL <ip:port>",
+                "    Kill connection made from <ip:port>.",
+                "KILL <option> <value> [<option> <value> [...]]",
+                "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO).",
+                "LIST [options ...]",
+                "    Return information about client connections. Options: TYPE (NORMAL|PUBSUB), ID <client-id> [...].",
+                "NO-EVICT (ON|OFF)",
+                "NO-TOUCH (ON|OFF)",
+                "REPLY (ON|OFF|SKIP)",
+                "    Control the replies sent to the current connection.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+                "SETINFO <option> <value>",
+                "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+                "HELP",
+                "    Print this help.",
+            ],
+        )
+    }),
+];
+
+fn on_off(hub: &mut Hub, _key: ConnKey, args: &[Bytes]) -> Exec {
+    if args[2].eq_ignore_ascii_case(b"on") || args[2].eq_ignore_ascii_case(b"off") {
+        encode::simple(&mut hub.reply, b"OK");
+    } else {
+        encode::error(&mut hub.reply, errors::SYNTAX);
+    }
+    Exec::Done
+}
+
+fn client_setinfo(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
+    let attr = &args[2];
+    let value = &args[3];
+    let meta = hub.conns[key].session.meta.clone();
+    let slot = if attr.eq_ignore_ascii_case(b"lib-name") {
+        &meta.lib_name
+    } else if attr.eq_ignore_ascii_case(b"lib-ver") {
+        &meta.lib_ver
+    } else {
+        let e = format!(
+            "ERR Unrecognized option '{}'",
+            String::from_utf8_lossy(attr)
+        );
+        encode::error(&mut hub.reply, &e);
+        return Exec::Done;
+    };
+    if !super::connection::valid_name(value) {
+        let e = format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(attr).to_ascii_lowercase()
+        );
+        encode::error(&mut hub.reply, &e);
+        return Exec::Done;
+    }
+    *lock(slot) = (!value.is_empty()).then(|| value.clone());
+    encode::simple(&mut hub.reply, b"OK");
+    Exec::Done
+}
+
+fn client_reply(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
+    let s = &mut hub.conns[key].session;
+    let mode = &args[2];
+    if mode.eq_ignore_ascii_case(b"on") {
+        s.reply_mode = ReplyMode::On;
+        hub.skip_reply = false;
+        encode::simple(&mut hub.reply, b"OK");
+    } else if mode.eq_ignore_ascii_case(b"off") {
+        s.reply_mode = ReplyMode::Off;
+    } else if mode.eq_ignore_ascii_case(b"skip") {
+        if s.reply_mode != ReplyMode::Off {
+            s.reply_mode = ReplyMode::SkipNext;
+        }
+    } else {
+        encode::error(&mut hub.reply, errors::SYNTAX);
+    }
+    Exec::Done
+}
+
+/// One `CLIENT LIST` line (Redis 7.2 fields, plus `io-thread`: the worker).
+fn client_line(hub: &Hub, m: &ClientMeta) -> String {
+    let age = m.created.elapsed();
+    let idle = age.as_millis() as u64 - m.last_active_ms.load(Relaxed).min(age.as_millis() as u64);
+    let subs = (
+        m.channels.load(Relaxed),
+        m.patterns.load(Relaxed),
+        m.shard_channels.load(Relaxed),
+    );
+    let flags = if subs.0 + subs.1 + subs.2 > 0 {
+        "P"
+    } else {
+        "N"
+    };
+    let name = lock(&m.name).clone().unwrap_or_default();
+    let lib_name = lock(&m.lib_name).clone().unwrap_or_default();
+    let lib_ver = lock(&m.lib_ver).clone().unwrap_or_default();
+    let omem = if m.worker == hub.worker {
+        hub.conns
+            .iter()
+            .find(|(_, c)| c.session.id == m.id)
+            .map_or(0, |(_, c)| c.out.memory())
+    } else {
+        m.output_bytes.load(Relaxed)
+    };
+    format!(
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={omem} tot-mem={omem} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
+        m.id,
+        m.addr,
+        m.laddr,
+        String::from_utf8_lossy(&name),
+        age.as_secs(),
+        idle / 1000,
+        m.db.load(Relaxed),
+        subs.0,
+        subs.1,
+        subs.2,
+        lock(&m.last_cmd),
+        m.resp.load(Relaxed),
+        String::from_utf8_lossy(&lib_name),
+        String::from_utf8_lossy(&lib_ver),
+        m.worker,
+    )
+}
+
+/// CLIENT LIST [TYPE normal|pubsub|master|replica] [ID id ...]
+fn client_list(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
+    let mut kind: Option<bool> = None; // Some(true): pubsub only
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        if args[i].eq_ignore_ascii_case(b"type") && i + 1 < args.len() {
+            let t = args[i + 1].to_ascii_lowercase();
+            kind = match &t[..] {
+                b"pubsub" => Some(true),
+                b"normal" => Some(false),
+                b"master" | b"replica" | b"slave" => None,
+                _ => {
+                    let e = format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(&args[i + 1])
+                    );
+                    encode::error(&mut hub.reply, &e);
+                    return Exec::Done;
+                }
+            };
+            if matches!(&t[..], b"master" | b"replica" | b"slave") {
+                ids = Some(Vec::new());
+            }
+            i += 2;
+        } else if args[i].eq_ignore_ascii_case(b"id") && i + 1 < args.len() {
+            let mut list = Vec::new();
+            for a in &args[i + 1..] {
+                match super::parse_i64(a) {
+                    Some(n) if n > 0 => list.push(n as u64),
+                    _ => {
+                        encode::error(&mut hub.reply, "ERR Invalid client ID");
+                        return Exec::Done;
+                    }
+                }
+            }
+            ids = Some(list);
+            i = args.len();
+        } else {
+            encode::error(&mut hub.reply, errors::SYNTAX);
+            return Exec::Done;
+        }
+    }
+    let metas: Vec<_> = lock(&hub.shared.clients).values().cloned().collect();
+    let mut text = String::new();
+    for m in metas {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&m.id)) {
+            continue;
+        }
+        let pubsub =
+            m.channels.load(Relaxed) + m.patterns.load(Relaxed) + m.shard_channels.load(Relaxed)
+                > 0;
+        if kind.is_some_and(|k| k != pubsub) {
+            continue;
+        }
+        text.push_str(&client_line(hub, &m));
+        text.push('\n');
+    }
+    let proto = hub.conns[key].session.proto;
+    encode::verbatim(&mut hub.reply, b"txt", text.as_bytes(), proto);
+    Exec::Done
+}
+
+/// CLIENT KILL ip:port | CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no]
+fn client_kill(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
+    let me = hub.conns[key].session.id;
+    let old_style = args.len() == 3;
+    let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    if old_style {
+        addr = Some(args[2].clone());
+        skipme = false;
+    } else {
+        if !args.len().is_multiple_of(2) {
+            encode::error(&mut hub.reply, errors::SYNTAX);
+            return Exec::Done;
+        }
+        for pair in args[2..].chunks(2) {
+            let (opt, val) = (&pair[0], &pair[1]);
+            if opt.eq_ignore_ascii_case(b"id") {
+                match super::parse_i64(val) {
+                    Some(n) if n > 0 => id = Some(n as u64),
+                    _ => {
+                        encode::error(&mut hub.reply, "ERR client-id should be greater than 0");
+                        return Exec::Done;
+                    }
+                }
+            } else if opt.eq_ignore_ascii_case(b"addr") {
+                addr = Some(val.clone());
+            } else if opt.eq_ignore_ascii_case(b"laddr") {
+                laddr = Some(val.clone());
+            } else if opt.eq_ignore_ascii_case(b"skipme") {
+                if val.eq_ignore_ascii_case(b"yes") {
+                    skipme = true;
+                } else if val.eq_ignore_ascii_case(b"no") {
+                    skipme = false;
+                } else {
+                    encode::error(&mut hub.reply, errors::SYNTAX);
+                    return Exec::Done;
+                }
+            } else if opt.eq_ignore_ascii_case(b"type")
+                || opt.eq_ignore_ascii_case(b"user")
+                || opt.eq_ignore_ascii_case(b"maxage")
+            {
+                // Accepted filters that match nothing ringcast distinguishes.
+            } else {
+                encode::error(&mut hub.reply, errors::SYNTAX);
+                return Exec::Done;
+            }
+        }
+    }
+    let victims: Vec<u64> = lock(&hub.shared.clients)
+        .values()
+        .filter(|m| id.is_none_or(|i| m.id == i))
+        .filter(|m| addr.as_ref().is_none_or(|a| m.addr.as_bytes() == &a[..]))
+        .filter(|m| laddr.as_ref().is_none_or(|a| m.laddr.as_bytes() == &a[..]))
+        .filter(|m| !(skipme && m.id == me))
+        .map(|m| m.id)
+        .collect();
+    for &v in &victims {
+        if v == me {
+            // Killing oneself: Redis still sends the reply, then closes.
+            hub.conns[key].state = ConnState::CloseAfterReply;
+        } else {
+            hub.shared.request_kill(v);
+        }
+    }
+    if old_style {
+        if victims.is_empty() {
+            encode::error(&mut hub.reply, errors::NO_SUCH_CLIENT);
+        } else {
+            encode::simple(&mut hub.reply, b"OK");
+        }
+    } else {
+        encode::integer(&mut hub.reply, victims.len() as i64);
+    }
+    Exec::Done
+}
+
+// ----- CONFIG ------------------------------------------------------------
+
+pub static CONFIG: &[CommandSpec] = &[
+    cmd("config|get", -3, 0, config_get),
+    cmd("config|set", -4, 0, config_set),
+    cmd("config|resetstat", 2, 0, |h, _, _| {
+        encode::simple(&mut h.reply, b"OK");
+        Exec::Done
+    }),
+    cmd("config|rewrite", 2, 0, |h, _, _| {
+        encode::error(
+            &mut h.reply,
+            "ERR Rewriting config file is not supported by ringcast",
+        );
+        Exec::Done
+    }),
+    cmd("config|help", 2, 0, |h, _, _| {
+        help(
+            h,
+            &[
+                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+                "HELP",
+                "    Print this help.",
+            ],
+        )
+    }),
+];
+
+fn config_get(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
+    let config = hub.shared.config.load();
+    let mut found: Vec<(&'static str, String)> = Vec::new();
+    for pattern in &args[2..] {
+        for (name, value) in config.get_matching(pattern) {
+            if !found.iter().any(|(n, _)| *n == name) {
+                found.push((name, value));
+            }
+        }
+    }
+    let proto = hub.conns[key].session.proto;
+    encode::map(&mut hub.reply, found.len(), proto);
+    for (name, value) in found {
+        encode::bulk(&mut hub.reply, name.as_bytes());
+        encode::bulk(&mut hub.reply, value.as_bytes());
+    }
+    Exec::Done
+}
+
+fn config_set(hub: &mut Hub, _key: ConnKey, args: &[Bytes]) -> Exec {
+    if !args.len().is_multiple_of(2) {
+        encode::error(&mut hub.reply, &errors::wrong_arity("config|set"));
+        return Exec::Done;
+    }
+    let mut next = (**hub.shared.config.load()).clone();
+    for pair in args[2..].chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_string();
+        let value = String::from_utf8_lossy(&pair[1]).to_string();
+        if let Err(e) = next.set_live(&name, &value) {
+            let msg = match e {
+                crate::config::ConfigError::Unknown(_)
+                | crate::config::ConfigError::Immutable(_) => errors::unknown_config(&pair[0]),
+                other => errors::invalid_config(&pair[0], &pair[1], &other.to_string()),
+            };
+            encode::error(&mut hub.reply, &msg);
+            return Exec::Done;
+        }
+    }
+    hub.shared.config.store(std::sync::Arc::new(next));
+    encode::simple(&mut hub.reply, b"OK");
+    Exec::Done
+}
+
+// ----- COMMAND -----------------------------------------------------------
+
+pub static COMMAND: &[CommandSpec] = &[
+    cmd("command|count", 2, 0, |h, _, _| {
+        encode::integer(&mut h.reply, super::COMMANDS.len() as i64);
+        Exec::Done
+    }),
+    cmd("command|info", -2, 0, |h, k, a| {
+        let proto = h.conns[k].session.proto;
+        let names: Vec<&Bytes> = a[2..].iter().collect();
+        if names.is_empty() {
+            encode::array(&mut h.reply, super::COMMANDS.len());
+            for c in super::COMMANDS {
+                command_info(&mut h.reply, c, proto);
+            }
+        } else {
+            encode::array(&mut h.reply, names.len());
+            for n in names {
+                match super::find(super::COMMANDS, n) {
+                    Some(c) => command_info(&mut h.reply, c, proto),
+                    None => encode::null_array(&mut h.reply, proto),
+                }
+            }
+        }
+        Exec::Done
+    }),
+    cmd("command|docs", -2, 0, |h, k, a| {
+        let proto = h.conns[k].session.proto;
+        let specs: Vec<&CommandSpec> = if a.len() == 2 {
+            super::COMMANDS.iter().collect()
+        } else {
+            a[2..]
+                .iter()
+                .filter_map(|n| super::find(super::COMMANDS, n))
+                .collect()
+        };
+        encode::map(&mut h.reply, specs.len(), proto);
+        for c in specs {
+            encode::bulk(&mut h.reply, c.name.as_bytes());
+            encode::map(&mut h.reply, 0, proto);
+        }
+        Exec::Done
+    }),
+    cmd("command|list", -2, 0, |h, _, _| {
+        encode::array(&mut h.reply, super::COMMANDS.len());
+        for c in super::COMMANDS {
+            encode::bulk(&mut h.reply, c.name.as_bytes());
+        }
+        Exec::Done
+    }),
+    cmd("command|help", 2, 0, |h, _, _| {
+        help(
+            h,
+            &[
+                "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "(no subcommand)",
+                "    Return details about all commands.",
+                "COUNT",
+                "    Return the total number of commands in this server.",
+                "LIST",
+                "    Return a list of all commands in this server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple commands.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple commands.",
+                "HELP",
+                "    Print this help.",
+            ],
+        )
+    }),
+];
+
+/// COMMAND with no subcommand: details of every command.
+pub fn command(hub: &mut Hub, key: ConnKey, _args: &[Bytes]) -> Exec {
+    let proto = hub.conns[key].session.proto;
+    encode::array(&mut hub.reply, super::COMMANDS.len());
+    for c in super::COMMANDS {
+        command_info(&mut hub.reply, c, proto);
+    }
+    Exec::Done
+}
+
+/// The 10-element command description of Redis 7 (no keys: pub/sub commands take channels).
+fn command_info(out: &mut bytes::BytesMut, c: &CommandSpec, proto: Proto) {
+    encode::array(out, 10);
+    encode::bulk(out, c.name.as_bytes());
+    encode::integer(out, c.arity as i64);
+    let mut flags: Vec<&[u8]> = vec![b"fast"];
+    if c.flags & PUBSUB_OK != 0 {
+        flags.push(b"pubsub");
+    }
+    if c.flags & NO_AUTH != 0 {
+        flags.push(b"no_auth");
+    }
+    encode::set(out, flags.len(), proto);
+    for f in flags {
+        encode::simple(out, f);
+    }
+    encode::integer(out, 0);
+    encode::integer(out, 0);
+    encode::integer(out, 0);
+    encode::set(out, 0, proto);
+    encode::array(out, 0);
+    encode::array(out, 0);
+    encode::array(out, c.subcommands.len());
+    for s in c.subcommands {
+        command_info(out, s, proto);
+    }
+}

@@ -1,0 +1,711 @@
+//! A worker's broker state: the connections it owns, its local subscription
+//! index, and its end of the inter-worker mesh.
+//!
+//! The server feeds the hub bytes read from a connection ([`Hub::input`]),
+//! messages arriving from other workers ([`Hub::drain_inbound`]) and timer
+//! ticks ([`Hub::cron`]); it sends what [`Hub::poll_output`] hands back. The
+//! hub never does I/O, so every behaviour here is testable without sockets.
+//!
+//! Publishing: the registry says which workers hold subscribers; the frame is
+//! built once, pushed by reference into the ring of every other such worker,
+//! and appended to the output queues of this worker's own subscribers. A
+//! worker receiving a message consults only its local index.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use indexmap::IndexSet;
+use slab::Slab;
+
+use crate::config::OutputLimit;
+use crate::frame::{self, Message, PatternFrame, SharedMessage};
+use crate::mesh::Endpoint;
+use crate::output::{LimitExceeded, OutputQueue};
+use crate::registry::{Lookup, Namespace, WorkerId, WorkerSet};
+use crate::resp::decode::{Decoder, RequestLimits};
+
+use crate::session::Session;
+use crate::shared::{ClientMeta, Shared, WorkerStats, lock};
+
+/// A connection's handle inside its worker's hub.
+pub type ConnKey = usize;
+
+type Fast = foldhash::fast::RandomState;
+type Subscribers = IndexSet<ConnKey, Fast>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    Open,
+    /// Send what is queued, then close (QUIT, protocol error).
+    CloseAfterReply,
+    /// Close now, dropping queued output (output limit, CLIENT KILL).
+    Killed,
+}
+
+pub(crate) struct Conn {
+    pub(crate) session: Session,
+    pub(crate) out: OutputQueue,
+    decoder: Decoder,
+    /// A command that waits for room in an inter-worker ring.
+    pending: Option<Vec<Bytes>>,
+    pub(crate) state: ConnState,
+    reader: Option<Waker>,
+    pub(crate) local_addr_loopback: bool,
+}
+
+/// What the reader of a connection should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// Everything in the buffer was handled; read more.
+    NeedMore,
+    /// A publish waits for room in another worker's ring: stop reading from
+    /// this connection until woken (see [`Hub::park_reader`]).
+    Blocked,
+    /// `DEBUG SLEEP`: block the worker thread for this long, then call `input` again.
+    Sleep(Duration),
+    /// Stop reading; the writer sends what is queued and closes.
+    Close,
+}
+
+/// What the writer of a connection should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Send the frames put in the batch (this many bytes), then call [`Hub::sent`].
+    Write(usize),
+    /// Close the connection.
+    Close,
+}
+
+/// Outcome of one command.
+pub(crate) enum Exec {
+    Done,
+    Blocked(Vec<Bytes>),
+    Sleep(Duration),
+    Close,
+}
+
+#[derive(Default)]
+struct LocalIndex {
+    channels: HashMap<Bytes, Subscribers, Fast>,
+    shard: HashMap<Bytes, Subscribers, Fast>,
+    patterns: HashMap<Bytes, Subscribers, Fast>,
+}
+
+impl LocalIndex {
+    fn map(&mut self, ns: Namespace) -> &mut HashMap<Bytes, Subscribers, Fast> {
+        match ns {
+            Namespace::Global => &mut self.channels,
+            Namespace::Shard => &mut self.shard,
+        }
+    }
+
+    fn add(map: &mut HashMap<Bytes, Subscribers, Fast>, name: &Bytes, key: ConnKey) {
+        map.entry(name.clone()).or_default().insert(key);
+    }
+
+    fn remove(map: &mut HashMap<Bytes, Subscribers, Fast>, name: &[u8], key: ConnKey) {
+        if let Some(subs) = map.get_mut(name) {
+            subs.swap_remove(&key);
+            if subs.is_empty() {
+                map.remove(name);
+            }
+        }
+    }
+}
+
+pub struct Hub {
+    pub(crate) worker: WorkerId,
+    pub(crate) shared: Arc<Shared>,
+    endpoint: Endpoint<SharedMessage>,
+    pub(crate) conns: Slab<Conn>,
+    by_id: HashMap<u64, ConnKey, Fast>,
+    local: LocalIndex,
+    lookup: Lookup,
+    /// The reply of the command being executed (dropped under CLIENT REPLY OFF/SKIP).
+    pub(crate) reply: BytesMut,
+    /// Set while executing a command whose reply CLIENT REPLY SKIP suppresses.
+    pub(crate) skip_reply: bool,
+    /// Frames a publisher sends to itself: queued after its PUBLISH reply (Redis 7.2 order).
+    deferred: Vec<Bytes>,
+    /// Subscribers that crossed an output limit during a fan-out.
+    doomed: Vec<(ConnKey, LimitExceeded)>,
+    blocked: Vec<ConnKey>,
+    inbox: Vec<SharedMessage>,
+}
+
+impl Hub {
+    pub fn new(worker: WorkerId, shared: Arc<Shared>, endpoint: Endpoint<SharedMessage>) -> Self {
+        Hub {
+            worker,
+            shared,
+            endpoint,
+            conns: Slab::new(),
+            by_id: HashMap::default(),
+            local: LocalIndex::default(),
+            lookup: Lookup::default(),
+            reply: BytesMut::with_capacity(4096),
+            skip_reply: false,
+            deferred: Vec::new(),
+            doomed: Vec::new(),
+            blocked: Vec::new(),
+            inbox: Vec::new(),
+        }
+    }
+
+    pub fn worker(&self) -> WorkerId {
+        self.worker
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn stats(&self) -> &WorkerStats {
+        &self.shared.stats[self.worker]
+    }
+
+    /// Number of connections this worker owns.
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// A new connection arrived on this worker.
+    pub fn connect(&mut self, peer: SocketAddr, local: SocketAddr) -> ConnKey {
+        let id = self.shared.next_client_id.fetch_add(1, Relaxed);
+        let meta = Arc::new(ClientMeta::new(
+            id,
+            self.worker,
+            peer.to_string(),
+            local.to_string(),
+        ));
+        lock(&self.shared.clients).insert(id, meta.clone());
+        let config = self.shared.config.load();
+        let limits = RequestLimits {
+            max_bulk: config.proto_max_bulk_len,
+            ..RequestLimits::default()
+        };
+        let conn = Conn {
+            session: Session::new(meta, config.requirepass.is_none()),
+            out: OutputQueue::default(),
+            decoder: Decoder::new(limits),
+            pending: None,
+            state: ConnState::Open,
+            reader: None,
+            local_addr_loopback: peer.ip().is_loopback(),
+        };
+        let key = self.conns.insert(conn);
+        self.by_id.insert(id, key);
+        let stats = self.stats();
+        WorkerStats::add(&stats.connections_received, 1);
+        WorkerStats::add(&stats.connected_clients, 1);
+        key
+    }
+
+    /// The connection is gone (both its reader and writer finished): drop its
+    /// subscriptions and state.
+    pub fn disconnect(&mut self, key: ConnKey) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        self.unsubscribe_everything(key);
+        let conn = self.conns.remove(key);
+        self.by_id.remove(&conn.session.id);
+        lock(&self.shared.clients).remove(&conn.session.id);
+        WorkerStats::sub(&self.stats().connected_clients, 1);
+    }
+
+    /// The client closed its side (or reading failed): close without
+    /// sending what is queued, as Redis frees such a client at once.
+    pub fn close(&mut self, key: ConnKey) {
+        if self
+            .conns
+            .get(key)
+            .is_some_and(|c| c.state == ConnState::Open)
+        {
+            self.kill(key, None);
+        }
+    }
+
+    /// Bytes the decoder waits for to finish a large argument (read sizing hint).
+    pub fn pending_bulk(&self, key: ConnKey) -> Option<usize> {
+        self.conns
+            .get(key)
+            .and_then(|c| c.decoder.pending_bulk_len())
+    }
+
+    /// Client id of a connection.
+    pub fn client_id(&self, key: ConnKey) -> Option<u64> {
+        self.conns.get(key).map(|c| c.session.id)
+    }
+
+    /// Handle the bytes read so far from a connection: decode and execute
+    /// every complete request, consuming its bytes from `buf`.
+    pub fn input(&mut self, key: ConnKey, buf: &mut BytesMut) -> Input {
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return Input::Close;
+            };
+            if conn.state != ConnState::Open {
+                return Input::Close;
+            }
+            let args = match conn.pending.take() {
+                Some(args) => args,
+                None => match conn.decoder.decode(buf, conn.session.authenticated) {
+                    Ok(Some(args)) => args,
+                    Ok(None) => return Input::NeedMore,
+                    Err(e) => {
+                        // Redis replies to a protocol error and closes after the reply.
+                        let mut out = b"-ERR ".to_vec();
+                        out.extend_from_slice(&e.message_bytes());
+                        out.extend_from_slice(b"\r\n");
+                        conn.out.extend(&out);
+                        conn.state = ConnState::CloseAfterReply;
+                        return Input::Close;
+                    }
+                },
+            };
+            match self.execute(key, args) {
+                Exec::Done => {}
+                Exec::Blocked(args) => {
+                    if let Some(conn) = self.conns.get_mut(key) {
+                        conn.pending = Some(args);
+                    }
+                    return Input::Blocked;
+                }
+                Exec::Sleep(d) => return Input::Sleep(d),
+                Exec::Close => return Input::Close,
+            }
+        }
+    }
+
+    /// Run one command and deliver its reply (unless CLIENT REPLY suppresses it).
+    fn execute(&mut self, key: ConnKey, args: Vec<Bytes>) -> Exec {
+        self.reply.clear();
+        let conn = &mut self.conns[key];
+        let before = conn.session.in_pubsub();
+        self.skip_reply = match conn.session.reply_mode {
+            crate::session::ReplyMode::SkipNext => {
+                conn.session.reply_mode = crate::session::ReplyMode::On;
+                true
+            }
+            _ => false,
+        };
+        let exec = crate::commands::dispatch(self, key, args);
+        if matches!(exec, Exec::Blocked(_)) {
+            // Nothing ran; the command is retried as a whole later.
+            if self.skip_reply {
+                self.conns[key].session.reply_mode = crate::session::ReplyMode::SkipNext;
+            }
+            return exec;
+        }
+        WorkerStats::add(&self.stats().commands_processed, 1);
+        let Some(conn) = self.conns.get_mut(key) else {
+            return Exec::Close;
+        };
+        let suppressed =
+            self.skip_reply || conn.session.reply_mode == crate::session::ReplyMode::Off;
+        if !self.reply.is_empty() && !suppressed {
+            conn.out.extend(&self.reply);
+        }
+        let proto = conn.session.proto;
+        for f in self.deferred.drain(..) {
+            conn.out.push_frame(&f, proto);
+        }
+        let after = conn.session.in_pubsub();
+        if before != after {
+            let stat = &self.shared.stats[self.worker].pubsub_clients;
+            if after {
+                WorkerStats::add(stat, 1)
+            } else {
+                WorkerStats::sub(stat, 1)
+            }
+        }
+        self.check_doomed();
+        exec
+    }
+
+    /// Close connections whose output crossed a limit during a fan-out.
+    fn check_doomed(&mut self) {
+        while let Some((key, why)) = self.doomed.pop() {
+            self.kill(key, Some(why));
+        }
+    }
+
+    /// Close a connection now, dropping its queued output.
+    pub(crate) fn kill(&mut self, key: ConnKey, why: Option<LimitExceeded>) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.state == ConnState::Killed {
+            return;
+        }
+        conn.state = ConnState::Killed;
+        conn.out.clear();
+        conn.out.wake();
+        if let Some(w) = conn.reader.take() {
+            w.wake();
+        }
+        if let Some(why) = why {
+            let id = conn.session.id;
+            let addr = conn.session.meta.addr.clone();
+            tracing::warn!(
+                "client id={id} addr={addr} closed for overcoming of output buffer limits ({why:?})"
+            );
+            WorkerStats::add(&self.stats().output_limit_disconnections, 1);
+        }
+        // Stop deliveries at once; the reader's disconnect finishes the cleanup.
+        self.unsubscribe_everything(key);
+    }
+
+    // ----- subscriptions -------------------------------------------------
+
+    /// Add one subscription of `key`; false if it was already held.
+    pub(crate) fn add_subscription(&mut self, key: ConnKey, kind: SubKind, name: &Bytes) -> bool {
+        let conn = &mut self.conns[key];
+        let set = match kind {
+            SubKind::Channel(ns) => conn.session.set(ns),
+            SubKind::Pattern => &mut conn.session.patterns,
+        };
+        if !set.insert(name.clone()) {
+            return false;
+        }
+        // Registry first, then the local index: once the confirmation is
+        // queued, publishers on every worker see this subscriber.
+        match kind {
+            SubKind::Channel(ns) => {
+                self.shared.registry.subscribe(ns, name, self.worker);
+                LocalIndex::add(self.local.map(ns), name, key);
+            }
+            SubKind::Pattern => {
+                self.shared.registry.psubscribe(name, self.worker);
+                LocalIndex::add(&mut self.local.patterns, name, key);
+            }
+        }
+        true
+    }
+
+    /// Remove one subscription of `key`; false if it was not held.
+    pub(crate) fn remove_subscription(&mut self, key: ConnKey, kind: SubKind, name: &[u8]) -> bool {
+        let conn = &mut self.conns[key];
+        let set = match kind {
+            SubKind::Channel(ns) => conn.session.set(ns),
+            SubKind::Pattern => &mut conn.session.patterns,
+        };
+        if !set.shift_remove(name) {
+            return false;
+        }
+        match kind {
+            SubKind::Channel(ns) => {
+                LocalIndex::remove(self.local.map(ns), name, key);
+                self.shared.registry.unsubscribe(ns, name, self.worker);
+            }
+            SubKind::Pattern => {
+                LocalIndex::remove(&mut self.local.patterns, name, key);
+                self.shared.registry.punsubscribe(name, self.worker);
+            }
+        }
+        true
+    }
+
+    /// Drop every subscription of a connection without confirmations (RESET, close).
+    pub(crate) fn unsubscribe_everything(&mut self, key: ConnKey) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let was = conn.session.in_pubsub();
+        let channels = std::mem::take(&mut conn.session.channels);
+        let patterns = std::mem::take(&mut conn.session.patterns);
+        let shard = std::mem::take(&mut conn.session.shard_channels);
+        conn.session.publish_counts();
+        for c in &channels {
+            LocalIndex::remove(&mut self.local.channels, c, key);
+            self.shared
+                .registry
+                .unsubscribe(Namespace::Global, c, self.worker);
+        }
+        for c in &shard {
+            LocalIndex::remove(&mut self.local.shard, c, key);
+            self.shared
+                .registry
+                .unsubscribe(Namespace::Shard, c, self.worker);
+        }
+        for p in &patterns {
+            LocalIndex::remove(&mut self.local.patterns, p, key);
+            self.shared.registry.punsubscribe(p, self.worker);
+        }
+        if was {
+            WorkerStats::sub(&self.shared.stats[self.worker].pubsub_clients, 1);
+        }
+    }
+
+    // ----- publishing ----------------------------------------------------
+
+    /// PUBLISH / SPUBLISH from connection `key`. Returns the receiver count,
+    /// or None when a target worker's ring is full (nothing was done; retry
+    /// once woken).
+    pub(crate) fn publish(
+        &mut self,
+        key: ConnKey,
+        ns: Namespace,
+        channel: &Bytes,
+        payload: &[u8],
+    ) -> Option<u64> {
+        self.shared.registry.lookup(ns, channel, &mut self.lookup);
+        let mut workers = self.lookup.channel.workers;
+        let mut count = self.lookup.channel.count;
+        for p in &self.lookup.patterns {
+            workers = WorkerSet(workers.0 | p.hits.workers.0);
+            count += p.hits.count;
+        }
+        if count == 0 {
+            WorkerStats::add(&self.stats().messages_published, 1);
+            return Some(0);
+        }
+        for w in workers.iter().filter(|&w| w != self.worker) {
+            if !self.endpoint.has_room(w) {
+                // Invariant 5: stop reading this publisher until the target drains.
+                self.endpoint.want_room(w);
+                return None;
+            }
+        }
+        let message = Arc::new(Message {
+            ns,
+            channel: channel.clone(),
+            frame: if self.lookup.channel.count > 0 {
+                frame::message(ns, channel, payload)
+            } else {
+                Bytes::new()
+            },
+            patterns: self
+                .lookup
+                .patterns
+                .iter()
+                .map(|p| PatternFrame {
+                    pattern: p.pattern.clone(),
+                    frame: frame::pmessage(&p.pattern, channel, payload),
+                })
+                .collect(),
+        });
+        for w in workers.iter().filter(|&w| w != self.worker) {
+            // Room was checked above and only this thread pushes into these rings.
+            let _ = self.endpoint.push(w, message.clone());
+        }
+        if workers.contains(self.worker) {
+            self.deliver(&message, Some(key));
+        }
+        WorkerStats::add(&self.stats().messages_published, 1);
+        Some(count)
+    }
+
+    /// Append a message to every local subscriber's output queue.
+    /// Frames for `publisher` itself go to `deferred` (sent after its reply).
+    fn deliver(&mut self, message: &Message, publisher: Option<ConnKey>) {
+        let limit = self.shared.config.load().output_limit_pubsub;
+        let mut delivered = 0u64;
+        let map = match message.ns {
+            Namespace::Global => &self.local.channels,
+            Namespace::Shard => &self.local.shard,
+        };
+        if !message.frame.is_empty()
+            && let Some(subs) = map.get(&message.channel)
+        {
+            for &k in subs {
+                delivered += 1;
+                deliver_one(
+                    &mut self.conns,
+                    &mut self.deferred,
+                    &mut self.doomed,
+                    k,
+                    publisher,
+                    &message.frame,
+                    &limit,
+                );
+            }
+        }
+        for p in &message.patterns {
+            if let Some(subs) = self.local.patterns.get(&p.pattern) {
+                for &k in subs {
+                    delivered += 1;
+                    deliver_one(
+                        &mut self.conns,
+                        &mut self.deferred,
+                        &mut self.doomed,
+                        k,
+                        publisher,
+                        &p.frame,
+                        &limit,
+                    );
+                }
+            }
+        }
+        WorkerStats::add(
+            &self.shared.stats[self.worker].messages_delivered,
+            delivered,
+        );
+    }
+
+    /// Ring the doorbells of workers this turn pushed messages to.
+    pub fn flush_rings(&mut self) {
+        self.endpoint.flush();
+    }
+
+    // ----- the worker's inbound side -------------------------------------
+
+    /// Park protocol of the worker's inbound task (see `mesh::Endpoint::poll_idle`).
+    pub fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.endpoint.poll_idle(cx)
+    }
+
+    /// Deliver every message waiting in the inbound rings, then wake readers
+    /// that were waiting for ring room and act on CLIENT KILL requests.
+    /// Never waits for outbound room (invariant 5: no deadlock).
+    pub fn drain_inbound(&mut self) -> usize {
+        let mut inbox = std::mem::take(&mut self.inbox);
+        let n = self.endpoint.drain(|_, m| inbox.push(m));
+        for m in inbox.drain(..) {
+            self.deliver(&m, None);
+        }
+        self.inbox = inbox;
+        self.check_doomed();
+        for key in std::mem::take(&mut self.blocked) {
+            if let Some(w) = self.conns.get_mut(key).and_then(|c| c.reader.take()) {
+                w.wake();
+            }
+        }
+        if self.shared.kills_pending[self.worker].swap(false, Acquire) {
+            let ids = std::mem::take(&mut *lock(&self.shared.kills[self.worker]));
+            for id in ids {
+                if let Some(&key) = self.by_id.get(&id) {
+                    self.kill(key, None);
+                }
+            }
+        }
+        n
+    }
+
+    /// The reader of `key` got [`Input::Blocked`]: wake it when rings drain.
+    pub fn park_reader(&mut self, key: ConnKey, waker: &Waker) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.reader = Some(waker.clone());
+            self.blocked.push(key);
+        }
+    }
+
+    /// Whether a blocked reader may retry (its pending command may now fit).
+    pub fn is_blocked(&self, key: ConnKey) -> bool {
+        self.conns
+            .get(key)
+            .is_some_and(|c| c.reader.is_some() && c.state == ConnState::Open)
+    }
+
+    // ----- the writer side -----------------------------------------------
+
+    /// Next action for the writer of `key`: frames to send (moved into
+    /// `batch`), close, or Pending (woken when output is queued).
+    pub fn poll_output(
+        &mut self,
+        key: ConnKey,
+        cx: &mut Context<'_>,
+        batch: &mut Vec<Bytes>,
+    ) -> Poll<Output> {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return Poll::Ready(Output::Close);
+        };
+        if conn.state == ConnState::Killed {
+            return Poll::Ready(Output::Close);
+        }
+        if !conn.out.is_empty() {
+            let n = conn.out.take(batch);
+            return Poll::Ready(Output::Write(n));
+        }
+        if conn.state == ConnState::CloseAfterReply {
+            return Poll::Ready(Output::Close);
+        }
+        conn.out.register(cx.waker());
+        Poll::Pending
+    }
+
+    /// The writer sent `n` bytes of what it took.
+    pub fn sent(&mut self, key: ConnKey, n: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.out.sent(n);
+        }
+        WorkerStats::add(&self.stats().net_output_bytes, n as u64);
+    }
+
+    /// The reader got `n` bytes (INFO counters) — and checks the query buffer limit:
+    /// false means the client must be closed.
+    pub fn received(&mut self, key: ConnKey, n: usize, buffered: usize) -> bool {
+        WorkerStats::add(&self.stats().net_input_bytes, n as u64);
+        let limit = self.shared.config.load().client_query_buffer_limit;
+        if buffered > limit {
+            if let Some(conn) = self.conns.get(key) {
+                tracing::warn!(
+                    "closing client id={} addr={}: query buffer over {limit} bytes",
+                    conn.session.id,
+                    conn.session.meta.addr
+                );
+            }
+            self.kill(key, None);
+            return false;
+        }
+        true
+    }
+
+    /// Periodic housekeeping (about every 100 ms): soft output limits that
+    /// expire with no new message, inbound depth for INFO.
+    pub fn cron(&mut self) {
+        let limit = self.shared.config.load().output_limit_pubsub;
+        if limit.soft > 0 {
+            for (key, conn) in self.conns.iter_mut() {
+                if conn.state == ConnState::Open
+                    && conn.session.in_pubsub()
+                    && let Some(why) = conn.out.check_limit(&limit)
+                {
+                    self.doomed.push((key, why));
+                }
+            }
+            self.check_doomed();
+        }
+        let depth = self.endpoint.inbound_len() as u64;
+        self.stats().inbound_depth.store(depth, Relaxed);
+    }
+}
+
+/// Which namespace a subscription lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubKind {
+    Channel(Namespace),
+    Pattern,
+}
+
+fn deliver_one(
+    conns: &mut Slab<Conn>,
+    deferred: &mut Vec<Bytes>,
+    doomed: &mut Vec<(ConnKey, LimitExceeded)>,
+    k: ConnKey,
+    publisher: Option<ConnKey>,
+    frame: &Bytes,
+    limit: &OutputLimit,
+) {
+    if publisher == Some(k) {
+        deferred.push(frame.clone());
+        return;
+    }
+    let Some(conn) = conns.get_mut(k) else { return };
+    if conn.state == ConnState::Killed {
+        return;
+    }
+    conn.out.push_frame(frame, conn.session.proto);
+    if let Some(why) = conn.out.check_limit(limit) {
+        doomed.push((k, why));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,354 @@
+//! Sans-IO tests of the hub: requests in, exact bytes out, across two
+//! workers sharing one registry and mesh.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+
+use super::*;
+use crate::config::{Config, OutputLimit};
+use crate::shared::{ServerInfo, Shared};
+
+struct World {
+    hubs: Vec<Hub>,
+    shared: Arc<Shared>,
+}
+
+fn world_with(workers: usize, ring: usize, config: Config) -> World {
+    let (doorbells, endpoints) = crate::mesh::mesh(workers, ring);
+    let info = ServerInfo {
+        started: std::time::Instant::now(),
+        pid: 1,
+        run_id: "0".repeat(40),
+        port: 6379,
+        workers,
+        io_backend: "test".into(),
+        config_file: String::new(),
+        executable: String::new(),
+    };
+    let shared = Arc::new(Shared::new(config, info, doorbells));
+    let hubs = endpoints
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| Hub::new(i, shared.clone(), e))
+        .collect();
+    World { hubs, shared }
+}
+
+fn world(workers: usize) -> World {
+    world_with(workers, 64, Config::default())
+}
+
+fn addr() -> SocketAddr {
+    "127.0.0.1:5000".parse().unwrap()
+}
+
+impl World {
+    fn connect(&mut self, w: usize) -> (usize, ConnKey) {
+        (w, self.hubs[w].connect(addr(), addr()))
+    }
+
+    /// Send raw bytes; returns the reader's status.
+    fn send(&mut self, c: (usize, ConnKey), bytes: &[u8]) -> Input {
+        let mut buf = BytesMut::from(bytes);
+        let hub = &mut self.hubs[c.0];
+        let status = hub.input(c.1, &mut buf);
+        hub.flush_rings();
+        status
+    }
+
+    /// Everything queued for the connection so far.
+    fn output(&mut self, c: (usize, ConnKey)) -> Vec<u8> {
+        let mut batch = Vec::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut out = Vec::new();
+        while let Poll::Ready(Output::Write(n)) =
+            self.hubs[c.0].poll_output(c.1, &mut cx, &mut batch)
+        {
+            out.extend(batch.drain(..).flat_map(|b: Bytes| b.to_vec()));
+            self.hubs[c.0].sent(c.1, n);
+        }
+        out
+    }
+
+    fn drain_all(&mut self) {
+        for h in &mut self.hubs {
+            h.drain_inbound();
+        }
+    }
+}
+
+fn cmd(args: &[&str]) -> Vec<u8> {
+    let mut v = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        v.extend(format!("${}\r\n{a}\r\n", a.len()).bytes());
+    }
+    v
+}
+
+#[test]
+fn subscribe_confirms_each_channel_with_running_count() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    w.send(c, &cmd(&["SUBSCRIBE", "a", "b", "a"]));
+    assert_eq!(
+        w.output(c),
+        b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:2\r\n"
+    );
+}
+
+#[test]
+fn publish_reaches_a_subscriber_on_another_worker() {
+    let mut w = world(2);
+    let sub = w.connect(1);
+    let publisher = w.connect(0);
+    w.send(sub, &cmd(&["SUBSCRIBE", "news"]));
+    w.output(sub);
+    w.send(publisher, &cmd(&["PUBLISH", "news", "hi"]));
+    assert_eq!(w.output(publisher), b":1\r\n");
+    assert_eq!(w.output(sub), b"");
+    w.drain_all();
+    assert_eq!(
+        w.output(sub),
+        b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+    );
+}
+
+#[test]
+fn channel_and_pattern_subscriber_counts_twice_message_first() {
+    let mut w = world(1);
+    let sub = w.connect(0);
+    let publisher = w.connect(0);
+    w.send(sub, &cmd(&["SUBSCRIBE", "n.1"]));
+    w.send(sub, &cmd(&["PSUBSCRIBE", "n.*"]));
+    w.output(sub);
+    w.send(publisher, &cmd(&["PUBLISH", "n.1", "x"]));
+    assert_eq!(w.output(publisher), b":2\r\n");
+    assert_eq!(
+        w.output(sub),
+        b"*3\r\n$7\r\nmessage\r\n$3\r\nn.1\r\n$1\r\nx\r\n*4\r\n$8\r\npmessage\r\n$3\r\nn.*\r\n$3\r\nn.1\r\n$1\r\nx\r\n"
+    );
+}
+
+#[test]
+fn resp3_self_publish_gets_reply_before_its_own_push() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    w.send(c, &cmd(&["HELLO", "3"]));
+    w.output(c);
+    w.send(c, &cmd(&["SUBSCRIBE", "me"]));
+    assert_eq!(w.output(c), b">3\r\n$9\r\nsubscribe\r\n$2\r\nme\r\n:1\r\n");
+    w.send(c, &cmd(&["PUBLISH", "me", "x"]));
+    assert_eq!(
+        w.output(c),
+        b":1\r\n>3\r\n$7\r\nmessage\r\n$2\r\nme\r\n$1\r\nx\r\n"
+    );
+}
+
+#[test]
+fn unsubscribe_without_channels_replies_null_and_zero() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    w.send(c, &cmd(&["UNSUBSCRIBE"]));
+    assert_eq!(w.output(c), b"*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
+    w.send(c, &cmd(&["HELLO", "3"]));
+    w.output(c);
+    w.send(c, &cmd(&["PUNSUBSCRIBE"]));
+    assert_eq!(w.output(c), b">3\r\n$12\r\npunsubscribe\r\n_\r\n:0\r\n");
+}
+
+#[test]
+fn resp2_subscribed_mode_rejects_other_commands_and_pings_as_array() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    w.send(c, &cmd(&["SUBSCRIBE", "x"]));
+    w.output(c);
+    w.send(c, &cmd(&["GET", "k"]));
+    assert_eq!(
+        w.output(c),
+        b"-ERR unknown command 'GET', with args beginning with: 'k' \r\n"
+    );
+    w.send(c, &cmd(&["ECHO", "k"]));
+    assert_eq!(
+        w.output(c),
+        b"-ERR Can't execute 'echo': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
+    );
+    w.send(c, &cmd(&["PING"]));
+    assert_eq!(w.output(c), b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+}
+
+#[test]
+fn client_reply_off_suppresses_replies_but_not_pushes() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    let p = w.connect(0);
+    w.send(c, &cmd(&["CLIENT", "REPLY", "OFF"]));
+    w.send(c, &cmd(&["PING"]));
+    assert_eq!(w.output(c), b"");
+    w.send(c, &cmd(&["SUBSCRIBE", "x"]));
+    w.send(p, &cmd(&["PUBLISH", "x", "m"]));
+    assert_eq!(
+        w.output(c),
+        b"*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n*3\r\n$7\r\nmessage\r\n$1\r\nx\r\n$1\r\nm\r\n"
+    );
+}
+
+#[test]
+fn client_reply_skip_drops_only_the_next_reply() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    w.send(c, &cmd(&["CLIENT", "REPLY", "SKIP"]));
+    w.send(c, &cmd(&["PING", "a"]));
+    w.send(c, &cmd(&["PING", "b"]));
+    assert_eq!(w.output(c), b"$1\r\nb\r\n");
+}
+
+#[test]
+fn protocol_error_replies_then_closes() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    assert_eq!(w.send(c, b"*1\r\nfoo\r\n"), Input::Close);
+    assert_eq!(
+        w.output(c),
+        b"-ERR Protocol error: expected '$', got 'f'\r\n"
+    );
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut batch = Vec::new();
+    assert_eq!(
+        w.hubs[0].poll_output(c.1, &mut cx, &mut batch),
+        Poll::Ready(Output::Close)
+    );
+}
+
+#[test]
+fn full_ring_blocks_the_publisher_until_the_target_drains() {
+    let mut w = world_with(2, 2, Config::default());
+    let sub = w.connect(1);
+    let publisher = w.connect(0);
+    w.send(sub, &cmd(&["SUBSCRIBE", "c"]));
+    w.output(sub);
+    let mut many = Vec::new();
+    for i in 0..5 {
+        many.extend(cmd(&["PUBLISH", "c", &i.to_string()]));
+    }
+    let mut buf = BytesMut::from(&many[..]);
+    assert_eq!(w.hubs[0].input(publisher.1, &mut buf), Input::Blocked);
+    assert_eq!(w.output(publisher), b":1\r\n:1\r\n");
+    w.hubs[1].drain_inbound();
+    assert_eq!(w.hubs[0].input(publisher.1, &mut buf), Input::Blocked);
+    w.hubs[1].drain_inbound();
+    assert_eq!(w.hubs[0].input(publisher.1, &mut buf), Input::NeedMore);
+    w.hubs[1].drain_inbound();
+    assert_eq!(w.output(publisher), b":1\r\n:1\r\n:1\r\n");
+    let got = w.output(sub);
+    let expected: Vec<u8> = (0..5)
+        .flat_map(|i| format!("*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\n{i}\r\n").into_bytes())
+        .collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn subscriber_over_hard_output_limit_is_closed_and_counted() {
+    let config = Config {
+        output_limit_pubsub: OutputLimit {
+            hard: 1000,
+            soft: 0,
+            soft_seconds: 0,
+        },
+        ..Config::default()
+    };
+    let mut w = world_with(1, 64, config);
+    let slow = w.connect(0);
+    let ok = w.connect(0);
+    let p = w.connect(0);
+    w.send(slow, &cmd(&["SUBSCRIBE", "c"]));
+    w.send(ok, &cmd(&["SUBSCRIBE", "c"]));
+    w.output(ok);
+    let payload = "x".repeat(300);
+    for _ in 0..5 {
+        w.send(p, &cmd(&["PUBLISH", "c", &payload]));
+        assert!(
+            w.output(ok).ends_with(
+                payload
+                    .as_bytes()
+                    .iter()
+                    .chain(b"\r\n")
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .as_slice()
+            )
+        );
+    }
+    assert_eq!(w.output(p), b":2\r\n:2\r\n:2\r\n:1\r\n:1\r\n");
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut batch = Vec::new();
+    assert_eq!(
+        w.hubs[0].poll_output(slow.1, &mut cx, &mut batch),
+        Poll::Ready(Output::Close)
+    );
+    assert_eq!(w.shared.total(|s| &s.output_limit_disconnections), 1);
+}
+
+#[test]
+fn auth_gates_commands_when_a_password_is_set() {
+    let config = Config {
+        requirepass: Some("pw".into()),
+        ..Config::default()
+    };
+    let mut w = world_with(1, 64, config);
+    let c = w.connect(0);
+    w.send(c, &cmd(&["PING"]));
+    assert_eq!(w.output(c), b"-NOAUTH Authentication required.\r\n");
+    w.send(c, &cmd(&["AUTH", "nope"]));
+    assert_eq!(
+        w.output(c),
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    w.send(c, &cmd(&["AUTH", "pw"]));
+    w.send(c, &cmd(&["PING"]));
+    assert_eq!(w.output(c), b"+OK\r\n+PONG\r\n");
+}
+
+#[test]
+fn unknown_and_wrong_arity_errors_match_redis() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    w.send(c, &cmd(&["SET", "a", "b"]));
+    w.send(c, &cmd(&["PUBLISH", "a"]));
+    w.send(c, &cmd(&["CLIENT", "NOPE"]));
+    w.send(c, &cmd(&["DBSIZE"]));
+    assert_eq!(
+        w.output(c),
+        &b"-ERR unknown command 'SET', with args beginning with: 'a' 'b' \r\n-ERR wrong number of arguments for 'publish' command\r\n-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n:0\r\n"[..]
+    );
+}
+
+#[test]
+fn reset_drops_subscriptions_silently_and_returns_to_resp2() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    let p = w.connect(0);
+    w.send(c, &cmd(&["HELLO", "3"]));
+    w.send(c, &cmd(&["SUBSCRIBE", "x"]));
+    w.output(c);
+    w.send(c, &cmd(&["RESET"]));
+    assert_eq!(w.output(c), b"+RESET\r\n");
+    w.send(p, &cmd(&["PUBLISH", "x", "m"]));
+    assert_eq!(w.output(p), b":0\r\n");
+    w.send(c, &cmd(&["CLIENT", "GETNAME"]));
+    assert_eq!(w.output(c), b"$-1\r\n");
+}
+
+#[test]
+fn disconnect_removes_subscriptions_from_the_registry() {
+    let mut w = world(2);
+    let c = w.connect(1);
+    w.send(c, &cmd(&["SUBSCRIBE", "x"]));
+    w.send(c, &cmd(&["PSUBSCRIBE", "y*"]));
+    assert_eq!(w.shared.registry.numsub(Namespace::Global, b"x"), 1);
+    w.hubs[1].disconnect(c.1);
+    assert_eq!(w.shared.registry.numsub(Namespace::Global, b"x"), 0);
+    assert_eq!(w.shared.registry.pattern_count(), 0);
+}
