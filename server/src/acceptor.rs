@@ -1,0 +1,117 @@
+//! The acceptor: one blocking thread per listening address that hands each
+//! new connection to the next worker, round-robin.
+//!
+//! One acceptor rather than an SO_REUSEPORT listener per worker: the kernel
+//! spreads REUSEPORT connections by a hash of the address pair, which for a
+//! few long-lived pub/sub connections can leave one worker with most of them;
+//! round-robin is even by construction, and it makes placement predictable
+//! (the k-th connection lands on worker k mod N), which the cross-worker
+//! tests rely on. Accepting is far off the hot path (one hand-off per
+//! connection), so the extra hop costs nothing that matters.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_channel::Sender;
+use ringcast_core::shared::Shared;
+
+pub struct Acceptor {
+    pub listener: TcpListener,
+    pub shared: Arc<Shared>,
+    pub workers: Vec<Sender<std::net::TcpStream>>,
+    pub next: Arc<AtomicUsize>,
+}
+
+impl Acceptor {
+    pub fn run(self) {
+        loop {
+            let (stream, peer) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) => {
+                    if self.shared.shutting_down.load(Ordering::Acquire) {
+                        return;
+                    }
+                    match e.raw_os_error() {
+                        // Out of descriptors or memory: back off a little instead of spinning.
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                            tracing::warn!("accept: {e}");
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
+                        _ => tracing::debug!("accept: {e}"),
+                    }
+                    continue;
+                }
+            };
+            if self.shared.shutting_down.load(Ordering::Acquire) {
+                return;
+            }
+            let config = self.shared.config.load();
+            if self.shared.connected_clients() >= config.maxclients as u64 {
+                reject(stream, &self.shared);
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            set_keepalive(&stream, config.tcp_keepalive);
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let w = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+            tracing::debug!("connection from {peer} to worker {w}");
+            if self.workers[w].send(stream).is_ok() {
+                self.shared.doorbells.ring(w);
+            }
+        }
+    }
+}
+
+fn reject(mut stream: std::net::TcpStream, shared: &Shared) {
+    shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
+    // Best effort, as Redis: the client may already be gone.
+    let _ = stream.write_all(format!("-{}\r\n", ringcast_core::errors::MAX_CLIENTS).as_bytes());
+}
+
+fn set_keepalive(stream: &std::net::TcpStream, interval: u64) {
+    if interval == 0 {
+        return;
+    }
+    let fd = stream.as_raw_fd();
+    let on: libc::c_int = 1;
+    let idle = interval.min(i32::MAX as u64) as libc::c_int;
+    let intvl = (idle / 3).max(1);
+    let cnt: libc::c_int = 3;
+    let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: plain setsockopt calls on an open socket with pointers to live ints.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_KEEPALIVE,
+            &on as *const _ as *const _,
+            size,
+        );
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPIDLE,
+            &idle as *const _ as *const _,
+            size,
+        );
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPINTVL,
+            &intvl as *const _ as *const _,
+            size,
+        );
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPCNT,
+            &cnt as *const _ as *const _,
+            size,
+        );
+    }
+}

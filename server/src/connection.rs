@@ -1,0 +1,195 @@
+//! One client connection on its worker: a reader task that feeds the hub and
+//! a writer task that sends what the hub queued, one (vectored) write per
+//! event-loop turn.
+//!
+//! Closing: whoever decides the connection is over shuts the socket down,
+//! which ends the other side's pending read or write; the reader waits for
+//! the writer and then removes the connection from the hub.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::task::Poll;
+
+use bytes::{Buf, Bytes, BytesMut};
+use monoio::buf::{IoBufMut, IoVecBuf};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
+use monoio::net::TcpStream;
+use ringcast_core::hub::{ConnKey, Hub, Input, Output};
+
+/// Bytes read per call when the decoder has no better idea.
+const READ_CHUNK: usize = 16 * 1024;
+/// Kernel limit on iovecs per writev.
+const IOV_MAX: usize = 1024;
+
+pub fn spawn(hub: Rc<RefCell<Hub>>, stream: std::net::TcpStream) {
+    let peer = stream.peer_addr();
+    let local = stream.local_addr();
+    let (Ok(peer), Ok(local)) = (peer, local) else {
+        return;
+    };
+    let fd = stream.as_raw_fd();
+    let stream = match TcpStream::from_std(stream) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot register connection from {peer}: {e}");
+            return;
+        }
+    };
+    let key = hub.borrow_mut().connect(peer, local);
+    tracing::debug!("accepted {peer} as key {key}");
+    let (rd, wr) = stream.into_split();
+    let writer = monoio::spawn(write_loop(hub.clone(), key, wr, fd));
+    monoio::spawn(async move {
+        read_loop(hub.clone(), key, rd, fd).await;
+        writer.await;
+        hub.borrow_mut().disconnect(key);
+    });
+}
+
+fn shutdown(fd: RawFd) {
+    // SAFETY: `fd` is the connection's socket, still open: it is closed only
+    // when both halves are dropped, after both loops have returned.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RDWR);
+    }
+}
+
+async fn read_loop<R: AsyncReadRent>(hub: Rc<RefCell<Hub>>, key: ConnKey, mut rd: R, fd: RawFd) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        let status = {
+            let mut h = hub.borrow_mut();
+            let s = h.input(key, &mut buf);
+            h.flush_rings();
+            s
+        };
+        match status {
+            Input::NeedMore => {}
+            Input::Blocked => {
+                // Invariant 5: stop reading this publisher until the full ring drains.
+                let mut parked = false;
+                poll_fn(|cx| {
+                    if parked {
+                        return Poll::Ready(());
+                    }
+                    parked = true;
+                    hub.borrow_mut().park_reader(key, cx.waker());
+                    Poll::Pending
+                })
+                .await;
+                continue;
+            }
+            Input::Sleep(d) => {
+                // DEBUG SLEEP: block the whole worker, as Redis blocks its server.
+                std::thread::sleep(d);
+                continue;
+            }
+            Input::Close => {
+                // Let the writer send what is queued (e.g. the error) and close.
+                return;
+            }
+        }
+        let want = hub
+            .borrow()
+            .pending_bulk(key)
+            .map_or(READ_CHUNK, |n| n.clamp(READ_CHUNK, 64 * READ_CHUNK));
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(want);
+        }
+        let len = buf.len();
+        let cap = buf.capacity();
+        let (res, slice) = rd.read(buf.slice_mut(len..cap)).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if !hub.borrow_mut().received(key, n, buf.len()) {
+                    break;
+                }
+            }
+        }
+    }
+    // The client went away (or must go): drop its queued output and close.
+    hub.borrow_mut().close(key);
+    shutdown(fd);
+}
+
+async fn write_loop<W: AsyncWriteRent>(hub: Rc<RefCell<Hub>>, key: ConnKey, mut wr: W, fd: RawFd) {
+    let mut batch: Vec<Bytes> = Vec::new();
+    loop {
+        let action = poll_fn(|cx| hub.borrow_mut().poll_output(key, cx, &mut batch)).await;
+        match action {
+            Output::Close => break,
+            Output::Write(n) => {
+                let ok = if batch.len() == 1 {
+                    let one = batch.pop().unwrap_or_default();
+                    wr.write_all(one).await.0.is_ok()
+                } else {
+                    writev_all(&mut wr, &mut batch).await.is_ok()
+                };
+                batch.clear();
+                if !ok {
+                    break;
+                }
+                hub.borrow_mut().sent(key, n);
+            }
+        }
+    }
+    shutdown(fd);
+}
+
+/// Shared frames handed to one writev; owning them keeps the memory valid
+/// for as long as the kernel may read it, even if the future is dropped.
+struct IoVecs {
+    _bufs: Vec<Bytes>,
+    iovecs: Vec<libc::iovec>,
+}
+
+// SAFETY: every iovec points into a `Bytes` held in `bufs`, which lives as
+// long as this value; `Bytes` memory never moves.
+unsafe impl IoVecBuf for IoVecs {
+    fn read_iovec_ptr(&self) -> *const libc::iovec {
+        self.iovecs.as_ptr()
+    }
+    fn read_iovec_len(&self) -> usize {
+        self.iovecs.len()
+    }
+}
+
+async fn writev_all<W: AsyncWriteRent>(wr: &mut W, batch: &mut [Bytes]) -> std::io::Result<()> {
+    let mut start = 0;
+    while start < batch.len() {
+        let end = (start + IOV_MAX).min(batch.len());
+        let bufs: Vec<Bytes> = batch[start..end].to_vec();
+        let iovecs = bufs
+            .iter()
+            .map(|b| libc::iovec {
+                iov_base: b.as_ptr() as *mut _,
+                iov_len: b.len(),
+            })
+            .collect();
+        let (res, _) = wr
+            .writev(IoVecs {
+                _bufs: bufs,
+                iovecs,
+            })
+            .await;
+        let mut n = res?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && start < batch.len() {
+            let b = &mut batch[start];
+            if n >= b.len() {
+                n -= b.len();
+                start += 1;
+            } else {
+                b.advance(n);
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}

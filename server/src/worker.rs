@@ -1,0 +1,96 @@
+//! A worker thread: its own monoio runtime, its hub, the task that drains
+//! inbound rings and takes over new connections, and a housekeeping timer.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use ringcast_core::frame::SharedMessage;
+use ringcast_core::hub::Hub;
+use ringcast_core::mesh::Endpoint;
+use ringcast_core::shared::Shared;
+
+use crate::backend::{self, Backend};
+
+/// How often the worker checks soft output limits and refreshes gauges.
+const CRON_INTERVAL: Duration = Duration::from_millis(100);
+
+pub struct WorkerSpec {
+    pub id: usize,
+    pub shared: Arc<Shared>,
+    pub endpoint: Endpoint<SharedMessage>,
+    pub incoming: Receiver<std::net::TcpStream>,
+    pub backend: Backend,
+    pub cpu: Option<usize>,
+}
+
+pub fn run(spec: WorkerSpec) -> anyhow::Result<()> {
+    if let Some(cpu) = spec.cpu {
+        pin_to_cpu(cpu);
+    }
+    let mut rt = backend::build_runtime(spec.backend)
+        .map_err(|e| anyhow::anyhow!("worker {}: cannot build its runtime: {e}", spec.id))?;
+    let WorkerSpec {
+        id,
+        shared,
+        endpoint,
+        incoming,
+        ..
+    } = spec;
+    rt.block_on(async move {
+        let hub = Rc::new(RefCell::new(Hub::new(id, shared.clone(), endpoint)));
+        monoio::spawn(cron(hub.clone()));
+        loop {
+            poll_fn(|cx| hub.borrow().poll_idle(cx)).await;
+            hub.borrow_mut().drain_inbound();
+            while let Ok(stream) = incoming.try_recv() {
+                crate::connection::spawn(hub.clone(), stream);
+            }
+            if shared.shutting_down.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        tracing::debug!(
+            "worker {id} stopping with {} connections",
+            hub.borrow().connections()
+        );
+    });
+    Ok(())
+}
+
+async fn cron(hub: Rc<RefCell<Hub>>) {
+    loop {
+        monoio::time::sleep(CRON_INTERVAL).await;
+        hub.borrow_mut().cron();
+    }
+}
+
+/// Pin the calling thread to one CPU: a worker owns its core.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            tracing::debug!("could not pin worker to cpu {cpu}");
+        }
+    }
+}
+
+/// CPUs this process may run on, in order.
+pub fn usable_cpus() -> Vec<usize> {
+    // SAFETY: as above; sched_getaffinity fills the set it is given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
