@@ -33,6 +33,20 @@ use std::time::Duration;
 /// instead of hanging the suite, and is never an assertion on speed.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Polls `condition` until it holds, failing the test after [`PATIENCE`].
+/// For effects that are asynchronous by nature (a closed connection leaving
+/// the registry), never as a measure of speed.
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not true after {PATIENCE:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Runs one test body for one backend, or skips it when the target cannot
 /// run that backend (a `redis-server` has a single I/O model, so only the
 /// first backend runs against it).

@@ -186,28 +186,33 @@ impl RawConn {
     }
 
     /// Reads exactly `expected.len()` bytes and asserts they are `expected`.
+    /// Stops reading as soon as the bytes diverge, so a wrong (shorter)
+    /// reply fails at once instead of after the timeout.
     pub fn expect(&mut self, expected: &[u8]) {
-        let got = self.read_up_to(expected.len());
-        assert!(
-            got == expected,
-            "reply mismatch\n expected: {}\n      got: {}",
-            show(expected),
-            show(&got)
-        );
-    }
-
-    /// Reads until `n` bytes are buffered, the timeout passes or the peer
-    /// closes; returns what was read (at most `n` bytes).
-    fn read_up_to(&mut self, n: usize) -> Vec<u8> {
         let deadline = Instant::now() + self.timeout;
-        while self.buf.len() < n {
+        while self.buf.len() < expected.len() {
+            let common = self.buf.len();
+            if self.buf[..common] != expected[..common] {
+                break;
+            }
             match self.fill(deadline) {
                 Ok(true) => {}
                 Ok(false) | Err(_) => break,
             }
         }
-        let take = n.min(self.buf.len());
-        self.buf.drain(..take).collect()
+        let take = expected.len().min(self.buf.len());
+        let got: Vec<u8> = self.buf.drain(..take).collect();
+        assert!(
+            got == expected,
+            "reply mismatch\n expected: {}\n      got: {}{}",
+            show(expected),
+            show(&got),
+            if self.buf.is_empty() {
+                String::new()
+            } else {
+                format!("\n     then: {}", show(&self.buf))
+            }
+        );
     }
 
     /// Reads more bytes into the buffer. `Ok(false)` on EOF or reset,
