@@ -114,7 +114,7 @@ fn resp3_self_publish_to_pattern_counts_and_delivers(b: Backend) {
     let mut c = server.conn_proto(Proto::Resp3);
     c.sub("PSUBSCRIBE", &["m*"], &[1]);
     c.send_cmd(&["PUBLISH", "me", "echo"]);
-    let mut frames = vec![c.read_frame(), c.read_frame()];
+    let mut frames = [c.read_frame(), c.read_frame()];
     if target().is_redis() {
         frames.reverse();
     }
