@@ -23,12 +23,12 @@ pub fn worker_of(conn: &mut RawConn) -> Option<usize> {
 /// when the server has a password. Against redis-server, which has a single
 /// event loop, any connection qualifies.
 pub fn connect_on_worker(server: &Server, w: usize) -> RawConn {
+    if server.target() == Target::Redis {
+        return server.conn();
+    }
     assert!(w < server.threads(), "worker {w} of {}", server.threads());
     for _ in 0..server.threads() * 4 {
         let mut conn = server.conn();
-        if server.target() == Target::Redis {
-            return conn;
-        }
         match worker_of(&mut conn) {
             Some(got) if got == w => return conn,
             Some(_) => continue,

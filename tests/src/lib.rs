@@ -14,6 +14,7 @@
 
 pub mod backend;
 pub mod client;
+pub mod flow;
 pub mod raw;
 pub mod resp;
 pub mod server;

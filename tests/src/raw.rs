@@ -302,6 +302,18 @@ impl RawConn {
         }
     }
 
+    /// Whether a byte is ready to be read right now (without waiting).
+    pub fn has_input(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return true;
+        }
+        self.stream.set_nonblocking(true).expect("set_nonblocking");
+        let mut probe = [0u8; 1];
+        let ready = matches!(self.stream.peek(&mut probe), Ok(n) if n > 0);
+        self.stream.set_nonblocking(false).expect("set_nonblocking");
+        ready
+    }
+
     /// Closes the writing half, as a client that has sent everything does.
     pub fn shutdown_write(&self) {
         let _ = self.stream.shutdown(Shutdown::Write);
