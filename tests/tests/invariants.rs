@@ -15,7 +15,7 @@ fn two_workers(b: Backend) -> Server {
     Server::start(Opts::new(b).threads(2))
 }
 
-/// 1. Visible before confirmed: a PUBLISH sent from the other worker right
+/// Invariant 1: Visible before confirmed: a PUBLISH sent from the other worker right
 /// after the confirmation was read always reaches the new subscriber.
 fn subscription_is_visible_on_every_worker_once_confirmed(b: Backend) {
     let server = two_workers(b);
@@ -49,7 +49,7 @@ fn subscription_is_visible_on_every_worker_once_confirmed(b: Backend) {
     }
 }
 
-/// 2. Nothing after unsubscribe: while a publisher on the other worker
+/// Invariant 2: Nothing after unsubscribe: while a publisher on the other worker
 /// streams to the channel, no message for it follows the unsubscribe
 /// confirmation. The publisher goes on until its PUBLISH replies show the
 /// subscription gone, then sends a marker on another channel; per-publisher
@@ -165,7 +165,7 @@ fn no_message_follows_the_unsubscribe_confirmation(b: Backend) {
     }
 }
 
-/// 3. Order: several publishers on both workers, subscribers (channel and
+/// Invariant 3: Order: several publishers on both workers, subscribers (channel and
 /// pattern, RESP2 and RESP3) on both workers; each subscriber sees every
 /// publisher's messages in publish order, none missing.
 fn each_publishers_messages_arrive_in_order_on_every_worker(b: Backend) {
@@ -216,7 +216,7 @@ fn each_publishers_messages_arrive_in_order_on_every_worker(b: Backend) {
     }
 }
 
-/// 4. No silent loss: the PUBLISH replies add up to exactly the messages
+/// Invariant 4: No silent loss: the PUBLISH replies add up to exactly the messages
 /// the subscribers receive (channels and patterns, both workers).
 fn publish_replies_add_up_to_messages_received(b: Backend) {
     let server = two_workers(b);
@@ -290,7 +290,7 @@ fn publish_replies_add_up_to_messages_received(b: Backend) {
     );
 }
 
-/// 5a. Backpressure: the subscriber's worker sleeps (DEBUG SLEEP) while a
+/// Invariant 5a: Backpressure: the subscriber's worker sleeps (DEBUG SLEEP) while a
 /// publisher on the other worker pipelines thousands of messages into a
 /// tiny ring. The publisher's worker keeps answering other clients, and
 /// afterwards every message arrives, in order.
@@ -328,7 +328,7 @@ fn full_ring_backpressures_publisher_without_stalling_its_worker(b: Backend) {
     pinger.cmd_expect(&["PING"], b"+PONG\r\n");
 }
 
-/// 5b. Two workers flooding each other's subscribers through tiny rings
+/// Invariant 5b: Two workers flooding each other's subscribers through tiny rings
 /// finish: draining inbound rings never waits for outbound room.
 fn workers_flooding_each_other_through_tiny_rings_do_not_deadlock(b: Backend) {
     let server = Server::start(Opts::new(b).threads(2).ring_capacity(4));
@@ -370,7 +370,7 @@ fn workers_flooding_each_other_through_tiny_rings_do_not_deadlock(b: Backend) {
     }
 }
 
-/// 6. Bad input is contained: a malformed request closes only its own
+/// Invariant 6: Bad input is contained: a malformed request closes only its own
 /// connection; clients on both workers carry on.
 fn malformed_request_closes_only_the_offending_connection(b: Backend) {
     let server = two_workers(b);
