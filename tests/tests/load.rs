@@ -12,6 +12,9 @@ use std::thread;
 
 const CHANNELS: usize = 4;
 
+/// A subscriber: its worker, protocol, and `(command, name)` subscriptions.
+type Layout = (usize, Proto, Vec<(&'static str, String)>);
+
 /// Where publisher message `seq` goes: rotating over global and shard channels.
 fn target(seq: usize) -> (&'static str, String) {
     if seq % 5 == 4 {
@@ -26,7 +29,7 @@ fn mixed_load_across_workers_loses_and_reorders_nothing(b: Backend) {
     const PUBLISHERS: usize = 4;
     const PER_PUBLISHER: usize = 2500;
     // (worker, proto, subscriptions); every subscriber holds "end" too.
-    let layouts: Vec<(usize, Proto, Vec<(&str, String)>)> = vec![
+    let layouts: Vec<Layout> = vec![
         (
             0,
             Proto::Resp2,
