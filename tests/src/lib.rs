@@ -1,5 +1,16 @@
 //! Harness for the end-to-end tests of ringcast.
 //!
+//! Running them:
+//!
+//! ```text
+//! cargo build -p ringcast-server && cargo test -p ringcast-tests
+//! RINGCAST_TEST_TARGET=redis cargo test -p ringcast-tests   # against redis-server
+//! ```
+//!
+//! `RINGCAST_BIN` overrides where the `ringcast` binary is looked for (by
+//! default next to the test executable's `deps/` folder), `REDIS_SERVER_BIN`
+//! which `redis-server` runs in redis mode.
+//!
 //! The tests in `tests/tests/` start the real `ringcast` binary on an
 //! ephemeral port ([`Server`]) and drive it with raw RESP bytes ([`RawConn`])
 //! and with the `redis` crate ([`client`]). Every test runs once per I/O
