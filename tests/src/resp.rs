@@ -167,6 +167,8 @@ fn parse_at(buf: &[u8], pos: usize) -> Step {
             let body = buf[next..end].to_vec();
             let frame = match tag {
                 b'$' => Frame::Bulk(body),
+                // `=<len>\r\ntxt:<text>`: keep the text, drop the format tag.
+                b'=' if body.len() >= 4 && body[3] == b':' => Frame::Verbatim(body[4..].to_vec()),
                 b'=' => Frame::Verbatim(body),
                 _ => Frame::Error(body),
             };
@@ -364,6 +366,14 @@ mod tests {
             f,
             Frame::Map(vec![(Frame::Bulk(b"a".to_vec()), Frame::Integer(1))])
         );
+    }
+
+    #[test]
+    fn verbatim_string_drops_its_format_tag() {
+        let Parsed::Frame(f, _) = parse(b"=8\r\ntxt:id=1\r\n") else {
+            panic!()
+        };
+        assert_eq!(f.text(), "id=1");
     }
 
     #[test]

@@ -163,6 +163,8 @@ impl Server {
     fn try_start(opts: &Opts, target: Target, port: u16) -> Result<Server, String> {
         let mut cmd = Command::new(binary(target));
         cmd.args(opts.args(target, port))
+            // Plain log lines: the readiness check looks for a phrase in them.
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

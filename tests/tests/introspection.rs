@@ -279,6 +279,18 @@ fn client_info_and_list_carry_id_and_worker(b: Backend) {
     }
 }
 
+fn client_info_and_info_are_verbatim_strings_in_resp3(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut c = server.conn_proto(Proto::Resp3);
+    let id = c.cmd(&["CLIENT", "ID"]).int();
+    let info = c.cmd(&["CLIENT", "INFO"]);
+    assert!(matches!(info, Frame::Verbatim(_)), "{info:?}");
+    assert!(info.text().starts_with(&format!("id={id} ")), "{info:?}");
+    assert!(info.text().contains(" resp=3"), "{info:?}");
+    let all = c.cmd(&["INFO"]);
+    assert!(matches!(all, Frame::Verbatim(_)), "{all:?}");
+}
+
 fn connections_are_placed_on_workers_round_robin(b: Backend) {
     ringcast_only!("worker placement");
     let server = Server::start(Opts::new(b).threads(3));
@@ -319,6 +331,7 @@ backend_tests!(
     info_server_section_describes_the_process,
     info_ringcast_section_reports_backend_and_workers,
     client_info_and_list_carry_id_and_worker,
+    client_info_and_info_are_verbatim_strings_in_resp3,
     connections_are_placed_on_workers_round_robin,
     client_ids_are_unique_and_increasing,
 );
