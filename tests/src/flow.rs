@@ -1,4 +1,4 @@
-//! Helpers for tests that move many messages: pipelined publishing with
+//! Building blocks for tests that move many messages: pipelined publishing with
 //! concurrent reply reading, and payloads that say who sent them and when.
 
 use crate::raw::RawConn;
