@@ -1,0 +1,429 @@
+//! [`Server`]: one server process under test, on its own ephemeral port.
+//!
+//! By default that is the `ringcast` binary of this workspace. With
+//! `RINGCAST_TEST_TARGET=redis` it is a `redis-server` started with the
+//! equivalent options, so the suite's byte-level expectations can be checked
+//! against Redis itself.
+
+use crate::PATIENCE;
+use crate::backend::{Backend, io_uring_blocking_filter};
+use crate::raw::RawConn;
+use crate::resp::Frame;
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Which server the suite drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Ringcast,
+    Redis,
+}
+
+impl Target {
+    pub fn is_redis(self) -> bool {
+        self == Target::Redis
+    }
+}
+
+/// The target chosen by `RINGCAST_TEST_TARGET` (`redis` or, by default, `ringcast`).
+pub fn target() -> Target {
+    match std::env::var("RINGCAST_TEST_TARGET").as_deref() {
+        Ok("redis") => Target::Redis,
+        Ok("ringcast") | Ok("") | Err(_) => Target::Ringcast,
+        Ok(other) => panic!("RINGCAST_TEST_TARGET must be `ringcast` or `redis`, not {other:?}"),
+    }
+}
+
+/// Options for one server; unset ones keep the server's defaults.
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub backend: Backend,
+    pub threads: usize,
+    pub requirepass: Option<String>,
+    pub maxclients: Option<u32>,
+    pub output_buffer_limit: Option<String>,
+    pub ring_capacity: Option<u32>,
+    pub debug_command: bool,
+}
+
+impl Opts {
+    /// Two workers (so cross-worker paths are exercised by any test with two
+    /// connections) on the given backend.
+    pub fn new(backend: Backend) -> Opts {
+        Opts {
+            backend,
+            threads: 2,
+            requirepass: None,
+            maxclients: None,
+            output_buffer_limit: None,
+            ring_capacity: None,
+            debug_command: false,
+        }
+    }
+    pub fn threads(mut self, n: usize) -> Opts {
+        self.threads = n;
+        self
+    }
+    pub fn requirepass(mut self, pw: &str) -> Opts {
+        self.requirepass = Some(pw.to_owned());
+        self
+    }
+    pub fn maxclients(mut self, n: u32) -> Opts {
+        self.maxclients = Some(n);
+        self
+    }
+    /// `--client-output-buffer-limit "pubsub <hard> <soft> <seconds>"`.
+    pub fn pubsub_output_limit(mut self, spec: &str) -> Opts {
+        self.output_buffer_limit = Some(format!("pubsub {spec}"));
+        self
+    }
+    pub fn ring_capacity(mut self, n: u32) -> Opts {
+        self.ring_capacity = Some(n);
+        self
+    }
+    pub fn debug_command(mut self) -> Opts {
+        self.debug_command = true;
+        self
+    }
+
+    fn args(&self, target: Target, port: u16) -> Vec<String> {
+        let mut args: Vec<String> = vec!["--port".into(), port.to_string()];
+        args.extend(["--bind".into(), "127.0.0.1".into()]);
+        match target {
+            Target::Redis => {
+                args.extend(["--save".into(), String::new()]);
+                args.extend(["--appendonly".into(), "no".into()]);
+            }
+            Target::Ringcast => {
+                args.extend(["--threads".into(), self.threads.to_string()]);
+                args.extend(["--io-backend".into(), self.backend.flag().into()]);
+                if let Some(n) = self.ring_capacity {
+                    args.extend(["--ring-capacity".into(), n.to_string()]);
+                }
+            }
+        }
+        if let Some(pw) = &self.requirepass {
+            args.extend(["--requirepass".into(), pw.clone()]);
+        }
+        if let Some(n) = self.maxclients {
+            args.extend(["--maxclients".into(), n.to_string()]);
+        }
+        if let Some(spec) = &self.output_buffer_limit {
+            args.extend(["--client-output-buffer-limit".into(), spec.clone()]);
+        }
+        if self.debug_command {
+            args.extend(["--enable-debug-command".into(), "yes".into()]);
+        }
+        args
+    }
+}
+
+/// A running server; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Server {
+    child: Option<Child>,
+    port: u16,
+    opts: Opts,
+    target: Target,
+    log: Arc<Mutex<Vec<u8>>>,
+    log_readers: Vec<JoinHandle<()>>,
+}
+
+const STARTUP_ATTEMPTS: usize = 5;
+const READY_LINE: &str = "Ready to accept connections";
+
+impl Server {
+    /// Starts a server with `opts` on a free port and waits until it says
+    /// it is ready. Retries on another port if it exits during startup (the
+    /// port may have been taken between probing and binding).
+    pub fn start(opts: Opts) -> Server {
+        let target = target();
+        let mut failures = String::new();
+        for attempt in 1..=STARTUP_ATTEMPTS {
+            let port = free_port();
+            match Server::try_start(&opts, target, port) {
+                Ok(server) => return server,
+                Err(why) => failures.push_str(&format!("attempt {attempt} (port {port}): {why}\n")),
+            }
+        }
+        panic!("server did not start:\n{failures}");
+    }
+
+    /// Starts a server with default options on `backend`.
+    pub fn with_backend(backend: Backend) -> Server {
+        Server::start(Opts::new(backend))
+    }
+
+    fn try_start(opts: &Opts, target: Target, port: u16) -> Result<Server, String> {
+        let mut cmd = Command::new(binary(target));
+        cmd.args(opts.args(target, port))
+            // Plain log lines: the readiness check looks for a phrase in them.
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if target == Target::Ringcast && opts.backend == Backend::UringBlocked {
+            let filter = io_uring_blocking_filter();
+            // SAFETY: the closure runs between fork and exec; it only makes
+            // the prctl and seccomp syscalls and allocates nothing (the
+            // filter was compiled before the fork, errors map to a raw errno).
+            unsafe {
+                cmd.pre_exec(move || {
+                    seccompiler::apply_filter(&filter)
+                        .map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))
+                });
+            }
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {:?}: {e}", binary(target)))?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let log_readers = [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|stream| collect_into(stream, Arc::clone(&log)))
+        .collect();
+        let mut server = Server {
+            child: Some(child),
+            port,
+            opts: opts.clone(),
+            target,
+            log,
+            log_readers,
+        };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if server.log().contains(READY_LINE) {
+                return Ok(server);
+            }
+            let child = server.child.as_mut().expect("child present until drop");
+            if let Ok(Some(status)) = child.try_wait() {
+                server.child = None;
+                server.join_log_readers();
+                return Err(format!(
+                    "exited with {status} during startup; output:\n{}",
+                    server.log()
+                ));
+            }
+            if Instant::now() > deadline {
+                let log = server.log();
+                drop(server);
+                return Err(format!("not ready after {PATIENCE:?}; output:\n{log}"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn opts(&self) -> &Opts {
+        &self.opts
+    }
+
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// Worker threads of the server (1 for redis-server).
+    pub fn threads(&self) -> usize {
+        match self.target {
+            Target::Redis => 1,
+            Target::Ringcast => self.opts.threads,
+        }
+    }
+
+    /// Process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// Everything the server wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().expect("log lock")).into_owned()
+    }
+
+    /// A new raw connection (not authenticated).
+    pub fn raw(&self) -> RawConn {
+        RawConn::connect(self.port)
+    }
+
+    /// A new raw connection, authenticated when the server has a password.
+    pub fn conn(&self) -> RawConn {
+        let mut c = self.raw();
+        if let Some(pw) = &self.opts.requirepass {
+            c.cmd_expect(&["AUTH", pw.as_str()], b"+OK\r\n");
+        }
+        c
+    }
+
+    /// A new connection speaking `proto`, authenticated if needed.
+    pub fn conn_proto(&self, proto: crate::Proto) -> RawConn {
+        let mut c = self.conn();
+        c.use_proto(proto);
+        c
+    }
+
+    /// `INFO [section]` parsed into `field -> value` (section headers dropped).
+    pub fn info(&self, section: &str) -> HashMap<String, String> {
+        let mut c = self.conn();
+        let reply = if section.is_empty() {
+            c.cmd(&["INFO"])
+        } else {
+            c.cmd(&["INFO", section])
+        };
+        parse_info(&reply)
+    }
+
+    /// One INFO field as a number; panics if missing.
+    pub fn info_u64(&self, section: &str, field: &str) -> u64 {
+        let info = self.info(section);
+        let value = info
+            .get(field)
+            .unwrap_or_else(|| panic!("INFO {section} lacks {field}: {info:?}"));
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("INFO {field}:{value} is not a number"))
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        signal(&child, libc::SIGTERM);
+        let status = wait_bounded(&mut child, PATIENCE).unwrap_or_else(|| {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "server did not exit within {PATIENCE:?} of SIGTERM; output:\n{}",
+                self.log()
+            )
+        });
+        self.join_log_readers();
+        status
+    }
+
+    fn join_log_readers(&mut self) {
+        for reader in self.log_readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(&child, libc::SIGTERM);
+            if wait_bounded(&mut child, Duration::from_secs(5)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        self.join_log_readers();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            eprintln!("--- server output (last 40 lines) ---\n{tail}\n---");
+        }
+    }
+}
+
+fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: kill(2) on the pid of a child we have not yet reaped, so the
+    // pid cannot have been reused by another process.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, sig);
+    }
+}
+
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn collect_into(mut stream: Box<dyn Read + Send>, log: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            log.lock().expect("log lock").extend_from_slice(&chunk[..n]);
+        }
+    })
+}
+
+/// A port that was free a moment ago (bind :0, read it, release it).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+/// Path of the server binary for `target`.
+fn binary(target: Target) -> PathBuf {
+    match target {
+        Target::Redis => std::env::var_os("REDIS_SERVER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("redis-server")),
+        Target::Ringcast => {
+            if let Some(bin) = std::env::var_os("RINGCAST_BIN") {
+                return PathBuf::from(bin);
+            }
+            // <target>/<profile>/deps/<test>-<hash> → <target>/<profile>/ringcast
+            let exe = std::env::current_exe().expect("current_exe");
+            let bin = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .map(|profile| profile.join("ringcast"))
+                .expect("test executable lives in <target>/<profile>/deps");
+            assert!(
+                bin.exists(),
+                "ringcast binary not found at {}: build it first (`cargo build -p ringcast-server`) or set RINGCAST_BIN",
+                bin.display()
+            );
+            bin
+        }
+    }
+}
+
+/// Parses an INFO reply into `field -> value`.
+pub fn parse_info(reply: &Frame) -> HashMap<String, String> {
+    reply
+        .text()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.trim_end().to_owned()))
+        .collect()
+}
