@@ -1,1 +1,3 @@
 //! ringcast-core: everything that is broker logic and has no I/O.
+
+pub mod glob;
