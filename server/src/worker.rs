@@ -18,6 +18,8 @@ use crate::backend::{self, Backend};
 
 /// How often the worker checks soft output limits and refreshes gauges.
 const CRON_INTERVAL: Duration = Duration::from_millis(100);
+/// How long shutdown waits for connections to take what is queued for them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 pub struct WorkerSpec {
     pub id: usize,
@@ -54,8 +56,15 @@ pub fn run(spec: WorkerSpec) -> anyhow::Result<()> {
                 break;
             }
         }
+        // Flush what clients were promised, for a bounded time, then stop.
+        hub.borrow_mut().close_all();
+        let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
+        while hub.borrow().connections() > 0 && std::time::Instant::now() < deadline {
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            hub.borrow_mut().close_all();
+        }
         tracing::debug!(
-            "worker {id} stopping with {} connections",
+            "worker {id} stopped with {} connections left",
             hub.borrow().connections()
         );
     });

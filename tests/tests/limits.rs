@@ -4,6 +4,8 @@
 
 use ringcast_tests::resp;
 use ringcast_tests::{Backend, Frame, Opts, RawConn, Server, backend_tests, eventually, target};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 /// Redis's PROTO_INLINE_MAX_SIZE.
@@ -156,6 +158,12 @@ fn subscriber_over_hard_output_limit_is_disconnected_and_others_get_everything(b
     let mut fast = server.conn();
     fast.sub("SUBSCRIBE", &["flood"], &[1]);
     const SIZE: usize = 16 * 1024;
+    // The publisher stays at most AHEAD messages in front of the reading
+    // subscriber, so that one stays far below the soft limit however slowly
+    // this test's threads get scheduled.
+    const AHEAD: usize = 4;
+    let progress = Arc::new(AtomicUsize::new(0));
+    let seen = progress.clone();
     let reader = thread::spawn(move || {
         let mut received = 0usize;
         loop {
@@ -170,14 +178,21 @@ fn subscriber_over_hard_output_limit_is_disconnected_and_others_get_everything(b
                 "order or loss"
             );
             received += 1;
+            seen.store(received, Ordering::Release);
         }
     });
+    let keep_pace = |published: usize| {
+        eventually("the reading subscriber keeps up", || {
+            progress.load(Ordering::Acquire) + AHEAD >= published
+        })
+    };
     let mut publisher = server.conn();
     let mut published = 0usize;
     // The slow reader's kernel buffers hold ~100 KiB, the limit 1 MiB: it
     // must be gone long before 80 MiB.
     let mut dropped = false;
     for _ in 0..5000 {
+        keep_pace(published);
         let n = publisher
             .cmd(&["PUBLISH", "flood", &numbered_payload(published, SIZE)])
             .int();
@@ -196,6 +211,7 @@ fn subscriber_over_hard_output_limit_is_disconnected_and_others_get_everything(b
         "the subscriber that never reads was not disconnected"
     );
     for _ in 0..100 {
+        keep_pace(published);
         publisher.publish("PUBLISH", "flood", &numbered_payload(published, SIZE), 1);
         published += 1;
     }

@@ -66,12 +66,10 @@ pub static PUBSUB: &[CommandSpec] = &[
 
 fn channels(hub: &mut Hub, args: &[Bytes], ns: Namespace) -> Exec {
     if args.len() > 3 {
-        let name = if ns == Namespace::Global {
-            "pubsub|channels"
-        } else {
-            "pubsub|shardchannels"
-        };
-        encode::error(&mut hub.reply, &errors::wrong_arity(name));
+        encode::error(
+            &mut hub.reply,
+            &errors::subcommand_syntax(&args[1], "PUBSUB"),
+        );
         return Exec::Done;
     }
     let list = hub

@@ -588,6 +588,21 @@ impl Hub {
         n
     }
 
+    /// Shutting down: deliver what already arrived, then let every
+    /// connection send what is queued for it and close.
+    pub fn close_all(&mut self) {
+        self.drain_inbound();
+        for (_, conn) in self.conns.iter_mut() {
+            if conn.state == ConnState::Open {
+                conn.state = ConnState::CloseAfterReply;
+            }
+            conn.out.wake();
+            if let Some(w) = conn.reader.take() {
+                w.wake();
+            }
+        }
+    }
+
     /// The reader of `key` got [`Input::Blocked`]: wake it when rings drain.
     pub fn park_reader(&mut self, key: ConnKey, waker: &Waker) {
         if let Some(conn) = self.conns.get_mut(key) {
