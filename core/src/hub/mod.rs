@@ -22,7 +22,6 @@ use bytes::{Bytes, BytesMut};
 use indexmap::IndexSet;
 use slab::Slab;
 
-use crate::config::OutputLimit;
 use crate::frame::{self, Message, PatternFrame, SharedMessage};
 use crate::mesh::Endpoint;
 use crate::output::{LimitExceeded, OutputQueue};
@@ -506,40 +505,38 @@ impl Hub {
     /// Frames for `publisher` itself go to `deferred` (sent after its reply).
     fn deliver(&mut self, message: &Message, publisher: Option<ConnKey>) {
         let limit = self.shared.config.load().output_limit_pubsub;
-        let mut delivered = 0u64;
         let map = match message.ns {
             Namespace::Global => &self.local.channels,
             Namespace::Shard => &self.local.shard,
         };
-        if !message.frame.is_empty()
-            && let Some(subs) = map.get(&message.channel)
-        {
+        // Channel subscribers first, then each matching pattern's: the order
+        // Redis delivers `message` and `pmessage` in.
+        let channel = (!message.frame.is_empty())
+            .then(|| map.get(&message.channel).map(|subs| (subs, &message.frame)))
+            .flatten();
+        let patterns = message.patterns.iter().filter_map(|p| {
+            self.local
+                .patterns
+                .get(&p.pattern)
+                .map(|subs| (subs, &p.frame))
+        });
+        let mut delivered = 0u64;
+        for (subs, frame) in channel.into_iter().chain(patterns) {
             for &k in subs {
                 delivered += 1;
-                deliver_one(
-                    &mut self.conns,
-                    &mut self.deferred,
-                    &mut self.doomed,
-                    k,
-                    publisher,
-                    &message.frame,
-                    &limit,
-                );
-            }
-        }
-        for p in &message.patterns {
-            if let Some(subs) = self.local.patterns.get(&p.pattern) {
-                for &k in subs {
-                    delivered += 1;
-                    deliver_one(
-                        &mut self.conns,
-                        &mut self.deferred,
-                        &mut self.doomed,
-                        k,
-                        publisher,
-                        &p.frame,
-                        &limit,
-                    );
+                if publisher == Some(k) {
+                    self.deferred.push(frame.clone());
+                    continue;
+                }
+                let Some(conn) = self.conns.get_mut(k) else {
+                    continue;
+                };
+                if conn.state == ConnState::Killed {
+                    continue;
+                }
+                conn.out.push_frame(frame, conn.session.proto);
+                if let Some(why) = conn.out.check_limit(&limit) {
+                    self.doomed.push((k, why));
                 }
             }
         }
@@ -697,29 +694,6 @@ impl Hub {
 pub(crate) enum SubKind {
     Channel(Namespace),
     Pattern,
-}
-
-fn deliver_one(
-    conns: &mut Slab<Conn>,
-    deferred: &mut Vec<Bytes>,
-    doomed: &mut Vec<(ConnKey, LimitExceeded)>,
-    k: ConnKey,
-    publisher: Option<ConnKey>,
-    frame: &Bytes,
-    limit: &OutputLimit,
-) {
-    if publisher == Some(k) {
-        deferred.push(frame.clone());
-        return;
-    }
-    let Some(conn) = conns.get_mut(k) else { return };
-    if conn.state == ConnState::Killed {
-        return;
-    }
-    conn.out.push_frame(frame, conn.session.proto);
-    if let Some(why) = conn.out.check_limit(limit) {
-        doomed.push((k, why));
-    }
 }
 
 #[cfg(test)]
