@@ -35,7 +35,7 @@ enum Cmd {
     /// One run against a running server.
     Run(Box<RunArgs>),
     /// Start ringcast and redis-server here, run the shape matrix on both, print ratios.
-    Compare(crate::compare::CompareArgs),
+    Compare(Box<crate::compare::CompareArgs>),
     /// List the named shape presets.
     Shapes,
 }
@@ -118,7 +118,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Run(a) => cmd_run(*a),
-        Cmd::Compare(a) => crate::compare::main(a),
+        Cmd::Compare(a) => crate::compare::main(*a),
         Cmd::Shapes => {
             print!("{}", matrix::listing());
             Ok(true)

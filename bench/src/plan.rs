@@ -132,6 +132,16 @@ pub struct Plan {
 }
 
 impl Workload {
+    /// The workload with every flag at its default.
+    pub fn defaults() -> Workload {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            w: Workload,
+        }
+        <Only as clap::Parser>::parse_from(["ringcast-bench"]).w
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.payload < HEADER_LEN {
             bail!("--payload must be at least {HEADER_LEN} bytes (the verification header)");
