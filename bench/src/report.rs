@@ -123,7 +123,18 @@ pub fn human(r: &RunReport) -> String {
             let _ = writeln!(o, "  server CPU   not measured (no local server pid)");
         }
     }
-    let _ = writeln!(o, "  client CPU   {:.2} cores busy", r.client_cpu_cores);
+    match r.client_cpu_ns_per_msg {
+        Some(ns) => {
+            let _ = writeln!(
+                o,
+                "  client CPU   {ns:.1} ns per delivered message  ({:.2} cores busy)",
+                r.client_cpu_cores
+            );
+        }
+        None => {
+            let _ = writeln!(o, "  client CPU   {:.2} cores busy", r.client_cpu_cores);
+        }
+    }
     if let Some(c) = &r.churn {
         let _ = writeln!(
             o,

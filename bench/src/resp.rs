@@ -211,6 +211,75 @@ pub fn parse_frame(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, ProtocolErr
     }
 }
 
+/// Reads `$<len>\r\n<bytes>\r\n` at `pos` on the fast path: lengths of at
+/// most 9 digits, no sign. `None` means "not this simple shape, or
+/// incomplete" and the caller falls back to [`parse_frame`].
+#[inline(always)]
+fn fast_bulk(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    if *buf.get(pos)? != b'$' {
+        return None;
+    }
+    let mut i = pos + 1;
+    let mut len = 0usize;
+    loop {
+        let b = *buf.get(i)?;
+        if b.is_ascii_digit() {
+            len = len * 10 + (b - b'0') as usize;
+            i += 1;
+            if i - pos > 10 {
+                return None;
+            }
+        } else {
+            break;
+        }
+    }
+    if i == pos + 1 || buf.get(i..i + 2)? != b"\r\n" {
+        return None;
+    }
+    let start = i + 2;
+    let end = start + len;
+    if buf.get(end..end + 2)? != b"\r\n" {
+        return None;
+    }
+    Some((&buf[start..end], end + 2))
+}
+
+/// The exact bytes a pub/sub message frame starts with, so the hot path can
+/// recognise it with one comparison: e.g. `*3\r\n$7\r\nmessage\r\n`, or with
+/// `>` for RESP3 pushes.
+pub fn message_head(push: bool, kind: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.push(if push { b'>' } else { b'*' });
+    v.push(if kind == b"pmessage" { b'4' } else { b'3' });
+    v.extend_from_slice(b"\r\n");
+    write_bulk_header(&mut v, kind.len());
+    v.extend_from_slice(kind);
+    v.extend_from_slice(b"\r\n");
+    v
+}
+
+/// Fast path for the frame that dominates a subscriber's input: a message
+/// starting with `head` (see [`message_head`]), with a pattern element first
+/// when `with_pattern`. Returns (channel, payload, bytes used), or `None`
+/// when the bytes are anything else or incomplete — then use [`parse_frame`].
+#[inline(always)]
+pub fn parse_message<'a>(
+    buf: &'a [u8],
+    head: &[u8],
+    with_pattern: bool,
+) -> Option<(&'a [u8], &'a [u8], usize)> {
+    if !buf.starts_with(head) {
+        return None;
+    }
+    let mut pos = head.len();
+    if with_pattern {
+        pos = fast_bulk(buf, pos)?.1;
+    }
+    let (channel, pos) = fast_bulk(buf, pos)?;
+    let (payload, pos) = fast_bulk(buf, pos)?;
+    Some((channel, payload, pos))
+}
+
 /// Skips one complete value of any RESP2/RESP3 type starting at `pos`, nested
 /// aggregates included. Returns the position after it, or `Ok(None)` when
 /// incomplete. Used for setup replies (HELLO's map) that the hot path never sees.
@@ -383,5 +452,44 @@ mod tests {
         let (f, used) = parse_frame(&out).unwrap().unwrap();
         assert_eq!(used, out.len());
         assert_eq!(f.len, 3);
+    }
+
+    #[test]
+    fn fast_message_path_agrees_with_the_general_parser() {
+        let frames: [(&[u8], bool, &[u8]); 3] = [
+            (
+                b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhe\r\no\r\n",
+                false,
+                b"message",
+            ),
+            (
+                b">3\r\n$8\r\nsmessage\r\n$2\r\nch\r\n$0\r\n\r\n",
+                true,
+                b"smessage",
+            ),
+            (
+                b"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$2\r\nch\r\n$3\r\nabc\r\n",
+                false,
+                b"pmessage",
+            ),
+        ];
+        for (buf, push, kind) in frames {
+            let head = message_head(push, kind);
+            let pat = kind == b"pmessage";
+            let (ch, payload, used) = parse_message(buf, &head, pat).unwrap();
+            let (f, used2) = parse_frame(buf).unwrap().unwrap();
+            assert_eq!(used, used2);
+            assert_eq!(f.elems()[f.len - 2], Elem::Bulk(ch));
+            assert_eq!(f.elems()[f.len - 1], Elem::Bulk(payload));
+            for cut in 0..buf.len() {
+                assert!(parse_message(&buf[..cut], &head, pat).is_none());
+            }
+        }
+        // Anything else is left to the general parser.
+        let head = message_head(false, b"message");
+        assert!(
+            parse_message(b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n", &head, false).is_none()
+        );
+        assert!(parse_message(b"*3\r\n$7\r\nmessage\r\n$-1\r\n", &head, false).is_none());
     }
 }

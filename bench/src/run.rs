@@ -112,6 +112,9 @@ pub struct RunReport {
     pub server_cpu_ns_per_msg: Option<f64>,
     pub server_cpu_cores: Option<f64>,
     pub client_cpu_cores: f64,
+    /// This tool's own CPU per delivered message: when it is well below the
+    /// server's on an equal core, the tool was not the limit.
+    pub client_cpu_ns_per_msg: Option<f64>,
     pub churn: Option<ChurnReport>,
     pub memory: Option<MemoryReport>,
     /// Every way the run failed verification; empty means it passed.
@@ -148,6 +151,7 @@ impl RunReport {
             server_cpu_ns_per_msg: None,
             server_cpu_cores: None,
             client_cpu_cores: 0.0,
+            client_cpu_ns_per_msg: None,
             churn: None,
             memory: None,
             violations: Vec::new(),
@@ -242,6 +246,14 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
         check_padding: !w.no_check_padding,
         read_buf: opts.read_buf,
         drop_every: opts.drop_every,
+        head: crate::resp::message_head(
+            opts.target.resp3,
+            match plan.kind {
+                SubKind::Channel => b"message",
+                SubKind::Pattern => b"pmessage",
+                SubKind::Shard => b"smessage",
+            },
+        ),
     });
     let threads = opts.client_threads.clamp(1, plan.subscribers.len().max(1));
     let mut per_thread: Vec<Vec<SubSpec>> = vec![Vec::new(); threads];
@@ -495,7 +507,11 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
             report.server_cpu_ns_per_msg = Some(used / delivered as f64);
         }
     }
-    report.client_cpu_cores = cpu_self1.saturating_sub(cpu_self0) as f64 / 1e9 / elapsed;
+    let self_used = cpu_self1.saturating_sub(cpu_self0) as f64;
+    report.client_cpu_cores = self_used / 1e9 / elapsed;
+    if delivered > 0 {
+        report.client_cpu_ns_per_msg = Some(self_used / delivered as f64);
+    }
     Ok(report)
 }
 
