@@ -9,8 +9,8 @@
 //!   above its bound (see [`crate::plan::Workload::max_backlog_mib`]).
 //! - Open loop sends on a fixed schedule; each message carries its *intended*
 //!   send time, so a stall (ours or the server's) shows up as latency instead
-//!   of silently lowering the rate. A second thread reads the replies. Sleeps
-//!   are precise because the thread's timer slack is set to 1 ns.
+//!   of silently lowering the rate. The same thread reads replies while it
+//!   waits (ppoll); waits are precise because its timer slack is set to 1 ns.
 
 use crate::conn::{Naming, ReadBuf, Target};
 use crate::payload::{self, Header};
@@ -20,8 +20,9 @@ use crate::shared::Shared;
 use anyhow::{Context, Result, bail};
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -276,100 +277,114 @@ fn closed_loop(
 }
 
 fn open_loop(
-    s: TcpStream,
-    rb: ReadBuf,
+    mut s: TcpStream,
+    mut rb: ReadBuf,
     mut enc: Encoder,
     cfg: &PubConfig,
-    shared: &Arc<Shared>,
+    shared: &Shared,
 ) -> Result<PubOutcome> {
     set_precise_timers();
-    let rate = cfg.rate.unwrap_or(1.0);
-    let interval = 1e9 / rate;
+    // One thread per publisher, non-blocking socket, ppoll until the next send
+    // time (ns precision). Replies are read at every tick and writes never
+    // block, so a server that stops reading until its replies are taken cannot
+    // deadlock us, and there is no second thread to wake per reply.
+    s.set_nonblocking(true)?;
+    let fd = s.as_raw_fd();
+    let interval = 1e9 / cfg.rate.unwrap_or(1.0);
     let limit = cfg.messages.unwrap_or(u64::MAX);
     let start = shared.now_ns() as f64 + cfg.phase * interval;
     let end = shared.now_ns() + cfg.duration.as_nanos() as u64;
+    let due = |k: u64| (start + k as f64 * interval) as u64;
 
-    let done = Arc::new(AtomicBool::new(false));
-    let total = Arc::new(AtomicU64::new(0));
-    let reader = {
-        let mut rs = s.try_clone()?;
-        // A timeout lets the reader notice the sender is done even if no reply is pending.
-        rs.set_read_timeout(Some(Duration::from_millis(20)))?;
-        let (done, total, shared) = (done.clone(), total.clone(), shared.clone());
-        let mut rb = rb;
-        std::thread::Builder::new()
-            .name("rcb-pub-rd".into())
-            .spawn(move || -> Result<Replies> {
-                let mut r = Replies::default();
-                let mut done_at: Option<Instant> = None;
-                loop {
-                    if done.load(Ordering::Acquire) {
-                        if r.replies >= total.load(Ordering::Acquire) {
-                            return Ok(r);
-                        }
-                        let since = *done_at.get_or_insert_with(Instant::now);
-                        if since.elapsed() > REPLY_TIMEOUT {
-                            bail!("server did not answer every PUBLISH within {REPLY_TIMEOUT:?}");
-                        }
-                    }
-                    match rb.read_from(&mut rs) {
-                        Ok(0) => bail!("server closed the publisher connection"),
-                        Ok(_) => {
-                            r.take(&mut rb, &shared)?;
-                        }
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                ErrorKind::WouldBlock
-                                    | ErrorKind::TimedOut
-                                    | ErrorKind::Interrupted
-                            ) => {}
-                        Err(e) => return Err(e).context("reading PUBLISH replies"),
-                    }
-                }
-            })?
-    };
-
-    let mut s = s;
+    let mut r = Replies::default();
     let mut wbuf = Vec::with_capacity(64 * (cfg.payload + 64));
+    let mut wpos = 0;
     let mut k: u64 = 0;
-    let send_result = (|| -> Result<()> {
+    let mut done_at: Option<Instant> = None;
+    let result = (|| -> Result<()> {
         loop {
-            if k >= limit || shared.abort.load(Ordering::Relaxed) {
-                return Ok(());
+            loop {
+                match rb.read_from(&mut s) {
+                    Ok(0) => bail!("server closed the publisher connection"),
+                    Ok(_) => {
+                        r.take(&mut rb, shared)?;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e).context("reading PUBLISH replies"),
+                }
             }
             let now = shared.now_ns();
-            let mut due = (start + k as f64 * interval) as u64;
-            if due >= end {
-                return Ok(());
+            if done_at.is_none() {
+                if k >= limit || shared.abort.load(Ordering::Relaxed) || due(k) >= end {
+                    done_at = Some(Instant::now());
+                } else {
+                    if wpos == wbuf.len() {
+                        wbuf.clear();
+                        wpos = 0;
+                    }
+                    // Everything due by now goes out together, each message
+                    // stamped with its own intended time; the cap keeps one
+                    // long stall from building a giant buffer.
+                    let mut batch = 0;
+                    while batch < 1024 && k < limit && due(k) <= now && due(k) < end {
+                        enc.push(&mut wbuf, due(k));
+                        k += 1;
+                        batch += 1;
+                    }
+                }
             }
-            wbuf.clear();
-            // Everything due by now goes in one write; cap the batch so a long
-            // stall does not build one giant buffer.
-            let mut batch = 0;
-            while due <= now && due < end && k < limit && batch < 1024 {
-                enc.push(&mut wbuf, due);
-                k += 1;
-                batch += 1;
-                due = (start + k as f64 * interval) as u64;
+            while wpos < wbuf.len() {
+                match s.write(&wbuf[wpos..]) {
+                    Ok(n) => wpos += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e).context("writing PUBLISH"),
+                }
             }
-            if !wbuf.is_empty() {
-                s.write_all(&wbuf).context("writing PUBLISH")?;
-            } else if due > now {
-                std::thread::sleep(Duration::from_nanos(due - now));
+            let wait_ns = match done_at {
+                Some(t) => {
+                    if wpos == wbuf.len() && r.replies >= k {
+                        return Ok(());
+                    }
+                    if t.elapsed() > REPLY_TIMEOUT {
+                        bail!("server did not answer every PUBLISH within {REPLY_TIMEOUT:?}");
+                    }
+                    10_000_000
+                }
+                None => due(k).saturating_sub(shared.now_ns()),
+            };
+            if wait_ns > 0 {
+                // While sending, replies are collected at each tick rather than
+                // waking for each one: wakeups are the dominant client cost.
+                wait_fd(fd, done_at.is_some(), wpos < wbuf.len(), wait_ns);
             }
         }
     })();
-    total.store(k, Ordering::Release);
-    done.store(true, Ordering::Release);
-    if send_result.is_err() {
+    if result.is_err() {
         shared.abort.store(true, Ordering::Relaxed);
     }
-    let r = reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("publisher reply reader panicked"))??;
-    send_result?;
+    result?;
     Ok(outcome(enc, r))
+}
+
+/// Waits until `fd` is readable (when `want_read`) or writable (when
+/// `want_write`), or `ns` pass.
+fn wait_fd(fd: std::os::fd::RawFd, want_read: bool, want_write: bool, ns: u64) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: if want_read { libc::POLLIN } else { 0 }
+            | if want_write { libc::POLLOUT } else { 0 },
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: one valid pollfd, a valid timespec, no signal mask change.
+    unsafe {
+        libc::ppoll(&mut pfd, 1, &ts, std::ptr::null());
+    }
 }
 
 /// Sets this thread's timer slack to 1 ns so open-loop sleeps wake on time
