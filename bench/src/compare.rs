@@ -89,6 +89,9 @@ pub struct CompareArgs {
     /// Read buffer per connection, KiB.
     #[arg(long, default_value_t = 64)]
     pub read_buffer_kib: usize,
+    /// Subscriber pause (µs) after each busy poll round; see `run --help`.
+    #[arg(long, default_value_t = 0)]
+    pub coalesce_us: u64,
     /// Machine-readable JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -651,6 +654,7 @@ fn run_one(
         progress: false,
         label: spec.kind.name().into(),
         drop_every: 0,
+        coalesce: Duration::from_micros(a.coalesce_us),
         drain_timeout: Duration::from_secs(5),
     };
     let r = run::run(&opts);

@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub label: String,
     /// Fault injection: subscribers ignore every n-th message (0 = off).
     pub drop_every: u64,
+    /// Subscriber pause after each busy poll round (0 = none).
+    pub coalesce: Duration,
     /// Give up waiting for promised deliveries after this long without progress.
     pub drain_timeout: Duration,
 }
@@ -246,6 +248,7 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
         check_padding: !w.no_check_padding,
         read_buf: opts.read_buf,
         drop_every: opts.drop_every,
+        coalesce: opts.coalesce,
         head: crate::resp::message_head(
             opts.target.resp3,
             match plan.kind {

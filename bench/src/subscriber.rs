@@ -39,6 +39,8 @@ pub struct SubConfig {
     /// Fault injection for testing the verifier end to end: pretend every
     /// n-th message never arrived (0 = off).
     pub drop_every: u64,
+    /// Pause after each poll round that had events, so reads batch more.
+    pub coalesce: Duration,
     /// Exact first bytes of a message frame (see [`resp::message_head`]).
     pub head: Vec<u8>,
 }
@@ -170,6 +172,9 @@ fn event_loop(
                 if c.closed {
                     let _ = poll.registry().deregister(&mut c.stream);
                 }
+            }
+            if !cfg.coalesce.is_zero() && !events.is_empty() {
+                std::thread::sleep(cfg.coalesce);
             }
         }
     }
