@@ -103,7 +103,16 @@ impl Target {
             .trim()
             .parse()
             .ok()?;
-        crate::sys::pid_alive(pid).then_some(pid)
+        if crate::sys::pid_listens_on(pid, self.port) {
+            Some(pid)
+        } else {
+            eprintln!(
+                "note: INFO process_id {pid} is not a process listening on port {} here; \
+                 server CPU is not measured (pass --server-pid)",
+                self.port
+            );
+            None
+        }
     }
 }
 

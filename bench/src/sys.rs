@@ -60,6 +60,53 @@ pub fn pid_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}/stat")).exists()
 }
 
+/// True when process `pid` holds a listening TCP socket on `port`: the
+/// socket inodes listening on the port (from `/proc/net/tcp` and `tcp6`) are
+/// matched against the process's open file descriptors. This rules out a pid
+/// from another pid namespace (a server in a container) that happens to
+/// exist here too.
+pub fn pid_listens_on(pid: u32, port: u16) -> bool {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        inodes.extend(listening_inodes(&text, port));
+    }
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        std::fs::read_link(e.path())
+            .ok()
+            .and_then(|t| {
+                t.to_str()
+                    .and_then(|s| s.strip_prefix("socket:["))
+                    .and_then(|s| s.strip_suffix(']'))
+                    .and_then(|s| s.parse::<u64>().ok())
+            })
+            .is_some_and(|ino| inodes.contains(&ino))
+    })
+}
+
+/// Inodes of sockets in LISTEN state (`0A`) on `port`, from a `/proc/net/tcp*` table.
+fn listening_inodes(text: &str, port: u16) -> Vec<u64> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f.get(1)?.rsplit_once(':')?.1;
+            let listening = *f.get(3)? == "0A";
+            (listening && u16::from_str_radix(local_port, 16).ok()? == port)
+                .then(|| f.get(9)?.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
 /// Parses a CPU list like `0`, `1-3`, `0,2-3`.
 pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>> {
     let mut out = Vec::new();
@@ -155,6 +202,15 @@ mod tests {
         assert_eq!(parse_cpu_list("0,2-4").unwrap(), vec![0, 2, 3, 4]);
         assert!(parse_cpu_list("3-1").is_err());
         assert!(parse_cpu_list("").is_err());
+    }
+
+    #[test]
+    fn own_listening_socket_is_found_and_other_ports_are_not() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(pid_listens_on(std::process::id(), port));
+        drop(l);
+        assert!(!pid_listens_on(std::process::id(), port));
     }
 
     #[test]
