@@ -459,10 +459,8 @@ pub fn main(a: CompareArgs) -> Result<bool> {
     if let Some(c) = &a.client_cpus {
         sys::set_affinity(0, &sys::parse_cpu_list(c)?).context("pinning the client")?;
     }
-    let client_threads = a
-        .client_threads
-        .unwrap_or_else(|| sys::current_affinity().len())
-        .max(1);
+    let client_cpu_count = sys::current_affinity().len().max(1);
+    let client_threads = a.client_threads.unwrap_or(client_cpu_count).max(1);
     let ringcast_threads = a.ringcast_threads.unwrap_or(server_cpus.len()).max(1);
 
     let (log_dir, remove_logs) = match &a.log_dir {
@@ -617,6 +615,14 @@ pub fn main(a: CompareArgs) -> Result<bool> {
             t_start.elapsed().as_secs_f64()
         );
         print!("{}", table(&specs, &results));
+        let busy = client_limited(&results, client_cpu_count);
+        if !busy.is_empty() {
+            println!(
+                "note: the load generator kept >= 90% of its {client_cpu_count} CPU(s) busy in: {}; \
+                 msg/s and latency there may reflect the tool (server CPU ns/msg is still valid)",
+                busy.join(", ")
+            );
+        }
         for r in &results {
             for c in &r.cells {
                 for f in &c.failures {
@@ -766,6 +772,23 @@ fn table(specs: &[ServerSpec], results: &[ShapeResult]) -> String {
         if n == 0 {
             out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
             out.push('\n');
+        }
+    }
+    out
+}
+
+/// "shape (server)" for every passed run whose client CPU use was near the
+/// CPUs it had: there the load generator may have set the pace.
+fn client_limited(results: &[ShapeResult], cpus: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in results {
+        for c in &r.cells {
+            if c.runs
+                .iter()
+                .any(|x| x.passed() && x.client_cpu_cores >= 0.9 * cpus as f64)
+            {
+                out.push(format!("{} ({})", r.shape, c.server.name()));
+            }
         }
     }
     out
