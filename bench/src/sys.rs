@@ -136,8 +136,8 @@ pub fn set_affinity(pid: libc::pid_t, cpus: &[usize]) -> std::io::Result<()> {
     // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     for &c in cpus {
-        // SAFETY: CPU_SET writes inside `set`; indices past CPU_SETSIZE are ignored by the check.
         if c < libc::CPU_SETSIZE as usize {
+            // SAFETY: `c` is below CPU_SETSIZE, so CPU_SET writes inside `set`.
             unsafe { libc::CPU_SET(c, &mut set) };
         }
     }
@@ -152,8 +152,9 @@ pub fn set_affinity(pid: libc::pid_t, cpus: &[usize]) -> std::io::Result<()> {
 
 /// CPUs the calling thread may run on.
 pub fn current_affinity() -> Vec<usize> {
-    // SAFETY: zeroed cpu_set_t is valid; sched_getaffinity fills it.
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
     let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     if r != 0 {
         return vec![0];
