@@ -1,0 +1,198 @@
+//! Command-line interface: flags, subcommands, exit codes.
+//!
+//! Exit codes: 0 every run passed verification, 1 some run failed
+//! verification (violations are printed), 2 the tool could not run.
+
+use crate::conn::Target;
+use crate::matrix;
+use crate::plan::Workload;
+use crate::report;
+use crate::run::{self, RunOptions, RunReport};
+use crate::sys;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "ringcast-bench",
+    version,
+    about = "Verifying pub/sub load generator for Redis-protocol servers",
+    long_about = "Verifying pub/sub load generator for Redis-protocol servers.\n\n\
+Every message carries publisher id, per-(publisher, channel) sequence number and send time; \
+subscribers count lost, reordered, duplicate and corrupt messages, and the sum of PUBLISH \
+replies must equal deliveries. Any violation fails the run (exit code 1)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// One run against a running server.
+    Run(Box<RunArgs>),
+    /// Start ringcast and redis-server here, run the shape matrix on both, print ratios.
+    Compare(Box<crate::compare::CompareArgs>),
+    /// List the named shape presets.
+    Shapes,
+}
+
+/// Where the server is and how to talk to it.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    #[arg(long, short = 'H', default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, short = 'p', default_value_t = 6379)]
+    pub port: u16,
+    /// AUTH password.
+    #[arg(long, short = 'a')]
+    pub password: Option<String>,
+    /// Pid of the local server process, to measure its CPU (and RSS). By
+    /// default taken from INFO's process_id when the server is on loopback.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Do not sample the server process at all.
+    #[arg(long)]
+    pub no_server_stats: bool,
+}
+
+/// How the load generator itself runs.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Protocol version: 2, or 3 (HELLO 3; messages arrive as push frames).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
+    pub resp: u8,
+    /// Subscriber event-loop threads [default: CPUs this process may use].
+    #[arg(long)]
+    pub client_threads: Option<usize>,
+    /// Read buffer per connection, KiB.
+    #[arg(long, default_value_t = 64)]
+    pub read_buffer_kib: usize,
+    /// Seconds without a new delivery after publishing stops before the missing
+    /// ones are declared lost.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain_timeout: f64,
+    /// Subscriber threads pause this many µs after each busy poll round so
+    /// more messages gather per read: less kernel work per message, at the
+    /// price of up to this much added latency. 0 = read as soon as data arrives.
+    #[arg(long, default_value_t = 0)]
+    pub coalesce_us: u64,
+    /// Machine-readable JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a latency distribution plot (SVG) to this file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// No progress lines on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Testing aid: subscribers pretend every N-th message never arrived, to
+    /// show that verification catches loss.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub drop_every: u64,
+}
+
+impl EngineArgs {
+    pub fn client_threads(&self) -> usize {
+        self.client_threads
+            .unwrap_or_else(|| sys::current_affinity().len())
+            .max(1)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    workload: Workload,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Start from a named preset (see `ringcast-bench shapes`); shape flags are then ignored.
+    #[arg(long)]
+    preset: Option<String>,
+    /// Pin this process to these CPUs (e.g. `0` or `0-1`).
+    #[arg(long)]
+    client_cpus: Option<String>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Run(a) => cmd_run(*a),
+        Cmd::Compare(a) => crate::compare::main(*a),
+        Cmd::Shapes => {
+            print!("{}", matrix::listing());
+            Ok(true)
+        }
+    };
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn cmd_run(mut a: RunArgs) -> Result<bool> {
+    sys::raise_nofile_limit();
+    if let Some(cpus) = &a.client_cpus {
+        sys::set_affinity(0, &sys::parse_cpu_list(cpus)?).context("pinning the client")?;
+    }
+    if let Some(name) = &a.preset {
+        let p = matrix::find(name)
+            .with_context(|| format!("no preset {name:?}; known:\n{}", matrix::listing()))?;
+        p.apply(&mut a.workload, false);
+    }
+    let target = Target {
+        host: a.server.host.clone(),
+        port: a.server.port,
+        password: a.server.password.clone(),
+        resp3: a.engine.resp == 3,
+    };
+    let server_pid = if a.server.no_server_stats {
+        None
+    } else {
+        a.server.server_pid.or_else(|| target.local_server_pid())
+    };
+    if let Some(pid) = a.server.server_pid
+        && !sys::pid_alive(pid)
+    {
+        bail!("--server-pid {pid}: no such process");
+    }
+    let opts = RunOptions {
+        label: format!("{}:{}", a.server.host, a.server.port),
+        target,
+        workload: a.workload.clone(),
+        client_threads: a.engine.client_threads(),
+        server_pid,
+        read_buf: a.engine.read_buffer_kib.max(1) * 1024,
+        progress: !a.engine.quiet,
+        drop_every: a.engine.drop_every,
+        coalesce: Duration::from_micros(a.engine.coalesce_us),
+        drain_timeout: Duration::from_secs_f64(a.engine.drain_timeout.max(0.05)),
+    };
+    let report = run::run(&opts)?;
+    emit(&report, &a.engine)?;
+    Ok(report.passed())
+}
+
+fn emit(r: &RunReport, e: &EngineArgs) -> Result<()> {
+    if e.json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+    } else {
+        print!("{}", report::human(r));
+    }
+    if let (Some(path), Some(h)) = (&e.plot, &r.histogram) {
+        crate::plot::latency_svg(path, &[(r.server.clone(), h.clone())])?;
+        if !e.quiet {
+            eprintln!("latency plot written to {}", path.display());
+        }
+    }
+    Ok(())
+}

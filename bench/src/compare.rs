@@ -1,0 +1,873 @@
+//! `compare`: starts ringcast and a real redis-server on free loopback ports,
+//! runs the shape matrix against each — alternating which goes first,
+//! repeated, each run on a freshly started server — and prints one table of
+//! medians with the ratio ringcast / redis.
+//!
+//! A fresh server per run keeps runs independent (the churn and memory shapes
+//! leave large state behind) and costs well under a second.
+
+use crate::conn::{ReadBuf, Target};
+use crate::matrix::{self, Preset};
+use crate::plan::{Shape, Workload};
+use crate::report::{bytes, thousands};
+use crate::run::{self, RunOptions, RunReport};
+use crate::sys;
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A server `compare` knows how to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerKind {
+    Ringcast,
+    Redis,
+}
+
+impl ServerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Ringcast => "ringcast",
+            ServerKind::Redis => "redis",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// ringcast binary [default: $RINGCAST_BIN, else `ringcast` next to this
+    /// binary, else target/release/ringcast of the workspace].
+    #[arg(long)]
+    pub ringcast_bin: Option<PathBuf>,
+    /// redis-server binary [default: `redis-server` on PATH].
+    #[arg(long)]
+    pub redis_bin: Option<PathBuf>,
+    /// Servers to compare, comma separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ringcast,redis"
+    )]
+    pub servers: Vec<ServerKind>,
+    /// Presets to run, comma separated [default: the whole matrix; see `ringcast-bench shapes`].
+    #[arg(long, value_delimiter = ',')]
+    pub shapes: Vec<String>,
+    /// Short runs, smaller churn and memory setups, one repetition.
+    #[arg(long)]
+    pub quick: bool,
+    /// Runs per (shape, server); the table shows medians [default: 3, quick: 1].
+    #[arg(long)]
+    pub repeat: Option<usize>,
+    /// Seconds of publishing per run [default: 5, quick: 1.5].
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Pin the servers to these CPUs (e.g. `1`).
+    #[arg(long)]
+    pub server_cpus: Option<String>,
+    /// Pin this load generator to these CPUs (e.g. `0`).
+    #[arg(long)]
+    pub client_cpus: Option<String>,
+    /// ringcast worker threads [default: number of --server-cpus, else all CPUs].
+    #[arg(long)]
+    pub ringcast_threads: Option<usize>,
+    /// ringcast I/O backend: auto, uring or epoll.
+    #[arg(long, default_value = "auto")]
+    pub io_backend: String,
+    /// Protocol version for every connection: 2 or 3.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
+    pub resp: u8,
+    /// Subscriber event-loop threads [default: CPUs this process may use].
+    #[arg(long)]
+    pub client_threads: Option<usize>,
+    /// Read buffer per connection, KiB.
+    #[arg(long, default_value_t = 64)]
+    pub read_buffer_kib: usize,
+    /// Subscriber pause (µs) after each busy poll round; see `run --help`.
+    #[arg(long, default_value_t = 0)]
+    pub coalesce_us: u64,
+    /// Machine-readable JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write one latency plot (SVG) per shape into this directory.
+    #[arg(long)]
+    pub plot_dir: Option<PathBuf>,
+    /// Keep server logs in this directory [default: a temporary directory, removed at the end].
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
+    /// No progress lines on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// Where to look for the ringcast binary, in order.
+fn ringcast_candidates(explicit: &Option<PathBuf>) -> Vec<PathBuf> {
+    if let Some(p) = explicit {
+        return vec![p.clone()];
+    }
+    let mut v = Vec::new();
+    if let Some(p) = std::env::var_os("RINGCAST_BIN") {
+        v.push(PathBuf::from(p));
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        // Prefer the optimised build even when this tool is a debug build.
+        if let Some(target) = dir.parent() {
+            v.push(target.join("release").join("ringcast"));
+        }
+        v.push(dir.join("ringcast"));
+    }
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        v.push(PathBuf::from(t).join("release").join("ringcast"));
+    }
+    v.push(PathBuf::from("target/release/ringcast"));
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|p| seen.insert(p.clone()));
+    v
+}
+
+/// Finds the ringcast binary or explains how to get one.
+pub fn find_ringcast(explicit: &Option<PathBuf>) -> Result<PathBuf> {
+    let cands = ringcast_candidates(explicit);
+    if let Some(p) = cands.iter().find(|p| p.is_file()) {
+        return Ok(p.clone());
+    }
+    bail!(
+        "ringcast binary not found (looked at: {}).\n\
+         Build it with `cargo build --release -p ringcast-server`, pass --ringcast-bin PATH, \
+         or compare nothing but redis-server with --servers redis.",
+        cands
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Finds redis-server or explains how to install it.
+pub fn find_redis(explicit: &Option<PathBuf>) -> Result<PathBuf> {
+    find_redis_in(explicit, std::env::var_os("PATH"))
+}
+
+fn find_redis_in(explicit: &Option<PathBuf>, path: Option<std::ffi::OsString>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        if p.is_file() {
+            return Ok(p.clone());
+        }
+        bail!("--redis-bin {}: no such file", p.display());
+    }
+    if let Some(path) = path {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join("redis-server");
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    bail!(
+        "redis-server not found on PATH.\n\
+         Install it with `apt-get install -y redis-server` (Debian/Ubuntu; the packaged service \
+         need not run: the benchmark starts its own instance on a free port), pass \
+         --redis-bin PATH, or benchmark ringcast alone with --servers ringcast."
+    )
+}
+
+/// Asks the kernel for a free loopback port.
+pub fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// How to start one server.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    pub kind: ServerKind,
+    pub bin: PathBuf,
+    /// CPUs the server process may use.
+    pub cpus: Vec<usize>,
+    pub ringcast_threads: usize,
+    pub io_backend: String,
+    pub log_dir: PathBuf,
+}
+
+/// A running server; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct ServerProc {
+    pub kind: ServerKind,
+    pub port: u16,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl ServerProc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts the server on a free port and waits until it answers PING.
+    pub fn start(spec: &ServerSpec) -> Result<ServerProc> {
+        let port = free_port()?;
+        let mut cmd = Command::new(&spec.bin);
+        match spec.kind {
+            ServerKind::Redis => {
+                cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--save", "", "--appendonly", "no"])
+                    .args(["--daemonize", "no", "--maxclients", "20000"]);
+            }
+            ServerKind::Ringcast => {
+                cmd.args(["--port", &port.to_string()])
+                    .args(["--threads", &spec.ringcast_threads.to_string()])
+                    .args(["--io-backend", &spec.io_backend])
+                    .args(["--maxclients", "20000"]);
+            }
+        }
+        let log = spec
+            .log_dir
+            .join(format!("{}-{port}.log", spec.kind.name()));
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        cmd.stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        let cpus = spec.cpus.clone();
+        // SAFETY: the closure runs in the child between fork and exec and only
+        // makes the sched_setaffinity syscall (async-signal-safe), on a Vec
+        // allocated before the fork.
+        unsafe {
+            cmd.pre_exec(move || sys::set_affinity(0, &cpus));
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", spec.bin.display()))?;
+        let mut p = ServerProc {
+            kind: spec.kind,
+            port,
+            log,
+            child,
+        };
+        p.wait_ready(Duration::from_secs(15))?;
+        Ok(p)
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> Result<()> {
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "{} exited during startup ({status}); its log:\n{}",
+                    self.kind.name(),
+                    log_tail(&self.log)
+                );
+            }
+            if ping(self.port).is_ok() {
+                return Ok(());
+            }
+            if t0.elapsed() > limit {
+                bail!(
+                    "{} did not answer PING on port {} within {limit:?}; its log:\n{}",
+                    self.kind.name(),
+                    self.port,
+                    log_tail(&self.log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: signalling our own child, which has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ping(port: u16) -> Result<()> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(1)))?;
+    s.write_all(b"*1\r\n$4\r\nPING\r\n")?;
+    let mut rb = ReadBuf::new(256);
+    crate::conn::expect_ok_reply(&mut s, &mut rb)
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// One figure the table shows for a shape.
+struct Metric {
+    name: &'static str,
+    higher_is_better: bool,
+    get: fn(&RunReport) -> Option<f64>,
+    fmt: fn(f64) -> String,
+}
+
+fn metrics(shape: Shape) -> Vec<Metric> {
+    let rate = Metric {
+        name: "delivered msg/s",
+        higher_is_better: true,
+        get: |r| Some(r.delivered_rate),
+        fmt: thousands,
+    };
+    let cpu = Metric {
+        name: "server CPU ns/msg",
+        higher_is_better: false,
+        get: |r| r.server_cpu_ns_per_msg,
+        fmt: |v| format!("{v:.0}"),
+    };
+    let p50 = Metric {
+        name: "latency p50 us",
+        higher_is_better: false,
+        get: |r| r.latency.as_ref().map(|l| l.p50_us),
+        fmt: |v| format!("{v:.1}"),
+    };
+    let p99 = Metric {
+        name: "latency p99 us",
+        higher_is_better: false,
+        get: |r| r.latency.as_ref().map(|l| l.p99_us),
+        fmt: |v| format!("{v:.1}"),
+    };
+    match shape {
+        Shape::Memory => vec![Metric {
+            name: "RSS bytes/conn",
+            higher_is_better: false,
+            get: |r| r.memory.as_ref().map(|m| m.bytes_per_connection),
+            fmt: |v| bytes(v),
+        }],
+        Shape::Churn => vec![
+            Metric {
+                name: "churn ops/s",
+                higher_is_better: true,
+                get: |r| r.churn.as_ref().map(|c| c.ops_per_sec),
+                fmt: thousands,
+            },
+            rate,
+            cpu,
+            p99,
+        ],
+        _ => vec![rate, cpu, p50, p99],
+    }
+}
+
+/// Median of the finite values, if any.
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// All runs of one shape on one server.
+#[derive(Debug, Serialize)]
+struct Cell {
+    server: ServerKind,
+    runs: Vec<RunReport>,
+    failures: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ShapeResult {
+    shape: &'static str,
+    about: &'static str,
+    cells: Vec<Cell>,
+}
+
+#[derive(Debug, Serialize)]
+struct Machine {
+    nproc: usize,
+    kernel: String,
+    cpu_model: String,
+}
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    Machine {
+        // SAFETY: sysconf has no preconditions. Online CPUs, not this process's affinity.
+        nproc: unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        cpu_model: cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, m)| m.trim().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+/// Runs the comparison; Ok(false) when any run failed verification.
+pub fn main(a: CompareArgs) -> Result<bool> {
+    sys::raise_nofile_limit();
+    let presets: Vec<&'static Preset> = if a.shapes.is_empty() {
+        matrix::PRESETS.iter().filter(|p| p.default).collect()
+    } else {
+        a.shapes
+            .iter()
+            .map(|n| {
+                matrix::find(n).with_context(|| {
+                    format!("no shape preset {n:?}; known:\n{}", matrix::listing())
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    if a.servers.is_empty() {
+        bail!("--servers is empty");
+    }
+    // Find binaries before spending time on anything else.
+    let mut bins = Vec::new();
+    for &k in &a.servers {
+        bins.push(match k {
+            ServerKind::Ringcast => find_ringcast(&a.ringcast_bin)?,
+            ServerKind::Redis => find_redis(&a.redis_bin)?,
+        });
+    }
+
+    // Affinity: servers get --server-cpus or whatever we had before pinning ourselves.
+    let all_cpus = sys::current_affinity();
+    let server_cpus = match &a.server_cpus {
+        Some(s) => sys::parse_cpu_list(s)?,
+        None => all_cpus.clone(),
+    };
+    if let Some(c) = &a.client_cpus {
+        sys::set_affinity(0, &sys::parse_cpu_list(c)?).context("pinning the client")?;
+    }
+    let client_cpu_count = sys::current_affinity().len().max(1);
+    let client_threads = a.client_threads.unwrap_or(client_cpu_count).max(1);
+    let ringcast_threads = a.ringcast_threads.unwrap_or(server_cpus.len()).max(1);
+
+    let (log_dir, remove_logs) = match &a.log_dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("ringcast-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&log_dir)?;
+
+    let specs: Vec<ServerSpec> = a
+        .servers
+        .iter()
+        .zip(&bins)
+        .map(|(&kind, bin)| ServerSpec {
+            kind,
+            bin: bin.clone(),
+            cpus: server_cpus.clone(),
+            ringcast_threads,
+            io_backend: a.io_backend.clone(),
+            log_dir: log_dir.clone(),
+        })
+        .collect();
+
+    let repeat = a.repeat.unwrap_or(if a.quick { 1 } else { 3 }).max(1);
+    let duration = a.duration.unwrap_or(if a.quick { 1.5 } else { 5.0 });
+    let total = presets.len() * repeat * specs.len();
+    let mut done = 0;
+    let mut results = Vec::new();
+    let mut all_passed = true;
+    let t_start = Instant::now();
+    if !a.quiet {
+        eprintln!(
+            "compare: {} shapes x {} servers x {repeat} runs of {duration} s; servers on CPUs {:?}{}; ringcast threads {ringcast_threads}",
+            presets.len(),
+            specs.len(),
+            server_cpus,
+            a.client_cpus
+                .as_ref()
+                .map(|c| format!(", client on CPUs {c}"))
+                .unwrap_or_default()
+        );
+    }
+
+    for preset in &presets {
+        let mut workload = Workload::defaults();
+        preset.apply(&mut workload, a.quick);
+        workload.duration = duration;
+        let mut cells: Vec<Cell> = specs
+            .iter()
+            .map(|s| Cell {
+                server: s.kind,
+                runs: Vec::new(),
+                failures: Vec::new(),
+            })
+            .collect();
+        for rep in 0..repeat {
+            // Alternate who goes first so drift (thermal, neighbours) hits both alike.
+            let mut order: Vec<usize> = (0..specs.len()).collect();
+            if rep % 2 == 1 {
+                order.reverse();
+            }
+            for i in order {
+                done += 1;
+                let spec = &specs[i];
+                let outcome = run_one(spec, &workload, &a, client_threads);
+                let line = match &outcome {
+                    Ok(r) if r.passed() => format!("ok  {}", summary(r)),
+                    Ok(r) => format!("FAILED verification: {}", r.violations.join("; ")),
+                    Err(e) => format!("ERROR: {e:#}"),
+                };
+                if !a.quiet {
+                    eprintln!(
+                        "[{done}/{total}] {:<15} {:<9} run {}/{repeat}  {line}",
+                        preset.name,
+                        spec.kind.name(),
+                        rep + 1
+                    );
+                }
+                match outcome {
+                    Ok(r) => {
+                        if !r.passed() {
+                            all_passed = false;
+                            cells[i].failures.push(format!(
+                                "run {}: {}",
+                                rep + 1,
+                                r.violations.join("; ")
+                            ));
+                        }
+                        cells[i].runs.push(r);
+                    }
+                    Err(e) => {
+                        all_passed = false;
+                        cells[i].failures.push(format!("run {}: {e:#}", rep + 1));
+                    }
+                }
+            }
+        }
+        if let Some(dir) = &a.plot_dir {
+            plot_shape(dir, preset.name, &cells)?;
+        }
+        results.push(ShapeResult {
+            shape: preset.name,
+            about: preset.about,
+            cells,
+        });
+    }
+
+    let m = machine();
+    if a.json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            machine: &'a Machine,
+            command: String,
+            server_cpus: &'a [usize],
+            client_cpus: &'a Option<String>,
+            ringcast_threads: usize,
+            repeat: usize,
+            duration_s: f64,
+            medians: Vec<serde_json::Value>,
+            shapes: &'a [ShapeResult],
+        }
+        let out = Out {
+            machine: &m,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            server_cpus: &server_cpus,
+            client_cpus: &a.client_cpus,
+            ringcast_threads,
+            repeat,
+            duration_s: duration,
+            medians: medians_json(&results),
+            shapes: &results,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "machine: {} CPUs, {}, kernel {}; servers on CPUs {:?}{}; ringcast threads {}; RESP{}",
+            m.nproc,
+            m.cpu_model,
+            m.kernel,
+            server_cpus,
+            a.client_cpus
+                .as_ref()
+                .map(|c| format!(", client on CPUs {c}"))
+                .unwrap_or_else(|| ", client unpinned".into()),
+            ringcast_threads,
+            a.resp
+        );
+        println!(
+            "medians of {repeat} run(s) of {duration} s each, servers restarted for every run; total {:.0} s",
+            t_start.elapsed().as_secs_f64()
+        );
+        print!("{}", table(&specs, &results));
+        let busy = client_limited(&results, client_cpu_count);
+        if !busy.is_empty() {
+            println!(
+                "note: the load generator kept >= 90% of its {client_cpu_count} CPU(s) busy in: {}; \
+                 msg/s and latency there may reflect the tool (server CPU ns/msg is still valid)",
+                busy.join(", ")
+            );
+        }
+        for r in &results {
+            for c in &r.cells {
+                for f in &c.failures {
+                    println!("FAILED {} on {}: {f}", r.shape, c.server.name());
+                }
+            }
+        }
+    }
+    if remove_logs && all_passed {
+        let _ = std::fs::remove_dir_all(&log_dir);
+    } else if !all_passed && !a.quiet {
+        eprintln!("server logs kept in {}", log_dir.display());
+    }
+    Ok(all_passed)
+}
+
+fn run_one(
+    spec: &ServerSpec,
+    workload: &Workload,
+    a: &CompareArgs,
+    client_threads: usize,
+) -> Result<RunReport> {
+    let server = ServerProc::start(spec)?;
+    let opts = RunOptions {
+        target: Target {
+            host: "127.0.0.1".into(),
+            port: server.port,
+            password: None,
+            resp3: a.resp == 3,
+        },
+        workload: workload.clone(),
+        client_threads,
+        server_pid: Some(server.pid()),
+        read_buf: a.read_buffer_kib.max(1) * 1024,
+        progress: false,
+        label: spec.kind.name().into(),
+        drop_every: 0,
+        coalesce: Duration::from_micros(a.coalesce_us),
+        drain_timeout: Duration::from_secs(5),
+    };
+    let r = run::run(&opts);
+    drop(server);
+    r
+}
+
+fn summary(r: &RunReport) -> String {
+    if let Some(m) = &r.memory {
+        return format!("{:.0} B/conn", m.bytes_per_connection);
+    }
+    let mut s = format!("{} msg/s", thousands(r.delivered_rate));
+    if let Some(ns) = r.server_cpu_ns_per_msg {
+        s.push_str(&format!("  {ns:.0} ns/msg"));
+    }
+    if let Some(c) = &r.churn {
+        s.push_str(&format!("  churn {} ops/s", thousands(c.ops_per_sec)));
+    }
+    s
+}
+
+fn cell_median(c: &Cell, m: &Metric) -> Option<f64> {
+    median(
+        c.runs
+            .iter()
+            .filter(|r| r.passed())
+            .filter_map(m.get)
+            .collect(),
+    )
+}
+
+/// The comparison table: one row per (shape, metric).
+fn table(specs: &[ServerSpec], results: &[ShapeResult]) -> String {
+    let ratio = specs.len() == 2;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut head = vec!["shape".to_string(), "metric".to_string()];
+    head.extend(specs.iter().map(|s| s.kind.name().to_string()));
+    if ratio {
+        head.push(format!("{}/{}", specs[0].kind.name(), specs[1].kind.name()));
+        head.push("better".into());
+    }
+    rows.push(head);
+    for r in results {
+        let shape = r
+            .cells
+            .first()
+            .and_then(|c| c.runs.first())
+            .map(|x| x.shape)
+            .unwrap_or(Shape::Fanout);
+        for (i, m) in metrics(shape).iter().enumerate() {
+            let mut row = vec![
+                if i == 0 {
+                    r.shape.to_string()
+                } else {
+                    String::new()
+                },
+                m.name.to_string(),
+            ];
+            let vals: Vec<Option<f64>> = r.cells.iter().map(|c| cell_median(c, m)).collect();
+            for (c, v) in r.cells.iter().zip(&vals) {
+                row.push(match v {
+                    Some(v) => (m.fmt)(*v),
+                    None if !c.failures.is_empty() => "FAIL".into(),
+                    None => "-".into(),
+                });
+            }
+            if ratio {
+                match (vals[0], vals[1]) {
+                    (Some(x), Some(y)) if y > 0.0 => {
+                        let q = x / y;
+                        row.push(format!("{q:.2}x"));
+                        let first_better = if m.higher_is_better { q > 1.0 } else { q < 1.0 };
+                        row.push(if (q - 1.0).abs() < 0.02 {
+                            "same".into()
+                        } else if first_better {
+                            specs[0].kind.name().into()
+                        } else {
+                            specs[1].kind.name().into()
+                        });
+                    }
+                    _ => {
+                        row.push("-".into());
+                        row.push(String::new());
+                    }
+                }
+            }
+            rows.push(row);
+        }
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (n, row) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let pad = widths[i] - cell.chars().count();
+            if i < 2 {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            } else {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            }
+            line.push_str("  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+        if n == 0 {
+            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// "shape (server)" for every passed run whose client CPU use was near the
+/// CPUs it had: there the load generator may have set the pace.
+fn client_limited(results: &[ShapeResult], cpus: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in results {
+        for c in &r.cells {
+            if c.runs
+                .iter()
+                .any(|x| x.passed() && x.client_cpu_cores >= 0.9 * cpus as f64)
+            {
+                out.push(format!("{} ({})", r.shape, c.server.name()));
+            }
+        }
+    }
+    out
+}
+
+fn medians_json(results: &[ShapeResult]) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for r in results {
+        for c in &r.cells {
+            let shape = c.runs.first().map(|x| x.shape).unwrap_or(Shape::Fanout);
+            let mut obj = serde_json::Map::new();
+            obj.insert("shape".into(), r.shape.into());
+            obj.insert("server".into(), c.server.name().into());
+            obj.insert("passed".into(), c.failures.is_empty().into());
+            for m in metrics(shape) {
+                obj.insert(
+                    m.name.into(),
+                    cell_median(c, &m)
+                        .map(serde_json::Value::from)
+                        .unwrap_or_default(),
+                );
+            }
+            out.push(serde_json::Value::Object(obj));
+        }
+    }
+    out
+}
+
+fn plot_shape(dir: &Path, name: &str, cells: &[Cell]) -> Result<()> {
+    let series: Vec<(String, hdrhistogram::Histogram<u64>)> = cells
+        .iter()
+        .filter_map(|c| {
+            // The run with the median p99 represents the server.
+            let mut runs: Vec<&RunReport> = c
+                .runs
+                .iter()
+                .filter(|r| r.histogram.as_ref().is_some_and(|h| !h.is_empty()))
+                .collect();
+            runs.sort_by(|a, b| {
+                let p = |r: &RunReport| r.latency.as_ref().map(|l| l.p99_us).unwrap_or(0.0);
+                p(a).total_cmp(&p(b))
+            });
+            let r = runs.get(runs.len() / 2)?;
+            Some((c.server.name().to_string(), r.histogram.clone()?))
+        })
+        .collect();
+    if series.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    crate::plot::latency_svg(&dir.join(format!("{name}.svg")), &series)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![f64::NAN, 5.0]), Some(5.0));
+    }
+
+    #[test]
+    fn missing_redis_binary_explains_how_to_install() {
+        let e = find_redis_in(&None, Some("/nonexistent-dir".into())).unwrap_err();
+        assert!(e.to_string().contains("apt-get install -y redis-server"));
+        let e = find_redis(&Some(PathBuf::from("/nonexistent/redis-server"))).unwrap_err();
+        assert!(e.to_string().contains("no such file"));
+    }
+
+    #[test]
+    fn missing_ringcast_binary_says_how_to_build_it() {
+        let e = find_ringcast(&Some(PathBuf::from("/nonexistent/ringcast"))).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("cargo build --release -p ringcast-server")
+        );
+    }
+}

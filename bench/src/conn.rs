@@ -1,0 +1,319 @@
+//! Connections: where the server is, the read buffer every connection owns,
+//! the blocking handshake (AUTH / HELLO 3), and channel naming.
+//!
+//! Setup is done with blocking sockets and plain request/reply; only after a
+//! connection is fully subscribed does the subscriber engine switch it to
+//! non-blocking mode and hand it to its event loop.
+
+use crate::resp::{self, Elem};
+use anyhow::{Context, Result, anyhow, bail};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+
+/// A Redis-protocol server to talk to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub password: Option<String>,
+    /// Speak RESP3 (HELLO 3) instead of RESP2.
+    pub resp3: bool,
+}
+
+impl Target {
+    /// Opens a TCP connection with Nagle off (pipelined writes are batched by us).
+    pub fn connect(&self) -> Result<TcpStream> {
+        let s = TcpStream::connect((self.host.as_str(), self.port))
+            .with_context(|| format!("connecting to {}:{}", self.host, self.port))?;
+        s.set_nodelay(true)?;
+        Ok(s)
+    }
+
+    /// Connects and performs AUTH / HELLO 3 as configured.
+    pub fn open(&self, rb: &mut ReadBuf) -> Result<TcpStream> {
+        let mut s = self.connect()?;
+        let mut cmd = Vec::new();
+        let mut replies = 0;
+        if self.resp3 {
+            match &self.password {
+                Some(pw) => resp::write_command(
+                    &mut cmd,
+                    &[b"HELLO", b"3", b"AUTH", b"default", pw.as_bytes()],
+                ),
+                None => resp::write_command(&mut cmd, &[b"HELLO", b"3"]),
+            }
+            replies += 1;
+        } else if let Some(pw) = &self.password {
+            resp::write_command(&mut cmd, &[b"AUTH", pw.as_bytes()]);
+            replies += 1;
+        }
+        if replies > 0 {
+            s.write_all(&cmd)?;
+            for _ in 0..replies {
+                expect_ok_reply(&mut s, rb).context("handshake")?;
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// True for addresses that can only mean this machine.
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+impl Target {
+    /// The server's `process_id` from `INFO server`, when the server is on
+    /// this machine and that pid is visible here; used to sample its CPU and RSS.
+    pub fn local_server_pid(&self) -> Option<u32> {
+        if !is_loopback(&self.host) {
+            return None;
+        }
+        let mut rb = ReadBuf::new(16 * 1024);
+        let mut s = self.open(&mut rb).ok()?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .ok()?;
+        let mut cmd = Vec::new();
+        resp::write_command(&mut cmd, &[b"INFO", b"server"]);
+        s.write_all(&cmd).ok()?;
+        let text = loop {
+            if let Ok(Some((f, _))) = resp::parse_frame(rb.unparsed()) {
+                match f.elems() {
+                    [Elem::Bulk(b)] => break String::from_utf8_lossy(b).into_owned(),
+                    _ => return None,
+                }
+            }
+            // RESP3 may answer with a verbatim string, which parse_frame does not read.
+            if rb.unparsed().first() == Some(&b'=')
+                && let Some(end) = resp::skip_value(rb.unparsed(), 0).ok()?
+            {
+                break String::from_utf8_lossy(&rb.unparsed()[..end]).into_owned();
+            }
+            if rb.read_from(&mut s).ok()? == 0 {
+                return None;
+            }
+        };
+        let pid: u32 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))?
+            .trim()
+            .parse()
+            .ok()?;
+        if crate::sys::pid_listens_on(pid, self.port) {
+            Some(pid)
+        } else {
+            eprintln!(
+                "note: INFO process_id {pid} is not a process listening on port {} here; \
+                 server CPU is not measured (pass --server-pid)",
+                self.port
+            );
+            None
+        }
+    }
+}
+
+/// A connection's receive buffer: bytes `start..end` are read but not yet parsed.
+///
+/// One large buffer per connection, reused for the whole run; it only grows
+/// when a single frame does not fit, so the parse path never allocates.
+#[derive(Debug)]
+pub struct ReadBuf {
+    pub data: Vec<u8>,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl ReadBuf {
+    pub fn new(capacity: usize) -> Self {
+        ReadBuf {
+            data: vec![0; capacity.max(64)],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Bytes read and not yet consumed.
+    #[inline]
+    pub fn unparsed(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    #[inline]
+    pub fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Makes room at the end: moves the unparsed tail to the front, or doubles
+    /// the buffer when a single partial frame already fills it.
+    #[inline]
+    pub fn make_room(&mut self) {
+        if self.end < self.data.len() {
+            return;
+        }
+        if self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        } else {
+            let n = self.data.len() * 2;
+            self.data.resize(n, 0);
+        }
+    }
+
+    /// One `read` call into the free space. Returns the byte count (0 = EOF).
+    #[inline]
+    pub fn read_from<R: Read>(&mut self, r: &mut R) -> io::Result<usize> {
+        self.make_room();
+        let n = r.read(&mut self.data[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+/// Reads (blocking) until one complete reply is available and skips it;
+/// fails when it is an error reply.
+pub fn expect_ok_reply(s: &mut TcpStream, rb: &mut ReadBuf) -> Result<()> {
+    loop {
+        let buf = rb.unparsed();
+        if let Some(end) = resp::skip_value(buf, 0)? {
+            if buf[0] == b'-' {
+                let text = String::from_utf8_lossy(&buf[1..end.saturating_sub(2)]).into_owned();
+                rb.consume(end);
+                bail!("server replied {text}");
+            }
+            rb.consume(end);
+            return Ok(());
+        }
+        if rb.read_from(s)? == 0 {
+            bail!("server closed the connection");
+        }
+    }
+}
+
+/// Reads (blocking) until `count` subscribe-style confirmations have arrived.
+pub fn read_confirmations(s: &mut TcpStream, rb: &mut ReadBuf, mut count: usize) -> Result<()> {
+    while count > 0 {
+        while count > 0 {
+            let Some((f, used)) = resp::parse_frame(rb.unparsed())? else {
+                break;
+            };
+            match f.elems() {
+                [Elem::Bulk(_), _, Elem::Int(_)] => count -= 1,
+                [e] => bail!("unexpected reply while subscribing: {}", resp::describe(e)),
+                other => bail!(
+                    "unexpected frame while subscribing: {:?}",
+                    other.iter().map(resp::describe).collect::<Vec<_>>()
+                ),
+            }
+            rb.consume(used);
+        }
+        if count > 0 && rb.read_from(s)? == 0 {
+            return Err(anyhow!("server closed the connection while subscribing"));
+        }
+    }
+    Ok(())
+}
+
+/// How many names go into one SUBSCRIBE-style command during setup.
+pub const NAMES_PER_COMMAND: usize = 1000;
+
+/// Appends `verb name...` commands, at most [`NAMES_PER_COMMAND`] names each.
+pub fn write_subscribe(out: &mut Vec<u8>, verb: &[u8], names: &[Vec<u8>]) {
+    for chunk in names.chunks(NAMES_PER_COMMAND) {
+        out.push(b'*');
+        resp::push_int(out, chunk.len() as u64 + 1);
+        out.extend_from_slice(b"\r\n");
+        resp::write_bulk_header(out, verb.len());
+        out.extend_from_slice(verb);
+        out.extend_from_slice(b"\r\n");
+        for n in chunk {
+            resp::write_bulk_header(out, n.len());
+            out.extend_from_slice(n);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// Names of channels and patterns. Channel `i` is `<prefix>:<i>:c`; its
+/// private pattern is `<prefix>:<i>:*`, which matches that channel and no other.
+#[derive(Debug, Clone)]
+pub struct Naming {
+    pub prefix: String,
+}
+
+impl Naming {
+    pub fn channel(&self, i: u32) -> Vec<u8> {
+        format!("{}:{i}:c", self.prefix).into_bytes()
+    }
+
+    pub fn pattern(&self, i: u32) -> Vec<u8> {
+        format!("{}:{i}:*", self.prefix).into_bytes()
+    }
+
+    /// Channel index from a channel name, without allocating; `None` if the
+    /// name is not one of ours.
+    #[inline]
+    pub fn parse_channel(&self, name: &[u8]) -> Option<u32> {
+        let rest = name
+            .strip_prefix(self.prefix.as_bytes())?
+            .strip_prefix(b":")?;
+        let digits = rest.strip_suffix(b":c")?;
+        if digits.is_empty() || digits.len() > 10 {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + (d - b'0') as u64;
+        }
+        u32::try_from(v).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_round_trip_and_foreign_names_are_rejected() {
+        let n = Naming {
+            prefix: "rcb".into(),
+        };
+        assert_eq!(n.channel(42), b"rcb:42:c");
+        assert_eq!(n.parse_channel(b"rcb:42:c"), Some(42));
+        assert_eq!(n.parse_channel(b"rcb:42:x"), None);
+        assert_eq!(n.parse_channel(b"rcb::c"), None);
+        assert_eq!(n.parse_channel(b"other:42:c"), None);
+        assert_eq!(n.parse_channel(b"rcb:99999999999:c"), None);
+    }
+
+    #[test]
+    fn read_buffer_compacts_before_growing() {
+        let mut rb = ReadBuf::new(64);
+        rb.end = 64;
+        rb.start = 60;
+        rb.make_room();
+        assert_eq!((rb.start, rb.end, rb.data.len()), (0, 4, 64));
+        rb.end = 64;
+        rb.make_room();
+        assert_eq!(rb.data.len(), 128);
+    }
+
+    #[test]
+    fn subscribe_commands_are_chunked() {
+        let names: Vec<Vec<u8>> = (0..2500).map(|i| format!("c{i}").into_bytes()).collect();
+        let mut out = Vec::new();
+        write_subscribe(&mut out, b"SUBSCRIBE", &names);
+        assert_eq!(out.windows(11).filter(|w| w == b"\r\nSUBSCRIBE").count(), 3);
+    }
+}

@@ -1,0 +1,25 @@
+//! ringcast-bench: a verifying publish/subscribe load generator for any
+//! Redis-protocol server, and a side-by-side comparison driver.
+//!
+//! Layers, bottom up: [`resp`] and [`payload`] (bytes on the wire), [`verify`]
+//! (what arrived vs. what was sent), [`plan`] and [`matrix`] (workloads),
+//! [`subscriber`], [`publisher`], [`churn`] (the load engine), [`run`] (one run
+//! against one server), [`compare`] (servers started here, shape matrix, ratios),
+//! [`report`] and [`plot`] (output).
+
+pub mod churn;
+pub mod cli;
+pub mod compare;
+pub mod conn;
+pub mod matrix;
+pub mod payload;
+pub mod plan;
+pub mod plot;
+pub mod publisher;
+pub mod report;
+pub mod resp;
+pub mod run;
+pub mod shared;
+pub mod subscriber;
+pub mod sys;
+pub mod verify;

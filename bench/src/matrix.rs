@@ -1,0 +1,205 @@
+//! The named shape presets that every comparison covers (the shape matrix of
+//! the benchmarking guide), usable alone with `run --preset NAME`.
+
+use crate::plan::{Shape, Workload};
+
+/// A named workload.
+pub struct Preset {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// In the default `compare` matrix (others only when named in `--shapes`).
+    pub default: bool,
+    apply: fn(&mut Workload, bool),
+}
+
+impl Preset {
+    /// Sets the preset's shape fields on `w`; `quick` shrinks the large setups.
+    pub fn apply(&self, w: &mut Workload, quick: bool) {
+        w.publishers = None;
+        w.subscribers = None;
+        w.channels = None;
+        w.rate = None;
+        w.noise_patterns = 0;
+        w.payload = 64;
+        (self.apply)(w, quick)
+    }
+}
+
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "pairs1",
+        about: "1 publisher -> 1 subscriber, 64 B, max rate",
+        default: true,
+        apply: |w, _| {
+            w.shape = Shape::Pairs;
+            w.subscribers = Some(1);
+        },
+    },
+    Preset {
+        name: "pairs8",
+        about: "8 publisher -> subscriber pairs, 64 B, max rate",
+        default: true,
+        apply: |w, _| {
+            w.shape = Shape::Pairs;
+            w.subscribers = Some(8);
+        },
+    },
+    Preset {
+        name: "fanout100",
+        about: "1 publisher -> 100 subscribers on one channel, 64 B",
+        default: true,
+        apply: |w, _| {
+            w.shape = Shape::Fanout;
+            w.subscribers = Some(100);
+        },
+    },
+    Preset {
+        name: "fanout1000",
+        about: "1 publisher -> 1000 subscribers on one channel, 64 B",
+        default: true,
+        apply: |w, _| {
+            w.shape = Shape::Fanout;
+            w.subscribers = Some(1000);
+        },
+    },
+    Preset {
+        name: "spread",
+        about: "10,000 channels, 500 subscribers x 100 channels, 4 publishers",
+        default: true,
+        apply: |w, _| {
+            w.shape = Shape::Spread;
+            w.channels = Some(10_000);
+            w.subscribers = Some(500);
+            w.channels_per_subscriber = 100;
+            w.publishers = Some(4);
+        },
+    },
+    Preset {
+        name: "patterns",
+        about: "100 subscribers, each PSUBSCRIBEs a pattern matching its channel",
+        default: true,
+        apply: |w, _| {
+            w.shape = Shape::Patterns;
+            w.subscribers = Some(100);
+        },
+    },
+    Preset {
+        name: "patterns-noise",
+        about: "patterns, plus 10,000 non-matching patterns held",
+        default: true,
+        apply: |w, _| {
+            w.shape = Shape::Patterns;
+            w.subscribers = Some(100);
+            w.noise_patterns = 10_000;
+        },
+    },
+    Preset {
+        name: "large4k",
+        about: "4 KiB payload to 50 subscribers",
+        default: true,
+        apply: |w, _| {
+            w.shape = Shape::Fanout;
+            w.subscribers = Some(50);
+            w.payload = 4096;
+        },
+    },
+    Preset {
+        name: "large64k",
+        about: "64 KiB payload to 50 subscribers",
+        default: true,
+        apply: |w, _| {
+            w.shape = Shape::Fanout;
+            w.subscribers = Some(50);
+            w.payload = 65536;
+        },
+    },
+    Preset {
+        name: "openloop",
+        about: "open loop latency: 10 pairs at a fixed 50,000 msg/s in total",
+        default: true,
+        apply: |w, _| {
+            w.shape = Shape::Pairs;
+            w.subscribers = Some(10);
+            w.rate = Some(50_000.0);
+        },
+    },
+    Preset {
+        name: "churn",
+        about: "SUBSCRIBE/UNSUBSCRIBE churn with 1,000,000 channels held (quick: 100,000), publishing to 10 subscribers",
+        default: true,
+        apply: |w, quick| {
+            w.shape = Shape::Churn;
+            w.subscribers = Some(10);
+            w.held_channels = if quick { 100_000 } else { 1_000_000 };
+        },
+    },
+    Preset {
+        name: "memory",
+        about: "server RSS per idle subscriber connection at 10,000 connections (quick: 2,000)",
+        default: true,
+        apply: |w, quick| {
+            w.shape = Shape::Memory;
+            w.connections = if quick { 2_000 } else { 10_000 };
+        },
+    },
+    Preset {
+        name: "sharded",
+        about: "SSUBSCRIBE/SPUBLISH: 1 publisher -> 100 subscribers on one shard channel",
+        default: false,
+        apply: |w, _| {
+            w.shape = Shape::Sharded;
+            w.subscribers = Some(100);
+        },
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.name == name)
+}
+
+/// Text listing of every preset.
+pub fn listing() -> String {
+    let mut s = String::new();
+    for p in PRESETS {
+        s.push_str(&format!(
+            "{:<15} {}{}\n",
+            p.name,
+            p.about,
+            if p.default {
+                ""
+            } else {
+                "  (not in the default matrix)"
+            }
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        w: Workload,
+    }
+
+    #[test]
+    fn every_preset_resolves_to_a_valid_plan() {
+        for p in PRESETS {
+            let mut w = Cli::parse_from(["x"]).w;
+            p.apply(&mut w, true);
+            let plan = w.plan();
+            assert!(plan.is_ok(), "{}: {:?}", p.name, plan.err());
+        }
+    }
+
+    #[test]
+    fn preset_names_are_unique() {
+        for (i, a) in PRESETS.iter().enumerate() {
+            assert!(PRESETS[i + 1..].iter().all(|b| b.name != a.name));
+        }
+    }
+}

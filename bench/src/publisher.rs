@@ -1,0 +1,397 @@
+//! Publishers: one OS thread per publisher connection, blocking socket.
+//!
+//! Publishers are few and each wants a core's attention, so a dedicated thread
+//! with a blocking socket is the cheapest way to drive one: a pipelined batch
+//! is one `write`, replies come back in one `read`.
+//!
+//! - Closed loop keeps up to `window` PUBLISHes in flight, refilling when half
+//!   have been answered, and pauses while the global undelivered backlog is
+//!   above its bound (see [`crate::plan::Workload::max_backlog_mib`]).
+//! - Open loop sends on a fixed schedule; each message carries its *intended*
+//!   send time, so a stall (ours or the server's) shows up as latency instead
+//!   of silently lowering the rate. The same thread reads replies while it
+//!   waits (ppoll); waits are precise because its timer slack is set to 1 ns.
+
+use crate::conn::{Naming, ReadBuf, Target};
+use crate::payload::{self, Header};
+use crate::plan::SubKind;
+use crate::resp::{self, Elem};
+use crate::shared::Shared;
+use anyhow::{Context, Result, bail};
+use std::io::{ErrorKind, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a publisher waits for outstanding replies before declaring the server stuck.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings common to every publisher.
+#[derive(Debug, Clone)]
+pub struct PubConfig {
+    pub kind: SubKind,
+    pub naming: Naming,
+    pub payload: usize,
+    pub window: usize,
+    pub duration: Duration,
+    pub messages: Option<u64>,
+    /// Open loop rate for this publisher (messages/s); `None` = closed loop.
+    pub rate: Option<f64>,
+    /// Offset of this publisher's schedule inside one interval (open loop),
+    /// as a fraction in `0..1`, so publishers do not send in lockstep.
+    pub phase: f64,
+    /// Closed loop: pause while this many deliveries are promised but not received.
+    pub max_backlog: u64,
+}
+
+/// What one publisher did.
+#[derive(Debug, Clone, Default)]
+pub struct PubOutcome {
+    pub id: u32,
+    /// Channel indices and, for each, how many messages were sent on it.
+    pub channels: Vec<u32>,
+    pub sent_per_channel: Vec<u64>,
+    pub sent: u64,
+    /// Sum of the integer replies: deliveries the server promised.
+    pub promised: u64,
+    pub replies: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+/// Pre-encoded command heads, one per channel: everything before the payload bytes.
+fn command_heads(cfg: &PubConfig, channels: &[u32]) -> Vec<Vec<u8>> {
+    let verb = cfg.kind.publish_verb();
+    channels
+        .iter()
+        .map(|&c| {
+            let name = cfg.naming.channel(c);
+            let mut v = Vec::new();
+            v.extend_from_slice(b"*3\r\n");
+            resp::write_bulk_header(&mut v, verb.len());
+            v.extend_from_slice(verb);
+            v.extend_from_slice(b"\r\n");
+            resp::write_bulk_header(&mut v, name.len());
+            v.extend_from_slice(&name);
+            v.extend_from_slice(b"\r\n");
+            resp::write_bulk_header(&mut v, cfg.payload);
+            v
+        })
+        .collect()
+}
+
+/// Builds PUBLISH commands round-robin over a publisher's channels.
+struct Encoder {
+    id: u32,
+    channels: Vec<u32>,
+    heads: Vec<Vec<u8>>,
+    seqs: Vec<u64>,
+    next: usize,
+    payload: usize,
+}
+
+impl Encoder {
+    #[inline]
+    fn push(&mut self, out: &mut Vec<u8>, sent_ns: u64) {
+        let i = self.next;
+        self.next = if i + 1 == self.channels.len() {
+            0
+        } else {
+            i + 1
+        };
+        out.extend_from_slice(&self.heads[i]);
+        let h = Header {
+            publisher: self.id,
+            channel: self.channels[i],
+            seq: self.seqs[i],
+            sent_ns,
+        };
+        payload::write(out, &h, self.payload);
+        out.extend_from_slice(b"\r\n");
+        self.seqs[i] += 1;
+    }
+}
+
+/// Reply accounting shared by both loops.
+#[derive(Default)]
+struct Replies {
+    promised: u64,
+    replies: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Replies {
+    /// Consumes complete replies from `rb`; returns how many.
+    fn take(&mut self, rb: &mut ReadBuf, shared: &Shared) -> Result<u64> {
+        let buf = rb.unparsed();
+        let mut pos = 0;
+        let mut n = 0;
+        let mut promised = 0;
+        while let Some((f, used)) = resp::parse_frame(&buf[pos..])? {
+            pos += used;
+            n += 1;
+            match f.elems() {
+                [Elem::Int(v)] if *v >= 0 => promised += *v as u64,
+                [e] => {
+                    self.errors += 1;
+                    if self.first_error.is_none() {
+                        self.first_error = Some(resp::describe(e));
+                    }
+                }
+                other => bail!(
+                    "unexpected reply to PUBLISH: {:?}",
+                    other.iter().map(resp::describe).collect::<Vec<_>>()
+                ),
+            }
+        }
+        rb.consume(pos);
+        self.promised += promised;
+        self.replies += n;
+        shared.promised.fetch_add(promised, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A publisher connection, set up and waiting for the start gate.
+pub fn spawn(
+    id: u32,
+    channels: Vec<u32>,
+    target: Target,
+    cfg: Arc<PubConfig>,
+    shared: Arc<Shared>,
+    ready: Sender<Result<()>>,
+) -> JoinHandle<Result<PubOutcome>> {
+    std::thread::Builder::new()
+        .name("rcb-pub".into())
+        .spawn(move || {
+            let mut rb = ReadBuf::new(64 * 1024);
+            let stream = match target
+                .open(&mut rb)
+                .with_context(|| format!("publisher {id}"))
+            {
+                Ok(s) => {
+                    let _ = ready.send(Ok(()));
+                    s
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return Ok(PubOutcome::default());
+                }
+            };
+            drop(ready);
+            let heads = command_heads(&cfg, &channels);
+            let enc = Encoder {
+                id,
+                seqs: vec![0; channels.len()],
+                channels,
+                heads,
+                next: 0,
+                payload: cfg.payload,
+            };
+            if !shared.gate.wait() {
+                return Ok(PubOutcome::default());
+            }
+            let r = if cfg.rate.is_some() {
+                open_loop(stream, rb, enc, &cfg, &shared)
+            } else {
+                closed_loop(stream, rb, enc, &cfg, &shared)
+            };
+            if r.is_err() {
+                shared.abort.store(true, Ordering::Relaxed);
+            }
+            r
+        })
+        .expect("spawning a thread")
+}
+
+fn outcome(enc: Encoder, r: Replies) -> PubOutcome {
+    PubOutcome {
+        id: enc.id,
+        sent: enc.seqs.iter().sum(),
+        sent_per_channel: enc.seqs,
+        channels: enc.channels,
+        promised: r.promised,
+        replies: r.replies,
+        errors: r.errors,
+        first_error: r.first_error,
+    }
+}
+
+fn closed_loop(
+    mut s: TcpStream,
+    mut rb: ReadBuf,
+    mut enc: Encoder,
+    cfg: &PubConfig,
+    shared: &Shared,
+) -> Result<PubOutcome> {
+    s.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    let limit = cfg.messages.unwrap_or(u64::MAX);
+    let deadline = Instant::now() + cfg.duration;
+    let refill_at = cfg.window / 2;
+    let mut wbuf = Vec::with_capacity(cfg.window * (cfg.payload + 64));
+    let mut r = Replies::default();
+    let mut outstanding = 0usize;
+    let mut sent = 0u64;
+    loop {
+        let stopping =
+            sent >= limit || shared.abort.load(Ordering::Relaxed) || Instant::now() >= deadline;
+        if !stopping && outstanding <= refill_at {
+            if shared.backlog() <= cfg.max_backlog {
+                let n = ((cfg.window - outstanding) as u64).min(limit - sent);
+                wbuf.clear();
+                let ts = shared.now_ns();
+                for _ in 0..n {
+                    enc.push(&mut wbuf, ts);
+                }
+                s.write_all(&wbuf).context("writing PUBLISH")?;
+                outstanding += n as usize;
+                sent += n;
+            } else if outstanding == 0 {
+                // Subscribers are behind; give them the CPU.
+                std::thread::sleep(Duration::from_micros(50));
+                continue;
+            }
+        }
+        if outstanding == 0 {
+            if stopping {
+                break;
+            }
+            continue;
+        }
+        match rb.read_from(&mut s) {
+            Ok(0) => bail!("server closed the publisher connection"),
+            Ok(_) => outstanding -= r.take(&mut rb, shared)? as usize,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                bail!("server did not answer PUBLISH within {REPLY_TIMEOUT:?}")
+            }
+            Err(e) => return Err(e).context("reading PUBLISH replies"),
+        }
+    }
+    Ok(outcome(enc, r))
+}
+
+fn open_loop(
+    mut s: TcpStream,
+    mut rb: ReadBuf,
+    mut enc: Encoder,
+    cfg: &PubConfig,
+    shared: &Shared,
+) -> Result<PubOutcome> {
+    set_precise_timers();
+    // One thread per publisher, non-blocking socket, ppoll until the next send
+    // time (ns precision). Replies are read at every tick and writes never
+    // block, so a server that stops reading until its replies are taken cannot
+    // deadlock us, and there is no second thread to wake per reply.
+    s.set_nonblocking(true)?;
+    let fd = s.as_raw_fd();
+    let interval = 1e9 / cfg.rate.unwrap_or(1.0);
+    let limit = cfg.messages.unwrap_or(u64::MAX);
+    let start = shared.now_ns() as f64 + cfg.phase * interval;
+    let end = shared.now_ns() + cfg.duration.as_nanos() as u64;
+    let due = |k: u64| (start + k as f64 * interval) as u64;
+
+    let mut r = Replies::default();
+    let mut wbuf = Vec::with_capacity(64 * (cfg.payload + 64));
+    let mut wpos = 0;
+    let mut k: u64 = 0;
+    let mut done_at: Option<Instant> = None;
+    let result = (|| -> Result<()> {
+        loop {
+            loop {
+                match rb.read_from(&mut s) {
+                    Ok(0) => bail!("server closed the publisher connection"),
+                    Ok(_) => {
+                        r.take(&mut rb, shared)?;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e).context("reading PUBLISH replies"),
+                }
+            }
+            let now = shared.now_ns();
+            if done_at.is_none() {
+                if k >= limit || shared.abort.load(Ordering::Relaxed) || due(k) >= end {
+                    done_at = Some(Instant::now());
+                } else {
+                    if wpos == wbuf.len() {
+                        wbuf.clear();
+                        wpos = 0;
+                    }
+                    // Everything due by now goes out together, each message
+                    // stamped with its own intended time; the cap keeps one
+                    // long stall from building a giant buffer.
+                    let mut batch = 0;
+                    while batch < 1024 && k < limit && due(k) <= now && due(k) < end {
+                        enc.push(&mut wbuf, due(k));
+                        k += 1;
+                        batch += 1;
+                    }
+                }
+            }
+            while wpos < wbuf.len() {
+                match s.write(&wbuf[wpos..]) {
+                    Ok(n) => wpos += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e).context("writing PUBLISH"),
+                }
+            }
+            let wait_ns = match done_at {
+                Some(t) => {
+                    if wpos == wbuf.len() && r.replies >= k {
+                        return Ok(());
+                    }
+                    if t.elapsed() > REPLY_TIMEOUT {
+                        bail!("server did not answer every PUBLISH within {REPLY_TIMEOUT:?}");
+                    }
+                    10_000_000
+                }
+                None => due(k).saturating_sub(shared.now_ns()),
+            };
+            if wait_ns > 0 {
+                // While sending, replies are collected at each tick rather than
+                // waking for each one: wakeups are the dominant client cost.
+                wait_fd(fd, done_at.is_some(), wpos < wbuf.len(), wait_ns);
+            }
+        }
+    })();
+    if result.is_err() {
+        shared.abort.store(true, Ordering::Relaxed);
+    }
+    result?;
+    Ok(outcome(enc, r))
+}
+
+/// Waits until `fd` is readable (when `want_read`) or writable (when
+/// `want_write`), or `ns` pass.
+fn wait_fd(fd: std::os::fd::RawFd, want_read: bool, want_write: bool, ns: u64) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: if want_read { libc::POLLIN } else { 0 }
+            | if want_write { libc::POLLOUT } else { 0 },
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: one valid pollfd, a valid timespec, no signal mask change.
+    unsafe {
+        libc::ppoll(&mut pfd, 1, &ts, std::ptr::null());
+    }
+}
+
+/// Sets this thread's timer slack to 1 ns so open-loop sleeps wake on time
+/// (the default 50 µs slack would blur the schedule).
+fn set_precise_timers() {
+    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only the calling thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+}

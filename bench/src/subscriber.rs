@@ -1,0 +1,293 @@
+//! The subscriber engine: a few OS threads, each running an epoll event loop
+//! (via `mio`) over a fixed share of the subscriber connections.
+//!
+//! Why threads + epoll and not an async runtime: connections are assigned to
+//! threads once, round-robin, so each thread owns its connections' verifiers
+//! and one latency histogram outright — no locks, no task migration, and the
+//! per-thread histograms are merged once at the end. Every readable connection
+//! is drained into its own large [`ReadBuf`] and parsed in place; the hot path
+//! allocates nothing.
+
+use crate::conn::{self, Naming, ReadBuf, Target};
+use crate::payload;
+use crate::plan::SubKind;
+use crate::resp::{self, Elem};
+use crate::shared::Shared;
+use crate::verify::SubscriberCheck;
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{ErrorKind, Write};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Latency histogram bounds: 1 ns .. 100 s, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("static histogram bounds are valid")
+}
+
+/// Settings common to every subscriber connection.
+#[derive(Debug, Clone)]
+pub struct SubConfig {
+    pub kind: SubKind,
+    pub naming: Naming,
+    pub check_padding: bool,
+    pub read_buf: usize,
+    /// Fault injection for testing the verifier end to end: pretend every
+    /// n-th message never arrived (0 = off).
+    pub drop_every: u64,
+    /// Pause after each poll round that had events, so reads batch more.
+    pub coalesce: Duration,
+    /// Exact first bytes of a message frame (see [`resp::message_head`]).
+    pub head: Vec<u8>,
+}
+
+/// One subscriber connection to set up.
+#[derive(Debug, Clone)]
+pub struct SubSpec {
+    pub index: usize,
+    /// Channel or pattern names to subscribe to.
+    pub names: Vec<Vec<u8>>,
+    /// (publisher, channel) streams this connection must receive.
+    pub expected: Vec<(u32, u32)>,
+}
+
+/// What one subscriber thread hands back.
+pub struct ThreadOutcome {
+    pub checks: Vec<(usize, SubscriberCheck)>,
+    pub hist: Histogram<u64>,
+    pub errors: Vec<String>,
+}
+
+struct Conn {
+    stream: mio::net::TcpStream,
+    rb: ReadBuf,
+    check: SubscriberCheck,
+    index: usize,
+    closed: bool,
+    seen: u64,
+}
+
+/// Starts one subscriber thread. It reports setup success on `ready`, waits
+/// for the start gate, then receives until `shared.stop`.
+pub fn spawn(
+    specs: Vec<SubSpec>,
+    target: Target,
+    cfg: Arc<SubConfig>,
+    shared: Arc<Shared>,
+    ready: Sender<Result<()>>,
+) -> JoinHandle<Result<ThreadOutcome>> {
+    std::thread::Builder::new()
+        .name("rcb-sub".into())
+        .spawn(move || {
+            let conns = match setup(&specs, &target, &cfg) {
+                Ok(c) => {
+                    let _ = ready.send(Ok(()));
+                    c
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return Ok(ThreadOutcome {
+                        checks: Vec::new(),
+                        hist: new_histogram(),
+                        errors: Vec::new(),
+                    });
+                }
+            };
+            drop(ready);
+            let go = shared.gate.wait();
+            event_loop(conns, &cfg, &shared, go)
+        })
+        .expect("spawning a thread")
+}
+
+fn setup(specs: &[SubSpec], target: &Target, cfg: &SubConfig) -> Result<Vec<Conn>> {
+    // Subscribe every connection first, then collect confirmations, so the
+    // round trips of a thread's connections overlap.
+    let mut pending = Vec::with_capacity(specs.len());
+    let mut cmd = Vec::new();
+    for spec in specs {
+        let mut rb = ReadBuf::new(cfg.read_buf);
+        let mut s = target
+            .open(&mut rb)
+            .with_context(|| format!("subscriber {}", spec.index))?;
+        cmd.clear();
+        conn::write_subscribe(&mut cmd, cfg.kind.subscribe_verb(), &spec.names);
+        s.write_all(&cmd)?;
+        pending.push((s, rb, spec));
+    }
+    let mut conns = Vec::with_capacity(specs.len());
+    for (mut s, mut rb, spec) in pending {
+        conn::read_confirmations(&mut s, &mut rb, spec.names.len())
+            .with_context(|| format!("subscriber {}", spec.index))?;
+        s.set_nonblocking(true)?;
+        conns.push(Conn {
+            stream: mio::net::TcpStream::from_std(s),
+            rb,
+            check: SubscriberCheck::new(spec.expected.iter().copied()),
+            index: spec.index,
+            closed: false,
+            seen: 0,
+        });
+    }
+    Ok(conns)
+}
+
+fn event_loop(
+    mut conns: Vec<Conn>,
+    cfg: &SubConfig,
+    shared: &Shared,
+    go: bool,
+) -> Result<ThreadOutcome> {
+    let mut hist = new_histogram();
+    let mut errors = Vec::new();
+    if go {
+        let mut poll = Poll::new()?;
+        for (i, c) in conns.iter_mut().enumerate() {
+            poll.registry()
+                .register(&mut c.stream, Token(i), Interest::READABLE)?;
+        }
+        let mut events = Events::with_capacity(1024);
+        while !shared.stop.load(Ordering::Relaxed) {
+            if let Err(e) = poll.poll(&mut events, Some(Duration::from_millis(5))) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e.into());
+            }
+            for ev in events.iter() {
+                let Some(c) = conns.get_mut(ev.token().0) else {
+                    continue;
+                };
+                if c.closed {
+                    continue;
+                }
+                let n = drain(c, cfg, shared, &mut hist, &mut errors);
+                if n > 0 {
+                    shared.delivered.fetch_add(n, Ordering::Relaxed);
+                }
+                if c.closed {
+                    let _ = poll.registry().deregister(&mut c.stream);
+                }
+            }
+            if !cfg.coalesce.is_zero() && !events.is_empty() {
+                std::thread::sleep(cfg.coalesce);
+            }
+        }
+    }
+    Ok(ThreadOutcome {
+        checks: conns.into_iter().map(|c| (c.index, c.check)).collect(),
+        hist,
+        errors,
+    })
+}
+
+/// Reads a connection until it would block (the poller is edge-triggered),
+/// verifying every complete frame. Returns messages received.
+fn drain(
+    c: &mut Conn,
+    cfg: &SubConfig,
+    shared: &Shared,
+    hist: &mut Histogram<u64>,
+    errors: &mut Vec<String>,
+) -> u64 {
+    let mut delivered = 0;
+    loop {
+        match c.rb.read_from(&mut c.stream) {
+            Ok(0) => {
+                c.closed = true;
+                errors.push(format!(
+                    "subscriber {}: server closed the connection",
+                    c.index
+                ));
+                return delivered;
+            }
+            Ok(n) => {
+                // One timestamp per read: every message in it was available by now.
+                let now = shared.now_ns();
+                let filled = c.rb.end == c.rb.data.len();
+                match parse_all(c, cfg, now, hist) {
+                    Ok(n) => delivered += n,
+                    Err(e) => {
+                        c.closed = true;
+                        errors.push(format!("subscriber {}: {e}", c.index));
+                        return delivered;
+                    }
+                }
+                // A read that did not fill the buffer emptied the socket; bytes
+                // arriving later raise a new edge. Skipping the read that would
+                // only say EAGAIN halves the syscalls when messages trickle in.
+                if !filled && n > 0 {
+                    return delivered;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return delivered,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                c.closed = true;
+                errors.push(format!("subscriber {}: read failed: {e}", c.index));
+                return delivered;
+            }
+        }
+    }
+}
+
+fn parse_all(
+    c: &mut Conn,
+    cfg: &SubConfig,
+    now: u64,
+    hist: &mut Histogram<u64>,
+) -> Result<u64, String> {
+    let buf = &c.rb.data[c.rb.start..c.rb.end];
+    let mut pos = 0;
+    let mut n = 0;
+    let with_pattern = cfg.kind == SubKind::Pattern;
+    loop {
+        let (channel, body) = if let Some((ch, p, used)) =
+            resp::parse_message(&buf[pos..], &cfg.head, with_pattern)
+        {
+            pos += used;
+            (ch, p)
+        } else {
+            let Some((f, used)) = resp::parse_frame(&buf[pos..]).map_err(|e| e.to_string())? else {
+                break;
+            };
+            pos += used;
+            match f.elems() {
+                [Elem::Bulk(k), Elem::Bulk(ch), Elem::Bulk(p)]
+                    if *k == b"message" || *k == b"smessage" =>
+                {
+                    (*ch, *p)
+                }
+                [Elem::Bulk(k), Elem::Bulk(_), Elem::Bulk(ch), Elem::Bulk(p)]
+                    if *k == b"pmessage" =>
+                {
+                    (*ch, *p)
+                }
+                other => {
+                    return Err(format!(
+                        "unexpected frame {:?}",
+                        other.iter().map(resp::describe).collect::<Vec<_>>()
+                    ));
+                }
+            }
+        };
+        n += 1;
+        c.seen += 1;
+        if cfg.drop_every > 0 && c.seen.is_multiple_of(cfg.drop_every) {
+            continue;
+        }
+        match payload::read(body, cfg.check_padding) {
+            Ok(h) if cfg.naming.parse_channel(channel) == Some(h.channel) => {
+                c.check.observe(h.publisher, h.channel, h.seq);
+                hist.saturating_record(now.saturating_sub(h.sent_ns).max(1));
+            }
+            _ => c.check.observe_corrupt(),
+        }
+    }
+    c.rb.consume(pos);
+    Ok(n)
+}

@@ -1,0 +1,224 @@
+//! Linux process facts and controls: CPU time and RSS from `/proc`, CPU
+//! affinity, and the open-file limit.
+//!
+//! CPU time is user+sys from `/proc/<pid>/stat`, which sums all threads of the
+//! process — the right figure for a multi-threaded server.
+
+use anyhow::{Context, Result, bail};
+
+/// Clock ticks per second used by `/proc/<pid>/stat`.
+fn clk_tck() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as u64 } else { 100 }
+}
+
+/// user+sys CPU time of a process, in nanoseconds (resolution: one clock tick).
+pub fn cpu_ns(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_stat_cpu_ticks(&text)
+        .map(|ticks| ticks * 1_000_000_000 / clk_tck())
+        .with_context(|| format!("parsing {path}"))
+}
+
+/// user+sys CPU time of this process, in nanoseconds.
+pub fn self_cpu_ns() -> Result<u64> {
+    cpu_ns(std::process::id())
+}
+
+/// utime + stime (fields 14 and 15) from the text of `/proc/<pid>/stat`.
+/// The command name (field 2) may contain spaces and parentheses, so fields
+/// are counted from the last `)`.
+pub fn parse_stat_cpu_ticks(text: &str) -> Result<u64> {
+    let after = text
+        .rfind(')')
+        .map(|i| &text[i + 1..])
+        .context("no ')' in stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After ')' field 3 (state) is index 0, so field n is index n - 3.
+    let utime: u64 = fields.get(11).context("short stat")?.parse()?;
+    let stime: u64 = fields.get(12).context("short stat")?.parse()?;
+    Ok(utime + stime)
+}
+
+/// Resident set size of a process in bytes (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_bytes(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_vmrss(&text).with_context(|| format!("no VmRSS in {path}"))
+}
+
+pub fn parse_vmrss(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// True when a process with this pid is visible in `/proc`.
+pub fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}/stat")).exists()
+}
+
+/// True when process `pid` holds a listening TCP socket on `port`: the
+/// socket inodes listening on the port (from `/proc/net/tcp` and `tcp6`) are
+/// matched against the process's open file descriptors. This rules out a pid
+/// from another pid namespace (a server in a container) that happens to
+/// exist here too.
+pub fn pid_listens_on(pid: u32, port: u16) -> bool {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        inodes.extend(listening_inodes(&text, port));
+    }
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        std::fs::read_link(e.path())
+            .ok()
+            .and_then(|t| {
+                t.to_str()
+                    .and_then(|s| s.strip_prefix("socket:["))
+                    .and_then(|s| s.strip_suffix(']'))
+                    .and_then(|s| s.parse::<u64>().ok())
+            })
+            .is_some_and(|ino| inodes.contains(&ino))
+    })
+}
+
+/// Inodes of sockets in LISTEN state (`0A`) on `port`, from a `/proc/net/tcp*` table.
+fn listening_inodes(text: &str, port: u16) -> Vec<u64> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f.get(1)?.rsplit_once(':')?.1;
+            let listening = *f.get(3)? == "0A";
+            (listening && u16::from_str_radix(local_port, 16).ok()? == port)
+                .then(|| f.get(9)?.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// Parses a CPU list like `0`, `1-3`, `0,2-3`.
+pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.trim().parse()?, b.trim().parse()?);
+                if a > b {
+                    bail!("bad CPU range {part}");
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse()?),
+        }
+    }
+    if out.is_empty() {
+        bail!("empty CPU list");
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Pins the calling thread (and threads it spawns later) to `cpus`.
+/// `pid` 0 means the caller; it is also used in a child between fork and exec.
+pub fn set_affinity(pid: libc::pid_t, cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        if c < libc::CPU_SETSIZE as usize {
+            // SAFETY: `c` is below CPU_SETSIZE, so CPU_SET writes inside `set`.
+            unsafe { libc::CPU_SET(c, &mut set) };
+        }
+    }
+    // SAFETY: `set` is a valid cpu_set_t of the size passed.
+    let r = unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// CPUs the calling thread may run on.
+pub fn current_affinity() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if r != 0 {
+        return vec![0];
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: index is below CPU_SETSIZE.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// Raises the open-file soft limit to the hard limit (many connections).
+pub fn raise_nofile_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit with a valid struct pointer.
+    unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+            return 1024;
+        }
+        if rl.rlim_cur < rl.rlim_max {
+            rl.rlim_cur = rl.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+        rl.rlim_cur
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_cpu_ticks_are_fields_14_and_15_even_with_odd_names() {
+        let text = "1234 (redis) server) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 4 0 100 1000 200";
+        assert_eq!(parse_stat_cpu_ticks(text).unwrap(), 325);
+    }
+
+    #[test]
+    fn own_cpu_time_is_readable() {
+        assert!(self_cpu_ns().is_ok());
+        assert!(rss_bytes(std::process::id()).unwrap() > 0);
+    }
+
+    #[test]
+    fn cpu_lists_parse() {
+        assert_eq!(parse_cpu_list("1").unwrap(), vec![1]);
+        assert_eq!(parse_cpu_list("0,2-4").unwrap(), vec![0, 2, 3, 4]);
+        assert!(parse_cpu_list("3-1").is_err());
+        assert!(parse_cpu_list("").is_err());
+    }
+
+    #[test]
+    fn own_listening_socket_is_found_and_other_ports_are_not() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(pid_listens_on(std::process::id(), port));
+        drop(l);
+        assert!(!pid_listens_on(std::process::id(), port));
+    }
+
+    #[test]
+    fn vmrss_is_read_in_bytes() {
+        assert_eq!(
+            parse_vmrss("Name:\tx\nVmRSS:\t   1200 kB\n"),
+            Some(1200 * 1024)
+        );
+    }
+}

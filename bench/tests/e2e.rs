@@ -1,0 +1,218 @@
+//! End-to-end tests of the `ringcast-bench` binary against real servers.
+//!
+//! - ringcast: `$RINGCAST_BIN`, else `ringcast` in the same target directory
+//!   and profile as the binary under test (`cargo test --workspace` builds it).
+//!   When neither exists the ringcast tests print why and pass as skipped.
+//! - redis-server: found on PATH; skipped (with a message) when absent.
+//!
+//! Each test starts its own server on a free loopback port. Runs are short
+//! and nothing asserts on time: only exit codes and verification counts.
+
+use ringcast_bench::compare::{ServerKind, ServerProc, ServerSpec, find_redis};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn bench_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ringcast-bench"))
+}
+
+fn ringcast_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("RINGCAST_BIN") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    let p = bench_bin().parent()?.join("ringcast");
+    p.is_file().then_some(p)
+}
+
+fn start(kind: ServerKind) -> Option<ServerProc> {
+    let bin = match kind {
+        ServerKind::Ringcast => match ringcast_bin() {
+            Some(b) => b,
+            None => {
+                eprintln!(
+                    "skipped: no ringcast binary (set RINGCAST_BIN or build ringcast-server next to {})",
+                    bench_bin().display()
+                );
+                return None;
+            }
+        },
+        ServerKind::Redis => match find_redis(&None) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("skipped: {e}");
+                return None;
+            }
+        },
+    };
+    let log_dir = std::env::temp_dir().join(format!("rcb-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&log_dir).expect("log dir");
+    let spec = ServerSpec {
+        kind,
+        bin,
+        cpus: (0..256).collect(),
+        ringcast_threads: 2,
+        io_backend: "auto".into(),
+        log_dir,
+    };
+    Some(ServerProc::start(&spec).expect("server starts and answers PING"))
+}
+
+/// Runs the tool; returns (exit code, parsed JSON stdout).
+fn bench(args: &[&str]) -> (i32, Value) {
+    let out = Command::new(bench_bin())
+        .args(args)
+        .output()
+        .expect("ringcast-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}); stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), json)
+}
+
+fn run_clean(server: &ServerProc, extra: &[&str]) -> Value {
+    let port = server.port.to_string();
+    let mut args = vec!["run", "-p", &port, "--json", "-q", "--duration", "0.5"];
+    args.extend_from_slice(extra);
+    let (code, r) = bench(&args);
+    assert_eq!(code, 0, "run {extra:?} failed: {r:#}");
+    assert_eq!(r["violations"], Value::Array(vec![]), "{r:#}");
+    assert_eq!(r["verify"]["lost"], 0);
+    assert_eq!(r["verify"]["duplicates"], 0);
+    assert_eq!(r["verify"]["reordered"], 0);
+    assert_eq!(r["verify"]["corrupt"], 0);
+    r
+}
+
+fn assert_deliveries(r: &Value, subscribers_per_message: u64) {
+    let published = r["published"].as_u64().expect("published");
+    assert!(published > 0, "nothing published: {r:#}");
+    assert_eq!(
+        r["promised"].as_u64(),
+        Some(published * subscribers_per_message)
+    );
+    assert_eq!(r["delivered"], r["promised"]);
+}
+
+#[test]
+fn short_fanout_against_ringcast_verifies_clean() {
+    let Some(server) = start(ServerKind::Ringcast) else {
+        return;
+    };
+    let r = run_clean(&server, &["--shape", "fanout", "--subscribers", "20"]);
+    assert_deliveries(&r, 20);
+    let r = run_clean(
+        &server,
+        &["--shape", "patterns", "--subscribers", "8", "--resp", "3"],
+    );
+    assert_deliveries(&r, 1);
+}
+
+#[test]
+fn short_fanout_against_redis_server_verifies_clean() {
+    let Some(server) = start(ServerKind::Redis) else {
+        return;
+    };
+    let r = run_clean(&server, &["--shape", "fanout", "--subscribers", "20"]);
+    assert_deliveries(&r, 20);
+    assert!(
+        r["server_cpu_ns_per_msg"].as_f64().is_some(),
+        "server pid found via INFO"
+    );
+    let r = run_clean(
+        &server,
+        &["--shape", "sharded", "--subscribers", "5", "--resp", "3"],
+    );
+    assert_deliveries(&r, 5);
+    let r = run_clean(
+        &server,
+        &[
+            "--shape",
+            "spread",
+            "--subscribers",
+            "20",
+            "--channels",
+            "200",
+            "--channels-per-subscriber",
+            "10",
+        ],
+    );
+    assert_eq!(r["delivered"], r["promised"]);
+    let r = run_clean(
+        &server,
+        &["--shape", "pairs", "--subscribers", "3", "--rate", "3000"],
+    );
+    assert_deliveries(&r, 1);
+    let r = run_clean(&server, &["--shape", "memory", "--connections", "200"]);
+    assert!(r["memory"]["bytes_per_connection"].as_f64().is_some());
+}
+
+#[test]
+fn injected_loss_is_counted_exactly_and_fails_the_run() {
+    let Some(server) = start(ServerKind::Redis) else {
+        return;
+    };
+    let port = server.port.to_string();
+    let (code, r) = bench(&[
+        "run",
+        "-p",
+        &port,
+        "--json",
+        "-q",
+        "--shape",
+        "fanout",
+        "--subscribers",
+        "4",
+        "--messages",
+        "1000",
+        "--duration",
+        "30",
+        "--drop-every",
+        "7",
+    ]);
+    assert_eq!(code, 1, "verification failure must exit 1: {r:#}");
+    // Every subscriber receives all 1000 messages and pretends to miss every 7th.
+    assert_eq!(r["published"], 1000);
+    assert_eq!(r["verify"]["lost"].as_u64(), Some(4 * (1000 / 7)));
+    assert_eq!(r["verify"]["duplicates"], 0);
+    assert!(!r["violations"].as_array().expect("violations").is_empty());
+}
+
+#[test]
+fn compare_runs_a_preset_and_reports_medians() {
+    if find_redis(&None).is_err() {
+        eprintln!("skipped: redis-server not installed");
+        return;
+    }
+    let mut args = vec![
+        "compare",
+        "--quick",
+        "--json",
+        "-q",
+        "--shapes",
+        "pairs1",
+        "--duration",
+        "0.3",
+    ];
+    let rc = ringcast_bin();
+    let rc_str = rc.as_ref().map(|p| p.display().to_string());
+    match &rc_str {
+        Some(p) => args.extend_from_slice(&["--servers", "ringcast,redis", "--ringcast-bin", p]),
+        None => {
+            eprintln!("ringcast binary absent: comparing redis-server alone");
+            args.extend_from_slice(&["--servers", "redis"]);
+        }
+    }
+    let (code, out) = bench(&args);
+    assert_eq!(code, 0, "{out:#}");
+    let medians = out["medians"].as_array().expect("medians");
+    assert_eq!(medians.len(), if rc.is_some() { 2 } else { 1 });
+    for m in medians {
+        assert_eq!(m["passed"], true);
+        assert!(m["delivered msg/s"].as_f64().unwrap_or(0.0) > 0.0);
+    }
+}
