@@ -18,8 +18,11 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 use ringcast_core::hub::{ConnKey, Hub, Input, Output};
 
-/// Bytes read per call when the decoder has no better idea.
-const READ_CHUNK: usize = 16 * 1024;
+/// Read sizes adapt per connection between these bounds: an idle subscriber
+/// keeps a small buffer (10,000 of them must stay cheap), a busy publisher
+/// grows to large reads (fewer syscalls per request).
+const READ_MIN: usize = 1024;
+const READ_MAX: usize = 64 * 1024;
 /// Kernel limit on iovecs per writev.
 const IOV_MAX: usize = 1024;
 
@@ -57,7 +60,8 @@ fn shutdown(fd: RawFd) {
 }
 
 async fn read_loop<R: AsyncReadRent>(hub: Rc<RefCell<Hub>>, key: ConnKey, mut rd: R, fd: RawFd) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut chunk = READ_MIN;
+    let mut buf = BytesMut::with_capacity(chunk);
     loop {
         let status = {
             let mut h = hub.borrow_mut();
@@ -91,11 +95,15 @@ async fn read_loop<R: AsyncReadRent>(hub: Rc<RefCell<Hub>>, key: ConnKey, mut rd
                 return;
             }
         }
+        if buf.is_empty() && buf.capacity() > 4 * chunk {
+            // A burst is over: give the large buffer back.
+            buf = BytesMut::with_capacity(chunk);
+        }
         let want = hub
             .borrow()
             .pending_bulk(key)
-            .map_or(READ_CHUNK, |n| n.clamp(READ_CHUNK, 64 * READ_CHUNK));
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            .map_or(chunk, |n| n.clamp(chunk, 16 * READ_MAX));
+        if buf.capacity() - buf.len() < want / 4 {
             buf.reserve(want);
         }
         let len = buf.len();
@@ -105,6 +113,11 @@ async fn read_loop<R: AsyncReadRent>(hub: Rc<RefCell<Hub>>, key: ConnKey, mut rd
         match res {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if n == cap - len {
+                    chunk = (chunk * 2).min(READ_MAX);
+                } else if n < chunk / 8 {
+                    chunk = (chunk / 2).max(READ_MIN);
+                }
                 if !hub.borrow_mut().received(key, n, buf.len()) {
                     break;
                 }

@@ -370,9 +370,13 @@ impl Hub {
             SubKind::Channel(ns) => conn.session.set(ns),
             SubKind::Pattern => &mut conn.session.patterns,
         };
-        if !set.insert(name.clone()) {
+        if set.contains(&name[..]) {
             return false;
         }
+        // `name` is a slice of the connection's read buffer: keep a copy of
+        // its own, or a held subscription would pin the whole buffer.
+        let name = &Bytes::copy_from_slice(name);
+        set.insert(name.clone());
         // Registry first, then the local index: once the confirmation is
         // queued, publishers on every worker see this subscriber.
         match kind {
