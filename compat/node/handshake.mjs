@@ -45,6 +45,7 @@ export const scenarios = {
   "node-redis-resp2": (port) => nodeRedis(port, { RESP: 2 }),
   "node-redis-resp3": (port) => nodeRedis(port, { RESP: 3 }),
   "node-redis-name-db": (port) => nodeRedis(port, { name: "app", database: 1 }),
+  "node-redis-name-db-resp2": (port) => nodeRedis(port, { name: "app", database: 1, RESP: 2 }),
   "node-redis-password": (port, pw) => nodeRedis(port, { password: pw }),
   "node-redis-password-resp2": (port, pw) => nodeRedis(port, { password: pw, RESP: 2 }),
   "node-redis-user-password": (port, pw) => nodeRedis(port, { username: "default", password: pw }),
