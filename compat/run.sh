@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the real-client compatibility suite against ringcast: redis-py and
-# redis-cli under pytest, then ioredis and node-redis under `node --test`
-# (compat/node).
+# Runs the real-client compatibility suite against ringcast: redis-py, redis-cli
+# and the programs in examples/ under pytest, then ioredis and node-redis under
+# `node --test` (compat/node).
 #
 #   compat/run.sh [pytest args...]
 #
