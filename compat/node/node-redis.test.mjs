@@ -136,7 +136,7 @@ for (const RESP of [2, 3]) {
       });
     }
 
-    it("answers the PUBSUB helpers", async (t) => {
+    it("answers the PUBSUB methods", async (t) => {
       const p = uniq(t.name);
       const sub = await connect(servers.single, { RESP });
       const r = await connect(servers.single, { RESP });
