@@ -1,4 +1,5 @@
-"""Show which commands redis-py and redis-cli send, connection by connection.
+"""Show which commands redis-py, redis-cli and the Node.js clients (ioredis,
+node-redis; compat/node, after `npm ci` there) send, connection by connection.
 
 A logging TCP proxy sits between the clients and the server under test (see
 harness.py: ringcast, or redis-server with COMPAT_TARGET=redis) and prints the
@@ -10,11 +11,14 @@ AUTH/HELLO. Run: compat/.venv/bin/python compat/capture_handshake.py
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import redis
 import redis.asyncio
@@ -22,6 +26,7 @@ import redis.asyncio
 import harness
 
 PASSWORD = "capture-pw"
+NODE_DIR = Path(__file__).resolve().parent / "node"
 
 
 def parse_requests(buf: bytearray) -> list[list[bytes]]:
@@ -110,6 +115,35 @@ def cli(port, *args):
     subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, timeout=10)
 
 
+def node_scenarios(plain: Proxy, auth: Proxy) -> list:
+    """The scenarios of compat/node/handshake.mjs, if Node.js and its packages are there."""
+    if shutil.which("node") is None or not (NODE_DIR / "node_modules").is_dir():
+        print("# Node.js clients skipped: no node, or no compat/node/node_modules (run npm ci there)")
+        return []
+    versions = {
+        name: json.loads((NODE_DIR / "node_modules" / pkg / "package.json").read_text())["version"]
+        for name, pkg in (("ioredis", "ioredis"), ("node-redis", "@redis/client"))
+    }
+    names = subprocess.run(
+        ["node", "handshake.mjs", "--list"], cwd=NODE_DIR, capture_output=True, text=True, timeout=20, check=True
+    ).stdout.split()
+
+    def run(name: str, proxy: Proxy):
+        args = ["node", "handshake.mjs", str(proxy.port), name]
+        if proxy is auth:
+            args.append(PASSWORD)
+        done = subprocess.run(args, cwd=NODE_DIR, capture_output=True, text=True, timeout=20)
+        if done.returncode != 0:
+            print(f"  (scenario failed: {done.stderr.strip()[-300:]})")
+
+    out = []
+    for name in names:
+        client = "node-redis" if name.startswith("node-redis") else "ioredis"
+        proxy = auth if "password" in name else plain
+        out.append((f"{client} {versions[client]}: {name}", proxy, lambda n=name, x=proxy: run(n, x)))
+    return out
+
+
 def main():
     server = harness.Server().start()
     auth_server = harness.Server(requirepass=PASSWORD).start()
@@ -164,6 +198,7 @@ def main():
             ("redis-cli SUBSCRIBE (killed after 1s)", plain,
              lambda: subprocess.run(["timeout", "1", "redis-cli", "-p", str(p), "subscribe", "ch"], capture_output=True)),
         ]
+        scenarios += node_scenarios(plain, auth)
         for title, proxy, run in scenarios:
             proxy.take()
             run()

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs the real-client compatibility suite (redis-py, redis-cli) against ringcast.
+# Runs the real-client compatibility suite against ringcast: redis-py, redis-cli
+# and the programs in examples/ under pytest, then ioredis and node-redis under
+# `node --test` (compat/node).
 #
 #   compat/run.sh [pytest args...]
 #
@@ -9,6 +11,8 @@
 # COMPAT_TARGET    ringcast (default) or redis: run the same suite against a real
 #                  redis-server, which is how the suite itself is checked
 # PYTHON           interpreter used to create compat/.venv (default python3)
+# Node.js 20 or later and npm must be on PATH; compat/node/node_modules is
+# installed with `npm ci` from package-lock.json when missing or stale.
 #
 # The plain server is started here on a free 127.0.0.1 port and handed to pytest
 # in COMPAT_PORT; fixtures start the other variants (two workers, requirepass,
@@ -25,6 +29,9 @@ log() { printf 'compat: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 command -v redis-cli >/dev/null || die "redis-cli not found (Debian package redis-tools)"
+command -v node >/dev/null || die "node not found (Node.js 20 or later; Debian package nodejs)"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 20)) || die "Node.js $(node --version) is too old: the pinned ioredis and node-redis need 20 or later"
 
 # --- Python environment: compat/.venv, rebuilt when requirements.txt changes.
 venv=$here/.venv
@@ -40,6 +47,16 @@ if [[ ! -x $venv/bin/python || $(cat "$venv/.requirements.sha256" 2>/dev/null) !
     fi
     timeout 600 "$venv/bin/pip" install -q -r "$here/requirements.txt"
     echo "$want" >"$venv/.requirements.sha256"
+fi
+
+# --- Node.js packages: compat/node/node_modules, reinstalled when the lock file changes.
+node_dir=$here/node
+want=$(sha256sum "$node_dir/package-lock.json" | cut -d' ' -f1)
+if [[ $(cat "$node_dir/node_modules/.lock.sha256" 2>/dev/null) != "$want" ]]; then
+    command -v npm >/dev/null || die "npm not found (Debian package npm)"
+    log "npm ci in $node_dir"
+    (cd "$node_dir" && timeout 600 npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
+    echo "$want" >"$node_dir/node_modules/.lock.sha256"
 fi
 
 # --- Server command line.
@@ -111,9 +128,11 @@ done
 for _ in $(seq 50); do grep -q 'Ready to accept connections' "$server_log" && break; sleep 0.1; done
 grep -q 'Ready to accept connections' "$server_log" || { cat "$server_log" >&2; die "server never logged 'Ready to accept connections'"; }
 
-# --- Run the suite.
+# --- Run the suites: pytest first, then node --test, both against this server.
 rc=0
 (cd "$here" && COMPAT_PORT=$port timeout 600 "$venv/bin/python" -m pytest -p no:cacheprovider "$@") || rc=$?
+node_rc=0
+(cd "$node_dir" && COMPAT_PORT=$port timeout 300 node --test --test-reporter=spec ./*.test.mjs) || node_rc=$?
 
 if ! kill -0 "$pid" 2>/dev/null; then
     log "server died during the run; its log:"
@@ -127,4 +146,5 @@ if [[ $server_status != 0 ]]; then
     die "server exited with status $server_status on SIGTERM (want 0)"
 fi
 [[ $rc = 0 ]] || { log "pytest failed (exit $rc)"; exit "$rc"; }
+[[ $node_rc = 0 ]] || { log "node --test failed (exit $node_rc)"; exit "$node_rc"; }
 log "all passed against $target"
