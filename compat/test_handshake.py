@@ -484,10 +484,6 @@ def test_client_setinfo_errors(server, raw):
 # --- Where ringcast still answers differently from Redis 7.2.
 
 
-@pytest.mark.xfail(
-    harness.target() == "ringcast",
-    reason="HELLO reports server=ringcast; Redis 7.2 sends server=redis ($5\\r\\nredis\\r\\n)",
-)
 @pytest.mark.parametrize("proto", [2, 3], ids=["resp2", "resp3"])
 def test_hello_names_the_server_redis(server, raw, proto):
     (reply,) = raw(server).exchange(["HELLO", str(proto)])

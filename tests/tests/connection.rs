@@ -15,7 +15,7 @@ fn hello_identity(server: &Server) -> (String, String) {
             server.info("server")["redis_version"].clone(),
         )
     } else {
-        ("ringcast".into(), "7.2.4".into())
+        ("redis".into(), "7.2.4".into())
     }
 }
 

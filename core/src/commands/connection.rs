@@ -182,8 +182,10 @@ pub fn hello(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
     let id = s.id;
     let out = &mut hub.reply;
     encode::map(out, 7, proto);
+    // Redis's own value: clients and tools that look at it expect "redis";
+    // ringcast identifies itself in INFO (`ringcast_version`).
     encode::bulk(out, b"server");
-    encode::bulk(out, b"ringcast");
+    encode::bulk(out, b"redis");
     encode::bulk(out, b"version");
     encode::bulk(out, crate::REDIS_VERSION.as_bytes());
     encode::bulk(out, b"proto");
