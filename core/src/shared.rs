@@ -6,7 +6,9 @@
 //! and the calling worker's own counters (relaxed atomics on its own cache line).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed,
+};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -14,6 +16,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
 
+use crate::commands::CommandSpec;
 use crate::config::Config;
 use crate::mesh::Doorbells;
 use crate::registry::{Registry, WorkerId};
@@ -75,8 +78,10 @@ pub struct ClientMeta {
     pub shard_channels: AtomicUsize,
     pub db: AtomicU64,
     pub resp: AtomicU8,
-    pub last_cmd: Mutex<&'static str>,
-    /// Milliseconds since `created` of the last command.
+    /// The last command run; only ever points to an entry of the static command table.
+    last_cmd: AtomicPtr<CommandSpec>,
+    /// When the last command ran, in milliseconds since the server started
+    /// (a coarse clock the worker refreshes, so no clock read per command).
     pub last_active_ms: AtomicU64,
     pub output_bytes: AtomicUsize,
 }
@@ -97,10 +102,25 @@ impl ClientMeta {
             shard_channels: AtomicUsize::new(0),
             db: AtomicU64::new(0),
             resp: AtomicU8::new(2),
-            last_cmd: Mutex::new("NULL"),
+            last_cmd: AtomicPtr::new(std::ptr::null_mut()),
             last_active_ms: AtomicU64::new(0),
             output_bytes: AtomicUsize::new(0),
         }
+    }
+}
+
+impl ClientMeta {
+    pub fn set_last_cmd(&self, spec: &'static CommandSpec) {
+        self.last_cmd
+            .store(spec as *const CommandSpec as *mut CommandSpec, Relaxed);
+    }
+
+    /// Full name of the last command (`NULL` before the first), as CLIENT LIST shows it.
+    pub fn last_cmd(&self) -> &'static str {
+        let p = self.last_cmd.load(Relaxed);
+        // SAFETY: only `set_last_cmd` stores here, and it takes a `&'static`
+        // entry of the command table, which lives for the whole program.
+        unsafe { p.as_ref() }.map_or("NULL", |c| c.name)
     }
 }
 

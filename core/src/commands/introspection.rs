@@ -344,7 +344,7 @@ fn client_reply(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
 /// One `CLIENT LIST` line (Redis 7.2 fields, plus `io-thread`: the worker).
 fn client_line(hub: &Hub, m: &ClientMeta) -> String {
     let age = m.created.elapsed();
-    let idle = age.as_millis() as u64 - m.last_active_ms.load(Relaxed).min(age.as_millis() as u64);
+    let idle = hub.clock_ms.saturating_sub(m.last_active_ms.load(Relaxed));
     let subs = (
         m.channels.load(Relaxed),
         m.patterns.load(Relaxed),
@@ -378,7 +378,7 @@ fn client_line(hub: &Hub, m: &ClientMeta) -> String {
         subs.0,
         subs.1,
         subs.2,
-        lock(&m.last_cmd),
+        m.last_cmd(),
         m.resp.load(Relaxed),
         String::from_utf8_lossy(&lib_name),
         String::from_utf8_lossy(&lib_ver),

@@ -9,6 +9,9 @@ mod introspection;
 mod keyspace;
 mod pubsub;
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use bytes::Bytes;
 
 use crate::errors;
@@ -19,6 +22,8 @@ use crate::resp::encode;
 const NO_AUTH: u8 = 1;
 /// Allowed in RESP2 subscribed mode.
 const PUBSUB_OK: u8 = 2;
+
+type Fast = foldhash::fast::RandomState;
 
 type Run = fn(&mut Hub, ConnKey, &[Bytes]) -> Exec;
 
@@ -86,14 +91,26 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("debug", -2, 0, keyspace::debug),
 ];
 
-fn find<'a>(table: &'a [CommandSpec], name: &[u8]) -> Option<&'a CommandSpec> {
-    // Subcommands are named `container|sub`; match on the last part.
-    table.iter().find(|c| {
-        c.name
-            .rsplit('|')
-            .next()
-            .is_some_and(|n| n.as_bytes().eq_ignore_ascii_case(name))
-    })
+/// The name a command is called by: the part after `|` for a subcommand.
+fn called(spec: &CommandSpec) -> &'static str {
+    spec.name.split_once('|').map_or(spec.name, |(_, sub)| sub)
+}
+
+/// Top-level commands by lowercase name, so dispatch costs one hash lookup.
+static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec, Fast>> =
+    LazyLock::new(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
+
+fn find(table: &'static [CommandSpec], name: &[u8]) -> Option<&'static CommandSpec> {
+    if std::ptr::eq(table, COMMANDS) {
+        let mut lower = [0u8; 32];
+        let lower = lower.get_mut(..name.len())?;
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        return BY_NAME.get(&lower[..]).copied();
+    }
+    table
+        .iter()
+        .find(|c| called(c).as_bytes().eq_ignore_ascii_case(name))
 }
 
 fn arity_ok(arity: i32, argc: usize) -> bool {
@@ -143,14 +160,10 @@ pub(crate) fn dispatch(hub: &mut Hub, key: ConnKey, args: Vec<Bytes>) -> Exec {
         );
         return Exec::Done;
     }
-    {
-        let meta = &hub.conns[key].session.meta;
-        *crate::shared::lock(&meta.last_cmd) = spec.name;
-        meta.last_active_ms.store(
-            meta.created.elapsed().as_millis() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-    }
+    let meta = &hub.conns[key].session.meta;
+    meta.set_last_cmd(spec);
+    meta.last_active_ms
+        .store(hub.clock_ms, std::sync::atomic::Ordering::Relaxed);
     (spec.run)(hub, key, &args)
 }
 

@@ -135,6 +135,9 @@ pub struct Hub {
     doomed: Vec<(ConnKey, LimitExceeded)>,
     blocked: Vec<ConnKey>,
     inbox: Vec<SharedMessage>,
+    /// Milliseconds since the server started, refreshed by `cron` and on
+    /// connect: a coarse clock for idle times, read without a syscall.
+    pub(crate) clock_ms: u64,
 }
 
 impl Hub {
@@ -153,6 +156,7 @@ impl Hub {
             doomed: Vec::new(),
             blocked: Vec::new(),
             inbox: Vec::new(),
+            clock_ms: 0,
         }
     }
 
@@ -173,8 +177,13 @@ impl Hub {
         self.conns.len()
     }
 
+    fn tick_clock(&mut self) {
+        self.clock_ms = self.shared.info.started.elapsed().as_millis() as u64;
+    }
+
     /// A new connection arrived on this worker.
     pub fn connect(&mut self, peer: SocketAddr, local: SocketAddr) -> ConnKey {
+        self.tick_clock();
         let id = self.shared.next_client_id.fetch_add(1, Relaxed);
         let meta = Arc::new(ClientMeta::new(
             id,
@@ -182,6 +191,7 @@ impl Hub {
             peer.to_string(),
             local.to_string(),
         ));
+        meta.last_active_ms.store(self.clock_ms, Relaxed);
         lock(&self.shared.clients).insert(id, meta.clone());
         let config = self.shared.config.load();
         let limits = RequestLimits {
@@ -676,6 +686,7 @@ impl Hub {
     /// Periodic housekeeping (about every 100 ms): soft output limits that
     /// expire with no new message, inbound depth for INFO.
     pub fn cron(&mut self) {
+        self.tick_clock();
         let limit = self.shared.config.load().output_limit_pubsub;
         if limit.soft > 0 {
             for (key, conn) in self.conns.iter_mut() {
