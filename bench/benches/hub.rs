@@ -1,0 +1,142 @@
+//! One PUBLISH end to end through a worker's hub, sans I/O: decode, command
+//! dispatch, registry lookup, frame building, fan-out into the output queues
+//! of local subscribers, and the publisher's reply.
+//!
+//! PUBLISHes are fed one `Hub::input` call each, timed in runs of [`RUN`]
+//! (so the clock is read twice per run, not per publish);
+//! between runs every connection's output is taken and marked sent the way
+//! its writer would, so queues stay small.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ringcast_core::config::Config;
+use ringcast_core::hub::{ConnKey, Hub, Input, Output};
+use ringcast_core::mesh::mesh;
+use ringcast_core::shared::{ServerInfo, Shared};
+
+const RUN: u64 = 32;
+
+/// A one-worker hub with `subscribers` connections subscribed to `channel`,
+/// plus one publisher connection.
+struct Setup {
+    hub: Hub,
+    subscribers: Vec<ConnKey>,
+    publisher: ConnKey,
+    batch: Vec<Bytes>,
+}
+
+impl Setup {
+    fn new(subscribers: usize, channel: &[u8]) -> Self {
+        let (doorbells, mut endpoints) = mesh(1, 1024);
+        let info = ServerInfo {
+            started: Instant::now(),
+            pid: std::process::id(),
+            run_id: "0".repeat(40),
+            port: 6379,
+            workers: 1,
+            io_backend: "none".into(),
+            config_file: String::new(),
+            executable: String::new(),
+        };
+        let shared = Arc::new(Shared::new(Config::default(), info, doorbells));
+        let endpoint = endpoints.pop().expect("one endpoint");
+        let mut setup = Setup {
+            hub: Hub::new(0, shared, endpoint),
+            subscribers: Vec::new(),
+            publisher: 0,
+            batch: Vec::new(),
+        };
+        let addr: SocketAddr = "127.0.0.1:6379".parse().expect("address");
+        let subscribe = common::command(&[b"SUBSCRIBE", channel]);
+        for _ in 0..subscribers {
+            let key = setup.hub.connect(addr, addr);
+            setup.feed(key, &subscribe);
+            setup.subscribers.push(key);
+        }
+        setup.publisher = setup.hub.connect(addr, addr);
+        setup.drain();
+        setup
+    }
+
+    fn feed(&mut self, key: ConnKey, request: &[u8]) {
+        let mut buf = BytesMut::from(request);
+        assert_eq!(self.hub.input(key, &mut buf), Input::NeedMore);
+    }
+
+    /// Take and "send" everything queued for every connection; returns bytes.
+    fn drain(&mut self) -> usize {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut total = 0;
+        for &key in self.subscribers.iter().chain([&self.publisher]) {
+            while let Poll::Ready(Output::Write(n)) =
+                self.hub.poll_output(key, &mut cx, &mut self.batch)
+            {
+                self.hub.sent(key, n);
+                self.batch.clear();
+                total += n;
+            }
+        }
+        total
+    }
+}
+
+fn publish(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hub/publish");
+    group.throughput(Throughput::Elements(1));
+    for (payload_name, payload_len) in [("64B", 64), ("4KiB", 4096)] {
+        for subscribers in [1usize, 100] {
+            let channel = b"news.sports";
+            let mut setup = Setup::new(subscribers, channel);
+            let request = common::command(&[b"PUBLISH", channel, &vec![b'x'; payload_len]]);
+            // One read buffer per PUBLISH of a run, each refilled and fed
+            // to its own `input` call, as if each came in its own read.
+            let mut bufs: Vec<BytesMut> = (0..RUN)
+                .map(|_| BytesMut::with_capacity(request.len()))
+                .collect();
+            let id = BenchmarkId::new(payload_name, format!("{subscribers}_subscribers"));
+            group.bench_function(id, |b| {
+                b.iter_custom(|iters| {
+                    let mut timed = Duration::ZERO;
+                    let mut left = iters;
+                    while left > 0 {
+                        let run = &mut bufs[..left.min(RUN) as usize];
+                        for buf in run.iter_mut() {
+                            buf.extend_from_slice(&request);
+                        }
+                        let start = Instant::now();
+                        for buf in run.iter_mut() {
+                            setup.hub.input(setup.publisher, buf);
+                            setup.hub.flush_rings();
+                        }
+                        timed += start.elapsed();
+                        assert!(run.iter().all(|buf| buf.is_empty()));
+                        assert!(setup.drain() > 0);
+                        left -= run.len() as u64;
+                    }
+                    timed
+                })
+            });
+            // Every subscriber got every message: nothing was dropped.
+            let stats = &setup.hub.shared().stats[0];
+            let delivered = stats.messages_delivered.load(Ordering::Relaxed);
+            let published = stats.messages_published.load(Ordering::Relaxed);
+            assert_eq!(delivered, published * subscribers as u64);
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::config();
+    targets = publish
+}
+criterion_main!(benches);

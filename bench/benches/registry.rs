@@ -1,0 +1,188 @@
+//! The shared subscription registry: the lock-free lookup every PUBLISH
+//! does (alone, with many patterns present, and while another thread
+//! changes subscriptions), and the cost of creating or removing a channel
+//! in a large registry.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use ringcast_core::registry::{Lookup, Namespace, Registry};
+
+const CHANNEL: &[u8] = b"news.sports";
+
+/// Channel creations (or removals) timed back to back before they are undone.
+/// Keeps the registry within this many channels of its intended size.
+const RUN: u64 = 1000;
+
+fn registry_with_channel() -> Registry {
+    let registry = Registry::new(2);
+    registry.subscribe(Namespace::Global, &Bytes::from_static(CHANNEL), 0);
+    registry
+}
+
+fn lookup_in(registry: &Registry) -> impl FnMut() -> u64 + '_ {
+    let mut out = Lookup::default();
+    move || {
+        registry.lookup(Namespace::Global, black_box(CHANNEL), &mut out);
+        out.channel.count + out.patterns.len() as u64
+    }
+}
+
+fn lookup(c: &mut Criterion) {
+    let mut group = c.benchmark_group("registry/lookup");
+
+    let registry = registry_with_channel();
+    let mut run = lookup_in(&registry);
+    assert_eq!(run(), 1);
+    group.bench_function("1_channel", |b| b.iter(&mut run));
+
+    // Distinct literal prefixes: the prefix index skips all of them.
+    let registry = registry_with_channel();
+    for i in 0..10_000 {
+        registry.psubscribe(&Bytes::from(format!("other{i}.*")), 0);
+    }
+    let mut run = lookup_in(&registry);
+    assert_eq!(run(), 1);
+    group.bench_function("10k_patterns_indexed_away", |b| b.iter(&mut run));
+
+    // No literal prefix: every pattern must be glob-matched (what Redis
+    // does for every pattern on every publish).
+    let registry = registry_with_channel();
+    for i in 0..10_000 {
+        registry.psubscribe(&Bytes::from(format!("*.x{i}")), 0);
+    }
+    let mut run = lookup_in(&registry);
+    assert_eq!(run(), 1);
+    group.bench_function("10k_patterns_unprefixed", |b| b.iter(&mut run));
+
+    group.finish();
+}
+
+/// Runs `churn` on another thread while `f` runs; returns how many churn
+/// steps happened.
+fn with_churn(churn: impl Fn(u64) + Send + Sync, f: impl FnOnce()) -> u64 {
+    let stop = AtomicBool::new(false);
+    let steps = AtomicU64::new(0);
+    thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                churn(i);
+                i += 1;
+            }
+            steps.store(i, Ordering::Relaxed);
+        });
+        f();
+        stop.store(true, Ordering::Relaxed);
+    });
+    steps.into_inner()
+}
+
+fn lookup_under_churn(c: &mut Criterion) {
+    let mut group = c.benchmark_group("registry/lookup_under_churn");
+
+    // Worker 1 creates and removes 1000 other channels over and over: each
+    // step rewrites one shard snapshot.
+    let registry = registry_with_channel();
+    let names: Vec<Bytes> = (0..1000)
+        .map(|i| Bytes::from(format!("churn:{i}")))
+        .collect();
+    let steps = with_churn(
+        |i| {
+            let name = &names[(i % 1000) as usize];
+            if (i / 1000) % 2 == 0 {
+                registry.subscribe(Namespace::Global, name, 1);
+            } else {
+                registry.unsubscribe(Namespace::Global, name, 1);
+            }
+        },
+        || {
+            let mut run = lookup_in(&registry);
+            group.bench_function("other_channels", |b| b.iter(&mut run));
+        },
+    );
+    eprintln!("  (churn thread: {steps} subscribe/unsubscribe steps on other channels)");
+
+    // Worker 1 joins and leaves the very channel being looked up: its
+    // counter and worker bit flip under the lookup's feet.
+    let channel = Bytes::from_static(CHANNEL);
+    let steps = with_churn(
+        |i| {
+            if i % 2 == 0 {
+                registry.subscribe(Namespace::Global, &channel, 1);
+            } else {
+                registry.unsubscribe(Namespace::Global, &channel, 1);
+            }
+        },
+        || {
+            let mut run = lookup_in(&registry);
+            group.bench_function("same_channel", |b| b.iter(&mut run));
+        },
+    );
+    eprintln!("  (churn thread: {steps} subscribe/unsubscribe steps on the looked-up channel)");
+
+    group.finish();
+}
+
+fn filled(channels: usize) -> Registry {
+    let registry = Registry::new(2);
+    for i in 0..channels {
+        registry.subscribe(Namespace::Global, &Bytes::from(format!("ch:{i}")), 0);
+    }
+    registry
+}
+
+/// Times `timed` over runs of fresh channels, undoing each run with `undo`
+/// (untimed) so the registry keeps its size.
+fn runs(
+    iters: u64,
+    names: &[Bytes],
+    mut prepare: impl FnMut(&Bytes),
+    mut timed: impl FnMut(&Bytes),
+    mut undo: impl FnMut(&Bytes),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let run = &names[..left.min(RUN) as usize];
+        run.iter().for_each(&mut prepare);
+        let start = Instant::now();
+        run.iter().for_each(&mut timed);
+        total += start.elapsed();
+        run.iter().for_each(&mut undo);
+        left -= run.len() as u64;
+    }
+    total
+}
+
+fn create_remove(c: &mut Criterion) {
+    let mut group = c.benchmark_group("registry/channel");
+    let names: Vec<Bytes> = (0..RUN).map(|i| Bytes::from(format!("new:{i}"))).collect();
+    for (label, size) in [("100k", 100_000), ("1M", 1_000_000)] {
+        let registry = filled(size);
+        assert_eq!(registry.channel_count(Namespace::Global), size);
+        let sub = |name: &Bytes| registry.subscribe(Namespace::Global, name, 0);
+        let unsub = |name: &Bytes| registry.unsubscribe(Namespace::Global, name, 0);
+        group.bench_function(BenchmarkId::new("subscribe_new", label), |b| {
+            b.iter_custom(|iters| runs(iters, &names, |_| {}, sub, unsub))
+        });
+        group.bench_function(BenchmarkId::new("unsubscribe_last", label), |b| {
+            b.iter_custom(|iters| runs(iters, &names, sub, unsub, |_| {}))
+        });
+        assert_eq!(registry.channel_count(Namespace::Global), size);
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::config();
+    targets = lookup, lookup_under_churn, create_remove
+}
+criterion_main!(benches);
