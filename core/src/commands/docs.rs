@@ -1630,4 +1630,130 @@ mod tests {
         assert!(!in_acl_category(spec("publish"), b"@pubsub"));
         assert!(!in_acl_category(spec("publish"), b"slow"));
     }
+
+    /// Requests through a one-worker hub, as a client sends them; returns the reply bytes.
+    fn exchange(requests: &[&[&str]]) -> Vec<Vec<u8>> {
+        use std::sync::Arc;
+        use std::task::{Context, Poll, Waker};
+
+        use crate::hub::{Hub, Output};
+        use crate::shared::{ServerInfo, Shared};
+
+        let (doorbells, mut endpoints) = crate::mesh::mesh(1, 64);
+        let info = ServerInfo {
+            started: std::time::Instant::now(),
+            pid: 1,
+            run_id: "0".repeat(40),
+            port: 6379,
+            workers: 1,
+            io_backend: "test".into(),
+            config_file: String::new(),
+            executable: String::new(),
+        };
+        let shared = Arc::new(Shared::new(Default::default(), info, doorbells));
+        let mut hub = Hub::new(0, shared, endpoints.remove(0));
+        let addr = "127.0.0.1:5000".parse().unwrap();
+        let key = hub.connect(addr, addr);
+        let mut replies = Vec::new();
+        for args in requests {
+            let mut req = format!("*{}\r\n", args.len());
+            for a in *args {
+                req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+            }
+            hub.input(key, &mut BytesMut::from(req.as_bytes()));
+            let (mut batch, mut reply) = (Vec::new(), Vec::new());
+            let mut cx = Context::from_waker(Waker::noop());
+            while let Poll::Ready(Output::Write(n)) = hub.poll_output(key, &mut cx, &mut batch) {
+                reply.extend(batch.drain(..).flat_map(|b: bytes::Bytes| b.to_vec()));
+                hub.sent(key, n);
+            }
+            replies.push(reply);
+        }
+        replies
+    }
+
+    #[test]
+    fn unknown_names_are_null_in_info_and_left_out_of_docs() {
+        let r = exchange(&[
+            &["COMMAND", "INFO", "nosuch", "publish|x"],
+            &["COMMAND", "DOCS", "nosuch"],
+            &["HELLO", "3"],
+            &["COMMAND", "INFO", "nosuch"],
+            &["COMMAND", "DOCS", "nosuch"],
+        ]);
+        assert_eq!(r[0], b"*2\r\n$-1\r\n$-1\r\n");
+        assert_eq!(r[1], b"*0\r\n");
+        assert_eq!(r[3], b"*1\r\n_\r\n");
+        assert_eq!(r[4], b"%0\r\n");
+    }
+
+    #[test]
+    fn info_and_docs_take_subcommand_full_names() {
+        let r = exchange(&[
+            &["COMMAND", "INFO", "CLIENT|LIST"],
+            &["COMMAND", "DOCS", "pubsub|numpat"],
+        ]);
+        assert!(r[0].starts_with(b"*1\r\n*10\r\n$11\r\nclient|list\r\n:-2\r\n"));
+        assert!(r[1].starts_with(b"*2\r\n$13\r\npubsub|numpat\r\n*8\r\n$7\r\nsummary\r\n"));
+    }
+
+    #[test]
+    fn count_is_top_level_and_list_includes_subcommands() {
+        let r = exchange(&[&["COMMAND", "COUNT"], &["COMMAND", "LIST"], &["COMMAND"]]);
+        assert_eq!(r[0], format!(":{}\r\n", COMMANDS.len()).into_bytes());
+        let list = String::from_utf8_lossy(&r[1]);
+        assert!(
+            list.starts_with(&format!("*{}\r\n", table().len())),
+            "{list}"
+        );
+        assert!(list.contains("\r\nclient|list\r\n"), "{list}");
+        assert!(r[2].starts_with(format!("*{}\r\n*10\r\n", COMMANDS.len()).as_bytes()));
+    }
+
+    #[test]
+    fn list_filters_by_pattern_and_acl_category_as_redis() {
+        let r = exchange(&[
+            &["COMMAND", "LIST", "FILTERBY", "PATTERN", "PUBSUB|N*"],
+            &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "pubsub"],
+            &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "@pubsub"],
+            &["COMMAND", "LIST", "FILTERBY", "MODULE", "x"],
+            &["COMMAND", "LIST", "FILTERBY", "NAME", "x"],
+            &["COMMAND", "LIST", "FILTERBY", "PATTERN"],
+        ]);
+        assert_eq!(
+            r[0],
+            b"*2\r\n$13\r\npubsub|numsub\r\n$13\r\npubsub|numpat\r\n"
+        );
+        // Redis 7.2: the eight pub/sub commands and five PUBSUB subcommands (not HELP).
+        assert!(r[1].starts_with(b"*13\r\n$9\r\nsubscribe\r\n"));
+        assert_eq!(r[2], b"*0\r\n");
+        assert_eq!(r[3], b"*0\r\n");
+        assert_eq!(r[4], b"-ERR syntax error\r\n");
+        assert_eq!(r[5], b"-ERR syntax error\r\n");
+    }
+
+    #[test]
+    fn getkeys_answers_redis_errors_for_keyless_and_unknown_commands() {
+        let r = exchange(&[
+            &["COMMAND", "GETKEYS", "publish", "ch", "msg"],
+            &["COMMAND", "GETKEYSANDFLAGS", "spublish", "ch", "msg"],
+            &["COMMAND", "GETKEYS", "client", "list"],
+            &["COMMAND", "GETKEYS", "get", "k"],
+            &["COMMAND", "GETKEYS", "client", "nosuch"],
+            &["COMMAND", "GETKEYS", "publish"],
+            &["COMMAND", "GETKEYS"],
+        ]);
+        let no_keys = b"-ERR The command has no key arguments\r\n";
+        let invalid = b"-ERR Invalid command specified\r\n";
+        assert_eq!(r[0], no_keys);
+        assert_eq!(r[1], no_keys);
+        assert_eq!(r[2], no_keys);
+        assert_eq!(r[3], invalid);
+        assert_eq!(r[4], invalid);
+        assert_eq!(r[5], no_keys, "arity is not checked for keyless commands");
+        assert_eq!(
+            r[6],
+            b"-ERR wrong number of arguments for 'command|getkeys' command\r\n"
+        );
+    }
 }
