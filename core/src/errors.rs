@@ -17,6 +17,8 @@ pub const CLIENT_NAME_SPACES: &str =
 pub const NO_SUCH_CLIENT: &str = "ERR No such client";
 pub const DEBUG_DISABLED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 pub const TIMEOUT_NOT_FLOAT: &str = "ERR value is not a valid float";
+pub const GETKEYS_NO_KEYS: &str = "ERR The command has no key arguments";
+pub const GETKEYS_INVALID_COMMAND: &str = "ERR Invalid command specified";
 
 /// `-ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `
 pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {

@@ -5,11 +5,11 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 
-use super::{CommandSpec, NO_AUTH, PUBSUB_OK, cmd};
+use super::{CommandSpec, cmd, docs};
 use crate::errors;
 use crate::hub::{ConnKey, ConnState, Exec, Hub};
 use crate::registry::Namespace;
-use crate::resp::encode::{self, Proto};
+use crate::resp::encode;
 use crate::session::ReplyMode;
 use crate::shared::{ClientMeta, lock};
 
@@ -602,6 +602,7 @@ fn config_set(hub: &mut Hub, _key: ConnKey, args: &[Bytes]) -> Exec {
 }
 
 // ----- COMMAND -----------------------------------------------------------
+// Replies are built from `super::docs` (Redis 7.2's metadata for each command).
 
 pub static COMMAND: &[CommandSpec] = &[
     cmd("command|count", 2, 0, |h, _, _| {
@@ -610,19 +611,14 @@ pub static COMMAND: &[CommandSpec] = &[
     }),
     cmd("command|info", -2, 0, |h, k, a| {
         let proto = h.conns[k].session.proto;
-        let names: Vec<&Bytes> = a[2..].iter().collect();
-        if names.is_empty() {
-            encode::array(&mut h.reply, super::COMMANDS.len());
-            for c in super::COMMANDS {
-                command_info(&mut h.reply, c, proto);
-            }
-        } else {
-            encode::array(&mut h.reply, names.len());
-            for n in names {
-                match super::find(super::COMMANDS, n) {
-                    Some(c) => command_info(&mut h.reply, c, proto),
-                    None => encode::null_array(&mut h.reply, proto),
-                }
+        if a.len() == 2 {
+            return command(h, k, a);
+        }
+        encode::array(&mut h.reply, a.len() - 2);
+        for n in &a[2..] {
+            match docs::resolve(n) {
+                Some(c) => docs::write_info(&mut h.reply, c, proto),
+                None => encode::null(&mut h.reply, proto),
             }
         }
         Exec::Done
@@ -632,40 +628,41 @@ pub static COMMAND: &[CommandSpec] = &[
         let specs: Vec<&CommandSpec> = if a.len() == 2 {
             super::COMMANDS.iter().collect()
         } else {
-            a[2..]
-                .iter()
-                .filter_map(|n| super::find(super::COMMANDS, n))
-                .collect()
+            a[2..].iter().filter_map(|n| docs::resolve(n)).collect()
         };
         encode::map(&mut h.reply, specs.len(), proto);
         for c in specs {
             encode::bulk(&mut h.reply, c.name.as_bytes());
-            encode::map(&mut h.reply, 0, proto);
+            docs::write_docs(&mut h.reply, c, proto);
         }
         Exec::Done
     }),
-    cmd("command|list", -2, 0, |h, _, _| {
-        encode::array(&mut h.reply, super::COMMANDS.len());
-        for c in super::COMMANDS {
-            encode::bulk(&mut h.reply, c.name.as_bytes());
-        }
-        Exec::Done
-    }),
+    cmd("command|list", -2, 0, command_list),
+    cmd("command|getkeys", -3, 0, command_getkeys),
+    cmd("command|getkeysandflags", -3, 0, command_getkeys),
     cmd("command|help", 2, 0, |h, _, _| {
         help(
             h,
             &[
                 "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "(no subcommand)",
-                "    Return details about all commands.",
+                "    Return details about all Redis commands.",
                 "COUNT",
-                "    Return the total number of commands in this server.",
+                "    Return the total number of commands in this Redis server.",
                 "LIST",
-                "    Return a list of all commands in this server.",
+                "    Return a list of all commands in this Redis server.",
                 "INFO [<command-name> ...]",
-                "    Return details about multiple commands.",
+                "    Return details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
                 "DOCS [<command-name> ...]",
-                "    Return documentation details about multiple commands.",
+                "    Return documentation details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "GETKEYS <full-command>",
+                "    Return the keys from a full Redis command.",
+                "GETKEYSANDFLAGS <full-command>",
+                "    Return the keys and the access flags from a full Redis command.",
                 "HELP",
                 "    Print this help.",
             ],
@@ -678,35 +675,56 @@ pub fn command(hub: &mut Hub, key: ConnKey, _args: &[Bytes]) -> Exec {
     let proto = hub.conns[key].session.proto;
     encode::array(&mut hub.reply, super::COMMANDS.len());
     for c in super::COMMANDS {
-        command_info(&mut hub.reply, c, proto);
+        docs::write_info(&mut hub.reply, c, proto);
     }
     Exec::Done
 }
 
-/// The 10-element command description of Redis 7 (no keys: pub/sub commands take channels).
-fn command_info(out: &mut bytes::BytesMut, c: &CommandSpec, proto: Proto) {
-    encode::array(out, 10);
-    encode::bulk(out, c.name.as_bytes());
-    encode::integer(out, c.arity as i64);
-    let mut flags: Vec<&[u8]> = vec![b"fast"];
-    if c.flags & PUBSUB_OK != 0 {
-        flags.push(b"pubsub");
+/// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]:
+/// full names, subcommands included.
+fn command_list(hub: &mut Hub, _key: ConnKey, args: &[Bytes]) -> Exec {
+    let keep: Box<dyn Fn(&CommandSpec) -> bool> = match &args[2..] {
+        [] => Box::new(|_| true),
+        [by, kind, arg] if by.eq_ignore_ascii_case(b"filterby") => {
+            let arg = arg.clone();
+            if kind.eq_ignore_ascii_case(b"module") {
+                Box::new(|_| false)
+            } else if kind.eq_ignore_ascii_case(b"aclcat") {
+                Box::new(move |c| docs::in_acl_category(c, &arg))
+            } else if kind.eq_ignore_ascii_case(b"pattern") {
+                // Redis matches case-insensitively; names are lowercase.
+                let pattern = arg.to_ascii_lowercase();
+                Box::new(move |c| crate::glob::matches(&pattern, c.name.as_bytes()))
+            } else {
+                encode::error(&mut hub.reply, errors::SYNTAX);
+                return Exec::Done;
+            }
+        }
+        _ => {
+            encode::error(&mut hub.reply, errors::SYNTAX);
+            return Exec::Done;
+        }
+    };
+    let names: Vec<&str> = super::COMMANDS
+        .iter()
+        .flat_map(|c| std::iter::once(c).chain(c.subcommands))
+        .filter(|c| keep(c))
+        .map(|c| c.name)
+        .collect();
+    encode::array(&mut hub.reply, names.len());
+    for n in names {
+        encode::bulk(&mut hub.reply, n.as_bytes());
     }
-    if c.flags & NO_AUTH != 0 {
-        flags.push(b"no_auth");
-    }
-    encode::set(out, flags.len(), proto);
-    for f in flags {
-        encode::simple(out, f);
-    }
-    encode::integer(out, 0);
-    encode::integer(out, 0);
-    encode::integer(out, 0);
-    encode::set(out, 0, proto);
-    encode::array(out, 0);
-    encode::array(out, 0);
-    encode::array(out, c.subcommands.len());
-    for s in c.subcommands {
-        command_info(out, s, proto);
-    }
+    Exec::Done
+}
+
+/// COMMAND GETKEYS|GETKEYSANDFLAGS: no ringcast command takes keys (the shard
+/// channels of SPUBLISH and co. are `not_key` key specs), so Redis's errors.
+fn command_getkeys(hub: &mut Hub, _key: ConnKey, args: &[Bytes]) -> Exec {
+    let e = match docs::resolve_call(&args[2..]) {
+        Some(_) => errors::GETKEYS_NO_KEYS,
+        None => errors::GETKEYS_INVALID_COMMAND,
+    };
+    encode::error(&mut hub.reply, e);
+    Exec::Done
 }

@@ -5,6 +5,7 @@
 //! (the empty keyspace and DEBUG).
 
 mod connection;
+mod docs;
 mod introspection;
 mod keyspace;
 mod pubsub;
