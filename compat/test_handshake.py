@@ -481,7 +481,7 @@ def test_client_setinfo_errors(server, raw):
     )
 
 
-# --- Where ringcast still answers differently from Redis 7.2.
+# --- Identity and introspection clients read at connect time.
 
 
 @pytest.mark.parametrize("proto", [2, 3], ids=["resp2", "resp3"])
