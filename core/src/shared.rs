@@ -17,6 +17,7 @@ use crossbeam_utils::CachePadded;
 use crate::config::Config;
 use crate::mesh::Doorbells;
 use crate::registry::{Registry, WorkerId};
+use crate::stats::{ErrorStats, LatencyHistogram, ProcessStats};
 
 /// Facts about the running process, fixed at start.
 #[derive(Clone, Debug)]
@@ -46,6 +47,28 @@ pub struct WorkerStats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub inbound_depth: AtomicU64,
+    /// Error replies sent (INFO `total_error_replies`).
+    pub error_replies: AtomicU64,
+    /// Read and write calls that moved data (INFO `total_reads_processed` / `total_writes_processed`).
+    pub reads_processed: AtomicU64,
+    pub writes_processed: AtomicU64,
+    pub query_buffer_disconnections: AtomicU64,
+    /// Idle clients closed by `timeout`.
+    pub idle_timeouts: AtomicU64,
+    /// Failed AUTH / HELLO AUTH attempts (INFO `acl_access_denied_auth`).
+    pub auth_denied: AtomicU64,
+    /// Gauges refreshed by the worker's cron: output bytes held for its
+    /// clients, the largest output and input buffer among them, and its
+    /// publishers paused for ring room.
+    pub output_memory: AtomicU64,
+    pub max_output_buffer: AtomicU64,
+    pub max_input_buffer: AtomicU64,
+    pub paused_publishers: AtomicU64,
+    /// CPU time of the worker thread, microseconds (set by the server).
+    pub cpu_sys_us: AtomicU64,
+    pub cpu_user_us: AtomicU64,
+    /// Time from PUBLISH on another worker to the message being queued here.
+    pub delivery_latency: LatencyHistogram,
 }
 
 impl WorkerStats {
@@ -123,6 +146,10 @@ pub struct Shared {
     pub kills_pending: Box<[AtomicBool]>,
     pub doorbells: Arc<Doorbells>,
     pub shutting_down: AtomicBool,
+    /// Process figures sampled by the server (memory, CPU, rates).
+    pub process: ProcessStats,
+    /// Error replies by code (INFO `errorstats`).
+    pub errors: ErrorStats,
 }
 
 impl Shared {
@@ -142,6 +169,8 @@ impl Shared {
             kills_pending: (0..workers).map(|_| AtomicBool::new(false)).collect(),
             doorbells,
             shutting_down: AtomicBool::new(false),
+            process: ProcessStats::default(),
+            errors: ErrorStats::default(),
         }
     }
 

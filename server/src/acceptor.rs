@@ -115,3 +115,43 @@ fn set_keepalive(stream: &std::net::TcpStream, interval: u64) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sockopt(stream: &std::net::TcpStream, level: libc::c_int, name: libc::c_int) -> i32 {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into a live c_int.
+        let rc = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                level,
+                name,
+                &mut value as *mut _ as *mut _,
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "getsockopt: {}", std::io::Error::last_os_error());
+        value
+    }
+
+    #[test]
+    fn keepalive_interval_is_applied_to_the_socket() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        set_keepalive(&client, 77);
+        assert_eq!(sockopt(&client, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 1);
+        assert_eq!(sockopt(&client, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE), 77);
+        assert_eq!(sockopt(&client, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL), 25);
+    }
+
+    #[test]
+    fn keepalive_zero_leaves_the_socket_alone() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        set_keepalive(&client, 0);
+        assert_eq!(sockopt(&client, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 0);
+    }
+}

@@ -1,6 +1,6 @@
-//! Introspection and administration: PUBSUB, INFO, CLIENT, CONFIG, COMMAND.
+//! Introspection and administration: PUBSUB, CLIENT, CONFIG, COMMAND
+//! (INFO has its own module, `info`).
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
@@ -92,125 +92,6 @@ fn numsub(hub: &mut Hub, args: &[Bytes], ns: Namespace) -> Exec {
         encode::integer(&mut hub.reply, n as i64);
     }
     Exec::Done
-}
-
-// ----- INFO --------------------------------------------------------------
-
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server", "clients", "memory", "stats", "cluster", "keyspace", "ringcast",
-];
-
-/// INFO [section ...]: Redis's text format, as a bulk (RESP2) or verbatim (RESP3) string.
-pub fn info(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
-    let wanted: Vec<String> = args[1..]
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
-        .collect();
-    let all = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
-    let mut text = String::new();
-    for section in DEFAULT_SECTIONS {
-        if all || wanted.iter().any(|w| w == section) {
-            if !text.is_empty() {
-                text.push_str("\r\n");
-            }
-            info_section(hub, section, &mut text);
-        }
-    }
-    let proto = hub.conns[key].session.proto;
-    encode::verbatim(&mut hub.reply, b"txt", text.as_bytes(), proto);
-    Exec::Done
-}
-
-fn info_section(hub: &Hub, section: &str, t: &mut String) {
-    let sh = &hub.shared;
-    let i = &sh.info;
-    let config = sh.config.load();
-    let up = i.started.elapsed().as_secs();
-    match section {
-        "server" => {
-            let _ = write!(
-                t,
-                "# Server\r\nredis_version:{}\r\nringcast_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmultiplexing_api:{}\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
-                crate::REDIS_VERSION,
-                crate::VERSION,
-                std::env::consts::OS,
-                std::env::consts::ARCH,
-                usize::BITS,
-                i.io_backend,
-                i.pid,
-                i.run_id,
-                i.port,
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_micros(),
-                up,
-                up / 86400,
-                i.executable,
-                i.config_file,
-            );
-        }
-        "clients" => {
-            let _ = write!(
-                t,
-                "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\npubsub_clients:{}\r\nmaxclients:{}\r\n",
-                sh.connected_clients(),
-                sh.total(|s| &s.pubsub_clients),
-                config.maxclients,
-            );
-        }
-        "memory" => {
-            let out: usize = lock(&sh.clients)
-                .values()
-                .map(|m| m.output_bytes.load(Relaxed))
-                .sum();
-            let _ = write!(
-                t,
-                "# Memory\r\nmem_clients_normal:{out}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n"
-            );
-        }
-        "stats" => {
-            let _ = write!(
-                t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_messages_published:{}\r\ntotal_messages_delivered:{}\r\n",
-                sh.total(|s| &s.connections_received),
-                sh.total(|s| &s.commands_processed),
-                sh.total(|s| &s.net_input_bytes),
-                sh.total(|s| &s.net_output_bytes),
-                sh.rejected_connections.load(Relaxed),
-                sh.registry.channel_count(Namespace::Global),
-                sh.registry.pattern_count(),
-                sh.registry.channel_count(Namespace::Shard),
-                sh.total(|s| &s.output_limit_disconnections),
-                sh.total(|s| &s.messages_published),
-                sh.total(|s| &s.messages_delivered),
-            );
-        }
-        "cluster" => t.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
-        "keyspace" => t.push_str("# Keyspace\r\n"),
-        "ringcast" => {
-            let _ = write!(
-                t,
-                "# Ringcast\r\nio_backend:{}\r\nworkers:{}\r\nring_capacity:{}\r\n",
-                i.io_backend, i.workers, config.ring_capacity
-            );
-            for (w, s) in sh.stats.iter().enumerate() {
-                let _ = write!(
-                    t,
-                    "worker{w}:clients={},commands={},published={},delivered={},inbound_depth={}\r\n",
-                    s.connected_clients.load(Relaxed),
-                    s.commands_processed.load(Relaxed),
-                    s.messages_published.load(Relaxed),
-                    s.messages_delivered.load(Relaxed),
-                    s.inbound_depth.load(Relaxed),
-                );
-            }
-        }
-        _ => {}
-    }
 }
 
 // ----- CLIENT ------------------------------------------------------------

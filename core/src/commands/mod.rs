@@ -1,10 +1,11 @@
 //! Command table and dispatch: finds the command, checks arity,
 //! authentication and the RESP2 subscribed-mode gate in Redis's order, then
 //! runs it. One file per command family: `pubsub`, `connection`,
-//! `introspection` (PUBSUB, INFO, CLIENT, CONFIG, COMMAND) and `keyspace`
+//! `info`, `introspection` (PUBSUB, CLIENT, CONFIG, COMMAND) and `keyspace`
 //! (the empty keyspace and DEBUG).
 
 mod connection;
+mod info;
 mod introspection;
 mod keyspace;
 mod pubsub;
@@ -70,7 +71,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("auth", -2, NO_AUTH, connection::auth),
     cmd("select", 2, 0, connection::select),
     container("client", introspection::CLIENT),
-    cmd("info", -1, 0, introspection::info),
+    cmd("info", -1, 0, info::info),
     container("config", introspection::CONFIG),
     CommandSpec {
         name: "command",

@@ -1,0 +1,212 @@
+//! Operations: INFO sections and the figures dashboards read (memory, CPU,
+//! rates, errors), `timeout` for idle clients, and the live `CONFIG SET`
+//! parameters operators change.
+
+use ringcast_tests::server::parse_info;
+use ringcast_tests::{Backend, Server, backend_tests, eventually, ringcast_only, target};
+
+fn headers(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| l.trim_end().to_owned())
+        .collect()
+}
+
+fn info_without_arguments_prints_redis_default_sections_in_order(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    let mut expected = vec![
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# CPU",
+        "# Modules",
+        "# Errorstats",
+        "# Cluster",
+        "# Keyspace",
+    ];
+    if !target().is_redis() {
+        expected.push("# Ringcast");
+    }
+    assert_eq!(headers(&c.cmd(&["INFO"]).text()), expected);
+    assert_eq!(headers(&c.cmd(&["INFO", "default"]).text()), expected);
+}
+
+fn info_all_adds_command_sections_and_names_select_in_redis_order(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    let all = headers(&c.cmd(&["INFO", "all"]).text());
+    for h in ["# Commandstats", "# Latencystats", "# Keyspace"] {
+        assert!(all.iter().any(|x| x == h), "INFO all lacks {h}: {all:?}");
+    }
+    assert_eq!(
+        headers(&c.cmd(&["INFO", "keyspace", "CPU", "server"]).text()),
+        ["# Server", "# CPU", "# Keyspace"]
+    );
+}
+
+fn info_unknown_section_is_an_empty_string(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    c.cmd_expect(&["INFO", "nosuchsection"], b"$0\r\n\r\n");
+}
+
+fn info_has_the_fields_dashboards_read(b: Backend) {
+    let server = Server::with_backend(b);
+    let info = server.info("everything");
+    for field in [
+        "redis_version",
+        "process_id",
+        "uptime_in_seconds",
+        "connected_clients",
+        "blocked_clients",
+        "maxclients",
+        "used_memory",
+        "used_memory_human",
+        "used_memory_rss",
+        "used_memory_peak",
+        "mem_fragmentation_ratio",
+        "mem_clients_normal",
+        "maxmemory",
+        "maxmemory_policy",
+        "loading",
+        "rdb_last_save_time",
+        "total_connections_received",
+        "total_commands_processed",
+        "instantaneous_ops_per_sec",
+        "instantaneous_input_kbps",
+        "instantaneous_output_kbps",
+        "rejected_connections",
+        "expired_keys",
+        "evicted_keys",
+        "keyspace_hits",
+        "keyspace_misses",
+        "pubsub_channels",
+        "pubsub_patterns",
+        "total_error_replies",
+        "total_net_input_bytes",
+        "total_net_output_bytes",
+        "role",
+        "connected_slaves",
+        "used_cpu_sys",
+        "used_cpu_user",
+        "used_cpu_sys_children",
+        "used_cpu_user_children",
+        "cluster_enabled",
+    ] {
+        assert!(info.contains_key(field), "INFO lacks {field}");
+    }
+    assert_eq!(info["role"], "master");
+    assert_eq!(info["loading"], "0");
+}
+
+fn info_memory_and_cpu_report_the_process(b: Backend) {
+    let server = Server::with_backend(b);
+    eventually("INFO memory shows resident and used memory", || {
+        let m = server.info("memory");
+        m["used_memory_rss"].parse::<u64>().unwrap_or(0) > 0
+            && m["used_memory"].parse::<u64>().unwrap_or(0) > 0
+    });
+    let m = server.info("memory");
+    let used: u64 = m["used_memory"].parse().expect("used_memory");
+    let peak: u64 = m["used_memory_peak"].parse().expect("used_memory_peak");
+    assert!(peak >= used, "peak {peak} below current {used}");
+    eventually("INFO cpu shows CPU time", || {
+        let c = server.info("cpu");
+        let secs = |f: &str| c[f].parse::<f64>().expect("a number of seconds");
+        secs("used_cpu_user") + secs("used_cpu_sys") > 0.0
+    });
+}
+
+fn info_counts_error_replies_by_code(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    let before = server.info_u64("stats", "total_error_replies");
+    c.cmd(&["NOSUCHCOMMAND"]);
+    c.cmd(&["CLIENT", "NOSUCHSUB"]);
+    assert_eq!(server.info_u64("stats", "total_error_replies"), before + 2);
+    let errors = parse_info(&c.cmd(&["INFO", "errorstats"]));
+    let count = errors
+        .get("errorstat_ERR")
+        .and_then(|v| v.strip_prefix("count="))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(count.is_some_and(|n| n >= 2), "errorstats: {errors:?}");
+}
+
+fn instantaneous_ops_per_sec_moves_under_load(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    eventually(
+        "instantaneous_ops_per_sec above 0 while commands run",
+        || {
+            for _ in 0..50 {
+                c.cmd_expect(&["PING"], b"+PONG\r\n");
+            }
+            server.info_u64("stats", "instantaneous_ops_per_sec") > 0
+        },
+    );
+}
+
+fn info_ringcast_section_has_per_worker_figures(b: Backend) {
+    ringcast_only!("per-worker figures are ringcast's");
+    let server = Server::with_backend(b);
+    let info = server.info("ringcast");
+    for w in 0..server.threads() {
+        let line = info
+            .get(&format!("worker{w}"))
+            .unwrap_or_else(|| panic!("no worker{w} line: {info:?}"));
+        for field in ["clients=", "delivered=", "inbound_depth=", "used_cpu_user="] {
+            assert!(line.contains(field), "worker{w} lacks {field}: {line}");
+        }
+    }
+    assert!(info.contains_key("delivery_latency_count"));
+}
+
+fn idle_client_is_closed_after_timeout_but_subscriber_is_kept(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut admin = server.conn();
+    admin.cmd_expect(&["CONFIG", "SET", "timeout", "1"], b"+OK\r\n");
+    let mut sub = server.conn();
+    sub.sub("SUBSCRIBE", &["ops.ch"], &[1]);
+    let mut idle = server.conn();
+    idle.cmd_expect(&["PING"], b"+PONG\r\n");
+    // Closed silently once idle for more than a second.
+    idle.expect_closed();
+    // The subscriber was idle just as long and is still served.
+    let mut publisher = server.conn();
+    publisher.publish("PUBLISH", "ops.ch", "still here", 1);
+    sub.expect_message("ops.ch", "still here");
+}
+
+fn timeout_and_tcp_keepalive_change_live(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    c.cmd_expect(&["CONFIG", "SET", "tcp-keepalive", "77"], b"+OK\r\n");
+    c.cmd_expect(
+        &["CONFIG", "GET", "tcp-keepalive"],
+        b"*2\r\n$13\r\ntcp-keepalive\r\n$2\r\n77\r\n",
+    );
+    c.cmd_expect(&["CONFIG", "SET", "timeout", "3600"], b"+OK\r\n");
+    c.cmd_expect(
+        &["CONFIG", "GET", "timeout"],
+        b"*2\r\n$7\r\ntimeout\r\n$4\r\n3600\r\n",
+    );
+    // A connection made after the change is served normally.
+    server.conn().cmd_expect(&["PING"], b"+PONG\r\n");
+}
+
+backend_tests!(
+    info_without_arguments_prints_redis_default_sections_in_order,
+    info_all_adds_command_sections_and_names_select_in_redis_order,
+    info_unknown_section_is_an_empty_string,
+    info_has_the_fields_dashboards_read,
+    info_memory_and_cpu_report_the_process,
+    info_counts_error_replies_by_code,
+    instantaneous_ops_per_sec_moves_under_load,
+    info_ringcast_section_has_per_worker_figures,
+    idle_client_is_closed_after_timeout_but_subscriber_is_kept,
+    timeout_and_tcp_keepalive_change_live,
+);
