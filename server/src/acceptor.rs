@@ -8,6 +8,10 @@
 //! (the k-th connection lands on worker k mod N), which the cross-worker
 //! tests rely on. Accepting is far off the hot path (one hand-off per
 //! connection), so the extra hop costs nothing that matters.
+//!
+//! It also refuses the connections Redis refuses at accept time, with
+//! Redis's error line: past `maxclients`, and non-loopback clients in
+//! protected mode (`Config::protected_mode_denies`).
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -50,7 +54,12 @@ impl Acceptor {
             }
             let config = self.shared.config.load();
             if self.shared.connected_clients() >= config.maxclients as u64 {
-                reject(stream, &self.shared);
+                reject(stream, &self.shared, ringcast_core::errors::MAX_CLIENTS);
+                continue;
+            }
+            if config.protected_mode_denies(peer.ip()) {
+                tracing::debug!("protected mode: refusing {peer}");
+                reject(stream, &self.shared, ringcast_core::errors::PROTECTED_MODE);
                 continue;
             }
             let _ = stream.set_nodelay(true);
@@ -67,10 +76,12 @@ impl Acceptor {
     }
 }
 
-fn reject(mut stream: std::net::TcpStream, shared: &Shared) {
+/// Refuse a connection with an error line and close it (`maxclients`,
+/// protected mode), counted in INFO `rejected_connections`.
+fn reject(mut stream: std::net::TcpStream, shared: &Shared, error: &str) {
     shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
     // Best effort, as Redis: the client may already be gone.
-    let _ = stream.write_all(format!("-{}\r\n", ringcast_core::errors::MAX_CLIENTS).as_bytes());
+    let _ = stream.write_all(format!("-{error}\r\n").as_bytes());
 }
 
 fn set_keepalive(stream: &std::net::TcpStream, interval: u64) {

@@ -198,6 +198,24 @@ fn timeout_and_tcp_keepalive_change_live(b: Backend) {
     server.conn().cmd_expect(&["PING"], b"+PONG\r\n");
 }
 
+fn protected_mode_is_on_by_default_and_serves_loopback_clients(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    c.cmd_expect(
+        &["CONFIG", "GET", "protected-mode"],
+        b"*2\r\n$14\r\nprotected-mode\r\n$3\r\nyes\r\n",
+    );
+    // This suite can only reach the server over loopback, which protected
+    // mode always lets in; the refusal itself is unit-tested in core.
+    server.conn().cmd_expect(&["PING"], b"+PONG\r\n");
+    c.cmd_expect(&["CONFIG", "SET", "protected-mode", "no"], b"+OK\r\n");
+    c.cmd_expect(
+        &["CONFIG", "GET", "protected-mode"],
+        b"*2\r\n$14\r\nprotected-mode\r\n$2\r\nno\r\n",
+    );
+    assert_eq!(server.info_u64("stats", "rejected_connections"), 0);
+}
+
 backend_tests!(
     info_without_arguments_prints_redis_default_sections_in_order,
     info_all_adds_command_sections_and_names_select_in_redis_order,
@@ -209,4 +227,5 @@ backend_tests!(
     info_ringcast_section_has_per_worker_figures,
     idle_client_is_closed_after_timeout_but_subscriber_is_kept,
     timeout_and_tcp_keepalive_change_live,
+    protected_mode_is_on_by_default_and_serves_loopback_clients,
 );
