@@ -18,6 +18,10 @@ pub const PROTECTED_MODE: &str = "DENIED Redis is running in protected mode beca
 pub const CLIENT_NAME_SPACES: &str =
     "ERR Client names cannot contain spaces, newlines or special characters.";
 pub const NO_SUCH_CLIENT: &str = "ERR No such client";
+/// `CLIENT TRACKING ON`: ringcast keeps no keys, so it has nothing to track.
+pub const TRACKING_UNSUPPORTED: &str =
+    "ERR CLIENT TRACKING is not supported: ringcast has no keyspace to invalidate";
+pub const CACHING_WITHOUT_TRACKING: &str = "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled";
 pub const DEBUG_DISABLED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 pub const TIMEOUT_NOT_FLOAT: &str = "ERR value is not a valid float";
 

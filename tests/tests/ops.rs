@@ -229,3 +229,158 @@ backend_tests!(
     timeout_and_tcp_keepalive_change_live,
     protected_mode_is_on_by_default_and_serves_loopback_clients,
 );
+
+// ----- CLIENT subcommands that client libraries send ----------------------
+
+mod client_commands {
+    use ringcast_tests::{
+        Backend, Frame, Server, backend_tests, connect_on_worker, eventually, ringcast_only, target,
+    };
+
+    fn maint_notifications_is_an_unknown_subcommand_and_the_connection_stays(b: Backend) {
+        // redis-py 8 sends this at connect; Redis 7.2 does not know it.
+        let server = Server::with_backend(b);
+        let mut c = server.conn();
+        c.cmd_expect(
+            &[
+                "CLIENT",
+                "MAINT_NOTIFICATIONS",
+                "ON",
+                "moving-endpoint-type",
+                "internal-fqdn",
+            ],
+            b"-ERR unknown subcommand 'MAINT_NOTIFICATIONS'. Try CLIENT HELP.\r\n",
+        );
+        c.cmd_expect(&["PING"], b"+PONG\r\n");
+    }
+
+    fn tracking_off_is_accepted_and_its_introspection_says_off(b: Backend) {
+        let server = Server::with_backend(b);
+        let mut c = server.conn();
+        c.cmd_expect(&["CLIENT", "TRACKING", "off"], b"+OK\r\n");
+        c.cmd_expect(&["CLIENT", "TRACKING", "maybe"], b"-ERR syntax error\r\n");
+        c.cmd_expect(
+            &["CLIENT", "TRACKING", "on", "bogus"],
+            b"-ERR syntax error\r\n",
+        );
+        c.cmd_expect(
+            &["CLIENT", "TRACKING", "on", "redirect", "x"],
+            b"-ERR value is not an integer or out of range\r\n",
+        );
+        c.cmd_expect(
+            &["CLIENT", "TRACKINGINFO"],
+            b"*6\r\n$5\r\nflags\r\n*1\r\n$3\r\noff\r\n$8\r\nredirect\r\n:-1\r\n$8\r\nprefixes\r\n*0\r\n",
+        );
+        c.cmd_expect(&["CLIENT", "GETREDIR"], b":-1\r\n");
+        c.cmd_expect(
+            &["CLIENT", "CACHING", "yes"],
+            b"-ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled\r\n",
+        );
+    }
+
+    fn tracking_on_is_refused_with_an_error_and_the_connection_stays(b: Backend) {
+        ringcast_only!("Redis enables tracking; ringcast has no keys to track");
+        let server = Server::with_backend(b);
+        let mut c = server.conn();
+        c.cmd_expect(
+            &["CLIENT", "TRACKING", "on"],
+            b"-ERR CLIENT TRACKING is not supported: ringcast has no keyspace to invalidate\r\n",
+        );
+        c.cmd_expect(&["PING"], b"+PONG\r\n");
+    }
+
+    fn no_evict_and_no_touch_answer_ok(b: Backend) {
+        let server = Server::with_backend(b);
+        let mut c = server.conn();
+        c.cmd_expect(&["CLIENT", "NO-EVICT", "on"], b"+OK\r\n");
+        c.cmd_expect(&["CLIENT", "NO-EVICT", "off"], b"+OK\r\n");
+        c.cmd_expect(&["CLIENT", "NO-EVICT", "x"], b"-ERR syntax error\r\n");
+        if !target().is_redis() {
+            // NO-TOUCH is Redis 7.2 (the reference server here is 7.0).
+            c.cmd_expect(&["CLIENT", "NO-TOUCH", "on"], b"+OK\r\n");
+        }
+    }
+
+    fn kill_type_pubsub_closes_subscribers_on_every_worker(b: Backend) {
+        let server = Server::with_backend(b);
+        let mut subs: Vec<_> = (0..server.threads())
+            .map(|w| {
+                let mut s = connect_on_worker(&server, w);
+                s.sub("SUBSCRIBE", &["k"], &[1]);
+                s
+            })
+            .collect();
+        let mut plain: Vec<_> = (0..server.threads())
+            .map(|w| connect_on_worker(&server, w))
+            .collect();
+        let mut admin = server.conn();
+        let n = subs.len() as i64;
+        admin.cmd_expect(
+            &["CLIENT", "KILL", "TYPE", "pubsub"],
+            format!(":{n}\r\n").as_bytes(),
+        );
+        for s in &mut subs {
+            s.expect_closed();
+        }
+        for p in &mut plain {
+            p.cmd_expect(&["PING"], b"+PONG\r\n");
+        }
+        eventually("killed subscribers leave the channel", || {
+            admin.cmd(&["PUBLISH", "k", "x"]) == Frame::Integer(0)
+        });
+        admin.cmd_expect(&["CLIENT", "KILL", "TYPE", "master"], b":0\r\n");
+        admin.cmd_expect(
+            &["CLIENT", "KILL", "TYPE", "bogus"],
+            b"-ERR Unknown client type 'bogus'\r\n",
+        );
+    }
+
+    fn kill_type_normal_and_user_default_spare_the_caller(b: Backend) {
+        let server = Server::with_backend(b);
+        let mut others: Vec<_> = (0..3).map(|_| server.conn()).collect();
+        let mut sub = server.conn();
+        sub.sub("SUBSCRIBE", &["stay"], &[1]);
+        let mut admin = server.conn();
+        admin.cmd_expect(&["CLIENT", "KILL", "TYPE", "normal"], b":3\r\n");
+        for o in &mut others {
+            o.expect_closed();
+        }
+        admin.cmd_expect(&["PING"], b"+PONG\r\n");
+        admin.cmd_expect(
+            &["CLIENT", "KILL", "USER", "nobody"],
+            b"-ERR No such user 'nobody'\r\n",
+        );
+        // USER default matches everyone; SKIPME (default yes) spares the caller.
+        admin.cmd_expect(&["CLIENT", "KILL", "USER", "default"], b":1\r\n");
+        sub.expect_closed();
+        admin.cmd_expect(&["PING"], b"+PONG\r\n");
+    }
+
+    fn kill_maxage_closes_only_clients_at_least_that_old(b: Backend) {
+        ringcast_only!("MAXAGE is a Redis 7.4 filter");
+        let server = Server::with_backend(b);
+        let mut old = server.conn();
+        old.cmd_expect(&["PING"], b"+PONG\r\n");
+        let mut admin = server.conn();
+        admin.cmd_expect(&["CLIENT", "KILL", "MAXAGE", "1000000"], b":0\r\n");
+        admin.cmd_expect(
+            &["CLIENT", "KILL", "MAXAGE", "x"],
+            b"-ERR maxage is not an integer or out of range\r\n",
+        );
+        // Once the client is a second old, MAXAGE 1 finds it (and spares the caller).
+        eventually("MAXAGE 1 kills the older client", || {
+            admin.cmd(&["CLIENT", "KILL", "MAXAGE", "1"]) == Frame::Integer(1)
+        });
+        old.expect_closed();
+    }
+
+    backend_tests!(
+        maint_notifications_is_an_unknown_subcommand_and_the_connection_stays,
+        tracking_off_is_accepted_and_its_introspection_says_off,
+        tracking_on_is_refused_with_an_error_and_the_connection_stays,
+        no_evict_and_no_touch_answer_ok,
+        kill_type_pubsub_closes_subscribers_on_every_worker,
+        kill_type_normal_and_user_default_spare_the_caller,
+        kill_maxage_closes_only_clients_at_least_that_old,
+    );
+}
