@@ -64,6 +64,9 @@ pub struct Config {
     pub databases: i64,
     pub proto_max_bulk_len: usize,
     pub client_query_buffer_limit: usize,
+    /// Port of the Prometheus metrics endpoint (0: off) and its address.
+    pub metrics_port: u16,
+    pub metrics_bind: String,
 }
 
 impl Default for Config {
@@ -90,6 +93,8 @@ impl Default for Config {
             databases: 16,
             proto_max_bulk_len: 512 << 20,
             client_query_buffer_limit: 1 << 30,
+            metrics_port: 0,
+            metrics_bind: "127.0.0.1".to_string(),
         }
     }
 }
@@ -448,6 +453,27 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
         get: |c| c.client_query_buffer_limit.to_string(),
+    },
+    // ringcast's own parameters (no Redis counterpart).
+    Param {
+        name: "metrics-port",
+        live: false,
+        help: "serve Prometheus metrics over HTTP on this port (0: off)",
+        set: |c, v| {
+            c.metrics_port = parse_num(v)?;
+            Ok(())
+        },
+        get: |c| c.metrics_port.to_string(),
+    },
+    Param {
+        name: "metrics-bind",
+        live: false,
+        help: "address of the metrics endpoint",
+        set: |c, v| {
+            c.metrics_bind = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.metrics_bind.clone(),
     },
 ];
 

@@ -198,17 +198,14 @@ impl LatencySnapshot {
         self.buckets.iter().sum()
     }
 
-    /// `(upper bound in seconds, cumulative count)` for each finite bucket,
-    /// as the Prometheus exposition format lists them (+Inf is `count()`).
-    pub fn cumulative(&self) -> Vec<(f64, u64)> {
-        let mut total = 0;
+    /// `(upper bound in seconds, count in that bucket alone)` for each
+    /// finite bucket; observations above the last bound are only in `count()`.
+    /// (`prometheus-client` accumulates these into `le` series itself.)
+    pub fn finite_buckets(&self) -> Vec<(f64, u64)> {
         LATENCY_BOUNDS_NS
             .iter()
             .zip(&self.buckets)
-            .map(|(&b, &n)| {
-                total += n;
-                (b as f64 / 1e9, total)
-            })
+            .map(|(&b, &n)| (b as f64 / 1e9, n))
             .collect()
     }
 
@@ -327,13 +324,14 @@ mod tests {
         assert_eq!(s.buckets[LATENCY_BOUNDS_NS.len()], 1);
         assert_eq!(s.count(), 3);
         assert_eq!(s.sum_ns, 1_000 + 1_001 + 5_000_000_000);
-        let cum = s.cumulative();
-        assert_eq!(cum[0], (1e-6, 1));
-        assert_eq!(cum[1].1, 2);
+        let finite = s.finite_buckets();
+        assert_eq!(finite.len(), LATENCY_BOUNDS_NS.len());
+        assert_eq!(finite[0], (1e-6, 1));
+        assert_eq!(finite[1], (2e-6, 1));
         assert_eq!(
-            cum.last().map(|c| c.1),
-            Some(2),
-            "+Inf is not a finite bucket"
+            finite.iter().map(|b| b.1).sum::<u64>(),
+            2,
+            "the 5 s observation is past every finite bound"
         );
     }
 

@@ -5,6 +5,7 @@
 mod acceptor;
 mod backend;
 mod connection;
+mod metrics;
 mod sampler;
 mod worker;
 
@@ -144,6 +145,16 @@ fn run() -> anyhow::Result<()> {
     };
     let shared = Arc::new(Shared::new(config.clone(), info, doorbells.clone()));
     sampler::spawn(shared.clone(), set_log_level).context("cannot start the sampler thread")?;
+    if config.metrics_port != 0 {
+        metrics::spawn(shared.clone(), &config.metrics_bind, config.metrics_port).with_context(
+            || {
+                format!(
+                    "cannot serve metrics on {}:{}",
+                    config.metrics_bind, config.metrics_port
+                )
+            },
+        )?;
+    }
 
     tracing::info!(
         "ringcast {} (redis protocol {}) pid={} workers={workers} backend={} port={port}",

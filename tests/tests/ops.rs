@@ -384,3 +384,107 @@ mod client_commands {
         kill_maxage_closes_only_clients_at_least_that_old,
     );
 }
+
+// ----- the Prometheus metrics endpoint ------------------------------------
+
+mod metrics {
+    use std::collections::HashMap;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use ringcast_tests::{
+        Backend, Opts, Server, backend_tests, connect_on_worker, eventually, ringcast_only,
+    };
+
+    /// Status line, headers and body of one HTTP GET.
+    fn get(port: u16, path: &str) -> (String, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics");
+        s.set_read_timeout(Some(ringcast_tests::PATIENCE))
+            .expect("read timeout");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("send request");
+        let mut response = String::new();
+        s.read_to_string(&mut response).expect("read response");
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no header end in {response:?}"));
+        (head.to_owned(), body.to_owned())
+    }
+
+    /// Sample values summed over their labels, by series name.
+    fn scrape(port: u16) -> HashMap<String, f64> {
+        let (head, body) = get(port, "/metrics");
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        assert!(
+            head.contains("Content-Type: text/plain; version=0.0.4"),
+            "{head}"
+        );
+        let mut series = HashMap::new();
+        for line in body
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (name, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad sample line {line:?}"));
+            let name = name.split('{').next().unwrap_or(name);
+            let value: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+            *series.entry(name.to_owned()).or_insert(0.0) += value;
+        }
+        series
+    }
+
+    fn free_port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    }
+
+    fn metrics_count_connections_commands_messages_and_cross_worker_latency(b: Backend) {
+        ringcast_only!("the metrics endpoint is ringcast's");
+        let port = free_port();
+        let server = Server::start(Opts::new(b).arg("metrics-port", &port.to_string()));
+        let before = scrape(port);
+        for name in [
+            "ringcast_connected_clients",
+            "ringcast_connections_received_total",
+            "ringcast_commands_processed_total",
+            "ringcast_messages_published_total",
+            "ringcast_messages_delivered_total",
+            "ringcast_inbound_ring_depth",
+            "ringcast_output_buffer_disconnections_total",
+            "ringcast_rejected_connections_total",
+            "ringcast_delivery_latency_seconds_count",
+            "process_resident_memory_bytes",
+        ] {
+            assert!(before.contains_key(name), "no {name} in {before:?}");
+        }
+        let mut sub = connect_on_worker(&server, 1);
+        sub.sub("SUBSCRIBE", &["m"], &[1]);
+        let mut publisher = connect_on_worker(&server, 0);
+        for i in 0..10 {
+            publisher.publish("PUBLISH", "m", &i.to_string(), 1);
+        }
+        for i in 0..10 {
+            sub.expect_message("m", &i.to_string());
+        }
+        let after = scrape(port);
+        let moved = |name: &str| after[name] - before[name];
+        assert!(moved("ringcast_connections_received_total") >= 2.0);
+        assert!(moved("ringcast_messages_published_total") >= 10.0);
+        assert!(moved("ringcast_messages_delivered_total") >= 10.0);
+        assert!(moved("ringcast_commands_processed_total") >= 11.0);
+        assert!(
+            moved("ringcast_delivery_latency_seconds_count") >= 10.0,
+            "ten messages crossed from worker 0 to worker 1"
+        );
+        assert!(after["ringcast_connected_clients"] >= 2.0);
+        eventually("the sampler reports resident memory", || {
+            scrape(port)["process_resident_memory_bytes"] > 0.0
+        });
+        let (head, _) = get(port, "/elsewhere");
+        assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    }
+
+    backend_tests!(metrics_count_connections_commands_messages_and_cross_worker_latency);
+}
