@@ -22,9 +22,9 @@ pub struct Message {
     pub frame: Bytes,
     /// One `pmessage` frame per subscribed pattern that matches the channel.
     pub patterns: Vec<PatternFrame>,
-    /// When the publishing worker parsed the PUBLISH (for the delivery
-    /// latency histogram of the workers it is sent to).
-    pub published: Instant,
+    /// When the publishing worker parsed the PUBLISH, on the messages
+    /// sampled for the delivery latency histogram of the receiving workers.
+    pub published: Option<Instant>,
 }
 
 #[derive(Debug)]

@@ -10,7 +10,10 @@
 //! Delivery latency is recorded by the worker that queues a message for its
 //! subscribers, into that worker's own [`LatencyHistogram`] (single writer,
 //! relaxed atomics: no lock and no shared cache line on the hot path);
-//! readers merge the per-worker histograms.
+//! readers merge the per-worker histograms. Only messages that cross workers
+//! are measured, and only a sample of them carries a publish time (see
+//! `hub::LATENCY_SAMPLE_EVERY`): reading the clock on every publish cost
+//! more than the rest of a cross-worker delivery's bookkeeping.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -342,7 +342,7 @@ impl Collector for Figures {
         }
         let mut m = e.encode_descriptor(
             "ringcast_delivery_latency_seconds",
-            "Time from PUBLISH on one worker to the message being queued for subscribers on another",
+            "Time from PUBLISH on one worker to the message being queued for subscribers on another (one in 32 crossing messages is sampled)",
             None,
             MetricType::Histogram,
         )?;

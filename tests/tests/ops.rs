@@ -216,7 +216,29 @@ fn protected_mode_is_on_by_default_and_serves_loopback_clients(b: Backend) {
     assert_eq!(server.info_u64("stats", "rejected_connections"), 0);
 }
 
+fn loglevel_changes_live(b: Backend) {
+    ringcast_only!("the log format is ringcast's");
+    let server = Server::with_backend(b);
+    let mut admin = server.conn();
+    server.conn().cmd_expect(&["PING"], b"+PONG\r\n");
+    assert!(
+        !server.log().contains("DEBUG"),
+        "notice level logs no debug lines"
+    );
+    admin.cmd_expect(&["CONFIG", "SET", "loglevel", "debug"], b"+OK\r\n");
+    eventually("a new connection is logged at debug level", || {
+        server.conn().cmd_expect(&["PING"], b"+PONG\r\n");
+        server.log().contains("DEBUG")
+    });
+    admin.cmd_expect(&["CONFIG", "SET", "loglevel", "warning"], b"+OK\r\n");
+    admin.cmd_expect(
+        &["CONFIG", "GET", "loglevel"],
+        b"*2\r\n$8\r\nloglevel\r\n$7\r\nwarning\r\n",
+    );
+}
+
 backend_tests!(
+    loglevel_changes_live,
     info_without_arguments_prints_redis_default_sections_in_order,
     info_all_adds_command_sections_and_names_select_in_redis_order,
     info_unknown_section_is_an_empty_string,
@@ -475,8 +497,8 @@ mod metrics {
         assert!(moved("ringcast_messages_delivered_total") >= 10.0);
         assert!(moved("ringcast_commands_processed_total") >= 11.0);
         assert!(
-            moved("ringcast_delivery_latency_seconds_count") >= 10.0,
-            "ten messages crossed from worker 0 to worker 1"
+            moved("ringcast_delivery_latency_seconds_count") >= 1.0,
+            "messages crossed from worker 0 to worker 1 (the first one is always sampled)"
         );
         assert!(after["ringcast_connected_clients"] >= 2.0);
         eventually("the sampler reports resident memory", || {

@@ -147,8 +147,10 @@ pub(crate) fn dispatch(hub: &mut Hub, key: ConnKey, args: Vec<Bytes>) -> Exec {
     {
         let meta = &hub.conns[key].session.meta;
         *crate::shared::lock(&meta.last_cmd) = spec.name;
+        // The hub's coarse clock (100 ms steps): CLIENT LIST shows idle
+        // time in seconds, and a clock read per command is not free.
         meta.last_active_ms.store(
-            meta.created.elapsed().as_millis() as u64,
+            hub.now.saturating_duration_since(meta.created).as_millis() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
     }
