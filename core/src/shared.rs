@@ -6,7 +6,9 @@
 //! and the calling worker's own counters (relaxed atomics on its own cache line).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed,
+};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -14,6 +16,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
 
+use crate::commands::CommandSpec;
 use crate::config::Config;
 use crate::mesh::Doorbells;
 use crate::registry::{Registry, WorkerId};
@@ -98,7 +101,10 @@ pub struct ClientMeta {
     pub shard_channels: AtomicUsize,
     pub db: AtomicU64,
     pub resp: AtomicU8,
-    pub last_cmd: Mutex<&'static str>,
+    /// The last command run (`cmd=` of CLIENT LIST): written on every
+    /// command, so an atomic pointer to its static table entry, not a lock.
+    /// Only ever holds null or a pointer taken from a `&'static CommandSpec`.
+    last_cmd: AtomicPtr<CommandSpec>,
     /// Milliseconds since `created` of the last command.
     pub last_active_ms: AtomicU64,
     pub output_bytes: AtomicUsize,
@@ -120,10 +126,27 @@ impl ClientMeta {
             shard_channels: AtomicUsize::new(0),
             db: AtomicU64::new(0),
             resp: AtomicU8::new(2),
-            last_cmd: Mutex::new("NULL"),
+            last_cmd: AtomicPtr::new(std::ptr::null_mut()),
             last_active_ms: AtomicU64::new(0),
             output_bytes: AtomicUsize::new(0),
         }
+    }
+}
+
+impl ClientMeta {
+    /// Record the command the client is running.
+    pub fn set_last_cmd(&self, spec: &'static CommandSpec) {
+        self.last_cmd
+            .store(spec as *const CommandSpec as *mut CommandSpec, Relaxed);
+    }
+
+    /// Name of the last command run, `NULL` before the first (as Redis shows it).
+    pub fn last_cmd(&self) -> &'static str {
+        let p = self.last_cmd.load(Relaxed);
+        // SAFETY: `last_cmd` only ever holds null or a pointer made from a
+        // `&'static CommandSpec` (see `set_last_cmd`), valid for the whole
+        // program and never written through.
+        unsafe { p.as_ref() }.map_or("NULL", |spec| spec.name)
     }
 }
 

@@ -344,7 +344,7 @@ fn client_line(hub: &Hub, m: &ClientMeta) -> String {
         subs.0,
         subs.1,
         subs.2,
-        lock(&m.last_cmd),
+        m.last_cmd(),
         m.resp.load(Relaxed),
         String::from_utf8_lossy(&lib_name),
         String::from_utf8_lossy(&lib_ver),

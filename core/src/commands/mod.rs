@@ -146,7 +146,7 @@ pub(crate) fn dispatch(hub: &mut Hub, key: ConnKey, args: Vec<Bytes>) -> Exec {
     }
     {
         let meta = &hub.conns[key].session.meta;
-        *crate::shared::lock(&meta.last_cmd) = spec.name;
+        meta.set_last_cmd(spec);
         // The hub's coarse clock (100 ms steps): CLIENT LIST shows idle
         // time in seconds, and a clock read per command is not free.
         meta.last_active_ms.store(

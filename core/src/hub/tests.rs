@@ -525,3 +525,21 @@ fn sampler_derives_rates_and_keeps_the_memory_peak() {
         "unknown allocator figure: RSS"
     );
 }
+
+#[test]
+fn client_list_shows_each_clients_last_command() {
+    let mut w = world(2);
+    let a = w.connect(0);
+    let b = w.connect(1);
+    w.send(a, &cmd(&["PING"]));
+    w.send(b, &cmd(&["CLIENT", "LIST"]));
+    let list = String::from_utf8(w.output(b)).unwrap();
+    let line_a = list.lines().find(|l| l.contains("id=1 ")).unwrap();
+    assert!(line_a.contains(" cmd=ping "), "{line_a}");
+    let line_b = list.lines().find(|l| l.contains("id=2 ")).unwrap();
+    assert!(line_b.contains(" cmd=client|list "), "{line_b}");
+    w.connect(0);
+    w.send(b, &cmd(&["CLIENT", "LIST", "ID", "3"]));
+    let list = String::from_utf8(w.output(b)).unwrap();
+    assert!(list.contains(" cmd=NULL "), "no command yet: {list}");
+}
