@@ -28,6 +28,7 @@ fn message() -> SharedMessage {
         channel: Bytes::from_static(b"news.sports"),
         frame: frame::message(Namespace::Global, b"news.sports", &[b'x'; 64]),
         patterns: Vec::new(),
+        published: None,
     })
 }
 
@@ -91,6 +92,7 @@ fn two_threads(c: &mut Criterion) {
             channel: Bytes::from_static(b"news.sports"),
             frame: Bytes::from_static(b"*3\r\n$7\r\nmessage\r\n$11\r\nnews.sports\r\n$2\r\nhi\r\n"),
             patterns: Vec::new(),
+            published: None,
         })
     });
     // One message cloned for every item: producer and consumer contend on

@@ -7,6 +7,7 @@
 //! working.
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 /// Which I/O backend the workers use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub struct Config {
     pub threads: usize,
     pub io_backend: IoBackend,
     pub requirepass: Option<String>,
+    /// Refuse non-loopback clients while no password is set (`protected-mode`).
+    pub protected_mode: bool,
     pub maxclients: usize,
     pub output_limit_normal: OutputLimit,
     pub output_limit_pubsub: OutputLimit,
@@ -61,6 +64,9 @@ pub struct Config {
     pub databases: i64,
     pub proto_max_bulk_len: usize,
     pub client_query_buffer_limit: usize,
+    /// Port of the Prometheus metrics endpoint (0: off) and its address.
+    pub metrics_port: u16,
+    pub metrics_bind: String,
 }
 
 impl Default for Config {
@@ -71,6 +77,7 @@ impl Default for Config {
             threads: 0,
             io_backend: IoBackend::Auto,
             requirepass: None,
+            protected_mode: true,
             maxclients: 10000,
             output_limit_normal: OutputLimit::default(),
             output_limit_pubsub: OutputLimit {
@@ -86,6 +93,8 @@ impl Default for Config {
             databases: 16,
             proto_max_bulk_len: 512 << 20,
             client_query_buffer_limit: 1 << 30,
+            metrics_port: 0,
+            metrics_bind: "127.0.0.1".to_string(),
         }
     }
 }
@@ -122,7 +131,6 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("save", ""),
     ("appendonly", "no"),
     ("daemonize", "no"),
-    ("protected-mode", "yes"),
     ("dir", "."),
     ("dbfilename", "dump.rdb"),
     ("logfile", ""),
@@ -137,6 +145,14 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("slave-read-only", "yes"),
     ("replica-read-only", "yes"),
 ];
+
+fn yes_no(v: &[String]) -> Result<bool, String> {
+    match one(v)?.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
 
 fn one(v: &[String]) -> Result<&str, String> {
     match v {
@@ -278,6 +294,16 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
         get: |c| c.requirepass.clone().unwrap_or_default(),
+    },
+    Param {
+        name: "protected-mode",
+        live: true,
+        help: "yes | no: without a password, accept loopback clients only",
+        set: |c, v| {
+            c.protected_mode = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| if c.protected_mode { "yes" } else { "no" }.to_string(),
     },
     Param {
         name: "maxclients",
@@ -428,6 +454,27 @@ pub static PARAMS: &[Param] = &[
         },
         get: |c| c.client_query_buffer_limit.to_string(),
     },
+    // ringcast's own parameters (no Redis counterpart).
+    Param {
+        name: "metrics-port",
+        live: false,
+        help: "serve Prometheus metrics over HTTP on this port (0: off)",
+        set: |c, v| {
+            c.metrics_port = parse_num(v)?;
+            Ok(())
+        },
+        get: |c| c.metrics_port.to_string(),
+    },
+    Param {
+        name: "metrics-bind",
+        live: false,
+        help: "address of the metrics endpoint",
+        set: |c, v| {
+            c.metrics_bind = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.metrics_bind.clone(),
+    },
 ];
 
 pub fn param(name: &str) -> Option<&'static Param> {
@@ -451,6 +498,14 @@ impl Config {
             return Ok(());
         }
         Err(ConfigError::Unknown(name.to_string()))
+    }
+
+    /// Redis 7.2's protected mode (`clientAcceptHandler`): with
+    /// `protected-mode yes` and no password for the default user, a client
+    /// whose address is not loopback is refused, whatever `bind` says.
+    pub fn protected_mode_denies(&self, peer: IpAddr) -> bool {
+        // A dual-stack listener sees IPv4 clients as `::ffff:a.b.c.d`.
+        self.protected_mode && self.requirepass.is_none() && !peer.to_canonical().is_loopback()
     }
 
     /// `CONFIG SET`: only live parameters.
@@ -646,6 +701,50 @@ mod tests {
             c.set_live("nope", "1"),
             Err(ConfigError::Unknown("nope".into()))
         );
+    }
+
+    #[test]
+    fn protected_mode_refuses_only_non_loopback_clients_without_password() {
+        let c = Config::default();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for local in ["127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"] {
+            assert!(!c.protected_mode_denies(ip(local)), "{local} is loopback");
+        }
+        for remote in [
+            "10.0.0.1",
+            "192.168.1.7",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+            "0.0.0.0",
+        ] {
+            assert!(
+                c.protected_mode_denies(ip(remote)),
+                "{remote} is not loopback"
+            );
+        }
+        let mut with_password = Config::default();
+        with_password.set_live("requirepass", "secret").unwrap();
+        assert!(!with_password.protected_mode_denies(ip("10.0.0.1")));
+        let mut off = Config::default();
+        off.set_live("protected-mode", "no").unwrap();
+        assert!(!off.protected_mode_denies(ip("10.0.0.1")));
+        assert_eq!(
+            off.get_matching(b"protected-mode"),
+            vec![("protected-mode", "no".to_string())]
+        );
+        assert!(off.set_live("protected-mode", "maybe").is_err());
+    }
+
+    #[test]
+    fn protected_mode_message_is_redis_7_2_text() {
+        let m = crate::errors::PROTECTED_MODE;
+        assert!(m.starts_with("DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. "));
+        assert!(m.contains(" 4) Set up an authentication password for the default user. "));
+        assert!(
+            m.ends_with("in order for the server to start accepting connections from the outside.")
+        );
+        // Redis's compiled literal is 1067 bytes: `-`, the text, CRLF and NUL.
+        assert_eq!(m.len() + 4, 1067);
     }
 
     #[test]

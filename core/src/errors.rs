@@ -12,9 +12,16 @@ pub const SYNTAX: &str = "ERR syntax error";
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 pub const DB_INDEX: &str = "ERR DB index is out of range";
 pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
+/// Sent to a non-loopback client refused by protected mode, before closing
+/// (Redis 7.2 `clientAcceptHandler`).
+pub const PROTECTED_MODE: &str = "DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.";
 pub const CLIENT_NAME_SPACES: &str =
     "ERR Client names cannot contain spaces, newlines or special characters.";
 pub const NO_SUCH_CLIENT: &str = "ERR No such client";
+/// `CLIENT TRACKING ON`: ringcast keeps no keys, so it has nothing to track.
+pub const TRACKING_UNSUPPORTED: &str =
+    "ERR CLIENT TRACKING is not supported: ringcast has no keyspace to invalidate";
+pub const CACHING_WITHOUT_TRACKING: &str = "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled";
 pub const DEBUG_DISABLED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 pub const TIMEOUT_NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const GETKEYS_NO_KEYS: &str = "ERR The command has no key arguments";

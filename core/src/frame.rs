@@ -7,6 +7,7 @@
 //! subscriber nor per protocol version.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -21,6 +22,9 @@ pub struct Message {
     pub frame: Bytes,
     /// One `pmessage` frame per subscribed pattern that matches the channel.
     pub patterns: Vec<PatternFrame>,
+    /// When the publishing worker parsed the PUBLISH, on the messages
+    /// sampled for the delivery latency histogram of the receiving workers.
+    pub published: Option<Instant>,
 }
 
 #[derive(Debug)]

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod resp;
 pub mod session;
 pub mod shared;
+pub mod stats;
 
 /// The Redis version ringcast's protocol behaviour follows. Clients gate
 /// features on it (redis-py only uses sharded pub/sub from 7.0).

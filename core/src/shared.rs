@@ -20,6 +20,7 @@ use crate::commands::CommandSpec;
 use crate::config::Config;
 use crate::mesh::Doorbells;
 use crate::registry::{Registry, WorkerId};
+use crate::stats::{ErrorStats, LatencyHistogram, ProcessStats};
 
 /// Facts about the running process, fixed at start.
 #[derive(Clone, Debug)]
@@ -49,6 +50,28 @@ pub struct WorkerStats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub inbound_depth: AtomicU64,
+    /// Error replies sent (INFO `total_error_replies`).
+    pub error_replies: AtomicU64,
+    /// Read and write calls that moved data (INFO `total_reads_processed` / `total_writes_processed`).
+    pub reads_processed: AtomicU64,
+    pub writes_processed: AtomicU64,
+    pub query_buffer_disconnections: AtomicU64,
+    /// Idle clients closed by `timeout`.
+    pub idle_timeouts: AtomicU64,
+    /// Failed AUTH / HELLO AUTH attempts (INFO `acl_access_denied_auth`).
+    pub auth_denied: AtomicU64,
+    /// Gauges refreshed by the worker's cron: output bytes held for its
+    /// clients, the largest output and input buffer among them, and its
+    /// publishers paused for ring room.
+    pub output_memory: AtomicU64,
+    pub max_output_buffer: AtomicU64,
+    pub max_input_buffer: AtomicU64,
+    pub paused_publishers: AtomicU64,
+    /// CPU time of the worker thread, microseconds (set by the server).
+    pub cpu_sys_us: AtomicU64,
+    pub cpu_user_us: AtomicU64,
+    /// Time from PUBLISH on another worker to the message being queued here.
+    pub delivery_latency: LatencyHistogram,
 }
 
 impl WorkerStats {
@@ -78,10 +101,11 @@ pub struct ClientMeta {
     pub shard_channels: AtomicUsize,
     pub db: AtomicU64,
     pub resp: AtomicU8,
-    /// The last command run; only ever points to an entry of the static command table.
+    /// The last command run (`cmd=` of CLIENT LIST): written on every
+    /// command, so an atomic pointer to its static table entry, not a lock.
+    /// Only ever holds null or a pointer taken from a `&'static CommandSpec`.
     last_cmd: AtomicPtr<CommandSpec>,
-    /// When the last command ran, in milliseconds since the server started
-    /// (a coarse clock the worker refreshes, so no clock read per command).
+    /// Milliseconds since `created` of the last command.
     pub last_active_ms: AtomicU64,
     pub output_bytes: AtomicUsize,
 }
@@ -110,17 +134,19 @@ impl ClientMeta {
 }
 
 impl ClientMeta {
+    /// Record the command the client is running.
     pub fn set_last_cmd(&self, spec: &'static CommandSpec) {
         self.last_cmd
             .store(spec as *const CommandSpec as *mut CommandSpec, Relaxed);
     }
 
-    /// Full name of the last command (`NULL` before the first), as CLIENT LIST shows it.
+    /// Name of the last command run, `NULL` before the first (as Redis shows it).
     pub fn last_cmd(&self) -> &'static str {
         let p = self.last_cmd.load(Relaxed);
-        // SAFETY: only `set_last_cmd` stores here, and it takes a `&'static`
-        // entry of the command table, which lives for the whole program.
-        unsafe { p.as_ref() }.map_or("NULL", |c| c.name)
+        // SAFETY: `last_cmd` only ever holds null or a pointer made from a
+        // `&'static CommandSpec` (see `set_last_cmd`), valid for the whole
+        // program and never written through.
+        unsafe { p.as_ref() }.map_or("NULL", |spec| spec.name)
     }
 }
 
@@ -143,6 +169,10 @@ pub struct Shared {
     pub kills_pending: Box<[AtomicBool]>,
     pub doorbells: Arc<Doorbells>,
     pub shutting_down: AtomicBool,
+    /// Process figures sampled by the server (memory, CPU, rates).
+    pub process: ProcessStats,
+    /// Error replies by code (INFO `errorstats`).
+    pub errors: ErrorStats,
 }
 
 impl Shared {
@@ -162,6 +192,8 @@ impl Shared {
             kills_pending: (0..workers).map(|_| AtomicBool::new(false)).collect(),
             doorbells,
             shutting_down: AtomicBool::new(false),
+            process: ProcessStats::default(),
+            errors: ErrorStats::default(),
         }
     }
 

@@ -8,6 +8,10 @@
 //! (the k-th connection lands on worker k mod N), which the cross-worker
 //! tests rely on. Accepting is far off the hot path (one hand-off per
 //! connection), so the extra hop costs nothing that matters.
+//!
+//! It also refuses the connections Redis refuses at accept time, with
+//! Redis's error line: past `maxclients`, and non-loopback clients in
+//! protected mode (`Config::protected_mode_denies`).
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -50,7 +54,12 @@ impl Acceptor {
             }
             let config = self.shared.config.load();
             if self.shared.connected_clients() >= config.maxclients as u64 {
-                reject(stream, &self.shared);
+                reject(stream, &self.shared, ringcast_core::errors::MAX_CLIENTS);
+                continue;
+            }
+            if config.protected_mode_denies(peer.ip()) {
+                tracing::debug!("protected mode: refusing {peer}");
+                reject(stream, &self.shared, ringcast_core::errors::PROTECTED_MODE);
                 continue;
             }
             let _ = stream.set_nodelay(true);
@@ -67,10 +76,12 @@ impl Acceptor {
     }
 }
 
-fn reject(mut stream: std::net::TcpStream, shared: &Shared) {
+/// Refuse a connection with an error line and close it (`maxclients`,
+/// protected mode), counted in INFO `rejected_connections`.
+fn reject(mut stream: std::net::TcpStream, shared: &Shared, error: &str) {
     shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
     // Best effort, as Redis: the client may already be gone.
-    let _ = stream.write_all(format!("-{}\r\n", ringcast_core::errors::MAX_CLIENTS).as_bytes());
+    let _ = stream.write_all(format!("-{error}\r\n").as_bytes());
 }
 
 fn set_keepalive(stream: &std::net::TcpStream, interval: u64) {
@@ -113,5 +124,45 @@ fn set_keepalive(stream: &std::net::TcpStream, interval: u64) {
             &cnt as *const _ as *const _,
             size,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sockopt(stream: &std::net::TcpStream, level: libc::c_int, name: libc::c_int) -> i32 {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into a live c_int.
+        let rc = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                level,
+                name,
+                &mut value as *mut _ as *mut _,
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "getsockopt: {}", std::io::Error::last_os_error());
+        value
+    }
+
+    #[test]
+    fn keepalive_interval_is_applied_to_the_socket() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        set_keepalive(&client, 77);
+        assert_eq!(sockopt(&client, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 1);
+        assert_eq!(sockopt(&client, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE), 77);
+        assert_eq!(sockopt(&client, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL), 25);
+    }
+
+    #[test]
+    fn keepalive_zero_leaves_the_socket_alone() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        set_keepalive(&client, 0);
+        assert_eq!(sockopt(&client, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 0);
     }
 }

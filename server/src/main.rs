@@ -5,6 +5,8 @@
 mod acceptor;
 mod backend;
 mod connection;
+mod metrics;
+mod sampler;
 mod worker;
 
 use std::net::TcpListener;
@@ -52,19 +54,35 @@ fn load_config(args: &[String]) -> anyhow::Result<(Config, String)> {
     Ok((config, file))
 }
 
-fn init_logging(level: LogLevel) {
-    let filter = match level {
-        LogLevel::Debug => tracing::Level::TRACE,
-        LogLevel::Verbose => tracing::Level::DEBUG,
-        LogLevel::Notice => tracing::Level::INFO,
-        LogLevel::Warning => tracing::Level::WARN,
-    };
-    tracing_subscriber::fmt()
-        .with_max_level(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+fn level_filter(level: LogLevel) -> tracing_subscriber::filter::LevelFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    match level {
+        LogLevel::Debug => LevelFilter::TRACE,
+        LogLevel::Verbose => LevelFilter::DEBUG,
+        LogLevel::Notice => LevelFilter::INFO,
+        LogLevel::Warning => LevelFilter::WARN,
+    }
+}
+
+/// Logs to stderr at `level`; the returned function changes the level of the
+/// running subscriber (`CONFIG SET loglevel`).
+fn init_logging(level: LogLevel) -> sampler::SetLogLevel {
+    use tracing_subscriber::prelude::*;
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(level_filter(level));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .init();
+    Box::new(move |level| {
+        if handle.modify(|f| *f = level_filter(level)).is_ok() {
+            tracing::info!("log level set to {level:?}");
+        }
+    })
 }
 
 fn run_id() -> String {
@@ -91,7 +109,7 @@ fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let (mut config, config_file) = load_config(&args)?;
-    init_logging(config.loglevel);
+    let set_log_level = init_logging(config.loglevel);
 
     let cpus = worker::usable_cpus();
     if config.threads == 0 {
@@ -126,6 +144,17 @@ fn run() -> anyhow::Result<()> {
             .unwrap_or_default(),
     };
     let shared = Arc::new(Shared::new(config.clone(), info, doorbells.clone()));
+    sampler::spawn(shared.clone(), set_log_level).context("cannot start the sampler thread")?;
+    if config.metrics_port != 0 {
+        metrics::spawn(shared.clone(), &config.metrics_bind, config.metrics_port).with_context(
+            || {
+                format!(
+                    "cannot serve metrics on {}:{}",
+                    config.metrics_bind, config.metrics_port
+                )
+            },
+        )?;
+    }
 
     tracing::info!(
         "ringcast {} (redis protocol {}) pid={} workers={workers} backend={} port={port}",

@@ -72,9 +72,19 @@ pub fn run(spec: WorkerSpec) -> anyhow::Result<()> {
 }
 
 async fn cron(hub: Rc<RefCell<Hub>>) {
+    let mut ticks = 0u32;
     loop {
         monoio::time::sleep(CRON_INTERVAL).await;
-        hub.borrow_mut().cron();
+        let mut h = hub.borrow_mut();
+        h.cron();
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(10) {
+            // This worker thread's own CPU time, once a second, for INFO.
+            let cpu = crate::sampler::rusage(libc::RUSAGE_THREAD);
+            let stats = &h.shared().stats[h.worker()];
+            stats.cpu_sys_us.store(cpu.sys_us, Ordering::Relaxed);
+            stats.cpu_user_us.store(cpu.user_us, Ordering::Relaxed);
+        }
     }
 }
 

@@ -51,6 +51,8 @@ pub struct Opts {
     pub output_buffer_limit: Option<String>,
     pub ring_capacity: Option<u32>,
     pub debug_command: bool,
+    /// More `--name value` flags, passed to ringcast only.
+    pub extra_args: Vec<String>,
 }
 
 impl Opts {
@@ -65,6 +67,7 @@ impl Opts {
             output_buffer_limit: None,
             ring_capacity: None,
             debug_command: false,
+            extra_args: Vec::new(),
         }
     }
     pub fn threads(mut self, n: usize) -> Opts {
@@ -92,6 +95,12 @@ impl Opts {
         self.debug_command = true;
         self
     }
+    /// Adds `--<name> <value>` to ringcast's command line.
+    pub fn arg(mut self, name: &str, value: &str) -> Opts {
+        self.extra_args
+            .extend([format!("--{name}"), value.to_owned()]);
+        self
+    }
 
     fn args(&self, target: Target, port: u16) -> Vec<String> {
         let mut args: Vec<String> = vec!["--port".into(), port.to_string()];
@@ -107,6 +116,7 @@ impl Opts {
                 if let Some(n) = self.ring_capacity {
                     args.extend(["--ring-capacity".into(), n.to_string()]);
                 }
+                args.extend(self.extra_args.iter().cloned());
             }
         }
         if let Some(pw) = &self.requirepass {

@@ -99,6 +99,7 @@ pub fn auth(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
         encode::simple(&mut hub.reply, b"OK");
     } else {
         encode::error(&mut hub.reply, errors::WRONGPASS);
+        crate::shared::WorkerStats::add(&hub.stats().auth_denied, 1);
     }
     Exec::Done
 }
@@ -158,6 +159,7 @@ pub fn hello(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
     if let Some((user, pass)) = auth {
         if !credentials_ok(hub, user, pass) {
             encode::error(&mut hub.reply, errors::WRONGPASS);
+            crate::shared::WorkerStats::add(&hub.stats().auth_denied, 1);
             return Exec::Done;
         }
         hub.conns[key].session.authenticated = true;

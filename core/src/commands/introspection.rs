@@ -1,6 +1,6 @@
-//! Introspection and administration: PUBSUB, INFO, CLIENT, CONFIG, COMMAND.
+//! Introspection and administration: PUBSUB, CLIENT, CONFIG, COMMAND
+//! (INFO has its own module, `info`).
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
@@ -94,125 +94,6 @@ fn numsub(hub: &mut Hub, args: &[Bytes], ns: Namespace) -> Exec {
     Exec::Done
 }
 
-// ----- INFO --------------------------------------------------------------
-
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server", "clients", "memory", "stats", "cluster", "keyspace", "ringcast",
-];
-
-/// INFO [section ...]: Redis's text format, as a bulk (RESP2) or verbatim (RESP3) string.
-pub fn info(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
-    let wanted: Vec<String> = args[1..]
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
-        .collect();
-    let all = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
-    let mut text = String::new();
-    for section in DEFAULT_SECTIONS {
-        if all || wanted.iter().any(|w| w == section) {
-            if !text.is_empty() {
-                text.push_str("\r\n");
-            }
-            info_section(hub, section, &mut text);
-        }
-    }
-    let proto = hub.conns[key].session.proto;
-    encode::verbatim(&mut hub.reply, b"txt", text.as_bytes(), proto);
-    Exec::Done
-}
-
-fn info_section(hub: &Hub, section: &str, t: &mut String) {
-    let sh = &hub.shared;
-    let i = &sh.info;
-    let config = sh.config.load();
-    let up = i.started.elapsed().as_secs();
-    match section {
-        "server" => {
-            let _ = write!(
-                t,
-                "# Server\r\nredis_version:{}\r\nringcast_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmultiplexing_api:{}\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
-                crate::REDIS_VERSION,
-                crate::VERSION,
-                std::env::consts::OS,
-                std::env::consts::ARCH,
-                usize::BITS,
-                i.io_backend,
-                i.pid,
-                i.run_id,
-                i.port,
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_micros(),
-                up,
-                up / 86400,
-                i.executable,
-                i.config_file,
-            );
-        }
-        "clients" => {
-            let _ = write!(
-                t,
-                "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\npubsub_clients:{}\r\nmaxclients:{}\r\n",
-                sh.connected_clients(),
-                sh.total(|s| &s.pubsub_clients),
-                config.maxclients,
-            );
-        }
-        "memory" => {
-            let out: usize = lock(&sh.clients)
-                .values()
-                .map(|m| m.output_bytes.load(Relaxed))
-                .sum();
-            let _ = write!(
-                t,
-                "# Memory\r\nmem_clients_normal:{out}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n"
-            );
-        }
-        "stats" => {
-            let _ = write!(
-                t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_messages_published:{}\r\ntotal_messages_delivered:{}\r\n",
-                sh.total(|s| &s.connections_received),
-                sh.total(|s| &s.commands_processed),
-                sh.total(|s| &s.net_input_bytes),
-                sh.total(|s| &s.net_output_bytes),
-                sh.rejected_connections.load(Relaxed),
-                sh.registry.channel_count(Namespace::Global),
-                sh.registry.pattern_count(),
-                sh.registry.channel_count(Namespace::Shard),
-                sh.total(|s| &s.output_limit_disconnections),
-                sh.total(|s| &s.messages_published),
-                sh.total(|s| &s.messages_delivered),
-            );
-        }
-        "cluster" => t.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
-        "keyspace" => t.push_str("# Keyspace\r\n"),
-        "ringcast" => {
-            let _ = write!(
-                t,
-                "# Ringcast\r\nio_backend:{}\r\nworkers:{}\r\nring_capacity:{}\r\n",
-                i.io_backend, i.workers, config.ring_capacity
-            );
-            for (w, s) in sh.stats.iter().enumerate() {
-                let _ = write!(
-                    t,
-                    "worker{w}:clients={},commands={},published={},delivered={},inbound_depth={}\r\n",
-                    s.connected_clients.load(Relaxed),
-                    s.commands_processed.load(Relaxed),
-                    s.messages_published.load(Relaxed),
-                    s.messages_delivered.load(Relaxed),
-                    s.inbound_depth.load(Relaxed),
-                );
-            }
-        }
-        _ => {}
-    }
-}
-
 // ----- CLIENT ------------------------------------------------------------
 
 pub static CLIENT: &[CommandSpec] = &[
@@ -250,6 +131,32 @@ pub static CLIENT: &[CommandSpec] = &[
         Exec::Done
     }),
     cmd("client|kill", -3, 0, client_kill),
+    cmd("client|tracking", -3, 0, client_tracking),
+    cmd("client|trackinginfo", 2, 0, |h, k, _| {
+        // Tracking is never on: Redis's reply for a client without it.
+        let proto = h.conns[k].session.proto;
+        encode::map(&mut h.reply, 3, proto);
+        encode::bulk(&mut h.reply, b"flags");
+        encode::set(&mut h.reply, 1, proto);
+        encode::bulk(&mut h.reply, b"off");
+        encode::bulk(&mut h.reply, b"redirect");
+        encode::integer(&mut h.reply, -1);
+        encode::bulk(&mut h.reply, b"prefixes");
+        encode::array(&mut h.reply, 0);
+        Exec::Done
+    }),
+    cmd("client|getredir", 2, 0, |h, _, _| {
+        encode::integer(&mut h.reply, -1);
+        Exec::Done
+    }),
+    cmd("client|caching", 3, 0, |h, _, a| {
+        if a[2].eq_ignore_ascii_case(b"yes") || a[2].eq_ignore_ascii_case(b"no") {
+            encode::error(&mut h.reply, errors::CACHING_WITHOUT_TRACKING);
+        } else {
+            encode::error(&mut h.reply, errors::SYNTAX);
+        }
+        Exec::Done
+    }),
     cmd("client|no-evict", 3, 0, on_off),
     cmd("client|no-touch", 3, 0, on_off),
     cmd("client|help", 2, 0, |h, _, _| {
@@ -257,6 +164,10 @@ pub static CLIENT: &[CommandSpec] = &[
             h,
             &[
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CACHING (YES|NO)",
+                "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+                "GETREDIR",
+                "    Return the client ID we are redirecting to when tracking is enabled.",
                 "GETNAME",
                 "    Return the name of the current connection.",
                 "ID",
@@ -266,7 +177,21 @@ pub static CLIENT: &[CommandSpec] = &[
                 "KILL <ip:port>",
                 "    Kill connection made from <ip:port>.",
                 "KILL <option> <value> [<option> <value> [...]]",
-                "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO).",
+                "    Kill connections. Options are:",
+                "    * ADDR <ip:port>",
+                "      Kill connections made from the specified address",
+                "    * LADDR <ip:port>",
+                "      Kill connections made to specified local address",
+                "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+                "      Kill connections by type.",
+                "    * USER <username>",
+                "      Kill connections authenticated by <username>.",
+                "    * SKIPME (YES|NO)",
+                "      Skip killing current connection (default: yes).",
+                "    * ID <client-id>",
+                "      Kill connections by client id.",
+                "    * MAXAGE <maxage>",
+                "      Kill connections older than the specified age.",
                 "LIST [options ...]",
                 "    Return information about client connections. Options: TYPE (NORMAL|PUBSUB), ID <client-id> [...].",
                 "NO-EVICT (ON|OFF)",
@@ -277,6 +202,11 @@ pub static CLIENT: &[CommandSpec] = &[
                 "    Assign the name <name> to the current connection.",
                 "SETINFO <option> <value>",
                 "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+                "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix>] [...]",
+                "         [OPTIN] [OPTOUT] [NOLOOP]",
+                "    Control server assisted client side caching (ringcast accepts OFF only).",
+                "TRACKINGINFO",
+                "    Report tracking status for the current connection.",
                 "HELP",
                 "    Print this help.",
             ],
@@ -287,6 +217,42 @@ pub static CLIENT: &[CommandSpec] = &[
 fn on_off(hub: &mut Hub, _key: ConnKey, args: &[Bytes]) -> Exec {
     if args[2].eq_ignore_ascii_case(b"on") || args[2].eq_ignore_ascii_case(b"off") {
         encode::simple(&mut hub.reply, b"OK");
+    } else {
+        encode::error(&mut hub.reply, errors::SYNTAX);
+    }
+    Exec::Done
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
+/// [OPTOUT] [NOLOOP]. ringcast has no keyspace, so there is nothing to
+/// invalidate: OFF (the state every client is in) is accepted, ON is refused
+/// with an error rather than promising invalidations that never come.
+fn client_tracking(hub: &mut Hub, _key: ConnKey, args: &[Bytes]) -> Exec {
+    let mut i = 3;
+    while i < args.len() {
+        let opt = &args[i];
+        let needs_value =
+            opt.eq_ignore_ascii_case(b"redirect") || opt.eq_ignore_ascii_case(b"prefix");
+        let flag = [&b"bcast"[..], b"optin", b"optout", b"noloop"]
+            .iter()
+            .any(|f| opt.eq_ignore_ascii_case(f));
+        if needs_value && i + 1 < args.len() {
+            if opt.eq_ignore_ascii_case(b"redirect") && super::parse_i64(&args[i + 1]).is_none() {
+                encode::error(&mut hub.reply, errors::NOT_INTEGER);
+                return Exec::Done;
+            }
+            i += 2;
+        } else if flag {
+            i += 1;
+        } else {
+            encode::error(&mut hub.reply, errors::SYNTAX);
+            return Exec::Done;
+        }
+    }
+    if args[2].eq_ignore_ascii_case(b"off") {
+        encode::simple(&mut hub.reply, b"OK");
+    } else if args[2].eq_ignore_ascii_case(b"on") {
+        encode::error(&mut hub.reply, errors::TRACKING_UNSUPPORTED);
     } else {
         encode::error(&mut hub.reply, errors::SYNTAX);
     }
@@ -344,7 +310,7 @@ fn client_reply(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
 /// One `CLIENT LIST` line (Redis 7.2 fields, plus `io-thread`: the worker).
 fn client_line(hub: &Hub, m: &ClientMeta) -> String {
     let age = m.created.elapsed();
-    let idle = hub.clock_ms.saturating_sub(m.last_active_ms.load(Relaxed));
+    let idle = age.as_millis() as u64 - m.last_active_ms.load(Relaxed).min(age.as_millis() as u64);
     let subs = (
         m.channels.load(Relaxed),
         m.patterns.load(Relaxed),
@@ -388,17 +354,14 @@ fn client_line(hub: &Hub, m: &ClientMeta) -> String {
 
 /// CLIENT LIST [TYPE normal|pubsub|master|replica] [ID id ...]
 fn client_list(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
-    let mut kind: Option<bool> = None; // Some(true): pubsub only
+    let mut kind: Option<ClientType> = None;
     let mut ids: Option<Vec<u64>> = None;
     let mut i = 2;
     while i < args.len() {
         if args[i].eq_ignore_ascii_case(b"type") && i + 1 < args.len() {
-            let t = args[i + 1].to_ascii_lowercase();
-            kind = match &t[..] {
-                b"pubsub" => Some(true),
-                b"normal" => Some(false),
-                b"master" | b"replica" | b"slave" => None,
-                _ => {
+            kind = match ClientType::parse(&args[i + 1]) {
+                Some(t) => Some(t),
+                None => {
                     let e = format!(
                         "ERR Unknown client type '{}'",
                         String::from_utf8_lossy(&args[i + 1])
@@ -407,9 +370,6 @@ fn client_list(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
                     return Exec::Done;
                 }
             };
-            if matches!(&t[..], b"master" | b"replica" | b"slave") {
-                ids = Some(Vec::new());
-            }
             i += 2;
         } else if args[i].eq_ignore_ascii_case(b"id") && i + 1 < args.len() {
             let mut list = Vec::new();
@@ -435,10 +395,7 @@ fn client_list(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&m.id)) {
             continue;
         }
-        let pubsub =
-            m.channels.load(Relaxed) + m.patterns.load(Relaxed) + m.shard_channels.load(Relaxed)
-                > 0;
-        if kind.is_some_and(|k| k != pubsub) {
+        if kind.is_some_and(|k| !k.matches(&m)) {
             continue;
         }
         text.push_str(&client_line(hub, &m));
@@ -449,11 +406,45 @@ fn client_list(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-/// CLIENT KILL ip:port | CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no]
+/// The `TYPE` of `CLIENT LIST` / `CLIENT KILL`. Replicas and masters do not
+/// exist here: those types match no client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Pubsub,
+    Replication,
+}
+
+impl ClientType {
+    fn parse(name: &[u8]) -> Option<ClientType> {
+        match &name.to_ascii_lowercase()[..] {
+            b"normal" => Some(ClientType::Normal),
+            b"pubsub" => Some(ClientType::Pubsub),
+            b"master" | b"replica" | b"slave" => Some(ClientType::Replication),
+            _ => None,
+        }
+    }
+
+    fn matches(self, m: &ClientMeta) -> bool {
+        let pubsub =
+            m.channels.load(Relaxed) + m.patterns.load(Relaxed) + m.shard_channels.load(Relaxed)
+                > 0;
+        match self {
+            ClientType::Normal => !pubsub,
+            ClientType::Pubsub => pubsub,
+            ClientType::Replication => false,
+        }
+    }
+}
+
+/// CLIENT KILL ip:port | CLIENT KILL [ID id] [TYPE type] [USER name]
+/// [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no] [MAXAGE seconds].
+/// Clients on other workers are closed by their own worker.
 fn client_kill(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
     let me = hub.conns[key].session.id;
     let old_style = args.len() == 3;
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    let (mut kind, mut max_age): (Option<ClientType>, u64) = (None, 0);
     if old_style {
         addr = Some(args[2].clone());
         skipme = false;
@@ -485,11 +476,34 @@ fn client_kill(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
                     encode::error(&mut hub.reply, errors::SYNTAX);
                     return Exec::Done;
                 }
-            } else if opt.eq_ignore_ascii_case(b"type")
-                || opt.eq_ignore_ascii_case(b"user")
-                || opt.eq_ignore_ascii_case(b"maxage")
-            {
-                // Accepted filters that match nothing ringcast distinguishes.
+            } else if opt.eq_ignore_ascii_case(b"type") {
+                match ClientType::parse(val) {
+                    Some(t) => kind = Some(t),
+                    None => {
+                        let e =
+                            format!("ERR Unknown client type '{}'", String::from_utf8_lossy(val));
+                        encode::error(&mut hub.reply, &e);
+                        return Exec::Done;
+                    }
+                }
+            } else if opt.eq_ignore_ascii_case(b"user") {
+                // `default` is the only user; every client is logged in as it.
+                if &val[..] != b"default" {
+                    let e = format!("ERR No such user '{}'", String::from_utf8_lossy(val));
+                    encode::error(&mut hub.reply, &e);
+                    return Exec::Done;
+                }
+            } else if opt.eq_ignore_ascii_case(b"maxage") {
+                match super::parse_i64(val) {
+                    Some(n) if n >= 0 => max_age = n as u64,
+                    _ => {
+                        encode::error(
+                            &mut hub.reply,
+                            "ERR maxage is not an integer or out of range",
+                        );
+                        return Exec::Done;
+                    }
+                }
             } else {
                 encode::error(&mut hub.reply, errors::SYNTAX);
                 return Exec::Done;
@@ -501,6 +515,8 @@ fn client_kill(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
         .filter(|m| id.is_none_or(|i| m.id == i))
         .filter(|m| addr.as_ref().is_none_or(|a| m.addr.as_bytes() == &a[..]))
         .filter(|m| laddr.as_ref().is_none_or(|a| m.laddr.as_bytes() == &a[..]))
+        .filter(|m| kind.is_none_or(|k| k.matches(m)))
+        .filter(|m| max_age == 0 || m.created.elapsed().as_secs() >= max_age)
         .filter(|m| !(skipme && m.id == me))
         .map(|m| m.id)
         .collect();

@@ -1,11 +1,12 @@
 //! Command table and dispatch: finds the command, checks arity,
 //! authentication and the RESP2 subscribed-mode gate in Redis's order, then
 //! runs it. One file per command family: `pubsub`, `connection`,
-//! `introspection` (PUBSUB, INFO, CLIENT, CONFIG, COMMAND) and `keyspace`
+//! `info`, `introspection` (PUBSUB, CLIENT, CONFIG, COMMAND) and `keyspace`
 //! (the empty keyspace and DEBUG).
 
 mod connection;
 mod docs;
+mod info;
 mod introspection;
 mod keyspace;
 mod pubsub;
@@ -76,7 +77,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("auth", -2, NO_AUTH, connection::auth),
     cmd("select", 2, 0, connection::select),
     container("client", introspection::CLIENT),
-    cmd("info", -1, 0, introspection::info),
+    cmd("info", -1, 0, info::info),
     container("config", introspection::CONFIG),
     CommandSpec {
         name: "command",
@@ -161,10 +162,16 @@ pub(crate) fn dispatch(hub: &mut Hub, key: ConnKey, args: Vec<Bytes>) -> Exec {
         );
         return Exec::Done;
     }
-    let meta = &hub.conns[key].session.meta;
-    meta.set_last_cmd(spec);
-    meta.last_active_ms
-        .store(hub.clock_ms, std::sync::atomic::Ordering::Relaxed);
+    {
+        let meta = &hub.conns[key].session.meta;
+        meta.set_last_cmd(spec);
+        // The hub's coarse clock (100 ms steps): CLIENT LIST shows idle
+        // time in seconds, and a clock read per command is not free.
+        meta.last_active_ms.store(
+            hub.now.saturating_duration_since(meta.created).as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
     (spec.run)(hub, key, &args)
 }
 

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use indexmap::IndexSet;
@@ -30,6 +30,10 @@ use crate::resp::decode::{Decoder, RequestLimits};
 
 use crate::session::Session;
 use crate::shared::{ClientMeta, Shared, WorkerStats, lock};
+
+/// One in this many messages that cross workers carries its publish time
+/// for the delivery latency histogram (the first one always does).
+pub const LATENCY_SAMPLE_EVERY: u64 = 32;
 
 /// A connection's handle inside its worker's hub.
 pub type ConnKey = usize;
@@ -55,6 +59,11 @@ pub(crate) struct Conn {
     pub(crate) state: ConnState,
     reader: Option<Waker>,
     pub(crate) local_addr_loopback: bool,
+    /// Last read or write that moved data, on the hub's coarse clock
+    /// (the `timeout` idle check).
+    last_interaction: Instant,
+    /// Unprocessed input bytes after the last read (INFO `client_recent_max_input_buffer`).
+    input_buffered: usize,
 }
 
 /// What the reader of a connection should do next.
@@ -135,9 +144,11 @@ pub struct Hub {
     doomed: Vec<(ConnKey, LimitExceeded)>,
     blocked: Vec<ConnKey>,
     inbox: Vec<SharedMessage>,
-    /// Milliseconds since the server started, refreshed by `cron` and on
-    /// connect: a coarse clock for idle times, read without a syscall.
-    pub(crate) clock_ms: u64,
+    /// Coarse clock, advanced by [`Hub::cron_at`]: reads and writes stamp
+    /// connections with it instead of asking the OS for the time.
+    pub(crate) now: Instant,
+    /// Messages this worker sent to other workers (latency sampling).
+    crossings: u64,
 }
 
 impl Hub {
@@ -156,7 +167,8 @@ impl Hub {
             doomed: Vec::new(),
             blocked: Vec::new(),
             inbox: Vec::new(),
-            clock_ms: 0,
+            now: Instant::now(),
+            crossings: 0,
         }
     }
 
@@ -177,13 +189,8 @@ impl Hub {
         self.conns.len()
     }
 
-    fn tick_clock(&mut self) {
-        self.clock_ms = self.shared.info.started.elapsed().as_millis() as u64;
-    }
-
     /// A new connection arrived on this worker.
     pub fn connect(&mut self, peer: SocketAddr, local: SocketAddr) -> ConnKey {
-        self.tick_clock();
         let id = self.shared.next_client_id.fetch_add(1, Relaxed);
         let meta = Arc::new(ClientMeta::new(
             id,
@@ -191,7 +198,6 @@ impl Hub {
             peer.to_string(),
             local.to_string(),
         ));
-        meta.last_active_ms.store(self.clock_ms, Relaxed);
         lock(&self.shared.clients).insert(id, meta.clone());
         let config = self.shared.config.load();
         let limits = RequestLimits {
@@ -206,6 +212,8 @@ impl Hub {
             state: ConnState::Open,
             reader: None,
             local_addr_loopback: peer.ip().is_loopback(),
+            last_interaction: self.now,
+            input_buffered: 0,
         };
         let key = self.conns.insert(conn);
         self.by_id.insert(id, key);
@@ -274,6 +282,8 @@ impl Hub {
                         out.extend_from_slice(b"\r\n");
                         conn.out.extend(&out);
                         conn.state = ConnState::CloseAfterReply;
+                        self.shared.errors.record(&out[1..]);
+                        WorkerStats::add(&self.stats().error_replies, 1);
                         return Input::Close;
                     }
                 },
@@ -313,6 +323,11 @@ impl Hub {
             return exec;
         }
         WorkerStats::add(&self.stats().commands_processed, 1);
+        if self.reply.first() == Some(&b'-') {
+            // Counted whether or not CLIENT REPLY lets it through, as Redis does.
+            self.shared.errors.record(&self.reply[1..]);
+            WorkerStats::add(&self.stats().error_replies, 1);
+        }
         let Some(conn) = self.conns.get_mut(key) else {
             return Exec::Close;
         };
@@ -486,7 +501,19 @@ impl Hub {
                 return None;
             }
         }
+        // Only messages that cross to another worker feed the latency
+        // histogram, and only one in LATENCY_SAMPLE_EVERY of them is stamped:
+        // a clock read costs far more on the hot path than its ~30 ns alone
+        // (the vDSO's ordered TSC read stalls the pipeline).
+        let mut published = None;
+        if workers.iter().any(|w| w != self.worker) {
+            if self.crossings.is_multiple_of(LATENCY_SAMPLE_EVERY) {
+                published = Some(Instant::now());
+            }
+            self.crossings = self.crossings.wrapping_add(1);
+        }
         let message = Arc::new(Message {
+            published,
             ns,
             channel: channel.clone(),
             frame: if self.lookup.channel.count > 0 {
@@ -578,6 +605,13 @@ impl Hub {
     pub fn drain_inbound(&mut self) -> usize {
         let mut inbox = std::mem::take(&mut self.inbox);
         let n = self.endpoint.drain(|_, m| inbox.push(m));
+        // At most one clock read per batch: every message in it is queued now.
+        let mut now = None;
+        let histogram = &self.shared.stats[self.worker].delivery_latency;
+        for published in inbox.iter().filter_map(|m| m.published) {
+            let now = *now.get_or_insert_with(Instant::now);
+            histogram.record(now.saturating_duration_since(published));
+        }
         for m in inbox.drain(..) {
             self.deliver(&m, None);
         }
@@ -660,16 +694,26 @@ impl Hub {
     pub fn sent(&mut self, key: ConnKey, n: usize) {
         if let Some(conn) = self.conns.get_mut(key) {
             conn.out.sent(n);
+            conn.last_interaction = self.now;
         }
-        WorkerStats::add(&self.stats().net_output_bytes, n as u64);
+        let stats = self.stats();
+        WorkerStats::add(&stats.net_output_bytes, n as u64);
+        WorkerStats::add(&stats.writes_processed, 1);
     }
 
     /// The reader got `n` bytes (INFO counters) — and checks the query buffer limit:
     /// false means the client must be closed.
     pub fn received(&mut self, key: ConnKey, n: usize, buffered: usize) -> bool {
-        WorkerStats::add(&self.stats().net_input_bytes, n as u64);
+        let stats = self.stats();
+        WorkerStats::add(&stats.net_input_bytes, n as u64);
+        WorkerStats::add(&stats.reads_processed, 1);
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.last_interaction = self.now;
+            conn.input_buffered = buffered;
+        }
         let limit = self.shared.config.load().client_query_buffer_limit;
         if buffered > limit {
+            WorkerStats::add(&self.stats().query_buffer_disconnections, 1);
             if let Some(conn) = self.conns.get(key) {
                 tracing::warn!(
                     "closing client id={} addr={}: query buffer over {limit} bytes",
@@ -684,24 +728,72 @@ impl Hub {
     }
 
     /// Periodic housekeeping (about every 100 ms): soft output limits that
-    /// expire with no new message, inbound depth for INFO.
+    /// expire with no new message, idle clients past `timeout`, gauges for INFO.
     pub fn cron(&mut self) {
-        self.tick_clock();
-        let limit = self.shared.config.load().output_limit_pubsub;
-        if limit.soft > 0 {
-            for (key, conn) in self.conns.iter_mut() {
-                if conn.state == ConnState::Open
-                    && conn.session.in_pubsub()
-                    && let Some(why) = conn.out.check_limit(&limit)
-                {
-                    self.doomed.push((key, why));
-                }
-            }
-            self.check_doomed();
-        }
-        let depth = self.endpoint.inbound_len() as u64;
-        self.stats().inbound_depth.store(depth, Relaxed);
+        self.cron_at(Instant::now());
     }
+
+    /// [`Hub::cron`] with the current time given (tests drive the clock).
+    pub fn cron_at(&mut self, now: Instant) {
+        self.now = now;
+        let config = self.shared.config.load();
+        let limit = config.output_limit_pubsub;
+        let timeout = Duration::from_secs(config.timeout);
+        let mut idle = Vec::new();
+        let (mut out_total, mut out_max, mut in_max, mut paused) = (0u64, 0u64, 0u64, 0u64);
+        for (key, conn) in self.conns.iter_mut() {
+            if conn.state != ConnState::Open {
+                continue;
+            }
+            let out = conn.out.memory();
+            conn.session.meta.output_bytes.store(out, Relaxed);
+            out_total += out as u64;
+            out_max = out_max.max(out as u64);
+            in_max = in_max.max(conn.input_buffered as u64);
+            let waiting = conn.pending.is_some();
+            paused += waiting as u64;
+            if limit.soft > 0
+                && conn.session.in_pubsub()
+                && let Some(why) = conn.out.check_limit(&limit)
+            {
+                self.doomed.push((key, why));
+            } else if is_idle(conn, now, timeout, waiting) {
+                idle.push(key);
+            }
+        }
+        self.check_doomed();
+        for key in idle {
+            if let Some(conn) = self.conns.get(key) {
+                tracing::debug!(
+                    "closing idle client id={} addr={}",
+                    conn.session.id,
+                    conn.session.meta.addr
+                );
+            }
+            WorkerStats::add(&self.stats().idle_timeouts, 1);
+            self.kill(key, None);
+        }
+        let stats = self.stats();
+        stats.output_memory.store(out_total, Relaxed);
+        stats.max_output_buffer.store(out_max, Relaxed);
+        stats.max_input_buffer.store(in_max, Relaxed);
+        stats.paused_publishers.store(paused, Relaxed);
+        let depth = self.endpoint.inbound_len() as u64;
+        stats.inbound_depth.store(depth, Relaxed);
+    }
+}
+
+/// Redis's `clientsCronHandleTimeout`: with `timeout` set, a client idle for
+/// longer than that is closed, unless it is in pub/sub mode (subscribers wait
+/// for messages by design) or blocked (here: a publisher paused for ring room).
+fn is_idle(conn: &Conn, now: Instant, timeout: Duration, blocked: bool) -> bool {
+    !timeout.is_zero()
+        && !blocked
+        && !conn.session.in_pubsub()
+        && now
+            .saturating_duration_since(conn.last_interaction)
+            .as_secs()
+            > timeout.as_secs()
 }
 
 /// Which namespace a subscription lives in.

@@ -352,3 +352,194 @@ fn disconnect_removes_subscriptions_from_the_registry() {
     assert_eq!(w.shared.registry.numsub(Namespace::Global, b"x"), 0);
     assert_eq!(w.shared.registry.pattern_count(), 0);
 }
+
+// ----- operations: timeout, error and latency accounting, sampler ---------
+
+fn world_with_timeout(seconds: u64) -> World {
+    let config = Config {
+        timeout: seconds,
+        ..Config::default()
+    };
+    world_with(1, 64, config)
+}
+
+fn is_open(w: &World, c: (usize, ConnKey)) -> bool {
+    w.hubs[c.0]
+        .conns
+        .get(c.1)
+        .is_some_and(|conn| conn.state == ConnState::Open)
+}
+
+#[test]
+fn idle_client_is_closed_after_timeout_but_subscribers_are_not() {
+    let mut w = world_with_timeout(1);
+    let plain = w.connect(0);
+    let sub = w.connect(0);
+    let resp3_sub = w.connect(0);
+    w.send(sub, &cmd(&["SUBSCRIBE", "x"]));
+    w.send(resp3_sub, &cmd(&["HELLO", "3"]));
+    w.send(resp3_sub, &cmd(&["SSUBSCRIBE", "y"]));
+    let t0 = w.hubs[0].now;
+    w.hubs[0].cron_at(t0 + Duration::from_secs(3));
+    assert!(!is_open(&w, plain), "idle for 3 s with timeout 1 s");
+    assert!(is_open(&w, sub), "pub/sub clients are exempt");
+    assert!(
+        is_open(&w, resp3_sub),
+        "shard subscribers too, whatever the protocol"
+    );
+    assert_eq!(w.shared.total(|s| &s.idle_timeouts), 1);
+}
+
+#[test]
+fn reads_and_writes_keep_a_client_from_timing_out() {
+    let mut w = world_with_timeout(1);
+    let c = w.connect(0);
+    let t0 = w.hubs[0].now;
+    w.hubs[0].cron_at(t0 + Duration::from_millis(900));
+    assert!(w.hubs[0].received(c.1, 10, 0));
+    w.hubs[0].cron_at(t0 + Duration::from_millis(2500));
+    assert!(
+        is_open(&w, c),
+        "1.6 s since the last read is not over 1 s in whole seconds"
+    );
+    w.hubs[0].cron_at(t0 + Duration::from_millis(3000));
+    assert!(!is_open(&w, c), "2.1 s since the last read");
+}
+
+#[test]
+fn timeout_zero_never_closes_idle_clients() {
+    let mut w = world_with_timeout(0);
+    let c = w.connect(0);
+    let t0 = w.hubs[0].now;
+    w.hubs[0].cron_at(t0 + Duration::from_secs(100_000));
+    assert!(is_open(&w, c));
+}
+
+#[test]
+fn timeout_set_live_applies_to_existing_clients() {
+    let mut w = world_with_timeout(0);
+    let admin = w.connect(0);
+    let idle = w.connect(0);
+    w.send(admin, &cmd(&["CONFIG", "SET", "timeout", "5"]));
+    assert_eq!(w.output(admin), b"+OK\r\n");
+    let t0 = w.hubs[0].now;
+    w.hubs[0].cron_at(t0 + Duration::from_secs(4));
+    assert!(w.hubs[0].received(admin.1, 1, 0));
+    w.hubs[0].cron_at(t0 + Duration::from_secs(7));
+    assert!(!is_open(&w, idle));
+    assert!(is_open(&w, admin));
+}
+
+#[test]
+fn error_replies_are_counted_by_code() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    w.send(c, &cmd(&["NOSUCH"]));
+    w.send(c, &cmd(&["AUTH", "x"]));
+    w.send(c, &cmd(&["PING"]));
+    w.output(c);
+    assert_eq!(w.shared.total(|s| &s.error_replies), 2);
+    assert_eq!(w.shared.errors.snapshot(), vec![("ERR".to_string(), 2)]);
+    w.send(c, b"*1\r\n$x\r\n");
+    assert_eq!(
+        w.shared.total(|s| &s.error_replies),
+        3,
+        "protocol errors count too"
+    );
+}
+
+#[test]
+fn one_in_n_cross_worker_messages_feed_the_latency_histogram() {
+    let mut w = world_with(2, 1024, Config::default());
+    let remote = w.connect(1);
+    let local = w.connect(0);
+    let publisher = w.connect(0);
+    w.send(remote, &cmd(&["SUBSCRIBE", "a"]));
+    w.send(local, &cmd(&["SUBSCRIBE", "b"]));
+    // Local-only publishes never count as crossings.
+    for _ in 0..3 {
+        w.send(publisher, &cmd(&["PUBLISH", "b", "local"]));
+    }
+    let n = LATENCY_SAMPLE_EVERY as usize;
+    for _ in 0..n + 1 {
+        w.send(publisher, &cmd(&["PUBLISH", "a", "x"]));
+    }
+    w.drain_all();
+    let count = |worker: usize| {
+        let mut s = crate::stats::LatencySnapshot::default();
+        w.shared.stats[worker].delivery_latency.merge_into(&mut s);
+        s.count()
+    };
+    assert_eq!(
+        count(1),
+        2,
+        "the 1st and the {}th crossing are stamped",
+        n + 1
+    );
+    assert_eq!(count(0), 0, "the local deliveries are not crossings");
+}
+
+#[test]
+fn cron_publishes_output_buffer_gauges() {
+    let mut w = world(1);
+    let sub = w.connect(0);
+    let publisher = w.connect(0);
+    w.send(sub, &cmd(&["SUBSCRIBE", "a"]));
+    w.send(publisher, &cmd(&["PUBLISH", "a", "payload"]));
+    let queued = w.hubs[0].conns[sub.1].out.memory() as u64;
+    assert!(queued > 0);
+    w.hubs[0].cron();
+    let stats = &w.shared.stats[0];
+    assert_eq!(stats.max_output_buffer.load(Relaxed), queued);
+    assert!(stats.output_memory.load(Relaxed) >= queued);
+}
+
+#[test]
+fn sampler_derives_rates_and_keeps_the_memory_peak() {
+    use crate::stats::{ProcessSample, Sampler};
+    let mut w = world(1);
+    let c = w.connect(0);
+    let mut sampler = Sampler::default();
+    let t0 = std::time::Instant::now();
+    let sample = |allocated| ProcessSample {
+        allocated,
+        rss: 4096,
+        ..ProcessSample::default()
+    };
+    sampler.tick(&w.shared, t0, sample(1000));
+    for _ in 0..20 {
+        w.send(c, &cmd(&["PING"]));
+    }
+    sampler.tick(&w.shared, t0 + Duration::from_millis(100), sample(5000));
+    sampler.tick(&w.shared, t0 + Duration::from_millis(200), sample(2000));
+    let p = &w.shared.process;
+    // 20 commands in one 100 ms interval = 200/s, averaged over 16 samples.
+    assert_eq!(p.ops_per_sec.load(Relaxed), 200 / 16);
+    assert_eq!(p.used_memory.load(Relaxed), 2000);
+    assert_eq!(p.used_memory_peak.load(Relaxed), 5000);
+    assert_eq!(p.used_memory_startup.load(Relaxed), 1000);
+    sampler.tick(&w.shared, t0 + Duration::from_millis(300), sample(0));
+    assert_eq!(
+        p.used_memory.load(Relaxed),
+        4096,
+        "unknown allocator figure: RSS"
+    );
+}
+
+#[test]
+fn client_list_shows_each_clients_last_command() {
+    let mut w = world(2);
+    let a = w.connect(0);
+    let b = w.connect(1);
+    w.send(a, &cmd(&["PING"]));
+    w.send(b, &cmd(&["CLIENT", "LIST"]));
+    let list = String::from_utf8(w.output(b)).unwrap();
+    let line_a = list.lines().find(|l| l.contains("id=1 ")).unwrap();
+    assert!(line_a.contains(" cmd=ping "), "{line_a}");
+    let line_b = list.lines().find(|l| l.contains("id=2 ")).unwrap();
+    assert!(line_b.contains(" cmd=client|list "), "{line_b}");
+    w.connect(0);
+    w.send(b, &cmd(&["CLIENT", "LIST", "ID", "3"]));
+    let list = String::from_utf8(w.output(b)).unwrap();
+    assert!(list.contains(" cmd=NULL "), "no command yet: {list}");
+}

@@ -1,0 +1,356 @@
+//! `--metrics-port`: Prometheus metrics over HTTP, on a thread of its own.
+//!
+//! Every figure is read at scrape time from the counters workers already keep
+//! (`Shared::stats`, single-writer atomics) and from the sampler's process
+//! figures, so serving metrics adds nothing to the publish path. The
+//! exposition format is written by `prometheus-client`; the delivery latency
+//! histogram is the merge of the per-worker bucket counters.
+//!
+//! The HTTP side is a hand-written blocking handler rather than an HTTP
+//! crate: it serves one fixed resource (`GET /metrics`) to a scraper that
+//! connects every few seconds, one request per connection, so all it needs is
+//! to read a request line and write one response; a server library would add
+//! threads, parsing and dependencies for features this never uses.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use ringcast_core::registry::Namespace;
+use ringcast_core::shared::{Shared, WorkerStats};
+use ringcast_core::stats::LatencySnapshot;
+
+/// Longest request head read before answering 400 (scrapers send a few hundred bytes).
+const MAX_REQUEST: usize = 8 * 1024;
+/// A scraper that stalls longer than this is dropped.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bind the endpoint (so a bad address fails at startup) and serve it.
+pub fn spawn(shared: Arc<Shared>, bind: &str, port: u16) -> anyhow::Result<()> {
+    let listener = TcpListener::bind((bind, port))?;
+    tracing::info!(
+        "metrics on http://{}/metrics",
+        listener
+            .local_addr()
+            .map_or_else(|_| format!("{bind}:{port}"), |a| a.to_string())
+    );
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Figures(shared.clone())));
+    std::thread::Builder::new()
+        .name("ringcast-metrics".into())
+        .spawn(move || serve(listener, &registry))?;
+    Ok(())
+}
+
+fn serve(listener: TcpListener, registry: &Registry) {
+    for stream in listener.incoming() {
+        match stream {
+            Ok(s) => {
+                if let Err(e) = respond(s, registry) {
+                    tracing::debug!("metrics request: {e}");
+                }
+            }
+            Err(e) => {
+                tracing::debug!("metrics accept: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn respond(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut words = line.split(|&b| b == b' ');
+    let (method, path) = (
+        words.next().unwrap_or_default(),
+        words.next().unwrap_or_default(),
+    );
+    let path = path.split(|&b| b == b'?').next().unwrap_or_default();
+    let (status, content_type, body) = match (method, path) {
+        (b"GET" | b"HEAD", b"/metrics") => {
+            let mut body = String::new();
+            match prometheus_client::encoding::prometheus_text::encode(&mut body, registry) {
+                Ok(()) => (
+                    "200 OK",
+                    prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+                    body,
+                ),
+                Err(_) => ("500 Internal Server Error", "text/plain", String::new()),
+            }
+        }
+        (b"GET" | b"HEAD", _) => ("404 Not Found", "text/plain", "try /metrics\n".into()),
+        _ if !head.ends_with(b"\r\n\r\n") => ("400 Bad Request", "text/plain", String::new()),
+        _ => ("405 Method Not Allowed", "text/plain", String::new()),
+    };
+    let mut response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if method != b"HEAD" {
+        response.extend_from_slice(body.as_bytes());
+    }
+    stream.write_all(&response)
+}
+
+/// Reads every figure at scrape time.
+struct Figures(Arc<Shared>);
+
+impl std::fmt::Debug for Figures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Figures")
+    }
+}
+
+type Field = fn(&WorkerStats) -> &AtomicU64;
+
+impl Figures {
+    fn counter(
+        &self,
+        e: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        v: u64,
+    ) -> std::fmt::Result {
+        let m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+        ConstCounter::new(v).encode(m)
+    }
+
+    fn gauge(&self, e: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
+        let m = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        ConstGauge::new(v).encode(m)
+    }
+
+    /// One series per worker, labelled `worker="<n>"`.
+    fn per_worker(
+        &self,
+        e: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        kind: MetricType,
+        field: Field,
+    ) -> std::fmt::Result {
+        let mut m = e.encode_descriptor(name, help, None, kind)?;
+        for (w, stats) in self.0.stats.iter().enumerate() {
+            let labels = [("worker", w.to_string())];
+            let series = m.encode_family(&labels)?;
+            let v = field(stats).load(Relaxed);
+            match kind {
+                MetricType::Counter => ConstCounter::new(v).encode(series)?,
+                _ => ConstGauge::new(v as i64).encode(series)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Figures {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let sh = &self.0;
+        let e = &mut e;
+        let info = [
+            ("version", ringcast_core::VERSION.to_string()),
+            ("redis_version", ringcast_core::REDIS_VERSION.to_string()),
+            ("io_backend", sh.info.io_backend.clone()),
+        ];
+        let mut m = e.encode_descriptor(
+            "ringcast_build_info",
+            "Version, emulated Redis version and I/O backend (value is always 1)",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(1i64).encode(m.encode_family(&info)?)?;
+
+        let counters: [(&str, &str, MetricType, Field); 14] = [
+            (
+                "ringcast_connected_clients",
+                "Clients connected",
+                MetricType::Gauge,
+                |s| &s.connected_clients,
+            ),
+            (
+                "ringcast_pubsub_clients",
+                "Clients with at least one subscription",
+                MetricType::Gauge,
+                |s| &s.pubsub_clients,
+            ),
+            (
+                "ringcast_connections_received",
+                "Connections accepted",
+                MetricType::Counter,
+                |s| &s.connections_received,
+            ),
+            (
+                "ringcast_commands_processed",
+                "Commands executed",
+                MetricType::Counter,
+                |s| &s.commands_processed,
+            ),
+            (
+                "ringcast_messages_published",
+                "PUBLISH and SPUBLISH commands executed",
+                MetricType::Counter,
+                |s| &s.messages_published,
+            ),
+            (
+                "ringcast_messages_delivered",
+                "Messages queued for subscribers (one per receiving subscription)",
+                MetricType::Counter,
+                |s| &s.messages_delivered,
+            ),
+            (
+                "ringcast_output_buffer_disconnections",
+                "Clients closed for crossing client-output-buffer-limit",
+                MetricType::Counter,
+                |s| &s.output_limit_disconnections,
+            ),
+            (
+                "ringcast_query_buffer_disconnections",
+                "Clients closed for crossing client-query-buffer-limit",
+                MetricType::Counter,
+                |s| &s.query_buffer_disconnections,
+            ),
+            (
+                "ringcast_idle_timeout_disconnections",
+                "Idle clients closed by timeout",
+                MetricType::Counter,
+                |s| &s.idle_timeouts,
+            ),
+            (
+                "ringcast_error_replies",
+                "Error replies sent",
+                MetricType::Counter,
+                |s| &s.error_replies,
+            ),
+            (
+                "ringcast_net_input_bytes",
+                "Bytes read from clients",
+                MetricType::Counter,
+                |s| &s.net_input_bytes,
+            ),
+            (
+                "ringcast_net_output_bytes",
+                "Bytes written to clients",
+                MetricType::Counter,
+                |s| &s.net_output_bytes,
+            ),
+            (
+                "ringcast_inbound_ring_depth",
+                "Messages waiting in the worker's inbound rings (sampled every 100 ms)",
+                MetricType::Gauge,
+                |s| &s.inbound_depth,
+            ),
+            (
+                "ringcast_paused_publishers",
+                "Publishers paused until a full inter-worker ring drains",
+                MetricType::Gauge,
+                |s| &s.paused_publishers,
+            ),
+        ];
+        for (name, help, kind, field) in counters {
+            self.per_worker(e, name, help, kind, field)?;
+        }
+        self.per_worker(
+            e,
+            "ringcast_output_buffer_bytes",
+            "Bytes queued for the worker's clients (sampled every 100 ms)",
+            MetricType::Gauge,
+            |s| &s.output_memory,
+        )?;
+
+        let mut m = e.encode_descriptor(
+            "ringcast_worker_cpu_seconds",
+            "CPU time used by the worker thread (sampled every second)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (w, s) in sh.stats.iter().enumerate() {
+            let us = s.cpu_user_us.load(Relaxed) + s.cpu_sys_us.load(Relaxed);
+            ConstCounter::new(us as f64 / 1e6)
+                .encode(m.encode_family(&[("worker", w.to_string())])?)?;
+        }
+
+        self.counter(
+            e,
+            "ringcast_rejected_connections",
+            "Connections refused (maxclients, protected mode)",
+            sh.rejected_connections.load(Relaxed),
+        )?;
+        self.gauge(
+            e,
+            "ringcast_pubsub_channels",
+            "Channels with subscribers",
+            sh.registry.channel_count(Namespace::Global) as i64,
+        )?;
+        self.gauge(
+            e,
+            "ringcast_pubsub_shard_channels",
+            "Shard channels with subscribers",
+            sh.registry.channel_count(Namespace::Shard) as i64,
+        )?;
+        self.gauge(
+            e,
+            "ringcast_pubsub_patterns",
+            "Patterns with subscribers",
+            sh.registry.pattern_count() as i64,
+        )?;
+
+        let p = &sh.process;
+        self.gauge(
+            e,
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            p.rss.load(Relaxed) as i64,
+        )?;
+        self.gauge(
+            e,
+            "ringcast_used_memory_bytes",
+            "Memory held by the allocator (INFO used_memory)",
+            p.used_memory.load(Relaxed) as i64,
+        )?;
+        let cpu_us = p.cpu_user_us.load(Relaxed) + p.cpu_sys_us.load(Relaxed);
+        let m = e.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(cpu_us as f64 / 1e6).encode(m)?;
+
+        let mut latency = LatencySnapshot::default();
+        for s in sh.stats.iter() {
+            s.delivery_latency.merge_into(&mut latency);
+        }
+        let mut m = e.encode_descriptor(
+            "ringcast_delivery_latency_seconds",
+            "Time from PUBLISH on one worker to the message being queued for subscribers on another (one in 32 crossing messages is sampled)",
+            None,
+            MetricType::Histogram,
+        )?;
+        m.encode_histogram::<NoLabelSet>(
+            latency.sum_ns as f64 / 1e9,
+            latency.count(),
+            &latency.finite_buckets(),
+            None,
+        )
+    }
+}
