@@ -27,6 +27,36 @@ pub fn pipelined(
     })
 }
 
+/// Invariant 4's closing check: waits for the pipelined publishers, sends
+/// each one's `end` marker on channel `end` (which `end_receivers`
+/// subscribers hold, so it follows all of that publisher's messages), waits
+/// for the subscriber readers, and asserts that the PUBLISH replies add up
+/// to the messages received.
+pub fn assert_promised_equals_received(
+    publishers: Vec<JoinHandle<(RawConn, Vec<Frame>)>>,
+    readers: Vec<JoinHandle<usize>>,
+    end_receivers: i64,
+) {
+    let mut counted = 0i64;
+    let mut conns = Vec::new();
+    for p in publishers {
+        let (conn, replies) = p.join().expect("publisher");
+        counted += replies.iter().map(Frame::int).sum::<i64>();
+        conns.push(conn);
+    }
+    for mut conn in conns {
+        conn.publish("PUBLISH", "end", "end", end_receivers);
+    }
+    let received: usize = readers
+        .into_iter()
+        .map(|r| r.join().expect("subscriber"))
+        .sum();
+    assert_eq!(
+        received as i64, counted,
+        "PUBLISH replies vs messages received"
+    );
+}
+
 /// `count` PUBLISH (or SPUBLISH) commands from publisher `id` to the channel
 /// chosen by `channel_of(seq)`, payloads from [`payload`].
 pub fn publishes(

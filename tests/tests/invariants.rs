@@ -2,7 +2,9 @@
 //! subscriber are placed on different workers (verified via `io-thread`).
 
 use ringcast_tests::client::connect_on_worker_proto;
-use ringcast_tests::flow::{OrderCheck, delivered_payload, payload, pipelined, publishes};
+use ringcast_tests::flow::{
+    OrderCheck, assert_promised_equals_received, delivered_payload, payload, pipelined, publishes,
+};
 use ringcast_tests::resp::{self, Proto};
 use ringcast_tests::{
     Backend, Frame, Opts, PATIENCE, Server, backend_tests, connect_on_worker, eventually, target,
@@ -269,25 +271,8 @@ fn publish_replies_add_up_to_messages_received(b: Backend) {
             pipelined(conn, requests, PER_PUBLISHER)
         })
         .collect();
-    let mut counted = 0i64;
-    let mut conns = Vec::new();
-    for p in publishers {
-        let (conn, replies) = p.join().expect("publisher");
-        counted += replies.iter().map(Frame::int).sum::<i64>();
-        conns.push(conn);
-    }
     // Each publisher's end marker follows all its messages on every subscriber.
-    for mut conn in conns {
-        conn.publish("PUBLISH", "end", "end", 6);
-    }
-    let received: usize = readers
-        .into_iter()
-        .map(|r| r.join().expect("subscriber"))
-        .sum();
-    assert_eq!(
-        received as i64, counted,
-        "PUBLISH replies vs messages received"
-    );
+    assert_promised_equals_received(publishers, readers, 6);
 }
 
 /// Invariant 5a: Backpressure: the subscriber's worker sleeps (DEBUG SLEEP) while a

@@ -4,7 +4,9 @@
 //! Bounded in message count so debug builds stay quick.
 
 use ringcast_tests::client::connect_on_worker_proto;
-use ringcast_tests::flow::{OrderCheck, delivered_payload, padded_publishes, pipelined};
+use ringcast_tests::flow::{
+    OrderCheck, assert_promised_equals_received, delivered_payload, padded_publishes, pipelined,
+};
 use ringcast_tests::resp::{self, Proto};
 use ringcast_tests::{Backend, Frame, Opts, Server, backend_tests, connect_on_worker};
 use std::collections::HashSet;
@@ -112,24 +114,8 @@ fn mixed_load_across_workers_loses_and_reorders_nothing(b: Backend) {
             )
         })
         .collect();
-    let mut counted = 0i64;
-    let mut conns = Vec::new();
-    for p in publishers {
-        let (conn, replies) = p.join().expect("publisher");
-        counted += replies.iter().map(Frame::int).sum::<i64>();
-        conns.push(conn);
-    }
-    for mut conn in conns {
-        conn.publish("PUBLISH", "end", "end", 6);
-    }
-    let received: usize = readers
-        .into_iter()
-        .map(|r| r.join().expect("subscriber"))
-        .sum();
-    assert_eq!(
-        received as i64, counted,
-        "PUBLISH replies vs messages received"
-    );
+    // Each publisher's end marker follows all its messages on every subscriber.
+    assert_promised_equals_received(publishers, readers, 6);
 }
 
 /// Applies one frame of a churning subscriber to the set of channels it
