@@ -255,11 +255,6 @@ impl Hub {
             .and_then(|c| c.decoder.pending_bulk_len())
     }
 
-    /// Client id of a connection.
-    pub fn client_id(&self, key: ConnKey) -> Option<u64> {
-        self.conns.get(key).map(|c| c.session.id)
-    }
-
     /// Handle the bytes read so far from a connection: decode and execute
     /// every complete request, consuming its bytes from `buf`.
     pub fn input(&mut self, key: ConnKey, buf: &mut BytesMut) -> Input {
@@ -654,13 +649,6 @@ impl Hub {
             conn.reader = Some(waker.clone());
             self.blocked.push(key);
         }
-    }
-
-    /// Whether a blocked reader may retry (its pending command may now fit).
-    pub fn is_blocked(&self, key: ConnKey) -> bool {
-        self.conns
-            .get(key)
-            .is_some_and(|c| c.reader.is_some() && c.state == ConnState::Open)
     }
 
     // ----- the writer side -----------------------------------------------
