@@ -72,6 +72,23 @@ fn large_bulk_argument_below_the_limit_is_accepted(b: Backend) {
     c.cmd_expect(&["ECHO", &arg], &resp::bulk(arg.as_bytes()));
 }
 
+fn query_buffer_over_its_limit_closes_the_connection(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut admin = server.conn();
+    admin.cmd_expect(
+        &["CONFIG", "SET", "client-query-buffer-limit", "1mb"],
+        b"+OK\r\n",
+    );
+    // A 3 MiB argument is allowed by proto-max-bulk-len, but waiting for it
+    // holds more than the 1 MiB query buffer limit: the client is closed.
+    let mut c = server.raw();
+    c.send(b"*2\r\n$4\r\nECHO\r\n$3145728\r\n");
+    c.send(&vec![b'q'; 2 << 20]);
+    c.drain_until_closed();
+    // Everyone else carries on.
+    admin.cmd_expect(&["PING"], b"+PONG\r\n");
+}
+
 fn unauthenticated_multibulk_count_over_10_is_an_error_and_closes(b: Backend) {
     let server = Server::start(Opts::new(b).requirepass("pw"));
     let mut c = server.raw();
@@ -264,6 +281,7 @@ backend_tests!(
     multibulk_count_above_int_max_is_an_error_and_closes,
     bulk_length_above_512mb_is_an_error_and_closes,
     large_bulk_argument_below_the_limit_is_accepted,
+    query_buffer_over_its_limit_closes_the_connection,
     unauthenticated_multibulk_count_over_10_is_an_error_and_closes,
     unauthenticated_bulk_length_over_16k_is_an_error_and_closes,
     authenticated_clients_are_not_held_to_pre_auth_limits,
