@@ -1,8 +1,12 @@
 //! Every error reply ringcast sends, in one place, so the texts stay
 //! byte-identical to Redis 7.2 (clients and test suites match on them).
 //!
-//! Each function returns the reply text without the leading `-` and trailing
-//! CRLF; `resp::encode::error` adds those.
+//! Each constant or function gives the reply text without the leading `-`
+//! and trailing CRLF; `resp::encode::error` adds those (and turns any CR or
+//! LF inside into a space, as Redis does, so a reply is always one line).
+//! Texts that echo client bytes echo them as Redis does: raw bytes, cut at
+//! the first NUL (Redis formats them as C strings) and at 128 bytes where
+//! Redis's format has `%.128s`.
 
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
 pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -23,85 +27,141 @@ pub const TRACKING_UNSUPPORTED: &str =
     "ERR CLIENT TRACKING is not supported: ringcast has no keyspace to invalidate";
 pub const CACHING_WITHOUT_TRACKING: &str = "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled";
 pub const DEBUG_DISABLED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
-pub const TIMEOUT_NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const GETKEYS_NO_KEYS: &str = "ERR The command has no key arguments";
 pub const GETKEYS_INVALID_COMMAND: &str = "ERR Invalid command specified";
+pub const INVALID_CLIENT_ID: &str = "ERR Invalid client ID";
+pub const CLIENT_ID_NOT_POSITIVE: &str = "ERR client-id should be greater than 0";
+/// `CLIENT KILL MAXAGE` (Redis 7.4's option, accepted here too).
+pub const MAXAGE_NOT_INTEGER: &str = "ERR maxage is not an integer or out of range";
+pub const PROTOCOL_VERSION_NOT_INTEGER: &str =
+    "ERR Protocol version is not an integer or out of range";
+pub const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+pub const CONFIG_REWRITE_UNSUPPORTED: &str =
+    "ERR Rewriting config file is not supported by ringcast";
 
 /// `-ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `
-pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {
+pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> Vec<u8> {
     // As Redis: arguments are added while their text is under 128 bytes,
     // each one cut to what is left of those 128.
-    let mut listed = String::new();
+    let mut listed = Vec::new();
     for a in args {
         if listed.len() >= 128 {
             break;
         }
         let left = 128 - listed.len();
-        listed.push('\'');
-        listed.push_str(&sanitize(a, left));
-        listed.push_str("' ");
+        listed.push(b'\'');
+        listed.extend_from_slice(c_str(a, left));
+        listed.extend_from_slice(b"' ");
     }
-    format!(
-        "ERR unknown command '{}', with args beginning with: {listed}",
-        sanitize(name, 128)
-    )
+    let mut e = b"ERR unknown command '".to_vec();
+    e.extend_from_slice(c_str(name, 128));
+    e.extend_from_slice(b"', with args beginning with: ");
+    e.extend_from_slice(&listed);
+    e
 }
 
 /// `-ERR wrong number of arguments for '<cmd>' command`
-pub fn wrong_arity(cmd: &str) -> String {
-    format!("ERR wrong number of arguments for '{cmd}' command")
+pub fn wrong_arity(cmd: &str) -> Vec<u8> {
+    format!("ERR wrong number of arguments for '{cmd}' command").into_bytes()
 }
 
 /// `-ERR unknown subcommand '<sub>'. Try <CMD> HELP.`
-pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> String {
-    format!(
-        "ERR unknown subcommand '{}'. Try {cmd} HELP.",
-        sanitize(sub, 128)
+pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> Vec<u8> {
+    quoted(
+        "ERR unknown subcommand '",
+        c_str(sub, 128),
+        &format!("'. Try {cmd} HELP."),
     )
 }
 
-/// Reply to a command outside the allowed set in RESP2 subscribed mode.
-pub fn subscribed_context(cmd: &[u8]) -> String {
+/// Reply to a command outside the allowed set in RESP2 subscribed mode
+/// (`cmd` is the command's full name, lowercase).
+pub fn subscribed_context(cmd: &str) -> Vec<u8> {
     format!(
-        "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-        String::from_utf8_lossy(&cmd.to_ascii_lowercase())
+        "ERR Can't execute '{cmd}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
     )
+    .into_bytes()
 }
 
 /// `-ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`
-pub fn subcommand_syntax(sub: &[u8], cmd: &str) -> String {
-    format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",
-        sanitize(sub, 128)
+pub fn subcommand_syntax(sub: &[u8], cmd: &str) -> Vec<u8> {
+    quoted(
+        "ERR unknown subcommand or wrong number of arguments for '",
+        c_str(sub, 128),
+        &format!("'. Try {cmd} HELP."),
     )
 }
 
 /// `CONFIG SET` of a parameter ringcast does not know.
-pub fn unknown_config(name: &[u8]) -> String {
-    format!(
-        "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
-        sanitize(name, 128)
+pub fn unknown_config(name: &[u8]) -> Vec<u8> {
+    quoted(
+        "ERR Unknown option or number of arguments for CONFIG SET - '",
+        c_str(name, usize::MAX),
+        "'",
     )
 }
 
 /// `CONFIG SET` with a value the parameter rejects.
-pub fn invalid_config(name: &[u8], value: &[u8], why: &str) -> String {
-    format!(
-        "ERR CONFIG SET failed (possibly related to argument '{}') - argument couldn't be parsed into {why} - '{}'",
-        sanitize(name, 128),
-        sanitize(value, 128)
+pub fn invalid_config(name: &[u8], value: &[u8], why: &str) -> Vec<u8> {
+    let mut e = quoted(
+        "ERR CONFIG SET failed (possibly related to argument '",
+        c_str(name, usize::MAX),
+        &format!("') - argument couldn't be parsed into {why} - '"),
+    );
+    e.extend_from_slice(c_str(value, usize::MAX));
+    e.push(b'\'');
+    e
+}
+
+/// `CLIENT SETINFO` with an attribute other than LIB-NAME / LIB-VER.
+pub fn unrecognized_option(attr: &[u8]) -> Vec<u8> {
+    quoted("ERR Unrecognized option '", c_str(attr, usize::MAX), "'")
+}
+
+/// `CLIENT SETINFO` with a value holding spaces or special characters; the
+/// attribute is named as the client spelled it.
+pub fn attribute_special_chars(attr: &[u8]) -> Vec<u8> {
+    quoted(
+        "ERR ",
+        c_str(attr, usize::MAX),
+        " cannot contain spaces, newlines or special characters.",
     )
 }
 
-/// Redis prints client-supplied bytes in errors with newlines and other
-/// control characters replaced by spaces (so the reply stays one line), and
-/// truncated to keep error replies short.
-fn sanitize(bytes: &[u8], max: usize) -> String {
-    let take = &bytes[..bytes.len().min(max)];
-    String::from_utf8_lossy(take)
-        .chars()
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .collect()
+/// `CLIENT LIST TYPE x` / `CLIENT KILL TYPE x` with an unknown type.
+pub fn unknown_client_type(kind: &[u8]) -> Vec<u8> {
+    quoted("ERR Unknown client type '", c_str(kind, usize::MAX), "'")
+}
+
+/// `CLIENT KILL USER x` for a user that does not exist.
+pub fn no_such_user(user: &[u8]) -> Vec<u8> {
+    quoted("ERR No such user '", c_str(user, usize::MAX), "'")
+}
+
+/// `HELLO` with an option it does not know.
+pub fn hello_syntax(option: &[u8]) -> Vec<u8> {
+    quoted(
+        "ERR Syntax error in HELLO option '",
+        c_str(option, usize::MAX),
+        "'",
+    )
+}
+
+fn quoted(before: &str, echoed: &[u8], after: &str) -> Vec<u8> {
+    let mut e = Vec::with_capacity(before.len() + echoed.len() + after.len());
+    e.extend_from_slice(before.as_bytes());
+    e.extend_from_slice(echoed);
+    e.extend_from_slice(after.as_bytes());
+    e
+}
+
+/// Client bytes as Redis prints them with `%.<max>s`: up to the first NUL
+/// (they are C strings to `printf`), at most `max` bytes, otherwise raw.
+/// CR and LF are mapped to spaces later, for the whole reply, by
+/// `resp::encode::error`.
+fn c_str(bytes: &[u8], max: usize) -> &[u8] {
+    let end = memchr::memchr(0, bytes).unwrap_or(bytes.len()).min(max);
+    &bytes[..end]
 }
 
 #[cfg(test)]
@@ -114,19 +174,56 @@ mod tests {
         let args = [Bytes::from_static(b"a"), Bytes::from_static(b"b")];
         assert_eq!(
             unknown_command(b"foo", &args),
-            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+            b"ERR unknown command 'foo', with args beginning with: 'a' 'b' "
         );
         assert_eq!(
             unknown_command(b"foo", &[]),
-            "ERR unknown command 'foo', with args beginning with: "
+            b"ERR unknown command 'foo', with args beginning with: "
         );
     }
 
     #[test]
-    fn subscribed_context_names_the_command_in_lowercase() {
+    fn echoed_bytes_stay_raw_and_stop_at_nul_and_128_bytes() {
         assert_eq!(
-            subscribed_context(b"GET"),
-            "ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            unknown_command(b"f\xffo\0hidden", &[Bytes::from_static(b"x\0y")]),
+            b"ERR unknown command 'f\xffo', with args beginning with: 'x' "
+        );
+        let long = Bytes::from(vec![b'a'; 300]);
+        let e = unknown_command(&long, std::slice::from_ref(&long));
+        let expected = [
+            &b"ERR unknown command '"[..],
+            &[b'a'; 128],
+            b"', with args beginning with: '",
+            &[b'a'; 128],
+            b"' ",
+        ]
+        .concat();
+        assert_eq!(e, expected);
+    }
+
+    #[test]
+    fn unknown_command_stops_listing_once_128_bytes_are_used() {
+        let args: Vec<Bytes> = (0..10).map(|_| Bytes::from(vec![b'b'; 60])).collect();
+        let e = unknown_command(b"x", &args);
+        let listed = &e[b"ERR unknown command 'x', with args beginning with: ".len()..];
+        // 60+3, then 60+3 (126 < 128), then 2 bytes of the third: 128 - 126.
+        assert_eq!(listed.len(), 63 + 63 + 5);
+        assert!(listed.ends_with(b"'bb' "));
+    }
+
+    #[test]
+    fn subscribed_context_names_the_command() {
+        assert_eq!(
+            subscribed_context("get"),
+            b"ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        );
+    }
+
+    #[test]
+    fn attribute_errors_name_the_attribute_as_given() {
+        assert_eq!(
+            attribute_special_chars(b"LIB-NAME"),
+            b"ERR LIB-NAME cannot contain spaces, newlines or special characters."
         );
     }
 }

@@ -2,10 +2,14 @@
 //!
 //! The server feeds bytes and events into a worker's [`hub::Hub`] and sends
 //! what it hands back; the hub parses requests ([`resp`]), runs
-//! [`commands`], routes publishes through the shared [`registry`] and the
-//! inter-worker [`mesh`], and queues replies and frames ([`output`]).
-//! Nothing here opens a socket or depends on an async runtime.
+//! [`commands`] through a narrow context, routes publishes through the
+//! worker's [`router`], the shared [`registry`] and the inter-worker
+//! [`mesh`], and queues replies and frames ([`output`]). Nothing here opens a
+//! socket, depends on an async runtime or uses `unsafe`.
 
+#![forbid(unsafe_code)]
+
+pub mod client;
 pub mod commands;
 pub mod config;
 pub mod errors;
@@ -16,6 +20,7 @@ pub mod mesh;
 pub mod output;
 pub mod registry;
 pub mod resp;
+pub mod router;
 pub mod session;
 pub mod shared;
 pub mod stats;
@@ -26,3 +31,13 @@ pub const REDIS_VERSION: &str = "7.2.4";
 
 /// ringcast's own version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Index of a worker thread, `0..workers` (one per core).
+pub type WorkerId = usize;
+
+/// Lock one of the small mutexes that guard plain data off the hot path.
+/// A panic while holding one leaves that data consistent, so poisoning is
+/// ignored rather than spread.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -71,6 +71,8 @@ use std::task::{Context, Poll, Waker};
 use crossbeam_utils::CachePadded;
 use rtrb::{Consumer, Producer, PushError, RingBuffer};
 
+use crate::WorkerId;
+
 use self::sync::{AtomicBool, AtomicU8, Mutex, Ordering, fence};
 
 /// std atomics normally, loom's when model checking (`--cfg loom`).
@@ -86,9 +88,6 @@ mod sync {
         atomic::{AtomicBool, AtomicU8, Ordering, fence},
     };
 }
-
-/// Index of a worker, `0..workers`.
-pub type WorkerId = usize;
 
 const PARKED: u8 = 0b01;
 const RUNG: u8 = 0b10;

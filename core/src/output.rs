@@ -33,6 +33,9 @@ pub struct OutputQueue {
 pub enum LimitExceeded {
     Hard,
     Soft,
+    /// A client that never authenticated let its output pile up
+    /// (`hub::UNAUTHENTICATED_OUTPUT_LIMIT`).
+    Unauthenticated,
 }
 
 impl OutputQueue {

@@ -109,6 +109,7 @@ use bytes::Bytes;
 use foldhash::fast::RandomState;
 
 use self::sync::{ArcSwap, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard};
+use crate::WorkerId;
 use crate::glob;
 
 /// The synchronisation primitives of the registry, replaced by loom's models
@@ -159,9 +160,6 @@ mod sync {
         }
     }
 }
-
-/// Index of a worker (one per core).
-pub type WorkerId = usize;
 
 /// Most workers a registry can track (one bit each in a [`WorkerSet`]).
 pub const MAX_WORKERS: usize = 64;

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use indexmap::IndexSet;
 
-use crate::registry::Namespace;
+use crate::client::ClientMeta;
 use crate::resp::encode::Proto;
-use crate::shared::ClientMeta;
 
 /// `CLIENT REPLY` mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -32,6 +31,8 @@ pub struct Session {
     pub name: Option<Bytes>,
     pub db: i64,
     pub reply_mode: ReplyMode,
+    /// Connected from a loopback address (`enable-debug-command local`).
+    pub peer_loopback: bool,
     pub channels: Subscriptions,
     pub patterns: Subscriptions,
     pub shard_channels: Subscriptions,
@@ -39,7 +40,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(meta: Arc<ClientMeta>, authenticated: bool) -> Self {
+    pub fn new(meta: Arc<ClientMeta>, authenticated: bool, peer_loopback: bool) -> Self {
         Session {
             id: meta.id,
             proto: Proto::Resp2,
@@ -47,6 +48,7 @@ impl Session {
             name: None,
             db: 0,
             reply_mode: ReplyMode::On,
+            peer_loopback,
             channels: Subscriptions::default(),
             patterns: Subscriptions::default(),
             shard_channels: Subscriptions::default(),
@@ -63,13 +65,6 @@ impl Session {
     /// In pub/sub mode while it holds any channel, pattern or shard channel.
     pub fn in_pubsub(&self) -> bool {
         !self.channels.is_empty() || !self.patterns.is_empty() || !self.shard_channels.is_empty()
-    }
-
-    pub fn set(&mut self, ns: Namespace) -> &mut Subscriptions {
-        match ns {
-            Namespace::Global => &mut self.channels,
-            Namespace::Shard => &mut self.shard_channels,
-        }
     }
 
     /// Mirror subscription counts into the client directory for `CLIENT LIST`.

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::shared::{Shared, WorkerStats, lock};
+use crate::lock;
 
 /// CPU time used, in microseconds (from `getrusage`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -98,6 +98,61 @@ impl Instantaneous {
     }
 }
 
+/// Counters one worker owns (it alone writes them; INFO sums all workers).
+#[derive(Default, Debug)]
+pub struct WorkerStats {
+    pub connections_received: AtomicU64,
+    pub connected_clients: AtomicU64,
+    pub pubsub_clients: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub messages_published: AtomicU64,
+    pub messages_delivered: AtomicU64,
+    pub output_limit_disconnections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub inbound_depth: AtomicU64,
+    /// Error replies sent (INFO `total_error_replies`).
+    pub error_replies: AtomicU64,
+    /// Read and write calls that moved data (INFO `total_reads_processed` / `total_writes_processed`).
+    pub reads_processed: AtomicU64,
+    pub writes_processed: AtomicU64,
+    pub query_buffer_disconnections: AtomicU64,
+    /// Idle clients closed by `timeout`.
+    pub idle_timeouts: AtomicU64,
+    /// Failed AUTH / HELLO AUTH attempts (INFO `acl_access_denied_auth`).
+    pub auth_denied: AtomicU64,
+    /// Gauges refreshed by the worker's cron: output bytes held for its
+    /// clients, the largest output and input buffer among them, and its
+    /// publishers paused for ring room.
+    pub output_memory: AtomicU64,
+    pub max_output_buffer: AtomicU64,
+    pub max_input_buffer: AtomicU64,
+    pub paused_publishers: AtomicU64,
+    /// CPU time of the worker thread, microseconds (set by the server).
+    pub cpu_sys_us: AtomicU64,
+    pub cpu_user_us: AtomicU64,
+    /// Time from PUBLISH on another worker to the message being queued here.
+    pub delivery_latency: LatencyHistogram,
+}
+
+impl WorkerStats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        // Single writer: a load + store is enough and avoids a locked RMW.
+        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    pub fn sub(counter: &AtomicU64, n: u64) {
+        counter.store(counter.load(Relaxed).wrapping_sub(n), Relaxed);
+    }
+}
+
+/// Sums of per-worker counters the [`Sampler`] turns into rates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkerTotals {
+    pub commands_processed: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+}
+
 /// Turns periodic [`ProcessSample`]s into the figures of [`ProcessStats`].
 #[derive(Debug, Default)]
 pub struct Sampler {
@@ -112,8 +167,7 @@ impl Sampler {
     /// its instantaneous metrics every 100 ms too).
     pub const INTERVAL: Duration = Duration::from_millis(100);
 
-    pub fn tick(&mut self, shared: &Shared, now: Instant, s: ProcessSample) {
-        let p = &shared.process;
+    pub fn tick(&mut self, p: &ProcessStats, totals: WorkerTotals, now: Instant, s: ProcessSample) {
         let used = if s.allocated > 0 { s.allocated } else { s.rss };
         p.used_memory.store(used, Relaxed);
         p.used_memory_peak.fetch_max(used, Relaxed);
@@ -128,11 +182,9 @@ impl Sampler {
         p.cpu_sys_children_us.store(s.cpu_children.sys_us, Relaxed);
         p.cpu_user_children_us
             .store(s.cpu_children.user_us, Relaxed);
-        self.ops
-            .sample(now, shared.total(|w| &w.commands_processed));
-        self.input.sample(now, shared.total(|w| &w.net_input_bytes));
-        self.output
-            .sample(now, shared.total(|w| &w.net_output_bytes));
+        self.ops.sample(now, totals.commands_processed);
+        self.input.sample(now, totals.net_input_bytes);
+        self.output.sample(now, totals.net_output_bytes);
         p.ops_per_sec.store(self.ops.value(), Relaxed);
         p.input_bps.store(self.input.value(), Relaxed);
         p.output_bps.store(self.output.value(), Relaxed);

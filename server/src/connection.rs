@@ -4,19 +4,24 @@
 //!
 //! Closing: whoever decides the connection is over shuts the socket down,
 //! which ends the other side's pending read or write; the reader waits for
-//! the writer and then removes the connection from the hub.
+//! the writer and then removes the connection from the hub. When the hub
+//! itself closes a connection (output limit, CLIENT KILL, timeout), the
+//! worker shuts its socket down at once ([`Worker::settle`]), so a writer
+//! blocked on a peer that does not read lets go of it immediately.
 
-use std::cell::RefCell;
 use std::future::poll_fn;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use monoio::buf::{IoBufMut, IoVecBuf};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
-use ringcast_core::hub::{ConnKey, Hub, Input, Output};
+use ringcast_core::hub::{ConnKey, Input, Output};
+
+use crate::worker::Worker;
 
 /// Read sizes adapt per connection between these bounds: an idle subscriber
 /// keeps a small buffer (10,000 of them must stay cheap), a busy publisher
@@ -26,7 +31,7 @@ const READ_MAX: usize = 64 * 1024;
 /// Kernel limit on iovecs per writev.
 const IOV_MAX: usize = 1024;
 
-pub fn spawn(hub: Rc<RefCell<Hub>>, stream: std::net::TcpStream) {
+pub fn spawn(worker: Rc<Worker>, stream: std::net::TcpStream) {
     let peer = stream.peer_addr();
     let local = stream.local_addr();
     let (Ok(peer), Ok(local)) = (peer, local) else {
@@ -40,35 +45,53 @@ pub fn spawn(hub: Rc<RefCell<Hub>>, stream: std::net::TcpStream) {
             return;
         }
     };
-    let key = hub.borrow_mut().connect(peer, local);
+    let key = worker.connect(peer, local, fd);
     tracing::debug!("accepted {peer} as key {key}");
     let (rd, wr) = stream.into_split();
-    let writer = monoio::spawn(write_loop(hub.clone(), key, wr, fd));
+    let writer = monoio::spawn(write_loop(worker.clone(), key, wr, fd));
     monoio::spawn(async move {
-        read_loop(hub.clone(), key, rd, fd).await;
+        read_loop(worker.clone(), key, rd, fd).await;
         writer.await;
-        hub.borrow_mut().disconnect(key);
+        worker.disconnect(key);
     });
 }
 
-fn shutdown(fd: RawFd) {
-    // SAFETY: `fd` is the connection's socket, still open: it is closed only
-    // when both halves are dropped, after both loops have returned.
+/// Shut a connection's socket down in both directions: a read or write in
+/// flight on it ends, and the peer sees the close.
+///
+/// Only called on a socket that is still open: a connection's descriptor is
+/// closed when both its halves are dropped, after both loops have returned
+/// and the worker has forgotten it (`Worker::disconnect`).
+pub fn shutdown(fd: RawFd) {
+    // SAFETY: shutdown(2) takes a plain descriptor and touches no memory; by
+    // the rule above, `fd` is this connection's open socket.
     unsafe {
         libc::shutdown(fd, libc::SHUT_RDWR);
     }
 }
 
-async fn read_loop<R: AsyncReadRent>(hub: Rc<RefCell<Hub>>, key: ConnKey, mut rd: R, fd: RawFd) {
+/// `DEBUG SLEEP`: block the whole worker, as Redis blocks its server, but
+/// wake up for shutdown.
+fn sleep_worker(worker: &Worker, d: Duration) {
+    let deadline = std::time::Instant::now() + d;
+    while !worker.shutting_down() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+async fn read_loop<R: AsyncReadRent>(worker: Rc<Worker>, key: ConnKey, mut rd: R, fd: RawFd) {
     let mut chunk = READ_MIN;
     let mut buf = BytesMut::with_capacity(chunk);
     loop {
-        let status = {
-            let mut h = hub.borrow_mut();
+        let status = worker.with_hub(|h| {
             let s = h.input(key, &mut buf);
             h.flush_rings();
             s
-        };
+        });
         match status {
             Input::NeedMore => {}
             Input::Blocked => {
@@ -79,15 +102,14 @@ async fn read_loop<R: AsyncReadRent>(hub: Rc<RefCell<Hub>>, key: ConnKey, mut rd
                         return Poll::Ready(());
                     }
                     parked = true;
-                    hub.borrow_mut().park_reader(key, cx.waker());
+                    worker.with_hub(|h| h.park_reader(key, cx.waker()));
                     Poll::Pending
                 })
                 .await;
                 continue;
             }
             Input::Sleep(d) => {
-                // DEBUG SLEEP: block the whole worker, as Redis blocks its server.
-                std::thread::sleep(d);
+                sleep_worker(&worker, d);
                 continue;
             }
             Input::Close => {
@@ -99,9 +121,8 @@ async fn read_loop<R: AsyncReadRent>(hub: Rc<RefCell<Hub>>, key: ConnKey, mut rd
             // A burst is over: give the large buffer back.
             buf = BytesMut::with_capacity(chunk);
         }
-        let want = hub
-            .borrow()
-            .pending_bulk(key)
+        let want = worker
+            .with_hub(|h| h.pending_bulk(key))
             .map_or(chunk, |n| n.clamp(chunk, 16 * READ_MAX));
         if buf.capacity() - buf.len() < want / 4 {
             buf.reserve(want);
@@ -118,21 +139,21 @@ async fn read_loop<R: AsyncReadRent>(hub: Rc<RefCell<Hub>>, key: ConnKey, mut rd
                 } else if n < chunk / 8 {
                     chunk = (chunk / 2).max(READ_MIN);
                 }
-                if !hub.borrow_mut().received(key, n, buf.len()) {
+                if !worker.with_hub(|h| h.received(key, n, buf.len())) {
                     break;
                 }
             }
         }
     }
     // The client went away (or must go): drop its queued output and close.
-    hub.borrow_mut().close(key);
+    worker.with_hub(|h| h.close(key));
     shutdown(fd);
 }
 
-async fn write_loop<W: AsyncWriteRent>(hub: Rc<RefCell<Hub>>, key: ConnKey, mut wr: W, fd: RawFd) {
+async fn write_loop<W: AsyncWriteRent>(worker: Rc<Worker>, key: ConnKey, mut wr: W, fd: RawFd) {
     let mut batch: Vec<Bytes> = Vec::new();
     loop {
-        let action = poll_fn(|cx| hub.borrow_mut().poll_output(key, cx, &mut batch)).await;
+        let action = poll_fn(|cx| worker.with_hub(|h| h.poll_output(key, cx, &mut batch))).await;
         match action {
             Output::Close => break,
             Output::Write(n) => {
@@ -146,7 +167,7 @@ async fn write_loop<W: AsyncWriteRent>(hub: Rc<RefCell<Hub>>, key: ConnKey, mut 
                 if !ok {
                     break;
                 }
-                hub.borrow_mut().sent(key, n);
+                worker.with_hub(|h| h.sent(key, n));
             }
         }
     }

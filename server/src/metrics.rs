@@ -25,8 +25,9 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use ringcast_core::registry::Namespace;
-use ringcast_core::shared::{Shared, WorkerStats};
+use ringcast_core::shared::Shared;
 use ringcast_core::stats::LatencySnapshot;
+use ringcast_core::stats::WorkerStats;
 
 /// Longest request head read before answering 400 (scrapers send a few hundred bytes).
 const MAX_REQUEST: usize = 8 * 1024;

@@ -40,7 +40,7 @@ fn run(shared: Arc<Shared>, set_log_level: SetLogLevel) {
             cpu: rusage(libc::RUSAGE_SELF),
             cpu_children: rusage(libc::RUSAGE_CHILDREN),
         };
-        sampler.tick(&shared, Instant::now(), sample);
+        sampler.tick(&shared.process, shared.totals(), Instant::now(), sample);
         let wanted = shared.config.load().loglevel;
         if wanted != level {
             set_log_level(wanted);

@@ -4,20 +4,20 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 
+use super::{Ctx, Exec};
 use crate::errors;
-use crate::hub::{ConnKey, Exec, Hub};
 use crate::resp::encode::{self, Proto};
 use crate::session::ReplyMode;
 
 /// PING [message]. In RESP2 subscribed mode Redis answers with a
 /// `pong` array, so clients can tell it from a published message.
-pub fn ping(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
+pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     if args.len() > 2 {
-        encode::error(&mut hub.reply, &errors::wrong_arity("ping"));
+        encode::error(ctx.reply, errors::wrong_arity("ping"));
         return Exec::Done;
     }
-    let s = &hub.conns[key].session;
-    let out = &mut hub.reply;
+    let s = &*ctx.session;
+    let out = &mut *ctx.reply;
     if s.proto == Proto::Resp2 && s.in_pubsub() {
         encode::array(out, 2);
         encode::bulk(out, b"pong");
@@ -30,22 +30,22 @@ pub fn ping(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-pub fn echo(hub: &mut Hub, _key: ConnKey, args: &[Bytes]) -> Exec {
-    encode::bulk(&mut hub.reply, &args[1]);
+pub fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+    encode::bulk(ctx.reply, &args[1]);
     Exec::Done
 }
 
-pub fn quit(hub: &mut Hub, key: ConnKey, _args: &[Bytes]) -> Exec {
-    encode::simple(&mut hub.reply, b"OK");
-    hub.conns[key].state = crate::hub::ConnState::CloseAfterReply;
-    Exec::Close
+pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+    encode::simple(ctx.reply, b"OK");
+    Exec::CloseAfterReply
 }
 
 /// RESET: back to a fresh connection's state, dropping subscriptions without confirmations.
-pub fn reset(hub: &mut Hub, key: ConnKey, _args: &[Bytes]) -> Exec {
-    hub.unsubscribe_everything(key);
-    let nopass = hub.shared.config.load().requirepass.is_none();
-    let s = &mut hub.conns[key].session;
+pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+    ctx.router.unsubscribe_all(ctx.conn, ctx.session);
+    ctx.session.publish_counts();
+    let nopass = ctx.shared.config.load().requirepass.is_none();
+    let s = &mut *ctx.session;
     s.proto = Proto::Resp2;
     s.name = None;
     s.db = 0;
@@ -53,19 +53,19 @@ pub fn reset(hub: &mut Hub, key: ConnKey, _args: &[Bytes]) -> Exec {
     s.authenticated = nopass;
     s.meta.resp.store(2, Relaxed);
     s.meta.db.store(0, Relaxed);
-    *crate::shared::lock(&s.meta.name) = None;
-    hub.skip_reply = false;
-    encode::simple(&mut hub.reply, b"RESET");
+    *crate::lock(&s.meta.name) = None;
+    ctx.skip_reply = false;
+    encode::simple(ctx.reply, b"RESET");
     Exec::Done
 }
 
 /// Check a user/password pair against `requirepass` (the default user is
 /// the only user; without a password it accepts any).
-fn credentials_ok(hub: &Hub, user: &[u8], pass: &[u8]) -> bool {
+fn credentials_ok(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
     if user != b"default" {
         return false;
     }
-    match &hub.shared.config.load().requirepass {
+    match &ctx.shared.config.load().requirepass {
         None => true,
         Some(p) => constant_time_eq(p.as_bytes(), pass),
     }
@@ -79,27 +79,27 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub fn auth(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
+pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     let (user, pass): (&[u8], &[u8]) = match args.len() {
         2 => {
-            if hub.shared.config.load().requirepass.is_none() {
-                encode::error(&mut hub.reply, errors::AUTH_NOT_CONFIGURED);
+            if ctx.shared.config.load().requirepass.is_none() {
+                encode::error(ctx.reply, errors::AUTH_NOT_CONFIGURED);
                 return Exec::Done;
             }
             (b"default", &args[1])
         }
         3 => (&args[1], &args[2]),
         _ => {
-            encode::error(&mut hub.reply, errors::SYNTAX);
+            encode::error(ctx.reply, errors::SYNTAX);
             return Exec::Done;
         }
     };
-    if credentials_ok(hub, user, pass) {
-        hub.conns[key].session.authenticated = true;
-        encode::simple(&mut hub.reply, b"OK");
+    if credentials_ok(ctx, user, pass) {
+        ctx.session.authenticated = true;
+        encode::simple(ctx.reply, b"OK");
     } else {
-        encode::error(&mut hub.reply, errors::WRONGPASS);
-        crate::shared::WorkerStats::add(&hub.stats().auth_denied, 1);
+        encode::error(ctx.reply, errors::WRONGPASS);
+        crate::stats::WorkerStats::add(&ctx.stats().auth_denied, 1);
     }
     Exec::Done
 }
@@ -109,29 +109,26 @@ pub(crate) fn valid_name(name: &[u8]) -> bool {
     name.iter().all(|&c| (b'!'..=b'~').contains(&c))
 }
 
-pub(crate) fn set_name(hub: &mut Hub, key: ConnKey, name: &Bytes) {
-    let s = &mut hub.conns[key].session;
+pub(crate) fn set_name(ctx: &mut Ctx<'_>, name: &Bytes) {
+    let s = &mut *ctx.session;
     let name = (!name.is_empty()).then(|| name.clone());
-    *crate::shared::lock(&s.meta.name) = name.clone();
+    *crate::lock(&s.meta.name) = name.clone();
     s.name = name;
 }
 
 /// HELLO [protover [AUTH user pass] [SETNAME name]]
-pub fn hello(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
-    let mut proto = hub.conns[key].session.proto;
+pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+    let mut proto = ctx.session.proto;
     if let Some(v) = args.get(1) {
         match super::parse_i64(v) {
             None => {
-                encode::error(
-                    &mut hub.reply,
-                    "ERR Protocol version is not an integer or out of range",
-                );
+                encode::error(ctx.reply, errors::PROTOCOL_VERSION_NOT_INTEGER);
                 return Exec::Done;
             }
             Some(2) => proto = Proto::Resp2,
             Some(3) => proto = Proto::Resp3,
             Some(_) => {
-                encode::error(&mut hub.reply, errors::NOPROTO);
+                encode::error(ctx.reply, errors::NOPROTO);
                 return Exec::Done;
             }
         }
@@ -148,41 +145,34 @@ pub fn hello(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
             setname = Some(&args[i + 1]);
             i += 2;
         } else {
-            let e = format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&args[i])
-            );
-            encode::error(&mut hub.reply, &e);
+            encode::error(ctx.reply, errors::hello_syntax(&args[i]));
             return Exec::Done;
         }
     }
     if let Some((user, pass)) = auth {
-        if !credentials_ok(hub, user, pass) {
-            encode::error(&mut hub.reply, errors::WRONGPASS);
-            crate::shared::WorkerStats::add(&hub.stats().auth_denied, 1);
+        if !credentials_ok(ctx, user, pass) {
+            encode::error(ctx.reply, errors::WRONGPASS);
+            crate::stats::WorkerStats::add(&ctx.stats().auth_denied, 1);
             return Exec::Done;
         }
-        hub.conns[key].session.authenticated = true;
+        ctx.session.authenticated = true;
     }
-    if !hub.conns[key].session.authenticated {
-        encode::error(
-            &mut hub.reply,
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
-        );
+    if !ctx.session.authenticated {
+        encode::error(ctx.reply, errors::HELLO_NOAUTH);
         return Exec::Done;
     }
     if let Some(name) = setname {
         if !valid_name(name) {
-            encode::error(&mut hub.reply, errors::CLIENT_NAME_SPACES);
+            encode::error(ctx.reply, errors::CLIENT_NAME_SPACES);
             return Exec::Done;
         }
-        set_name(hub, key, name);
+        set_name(ctx, name);
     }
-    let s = &mut hub.conns[key].session;
+    let s = &mut *ctx.session;
     s.proto = proto;
     s.meta.resp.store(proto.version() as u8, Relaxed);
     let id = s.id;
-    let out = &mut hub.reply;
+    let out = &mut *ctx.reply;
     encode::map(out, 7, proto);
     // Redis's own value: clients and tools that look at it expect "redis";
     // ringcast identifies itself in INFO (`ringcast_version`).
@@ -203,16 +193,16 @@ pub fn hello(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-pub fn select(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
-    let databases = hub.shared.config.load().databases;
+pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+    let databases = ctx.shared.config.load().databases;
     match super::parse_i64(&args[1]) {
-        None => encode::error(&mut hub.reply, errors::NOT_INTEGER),
-        Some(db) if db < 0 || db >= databases => encode::error(&mut hub.reply, errors::DB_INDEX),
+        None => encode::error(ctx.reply, errors::NOT_INTEGER),
+        Some(db) if db < 0 || db >= databases => encode::error(ctx.reply, errors::DB_INDEX),
         Some(db) => {
-            let s = &mut hub.conns[key].session;
+            let s = &mut *ctx.session;
             s.db = db;
             s.meta.db.store(db as u64, Relaxed);
-            encode::simple(&mut hub.reply, b"OK");
+            encode::simple(ctx.reply, b"OK");
         }
     }
     Exec::Done

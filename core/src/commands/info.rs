@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::hub::{ConnKey, Exec, Hub};
+use super::{Ctx, Exec};
 use crate::registry::Namespace;
 use crate::resp::encode;
 use crate::shared::Shared;
@@ -95,10 +95,10 @@ impl Selection {
 
 /// INFO [section ...]: a bulk string (RESP2) or verbatim string (RESP3).
 /// Unknown sections add nothing, so `INFO nosuch` is an empty string.
-pub fn info(hub: &mut Hub, key: ConnKey, args: &[Bytes]) -> Exec {
-    let text = render(&hub.shared, &Selection::parse(&args[1..]));
-    let proto = hub.conns[key].session.proto;
-    encode::verbatim(&mut hub.reply, b"txt", text.as_bytes(), proto);
+pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+    let text = render(ctx.shared, &Selection::parse(&args[1..]));
+    let proto = ctx.session.proto;
+    encode::verbatim(ctx.reply, b"txt", text.as_bytes(), proto);
     Exec::Done
 }
 
@@ -201,7 +201,7 @@ fn server(sh: &Shared, t: &mut String) {
 
 fn clients(sh: &Shared, t: &mut String) {
     let config = sh.config.load();
-    let max = |f: fn(&crate::shared::WorkerStats) -> &std::sync::atomic::AtomicU64| {
+    let max = |f: fn(&crate::stats::WorkerStats) -> &std::sync::atomic::AtomicU64| {
         sh.stats
             .iter()
             .map(|s| f(s).load(Relaxed))

@@ -5,65 +5,102 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use super::{Ctx, Exec};
 use crate::config::DebugCommand;
 use crate::errors;
-use crate::hub::{ConnKey, Exec, Hub};
 use crate::resp::encode;
 
 /// FLUSHALL / FLUSHDB [ASYNC|SYNC]: there is nothing to flush.
-pub fn flush(hub: &mut Hub, _key: ConnKey, args: &[Bytes]) -> Exec {
+pub fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     match args {
-        [_] => encode::simple(&mut hub.reply, b"OK"),
+        [_] => encode::simple(ctx.reply, b"OK"),
         [_, mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {
-            encode::simple(&mut hub.reply, b"OK")
+            encode::simple(ctx.reply, b"OK")
         }
-        _ => encode::error(&mut hub.reply, errors::SYNTAX),
+        _ => encode::error(ctx.reply, errors::SYNTAX),
     }
     Exec::Done
 }
 
-pub fn dbsize(hub: &mut Hub, _key: ConnKey, _args: &[Bytes]) -> Exec {
-    encode::integer(&mut hub.reply, 0);
+pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+    encode::integer(ctx.reply, 0);
     Exec::Done
 }
 
-pub fn time(hub: &mut Hub, _key: ConnKey, _args: &[Bytes]) -> Exec {
+pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    encode::array(&mut hub.reply, 2);
-    encode::bulk(&mut hub.reply, now.as_secs().to_string().as_bytes());
-    encode::bulk(&mut hub.reply, now.subsec_micros().to_string().as_bytes());
+    encode::array(ctx.reply, 2);
+    encode::bulk(ctx.reply, now.as_secs().to_string().as_bytes());
+    encode::bulk(ctx.reply, now.subsec_micros().to_string().as_bytes());
     Exec::Done
 }
 
 /// Whether `enable-debug-command` lets this connection use DEBUG (checked,
 /// as Redis does, right after arity and before authentication).
-pub fn debug_allowed(hub: &Hub, key: ConnKey) -> bool {
-    match hub.shared.config.load().enable_debug_command {
+pub fn debug_allowed(ctx: &Ctx<'_>) -> bool {
+    match ctx.shared.config.load().enable_debug_command {
         DebugCommand::Yes => true,
-        DebugCommand::Local => hub.conns[key].local_addr_loopback,
+        DebugCommand::Local => ctx.session.peer_loopback,
         DebugCommand::No => false,
     }
 }
 
 /// DEBUG SLEEP <seconds>: blocks the worker that owns this connection, as
 /// Redis's blocks the server; used to make a worker fall behind on purpose.
-pub fn debug(hub: &mut Hub, _key: ConnKey, args: &[Bytes]) -> Exec {
+pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     if args[1].eq_ignore_ascii_case(b"sleep") && args.len() == 3 {
-        let secs = std::str::from_utf8(&args[2])
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok());
-        match secs {
-            Some(s) if s.is_finite() && s >= 0.0 => {
-                encode::simple(&mut hub.reply, b"OK");
-                return Exec::Sleep(Duration::from_secs_f64(s));
-            }
-            _ => encode::error(&mut hub.reply, errors::TIMEOUT_NOT_FLOAT),
-        }
-        return Exec::Done;
+        encode::simple(ctx.reply, b"OK");
+        return match sleep_time(&args[2]) {
+            Some(d) => Exec::Sleep(d),
+            None => Exec::Done,
+        };
     }
     let e = errors::unknown_subcommand(&args[1], "DEBUG");
-    encode::error(&mut hub.reply, &e);
+    encode::error(ctx.reply, e);
     Exec::Done
+}
+
+/// The sleep `DEBUG SLEEP <seconds>` asks for, read as Redis reads it:
+/// `strtod` of the longest numeric prefix (so `abc` is 0), converted to
+/// whole microseconds. What does not fit in those microseconds (NaN, 1e20,
+/// negative times) makes Redis's `nanosleep` fail at once: no sleep.
+fn sleep_time(arg: &[u8]) -> Option<Duration> {
+    let secs = strtod_prefix(arg);
+    let micros = secs * 1e6;
+    if !(micros >= 1.0 && micros < i64::MAX as f64) {
+        return None;
+    }
+    Some(Duration::from_micros(micros as u64))
+}
+
+/// The value of the longest prefix of `arg` that parses as a float, 0 if none
+/// (C's `strtod`, which skips leading whitespace).
+fn strtod_prefix(arg: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(arg);
+    let text = text.trim_start();
+    (1..=text.len())
+        .rev()
+        .filter(|&n| text.is_char_boundary(n))
+        .find_map(|n| text[..n].parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_sleep_reads_seconds_as_strtod_and_never_overflows() {
+        assert_eq!(sleep_time(b"0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(sleep_time(b" 2xyz"), Some(Duration::from_secs(2)));
+        assert_eq!(sleep_time(b"abc"), None);
+        assert_eq!(sleep_time(b"0"), None);
+        assert_eq!(sleep_time(b"-1"), None);
+        assert_eq!(sleep_time(b"1e20"), None);
+        assert_eq!(sleep_time(b"nan"), None);
+        assert_eq!(sleep_time(b"inf"), None);
+        assert_eq!(sleep_time(b"1e9"), Some(Duration::from_secs(1_000_000_000)));
+    }
 }

@@ -1,24 +1,80 @@
 //! Command table and dispatch: finds the command, checks arity,
 //! authentication and the RESP2 subscribed-mode gate in Redis's order, then
-//! runs it. One file per command family: `pubsub`, `connection`,
-//! `info`, `introspection` (PUBSUB, CLIENT, CONFIG, COMMAND) and `keyspace`
-//! (the empty keyspace and DEBUG).
+//! runs it. One file per command family: `pubsub` (SUBSCRIBE and co.,
+//! PUBLISH, PUBSUB), `connection` (PING, HELLO, AUTH...), `client`, `config`,
+//! `command` (with its metadata in `docs`), `info`, and `keyspace` (the
+//! empty keyspace and DEBUG).
+//!
+//! A command sees the world through a [`Ctx`]: the connection it runs for,
+//! its reply buffer, the worker's pub/sub [`Router`] and the state shared by
+//! every worker, each borrowed on its own. It never sees the hub that owns
+//! them; the hub builds the context, runs the command and acts on the
+//! [`Exec`] it returns.
 
+mod client;
+mod command;
+mod config;
 mod connection;
 mod docs;
 mod info;
-mod introspection;
 mod keyspace;
 mod pubsub;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
+use crate::WorkerId;
+use crate::client::NO_COMMAND;
 use crate::errors;
-use crate::hub::{ConnKey, Exec, Hub};
+use crate::output::OutputQueue;
 use crate::resp::encode;
+use crate::router::{ConnKey, Router};
+use crate::session::Session;
+use crate::shared::Shared;
+use crate::stats::WorkerStats;
+
+/// What a command runs with: disjoint borrows of what it may touch.
+pub struct Ctx<'a> {
+    /// The connection the command runs for, as the router knows it.
+    pub conn: ConnKey,
+    pub session: &'a mut Session,
+    /// The connection's output queue: pushes (subscribe confirmations) go
+    /// here at once, since `CLIENT REPLY OFF` does not suppress them.
+    pub pushes: &'a mut OutputQueue,
+    /// The command's reply; the hub queues it unless `CLIENT REPLY` says not to.
+    pub reply: &'a mut BytesMut,
+    /// `CLIENT REPLY SKIP` applies to this command's reply (CLIENT REPLY ON clears it).
+    pub skip_reply: bool,
+    pub router: &'a mut Router,
+    pub shared: &'a Shared,
+    pub worker: WorkerId,
+    /// The worker's coarse clock (advanced by its cron).
+    pub now: Instant,
+}
+
+impl Ctx<'_> {
+    /// This worker's counters.
+    pub fn stats(&self) -> &WorkerStats {
+        self.shared.worker_stats(self.worker)
+    }
+}
+
+/// Outcome of one command, for the hub to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exec {
+    Done,
+    /// A publish waits for room in another worker's ring: nothing was done;
+    /// run the same command again once woken.
+    Blocked,
+    /// `DEBUG SLEEP`: block the worker for this long.
+    Sleep(Duration),
+    /// Send the reply and what is queued, then close (QUIT, CLIENT KILL of oneself).
+    CloseAfterReply,
+}
 
 /// Allowed before authentication.
 const NO_AUTH: u8 = 1;
@@ -27,7 +83,7 @@ const PUBSUB_OK: u8 = 2;
 
 type Fast = foldhash::fast::RandomState;
 
-type Run = fn(&mut Hub, ConnKey, &[Bytes]) -> Exec;
+type Run = fn(&mut Ctx<'_>, &[Bytes]) -> Exec;
 
 /// One command (or subcommand: `name` is then `container|sub`).
 pub struct CommandSpec {
@@ -54,7 +110,7 @@ const fn container(name: &'static str, subcommands: &'static [CommandSpec]) -> C
         name,
         arity: -2,
         flags: 0,
-        run: |_, _, _| Exec::Done,
+        run: |_, _| Exec::Done,
         subcommands,
     }
 }
@@ -68,7 +124,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("sunsubscribe", -1, PUBSUB_OK, pubsub::sunsubscribe),
     cmd("publish", 3, 0, pubsub::publish),
     cmd("spublish", 3, 0, pubsub::spublish),
-    container("pubsub", introspection::PUBSUB),
+    container("pubsub", pubsub::PUBSUB),
     cmd("ping", -1, PUBSUB_OK, connection::ping),
     cmd("echo", 2, 0, connection::echo),
     cmd("quit", -1, NO_AUTH | PUBSUB_OK, connection::quit),
@@ -76,15 +132,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("hello", -1, NO_AUTH, connection::hello),
     cmd("auth", -2, NO_AUTH, connection::auth),
     cmd("select", 2, 0, connection::select),
-    container("client", introspection::CLIENT),
+    container("client", client::CLIENT),
     cmd("info", -1, 0, info::info),
-    container("config", introspection::CONFIG),
+    container("config", config::CONFIG),
     CommandSpec {
         name: "command",
         arity: -1,
         flags: 0,
-        run: introspection::command,
-        subcommands: introspection::COMMAND,
+        run: command::command,
+        subcommands: command::COMMAND,
     },
     cmd("flushall", -1, 0, keyspace::flush),
     cmd("flushdb", -1, 0, keyspace::flush),
@@ -98,17 +154,58 @@ fn called(spec: &CommandSpec) -> &'static str {
     spec.name.split_once('|').map_or(spec.name, |(_, sub)| sub)
 }
 
-/// Top-level commands by lowercase name, so dispatch costs one hash lookup.
-static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec, Fast>> =
-    LazyLock::new(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
+/// Every command and subcommand, in table order (a container right before
+/// its subcommands); a command's index here is its id (`ClientMeta::last_cmd`).
+static FLAT: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
+    COMMANDS
+        .iter()
+        .flat_map(|c| std::iter::once(c).chain(c.subcommands))
+        .collect()
+});
+
+/// Top-level commands by lowercase name, with their id, so dispatch costs one hash lookup.
+static BY_NAME: LazyLock<HashMap<&'static [u8], (u16, &'static CommandSpec), Fast>> =
+    LazyLock::new(|| {
+        FLAT.iter()
+            .enumerate()
+            .filter(|(_, c)| !c.name.contains('|'))
+            .map(|(id, c)| (c.name.as_bytes(), (id as u16, *c)))
+            .collect()
+    });
+
+/// The full name of the command with this id (`NULL` for none, as CLIENT LIST shows it).
+pub fn name_of(id: u16) -> &'static str {
+    match id {
+        NO_COMMAND => "NULL",
+        id => FLAT.get(usize::from(id)).map_or("NULL", |c| c.name),
+    }
+}
+
+/// A top-level command by name, any case, with its id.
+fn find_top(name: &[u8]) -> Option<(u16, &'static CommandSpec)> {
+    let mut lower = [0u8; 32];
+    let lower = lower.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    BY_NAME.get(&lower[..]).copied()
+}
+
+/// A subcommand of `top` (whose id is `top_id`) by name, any case, with its id.
+fn find_sub(
+    top_id: u16,
+    top: &'static CommandSpec,
+    name: &[u8],
+) -> Option<(u16, &'static CommandSpec)> {
+    let at = top
+        .subcommands
+        .iter()
+        .position(|c| called(c).as_bytes().eq_ignore_ascii_case(name))?;
+    Some((top_id + 1 + at as u16, &top.subcommands[at]))
+}
 
 fn find(table: &'static [CommandSpec], name: &[u8]) -> Option<&'static CommandSpec> {
     if std::ptr::eq(table, COMMANDS) {
-        let mut lower = [0u8; 32];
-        let lower = lower.get_mut(..name.len())?;
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        return BY_NAME.get(&lower[..]).copied();
+        return find_top(name).map(|(_, c)| c);
     }
     table
         .iter()
@@ -125,54 +222,58 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 }
 
 /// Run one request (`args[0]` is the command name; never empty).
-pub(crate) fn dispatch(hub: &mut Hub, key: ConnKey, args: Vec<Bytes>) -> Exec {
-    let Some(top) = find(COMMANDS, &args[0]) else {
+pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+    let Some((top_id, top)) = find_top(&args[0]) else {
         let e = errors::unknown_command(&args[0], &args[1..]);
-        encode::error(&mut hub.reply, &e);
+        encode::error(ctx.reply, e);
         return Exec::Done;
     };
-    let mut spec = top;
+    let (mut id, mut spec) = (top_id, top);
     if !top.subcommands.is_empty() && args.len() >= 2 {
-        match find(top.subcommands, &args[1]) {
-            Some(sub) => spec = sub,
+        match find_sub(top_id, top, &args[1]) {
+            Some(found) => (id, spec) = found,
             None => {
                 let e = errors::unknown_subcommand(&args[1], &top.name.to_ascii_uppercase());
-                encode::error(&mut hub.reply, &e);
+                encode::error(ctx.reply, e);
                 return Exec::Done;
             }
         }
     }
     if !arity_ok(spec.arity, args.len()) {
-        encode::error(&mut hub.reply, &errors::wrong_arity(spec.name));
+        encode::error(ctx.reply, errors::wrong_arity(spec.name));
         return Exec::Done;
     }
-    if top.name == "debug" && !keyspace::debug_allowed(hub, key) {
-        encode::error(&mut hub.reply, errors::DEBUG_DISABLED);
+    if top.name == "debug" && !keyspace::debug_allowed(ctx) {
+        encode::error(ctx.reply, errors::DEBUG_DISABLED);
         return Exec::Done;
     }
-    let session = &hub.conns[key].session;
+    let session = &*ctx.session;
     if !session.authenticated && spec.flags & NO_AUTH == 0 {
-        encode::error(&mut hub.reply, errors::NOAUTH);
+        encode::error(ctx.reply, errors::NOAUTH);
         return Exec::Done;
     }
     if session.proto == encode::Proto::Resp2 && session.in_pubsub() && spec.flags & PUBSUB_OK == 0 {
-        encode::error(
-            &mut hub.reply,
-            &errors::subscribed_context(spec.name.as_bytes()),
-        );
+        encode::error(ctx.reply, errors::subscribed_context(spec.name));
         return Exec::Done;
     }
-    {
-        let meta = &hub.conns[key].session.meta;
-        meta.set_last_cmd(spec);
-        // The hub's coarse clock (100 ms steps): CLIENT LIST shows idle
-        // time in seconds, and a clock read per command is not free.
-        meta.last_active_ms.store(
-            hub.now.saturating_duration_since(meta.created).as_millis() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+    let meta = &ctx.session.meta;
+    meta.last_cmd.store(id, Relaxed);
+    // The worker's coarse clock (100 ms steps): CLIENT LIST shows idle
+    // time in seconds, and a clock read per command is not free.
+    meta.last_active_ms.store(
+        ctx.now.saturating_duration_since(meta.created).as_millis() as u64,
+        Relaxed,
+    );
+    (spec.run)(ctx, args)
+}
+
+/// The reply of a HELP subcommand: one simple string per line.
+fn help(ctx: &mut Ctx<'_>, lines: &[&str]) -> Exec {
+    encode::array(ctx.reply, lines.len());
+    for l in lines {
+        encode::simple(ctx.reply, l.as_bytes());
     }
-    (spec.run)(hub, key, &args)
+    Exec::Done
 }
 
 /// Parse an integer argument as Redis does (`string2ll`: no spaces, no `+`).

@@ -7,8 +7,13 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use super::conn::ConnState;
 use super::*;
 use crate::config::{Config, OutputLimit};
+use crate::registry::Namespace;
 use crate::shared::{ServerInfo, Shared};
 
 struct World {
@@ -506,19 +511,34 @@ fn sampler_derives_rates_and_keeps_the_memory_peak() {
         rss: 4096,
         ..ProcessSample::default()
     };
-    sampler.tick(&w.shared, t0, sample(1000));
+    sampler.tick(&w.shared.process, w.shared.totals(), t0, sample(1000));
     for _ in 0..20 {
         w.send(c, &cmd(&["PING"]));
     }
-    sampler.tick(&w.shared, t0 + Duration::from_millis(100), sample(5000));
-    sampler.tick(&w.shared, t0 + Duration::from_millis(200), sample(2000));
+    sampler.tick(
+        &w.shared.process,
+        w.shared.totals(),
+        t0 + Duration::from_millis(100),
+        sample(5000),
+    );
+    sampler.tick(
+        &w.shared.process,
+        w.shared.totals(),
+        t0 + Duration::from_millis(200),
+        sample(2000),
+    );
     let p = &w.shared.process;
     // 20 commands in one 100 ms interval = 200/s, averaged over 16 samples.
     assert_eq!(p.ops_per_sec.load(Relaxed), 200 / 16);
     assert_eq!(p.used_memory.load(Relaxed), 2000);
     assert_eq!(p.used_memory_peak.load(Relaxed), 5000);
     assert_eq!(p.used_memory_startup.load(Relaxed), 1000);
-    sampler.tick(&w.shared, t0 + Duration::from_millis(300), sample(0));
+    sampler.tick(
+        &w.shared.process,
+        w.shared.totals(),
+        t0 + Duration::from_millis(300),
+        sample(0),
+    );
     assert_eq!(
         p.used_memory.load(Relaxed),
         4096,

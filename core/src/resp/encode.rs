@@ -40,10 +40,19 @@ pub fn simple(out: &mut BytesMut, s: &[u8]) {
 }
 
 /// Error reply; `msg` carries its code (`ERR ...`, `NOAUTH ...`).
-pub fn error(out: &mut BytesMut, msg: &str) {
+/// `-<msg>\r\n`. A CR or LF inside `msg` (client bytes an error echoes)
+/// becomes a space, as Redis maps them, so the reply cannot be split.
+pub fn error(out: &mut BytesMut, msg: impl AsRef<[u8]>) {
+    let msg = msg.as_ref();
     out.reserve(msg.len() + 3);
     out.put_u8(b'-');
-    out.put_slice(msg.as_bytes());
+    let start = out.len();
+    out.put_slice(msg);
+    for b in &mut out[start..] {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
     out.put_slice(b"\r\n");
 }
 
@@ -117,6 +126,13 @@ pub fn verbatim(out: &mut BytesMut, format: &[u8; 3], text: &[u8], proto: Proto)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_replies_stay_on_one_line() {
+        let mut out = BytesMut::new();
+        error(&mut out, b"ERR x\r\n+INJECTED");
+        assert_eq!(&out[..], b"-ERR x  +INJECTED\r\n");
+    }
 
     fn enc(f: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
         let mut out = BytesMut::new();

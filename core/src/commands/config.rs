@@ -1,0 +1,79 @@
+//! CONFIG GET, SET, RESETSTAT, REWRITE and HELP over the live configuration.
+
+use bytes::Bytes;
+
+use super::{CommandSpec, Ctx, Exec, cmd, help};
+use crate::errors;
+use crate::resp::encode;
+
+pub static CONFIG: &[CommandSpec] = &[
+    cmd("config|get", -3, 0, config_get),
+    cmd("config|set", -4, 0, config_set),
+    cmd("config|resetstat", 2, 0, |ctx, _| {
+        encode::simple(ctx.reply, b"OK");
+        Exec::Done
+    }),
+    cmd("config|rewrite", 2, 0, |ctx, _| {
+        encode::error(ctx.reply, errors::CONFIG_REWRITE_UNSUPPORTED);
+        Exec::Done
+    }),
+    cmd("config|help", 2, 0, |ctx, _| {
+        help(
+            ctx,
+            &[
+                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+                "HELP",
+                "    Print this help.",
+            ],
+        )
+    }),
+];
+
+fn config_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+    let config = ctx.shared.config.load();
+    let mut found: Vec<(&'static str, String)> = Vec::new();
+    for pattern in &args[2..] {
+        for (name, value) in config.get_matching(pattern) {
+            if !found.iter().any(|(n, _)| *n == name) {
+                found.push((name, value));
+            }
+        }
+    }
+    let proto = ctx.session.proto;
+    encode::map(ctx.reply, found.len(), proto);
+    for (name, value) in found {
+        encode::bulk(ctx.reply, name.as_bytes());
+        encode::bulk(ctx.reply, value.as_bytes());
+    }
+    Exec::Done
+}
+
+fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+    if !args.len().is_multiple_of(2) {
+        encode::error(ctx.reply, errors::wrong_arity("config|set"));
+        return Exec::Done;
+    }
+    let mut next = (**ctx.shared.config.load()).clone();
+    for pair in args[2..].chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_string();
+        let value = String::from_utf8_lossy(&pair[1]).to_string();
+        if let Err(e) = next.set_live(&name, &value) {
+            let msg = match e {
+                crate::config::ConfigError::Unknown(_)
+                | crate::config::ConfigError::Immutable(_) => errors::unknown_config(&pair[0]),
+                other => errors::invalid_config(&pair[0], &pair[1], &other.to_string()),
+            };
+            encode::error(ctx.reply, &msg);
+            return Exec::Done;
+        }
+    }
+    ctx.shared.config.store(std::sync::Arc::new(next));
+    encode::simple(ctx.reply, b"OK");
+    Exec::Done
+}

@@ -1,0 +1,147 @@
+//! The reading side of a connection: decode requests, run each command with
+//! a [`Ctx`] of disjoint borrows, and queue what it produced.
+
+use bytes::{Bytes, BytesMut};
+
+use super::conn::ConnState;
+use super::{ConnKey, Hub, Input};
+use crate::commands::{self, Ctx, Exec};
+use crate::output::LimitExceeded;
+use crate::session::ReplyMode;
+use crate::stats::WorkerStats;
+
+/// Output a client that has not authenticated may have queued before it is
+/// closed (Redis 7.2.8+, CVE-2025-21605: a client that sends requests without
+/// reading the replies must not make the server buffer without bound).
+/// Redis counts only its reply list, past a 16 KiB static buffer, against a
+/// 1 KiB cap; this is the same total.
+pub const UNAUTHENTICATED_OUTPUT_LIMIT: usize = 16 * 1024 + 1024;
+
+impl Hub {
+    /// Handle the bytes read so far from a connection: decode and execute
+    /// every complete request, consuming its bytes from `buf`.
+    pub fn input(&mut self, key: ConnKey, buf: &mut BytesMut) -> Input {
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return Input::Close;
+            };
+            if conn.state != ConnState::Open {
+                return Input::Close;
+            }
+            let args = match conn.pending.take() {
+                Some(args) => args,
+                None => match conn.decoder.decode(buf, conn.session.authenticated) {
+                    Ok(Some(args)) => args,
+                    Ok(None) => return Input::NeedMore,
+                    Err(e) => {
+                        self.protocol_error(key, &e.message_bytes());
+                        return Input::Close;
+                    }
+                },
+            };
+            match self.execute(key, args) {
+                Exec::Done => {}
+                Exec::Blocked => return Input::Blocked,
+                Exec::Sleep(d) => return Input::Sleep(d),
+                Exec::CloseAfterReply => return Input::Close,
+            }
+        }
+    }
+
+    /// Redis replies to a protocol error and closes after the reply.
+    fn protocol_error(&mut self, key: ConnKey, message: &[u8]) {
+        let mut out = b"-ERR ".to_vec();
+        out.extend_from_slice(message);
+        out.extend_from_slice(b"\r\n");
+        self.conns[key].out.extend(&out);
+        self.shared.errors.record(&out[1..]);
+        WorkerStats::add(&self.stats().error_replies, 1);
+        self.close_after_reply(key);
+    }
+
+    /// Run one command, queue its reply (unless CLIENT REPLY suppresses it),
+    /// then deliver what it published to this worker's subscribers.
+    fn execute(&mut self, key: ConnKey, args: Vec<Bytes>) -> Exec {
+        self.reply.clear();
+        let conn = &mut self.conns[key];
+        // CLIENT REPLY SKIP applies to the command after it.
+        let skip = conn.session.reply_mode == ReplyMode::SkipNext;
+        if skip {
+            conn.session.reply_mode = ReplyMode::On;
+        }
+        let mut ctx = Ctx {
+            conn: key,
+            session: &mut conn.session,
+            pushes: &mut conn.out,
+            reply: &mut self.reply,
+            skip_reply: skip,
+            router: &mut self.router,
+            shared: &self.shared,
+            worker: self.worker,
+            now: self.now,
+        };
+        let exec = commands::dispatch(&mut ctx, &args);
+        let skip = ctx.skip_reply;
+        if exec == Exec::Blocked {
+            // Nothing ran; the command is retried as a whole later.
+            if skip {
+                conn.session.reply_mode = ReplyMode::SkipNext;
+            }
+            conn.pending = Some(args);
+            return exec;
+        }
+        WorkerStats::add(&self.stats().commands_processed, 1);
+        if self.reply.first() == Some(&b'-') {
+            // Counted whether or not CLIENT REPLY lets it through, as Redis does.
+            self.shared.errors.record(&self.reply[1..]);
+            WorkerStats::add(&self.stats().error_replies, 1);
+        }
+        let conn = &mut self.conns[key];
+        if !self.reply.is_empty() && !skip && conn.session.reply_mode != ReplyMode::Off {
+            conn.out.extend(&self.reply);
+        }
+        // After the reply: a publisher's own push follows its PUBLISH reply (Redis 7.2).
+        self.deliver_local();
+        self.sync_pubsub_gauge(key);
+        self.limit_unauthenticated(key);
+        if exec == Exec::CloseAfterReply {
+            self.close_after_reply(key);
+        }
+        exec
+    }
+
+    /// Close a client that never authenticated once its output passes
+    /// [`UNAUTHENTICATED_OUTPUT_LIMIT`].
+    fn limit_unauthenticated(&mut self, key: ConnKey) {
+        let conn = &self.conns[key];
+        if !conn.session.authenticated && conn.out.memory() > UNAUTHENTICATED_OUTPUT_LIMIT {
+            self.kill(key, Some(LimitExceeded::Unauthenticated));
+        }
+    }
+
+    /// The reader got `n` bytes (INFO counters) — and checks the query buffer limit:
+    /// false means the client must be closed.
+    pub fn received(&mut self, key: ConnKey, n: usize, buffered: usize) -> bool {
+        let stats = self.stats();
+        WorkerStats::add(&stats.net_input_bytes, n as u64);
+        WorkerStats::add(&stats.reads_processed, 1);
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.last_interaction = self.now;
+            conn.input_buffered = buffered;
+        }
+        let limit = self.shared.config.load().client_query_buffer_limit;
+        if buffered > limit {
+            WorkerStats::add(&self.stats().query_buffer_disconnections, 1);
+            if let Some(conn) = self.conns.get(key) {
+                tracing::warn!(
+                    "closing client id={} addr={}: query buffer over {limit} bytes",
+                    conn.session.id,
+                    conn.session.meta.addr
+                );
+            }
+            self.kill(key, None);
+            return false;
+        }
+        true
+    }
+}

@@ -1,0 +1,317 @@
+//! One worker's publish/subscribe router: its connections' subscriptions,
+//! and the way a publish finds its subscribers on every worker.
+//!
+//! Subscribing records the connection in the worker's [`LocalIndex`]
+//! (channel or pattern → this worker's subscribers) and counts it in the
+//! shared [`Registry`](crate::registry::Registry), which is what publishers
+//! on every worker consult. Publishing ([`Router::publish`]) looks the
+//! channel up in the registry, builds the message's frames once, pushes a
+//! shared reference into the ring of every other worker that holds
+//! subscribers, and keeps it for this worker's own subscribers, whom the hub
+//! serves once the command is done ([`Router::take_local`],
+//! [`Router::recipients`]). A worker receiving a message from a ring consults
+//! only its local index.
+//!
+//! The router knows connections only by their [`ConnKey`]; their output
+//! queues belong to the hub.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use indexmap::IndexSet;
+
+use crate::WorkerId;
+use crate::frame::{self, Message, PatternFrame, SharedMessage};
+use crate::mesh::Endpoint;
+use crate::registry::{Lookup, Namespace, WorkerSet};
+use crate::session::{Session, Subscriptions};
+use crate::shared::Shared;
+
+/// A connection's handle inside its worker.
+pub type ConnKey = usize;
+
+/// One in this many messages that cross workers carries its publish time
+/// for the delivery latency histogram (the first one always does).
+pub const LATENCY_SAMPLE_EVERY: u64 = 32;
+
+type Fast = foldhash::fast::RandomState;
+type Subscribers = IndexSet<ConnKey, Fast>;
+type Index = HashMap<Bytes, Subscribers, Fast>;
+
+/// What a subscription is to: a channel in one of the two channel
+/// namespaces, or a pattern (patterns only see global publishes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubKind {
+    Channel(Namespace),
+    Pattern,
+}
+
+/// The subscriptions of one kind a session holds.
+pub fn held_mut(session: &mut Session, kind: SubKind) -> &mut Subscriptions {
+    match kind {
+        SubKind::Channel(Namespace::Global) => &mut session.channels,
+        SubKind::Channel(Namespace::Shard) => &mut session.shard_channels,
+        SubKind::Pattern => &mut session.patterns,
+    }
+}
+
+/// This worker's subscribers of each channel, shard channel and pattern.
+#[derive(Default)]
+struct LocalIndex {
+    channels: Index,
+    shard: Index,
+    patterns: Index,
+}
+
+impl LocalIndex {
+    fn map(&mut self, kind: SubKind) -> &mut Index {
+        match kind {
+            SubKind::Channel(Namespace::Global) => &mut self.channels,
+            SubKind::Channel(Namespace::Shard) => &mut self.shard,
+            SubKind::Pattern => &mut self.patterns,
+        }
+    }
+
+    fn add(&mut self, kind: SubKind, name: &Bytes, conn: ConnKey) {
+        self.map(kind).entry(name.clone()).or_default().insert(conn);
+    }
+
+    fn remove(&mut self, kind: SubKind, name: &[u8], conn: ConnKey) {
+        let map = self.map(kind);
+        if let Some(subs) = map.get_mut(name) {
+            // Order among a channel's subscribers carries no meaning: O(1).
+            subs.swap_remove(&conn);
+            if subs.is_empty() {
+                map.remove(name);
+            }
+        }
+    }
+}
+
+/// A subscriber of a message and the frame it gets.
+pub struct Recipient<'a> {
+    pub conn: ConnKey,
+    pub frame: &'a Bytes,
+}
+
+pub struct Router {
+    worker: WorkerId,
+    shared: Arc<Shared>,
+    endpoint: Endpoint<SharedMessage>,
+    local: LocalIndex,
+    /// Scratch for registry lookups, reused by every publish.
+    lookup: Lookup,
+    /// Messages published by this worker's connections that have
+    /// subscribers here too; the hub delivers them after the command.
+    local_pending: Vec<SharedMessage>,
+    /// Messages this worker sent to other workers (latency sampling).
+    crossings: u64,
+}
+
+impl Router {
+    pub fn new(worker: WorkerId, shared: Arc<Shared>, endpoint: Endpoint<SharedMessage>) -> Self {
+        Router {
+            worker,
+            shared,
+            endpoint,
+            local: LocalIndex::default(),
+            lookup: Lookup::default(),
+            local_pending: Vec::new(),
+            crossings: 0,
+        }
+    }
+
+    /// Subscribe `conn` (whose session is `session`); false if it already held it.
+    pub fn subscribe(
+        &mut self,
+        conn: ConnKey,
+        session: &mut Session,
+        kind: SubKind,
+        name: &Bytes,
+    ) -> bool {
+        let held = held_mut(session, kind);
+        if held.contains(&name[..]) {
+            return false;
+        }
+        // A copy, so the subscription never pins the read buffer it was
+        // parsed from (an idle subscriber must stay small).
+        let name = Bytes::copy_from_slice(name);
+        held.insert(name.clone());
+        // Invariant 1 (visible before confirmed): the registry counts the
+        // subscriber before the caller writes the confirmation.
+        match kind {
+            SubKind::Channel(ns) => self.shared.registry.subscribe(ns, &name, self.worker),
+            SubKind::Pattern => self.shared.registry.psubscribe(&name, self.worker),
+        }
+        self.local.add(kind, &name, conn);
+        true
+    }
+
+    /// Unsubscribe `conn` from one channel or pattern; false if it did not hold it.
+    pub fn unsubscribe(
+        &mut self,
+        conn: ConnKey,
+        session: &mut Session,
+        kind: SubKind,
+        name: &[u8],
+    ) -> bool {
+        // Order among held subscriptions only matters for UNSUBSCRIBE without
+        // arguments; swap_remove keeps removal O(1).
+        if !held_mut(session, kind).swap_remove(name) {
+            return false;
+        }
+        self.forget(conn, kind, name);
+        true
+    }
+
+    /// Remove every subscription of one kind and return them, in the order
+    /// they were held (UNSUBSCRIBE without arguments).
+    pub fn unsubscribe_kind(
+        &mut self,
+        conn: ConnKey,
+        session: &mut Session,
+        kind: SubKind,
+    ) -> Subscriptions {
+        let held = std::mem::take(held_mut(session, kind));
+        for name in &held {
+            self.forget(conn, kind, name);
+        }
+        held
+    }
+
+    /// Drop every subscription of `conn` without confirmations (RESET, close).
+    pub fn unsubscribe_all(&mut self, conn: ConnKey, session: &mut Session) {
+        for kind in [
+            SubKind::Channel(Namespace::Global),
+            SubKind::Channel(Namespace::Shard),
+            SubKind::Pattern,
+        ] {
+            self.unsubscribe_kind(conn, session, kind);
+        }
+    }
+
+    fn forget(&mut self, conn: ConnKey, kind: SubKind, name: &[u8]) {
+        self.local.remove(kind, name, conn);
+        match kind {
+            SubKind::Channel(ns) => self.shared.registry.unsubscribe(ns, name, self.worker),
+            SubKind::Pattern => self.shared.registry.punsubscribe(name, self.worker),
+        }
+    }
+
+    /// PUBLISH / SPUBLISH: the receiver count, or None when a target
+    /// worker's ring is full (nothing was done; the caller retries once
+    /// woken, see [`Router::poll_idle`]).
+    pub fn publish(&mut self, ns: Namespace, channel: &Bytes, payload: &[u8]) -> Option<u64> {
+        self.shared.registry.lookup(ns, channel, &mut self.lookup);
+        let mut workers = self.lookup.channel.workers;
+        let mut count = self.lookup.channel.count;
+        for p in &self.lookup.patterns {
+            workers = WorkerSet(workers.0 | p.hits.workers.0);
+            count += p.hits.count;
+        }
+        if count == 0 {
+            return Some(0);
+        }
+        let others = WorkerSet(workers.0 & !(1 << self.worker));
+        for w in others.iter() {
+            if !self.endpoint.has_room(w) {
+                // Invariant 5: stop reading this publisher until the target drains.
+                self.endpoint.want_room(w);
+                return None;
+            }
+        }
+        let message = Arc::new(self.build(ns, channel, payload, !others.is_empty()));
+        for w in others.iter() {
+            // Room was checked above and only this thread pushes into these rings.
+            let _ = self.endpoint.push(w, message.clone());
+        }
+        if workers.contains(self.worker) {
+            self.local_pending.push(message);
+        }
+        Some(count)
+    }
+
+    /// The message of a publish the last lookup routed, its frames built once.
+    fn build(&mut self, ns: Namespace, channel: &Bytes, payload: &[u8], crosses: bool) -> Message {
+        // Only messages that cross to another worker feed the latency
+        // histogram, and only one in LATENCY_SAMPLE_EVERY of them is stamped:
+        // a clock read costs far more on the hot path than its ~30 ns alone
+        // (the vDSO's ordered TSC read stalls the pipeline).
+        let mut published = None;
+        if crosses {
+            if self.crossings.is_multiple_of(LATENCY_SAMPLE_EVERY) {
+                published = Some(Instant::now());
+            }
+            self.crossings = self.crossings.wrapping_add(1);
+        }
+        Message {
+            published,
+            ns,
+            channel: channel.clone(),
+            frame: if self.lookup.channel.count > 0 {
+                frame::message(ns, channel, payload)
+            } else {
+                Bytes::new()
+            },
+            patterns: self
+                .lookup
+                .patterns
+                .iter()
+                .map(|p| PatternFrame {
+                    pattern: p.pattern.clone(),
+                    frame: frame::pmessage(&p.pattern, channel, payload),
+                })
+                .collect(),
+        }
+    }
+
+    /// Messages published here since the last call that have local subscribers.
+    pub fn take_local(&mut self, into: &mut Vec<SharedMessage>) {
+        into.append(&mut self.local_pending);
+    }
+
+    /// This worker's subscribers of `message`, each with its frame: channel
+    /// subscribers first, then each matching pattern's, the order in which
+    /// Redis delivers `message` and `pmessage`.
+    pub fn recipients<'a>(&'a self, message: &'a Message) -> impl Iterator<Item = Recipient<'a>> {
+        let channels = match message.ns {
+            Namespace::Global => &self.local.channels,
+            Namespace::Shard => &self.local.shard,
+        };
+        let channel = (!message.frame.is_empty())
+            .then(|| channels.get(&message.channel).map(|s| (s, &message.frame)))
+            .flatten();
+        let patterns = message
+            .patterns
+            .iter()
+            .filter_map(|p| self.local.patterns.get(&p.pattern).map(|s| (s, &p.frame)));
+        channel
+            .into_iter()
+            .chain(patterns)
+            .flat_map(|(subs, frame)| subs.iter().map(move |&conn| Recipient { conn, frame }))
+    }
+
+    /// Ring the doorbells of workers this turn pushed messages to.
+    pub fn flush_rings(&mut self) {
+        self.endpoint.flush();
+    }
+
+    /// Park protocol of the worker's inbound task (see `mesh::Endpoint::poll_idle`).
+    pub fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.endpoint.poll_idle(cx)
+    }
+
+    /// Move every message waiting in the inbound rings into `into`; never
+    /// waits (invariant 5: no deadlock). Returns how many were taken.
+    pub fn drain_inbound(&mut self, into: &mut Vec<SharedMessage>) -> usize {
+        self.endpoint.drain(|_, m| into.push(m))
+    }
+
+    /// Messages waiting in this worker's inbound rings.
+    pub fn inbound_len(&self) -> usize {
+        self.endpoint.inbound_len()
+    }
+}
