@@ -1,0 +1,237 @@
+//! How a connection ends: every way one closes releases its socket, its
+//! `maxclients` slot and its memory at once, stops deliveries to it, and
+//! leaves the counters INFO shows exact.
+
+use ringcast_tests::{
+    Backend, Frame, Opts, RawConn, Server, backend_tests, connect_on_worker, eventually,
+    ringcast_only, target,
+};
+
+/// Ids of the connected clients, from CLIENT LIST.
+fn client_ids(admin: &mut RawConn) -> Vec<u64> {
+    let list = admin.cmd(&["CLIENT", "LIST"]);
+    let text = list.text();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("id="))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// INFO's `connected_clients`, asked on `admin` (a new connection would count itself).
+fn connected_clients(admin: &mut RawConn) -> u64 {
+    let info = ringcast_tests::server::parse_info(&admin.cmd(&["INFO", "clients"]));
+    info["connected_clients"].parse().expect("a number")
+}
+
+fn reply_off_then_quit_closes_the_connection(b: Backend) {
+    ringcast_only!("Redis 7.0 leaves such a connection open; 7.2 closes it");
+    let server = Server::with_backend(b);
+    let mut admin = server.conn();
+    for reply_mode in ["OFF", "SKIP"] {
+        let mut c = server.conn();
+        c.send_cmd(&["CLIENT", "REPLY", reply_mode]);
+        // SKIP silences the command after it: QUIT's +OK.
+        c.send_cmd(&["QUIT"]);
+        c.expect_closed();
+    }
+    eventually("both clients are gone", || {
+        client_ids(&mut admin).len() == 1
+    });
+}
+
+fn client_kill_of_oneself_under_reply_off_closes_the_connection(b: Backend) {
+    ringcast_only!("Redis 7.0 leaves such a connection open");
+    let server = Server::with_backend(b);
+    let mut admin = server.conn();
+    let mut c = server.conn();
+    let id = c.cmd(&["CLIENT", "ID"]).int();
+    c.send_cmd(&["CLIENT", "REPLY", "OFF"]);
+    c.send_cmd(&["CLIENT", "KILL", "ID", &id.to_string(), "SKIPME", "no"]);
+    c.expect_closed();
+    eventually("the client is gone", || {
+        !client_ids(&mut admin).contains(&(id as u64))
+    });
+}
+
+/// Subscribes a reader that never reads, then publishes until the server
+/// has stopped counting it (it was closed for its output limit).
+fn flood_until_dropped(publisher: &mut RawConn, channel: &str, subscribers: i64) {
+    let payload = "f".repeat(16 * 1024);
+    for _ in 0..10_000 {
+        let n = publisher.cmd(&["PUBLISH", channel, &payload]).int();
+        if n < subscribers {
+            return;
+        }
+    }
+    panic!("the subscriber that never reads was not disconnected");
+}
+
+fn output_limit_closes_a_subscriber_whose_writer_is_blocked(b: Backend) {
+    let server = Server::start(Opts::new(b).pubsub_output_limit("1mb 0 0"));
+    let mut admin = server.conn();
+    let mut slow = RawConn::connect_slow_reader(server.port());
+    let slow_id = slow.cmd(&["CLIENT", "ID"]).int() as u64;
+    slow.sub("SUBSCRIBE", &["flood"], &[1]);
+    let mut publisher = server.conn();
+    flood_until_dropped(&mut publisher, "flood", 1);
+    // The slow reader still reads nothing, so the server's last write to it
+    // cannot complete: the socket and the slot must go anyway.
+    expect_gone(&mut admin, &mut slow, slow_id, 2);
+}
+
+fn client_kill_closes_a_connection_whose_writer_is_blocked(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut admin = server.conn();
+    let mut slow = RawConn::connect_slow_reader(server.port());
+    let slow_id = slow.cmd(&["CLIENT", "ID"]).int() as u64;
+    slow.sub("SUBSCRIBE", &["flood"], &[1]);
+    let mut publisher = server.conn();
+    // Far more than the kernel buffers take (about 100 KiB for this
+    // reader), far less than the 32 MiB output limit.
+    let payload = "f".repeat(16 * 1024);
+    for _ in 0..256 {
+        publisher.publish("PUBLISH", "flood", &payload, 1);
+    }
+    admin.cmd_expect(&["CLIENT", "KILL", "ID", &slow_id.to_string()], b":1\r\n");
+    expect_gone(&mut admin, &mut slow, slow_id, 2);
+}
+
+/// The server closed client `id` (reached by `conn`, which reads nothing):
+/// it leaves CLIENT LIST, gives back its slot (`others` stay connected) and
+/// its socket is closed.
+fn expect_gone(admin: &mut RawConn, conn: &mut RawConn, id: u64, others: u64) {
+    eventually("the closed client leaves CLIENT LIST", || {
+        !client_ids(admin).contains(&id)
+    });
+    eventually("connected_clients counts only the others", || {
+        connected_clients(admin) == others
+    });
+    conn.drain_until_closed();
+}
+
+fn output_of_a_client_that_never_authenticates_is_capped(b: Backend) {
+    let server = Server::start(Opts::new(b).requirepass("pw"));
+    let mut c = server.raw();
+    // 100,000 requests answered with NOAUTH (3.4 MB) that it never reads.
+    let requests = b"PING\r\n".repeat(100_000);
+    let _ = c.try_send(&requests);
+    c.drain_until_closed();
+    let mut admin = server.conn();
+    admin.cmd_expect(&["AUTH", "pw"], b"+OK\r\n");
+    admin.cmd_expect(&["PING"], b"+PONG\r\n");
+    if !target().is_redis() {
+        // Redis 7.0 lacks this INFO field (7.2 has it).
+        assert_eq!(
+            server.info_u64("stats", "client_output_buffer_limit_disconnections"),
+            1
+        );
+    }
+}
+
+fn output_of_an_authenticated_client_is_not_capped(b: Backend) {
+    let server = Server::start(Opts::new(b).requirepass("pw"));
+    let mut c = server.raw();
+    c.cmd_expect(&["AUTH", "pw"], b"+OK\r\n");
+    c.send(&b"PING\r\n".repeat(100_000));
+    for _ in 0..100_000 {
+        c.expect(b"+PONG\r\n");
+    }
+}
+
+fn reset_while_subscribed_keeps_pubsub_clients_exact(b: Backend) {
+    ringcast_only!("Redis 7.0 has no pubsub_clients in INFO");
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    c.sub("SUBSCRIBE", &["a", "b"], &[1, 2]);
+    c.sub("PSUBSCRIBE", &["p*"], &[3]);
+    assert_eq!(server.info_u64("clients", "pubsub_clients"), 1);
+    c.cmd_expect(&["RESET"], b"+RESET\r\n");
+    assert_eq!(server.info_u64("clients", "pubsub_clients"), 0);
+    c.sub("SSUBSCRIBE", &["s"], &[1]);
+    assert_eq!(server.info_u64("clients", "pubsub_clients"), 1);
+    drop(c);
+    eventually("pubsub_clients back to zero", || {
+        server.info_u64("clients", "pubsub_clients") == 0
+    });
+    assert_eq!(server.info_u64("clients", "pubsub_clients"), 0);
+}
+
+fn quit_stops_deliveries_before_the_connection_closes(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut sub = connect_on_worker(&server, 1);
+    sub.sub("SUBSCRIBE", &["ch"], &[1]);
+    sub.sub("PSUBSCRIBE", &["c*"], &[2]);
+    let mut publisher = connect_on_worker(&server, 0);
+    sub.cmd_expect(&["QUIT"], b"+OK\r\n");
+    // Once QUIT is answered nothing more is queued for it: not counted, not sent.
+    for _ in 0..100 {
+        publisher.publish("PUBLISH", "ch", "late", 0);
+    }
+    sub.expect_closed();
+}
+
+fn protocol_error_stops_deliveries_before_the_connection_closes(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut sub = connect_on_worker(&server, 1);
+    sub.sub("SUBSCRIBE", &["ch"], &[1]);
+    let mut publisher = connect_on_worker(&server, 0);
+    sub.send(b"*1\r\nfoo\r\n");
+    sub.expect(b"-ERR Protocol error: expected '$', got 'f'\r\n");
+    for _ in 0..100 {
+        publisher.publish("PUBLISH", "ch", "late", 0);
+    }
+    sub.expect_closed();
+}
+
+fn debug_sleep_with_an_absurd_time_does_not_take_the_server_down(b: Backend) {
+    let server = Server::start(Opts::new(b).debug_command());
+    let mut c = server.conn();
+    for absurd in ["1e20", "-5", "nan", "inf", "abc"] {
+        c.cmd_expect(&["DEBUG", "SLEEP", absurd], b"+OK\r\n");
+    }
+    c.cmd_expect(&["PING"], b"+PONG\r\n");
+    let mut other = server.conn();
+    other.cmd_expect(&["PING"], b"+PONG\r\n");
+}
+
+fn error_replies_never_carry_a_line_break_from_the_client(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    c.cmd_expect(
+        &["HELLO", "2", "x\r\n+INJECTED"],
+        b"-ERR Syntax error in HELLO option 'x  +INJECTED'\r\n",
+    );
+    c.cmd_expect(
+        &["CLIENT", "KILL", "TYPE", "no\r\nsuch"],
+        b"-ERR Unknown client type 'no  such'\r\n",
+    );
+    c.cmd_expect(&["PING"], b"+PONG\r\n");
+}
+
+fn echoed_arguments_are_raw_bytes_cut_at_nul(b: Backend) {
+    ringcast_only!("the reference run checks the same bytes in the differential test");
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    let reply = c.cmd(&[&b"NOSUCH\xff"[..], b"a\0b", b"c"]);
+    assert_eq!(
+        reply,
+        Frame::Error(
+            b"ERR unknown command 'NOSUCH\xff', with args beginning with: 'a' 'c' ".to_vec()
+        )
+    );
+}
+
+backend_tests!(
+    reply_off_then_quit_closes_the_connection,
+    client_kill_of_oneself_under_reply_off_closes_the_connection,
+    output_limit_closes_a_subscriber_whose_writer_is_blocked,
+    client_kill_closes_a_connection_whose_writer_is_blocked,
+    output_of_a_client_that_never_authenticates_is_capped,
+    output_of_an_authenticated_client_is_not_capped,
+    reset_while_subscribed_keeps_pubsub_clients_exact,
+    quit_stops_deliveries_before_the_connection_closes,
+    protocol_error_stops_deliveries_before_the_connection_closes,
+    debug_sleep_with_an_absurd_time_does_not_take_the_server_down,
+    error_replies_never_carry_a_line_break_from_the_client,
+    echoed_arguments_are_raw_bytes_cut_at_nul,
+);
