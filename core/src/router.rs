@@ -143,8 +143,8 @@ impl Router {
         // Invariant 1 (visible before confirmed): the registry counts the
         // subscriber before the caller writes the confirmation.
         match kind {
-            SubKind::Channel(ns) => self.shared.registry.subscribe(ns, &name, self.worker),
-            SubKind::Pattern => self.shared.registry.psubscribe(&name, self.worker),
+            SubKind::Channel(ns) => self.shared.registry.subscribe(ns, &name, self.worker, 0),
+            SubKind::Pattern => self.shared.registry.psubscribe(&name, self.worker, 0),
         }
         self.local.add(kind, &name, conn);
         true
