@@ -30,11 +30,11 @@
 //! plus the set of distinct prefix lengths. A publish to channel `c` looks only
 //! at the buckets of `c[..n]` for each present prefix length `n`, and glob-
 //! matches only the patterns found there, so its cost does not grow with
-//! patterns whose prefix `c` does not start with. A bucket of up to
-//! `FEW_PATTERNS` patterns is a sorted slice; a larger one is a persistent
-//! B-tree (`imbl::OrdSet`) whose versions share all unchanged nodes, so that
-//! thousands of patterns with one prefix (`news.*.1`, `news.*.2`, …) cost
-//! O(log n) per change, not a copy of the bucket.
+//! patterns whose prefix `c` does not start with. A bucket is a persistent
+//! B+-tree whose leaves are sorted slices of at most `NODE_MAX` patterns
+//! (so a small bucket is one slice) and whose versions share all unchanged
+//! nodes: thousands of patterns with one prefix (`news.*.1`, `news.*.2`, …)
+//! cost O(log n) per change, not a copy of the bucket.
 //!
 //! Snapshots, buckets and tree nodes are immutable once published: a writer
 //! builds a new version beside the old and swaps it in, so a reader sees the
@@ -154,11 +154,11 @@
 //! in the buckets found.
 //!
 //! Adding or removing a pattern copies its prefix shard's hash set (one entry
-//! per distinct prefix in that shard) and, in a bucket of more than
-//! `FEW_PATTERNS`, the root-to-leaf path of the bucket's B-tree (nodes of
-//! at most 16 keys): O(log n) for a bucket of n patterns. A bucket moves
-//! between slice and tree at `FEW_PATTERNS` and half that, so the O(n)
-//! conversions are amortised over as many changes.
+//! per distinct prefix in that shard) and the root-to-leaf path of the
+//! bucket's tree, at most `NODE_MAX` pointers per level (plus one sibling
+//! when a node splits or merges): O(log n) for a bucket of n patterns, three
+//! levels at 40,000. Walking a bucket is walking its leaf slices, so a
+//! lookup pays nothing for the tree beyond one step per leaf.
 //!
 //! PUBSUB CHANNELS reads the populated-shard bitmap (one word per 64 shards)
 //! and the snapshots of populated shards only.
@@ -177,8 +177,6 @@ use bytes::Bytes;
 type RandomState = foldhash::fast::RandomState;
 #[cfg(loom)]
 type RandomState = foldhash::fast::FixedState;
-
-use imbl::OrdSet;
 
 use self::sync::{ArcSwap, AtomicU64, AtomicUsize, Mutex, MutexGuard};
 use crate::WorkerId;
@@ -693,27 +691,174 @@ impl ChannelTable {
     }
 }
 
-/// Patterns a bucket keeps in a sorted slice; past this it moves them to a
-/// persistent tree, and back once it holds half as many.
-const FEW_PATTERNS: usize = 32;
+/// Most patterns in a leaf, and most subtrees under a branch, of a bucket's
+/// tree.
+const NODE_MAX: usize = 64;
+/// A node left with fewer than this after a removal is merged with a sibling.
+const NODE_MIN: usize = NODE_MAX / 4;
+
+type Pattern = ByKey<Entry>;
+
+/// A node of a bucket's persistent B+-tree. Immutable once built, shared by
+/// every version of the bucket that did not change it, never empty, and
+/// every leaf of a tree is at the same depth.
+#[derive(Clone)]
+enum Node {
+    /// Patterns in ascending byte order.
+    Leaf(Arc<[Pattern]>),
+    /// Subtrees in ascending order of their patterns.
+    Branch(Arc<[Node]>),
+}
+
+impl Node {
+    fn first_key(&self) -> &[u8] {
+        match self {
+            Node::Leaf(leaf) => leaf.first().map_or(&[], |p| p.0.key.as_ref()),
+            Node::Branch(children) => children.first().map_or(&[], Node::first_key),
+        }
+    }
+
+    /// Patterns of a leaf, or subtrees of a branch.
+    fn width(&self) -> usize {
+        match self {
+            Node::Leaf(leaf) => leaf.len(),
+            Node::Branch(children) => children.len(),
+        }
+    }
+
+    /// The subtree of `children` where `key` is or would go.
+    fn child_for(children: &[Node], key: &[u8]) -> usize {
+        children
+            .partition_point(|c| c.first_key() <= key)
+            .saturating_sub(1)
+    }
+
+    fn find(&self, key: &[u8]) -> Option<&Arc<Entry>> {
+        match self {
+            Node::Leaf(leaf) => leaf
+                .binary_search_by(|p| p.0.key.as_ref().cmp(key))
+                .ok()
+                .and_then(|i| leaf.get(i))
+                .map(|p| &p.0),
+            Node::Branch(children) => children.get(Self::child_for(children, key))?.find(key),
+        }
+    }
+
+    /// Calls `f` on every pattern, in ascending byte order.
+    #[inline]
+    fn for_each<F: FnMut(&Entry)>(&self, f: &mut F) {
+        match self {
+            Node::Leaf(leaf) => leaf.iter().for_each(|p| f(&p.0)),
+            Node::Branch(children) => children.iter().for_each(|c| c.for_each(f)),
+        }
+    }
+
+    /// A node holding `items`, split in two halves when they are too many.
+    fn build<T>(items: Vec<T>, make: fn(Arc<[T]>) -> Node) -> (Node, Option<Node>) {
+        if items.len() <= NODE_MAX {
+            return (make(items.into()), None);
+        }
+        let mut left = items;
+        let right = left.split_off(left.len() / 2);
+        (make(left.into()), Some(make(right.into())))
+    }
+
+    /// This node with `pattern` (absent from it) added: a copy of the path
+    /// to its leaf; the second node is a right sibling when this one split.
+    fn insert(&self, pattern: Pattern) -> (Node, Option<Node>) {
+        match self {
+            Node::Leaf(leaf) => {
+                let at = leaf.partition_point(|p| *p < pattern);
+                let mut items = Vec::with_capacity(leaf.len() + 1);
+                items.extend_from_slice(&leaf[..at]);
+                items.push(pattern);
+                items.extend_from_slice(&leaf[at..]);
+                Self::build(items, Node::Leaf)
+            }
+            Node::Branch(children) => {
+                let i = Self::child_for(children, &pattern.0.key);
+                let (child, split) = children[i].insert(pattern);
+                let mut items = children.to_vec();
+                items[i] = child;
+                if let Some(right) = split {
+                    items.insert(i + 1, right);
+                }
+                Self::build(items, Node::Branch)
+            }
+        }
+    }
+
+    /// This node without `key` (present in it), or `None` if that empties
+    /// it. A child left narrower than [`NODE_MIN`] is merged with a sibling.
+    fn remove(&self, key: &[u8]) -> Option<Node> {
+        match self {
+            Node::Leaf(leaf) => {
+                let items: Vec<Pattern> = leaf
+                    .iter()
+                    .filter(|p| p.0.key.as_ref() != key)
+                    .cloned()
+                    .collect();
+                (!items.is_empty()).then(|| Node::Leaf(items.into()))
+            }
+            Node::Branch(children) => {
+                let i = Self::child_for(children, key);
+                let mut items = children.to_vec();
+                match children[i].remove(key) {
+                    None => {
+                        items.remove(i);
+                    }
+                    Some(child) if child.width() < NODE_MIN && items.len() > 1 => {
+                        // Merge with the right neighbour, or the left one
+                        // for the last child.
+                        let at = i.min(items.len() - 2);
+                        let (left, right) = if at == i {
+                            (child, items[i + 1].clone())
+                        } else {
+                            (items[at].clone(), child)
+                        };
+                        let (merged, split) = Self::merge(left, right);
+                        items[at] = merged;
+                        match split {
+                            Some(node) => items[at + 1] = node,
+                            None => {
+                                items.remove(at + 1);
+                            }
+                        }
+                    }
+                    Some(child) => items[i] = child,
+                }
+                (!items.is_empty()).then(|| Node::Branch(items.into()))
+            }
+        }
+    }
+
+    /// Two adjacent siblings (same depth, so same kind) as one node, or two
+    /// balanced ones when they do not fit in one.
+    fn merge(left: Node, right: Node) -> (Node, Option<Node>) {
+        match (&left, &right) {
+            (Node::Leaf(a), Node::Leaf(b)) => Self::build([&a[..], &b[..]].concat(), Node::Leaf),
+            (Node::Branch(a), Node::Branch(b)) => {
+                Self::build([&a[..], &b[..]].concat(), Node::Branch)
+            }
+            // Siblings always share a depth; left as they are otherwise.
+            _ => (left, Some(right)),
+        }
+    }
+}
 
 /// All patterns sharing one literal prefix, sorted by pattern bytes (which
 /// makes lookups report them in a stable order).
 ///
-/// Immutable once published: a change builds a new bucket. A small bucket
-/// (the common case: one or a few patterns per prefix) is a slice, the
-/// fastest to walk and cheap to copy. A large one is a persistent B-tree
-/// that shares every node but the changed path with the bucket it
+/// Immutable once published: a change builds a new bucket. The patterns
+/// sit in a persistent B+-tree whose leaves are sorted slices: a bucket of
+/// up to [`NODE_MAX`] patterns (the common case: one or a few per prefix)
+/// is a single slice, as fast to walk as it can be; a large one shares
+/// every node but the changed root-to-leaf path with the version it
 /// replaces, so changing it costs O(log n) under the lock, never a copy of
-/// the whole bucket.
+/// the whole bucket, and walking it is walking slices.
 struct Bucket {
     prefix: Bytes,
-    patterns: Patterns,
-}
-
-enum Patterns {
-    Few(Box<[ByKey<Entry>]>),
-    Many(OrdSet<ByKey<Entry>>),
+    root: Node,
 }
 
 impl Keyed for Bucket {
@@ -723,87 +868,49 @@ impl Keyed for Bucket {
 }
 
 impl Bucket {
-    fn len(&self) -> usize {
-        match &self.patterns {
-            Patterns::Few(few) => few.len(),
-            Patterns::Many(many) => many.len(),
+    fn new(prefix: &[u8], entry: Arc<Entry>) -> Bucket {
+        Bucket {
+            prefix: Bytes::copy_from_slice(prefix),
+            root: Node::Leaf(Arc::new([ByKey(entry)])),
         }
     }
 
     fn find(&self, pattern: &[u8]) -> Option<&Arc<Entry>> {
-        let found = match &self.patterns {
-            Patterns::Few(few) => few
-                .binary_search_by(|e| e.0.key.as_ref().cmp(pattern))
-                .ok()
-                .and_then(|i| few.get(i)),
-            Patterns::Many(many) => many.get(pattern),
-        };
-        found.map(|e| &e.0)
+        self.root.find(pattern)
     }
 
     /// Calls `f` on every pattern, in ascending byte order.
     #[inline]
     fn for_each(&self, mut f: impl FnMut(&Entry)) {
-        match &self.patterns {
-            Patterns::Few(few) => few.iter().for_each(|e| f(&e.0)),
-            Patterns::Many(many) => many.iter().for_each(|e| f(&e.0)),
-        }
+        self.root.for_each(&mut f);
     }
 
     /// This bucket with `entry` added (its key not yet present).
     fn with(&self, entry: Arc<Entry>) -> Bucket {
-        let entry = ByKey(entry);
-        let patterns = match &self.patterns {
-            Patterns::Few(few) if few.len() < FEW_PATTERNS => {
-                let at = few.partition_point(|e| *e < entry);
-                let mut next = Vec::with_capacity(few.len() + 1);
-                next.extend_from_slice(&few[..at]);
-                next.push(entry);
-                next.extend_from_slice(&few[at..]);
-                Patterns::Few(next.into_boxed_slice())
-            }
-            Patterns::Few(few) => {
-                let mut many: OrdSet<_> = few.iter().cloned().collect();
-                many.insert(entry);
-                Patterns::Many(many)
-            }
-            Patterns::Many(many) => {
-                let mut many = many.clone();
-                many.insert(entry);
-                Patterns::Many(many)
-            }
+        let root = match self.root.insert(ByKey(entry)) {
+            (root, None) => root,
+            (left, Some(right)) => Node::Branch(Arc::new([left, right])),
         };
         Bucket {
             prefix: self.prefix.clone(),
-            patterns,
+            root,
         }
     }
 
-    /// This bucket without `pattern` (which it holds).
-    fn without(&self, pattern: &[u8]) -> Bucket {
-        let patterns = match &self.patterns {
-            Patterns::Few(few) => Patterns::Few(
-                few.iter()
-                    .filter(|e| e.0.key.as_ref() != pattern)
-                    .cloned()
-                    .collect(),
-            ),
-            Patterns::Many(many) if many.len() <= FEW_PATTERNS / 2 + 1 => Patterns::Few(
-                many.iter()
-                    .filter(|e| e.0.key.as_ref() != pattern)
-                    .cloned()
-                    .collect(),
-            ),
-            Patterns::Many(many) => {
-                let mut many = many.clone();
-                many.remove(pattern);
-                Patterns::Many(many)
-            }
-        };
-        Bucket {
-            prefix: self.prefix.clone(),
-            patterns,
+    /// This bucket without `pattern` (which it holds), or `None` if it was
+    /// the last one.
+    fn without(&self, pattern: &[u8]) -> Option<Bucket> {
+        let mut root = self.root.remove(pattern)?;
+        // A root branch left with one subtree gives way to it.
+        while let Node::Branch(children) = &root
+            && let [only] = &children[..]
+        {
+            root = only.clone();
         }
+        Some(Bucket {
+            prefix: self.prefix.clone(),
+            root,
+        })
     }
 }
 
@@ -1006,10 +1113,7 @@ impl Registry {
         drop(entry.key.clone());
         let bucket = match &old {
             Some(bucket) => bucket.with(entry),
-            None => Bucket {
-                prefix: Bytes::copy_from_slice(prefix),
-                patterns: Patterns::Few(Box::new([ByKey(entry)])),
-            },
+            None => Bucket::new(prefix, entry),
         };
         shard.rewrite(|set| {
             set.replace(ByKey(Arc::new(bucket)));
@@ -1050,16 +1154,18 @@ impl Registry {
         if !entry.decrement_locked(w) {
             return;
         }
-        if bucket.len() == 1 {
-            shard.rewrite(|set| {
-                set.remove(prefix);
-            });
-            self.patterns.count_length(prefix.len(), false);
-        } else {
-            let next = bucket.without(pattern);
-            shard.rewrite(|set| {
-                set.replace(ByKey(Arc::new(next)));
-            });
+        match bucket.without(pattern) {
+            None => {
+                shard.rewrite(|set| {
+                    set.remove(prefix);
+                });
+                self.patterns.count_length(prefix.len(), false);
+            }
+            Some(next) => {
+                shard.rewrite(|set| {
+                    set.replace(ByKey(Arc::new(next)));
+                });
+            }
         }
         self.patterns.len.fetch_sub(1, Ordering::AcqRel);
     }
@@ -1606,22 +1712,55 @@ mod tests {
         })
     }
 
+    /// Checks the shape of a bucket's tree (every node non-empty and at
+    /// most `NODE_MAX` wide, every leaf at one depth, patterns ascending);
+    /// returns its patterns with their reference counts (one per node, or
+    /// leaf, holding them in any live version), and its depth.
+    fn tree_of(bucket: &Bucket) -> (Vec<(Bytes, usize)>, usize) {
+        fn walk(node: &Node, out: &mut Vec<(Bytes, usize)>) -> usize {
+            assert!((1..=NODE_MAX).contains(&node.width()));
+            match node {
+                Node::Leaf(leaf) => {
+                    out.extend(
+                        leaf.iter()
+                            .map(|p| (p.0.key.clone(), Arc::strong_count(&p.0))),
+                    );
+                    1
+                }
+                Node::Branch(children) => {
+                    let depths: Vec<usize> = children.iter().map(|c| walk(c, out)).collect();
+                    assert!(depths.windows(2).all(|d| d[0] == d[1]), "{depths:?}");
+                    depths[0] + 1
+                }
+            }
+        }
+        let mut patterns = Vec::new();
+        let depth = walk(&bucket.root, &mut patterns);
+        assert!(patterns.windows(2).all(|w| w[0].0 < w[1].0));
+        (patterns, depth)
+    }
+
+    fn bucket_of(reg: &Registry, prefix: &[u8]) -> Option<Arc<Bucket>> {
+        let snapshot = reg.pattern_shard(prefix).snapshot.load();
+        snapshot.get(prefix).map(|b| Arc::clone(&b.0))
+    }
+
     /// Subscribes and unsubscribes same-prefix patterns at random so that the
-    /// bucket crosses between slice and tree many times; lookups must always
-    /// report exactly the live patterns, in byte order.
+    /// bucket's tree grows, splits, merges and shrinks many times; lookups
+    /// must always report exactly the live patterns, in byte order.
     #[test]
     fn a_large_bucket_keeps_its_patterns_and_their_order() {
-        const PATTERNS: usize = 3 * FEW_PATTERNS;
+        const PATTERNS: usize = 3 * NODE_MAX;
         let reg = Registry::new(1);
         let names: Vec<Bytes> = (0..PATTERNS).map(same_prefix_pattern).collect();
         let mut live: BTreeMap<Bytes, u64> = BTreeMap::new();
         let mut rng = Rng(0x2545_F491_4F6C_DD1D);
-        let mut trees = 0;
+        let mut deepest = 0;
         for step in 0..6000u64 {
             // Drift: mostly adds in the first and third thousand of steps,
             // mostly removes in between, to cross the thresholds.
             let adding = rng.below(4) != 0;
-            let adding = if (step / 1000) % 2 == 0 {
+            let adding = if (step / 1000).is_multiple_of(2) {
                 adding
             } else {
                 !adding
@@ -1643,19 +1782,16 @@ mod tests {
             let counts: Vec<u64> = out.patterns.iter().map(|p| p.hits.count).collect();
             assert_eq!(counts, live.values().copied().collect::<Vec<_>>());
             assert_eq!(reg.pattern_count(), live.len());
-            let shard = reg.pattern_shard(b"a");
-            if let Some(bucket) = shard.snapshot.load().get(b"a".as_ref()) {
-                match &bucket.0.patterns {
-                    Patterns::Few(few) => assert!(few.len() <= FEW_PATTERNS),
-                    Patterns::Many(many) => {
-                        assert!(many.len() > FEW_PATTERNS / 2);
-                        trees += 1;
-                    }
+            match bucket_of(&reg, b"a") {
+                Some(bucket) => {
+                    let (patterns, depth) = tree_of(&bucket);
+                    assert_eq!(patterns.len(), live.len());
+                    deepest = deepest.max(depth);
                 }
-                assert_eq!(bucket.0.len(), live.len());
+                None => assert!(live.is_empty()),
             }
         }
-        assert!(trees > 0, "the bucket never became a tree");
+        assert!(deepest >= 2, "the bucket never outgrew a leaf");
         for (name, n) in live {
             for _ in 0..n {
                 reg.punsubscribe(&name, 0);
@@ -1664,25 +1800,59 @@ mod tests {
         assert_fully_empty(&reg);
     }
 
-    /// How many references each pattern of `bucket` has: one per tree node
-    /// (or slice) holding it, in every live version of the bucket.
-    fn refcounts(bucket: &Bucket) -> BTreeMap<Bytes, usize> {
-        let entries: Vec<&ByKey<Entry>> = match &bucket.patterns {
-            Patterns::Few(few) => few.iter().collect(),
-            Patterns::Many(many) => many.iter().collect(),
+    /// 10,000 patterns of one prefix in random order in, then out: the tree
+    /// keeps its shape at three levels all the way down to empty.
+    #[test]
+    fn a_bucket_tree_keeps_its_shape_while_it_grows_and_empties() {
+        const PATTERNS: usize = 10_000;
+        let reg = Registry::new(1);
+        let mut names: Vec<Bytes> = (0..PATTERNS)
+            .map(|i| Bytes::from(format!("news.*.{i}")))
+            .collect();
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut shuffle = |names: &mut Vec<Bytes>| {
+            for i in (1..names.len()).rev() {
+                names.swap(i, rng.below(i + 1));
+            }
         };
-        entries
-            .into_iter()
-            .map(|e| (e.0.key.clone(), Arc::strong_count(&e.0)))
-            .collect()
+        shuffle(&mut names);
+        let check = |held: usize| match bucket_of(&reg, b"news.") {
+            Some(bucket) => {
+                let (patterns, depth) = tree_of(&bucket);
+                assert_eq!(patterns.len(), held);
+                depth
+            }
+            None => {
+                assert_eq!(held, 0);
+                0
+            }
+        };
+        for (i, name) in names.iter().enumerate() {
+            reg.psubscribe(name, 0, i as u64);
+            if i % 250 == 0 {
+                check(i + 1);
+            }
+        }
+        assert_eq!(check(PATTERNS), 3);
+        shuffle(&mut names);
+        for (i, name) in names.iter().enumerate() {
+            reg.punsubscribe(name, 0);
+            if i % 250 == 0 {
+                check(PATTERNS - i - 1);
+            }
+        }
+        check(0);
+        assert_fully_empty(&reg);
     }
 
-    /// Patterns of `now` referenced more than in `before`: those in nodes
+    /// Patterns of `now` referenced more than in `before`: those in leaves
     /// that the change from `before` to `now` copied instead of sharing.
-    fn copied(before: &BTreeMap<Bytes, usize>, now: &Bucket) -> usize {
-        refcounts(now)
+    fn copied(before: &[(Bytes, usize)], now: &Bucket) -> usize {
+        let before: BTreeMap<&Bytes, usize> = before.iter().map(|(k, n)| (k, *n)).collect();
+        tree_of(now)
+            .0
             .iter()
-            .filter(|(k, n)| before.get(*k).is_some_and(|b| *n > b))
+            .filter(|(k, n)| before.get(k).is_some_and(|b| n > b))
             .count()
     }
 
@@ -1695,27 +1865,19 @@ mod tests {
         for i in 0..PATTERNS {
             reg.psubscribe(&Bytes::from(format!("news.*.{i}")), 0, i);
         }
-        let bucket_now = || {
-            let snapshot = reg.pattern_shard(b"news.").snapshot.load();
-            Arc::clone(&snapshot.get(b"news.".as_ref()).unwrap().0)
-        };
-        let old = bucket_now();
-        let before = refcounts(&old);
+        let old = bucket_of(&reg, b"news.").unwrap();
+        let (before, _) = tree_of(&old);
         reg.psubscribe(&b("news.*.x"), 0, PATTERNS);
-        let added = bucket_now();
-        assert_eq!(added.len(), PATTERNS as usize + 1);
-        assert!(copied(&before, &added) < 100, "{}", copied(&before, &added));
+        let added = bucket_of(&reg, b"news.").unwrap();
+        assert_eq!(tree_of(&added).0.len(), PATTERNS as usize + 1);
+        assert!(copied(&before, &added) <= 2 * NODE_MAX);
         drop(old);
-        let before = refcounts(&added);
+        let (before, _) = tree_of(&added);
         reg.punsubscribe(b"news.*.5000", 0);
-        let removed = bucket_now();
-        assert_eq!(removed.len(), PATTERNS as usize);
+        let removed = bucket_of(&reg, b"news.").unwrap();
+        assert_eq!(tree_of(&removed).0.len(), PATTERNS as usize);
         assert!(removed.find(b"news.*.5000").is_none());
-        assert!(
-            copied(&before, &removed) < 100,
-            "{}",
-            copied(&before, &removed)
-        );
+        assert!(copied(&before, &removed) <= 2 * NODE_MAX);
     }
 
     #[test]
