@@ -24,7 +24,7 @@ use bytes::Bytes;
 use indexmap::IndexSet;
 
 use crate::WorkerId;
-use crate::frame::{self, Message, PatternFrame, SharedMessage};
+use crate::frame::{FrameRef, Message, SharedMessage};
 use crate::mesh::Endpoint;
 use crate::registry::{Lookup, Namespace, WorkerSet};
 use crate::session::{Session, Subscriptions};
@@ -94,7 +94,7 @@ impl LocalIndex {
 /// A subscriber of a message and the frame it gets.
 pub struct Recipient<'a> {
     pub conn: ConnKey,
-    pub frame: &'a Bytes,
+    pub frame: FrameRef<'a>,
 }
 
 pub struct Router {
@@ -216,14 +216,19 @@ impl Router {
             return Some(0);
         }
         let others = WorkerSet(workers.0 & !(1 << self.worker));
+        let mut message = self.build(ns, channel, payload);
+        let weight = message.weight();
         for w in others.iter() {
-            if !self.endpoint.has_room(w) {
+            if !self.endpoint.has_room(w, weight) {
                 // Invariant 5: stop reading this publisher until the target drains.
-                self.endpoint.want_room(w);
+                self.endpoint.want_room(w, weight);
                 return None;
             }
         }
-        let message = Arc::new(self.build(ns, channel, payload, !others.is_empty()));
+        if !others.is_empty() {
+            message.published = self.sample_clock();
+        }
+        let message = Arc::new(message);
         for w in others.iter() {
             // Room was checked above and only this thread pushes into these rings.
             let _ = self.endpoint.push(w, message.clone());
@@ -235,37 +240,25 @@ impl Router {
     }
 
     /// The message of a publish the last lookup routed, its frames built once.
-    fn build(&mut self, ns: Namespace, channel: &Bytes, payload: &[u8], crosses: bool) -> Message {
-        // Only messages that cross to another worker feed the latency
-        // histogram, and only one in LATENCY_SAMPLE_EVERY of them is stamped:
-        // a clock read costs far more on the hot path than its ~30 ns alone
-        // (the vDSO's ordered TSC read stalls the pipeline).
-        let mut published = None;
-        if crosses {
-            if self.crossings.is_multiple_of(LATENCY_SAMPLE_EVERY) {
-                published = Some(Instant::now());
-            }
-            self.crossings = self.crossings.wrapping_add(1);
-        }
-        Message {
-            published,
+    fn build(&self, ns: Namespace, channel: &Bytes, payload: &[u8]) -> Message {
+        Message::new(
             ns,
-            channel: channel.clone(),
-            frame: if self.lookup.channel.count > 0 {
-                frame::message(ns, channel, payload)
-            } else {
-                Bytes::new()
-            },
-            patterns: self
-                .lookup
-                .patterns
-                .iter()
-                .map(|p| PatternFrame {
-                    pattern: p.pattern.clone(),
-                    frame: frame::pmessage(&p.pattern, channel, payload),
-                })
-                .collect(),
-        }
+            channel.clone(),
+            payload,
+            self.lookup.channel.count > 0,
+            self.lookup.patterns.iter().map(|p| p.pattern.clone()),
+            None,
+        )
+    }
+
+    /// The publish time of a message that crosses to another worker, for the
+    /// delivery latency histogram: only one in [`LATENCY_SAMPLE_EVERY`] is
+    /// stamped, since a clock read costs far more on the hot path than its
+    /// ~30 ns alone (the vDSO's ordered TSC read stalls the pipeline).
+    fn sample_clock(&mut self) -> Option<Instant> {
+        let sampled = self.crossings.is_multiple_of(LATENCY_SAMPLE_EVERY);
+        self.crossings = self.crossings.wrapping_add(1);
+        sampled.then(Instant::now)
     }
 
     /// Messages published here since the last call that have local subscribers.
@@ -281,13 +274,15 @@ impl Router {
             Namespace::Global => &self.local.channels,
             Namespace::Shard => &self.local.shard,
         };
-        let channel = (!message.frame.is_empty())
-            .then(|| channels.get(&message.channel).map(|s| (s, &message.frame)))
-            .flatten();
-        let patterns = message
-            .patterns
-            .iter()
-            .filter_map(|p| self.local.patterns.get(&p.pattern).map(|s| (s, &p.frame)));
+        let channel = message
+            .channel_frame()
+            .and_then(|frame| channels.get(&message.channel).map(|s| (s, frame)));
+        let patterns = message.patterns.iter().filter_map(|p| {
+            self.local
+                .patterns
+                .get(&p.pattern)
+                .map(|s| (s, message.pattern_frame(p)))
+        });
         channel
             .into_iter()
             .chain(patterns)
@@ -308,6 +303,11 @@ impl Router {
     /// waits (invariant 5: no deadlock). Returns how many were taken.
     pub fn drain_inbound(&mut self, into: &mut Vec<SharedMessage>) -> usize {
         self.endpoint.drain(|_, m| into.push(m))
+    }
+
+    /// Bytes of messages this worker pushed to others that they have not taken yet.
+    pub fn outbound_bytes(&self) -> u64 {
+        self.endpoint.outbound_bytes()
     }
 
     /// Messages waiting in this worker's inbound rings.

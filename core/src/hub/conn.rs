@@ -35,6 +35,8 @@ pub(super) struct Conn {
     pub(super) reader: Option<Waker>,
     /// Counted in the worker's `pubsub_clients` gauge.
     pub(super) counted_in_pubsub: bool,
+    /// Over an output limit: to be closed once the current fan-out is done.
+    pub(super) doomed: bool,
     /// Last read or write that moved data, on the hub's coarse clock
     /// (the `timeout` idle check).
     pub(super) last_interaction: Instant,
@@ -78,6 +80,7 @@ impl Hub {
             state: ConnState::Open,
             reader: None,
             counted_in_pubsub: false,
+            doomed: false,
             last_interaction: self.now,
             input_buffered: 0,
         };

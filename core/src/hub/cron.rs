@@ -50,6 +50,8 @@ impl Hub {
         stats.paused_publishers.store(paused, Relaxed);
         let depth = self.router.inbound_len() as u64;
         stats.inbound_depth.store(depth, Relaxed);
+        let outbound = self.router.outbound_bytes();
+        stats.ring_bytes_out.store(outbound, Relaxed);
     }
 
     fn close_idle(&mut self, idle: Vec<super::ConnKey>) {

@@ -32,11 +32,14 @@ impl Hub {
             let Some(conn) = self.conns.get_mut(r.conn) else {
                 continue;
             };
-            if conn.state != ConnState::Open {
+            if conn.state != ConnState::Open || conn.doomed {
                 continue;
             }
             conn.out.push_frame(r.frame, conn.session.proto);
+            // The limit applies as frames are queued: once over it, nothing
+            // more is queued for the connection, which is closed after the batch.
             if let Some(why) = conn.out.check_limit(&limit) {
+                conn.doomed = true;
                 self.doomed.push((r.conn, why));
             }
         }

@@ -22,7 +22,7 @@ struct World {
 }
 
 fn world_with(workers: usize, ring: usize, config: Config) -> World {
-    let (doorbells, endpoints) = crate::mesh::mesh(workers, ring);
+    let (doorbells, endpoints) = crate::mesh::mesh(workers, ring, config.bytes_per_ring(workers));
     let info = ServerInfo {
         started: std::time::Instant::now(),
         pid: 1,
