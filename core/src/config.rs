@@ -57,6 +57,9 @@ pub struct Config {
     pub output_limit_normal: OutputLimit,
     pub output_limit_pubsub: OutputLimit,
     pub ring_capacity: usize,
+    /// Bytes of messages queued towards one worker from all the others
+    /// together (split evenly among its inbound rings).
+    pub ring_bytes: usize,
     pub enable_debug_command: DebugCommand,
     pub loglevel: LogLevel,
     pub timeout: u64,
@@ -67,6 +70,14 @@ pub struct Config {
     /// Port of the Prometheus metrics endpoint (0: off) and its address.
     pub metrics_port: u16,
     pub metrics_bind: String,
+}
+
+impl Config {
+    /// The byte budget of each inter-worker ring: a worker's `ring-bytes`
+    /// shared by the rings into it.
+    pub fn bytes_per_ring(&self, workers: usize) -> usize {
+        (self.ring_bytes / workers.saturating_sub(1).max(1)).max(1 << 20)
+    }
 }
 
 impl Default for Config {
@@ -86,6 +97,7 @@ impl Default for Config {
                 soft_seconds: 60,
             },
             ring_capacity: 4096,
+            ring_bytes: 64 << 20,
             enable_debug_command: DebugCommand::No,
             loglevel: LogLevel::Notice,
             timeout: 0,
@@ -345,6 +357,20 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
         get: |c| c.ring_capacity.to_string(),
+    },
+    Param {
+        name: "ring-bytes",
+        live: false,
+        help: "bytes of messages queued towards one worker from the others before publishers are paused",
+        set: |c, v| {
+            let n = parse_memory(one(v)?)?;
+            if n < 1 << 20 {
+                return Err("must be at least 1mb".into());
+            }
+            c.ring_bytes = n;
+            Ok(())
+        },
+        get: |c| c.ring_bytes.to_string(),
     },
     Param {
         name: "enable-debug-command",

@@ -111,6 +111,9 @@ pub struct WorkerStats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub inbound_depth: AtomicU64,
+    /// Bytes of messages this worker pushed into other workers' rings that
+    /// they have not taken yet (bounded by `ring-bytes`).
+    pub ring_bytes_out: AtomicU64,
     /// Error replies sent (INFO `total_error_replies`).
     pub error_replies: AtomicU64,
     /// Read and write calls that moved data (INFO `total_reads_processed` / `total_writes_processed`).

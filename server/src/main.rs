@@ -130,7 +130,11 @@ fn run() -> anyhow::Result<()> {
         .and_then(|l| l.local_addr().ok())
         .map_or(config.port, |a| a.port());
 
-    let (doorbells, endpoints) = ringcast_core::mesh::mesh(workers, config.ring_capacity);
+    let (doorbells, endpoints) = ringcast_core::mesh::mesh(
+        workers,
+        config.ring_capacity,
+        config.bytes_per_ring(workers),
+    );
     let info = ServerInfo {
         started: std::time::Instant::now(),
         pid: std::process::id(),

@@ -1639,7 +1639,7 @@ mod tests {
         use crate::hub::{Hub, Output};
         use crate::shared::{ServerInfo, Shared};
 
-        let (doorbells, mut endpoints) = crate::mesh::mesh(1, 64);
+        let (doorbells, mut endpoints) = crate::mesh::mesh(1, 64, 1 << 20);
         let info = ServerInfo {
             started: std::time::Instant::now(),
             pid: 1,
