@@ -162,6 +162,8 @@ pub struct Shared {
     pub info: ServerInfo,
     pub stats: Box<[CachePadded<WorkerStats>]>,
     pub rejected_connections: AtomicU64,
+    /// Client slots taken, against `maxclients`: see [`Shared::admit_client`].
+    admitted: AtomicUsize,
     pub next_client_id: AtomicU64,
     pub clients: Mutex<BTreeMap<u64, Arc<ClientMeta>>>,
     /// Client ids other workers asked each worker to close (`CLIENT KILL`).
@@ -186,6 +188,7 @@ impl Shared {
                 .map(|_| CachePadded::new(WorkerStats::default()))
                 .collect(),
             rejected_connections: AtomicU64::new(0),
+            admitted: AtomicUsize::new(0),
             next_client_id: AtomicU64::new(1),
             clients: Mutex::new(BTreeMap::new()),
             kills: (0..workers).map(|_| Mutex::new(Vec::new())).collect(),
@@ -205,6 +208,33 @@ impl Shared {
         self.total(|s| &s.connected_clients)
     }
 
+    /// Takes a client slot if fewer than `max` (`maxclients`) are taken;
+    /// false if the client must be refused. The acceptor takes the slot
+    /// before it hands the socket to a worker, so sockets on their way to a
+    /// busy worker count as much as the clients it already serves: checked
+    /// and taken in one atomic step, admission never overshoots. The slot is
+    /// given back when the connection is gone (`Hub::disconnect`) or its
+    /// hand-off fails.
+    pub fn admit_client(&self, max: usize) -> bool {
+        self.admitted
+            .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// Gives back a slot taken by [`Shared::admit_client`].
+    pub fn release_client(&self) {
+        // Saturating: a hub driven without an acceptor (the sans-IO tests)
+        // releases slots it never took.
+        let _ = self
+            .admitted
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Client slots taken: connected clients plus those on their way to a worker.
+    pub fn admitted_clients(&self) -> usize {
+        self.admitted.load(Relaxed)
+    }
+
     /// Ask the worker that owns client `id` to close it. Returns false if no such client.
     pub fn request_kill(&self, id: u64) -> bool {
         let Some(worker) = lock(&self.clients).get(&id).map(|m| m.worker) else {
@@ -214,5 +244,64 @@ impl Shared {
         self.kills_pending[worker].store(true, std::sync::atomic::Ordering::Release);
         self.doorbells.ring(worker);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Shared {
+        let (doorbells, _) = crate::mesh::mesh::<()>(1, 4);
+        let info = ServerInfo {
+            started: Instant::now(),
+            pid: 1,
+            run_id: "0".repeat(40),
+            port: 6379,
+            workers: 1,
+            io_backend: "test".into(),
+            config_file: String::new(),
+            executable: String::new(),
+        };
+        Shared::new(Config::default(), info, doorbells)
+    }
+
+    #[test]
+    fn concurrent_admissions_take_exactly_maxclients_slots() {
+        let shared = shared();
+        let admitted = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        if shared.admit_client(150) {
+                            admitted.fetch_add(1, Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(admitted.load(Relaxed), 150);
+        assert_eq!(shared.admitted_clients(), 150);
+        shared.release_client();
+        assert!(shared.admit_client(150));
+        assert!(!shared.admit_client(150));
+    }
+
+    #[test]
+    fn a_lower_maxclients_refuses_until_enough_slots_are_released() {
+        let shared = shared();
+        for _ in 0..5 {
+            assert!(shared.admit_client(10));
+        }
+        assert!(!shared.admit_client(2));
+        for _ in 0..4 {
+            shared.release_client();
+        }
+        assert!(shared.admit_client(2));
+        for _ in 0..10 {
+            shared.release_client();
+        }
+        assert_eq!(shared.admitted_clients(), 0, "releasing never wraps");
     }
 }

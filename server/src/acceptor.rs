@@ -11,10 +11,12 @@
 //!
 //! It also refuses the connections Redis refuses at accept time, with
 //! Redis's error line: past `maxclients`, and non-loopback clients in
-//! protected mode (`Config::protected_mode_denies`).
+//! protected mode (`Config::protected_mode_denies`). `maxclients` is counted
+//! here, with a slot taken before the hand-off ([`ClientSlot`]), so sockets
+//! still on their way to a busy worker count too.
 
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,69 +24,107 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crossbeam_channel::Sender;
 use ringcast_core::shared::Shared;
 
+/// A client's place under `maxclients`, taken by the acceptor. Dropped
+/// before the connection reaches its worker's hub (refused, hand-off
+/// failed, worker gone), it gives the place back; once the hub has the
+/// connection, `Hub::disconnect` gives it back instead.
+pub struct ClientSlot {
+    shared: Arc<Shared>,
+    held: bool,
+}
+
+impl ClientSlot {
+    /// A slot if fewer than `maxclients` are taken.
+    fn take(shared: &Arc<Shared>, maxclients: usize) -> Option<ClientSlot> {
+        shared.admit_client(maxclients).then(|| ClientSlot {
+            shared: shared.clone(),
+            held: true,
+        })
+    }
+
+    /// The hub now owns the connection, and with it the slot.
+    pub fn pass_to_hub(mut self) {
+        self.held = false;
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if self.held {
+            self.shared.release_client();
+        }
+    }
+}
+
+/// A new connection on its way to a worker, with its slot.
+pub struct Handoff {
+    pub stream: TcpStream,
+    pub slot: ClientSlot,
+}
+
 pub struct Acceptor {
     pub listener: TcpListener,
     pub shared: Arc<Shared>,
-    pub workers: Vec<Sender<std::net::TcpStream>>,
+    pub workers: Vec<Sender<Handoff>>,
     pub next: Arc<AtomicUsize>,
 }
 
 impl Acceptor {
     pub fn run(self) {
         loop {
-            let (stream, peer) = match self.listener.accept() {
-                Ok(s) => s,
-                Err(e) => {
-                    if self.shared.shutting_down.load(Ordering::Acquire) {
-                        return;
-                    }
-                    match e.raw_os_error() {
-                        // Out of descriptors or memory: back off a little instead of spinning.
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                            tracing::warn!("accept: {e}");
-                            std::thread::sleep(std::time::Duration::from_millis(10));
-                        }
-                        _ => tracing::debug!("accept: {e}"),
-                    }
-                    continue;
-                }
-            };
+            let accepted = self.listener.accept();
             if self.shared.shutting_down.load(Ordering::Acquire) {
                 return;
             }
-            let config = self.shared.config.load();
-            if self.shared.connected_clients() >= config.maxclients as u64 {
-                reject(stream, &self.shared, ringcast_core::errors::MAX_CLIENTS);
-                continue;
+            match accepted {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(e) => match e.raw_os_error() {
+                    // Out of descriptors or memory: back off a little instead of spinning.
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                        tracing::warn!("accept: {e}");
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    _ => tracing::debug!("accept: {e}"),
+                },
             }
-            if config.protected_mode_denies(peer.ip()) {
-                tracing::debug!("protected mode: refusing {peer}");
-                reject(stream, &self.shared, ringcast_core::errors::PROTECTED_MODE);
-                continue;
-            }
-            let _ = stream.set_nodelay(true);
-            set_keepalive(&stream, config.tcp_keepalive);
-            if stream.set_nonblocking(true).is_err() {
-                continue;
-            }
-            let w = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-            tracing::debug!("connection from {peer} to worker {w}");
-            if self.workers[w].send(stream).is_ok() {
-                self.shared.doorbells.ring(w);
-            }
+        }
+    }
+
+    /// Refuse the connection, or hand it to the next worker.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+        let config = self.shared.config.load();
+        let Some(slot) = ClientSlot::take(&self.shared, config.maxclients) else {
+            reject(stream, &self.shared, ringcast_core::errors::MAX_CLIENTS);
+            return;
+        };
+        if config.protected_mode_denies(peer.ip()) {
+            tracing::debug!("protected mode: refusing {peer}");
+            reject(stream, &self.shared, ringcast_core::errors::PROTECTED_MODE);
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        set_keepalive(&stream, config.tcp_keepalive);
+        if stream.set_nonblocking(true).is_err() {
+            return;
+        }
+        let w = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        tracing::debug!("connection from {peer} to worker {w}");
+        // A failed send drops the hand-off, and with it the slot.
+        if self.workers[w].send(Handoff { stream, slot }).is_ok() {
+            self.shared.doorbells.ring(w);
         }
     }
 }
 
 /// Refuse a connection with an error line and close it (`maxclients`,
 /// protected mode), counted in INFO `rejected_connections`.
-fn reject(mut stream: std::net::TcpStream, shared: &Shared, error: &str) {
+fn reject(mut stream: TcpStream, shared: &Shared, error: &str) {
     shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
     // Best effort, as Redis: the client may already be gone.
     let _ = stream.write_all(format!("-{error}\r\n").as_bytes());
 }
 
-fn set_keepalive(stream: &std::net::TcpStream, interval: u64) {
+fn set_keepalive(stream: &TcpStream, interval: u64) {
     if interval == 0 {
         return;
     }

@@ -18,6 +18,8 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 use ringcast_core::hub::{ConnKey, Hub, Input, Output};
 
+use crate::acceptor::Handoff;
+
 /// Read sizes adapt per connection between these bounds: an idle subscriber
 /// keeps a small buffer (10,000 of them must stay cheap), a busy publisher
 /// grows to large reads (fewer syscalls per request).
@@ -26,7 +28,10 @@ const READ_MAX: usize = 64 * 1024;
 /// Kernel limit on iovecs per writev.
 const IOV_MAX: usize = 1024;
 
-pub fn spawn(hub: Rc<RefCell<Hub>>, stream: std::net::TcpStream) {
+/// Take over a connection the acceptor handed to this worker. If it cannot
+/// be registered, dropping `handoff` closes it and frees its client slot.
+pub fn spawn(hub: Rc<RefCell<Hub>>, handoff: Handoff) {
+    let Handoff { stream, slot } = handoff;
     let peer = stream.peer_addr();
     let local = stream.local_addr();
     let (Ok(peer), Ok(local)) = (peer, local) else {
@@ -41,6 +46,7 @@ pub fn spawn(hub: Rc<RefCell<Hub>>, stream: std::net::TcpStream) {
         }
     };
     let key = hub.borrow_mut().connect(peer, local);
+    slot.pass_to_hub();
     tracing::debug!("accepted {peer} as key {key}");
     let (rd, wr) = stream.into_split();
     let writer = monoio::spawn(write_loop(hub.clone(), key, wr, fd));

@@ -14,6 +14,7 @@ use ringcast_core::hub::Hub;
 use ringcast_core::mesh::Endpoint;
 use ringcast_core::shared::Shared;
 
+use crate::acceptor::Handoff;
 use crate::backend::{self, Backend};
 
 /// How often the worker checks soft output limits and refreshes gauges.
@@ -25,7 +26,7 @@ pub struct WorkerSpec {
     pub id: usize,
     pub shared: Arc<Shared>,
     pub endpoint: Endpoint<SharedMessage>,
-    pub incoming: Receiver<std::net::TcpStream>,
+    pub incoming: Receiver<Handoff>,
     pub backend: Backend,
     pub cpu: Option<usize>,
 }
@@ -49,8 +50,8 @@ pub fn run(spec: WorkerSpec) -> anyhow::Result<()> {
         loop {
             poll_fn(|cx| hub.borrow().poll_idle(cx)).await;
             hub.borrow_mut().drain_inbound();
-            while let Ok(stream) = incoming.try_recv() {
-                crate::connection::spawn(hub.clone(), stream);
+            while let Ok(handoff) = incoming.try_recv() {
+                crate::connection::spawn(hub.clone(), handoff);
             }
             if shared.shutting_down.load(Ordering::Acquire) {
                 break;

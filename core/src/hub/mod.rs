@@ -234,6 +234,7 @@ impl Hub {
         self.by_id.remove(&conn.session.id);
         lock(&self.shared.clients).remove(&conn.session.id);
         WorkerStats::sub(&self.stats().connected_clients, 1);
+        self.shared.release_client();
     }
 
     /// The client closed its side (or reading failed): close without
