@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Which I/O backend the workers use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +68,48 @@ pub struct Config {
     /// Port of the Prometheus metrics endpoint (0: off) and its address.
     pub metrics_port: u16,
     pub metrics_bind: String,
+    /// Not a parameter: how many clients the process's open-file limit
+    /// holds, consulted when `maxclients` changes at runtime.
+    pub open_files: OpenFiles,
+}
+
+/// How many clients the process's open-file limit can hold, asked with the
+/// number wanted: the server raises the limit where it can and answers
+/// what it then holds (Redis's `adjustOpenFilesLimit`). Without one (a
+/// configuration outside a process, in tests) any number fits.
+#[derive(Clone, Default)]
+pub struct OpenFiles(Option<Arc<dyn Fn(usize) -> usize + Send + Sync>>);
+
+impl OpenFiles {
+    pub fn new(fit: impl Fn(usize) -> usize + Send + Sync + 'static) -> Self {
+        OpenFiles(Some(Arc::new(fit)))
+    }
+
+    /// Clients the limit holds, at most `wanted`.
+    pub fn clients_allowed(&self, wanted: usize) -> usize {
+        self.0
+            .as_ref()
+            .map_or(wanted, |fit| fit(wanted).min(wanted))
+    }
+}
+
+/// Not configuration, so never what makes two configurations differ.
+impl PartialEq for OpenFiles {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for OpenFiles {}
+
+impl std::fmt::Debug for OpenFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "OpenFiles(limited)"
+        } else {
+            "OpenFiles(any)"
+        })
+    }
 }
 
 impl Default for Config {
@@ -95,6 +138,7 @@ impl Default for Config {
             client_query_buffer_limit: 1 << 30,
             metrics_port: 0,
             metrics_bind: "127.0.0.1".to_string(),
+            open_files: OpenFiles::default(),
         }
     }
 }
@@ -111,6 +155,11 @@ pub enum ConfigError {
     MissingValue(String),
     #[error("unbalanced quotes in configuration line")]
     Quotes,
+    /// `maxclients` above what the open-file limit holds (Redis's text).
+    #[error(
+        "The operating system is not able to handle the specified number of clients, try with {try_with}"
+    )]
+    OpenFilesLimit { try_with: usize },
 }
 
 /// One configuration parameter: Redis's name, whether `CONFIG SET` may
@@ -511,10 +560,26 @@ impl Config {
     /// `CONFIG SET`: only live parameters.
     pub fn set_live(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         match param(name) {
-            Some(p) if p.live => self.set(p.name, &[value.to_string()]),
+            Some(p) if p.live => {
+                self.set(p.name, &[value.to_string()])?;
+                self.check_live(p.name)
+            }
             Some(p) => Err(ConfigError::Immutable(p.name.to_string())),
             None => Err(ConfigError::Unknown(name.to_string())),
         }
+    }
+
+    /// What Redis checks once a live value is set (its config apply
+    /// functions): `maxclients` must fit the open-file limit
+    /// (`updateMaxclients`); the caller then keeps the previous configuration.
+    fn check_live(&self, name: &str) -> Result<(), ConfigError> {
+        if name == "maxclients" {
+            let allowed = self.open_files.clients_allowed(self.maxclients);
+            if allowed < self.maxclients {
+                return Err(ConfigError::OpenFilesLimit { try_with: allowed });
+            }
+        }
+        Ok(())
     }
 
     /// Current value of every parameter (ours and the ignored ones) whose
@@ -701,6 +766,27 @@ mod tests {
             c.set_live("nope", "1"),
             Err(ConfigError::Unknown("nope".into()))
         );
+    }
+
+    #[test]
+    fn live_maxclients_must_fit_the_open_file_limit() {
+        let mut c = Config {
+            open_files: OpenFiles::new(|wanted| wanted.min(96)),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.set_live("maxclients", "1000"),
+            Err(ConfigError::OpenFilesLimit { try_with: 96 })
+        );
+        assert_eq!(
+            ConfigError::OpenFilesLimit { try_with: 96 }.to_string(),
+            "The operating system is not able to handle the specified number of clients, try with 96"
+        );
+        assert!(c.set_live("maxclients", "96").is_ok());
+        assert_eq!(c.maxclients, 96);
+        // Startup fits maxclients to the limit itself (lowering it, as Redis
+        // does): files and flags are not checked.
+        assert!(c.set("maxclients", &["5000".into()]).is_ok());
     }
 
     #[test]

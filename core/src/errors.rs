@@ -93,6 +93,15 @@ pub fn invalid_config(name: &[u8], value: &[u8], why: &str) -> String {
     )
 }
 
+/// `CONFIG SET` with a value Redis's apply step refuses (`maxclients` past
+/// the open-file limit).
+pub fn config_set_failed(name: &[u8], why: &str) -> String {
+    format!(
+        "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
+        sanitize(name, 128)
+    )
+}
+
 /// Redis prints client-supplied bytes in errors with newlines and other
 /// control characters replaced by spaces (so the reply stays one line), and
 /// truncated to keep error replies short.

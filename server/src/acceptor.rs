@@ -13,13 +13,17 @@
 //! Redis's error line: past `maxclients`, and non-loopback clients in
 //! protected mode (`Config::protected_mode_denies`). `maxclients` is counted
 //! here, with a slot taken before the hand-off ([`ClientSlot`]), so sockets
-//! still on their way to a busy worker count too.
+//! still on their way to a busy worker count too. Out of descriptors, it
+//! refuses the waiting client on a spare one ([`Spare`]) rather than leave it
+//! hanging.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use ringcast_core::shared::Shared;
@@ -71,6 +75,8 @@ pub struct Acceptor {
 
 impl Acceptor {
     pub fn run(self) {
+        let mut spare = Spare::reserve();
+        let mut errors = AcceptErrors::default();
         loop {
             let accepted = self.listener.accept();
             if self.shared.shutting_down.load(Ordering::Acquire) {
@@ -78,15 +84,48 @@ impl Acceptor {
             }
             match accepted {
                 Ok((stream, peer)) => self.admit(stream, peer),
-                Err(e) => match e.raw_os_error() {
-                    // Out of descriptors or memory: back off a little instead of spinning.
-                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                        tracing::warn!("accept: {e}");
-                        std::thread::sleep(std::time::Duration::from_millis(10));
-                    }
-                    _ => tracing::debug!("accept: {e}"),
-                },
+                Err(e) => self.accept_failed(&e, &mut spare, &mut errors),
             }
+        }
+    }
+
+    fn accept_failed(&self, e: &io::Error, spare: &mut Spare, errors: &mut AcceptErrors) {
+        match e.raw_os_error() {
+            // Out of descriptors, the waiting client would hang in the
+            // backlog (and accept fail again at once): take it on the spare.
+            Some(libc::EMFILE | libc::ENFILE) => {
+                let refused = spare.release() && self.accept_on_spare(spare);
+                errors.record(e, refused);
+                if !spare.restore() {
+                    // No spare to use: do not spin until a descriptor frees up.
+                    std::thread::sleep(BACKOFF);
+                }
+            }
+            Some(libc::ENOBUFS | libc::ENOMEM) => {
+                errors.record(e, false);
+                std::thread::sleep(BACKOFF);
+            }
+            _ => tracing::debug!("accept: {e}"),
+        }
+    }
+
+    /// With the spare descriptor released, accept the waiting client. If the
+    /// spare can be taken back, descriptors were freed meanwhile and the
+    /// client is admitted as usual; else it is refused with Redis's
+    /// maxclients error. Returns whether it was refused.
+    fn accept_on_spare(&self, spare: &mut Spare) -> bool {
+        let accepted = self.listener.accept();
+        let room = spare.restore();
+        match accepted {
+            Ok((stream, peer)) if room => {
+                self.admit(stream, peer);
+                false
+            }
+            Ok((stream, _)) => {
+                reject(stream, &self.shared, ringcast_core::errors::MAX_CLIENTS);
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -113,6 +152,69 @@ impl Acceptor {
         if self.workers[w].send(Handoff { stream, slot }).is_ok() {
             self.shared.doorbells.ring(w);
         }
+    }
+}
+
+/// How long the acceptor waits before trying again when accepting failed
+/// for want of descriptors or memory and nothing can be done about it now.
+const BACKOFF: Duration = Duration::from_millis(10);
+
+/// One descriptor held in reserve, so that a client can still be accepted,
+/// told `max number of clients reached` and closed when the process is out
+/// of descriptors, instead of waiting in the backlog for one to free up.
+struct Spare(Option<File>);
+
+impl Spare {
+    fn reserve() -> Spare {
+        Spare(File::open("/dev/null").ok())
+    }
+
+    /// Close the spare descriptor (false if there was none).
+    fn release(&mut self) -> bool {
+        self.0.take().is_some()
+    }
+
+    /// Hold a spare descriptor again; false if none is free.
+    fn restore(&mut self) -> bool {
+        if self.0.is_none() {
+            self.0 = File::open("/dev/null").ok();
+        }
+        self.0.is_some()
+    }
+}
+
+/// Accept failures, logged at most once a second with how many there were,
+/// so that running out of descriptors does not also flood the log.
+#[derive(Default)]
+struct AcceptErrors {
+    last_report: Option<Instant>,
+    failures: u64,
+    refused: u64,
+}
+
+impl AcceptErrors {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn record(&mut self, e: &io::Error, refused: bool) {
+        self.failures += 1;
+        self.refused += u64::from(refused);
+        let now = Instant::now();
+        if self
+            .last_report
+            .is_some_and(|at| now.duration_since(at) < Self::EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            "accept: {e}; since the last report: {} failed accepts, {} clients refused with 'max number of clients reached'",
+            self.failures,
+            self.refused
+        );
+        *self = AcceptErrors {
+            last_report: Some(now),
+            failures: 0,
+            refused: 0,
+        };
     }
 }
 

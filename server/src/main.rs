@@ -6,6 +6,7 @@ mod acceptor;
 mod backend;
 mod connection;
 mod metrics;
+mod open_files;
 mod sampler;
 mod worker;
 
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, bail};
-use ringcast_core::config::{Config, LogLevel};
+use ringcast_core::config::{Config, LogLevel, OpenFiles};
 use ringcast_core::shared::{ServerInfo, Shared};
 
 #[global_allocator]
@@ -116,6 +117,11 @@ fn run() -> anyhow::Result<()> {
         config.threads = cpus.len().clamp(1, ringcast_core::registry::MAX_WORKERS);
     }
     let workers = config.threads;
+    let reserved = open_files::reserved(workers, config.metrics_port != 0);
+    config.maxclients = open_files::fit_maxclients(config.maxclients, reserved)?;
+    // Past startup the limit already holds the reserve, so nothing is too few.
+    config.open_files =
+        OpenFiles::new(move |wanted| open_files::fit_maxclients(wanted, reserved).unwrap_or(0));
     let backend = backend::choose(config.io_backend).map_err(|e| anyhow::anyhow!(e))?;
 
     // Listen before starting workers so a bad address fails fast.

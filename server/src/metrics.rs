@@ -28,6 +28,8 @@ use ringcast_core::registry::Namespace;
 use ringcast_core::shared::{Shared, WorkerStats};
 use ringcast_core::stats::LatencySnapshot;
 
+/// Descriptors the endpoint holds: its listener and the one connection it serves.
+pub const DESCRIPTORS: usize = 2;
 /// Longest request head read before answering 400 (scrapers send a few hundred bytes).
 const MAX_REQUEST: usize = 8 * 1024;
 /// A scraper that stalls longer than this is dropped.
