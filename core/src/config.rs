@@ -162,6 +162,28 @@ pub enum ConfigError {
     OpenFilesLimit { try_with: usize },
 }
 
+/// A configuration that cannot be loaded: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// A line of a config file (numbered from 1; `directive` is its first word).
+    #[error("line {line}: {error}: {text}")]
+    Line {
+        line: usize,
+        directive: String,
+        text: String,
+        error: ConfigError,
+    },
+    /// A `--<directive> <value>...` flag.
+    #[error("--{directive}: {error}")]
+    Flag {
+        directive: String,
+        error: ConfigError,
+    },
+    /// A command-line word where a `--<directive>` flag was expected.
+    #[error("unexpected argument '{0}'")]
+    UnexpectedArgument(String),
+}
+
 /// One configuration parameter: Redis's name, whether `CONFIG SET` may
 /// change it live, and how to read and print it.
 pub struct Param {
@@ -594,25 +616,34 @@ impl Config {
 
     /// Apply a config file's text (redis.conf syntax: `name value...` lines,
     /// `#` comments, quoted values). Errors name the line.
-    pub fn apply_file(&mut self, text: &str) -> Result<(), String> {
+    pub fn apply_file(&mut self, text: &str) -> Result<(), LoadError> {
         for (i, line) in text.lines().enumerate() {
-            let words = split_line(line).map_err(|e| format!("line {}: {e}: {line}", i + 1))?;
+            let at = |error| LoadError::Line {
+                line: i + 1,
+                directive: line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                text: line.to_string(),
+                error,
+            };
+            let words = split_line(line).map_err(at)?;
             let Some((name, values)) = words.split_first() else {
                 continue;
             };
-            self.set(name, values)
-                .map_err(|e| format!("line {}: {e}: {line}", i + 1))?;
+            self.set(name, values).map_err(at)?;
         }
         Ok(())
     }
 
     /// Apply command-line arguments: `--name value...` pairs, as redis-server
     /// takes them (values run until the next `--`).
-    pub fn apply_args(&mut self, args: &[String]) -> Result<(), String> {
+    pub fn apply_args(&mut self, args: &[String]) -> Result<(), LoadError> {
         let mut i = 0;
         while i < args.len() {
             let Some(name) = args[i].strip_prefix("--") else {
-                return Err(format!("unexpected argument '{}'", args[i]));
+                return Err(LoadError::UnexpectedArgument(args[i].clone()));
             };
             let mut values = Vec::new();
             i += 1;
@@ -620,8 +651,10 @@ impl Config {
                 values.push(args[i].clone());
                 i += 1;
             }
-            self.set(name, &values)
-                .map_err(|e| format!("--{name}: {e}"))?;
+            self.set(name, &values).map_err(|error| LoadError::Flag {
+                directive: name.to_string(),
+                error,
+            })?;
         }
         Ok(())
     }
@@ -727,8 +760,61 @@ mod tests {
         let err = Config::default()
             .apply_file("port 1\nbogus 3\n")
             .unwrap_err();
-        assert!(err.starts_with("line 2:"), "{err}");
-        assert!(err.contains("bogus"), "{err}");
+        assert_eq!(
+            err,
+            LoadError::Line {
+                line: 2,
+                directive: "bogus".into(),
+                text: "bogus 3".into(),
+                error: ConfigError::Unknown("bogus".into()),
+            }
+        );
+        let message = err.to_string();
+        assert!(message.starts_with("line 2:"), "{message}");
+        assert!(message.contains("bogus"), "{message}");
+    }
+
+    #[test]
+    fn file_errors_carry_the_directive_and_why() {
+        let err = Config::default()
+            .apply_file("# ports\n\n  port \"7000\n")
+            .unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Line { line: 3, directive, error: ConfigError::Quotes, .. } if directive == "port"),
+            "{err:?}"
+        );
+        let err = Config::default().apply_file("maxclients 0\n").unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Line { line: 1, directive, error: ConfigError::Invalid { .. }, .. } if directive == "maxclients"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn flag_errors_name_the_flag() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            Config::default().apply_args(&args(&["port", "1"])),
+            Err(LoadError::UnexpectedArgument("port".into()))
+        );
+        let err = Config::default()
+            .apply_args(&args(&["--port", "x"]))
+            .unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Flag { directive, error: ConfigError::Invalid { .. } } if directive == "port"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "--port: invalid value for 'port': not a valid number"
+        );
+        assert_eq!(
+            Config::default().apply_args(&args(&["--port"])),
+            Err(LoadError::Flag {
+                directive: "port".into(),
+                error: ConfigError::MissingValue("port".into()),
+            })
+        );
     }
 
     #[test]

@@ -43,15 +43,13 @@ fn load_config(args: &[String]) -> anyhow::Result<(Config, String)> {
     {
         let text = std::fs::read_to_string(first)
             .with_context(|| format!("cannot read config file {first}"))?;
-        config
-            .apply_file(&text)
-            .map_err(|e| anyhow::anyhow!("{first}: {e}"))?;
+        config.apply_file(&text).with_context(|| first.clone())?;
         file = std::fs::canonicalize(first)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| first.clone());
         rest = &args[1..];
     }
-    config.apply_args(rest).map_err(|e| anyhow::anyhow!(e))?;
+    config.apply_args(rest)?;
     Ok((config, file))
 }
 
