@@ -17,10 +17,9 @@
 //! refuses the waiting client on a spare one ([`Spare`]) rather than leave it
 //! hanging.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -75,7 +74,7 @@ pub struct Acceptor {
 
 impl Acceptor {
     pub fn run(self) {
-        let mut spare = Spare::reserve();
+        let mut spare = Spare::reserve(&self.listener);
         let mut errors = AcceptErrors::default();
         loop {
             let accepted = self.listener.accept();
@@ -96,7 +95,7 @@ impl Acceptor {
             Some(libc::EMFILE | libc::ENFILE) => {
                 let refused = spare.release() && self.accept_on_spare(spare);
                 errors.record(e, refused);
-                if !spare.restore() {
+                if !spare.restore(&self.listener) {
                     // No spare to use: do not spin until a descriptor frees up.
                     std::thread::sleep(BACKOFF);
                 }
@@ -115,7 +114,7 @@ impl Acceptor {
     /// maxclients error. Returns whether it was refused.
     fn accept_on_spare(&self, spare: &mut Spare) -> bool {
         let accepted = self.listener.accept();
-        let room = spare.restore();
+        let room = spare.restore(&self.listener);
         match accepted {
             Ok((stream, peer)) if room => {
                 self.admit(stream, peer);
@@ -162,24 +161,30 @@ const BACKOFF: Duration = Duration::from_millis(10);
 /// One descriptor held in reserve, so that a client can still be accepted,
 /// told `max number of clients reached` and closed when the process is out
 /// of descriptors, instead of waiting in the backlog for one to free up.
-struct Spare(Option<File>);
+/// It is a duplicate of the listener's descriptor: nothing to open, no
+/// file that might be missing.
+struct Spare {
+    fd: Option<OwnedFd>,
+}
 
 impl Spare {
-    fn reserve() -> Spare {
-        Spare(File::open("/dev/null").ok())
+    fn reserve(listener: &TcpListener) -> Spare {
+        Spare {
+            fd: listener.as_fd().try_clone_to_owned().ok(),
+        }
     }
 
     /// Close the spare descriptor (false if there was none).
     fn release(&mut self) -> bool {
-        self.0.take().is_some()
+        self.fd.take().is_some()
     }
 
     /// Hold a spare descriptor again; false if none is free.
-    fn restore(&mut self) -> bool {
-        if self.0.is_none() {
-            self.0 = File::open("/dev/null").ok();
+    fn restore(&mut self, listener: &TcpListener) -> bool {
+        if self.fd.is_none() {
+            *self = Spare::reserve(listener);
         }
-        self.0.is_some()
+        self.fd.is_some()
     }
 }
 
