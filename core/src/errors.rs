@@ -113,6 +113,16 @@ pub fn invalid_config(name: &[u8], value: &[u8], why: &str) -> Vec<u8> {
     e
 }
 
+/// `CONFIG SET` with a value Redis's apply step refuses (`maxclients` past
+/// the open-file limit).
+pub fn config_set_failed(name: &[u8], why: &str) -> Vec<u8> {
+    quoted(
+        "ERR CONFIG SET failed (possibly related to argument '",
+        c_str(name, usize::MAX),
+        &format!("') - {why}"),
+    )
+}
+
 /// `CLIENT SETINFO` with an attribute other than LIB-NAME / LIB-VER.
 pub fn unrecognized_option(attr: &[u8]) -> Vec<u8> {
     quoted("ERR Unrecognized option '", c_str(attr, usize::MAX), "'")

@@ -23,6 +23,8 @@ use ringcast_core::hub::{ConnKey, Input, Output};
 
 use crate::worker::Worker;
 
+use crate::acceptor::Handoff;
+
 /// Read sizes adapt per connection between these bounds: an idle subscriber
 /// keeps a small buffer (10,000 of them must stay cheap), a busy publisher
 /// grows to large reads (fewer syscalls per request).
@@ -31,7 +33,10 @@ const READ_MAX: usize = 64 * 1024;
 /// Kernel limit on iovecs per writev.
 const IOV_MAX: usize = 1024;
 
-pub fn spawn(worker: Rc<Worker>, stream: std::net::TcpStream) {
+/// Take over a connection the acceptor handed to this worker. If it cannot
+/// be registered, dropping `handoff` closes it and frees its client slot.
+pub fn spawn(worker: Rc<Worker>, handoff: Handoff) {
+    let Handoff { stream, slot } = handoff;
     let peer = stream.peer_addr();
     let local = stream.local_addr();
     let (Ok(peer), Ok(local)) = (peer, local) else {
@@ -46,6 +51,7 @@ pub fn spawn(worker: Rc<Worker>, stream: std::net::TcpStream) {
         }
     };
     let key = worker.connect(peer, local, fd);
+    slot.pass_to_hub();
     tracing::debug!("accepted {peer} as key {key}");
     let (rd, wr) = stream.into_split();
     let writer = monoio::spawn(write_loop(worker.clone(), key, wr, fd));

@@ -17,6 +17,7 @@ use ringcast_core::hub::{ConnKey, Hub};
 use ringcast_core::mesh::Endpoint;
 use ringcast_core::shared::Shared;
 
+use crate::acceptor::Handoff;
 use crate::backend::{self, Backend};
 
 /// How often the worker checks soft output limits and refreshes gauges.
@@ -28,7 +29,7 @@ pub struct WorkerSpec {
     pub id: usize,
     pub shared: Arc<Shared>,
     pub endpoint: Endpoint<SharedMessage>,
-    pub incoming: Receiver<std::net::TcpStream>,
+    pub incoming: Receiver<Handoff>,
     pub backend: Backend,
     pub cpu: Option<usize>,
 }
@@ -118,8 +119,8 @@ pub fn run(spec: WorkerSpec) -> anyhow::Result<()> {
         loop {
             poll_fn(|cx| worker.hub.borrow().poll_idle(cx)).await;
             worker.with_hub(|h| h.drain_inbound());
-            while let Ok(stream) = incoming.try_recv() {
-                crate::connection::spawn(worker.clone(), stream);
+            while let Ok(handoff) = incoming.try_recv() {
+                crate::connection::spawn(worker.clone(), handoff);
             }
             if shared.shutting_down.load(Ordering::Acquire) {
                 break;

@@ -67,6 +67,9 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
             let msg = match e {
                 crate::config::ConfigError::Unknown(_)
                 | crate::config::ConfigError::Immutable(_) => errors::unknown_config(&pair[0]),
+                e @ crate::config::ConfigError::OpenFilesLimit { .. } => {
+                    errors::config_set_failed(&pair[0], &e.to_string())
+                }
                 other => errors::invalid_config(&pair[0], &pair[1], &other.to_string()),
             };
             encode::error(ctx.reply, &msg);

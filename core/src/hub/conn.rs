@@ -103,6 +103,7 @@ impl Hub {
         self.by_id.remove(&conn.session.id);
         self.shared.clients.unregister(conn.session.id);
         WorkerStats::sub(&self.stats().connected_clients, 1);
+        self.shared.release_client();
     }
 
     /// The client closed its side (or reading failed): close without
