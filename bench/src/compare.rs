@@ -426,217 +426,295 @@ fn machine() -> Machine {
 /// Runs the comparison; Ok(false) when any run failed verification.
 pub fn main(a: CompareArgs) -> Result<bool> {
     sys::raise_nofile_limit();
-    let presets: Vec<&'static Preset> = if a.shapes.is_empty() {
-        matrix::PRESETS.iter().filter(|p| p.default).collect()
-    } else {
-        a.shapes
-            .iter()
-            .map(|n| {
-                matrix::find(n).with_context(|| {
-                    format!("no shape preset {n:?}; known:\n{}", matrix::listing())
-                })
-            })
-            .collect::<Result<_>>()?
-    };
-    if a.servers.is_empty() {
-        bail!("--servers is empty");
-    }
-    // Find binaries before spending time on anything else.
-    let mut bins = Vec::new();
-    for &k in &a.servers {
-        bins.push(match k {
-            ServerKind::Ringcast => find_ringcast(&a.ringcast_bin)?,
-            ServerKind::Redis => find_redis(&a.redis_bin)?,
-        });
-    }
-
-    // Affinity: servers get --server-cpus or whatever we had before pinning ourselves.
-    let all_cpus = sys::current_affinity();
-    let server_cpus = match &a.server_cpus {
-        Some(s) => sys::parse_cpu_list(s)?,
-        None => all_cpus.clone(),
-    };
-    if let Some(c) = &a.client_cpus {
-        sys::set_affinity(0, &sys::parse_cpu_list(c)?).context("pinning the client")?;
-    }
-    let client_cpu_count = sys::current_affinity().len().max(1);
-    let client_threads = a.client_threads.unwrap_or(client_cpu_count).max(1);
-    let ringcast_threads = a.ringcast_threads.unwrap_or(server_cpus.len()).max(1);
-
-    let (log_dir, remove_logs) = match &a.log_dir {
-        Some(d) => (d.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("ringcast-bench-{}", std::process::id())),
-            true,
-        ),
-    };
-    std::fs::create_dir_all(&log_dir)?;
-
-    let specs: Vec<ServerSpec> = a
-        .servers
-        .iter()
-        .zip(&bins)
-        .map(|(&kind, bin)| ServerSpec {
-            kind,
-            bin: bin.clone(),
-            cpus: server_cpus.clone(),
-            ringcast_threads,
-            io_backend: a.io_backend.clone(),
-            log_dir: log_dir.clone(),
-        })
-        .collect();
-
-    let repeat = a.repeat.unwrap_or(if a.quick { 1 } else { 3 }).max(1);
-    let duration = a.duration.unwrap_or(if a.quick { 1.5 } else { 5.0 });
-    let total = presets.len() * repeat * specs.len();
-    let mut done = 0;
-    let mut results = Vec::new();
-    let mut all_passed = true;
-    let t_start = Instant::now();
+    let presets = select_presets(&a.shapes)?;
+    let setup = Setup::prepare(&a)?;
     if !a.quiet {
-        eprintln!(
-            "compare: {} shapes x {} servers x {repeat} runs of {duration} s; servers on CPUs {:?}{}; ringcast threads {ringcast_threads}",
-            presets.len(),
-            specs.len(),
-            server_cpus,
-            a.client_cpus
-                .as_ref()
-                .map(|c| format!(", client on CPUs {c}"))
-                .unwrap_or_default()
-        );
+        eprintln!("{}", setup.banner(presets.len(), &a));
     }
-
+    let t_start = Instant::now();
+    let mut progress = Progress {
+        done: 0,
+        total: presets.len() * setup.repeat * setup.specs.len(),
+        quiet: a.quiet,
+    };
+    let mut results = Vec::new();
     for preset in &presets {
-        let mut workload = Workload::defaults();
-        preset.apply(&mut workload, a.quick);
-        workload.duration = duration;
-        let mut cells: Vec<Cell> = specs
+        let r = run_shape(preset, &setup, &a, &mut progress);
+        if let Some(dir) = &a.plot_dir {
+            plot_shape(dir, preset.name, &r.cells)?;
+        }
+        results.push(r);
+    }
+    let all_passed = results
+        .iter()
+        .all(|r| r.cells.iter().all(|c| c.failures.is_empty()));
+    if a.json {
+        print_json(&setup, &a, &results)?;
+    } else {
+        print_table(&setup, &a, &results, t_start.elapsed());
+    }
+    setup.finish_logs(all_passed, a.quiet);
+    Ok(all_passed)
+}
+
+/// The presets named by `--shapes`, or the default matrix.
+fn select_presets(names: &[String]) -> Result<Vec<&'static Preset>> {
+    if names.is_empty() {
+        return Ok(matrix::PRESETS.iter().filter(|p| p.default).collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            matrix::find(n)
+                .with_context(|| format!("no shape preset {n:?}; known:\n{}", matrix::listing()))
+        })
+        .collect()
+}
+
+/// Everything fixed for the whole comparison: servers, pinning, repetitions.
+struct Setup {
+    specs: Vec<ServerSpec>,
+    server_cpus: Vec<usize>,
+    client_cpu_count: usize,
+    client_threads: usize,
+    ringcast_threads: usize,
+    repeat: usize,
+    duration: f64,
+    log_dir: PathBuf,
+    remove_logs: bool,
+}
+
+impl Setup {
+    /// Finds the binaries (before spending time on anything else), pins this
+    /// process, and creates the log directory.
+    fn prepare(a: &CompareArgs) -> Result<Setup> {
+        if a.servers.is_empty() {
+            bail!("--servers is empty");
+        }
+        let mut bins = Vec::new();
+        for &k in &a.servers {
+            bins.push(match k {
+                ServerKind::Ringcast => find_ringcast(&a.ringcast_bin)?,
+                ServerKind::Redis => find_redis(&a.redis_bin)?,
+            });
+        }
+        // Servers get --server-cpus or whatever we had before pinning ourselves.
+        let server_cpus = match &a.server_cpus {
+            Some(s) => sys::parse_cpu_list(s)?,
+            None => sys::current_affinity(),
+        };
+        if let Some(c) = &a.client_cpus {
+            sys::set_affinity(0, &sys::parse_cpu_list(c)?).context("pinning the client")?;
+        }
+        let client_cpu_count = sys::current_affinity().len().max(1);
+        let ringcast_threads = a.ringcast_threads.unwrap_or(server_cpus.len()).max(1);
+        let (log_dir, remove_logs) = match &a.log_dir {
+            Some(d) => (d.clone(), false),
+            None => (
+                std::env::temp_dir().join(format!("ringcast-bench-{}", std::process::id())),
+                true,
+            ),
+        };
+        std::fs::create_dir_all(&log_dir)?;
+        let specs = a
+            .servers
             .iter()
-            .map(|s| Cell {
-                server: s.kind,
-                runs: Vec::new(),
-                failures: Vec::new(),
+            .zip(bins)
+            .map(|(&kind, bin)| ServerSpec {
+                kind,
+                bin,
+                cpus: server_cpus.clone(),
+                ringcast_threads,
+                io_backend: a.io_backend.clone(),
+                log_dir: log_dir.clone(),
             })
             .collect();
-        for rep in 0..repeat {
-            // Alternate who goes first so drift (thermal, neighbours) hits both alike.
-            let mut order: Vec<usize> = (0..specs.len()).collect();
-            if rep % 2 == 1 {
-                order.reverse();
-            }
-            for i in order {
-                done += 1;
-                let spec = &specs[i];
-                let outcome = run_one(spec, &workload, &a, client_threads);
-                let line = match &outcome {
-                    Ok(r) if r.passed() => format!("ok  {}", summary(r)),
-                    Ok(r) => format!("FAILED verification: {}", r.violations.join("; ")),
-                    Err(e) => format!("ERROR: {e:#}"),
-                };
-                if !a.quiet {
-                    eprintln!(
-                        "[{done}/{total}] {:<15} {:<9} run {}/{repeat}  {line}",
-                        preset.name,
-                        spec.kind.name(),
-                        rep + 1
-                    );
-                }
-                match outcome {
-                    Ok(r) => {
-                        if !r.passed() {
-                            all_passed = false;
-                            cells[i].failures.push(format!(
-                                "run {}: {}",
-                                rep + 1,
-                                r.violations.join("; ")
-                            ));
-                        }
-                        cells[i].runs.push(r);
-                    }
-                    Err(e) => {
-                        all_passed = false;
-                        cells[i].failures.push(format!("run {}: {e:#}", rep + 1));
-                    }
-                }
-            }
-        }
-        if let Some(dir) = &a.plot_dir {
-            plot_shape(dir, preset.name, &cells)?;
-        }
-        results.push(ShapeResult {
-            shape: preset.name,
-            about: preset.about,
-            cells,
-        });
+        Ok(Setup {
+            specs,
+            server_cpus,
+            client_cpu_count,
+            client_threads: a.client_threads.unwrap_or(client_cpu_count).max(1),
+            ringcast_threads,
+            repeat: a.repeat.unwrap_or(if a.quick { 1 } else { 3 }).max(1),
+            duration: a.duration.unwrap_or(if a.quick { 1.5 } else { 5.0 }),
+            log_dir,
+            remove_logs,
+        })
     }
 
-    let m = machine();
-    if a.json {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            machine: &'a Machine,
-            command: String,
-            server_cpus: &'a [usize],
-            client_cpus: &'a Option<String>,
-            ringcast_threads: usize,
-            repeat: usize,
-            duration_s: f64,
-            medians: Vec<serde_json::Value>,
-            shapes: &'a [ShapeResult],
-        }
-        let out = Out {
-            machine: &m,
-            command: std::env::args().collect::<Vec<_>>().join(" "),
-            server_cpus: &server_cpus,
-            client_cpus: &a.client_cpus,
-            ringcast_threads,
-            repeat,
-            duration_s: duration,
-            medians: medians_json(&results),
-            shapes: &results,
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!(
-            "machine: {} CPUs, {}, kernel {}; servers on CPUs {:?}{}; ringcast threads {}; RESP{}",
-            m.nproc,
-            m.cpu_model,
-            m.kernel,
-            server_cpus,
+    fn banner(&self, shapes: usize, a: &CompareArgs) -> String {
+        format!(
+            "compare: {shapes} shapes x {} servers x {} runs of {} s; servers on CPUs {:?}{}; ringcast threads {}",
+            self.specs.len(),
+            self.repeat,
+            self.duration,
+            self.server_cpus,
             a.client_cpus
                 .as_ref()
                 .map(|c| format!(", client on CPUs {c}"))
-                .unwrap_or_else(|| ", client unpinned".into()),
-            ringcast_threads,
-            a.resp
-        );
-        println!(
-            "medians of {repeat} run(s) of {duration} s each, servers restarted for every run; total {:.0} s",
-            t_start.elapsed().as_secs_f64()
-        );
-        print!("{}", table(&specs, &results));
-        let busy = client_limited(&results, client_cpu_count);
-        if !busy.is_empty() {
-            println!(
-                "note: the load generator kept >= 90% of its {client_cpu_count} CPU(s) busy in: {}; \
-                 msg/s and latency there may reflect the tool (server CPU ns/msg is still valid)",
-                busy.join(", ")
-            );
+                .unwrap_or_default(),
+            self.ringcast_threads
+        )
+    }
+
+    /// Removes the server logs when every run passed and they were temporary.
+    fn finish_logs(&self, all_passed: bool, quiet: bool) {
+        if self.remove_logs && all_passed {
+            let _ = std::fs::remove_dir_all(&self.log_dir);
+        } else if !all_passed && !quiet {
+            eprintln!("server logs kept in {}", self.log_dir.display());
         }
-        for r in &results {
-            for c in &r.cells {
-                for f in &c.failures {
-                    println!("FAILED {} on {}: {f}", r.shape, c.server.name());
+    }
+}
+
+/// The `[done/total]` counter of the progress lines.
+struct Progress {
+    done: usize,
+    total: usize,
+    quiet: bool,
+}
+
+/// Every run of one shape: `repeat` rounds over the servers, alternating
+/// which goes first so drift (thermal, neighbours) hits both alike.
+fn run_shape(
+    preset: &Preset,
+    setup: &Setup,
+    a: &CompareArgs,
+    progress: &mut Progress,
+) -> ShapeResult {
+    let mut workload = Workload::defaults();
+    preset.apply(&mut workload, a.quick);
+    workload.duration = setup.duration;
+    let mut cells: Vec<Cell> = setup
+        .specs
+        .iter()
+        .map(|s| Cell {
+            server: s.kind,
+            runs: Vec::new(),
+            failures: Vec::new(),
+        })
+        .collect();
+    for rep in 0..setup.repeat {
+        let mut order: Vec<usize> = (0..setup.specs.len()).collect();
+        if rep % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            progress.done += 1;
+            let spec = &setup.specs[i];
+            let outcome = run_one(spec, &workload, a, setup.client_threads);
+            if !progress.quiet {
+                eprintln!(
+                    "[{}/{}] {:<15} {:<9} run {}/{}  {}",
+                    progress.done,
+                    progress.total,
+                    preset.name,
+                    spec.kind.name(),
+                    rep + 1,
+                    setup.repeat,
+                    outcome_line(&outcome)
+                );
+            }
+            cells[i].record(rep, outcome);
+        }
+    }
+    ShapeResult {
+        shape: preset.name,
+        about: preset.about,
+        cells,
+    }
+}
+
+fn outcome_line(outcome: &Result<RunReport>) -> String {
+    match outcome {
+        Ok(r) if r.passed() => format!("ok  {}", summary(r)),
+        Ok(r) => format!("FAILED verification: {}", r.violations.join("; ")),
+        Err(e) => format!("ERROR: {e:#}"),
+    }
+}
+
+impl Cell {
+    /// Keeps a run (passed or not) and notes why it failed, if it did.
+    fn record(&mut self, rep: usize, outcome: Result<RunReport>) {
+        match outcome {
+            Ok(r) => {
+                if !r.passed() {
+                    self.failures
+                        .push(format!("run {}: {}", rep + 1, r.violations.join("; ")));
                 }
+                self.runs.push(r);
+            }
+            Err(e) => self.failures.push(format!("run {}: {e:#}", rep + 1)),
+        }
+    }
+}
+
+fn print_json(setup: &Setup, a: &CompareArgs, results: &[ShapeResult]) -> Result<()> {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        machine: Machine,
+        command: String,
+        server_cpus: &'a [usize],
+        client_cpus: &'a Option<String>,
+        ringcast_threads: usize,
+        repeat: usize,
+        duration_s: f64,
+        medians: Vec<serde_json::Value>,
+        shapes: &'a [ShapeResult],
+    }
+    let out = Out {
+        machine: machine(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        server_cpus: &setup.server_cpus,
+        client_cpus: &a.client_cpus,
+        ringcast_threads: setup.ringcast_threads,
+        repeat: setup.repeat,
+        duration_s: setup.duration,
+        medians: medians_json(results),
+        shapes: results,
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+fn print_table(setup: &Setup, a: &CompareArgs, results: &[ShapeResult], took: Duration) {
+    let m = machine();
+    println!(
+        "machine: {} CPUs, {}, kernel {}; servers on CPUs {:?}{}; ringcast threads {}; RESP{}",
+        m.nproc,
+        m.cpu_model,
+        m.kernel,
+        setup.server_cpus,
+        a.client_cpus
+            .as_ref()
+            .map(|c| format!(", client on CPUs {c}"))
+            .unwrap_or_else(|| ", client unpinned".into()),
+        setup.ringcast_threads,
+        a.resp
+    );
+    println!(
+        "medians of {} run(s) of {} s each, servers restarted for every run; total {:.0} s",
+        setup.repeat,
+        setup.duration,
+        took.as_secs_f64()
+    );
+    print!("{}", table(&setup.specs, results));
+    let busy = client_limited(results, setup.client_cpu_count);
+    if !busy.is_empty() {
+        println!(
+            "note: the load generator kept >= 90% of its {} CPU(s) busy in: {}; \
+             msg/s and latency there may reflect the tool (server CPU ns/msg is still valid)",
+            setup.client_cpu_count,
+            busy.join(", ")
+        );
+    }
+    for r in results {
+        for c in &r.cells {
+            for f in &c.failures {
+                println!("FAILED {} on {}: {f}", r.shape, c.server.name());
             }
         }
     }
-    if remove_logs && all_passed {
-        let _ = std::fs::remove_dir_all(&log_dir);
-    } else if !all_passed && !a.quiet {
-        eprintln!("server logs kept in {}", log_dir.display());
-    }
-    Ok(all_passed)
 }
 
 fn run_one(
@@ -711,14 +789,8 @@ fn table(specs: &[ServerSpec], results: &[ShapeResult]) -> String {
             .map(|x| x.shape)
             .unwrap_or(Shape::Fanout);
         for (i, m) in metrics(shape).iter().enumerate() {
-            let mut row = vec![
-                if i == 0 {
-                    r.shape.to_string()
-                } else {
-                    String::new()
-                },
-                m.name.to_string(),
-            ];
+            let label = if i == 0 { r.shape } else { "" };
+            let mut row = vec![label.to_string(), m.name.to_string()];
             let vals: Vec<Option<f64>> = r.cells.iter().map(|c| cell_median(c, m)).collect();
             for (c, v) in r.cells.iter().zip(&vals) {
                 row.push(match v {
@@ -728,28 +800,36 @@ fn table(specs: &[ServerSpec], results: &[ShapeResult]) -> String {
                 });
             }
             if ratio {
-                match (vals[0], vals[1]) {
-                    (Some(x), Some(y)) if y > 0.0 => {
-                        let q = x / y;
-                        row.push(format!("{q:.2}x"));
-                        let first_better = if m.higher_is_better { q > 1.0 } else { q < 1.0 };
-                        row.push(if (q - 1.0).abs() < 0.02 {
-                            "same".into()
-                        } else if first_better {
-                            specs[0].kind.name().into()
-                        } else {
-                            specs[1].kind.name().into()
-                        });
-                    }
-                    _ => {
-                        row.push("-".into());
-                        row.push(String::new());
-                    }
-                }
+                row.extend(ratio_cells(specs, m, vals[0], vals[1]));
             }
             rows.push(row);
         }
     }
+    render(&rows)
+}
+
+/// "x/y" and which server is better by that metric (within 2% is "same").
+fn ratio_cells(specs: &[ServerSpec], m: &Metric, x: Option<f64>, y: Option<f64>) -> [String; 2] {
+    match (x, y) {
+        (Some(x), Some(y)) if y > 0.0 => {
+            let q = x / y;
+            let first_better = if m.higher_is_better { q > 1.0 } else { q < 1.0 };
+            let better = if (q - 1.0).abs() < 0.02 {
+                "same"
+            } else if first_better {
+                specs[0].kind.name()
+            } else {
+                specs[1].kind.name()
+            };
+            [format!("{q:.2}x"), better.into()]
+        }
+        _ => ["-".into(), String::new()],
+    }
+}
+
+/// Aligned columns: the first two left-aligned, the figures right-aligned,
+/// a rule under the header row.
+fn render(rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
@@ -757,12 +837,12 @@ fn table(specs: &[ServerSpec], results: &[ShapeResult]) -> String {
     for (n, row) in rows.iter().enumerate() {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
-            let pad = widths[i] - cell.chars().count();
+            let pad = " ".repeat(widths[i] - cell.chars().count());
             if i < 2 {
                 line.push_str(cell);
-                line.push_str(&" ".repeat(pad));
+                line.push_str(&pad);
             } else {
-                line.push_str(&" ".repeat(pad));
+                line.push_str(&pad);
                 line.push_str(cell);
             }
             line.push_str("  ");

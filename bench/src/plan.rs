@@ -10,6 +10,7 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
+use crate::conn::Naming;
 use crate::payload::HEADER_LEN;
 
 /// What kind of pub/sub traffic to generate.
@@ -54,6 +55,15 @@ impl SubKind {
         match self {
             SubKind::Shard => b"SPUBLISH",
             _ => b"PUBLISH",
+        }
+    }
+
+    /// The first element of the message frames a subscriber receives.
+    pub fn message_kind(self) -> &'static [u8] {
+        match self {
+            SubKind::Channel => b"message",
+            SubKind::Pattern => b"pmessage",
+            SubKind::Shard => b"smessage",
         }
     }
 }
@@ -244,6 +254,18 @@ fn sample_distinct(rng: &mut fastrand::Rng, n: u32, k: u32) -> Vec<u32> {
 }
 
 impl Plan {
+    /// The names a subscriber on channels `chans` subscribes to: the channel
+    /// names, or each channel's private pattern.
+    pub fn subscription_names(&self, naming: &Naming, chans: &[u32]) -> Vec<Vec<u8>> {
+        chans
+            .iter()
+            .map(|&c| match self.kind {
+                SubKind::Pattern => naming.pattern(c),
+                _ => naming.channel(c),
+            })
+            .collect()
+    }
+
     /// For each channel, the publishers that publish to it.
     pub fn publishers_by_channel(&self) -> Vec<Vec<u32>> {
         let mut out = vec![Vec::new(); self.channels as usize];
