@@ -10,7 +10,7 @@ use crate::conn::{ReadBuf, Target};
 use crate::matrix::{self, Preset};
 use crate::plan::{Shape, Workload};
 use crate::report::{bytes, thousands};
-use crate::run::{self, RunOptions, RunReport};
+use crate::run::{self, Latency, RunOptions, RunReport};
 use crate::sys;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -92,6 +92,20 @@ pub struct CompareArgs {
     /// Subscriber pause (µs) after each busy poll round; see `run --help`.
     #[arg(long, default_value_t = 0)]
     pub coalesce_us: u64,
+    /// Latency presets (`--shapes latency`): run at these rates (msg/s, all
+    /// publishers together) instead of each preset's own list.
+    #[arg(long, value_delimiter = ',')]
+    pub latency_rates: Vec<f64>,
+    /// Latency presets: the probe's spin margin before each send, µs.
+    #[arg(long, default_value_t = 100)]
+    pub spin_us: u64,
+    /// Latency presets: skip the tool's floor (the same probe against a relay
+    /// inside the tool, pinned to --server-cpus).
+    #[arg(long)]
+    pub no_floor: bool,
+    /// Latency presets: the floor relay busy-polls instead of waiting in epoll.
+    #[arg(long)]
+    pub floor_spin: bool,
     /// Machine-readable JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -321,6 +335,63 @@ struct Metric {
     fmt: fn(f64) -> String,
 }
 
+/// A latency figure in µs, lower is better.
+const fn us(name: &'static str, get: fn(&RunReport) -> Option<f64>) -> Metric {
+    Metric {
+        name,
+        higher_is_better: false,
+        get,
+        fmt: |v| format!("{v:.1}"),
+    }
+}
+
+/// What the table shows for a latency probe run: the server's percentiles,
+/// the tool's floor and half a PING measured in the same run, and the
+/// server's latency above the floor — the part that is the server's.
+fn probe_metrics() -> Vec<Metric> {
+    fn lat(r: &RunReport) -> Option<&Latency> {
+        r.latency.as_ref()
+    }
+    fn floor(r: &RunReport) -> Option<&Latency> {
+        r.probe.as_ref()?.floor.as_ref()
+    }
+    vec![
+        us("latency p50 us", |r| lat(r).map(|l| l.p50_us)),
+        us("latency p90 us", |r| lat(r).map(|l| l.p90_us)),
+        us("latency p99 us", |r| lat(r).map(|l| l.p99_us)),
+        us("latency p99.9 us", |r| lat(r).map(|l| l.p999_us)),
+        us("latency p99.99 us", |r| lat(r).map(|l| l.p9999_us)),
+        us("latency max us", |r| lat(r).map(|l| l.max_us)),
+        us("floor p50 us", |r| floor(r).map(|l| l.p50_us)),
+        us("floor p99 us", |r| floor(r).map(|l| l.p99_us)),
+        us("floor p99.9 us", |r| floor(r).map(|l| l.p999_us)),
+        us("half PING p50 us", |r| {
+            r.probe.as_ref()?.ping_half_rtt.as_ref().map(|l| l.p50_us)
+        }),
+        us("p50 above floor us", |r| {
+            Some(lat(r)?.p50_us - floor(r)?.p50_us)
+        }),
+        us("p99 above floor us", |r| {
+            Some(lat(r)?.p99_us - floor(r)?.p99_us)
+        }),
+        Metric {
+            name: "server CPU ns/msg",
+            higher_is_better: false,
+            get: |r| r.server_cpu_ns_per_msg,
+            fmt: |v| format!("{v:.0}"),
+        },
+    ]
+}
+
+/// The figures of one table row group, by the kind of run.
+fn metrics_for(r: &RunReport) -> Vec<Metric> {
+    if r.probe.is_some() {
+        probe_metrics()
+    } else {
+        metrics(r.shape)
+    }
+}
+
 fn metrics(shape: Shape) -> Vec<Metric> {
     let rate = Metric {
         name: "delivered msg/s",
@@ -383,6 +454,17 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
+impl ShapeResult {
+    /// The figures its rows show, from the kind of its first run.
+    fn metrics(&self) -> Vec<Metric> {
+        self.cells
+            .iter()
+            .find_map(|c| c.runs.first())
+            .map(metrics_for)
+            .unwrap_or_else(|| metrics(Shape::Fanout))
+    }
+}
+
 /// All runs of one shape on one server.
 #[derive(Debug, Serialize)]
 struct Cell {
@@ -393,7 +475,8 @@ struct Cell {
 
 #[derive(Debug, Serialize)]
 struct ShapeResult {
-    shape: &'static str,
+    /// The preset's name, with `@rate` for a latency preset.
+    shape: String,
     about: &'static str,
     cells: Vec<Cell>,
 }
@@ -426,22 +509,22 @@ fn machine() -> Machine {
 /// Runs the comparison; Ok(false) when any run failed verification.
 pub fn main(a: CompareArgs) -> Result<bool> {
     sys::raise_nofile_limit();
-    let presets = select_presets(&a.shapes)?;
+    let cases = select_cases(&a.shapes, &a.latency_rates)?;
     let setup = Setup::prepare(&a)?;
     if !a.quiet {
-        eprintln!("{}", setup.banner(presets.len(), &a));
+        eprintln!("{}", setup.banner(cases.len(), &a));
     }
     let t_start = Instant::now();
     let mut progress = Progress {
         done: 0,
-        total: presets.len() * setup.repeat * setup.specs.len(),
+        total: cases.len() * setup.repeat * setup.specs.len(),
         quiet: a.quiet,
     };
     let mut results = Vec::new();
-    for preset in &presets {
-        let r = run_shape(preset, &setup, &a, &mut progress);
+    for case in &cases {
+        let r = run_shape(case, &setup, &a, &mut progress);
         if let Some(dir) = &a.plot_dir {
-            plot_shape(dir, preset.name, &r.cells)?;
+            plot_shape(dir, &case.name, &r.cells)?;
         }
         results.push(r);
     }
@@ -457,18 +540,57 @@ pub fn main(a: CompareArgs) -> Result<bool> {
     Ok(all_passed)
 }
 
-/// The presets named by `--shapes`, or the default matrix.
-fn select_presets(names: &[String]) -> Result<Vec<&'static Preset>> {
+/// One row group of the table: a preset, at one rate for a latency preset.
+struct Case {
+    preset: &'static Preset,
+    name: String,
+    rate: Option<f64>,
+}
+
+/// The cases of the presets named by `--shapes` (or the default matrix):
+/// a latency preset once per rate, `latency_rates` overriding its own.
+fn select_cases(names: &[String], latency_rates: &[f64]) -> Result<Vec<Case>> {
+    let mut presets: Vec<&'static Preset> = Vec::new();
     if names.is_empty() {
-        return Ok(matrix::PRESETS.iter().filter(|p| p.default).collect());
+        presets.extend(matrix::PRESETS.iter().filter(|p| p.default));
     }
-    names
-        .iter()
-        .map(|n| {
-            matrix::find(n)
-                .with_context(|| format!("no shape preset {n:?}; known:\n{}", matrix::listing()))
-        })
-        .collect()
+    for n in names {
+        let found = matrix::select(n);
+        if found.is_empty() {
+            bail!(
+                "no shape preset {n:?}; known (and `latency` for all latency presets):\n{}",
+                matrix::listing()
+            );
+        }
+        presets.extend(found);
+    }
+    if latency_rates.iter().any(|r| !r.is_finite() || *r <= 0.0) {
+        bail!("--latency-rates must be positive");
+    }
+    let mut cases = Vec::new();
+    for preset in presets {
+        if preset.rates.is_empty() {
+            cases.push(Case {
+                preset,
+                name: preset.name.to_string(),
+                rate: None,
+            });
+            continue;
+        }
+        let rates = if latency_rates.is_empty() {
+            preset.rates
+        } else {
+            latency_rates
+        };
+        for &r in rates {
+            cases.push(Case {
+                preset,
+                name: format!("{}@{}", preset.name, matrix::rate_label(r)),
+                rate: Some(r),
+            });
+        }
+    }
+    Ok(cases)
 }
 
 /// Everything fixed for the whole comparison: servers, pinning, repetitions.
@@ -576,14 +698,12 @@ struct Progress {
 
 /// Every run of one shape: `repeat` rounds over the servers, alternating
 /// which goes first so drift (thermal, neighbours) hits both alike.
-fn run_shape(
-    preset: &Preset,
-    setup: &Setup,
-    a: &CompareArgs,
-    progress: &mut Progress,
-) -> ShapeResult {
+fn run_shape(case: &Case, setup: &Setup, a: &CompareArgs, progress: &mut Progress) -> ShapeResult {
     let mut workload = Workload::defaults();
-    preset.apply(&mut workload, a.quick);
+    case.preset.apply(&mut workload, a.quick);
+    if case.rate.is_some() {
+        workload.rate = case.rate;
+    }
     workload.duration = setup.duration;
     let mut cells: Vec<Cell> = setup
         .specs
@@ -602,13 +722,13 @@ fn run_shape(
         for i in order {
             progress.done += 1;
             let spec = &setup.specs[i];
-            let outcome = run_one(spec, &workload, a, setup.client_threads);
+            let outcome = run_one(spec, &workload, a, setup, case.preset.min_workers);
             if !progress.quiet {
                 eprintln!(
                     "[{}/{}] {:<15} {:<9} run {}/{}  {}",
                     progress.done,
                     progress.total,
-                    preset.name,
+                    case.name,
                     spec.kind.name(),
                     rep + 1,
                     setup.repeat,
@@ -619,8 +739,8 @@ fn run_shape(
         }
     }
     ShapeResult {
-        shape: preset.name,
-        about: preset.about,
+        shape: case.name.clone(),
+        about: case.preset.about,
         cells,
     }
 }
@@ -717,13 +837,18 @@ fn print_table(setup: &Setup, a: &CompareArgs, results: &[ShapeResult], took: Du
     }
 }
 
+/// One run on a freshly started server (ringcast with at least
+/// `min_workers` threads).
 fn run_one(
     spec: &ServerSpec,
     workload: &Workload,
     a: &CompareArgs,
-    client_threads: usize,
+    setup: &Setup,
+    min_workers: usize,
 ) -> Result<RunReport> {
-    let server = ServerProc::start(spec)?;
+    let mut spec = spec.clone();
+    spec.ringcast_threads = spec.ringcast_threads.max(min_workers);
+    let server = ServerProc::start(&spec)?;
     let opts = RunOptions {
         target: Target {
             host: "127.0.0.1".into(),
@@ -732,7 +857,7 @@ fn run_one(
             resp3: a.resp == 3,
         },
         workload: workload.clone(),
-        client_threads,
+        client_threads: setup.client_threads,
         server_pid: Some(server.pid()),
         read_buf: a.read_buffer_kib.max(1) * 1024,
         progress: false,
@@ -740,6 +865,11 @@ fn run_one(
         drop_every: 0,
         coalesce: Duration::from_micros(a.coalesce_us),
         drain_timeout: Duration::from_secs(5),
+        spin: Duration::from_micros(a.spin_us),
+        floor: !a.no_floor,
+        floor_cpus: setup.server_cpus.clone(),
+        floor_spin: a.floor_spin,
+        ping_count: 5000,
     };
     let r = run::run(&opts);
     drop(server);
@@ -749,6 +879,15 @@ fn run_one(
 fn summary(r: &RunReport) -> String {
     if let Some(m) = &r.memory {
         return format!("{:.0} B/conn", m.bytes_per_connection);
+    }
+    if let (Some(p), Some(l)) = (&r.probe, &r.latency) {
+        let floor = p.floor.as_ref().map(|f| format!("{:.1}", f.p50_us));
+        return format!(
+            "p50 {:.1} us  p99 {:.1} us  (floor p50 {} us)",
+            l.p50_us,
+            l.p99_us,
+            floor.unwrap_or_else(|| "-".into())
+        );
     }
     let mut s = format!("{} msg/s", thousands(r.delivered_rate));
     if let Some(ns) = r.server_cpu_ns_per_msg {
@@ -782,14 +921,8 @@ fn table(specs: &[ServerSpec], results: &[ShapeResult]) -> String {
     }
     rows.push(head);
     for r in results {
-        let shape = r
-            .cells
-            .first()
-            .and_then(|c| c.runs.first())
-            .map(|x| x.shape)
-            .unwrap_or(Shape::Fanout);
-        for (i, m) in metrics(shape).iter().enumerate() {
-            let label = if i == 0 { r.shape } else { "" };
+        for (i, m) in r.metrics().iter().enumerate() {
+            let label = if i == 0 { r.shape.as_str() } else { "" };
             let mut row = vec![label.to_string(), m.name.to_string()];
             let vals: Vec<Option<f64>> = r.cells.iter().map(|c| cell_median(c, m)).collect();
             for (c, v) in r.cells.iter().zip(&vals) {
@@ -878,12 +1011,11 @@ fn medians_json(results: &[ShapeResult]) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     for r in results {
         for c in &r.cells {
-            let shape = c.runs.first().map(|x| x.shape).unwrap_or(Shape::Fanout);
             let mut obj = serde_json::Map::new();
-            obj.insert("shape".into(), r.shape.into());
+            obj.insert("shape".into(), r.shape.clone().into());
             obj.insert("server".into(), c.server.name().into());
             obj.insert("passed".into(), c.failures.is_empty().into());
-            for m in metrics(shape) {
+            for m in r.metrics() {
                 obj.insert(
                     m.name.into(),
                     cell_median(c, &m)

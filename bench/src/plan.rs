@@ -33,6 +33,19 @@ pub enum Shape {
     Memory,
 }
 
+/// Where the latency probe wants each publisher relative to the
+/// subscribers of its channels, on a server with several workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Wherever the server puts it.
+    Any,
+    /// On the same worker as its (first) subscriber.
+    Same,
+    /// On another worker than its (first) subscriber.
+    Cross,
+}
+
 /// How subscribers subscribe (and publishers publish).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,6 +141,16 @@ pub struct Workload {
     /// Skip the byte-by-byte padding check (header, length and order are still verified).
     #[arg(long)]
     pub no_check_padding: bool,
+    /// Latency probe: one pinned thread paces the publishers precisely,
+    /// sends, and busy-reads every socket; the tool's own floor (the same
+    /// probe against a minimal relay inside the tool) and half a PING round
+    /// trip are measured in the same run. Needs --rate; shapes pairs, fanout, spread.
+    #[arg(long)]
+    pub probe: bool,
+    /// Latency probe: each publisher on the same worker as its subscriber,
+    /// on another one, or anywhere (checked with CLIENT INFO's io-thread).
+    #[arg(long, value_enum, default_value = "any")]
+    pub placement: Placement,
 }
 
 /// The concrete topology of a run.
@@ -166,6 +189,18 @@ impl Workload {
             && (!r.is_finite() || r <= 0.0)
         {
             bail!("--rate must be positive");
+        }
+        if self.probe {
+            if self.rate.is_none() {
+                bail!(
+                    "--probe measures latency at a fixed rate: give --rate (msg/s, all publishers together)"
+                );
+            }
+            if !matches!(self.shape, Shape::Pairs | Shape::Fanout | Shape::Spread) {
+                bail!("--probe runs the pairs, fanout and spread shapes");
+            }
+        } else if self.placement != Placement::Any {
+            bail!("--placement needs --probe");
         }
         Ok(())
     }

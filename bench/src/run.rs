@@ -9,6 +9,7 @@
 use crate::churn::{self, ChurnReport};
 use crate::conn::{self, Naming, ReadBuf, Target};
 use crate::plan::{Plan, Shape, Workload};
+use crate::probe::ProbeReport;
 use crate::publisher::{self, PubConfig, PubOutcome};
 use crate::shared::Shared;
 use crate::subscriber::{self, SubConfig, SubSpec, ThreadOutcome, new_histogram};
@@ -47,6 +48,16 @@ pub struct RunOptions {
     pub coalesce: Duration,
     /// Give up waiting for promised deliveries after this long without progress.
     pub drain_timeout: Duration,
+    /// Latency probe: sleeps end this long before a send time; the rest is spun.
+    pub spin: Duration,
+    /// Latency probe: also measure the tool's floor against its own relay.
+    pub floor: bool,
+    /// Latency probe: CPUs for the floor relay (the server's); empty = any.
+    pub floor_cpus: Vec<usize>,
+    /// Latency probe: the floor relay busy-polls instead of waiting in epoll.
+    pub floor_spin: bool,
+    /// Latency probe: PING round trips to time against the target.
+    pub ping_count: u64,
 }
 
 /// Latency percentiles in microseconds.
@@ -58,6 +69,7 @@ pub struct Latency {
     pub p90_us: f64,
     pub p99_us: f64,
     pub p999_us: f64,
+    pub p9999_us: f64,
     pub max_us: f64,
 }
 
@@ -74,6 +86,7 @@ impl Latency {
             p90_us: us(h.value_at_quantile(0.90)),
             p99_us: us(h.value_at_quantile(0.99)),
             p999_us: us(h.value_at_quantile(0.999)),
+            p9999_us: us(h.value_at_quantile(0.9999)),
             max_us: us(h.max()),
         })
     }
@@ -120,6 +133,8 @@ pub struct RunReport {
     pub client_cpu_ns_per_msg: Option<f64>,
     pub churn: Option<ChurnReport>,
     pub memory: Option<MemoryReport>,
+    /// Latency probe figures: the floor, half a PING, placement.
+    pub probe: Option<ProbeReport>,
     /// Every way the run failed verification; empty means it passed.
     pub violations: Vec<String>,
     #[serde(skip)]
@@ -127,7 +142,8 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    fn empty(opts: &RunOptions) -> RunReport {
+    /// A report with the run's settings and no results yet.
+    pub(crate) fn empty(opts: &RunOptions) -> RunReport {
         let w = &opts.workload;
         RunReport {
             server: opts.label.clone(),
@@ -157,6 +173,7 @@ impl RunReport {
             client_cpu_ns_per_msg: None,
             churn: None,
             memory: None,
+            probe: None,
             violations: Vec::new(),
             histogram: None,
         }
@@ -171,6 +188,7 @@ impl RunReport {
 pub fn run(opts: &RunOptions) -> Result<RunReport> {
     match opts.workload.shape {
         Shape::Memory => run_memory(opts),
+        _ if opts.workload.probe => crate::probe::run(opts),
         _ => run_pubsub(opts),
     }
 }
