@@ -941,10 +941,11 @@ fn table(specs: &[ServerSpec], results: &[ShapeResult]) -> String {
     render(&rows)
 }
 
-/// "x/y" and which server is better by that metric (within 2% is "same").
+/// "x/y" and which server is better by that metric (within 2% is "same");
+/// none for a negative figure (a latency above the floor can dip below it).
 fn ratio_cells(specs: &[ServerSpec], m: &Metric, x: Option<f64>, y: Option<f64>) -> [String; 2] {
     match (x, y) {
-        (Some(x), Some(y)) if y > 0.0 => {
+        (Some(x), Some(y)) if x >= 0.0 && y > 0.0 => {
             let q = x / y;
             let first_better = if m.higher_is_better { q > 1.0 } else { q < 1.0 };
             let better = if (q - 1.0).abs() < 0.02 {

@@ -659,3 +659,77 @@ fn read_replies(p: &mut ProbePub, shared: &Shared) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload;
+    use crate::plan::{Shape, SubKind, Workload};
+
+    fn pub_config() -> PubConfig {
+        PubConfig {
+            kind: SubKind::Channel,
+            naming: Naming {
+                prefix: "rcb".into(),
+            },
+            payload: 64,
+            window: 1,
+            duration: Duration::ZERO,
+            messages: None,
+            rate: Some(1000.0),
+            phase: 0.0,
+            max_backlog: 0,
+        }
+    }
+
+    #[test]
+    fn messages_sent_late_carry_their_intended_time_id_and_sequence() {
+        let sched = Schedule::new(5_000_000, 1000.0, Duration::from_secs(1), None);
+        let mut enc = Encoder::new(3, vec![7], &pub_config());
+        let mut wire = Vec::new();
+        // Polled 2.5 ms late: three messages are due, each keeps its own time.
+        for k in sched.due_by(0, 7_500_000, MAX_BATCH) {
+            enc.push(&mut wire, sched.due(k));
+        }
+        let mut args = Vec::new();
+        let mut pos = 0;
+        let mut stamps = Vec::new();
+        while let Some(used) = crate::resp::parse_command(&wire[pos..], &mut args).unwrap() {
+            let cmd = &wire[pos..pos + used];
+            assert_eq!(&cmd[args[0].clone()], b"PUBLISH");
+            assert_eq!(&cmd[args[1].clone()], b"rcb:7:c");
+            let h = payload::read(&cmd[args[2].clone()], true).unwrap();
+            stamps.push((h.publisher, h.channel, h.seq, h.sent_ns));
+            pos += used;
+        }
+        assert_eq!(
+            stamps,
+            [
+                (3, 7, 0, 5_000_000),
+                (3, 7, 1, 6_000_000),
+                (3, 7, 2, 7_000_000)
+            ]
+        );
+    }
+
+    #[test]
+    fn placement_counts_each_publisher_subscriber_pair_once() {
+        let mut w = Workload::defaults();
+        w.shape = Shape::Pairs;
+        w.subscribers = Some(3);
+        let plan = w.plan().unwrap();
+        let r = PlacementReport::new(
+            Placement::Same,
+            &plan,
+            vec![Some(0), Some(1), Some(0)],
+            vec![Some(0), Some(0), Some(0)],
+        );
+        assert!(r.reported);
+        assert_eq!((r.same_worker, r.cross_worker), (2, 1));
+        // redis-server reports no worker: nothing is counted, and it says so.
+        let r = PlacementReport::new(Placement::Cross, &plan, vec![None; 3], vec![None; 3]);
+        assert!(!r.reported);
+        assert_eq!((r.same_worker, r.cross_worker), (0, 0));
+        assert!(r.describe().contains("not reported"));
+    }
+}

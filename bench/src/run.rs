@@ -699,3 +699,28 @@ fn run_memory(opts: &RunOptions) -> Result<RunReport> {
     drop(conns);
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_reports_every_percentile_in_microseconds() {
+        let mut h = new_histogram();
+        // 10,000 samples: 1..=10,000 µs.
+        for us in 1..=10_000u64 {
+            h.record(us * 1000).unwrap();
+        }
+        let l = Latency::from_histogram(&h).unwrap();
+        assert_eq!(l.count, 10_000);
+        // HDR keeps 3 significant digits: each figure is within 0.1%.
+        let near = |got: f64, want: f64| (got - want).abs() <= want * 0.001 + 0.001;
+        assert!(near(l.p50_us, 5_000.0), "{l:?}");
+        assert!(near(l.p90_us, 9_000.0), "{l:?}");
+        assert!(near(l.p99_us, 9_900.0), "{l:?}");
+        assert!(near(l.p999_us, 9_990.0), "{l:?}");
+        assert!(near(l.p9999_us, 9_999.0), "{l:?}");
+        assert!(near(l.max_us, 10_000.0), "{l:?}");
+        assert!(Latency::from_histogram(&new_histogram()).is_none());
+    }
+}
