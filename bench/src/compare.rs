@@ -478,6 +478,8 @@ struct ShapeResult {
     /// The preset's name, with `@rate` for a latency preset.
     shape: String,
     about: &'static str,
+    /// ringcast worker threads for this shape (some need at least two).
+    ringcast_threads: usize,
     cells: Vec<Cell>,
 }
 
@@ -741,6 +743,7 @@ fn run_shape(case: &Case, setup: &Setup, a: &CompareArgs, progress: &mut Progres
     ShapeResult {
         shape: case.name.clone(),
         about: case.preset.about,
+        ringcast_threads: setup.ringcast_threads.max(case.preset.min_workers),
         cells,
     }
 }
@@ -819,6 +822,14 @@ fn print_table(setup: &Setup, a: &CompareArgs, results: &[ShapeResult], took: Du
         took.as_secs_f64()
     );
     print!("{}", table(&setup.specs, results));
+    for r in results {
+        if r.ringcast_threads != setup.ringcast_threads {
+            println!(
+                "note: {} ran ringcast with {} threads (on CPUs {:?})",
+                r.shape, r.ringcast_threads, setup.server_cpus
+            );
+        }
+    }
     let busy = client_limited(results, setup.client_cpu_count);
     if !busy.is_empty() {
         println!(

@@ -275,7 +275,7 @@ pub fn listing() -> String {
                 String::new()
             } else {
                 let rates: Vec<String> = p.rates.iter().map(|&r| rate_label(r)).collect();
-                format!(" at {} msg/s", rates.join(", "))
+                format!("; at {} msg/s", rates.join(", "))
             },
             if p.default {
                 ""

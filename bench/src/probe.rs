@@ -413,6 +413,74 @@ impl PlacementReport {
     }
 }
 
+/// Every subscriber, subscribed, and the worker serving each.
+fn connect_subscribers(
+    opts: &RunOptions,
+    plan: &Plan,
+    target: &Target,
+    cfg: &SubConfig,
+) -> Result<(Vec<subscriber::Conn>, Vec<Option<u32>>)> {
+    let by_channel = plan.publishers_by_channel();
+    let (mut subs, mut workers) = (Vec::new(), Vec::new());
+    for (i, chans) in plan.subscribers.iter().enumerate() {
+        let spec = SubSpec {
+            index: i,
+            names: plan.subscription_names(&cfg.naming, chans),
+            expected: plan.expected_streams(i, &by_channel),
+        };
+        let placed =
+            open_placed(target, opts.read_buf).with_context(|| format!("subscriber {i}"))?;
+        workers.push(placed.2);
+        subs.push(subscribe(placed, &spec, cfg)?);
+    }
+    Ok((subs, workers))
+}
+
+/// Every publisher, placed as `wanted` relative to the worker of the first
+/// subscriber of its first channel, and the worker serving each.
+fn connect_publishers(
+    opts: &RunOptions,
+    plan: &Plan,
+    target: &Target,
+    wanted: Placement,
+    sub_workers: &[Option<u32>],
+) -> Result<(Vec<ProbePub>, Vec<Option<u32>>)> {
+    let w = &opts.workload;
+    let cfg = PubConfig {
+        kind: plan.kind,
+        naming: Naming {
+            prefix: w.prefix.clone(),
+        },
+        payload: w.payload,
+        window: 1,
+        duration: Duration::ZERO,
+        messages: None,
+        rate: w.rate,
+        phase: 0.0,
+        max_backlog: 0,
+    };
+    let (mut pubs, mut workers, mut spares) = (Vec::new(), Vec::new(), Vec::new());
+    for (p, chans) in plan.publishers.iter().enumerate() {
+        let anchor = chans.first().and_then(|c| {
+            let s = plan.subscribers.iter().position(|sc| sc.contains(c))?;
+            sub_workers[s]
+        });
+        let (s, rb, worker) = place(target, opts.read_buf, wanted, anchor, &mut spares)
+            .with_context(|| format!("publisher {p}"))?;
+        s.set_nonblocking(true)?;
+        workers.push(worker);
+        pubs.push(ProbePub {
+            stream: mio::net::TcpStream::from_std(s),
+            rb,
+            wbuf: Vec::with_capacity(64 * (w.payload + 64)),
+            written: 0,
+            enc: Encoder::new(p as u32, chans.clone(), &cfg),
+            replies: Replies::default(),
+        });
+    }
+    Ok((pubs, workers))
+}
+
 impl Pass {
     /// Opens and subscribes every subscriber, then opens each publisher on
     /// the worker `wanted` asks for, relative to the first subscriber of its
@@ -424,62 +492,19 @@ impl Pass {
         wanted: Placement,
     ) -> Result<(Pass, PlacementReport)> {
         let w = &opts.workload;
-        let naming = Naming {
-            prefix: w.prefix.clone(),
-        };
         let sub_cfg = SubConfig {
             kind: plan.kind,
-            naming: naming.clone(),
+            naming: Naming {
+                prefix: w.prefix.clone(),
+            },
             check_padding: !w.no_check_padding,
             read_buf: opts.read_buf,
             drop_every: opts.drop_every,
             coalesce: Duration::ZERO,
             head: crate::resp::message_head(target.resp3, plan.kind.message_kind()),
         };
-        let by_channel = plan.publishers_by_channel();
-        let (mut subs, mut sub_workers) = (Vec::new(), Vec::new());
-        for (i, chans) in plan.subscribers.iter().enumerate() {
-            let spec = SubSpec {
-                index: i,
-                names: plan.subscription_names(&naming, chans),
-                expected: plan.expected_streams(i, &by_channel),
-            };
-            let placed =
-                open_placed(target, opts.read_buf).with_context(|| format!("subscriber {i}"))?;
-            sub_workers.push(placed.2);
-            subs.push(subscribe(placed, &spec, &sub_cfg)?);
-        }
-        let pub_cfg = PubConfig {
-            kind: plan.kind,
-            naming,
-            payload: w.payload,
-            window: 1,
-            duration: Duration::ZERO,
-            messages: None,
-            rate: w.rate,
-            phase: 0.0,
-            max_backlog: 0,
-        };
-        let (mut pubs, mut pub_workers, mut spares) = (Vec::new(), Vec::new(), Vec::new());
-        for (p, chans) in plan.publishers.iter().enumerate() {
-            let anchor = chans.first().and_then(|c| {
-                let s = plan.subscribers.iter().position(|sc| sc.contains(c))?;
-                sub_workers[s]
-            });
-            let (s, rb, worker) = place(target, opts.read_buf, wanted, anchor, &mut spares)
-                .with_context(|| format!("publisher {p}"))?;
-            s.set_nonblocking(true)?;
-            pub_workers.push(worker);
-            pubs.push(ProbePub {
-                stream: mio::net::TcpStream::from_std(s),
-                rb,
-                wbuf: Vec::with_capacity(64 * (w.payload + 64)),
-                written: 0,
-                enc: Encoder::new(p as u32, chans.clone(), &pub_cfg),
-                replies: Replies::default(),
-            });
-        }
-        drop(spares);
+        let (mut subs, sub_workers) = connect_subscribers(opts, plan, target, &sub_cfg)?;
+        let (mut pubs, pub_workers) = connect_publishers(opts, plan, target, wanted, &sub_workers)?;
         let poll = Poll::new()?;
         for (i, c) in subs.iter_mut().enumerate() {
             poll.registry()

@@ -90,6 +90,8 @@ struct RelayLoop {
     /// Clients with output to write at the end of this poll round.
     dirty: Vec<usize>,
     args: Vec<Range<usize>>,
+    /// Scratch: the channel of the PUBLISH being run, and its message frame.
+    key: Vec<u8>,
     frame: Vec<u8>,
 }
 
@@ -105,6 +107,7 @@ impl RelayLoop {
             channels: HashMap::new(),
             dirty: Vec::new(),
             args: Vec::new(),
+            key: Vec::new(),
             frame: Vec::new(),
         })
     }
@@ -178,7 +181,15 @@ impl RelayLoop {
                     c.closed = true;
                     return Ok(());
                 }
-                Ok(_) => self.execute_all(i)?,
+                Ok(_) => {
+                    // A read that left room emptied the socket: skip the
+                    // read that would only say EAGAIN (new bytes raise a new edge).
+                    let drained = c.rb.end < c.rb.data.len();
+                    self.execute_all(i)?;
+                    if drained {
+                        return Ok(());
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -204,14 +215,15 @@ impl RelayLoop {
     fn execute(&mut self, i: usize) {
         let buf = self.clients[i].rb.unparsed();
         let arg = |n: usize| &buf[self.args[n].clone()];
-        let Some(name) = self.args.first().map(|_| arg(0).to_ascii_uppercase()) else {
+        if self.args.is_empty() {
             return;
-        };
-        match name.as_slice() {
-            b"PUBLISH" if self.args.len() == 3 => {
-                let (channel, payload) = (arg(1).to_vec(), self.args[2].clone());
-                self.publish(i, &channel, payload);
-            }
+        }
+        // PUBLISH first and without allocating: it is the hot path.
+        if self.args.len() == 3 && arg(0).eq_ignore_ascii_case(b"PUBLISH") {
+            self.publish(i);
+            return;
+        }
+        match arg(0).to_ascii_uppercase().as_slice() {
             b"SUBSCRIBE" if self.args.len() >= 2 => {
                 let names: Vec<Vec<u8>> = (1..self.args.len()).map(|n| arg(n).to_vec()).collect();
                 for ch in names {
@@ -261,22 +273,26 @@ impl RelayLoop {
         self.channels.entry(channel).or_default().push(i);
     }
 
-    /// Builds the message frame once and queues it to every subscriber.
+    /// Runs `PUBLISH channel payload` (in `self.args`) from client `i`:
+    /// builds the message frame once and queues it to every subscriber.
     /// Like an event-loop server, the relay writes once per client at the
     /// end of the poll round, so messages that arrive together leave in one
     /// write.
-    fn publish(&mut self, i: usize, channel: &[u8], payload: Range<usize>) {
+    fn publish(&mut self, i: usize) {
+        let buf = self.clients[i].rb.unparsed();
+        let (channel, payload) = (&buf[self.args[1].clone()], &buf[self.args[2].clone()]);
+        self.key.clear();
+        self.key.extend_from_slice(channel);
         self.frame.clear();
         self.frame.extend_from_slice(b"*3\r\n$7\r\nmessage\r\n");
         resp::write_bulk_header(&mut self.frame, channel.len());
         self.frame.extend_from_slice(channel);
         self.frame.extend_from_slice(b"\r\n");
         resp::write_bulk_header(&mut self.frame, payload.len());
-        self.frame
-            .extend_from_slice(&self.clients[i].rb.unparsed()[payload]);
+        self.frame.extend_from_slice(payload);
         self.frame.extend_from_slice(b"\r\n");
         let mut receivers = 0u64;
-        if let Some(subs) = self.channels.get(channel) {
+        if let Some(subs) = self.channels.get(self.key.as_slice()) {
             for &s in subs {
                 let c = &mut self.clients[s];
                 if c.closed {

@@ -44,20 +44,44 @@ pub fn human(r: &RunReport) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     if r.shape == Shape::Memory {
-        let _ = writeln!(o, "{}  shape {}  RESP{}", r.server, shape, r.resp);
-        if let Some(m) = &r.memory {
+        memory_block(&mut o, r, &shape);
+    } else {
+        traffic_block(&mut o, r, &shape);
+        if let Some(p) = &r.probe {
+            probe_block(&mut o, r, p);
+        } else if let Some(l) = &r.latency {
+            latency_line(&mut o, r, l);
+        }
+        cpu_lines(&mut o, r);
+        if let Some(c) = &r.churn {
             let _ = writeln!(
                 o,
-                "  idle subscribers {}   server RSS {} -> {}   {:.0} bytes per connection",
-                thousands(m.connections as f64),
-                bytes(m.rss_before as f64),
-                bytes(m.rss_after as f64),
-                m.bytes_per_connection
+                "  churn        {} SUBSCRIBE/UNSUBSCRIBE per second ({} ops)",
+                thousands(c.ops_per_sec),
+                thousands(c.ops as f64)
             );
         }
-        verdict(&mut o, r);
-        return o;
     }
+    verdict(&mut o, r);
+    o
+}
+
+fn memory_block(o: &mut String, r: &RunReport, shape: &str) {
+    let _ = writeln!(o, "{}  shape {}  RESP{}", r.server, shape, r.resp);
+    if let Some(m) = &r.memory {
+        let _ = writeln!(
+            o,
+            "  idle subscribers {}   server RSS {} -> {}   {:.0} bytes per connection",
+            thousands(m.connections as f64),
+            bytes(m.rss_before as f64),
+            bytes(m.rss_after as f64),
+            m.bytes_per_connection
+        );
+    }
+}
+
+/// What ran, and how many messages went out and came in.
+fn traffic_block(o: &mut String, r: &RunReport, shape: &str) {
     let _ = writeln!(
         o,
         "{}  shape {}  RESP{}  {}{}",
@@ -101,25 +125,27 @@ pub fn human(r: &RunReport) -> String {
         thousands(r.delivered_rate),
         bytes(r.payload_bytes_rate)
     );
-    if let Some(p) = &r.probe {
-        probe_block(&mut o, r, p);
-    } else if let Some(l) = &r.latency {
-        let _ = writeln!(
-            o,
-            "  latency us   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  p99.99 {:.1}  max {:.1}  (from {} send time)",
-            l.p50_us,
-            l.p90_us,
-            l.p99_us,
-            l.p999_us,
-            l.p9999_us,
-            l.max_us,
-            if r.loop_kind == "open" {
-                "intended"
-            } else {
-                "actual"
-            }
-        );
-    }
+}
+
+fn latency_line(o: &mut String, r: &RunReport, l: &Latency) {
+    let _ = writeln!(
+        o,
+        "  latency us   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  p99.99 {:.1}  max {:.1}  (from {} send time)",
+        l.p50_us,
+        l.p90_us,
+        l.p99_us,
+        l.p999_us,
+        l.p9999_us,
+        l.max_us,
+        if r.loop_kind == "open" {
+            "intended"
+        } else {
+            "actual"
+        }
+    );
+}
+
+fn cpu_lines(o: &mut String, r: &RunReport) {
     match (r.server_cpu_ns_per_msg, r.server_cpu_cores) {
         (Some(ns), Some(cores)) => {
             let _ = writeln!(
@@ -143,16 +169,6 @@ pub fn human(r: &RunReport) -> String {
             let _ = writeln!(o, "  client CPU   {:.2} cores busy", r.client_cpu_cores);
         }
     }
-    if let Some(c) = &r.churn {
-        let _ = writeln!(
-            o,
-            "  churn        {} SUBSCRIBE/UNSUBSCRIBE per second ({} ops)",
-            thousands(c.ops_per_sec),
-            thousands(c.ops as f64)
-        );
-    }
-    verdict(&mut o, r);
-    o
 }
 
 /// The latency probe's table: the server beside the tool's floor measured
