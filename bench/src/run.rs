@@ -8,12 +8,13 @@
 
 use crate::churn::{self, ChurnReport};
 use crate::conn::{self, Naming, ReadBuf, Target};
-use crate::plan::{Plan, Shape, SubKind, Workload};
+use crate::plan::{Plan, Shape, Workload};
+use crate::probe::ProbeReport;
 use crate::publisher::{self, PubConfig, PubOutcome};
 use crate::shared::Shared;
-use crate::subscriber::{self, SubConfig, SubSpec, new_histogram};
+use crate::subscriber::{self, SubConfig, SubSpec, ThreadOutcome, new_histogram};
 use crate::sys;
-use crate::verify::Counts;
+use crate::verify::{Counts, SubscriberCheck};
 use anyhow::{Context, Result, anyhow};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -23,6 +24,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How a run is executed (as opposed to what traffic it generates).
@@ -46,6 +48,16 @@ pub struct RunOptions {
     pub coalesce: Duration,
     /// Give up waiting for promised deliveries after this long without progress.
     pub drain_timeout: Duration,
+    /// Latency probe: sleeps end this long before a send time; the rest is spun.
+    pub spin: Duration,
+    /// Latency probe: also measure the tool's floor against its own relay.
+    pub floor: bool,
+    /// Latency probe: CPUs for the floor relay (the server's); empty = any.
+    pub floor_cpus: Vec<usize>,
+    /// Latency probe: the floor relay busy-polls instead of waiting in epoll.
+    pub floor_spin: bool,
+    /// Latency probe: PING round trips to time against the target.
+    pub ping_count: u64,
 }
 
 /// Latency percentiles in microseconds.
@@ -57,6 +69,7 @@ pub struct Latency {
     pub p90_us: f64,
     pub p99_us: f64,
     pub p999_us: f64,
+    pub p9999_us: f64,
     pub max_us: f64,
 }
 
@@ -73,6 +86,7 @@ impl Latency {
             p90_us: us(h.value_at_quantile(0.90)),
             p99_us: us(h.value_at_quantile(0.99)),
             p999_us: us(h.value_at_quantile(0.999)),
+            p9999_us: us(h.value_at_quantile(0.9999)),
             max_us: us(h.max()),
         })
     }
@@ -119,6 +133,8 @@ pub struct RunReport {
     pub client_cpu_ns_per_msg: Option<f64>,
     pub churn: Option<ChurnReport>,
     pub memory: Option<MemoryReport>,
+    /// Latency probe figures: the floor, half a PING, placement.
+    pub probe: Option<ProbeReport>,
     /// Every way the run failed verification; empty means it passed.
     pub violations: Vec<String>,
     #[serde(skip)]
@@ -126,7 +142,8 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    fn empty(opts: &RunOptions) -> RunReport {
+    /// A report with the run's settings and no results yet.
+    pub(crate) fn empty(opts: &RunOptions) -> RunReport {
         let w = &opts.workload;
         RunReport {
             server: opts.label.clone(),
@@ -156,6 +173,7 @@ impl RunReport {
             client_cpu_ns_per_msg: None,
             churn: None,
             memory: None,
+            probe: None,
             violations: Vec::new(),
             histogram: None,
         }
@@ -170,6 +188,7 @@ impl RunReport {
 pub fn run(opts: &RunOptions) -> Result<RunReport> {
     match opts.workload.shape {
         Shape::Memory => run_memory(opts),
+        _ if opts.workload.probe => crate::probe::run(opts),
         _ => run_pubsub(opts),
     }
 }
@@ -200,33 +219,23 @@ fn hold(target: &Target, verb: &[u8], names: &[Vec<u8>], per_conn: usize) -> Res
     Ok(Holders { _conns: conns })
 }
 
-fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
+/// Subscriptions that only add server state (noise patterns, churn's
+/// pre-existing channels), held before anything starts.
+fn hold_background_state(opts: &RunOptions) -> Result<Vec<Holders>> {
     let w = &opts.workload;
-    let plan: Plan = w.plan()?;
-    let naming = Naming {
-        prefix: w.prefix.clone(),
-    };
-    let shared = Arc::new(Shared::new());
-    let mut report = RunReport::empty(opts);
-    report.publishers = plan.publishers.len();
-    report.subscribers = plan.subscribers.len();
-    report.channels = plan.channels;
-
-    // Subscriptions that only add server state: held before anything starts.
-    let mut _holders = Vec::new();
+    let mut holders = Vec::new();
     if w.noise_patterns > 0 {
         let names: Vec<Vec<u8>> = (0..w.noise_patterns)
             .map(|k| format!("{}x:{k}:*", w.prefix).into_bytes())
             .collect();
-        _holders
-            .push(hold(&opts.target, b"PSUBSCRIBE", &names, 100_000).context("noise patterns")?);
+        holders.push(hold(&opts.target, b"PSUBSCRIBE", &names, 100_000).context("noise patterns")?);
     }
     if w.shape == Shape::Churn && w.held_channels > 0 {
         let t = Instant::now();
         let names: Vec<Vec<u8>> = (0..w.held_channels)
             .map(|k| format!("{}h:{k}", w.prefix).into_bytes())
             .collect();
-        _holders.push(hold(&opts.target, b"SUBSCRIBE", &names, 100_000).context("held channels")?);
+        holders.push(hold(&opts.target, b"SUBSCRIBE", &names, 100_000).context("held channels")?);
         if opts.progress {
             eprintln!(
                 "[{}] {} channels held after {:.1}s",
@@ -236,138 +245,188 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
             );
         }
     }
+    Ok(holders)
+}
 
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let mut expected_ready = 0;
+/// Every thread of a run: subscriber event loops, publishers, the churner.
+struct Workers {
+    subs: Vec<JoinHandle<Result<ThreadOutcome>>>,
+    pubs: Vec<JoinHandle<Result<PubOutcome>>>,
+    churn: Option<JoinHandle<Result<ChurnReport>>>,
+    /// Setup results, one per thread.
+    ready: mpsc::Receiver<Result<()>>,
+}
 
-    // Subscribers, dealt round-robin to the event-loop threads.
+impl Workers {
+    /// Starts every thread; each sets up its connections and reports on `ready`.
+    fn spawn(opts: &RunOptions, plan: &Plan, shared: &Arc<Shared>) -> Workers {
+        let (ready_tx, ready) = mpsc::channel();
+        let subs = spawn_subscribers(opts, plan, shared, &ready_tx);
+        let pubs = spawn_publishers(opts, plan, shared, &ready_tx);
+        let w = &opts.workload;
+        let churn = (w.shape == Shape::Churn).then(|| {
+            churn::spawn(
+                opts.target.clone(),
+                w.prefix.clone(),
+                w.churn_window,
+                Duration::from_secs_f64(w.duration),
+                shared.clone(),
+                ready_tx.clone(),
+            )
+        });
+        Workers {
+            subs,
+            pubs,
+            churn,
+            ready,
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.subs.len() + self.pubs.len() + usize::from(self.churn.is_some())
+    }
+
+    /// Waits until every thread has set up; on any failure, stops them all
+    /// and returns the first error.
+    fn await_setup(self, shared: &Shared) -> Result<Workers> {
+        let mut setup_error = None;
+        for _ in 0..self.count() {
+            match self.ready.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    setup_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    setup_error.get_or_insert(anyhow!("a worker thread died during setup"));
+                    break;
+                }
+            }
+        }
+        let Some(e) = setup_error else {
+            return Ok(self);
+        };
+        shared.gate.decide(false);
+        shared.stop.store(true, Ordering::Relaxed);
+        for h in self.subs {
+            let _ = h.join();
+        }
+        for h in self.pubs {
+            let _ = h.join();
+        }
+        if let Some(h) = self.churn {
+            let _ = h.join();
+        }
+        Err(e.context("setting up connections"))
+    }
+}
+
+/// Subscriber connections, dealt round-robin to the event-loop threads.
+fn spawn_subscribers(
+    opts: &RunOptions,
+    plan: &Plan,
+    shared: &Arc<Shared>,
+    ready: &mpsc::Sender<Result<()>>,
+) -> Vec<JoinHandle<Result<ThreadOutcome>>> {
+    let w = &opts.workload;
+    let naming = Naming {
+        prefix: w.prefix.clone(),
+    };
     let by_channel = plan.publishers_by_channel();
-    let sub_cfg = Arc::new(SubConfig {
+    let cfg = Arc::new(SubConfig {
         kind: plan.kind,
         naming: naming.clone(),
         check_padding: !w.no_check_padding,
         read_buf: opts.read_buf,
         drop_every: opts.drop_every,
         coalesce: opts.coalesce,
-        head: crate::resp::message_head(
-            opts.target.resp3,
-            match plan.kind {
-                SubKind::Channel => b"message",
-                SubKind::Pattern => b"pmessage",
-                SubKind::Shard => b"smessage",
-            },
-        ),
+        head: crate::resp::message_head(opts.target.resp3, plan.kind.message_kind()),
     });
     let threads = opts.client_threads.clamp(1, plan.subscribers.len().max(1));
     let mut per_thread: Vec<Vec<SubSpec>> = vec![Vec::new(); threads];
     for (i, chans) in plan.subscribers.iter().enumerate() {
-        let names = chans
-            .iter()
-            .map(|&c| match plan.kind {
-                SubKind::Pattern => naming.pattern(c),
-                _ => naming.channel(c),
-            })
-            .collect();
         per_thread[i % threads].push(SubSpec {
             index: i,
-            names,
+            names: plan.subscription_names(&naming, chans),
             expected: plan.expected_streams(i, &by_channel),
         });
     }
-    let mut sub_handles = Vec::new();
-    for specs in per_thread {
-        sub_handles.push(subscriber::spawn(
-            specs,
-            opts.target.clone(),
-            sub_cfg.clone(),
-            shared.clone(),
-            ready_tx.clone(),
-        ));
-        expected_ready += 1;
-    }
+    per_thread
+        .into_iter()
+        .map(|specs| {
+            subscriber::spawn(
+                specs,
+                opts.target.clone(),
+                cfg.clone(),
+                shared.clone(),
+                ready.clone(),
+            )
+        })
+        .collect()
+}
 
-    // Publishers.
+/// One thread per publisher connection.
+fn spawn_publishers(
+    opts: &RunOptions,
+    plan: &Plan,
+    shared: &Arc<Shared>,
+    ready: &mpsc::Sender<Result<()>>,
+) -> Vec<JoinHandle<Result<PubOutcome>>> {
+    let w = &opts.workload;
     let per_pub_rate = w.rate.map(|r| r / plan.publishers.len() as f64);
     let max_backlog =
         ((w.max_backlog_mib * 1024.0 * 1024.0) / (w.payload as f64 + 64.0)).max(1.0) as u64;
-    let mut pub_handles = Vec::new();
-    for (i, chans) in plan.publishers.iter().enumerate() {
-        let cfg = Arc::new(PubConfig {
-            kind: plan.kind,
-            naming: naming.clone(),
-            payload: w.payload,
-            window: w.window,
-            duration: Duration::from_secs_f64(w.duration),
-            messages: w.messages,
-            rate: per_pub_rate,
-            phase: i as f64 / plan.publishers.len() as f64,
-            max_backlog,
-        });
-        pub_handles.push(publisher::spawn(
-            i as u32,
-            chans.clone(),
-            opts.target.clone(),
-            cfg,
-            shared.clone(),
-            ready_tx.clone(),
-        ));
-        expected_ready += 1;
-    }
+    plan.publishers
+        .iter()
+        .enumerate()
+        .map(|(i, chans)| {
+            let cfg = Arc::new(PubConfig {
+                kind: plan.kind,
+                naming: Naming {
+                    prefix: w.prefix.clone(),
+                },
+                payload: w.payload,
+                window: w.window,
+                duration: Duration::from_secs_f64(w.duration),
+                messages: w.messages,
+                rate: per_pub_rate,
+                phase: i as f64 / plan.publishers.len() as f64,
+                max_backlog,
+            });
+            publisher::spawn(
+                i as u32,
+                chans.clone(),
+                opts.target.clone(),
+                cfg,
+                shared.clone(),
+                ready.clone(),
+            )
+        })
+        .collect()
+}
 
-    let churn_handle = if w.shape == Shape::Churn {
-        expected_ready += 1;
-        Some(churn::spawn(
-            opts.target.clone(),
-            w.prefix.clone(),
-            w.churn_window,
-            Duration::from_secs_f64(w.duration),
-            shared.clone(),
-            ready_tx.clone(),
-        ))
-    } else {
-        None
-    };
-    drop(ready_tx);
+/// CPU time of the server and of this process at one instant.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSample {
+    server_ns: Option<u64>,
+    client_ns: u64,
+}
 
-    let mut setup_error = None;
-    for _ in 0..expected_ready {
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                setup_error.get_or_insert(e);
-            }
-            Err(_) => {
-                setup_error.get_or_insert(anyhow!("a worker thread died during setup"));
-                break;
-            }
+impl CpuSample {
+    pub fn take(server_pid: Option<u32>) -> CpuSample {
+        CpuSample {
+            server_ns: server_pid.and_then(|p| sys::cpu_ns(p).ok()),
+            client_ns: sys::self_cpu_ns().unwrap_or(0),
         }
     }
-    if let Some(e) = setup_error {
-        shared.gate.decide(false);
-        shared.stop.store(true, Ordering::Relaxed);
-        for h in sub_handles {
-            let _ = h.join();
-        }
-        for h in pub_handles {
-            let _ = h.join();
-        }
-        if let Some(h) = churn_handle {
-            let _ = h.join();
-        }
-        return Err(e.context("setting up connections"));
-    }
+}
 
-    // Go.
-    let cpu_server0 = opts.server_pid.and_then(|p| sys::cpu_ns(p).ok());
-    let cpu_self0 = sys::self_cpu_ns().unwrap_or(0);
-    let t0 = Instant::now();
-    shared.gate.decide(true);
-
-    // Publishing phase, with progress once a second.
-    let show_progress = opts.progress && w.duration >= 2.0;
+/// Waits for the publisher threads, printing progress once a second;
+/// returns the seconds they took.
+fn await_publishers(opts: &RunOptions, workers: &Workers, shared: &Shared, t0: Instant) -> f64 {
+    let show_progress = opts.progress && opts.workload.duration >= 2.0;
     let mut last_tick = t0;
     let mut last_delivered = 0;
-    while pub_handles.iter().any(|h| !h.is_finished()) {
+    while workers.pubs.iter().any(|h| !h.is_finished()) {
         std::thread::sleep(Duration::from_millis(20));
         if show_progress && last_tick.elapsed() >= Duration::from_secs(1) {
             let d = shared.delivered.load(Ordering::Relaxed);
@@ -383,47 +442,58 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
             last_delivered = d;
         }
     }
-    let publish_elapsed = t0.elapsed().as_secs_f64();
-    let mut outcomes: Vec<PubOutcome> = Vec::new();
-    for h in pub_handles {
+    t0.elapsed().as_secs_f64()
+}
+
+/// Waits until `promised` messages were delivered, or until nothing has
+/// arrived for `timeout`.
+fn drain(shared: &Shared, promised: u64, timeout: Duration) {
+    let mut last = shared.delivered.load(Ordering::Relaxed);
+    let mut last_change = Instant::now();
+    loop {
+        let d = shared.delivered.load(Ordering::Relaxed);
+        if d >= promised {
+            return;
+        }
+        if d != last {
+            last = d;
+            last_change = Instant::now();
+        } else if last_change.elapsed() >= timeout {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Joins the publisher threads; failures become violations.
+fn join_publishers(
+    pubs: Vec<JoinHandle<Result<PubOutcome>>>,
+    report: &mut RunReport,
+) -> Vec<PubOutcome> {
+    let mut outcomes = Vec::new();
+    for h in pubs {
         match h.join() {
             Ok(Ok(o)) => outcomes.push(o),
             Ok(Err(e)) => report.violations.push(format!("publisher failed: {e:#}")),
             Err(_) => report.violations.push("publisher thread panicked".into()),
         }
     }
-    let churn_outcome = churn_handle.map(|h| h.join());
+    outcomes
+}
 
-    // Drain: wait for every promised delivery, or until nothing moves.
-    let promised: u64 = outcomes.iter().map(|o| o.promised).sum();
-    let mut last = shared.delivered.load(Ordering::Relaxed);
-    let mut last_change = Instant::now();
-    loop {
-        let d = shared.delivered.load(Ordering::Relaxed);
-        if d >= promised {
-            break;
-        }
-        if d != last {
-            last = d;
-            last_change = Instant::now();
-        } else if last_change.elapsed() >= opts.drain_timeout {
-            break;
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    let elapsed = t0.elapsed().as_secs_f64();
-    let cpu_server1 = opts.server_pid.and_then(|p| sys::cpu_ns(p).ok());
-    let cpu_self1 = sys::self_cpu_ns().unwrap_or(cpu_self0);
-    shared.stop.store(true, Ordering::Relaxed);
-
-    // Collect subscribers.
+/// Joins the subscriber threads: their merged latency histogram and every
+/// connection's verifier. Failures become violations.
+fn join_subscribers(
+    subs: Vec<JoinHandle<Result<ThreadOutcome>>>,
+    report: &mut RunReport,
+) -> (Histogram<u64>, Vec<SubscriberCheck>) {
     let mut hist = new_histogram();
     let mut checks = Vec::new();
-    for h in sub_handles {
+    for h in subs {
         match h.join() {
             Ok(Ok(o)) => {
                 let _ = hist.add(&o.hist);
-                checks.extend(o.checks);
+                checks.extend(o.checks.into_iter().map(|(_, c)| c));
                 report.violations.extend(o.errors);
             }
             Ok(Err(e)) => report
@@ -432,25 +502,50 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
             Err(_) => report.violations.push("subscriber thread panicked".into()),
         }
     }
+    (hist, checks)
+}
 
-    // Verify.
+fn record_churn(joined: std::thread::Result<Result<ChurnReport>>, report: &mut RunReport) {
+    match joined {
+        Ok(Ok(c)) => {
+            if let Some(e) = &c.error {
+                report.violations.push(format!("churn: {e}"));
+            }
+            report.churn = Some(c);
+        }
+        Ok(Err(e)) => report.violations.push(format!("churn failed: {e:#}")),
+        Err(_) => report.violations.push("churn thread panicked".into()),
+    }
+}
+
+/// Checks what arrived against what was published: every subscriber's
+/// streams, and the sum of PUBLISH replies against deliveries and against
+/// subscribers × messages. Fills `report.verify`, `published`, `promised`,
+/// `delivered` and `publish_errors`; adds a violation for each mismatch.
+pub fn verify_deliveries(
+    report: &mut RunReport,
+    plan: &Plan,
+    outcomes: &[PubOutcome],
+    checks: &[SubscriberCheck],
+    delivered: u64,
+) {
     let mut sent: HashMap<(u32, u32), u64> = HashMap::new();
-    for o in &outcomes {
+    for o in outcomes {
         for (c, n) in o.channels.iter().zip(&o.sent_per_channel) {
             sent.insert((o.id, *c), *n);
         }
     }
     let mut counts = Counts::default();
-    for (_, check) in &checks {
+    for check in checks {
         counts.add(&check.finish(|p, c| sent.get(&(p, c)).copied().unwrap_or(0)));
     }
+    let promised: u64 = outcomes.iter().map(|o| o.promised).sum();
     let published: u64 = outcomes.iter().map(|o| o.sent).sum();
     let receivers = plan.receivers_per_channel();
     let expected: u64 = sent
         .iter()
         .map(|(&(_, c), &n)| n * receivers[c as usize])
         .sum();
-    let delivered = shared.delivered.load(Ordering::Relaxed);
     report.publish_errors = outcomes.iter().map(|o| o.errors).sum();
 
     if !counts.is_clean() {
@@ -480,41 +575,75 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
     if published == 0 && report.violations.is_empty() {
         report.violations.push("no message was published".into());
     }
-    if let Some(c) = churn_outcome {
-        match c {
-            Ok(Ok(c)) => {
-                if let Some(e) = &c.error {
-                    report.violations.push(format!("churn: {e}"));
-                }
-                report.churn = Some(c);
-            }
-            Ok(Err(e)) => report.violations.push(format!("churn failed: {e:#}")),
-            Err(_) => report.violations.push("churn thread panicked".into()),
-        }
-    }
-
-    report.elapsed_s = elapsed;
+    report.verify = counts;
     report.published = published;
-    report.publish_rate = published as f64 / publish_elapsed;
     report.promised = promised;
     report.delivered = delivered;
+}
+
+/// Rates, latency and CPU figures of a verified run.
+pub fn fill_figures(
+    report: &mut RunReport,
+    hist: Histogram<u64>,
+    elapsed: f64,
+    publish_elapsed: f64,
+    cpu: (CpuSample, CpuSample),
+) {
+    let delivered = report.delivered;
+    report.elapsed_s = elapsed;
+    report.publish_rate = report.published as f64 / publish_elapsed;
     report.delivered_rate = delivered as f64 / elapsed;
-    report.payload_bytes_rate = report.delivered_rate * w.payload as f64;
-    report.verify = counts;
+    report.payload_bytes_rate = report.delivered_rate * report.payload as f64;
     report.latency = Latency::from_histogram(&hist);
     report.histogram = Some(hist);
-    if let (Some(a), Some(b)) = (cpu_server0, cpu_server1) {
+    let (before, after) = cpu;
+    if let (Some(a), Some(b)) = (before.server_ns, after.server_ns) {
         let used = b.saturating_sub(a) as f64;
         report.server_cpu_cores = Some(used / 1e9 / elapsed);
         if delivered > 0 {
             report.server_cpu_ns_per_msg = Some(used / delivered as f64);
         }
     }
-    let self_used = cpu_self1.saturating_sub(cpu_self0) as f64;
+    let self_used = after.client_ns.saturating_sub(before.client_ns) as f64;
     report.client_cpu_cores = self_used / 1e9 / elapsed;
     if delivered > 0 {
         report.client_cpu_ns_per_msg = Some(self_used / delivered as f64);
     }
+}
+
+fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
+    let plan: Plan = opts.workload.plan()?;
+    let shared = Arc::new(Shared::new());
+    let mut report = RunReport::empty(opts);
+    report.publishers = plan.publishers.len();
+    report.subscribers = plan.subscribers.len();
+    report.channels = plan.channels;
+
+    let _holders = hold_background_state(opts)?;
+    let workers = Workers::spawn(opts, &plan, &shared).await_setup(&shared)?;
+
+    let cpu0 = CpuSample::take(opts.server_pid);
+    let t0 = Instant::now();
+    shared.gate.decide(true);
+    let publish_elapsed = await_publishers(opts, &workers, &shared, t0);
+    let outcomes = join_publishers(workers.pubs, &mut report);
+    let churn = workers.churn.map(|h| h.join());
+    drain(
+        &shared,
+        outcomes.iter().map(|o| o.promised).sum(),
+        opts.drain_timeout,
+    );
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu1 = CpuSample::take(opts.server_pid);
+    shared.stop.store(true, Ordering::Relaxed);
+
+    let (hist, checks) = join_subscribers(workers.subs, &mut report);
+    let delivered = shared.delivered.load(Ordering::Relaxed);
+    verify_deliveries(&mut report, &plan, &outcomes, &checks, delivered);
+    if let Some(c) = churn {
+        record_churn(c, &mut report);
+    }
+    fill_figures(&mut report, hist, elapsed, publish_elapsed, (cpu0, cpu1));
     Ok(report)
 }
 
@@ -569,4 +698,29 @@ fn run_memory(opts: &RunOptions) -> Result<RunReport> {
     });
     drop(conns);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_reports_every_percentile_in_microseconds() {
+        let mut h = new_histogram();
+        // 10,000 samples: 1..=10,000 µs.
+        for us in 1..=10_000u64 {
+            h.record(us * 1000).unwrap();
+        }
+        let l = Latency::from_histogram(&h).unwrap();
+        assert_eq!(l.count, 10_000);
+        // HDR keeps 3 significant digits: each figure is within 0.1%.
+        let near = |got: f64, want: f64| (got - want).abs() <= want * 0.001 + 0.001;
+        assert!(near(l.p50_us, 5_000.0), "{l:?}");
+        assert!(near(l.p90_us, 9_000.0), "{l:?}");
+        assert!(near(l.p99_us, 9_900.0), "{l:?}");
+        assert!(near(l.p999_us, 9_990.0), "{l:?}");
+        assert!(near(l.p9999_us, 9_999.0), "{l:?}");
+        assert!(near(l.max_us, 10_000.0), "{l:?}");
+        assert!(Latency::from_histogram(&new_histogram()).is_none());
+    }
 }
