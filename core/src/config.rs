@@ -61,6 +61,9 @@ pub struct Config {
     /// Bytes of messages queued towards one worker from all the others
     /// together (split evenly among its inbound rings).
     pub ring_bytes: usize,
+    /// Output a worker may have queued and not yet written before it stops
+    /// taking new messages (`hub::backlog`).
+    pub worker_output_backlog: usize,
     pub enable_debug_command: DebugCommand,
     pub loglevel: LogLevel,
     pub timeout: u64,
@@ -141,6 +144,7 @@ impl Default for Config {
             },
             ring_capacity: 4096,
             ring_bytes: 64 << 20,
+            worker_output_backlog: 16 << 20,
             enable_debug_command: DebugCommand::No,
             loglevel: LogLevel::Notice,
             timeout: 0,
@@ -442,6 +446,20 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
         get: |c| c.ring_bytes.to_string(),
+    },
+    Param {
+        name: "worker-output-backlog",
+        live: true,
+        help: "output a worker may have queued and not yet written before it pauses publishers",
+        set: |c, v| {
+            let n = parse_memory(one(v)?)?;
+            if n < 64 << 10 {
+                return Err("must be at least 64kb".into());
+            }
+            c.worker_output_backlog = n;
+            Ok(())
+        },
+        get: |c| c.worker_output_backlog.to_string(),
     },
     Param {
         name: "enable-debug-command",

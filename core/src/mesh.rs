@@ -301,20 +301,35 @@ impl<T: Send + Weigh> Endpoint<T> {
     /// Pop everything currently in all inbound rings, calling f(from, item) in per-ring FIFO order.
     /// Rings the producers that asked for room. Never waits. Returns items popped.
     pub fn drain(&mut self, mut f: impl FnMut(WorkerId, T)) -> usize {
+        self.drain_while(|from, item| {
+            f(from, item);
+            true
+        })
+    }
+
+    /// Like [`Endpoint::drain`], but stops as soon as `f` returns false
+    /// (after taking that item): what is left stays in the rings, in order.
+    pub fn drain_while(&mut self, mut f: impl FnMut(WorkerId, T) -> bool) -> usize {
         let mut popped = 0;
+        let mut more = true;
         self.drained_from.clear();
         for (from, consumer) in self.inbound.iter_mut().enumerate() {
             let Some(consumer) = consumer else { continue };
             // Only what is there now: a fast producer cannot keep us here.
             let n = consumer.slots();
-            if n == 0 {
+            if n == 0 || !more {
                 continue;
             }
-            let mut bytes = 0u64;
+            let (mut taken, mut bytes) = (0, 0u64);
             if let Ok(chunk) = consumer.read_chunk(n) {
+                // Dropping the iterator frees exactly the slots it yielded.
                 for item in chunk {
+                    taken += 1;
                     bytes += item.weight() as u64;
-                    f(from, item);
+                    if !f(from, item) {
+                        more = false;
+                        break;
+                    }
                 }
             }
             // Single writer: a plain store of the new total (release: the
@@ -323,7 +338,7 @@ impl<T: Send + Weigh> Endpoint<T> {
             self.doorbells
                 .popped(from, self.id)
                 .store(self.popped_local[from], Ordering::Release);
-            popped += n;
+            popped += taken;
             self.drained_from.push(from);
         }
         if popped > 0 {
@@ -343,6 +358,18 @@ impl<T: Send + Weigh> Endpoint<T> {
     /// re-checks (no lost wake-up), and returns Pending. Wakers may be woken from other threads.
     pub fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.doorbells.bells[self.id].poll_park(cx, || self.has_inbound())
+    }
+
+    /// Like [`Endpoint::poll_idle`], but items in the inbound rings do not
+    /// make it Ready: only a ring of the doorbell does (a worker that must
+    /// not take messages now waits for its own signal).
+    pub fn poll_rung(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.doorbells.bells[self.id].poll_park(cx, || false)
+    }
+
+    /// Ring this worker's own doorbell.
+    pub fn ring_self(&self) {
+        self.doorbells.ring(self.id);
     }
 
     /// Sum of items waiting in inbound rings (for INFO / metrics).
@@ -586,6 +613,22 @@ mod tests {
             "the producer is rung once bytes are popped"
         );
         assert!(eps[0].has_room(1, 200));
+    }
+
+    #[test]
+    fn drain_while_stops_and_leaves_the_rest_in_order() {
+        let (_bells, mut eps) = mesh::<u32>(2, 8, usize::MAX);
+        for i in 1..=5 {
+            eps[0].push(1, i).unwrap();
+        }
+        let mut got = Vec::new();
+        let n = eps[1].drain_while(|_, item| {
+            got.push(item);
+            item < 2
+        });
+        assert_eq!((n, got), (2, vec![1, 2]));
+        assert_eq!(eps[0].bytes_in_flight(1), 3 + 4 + 5);
+        assert_eq!(drain_all(&mut eps[1]), vec![(0, 3), (0, 4), (0, 5)]);
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub struct Router {
     local_pending: Vec<SharedMessage>,
     /// Messages this worker sent to other workers (latency sampling).
     crossings: u64,
+    /// The worker's output backlog is over its limit (`hub::backlog`): local
+    /// deliveries wait, and so do the rings into this worker.
+    congested: bool,
 }
 
 impl Router {
@@ -121,6 +124,7 @@ impl Router {
             lookup: Lookup::default(),
             local_pending: Vec::new(),
             crossings: 0,
+            congested: false,
         }
     }
 
@@ -215,6 +219,11 @@ impl Router {
         if count == 0 {
             return Some(0);
         }
+        if self.congested && workers.contains(self.worker) {
+            // Invariant 5: this worker's own subscribers are behind; the
+            // publisher waits until the backlog is down (the hub rings us).
+            return None;
+        }
         let others = WorkerSet(workers.0 & !(1 << self.worker));
         let mut message = self.build(ns, channel, payload);
         let weight = message.weight();
@@ -296,13 +305,29 @@ impl Router {
 
     /// Park protocol of the worker's inbound task (see `mesh::Endpoint::poll_idle`).
     pub fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.endpoint.poll_idle(cx)
+        if self.congested {
+            self.endpoint.poll_rung(cx)
+        } else {
+            self.endpoint.poll_idle(cx)
+        }
     }
 
-    /// Move every message waiting in the inbound rings into `into`; never
-    /// waits (invariant 5: no deadlock). Returns how many were taken.
-    pub fn drain_inbound(&mut self, into: &mut Vec<SharedMessage>) -> usize {
-        self.endpoint.drain(|_, m| into.push(m))
+    /// The worker's backlog crossed one of its marks (see `hub::backlog`).
+    pub fn set_congested(&mut self, congested: bool) {
+        self.congested = congested;
+    }
+
+    /// Ring this worker's own doorbell: its inbound task runs once more.
+    pub fn ring_self(&self) {
+        self.endpoint.ring_self();
+    }
+
+    /// Take messages waiting in the inbound rings, in order, for as long as
+    /// `take` accepts them; never waits (invariant 5: no deadlock). Returns
+    /// how many were taken.
+    pub fn drain_inbound(&mut self, take: impl FnMut(SharedMessage) -> bool) -> usize {
+        let mut take = take;
+        self.endpoint.drain_while(|_, m| take(m))
     }
 
     /// Bytes of messages this worker pushed to others that they have not taken yet.

@@ -507,7 +507,7 @@ fn ringcast(sh: &Shared, t: &mut String) {
     for (w, s) in sh.stats.iter().enumerate() {
         let _ = write!(
             t,
-            "worker{w}:clients={},pubsub_clients={},commands={},published={},delivered={},inbound_depth={},ring_bytes_out={},paused_publishers={},output_bytes={},used_cpu_sys={},used_cpu_user={}\r\n",
+            "worker{w}:clients={},pubsub_clients={},commands={},published={},delivered={},inbound_depth={},ring_bytes_out={},backlog={},backlog_pauses={},paused_publishers={},output_bytes={},used_cpu_sys={},used_cpu_user={}\r\n",
             s.connected_clients.load(Relaxed),
             s.pubsub_clients.load(Relaxed),
             s.commands_processed.load(Relaxed),
@@ -515,6 +515,8 @@ fn ringcast(sh: &Shared, t: &mut String) {
             s.messages_delivered.load(Relaxed),
             s.inbound_depth.load(Relaxed),
             s.ring_bytes_out.load(Relaxed),
+            s.output_backlog.load(Relaxed),
+            s.backlog_pauses.load(Relaxed),
             s.paused_publishers.load(Relaxed),
             s.output_memory.load(Relaxed),
             format_cpu(s.cpu_sys_us.load(Relaxed)),

@@ -54,6 +54,7 @@ impl Hub {
         out.extend_from_slice(message);
         out.extend_from_slice(b"\r\n");
         self.conns[key].out.extend(&out);
+        self.reweigh(key);
         self.shared.errors.record(&out[1..]);
         WorkerStats::add(&self.stats().error_replies, 1);
         self.close_after_reply(key);
@@ -100,6 +101,7 @@ impl Hub {
         if !self.reply.is_empty() && !skip && conn.session.reply_mode != ReplyMode::Off {
             conn.out.extend(&self.reply);
         }
+        self.reweigh(key);
         // After the reply: a publisher's own push follows its PUBLISH reply (Redis 7.2).
         self.deliver_local();
         self.sync_pubsub_gauge(key);
