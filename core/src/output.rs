@@ -40,11 +40,6 @@ pub enum LimitExceeded {
 }
 
 impl OutputQueue {
-    /// Buffer replies are encoded into (call [`OutputQueue::wrote_tail`] after).
-    pub fn tail(&mut self) -> &mut BytesMut {
-        &mut self.tail
-    }
-
     /// Append already-encoded reply bytes.
     pub fn extend(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);

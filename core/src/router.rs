@@ -1,7 +1,7 @@
 //! One worker's publish/subscribe router: its connections' subscriptions,
 //! and the way a publish finds its subscribers on every worker.
 //!
-//! Subscribing records the connection in the worker's [`LocalIndex`]
+//! Subscribing records the connection in the worker's local index
 //! (channel or pattern → this worker's subscribers) and counts it in the
 //! shared [`Registry`](crate::registry::Registry), which is what publishers
 //! on every worker consult. Publishing ([`Router::publish`]) looks the

@@ -31,7 +31,7 @@ use ringcast_core::shared::Shared;
 /// before the connection reaches its worker's hub (refused, hand-off
 /// failed, worker gone), it gives the place back; once the hub has the
 /// connection, `Hub::disconnect` gives it back instead.
-pub struct ClientSlot {
+pub(crate) struct ClientSlot {
     shared: Arc<Shared>,
     held: bool,
 }
@@ -46,7 +46,7 @@ impl ClientSlot {
     }
 
     /// The hub now owns the connection, and with it the slot.
-    pub fn pass_to_hub(mut self) {
+    pub(crate) fn pass_to_hub(mut self) {
         self.held = false;
     }
 }
@@ -60,12 +60,12 @@ impl Drop for ClientSlot {
 }
 
 /// A new connection on its way to a worker, with its slot.
-pub struct Handoff {
+pub(crate) struct Handoff {
     pub stream: TcpStream,
     pub slot: ClientSlot,
 }
 
-pub struct Acceptor {
+pub(crate) struct Acceptor {
     pub listener: TcpListener,
     pub shared: Arc<Shared>,
     pub workers: Vec<Sender<Handoff>>,
@@ -73,7 +73,7 @@ pub struct Acceptor {
 }
 
 impl Acceptor {
-    pub fn run(self) {
+    pub(crate) fn run(self) {
         let mut spare = Spare::reserve(&self.listener);
         let mut errors = AcceptErrors::default();
         loop {

@@ -21,7 +21,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 use ringcast_core::hub::{ConnKey, Input, Output};
 
-use crate::worker::Worker;
+use crate::worker::state::{Worker, shutdown};
 
 use crate::acceptor::Handoff;
 
@@ -35,7 +35,7 @@ const IOV_MAX: usize = 1024;
 
 /// Take over a connection the acceptor handed to this worker. If it cannot
 /// be registered, dropping `handoff` closes it and frees its client slot.
-pub fn spawn(worker: Rc<Worker>, handoff: Handoff) {
+pub(crate) fn spawn(worker: Rc<Worker>, handoff: Handoff) {
     let Handoff { stream, slot } = handoff;
     let peer = stream.peer_addr();
     let local = stream.local_addr();
@@ -60,20 +60,6 @@ pub fn spawn(worker: Rc<Worker>, handoff: Handoff) {
         writer.await;
         worker.disconnect(key);
     });
-}
-
-/// Shut a connection's socket down in both directions: a read or write in
-/// flight on it ends, and the peer sees the close.
-///
-/// Only called on a socket that is still open: a connection's descriptor is
-/// closed when both its halves are dropped, after both loops have returned
-/// and the worker has forgotten it (`Worker::disconnect`).
-pub fn shutdown(fd: RawFd) {
-    // SAFETY: shutdown(2) takes a plain descriptor and touches no memory; by
-    // the rule above, `fd` is this connection's open socket.
-    unsafe {
-        libc::shutdown(fd, libc::SHUT_RDWR);
-    }
 }
 
 /// `DEBUG SLEEP`: block the whole worker, as Redis blocks its server, but

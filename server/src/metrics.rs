@@ -48,10 +48,10 @@ use ringcast_core::stats::LatencySnapshot;
 use ringcast_core::stats::WorkerStats;
 
 /// Connections served at once.
-pub const MAX_CONNECTIONS: usize = 16;
+pub(crate) const MAX_CONNECTIONS: usize = 16;
 /// Descriptors the endpoint may hold: its connections, its listener and its
 /// runtime's epoll instance and waker.
-pub const DESCRIPTORS: usize = MAX_CONNECTIONS + 3;
+pub(crate) const DESCRIPTORS: usize = MAX_CONNECTIONS + 3;
 /// Longest request head read before answering 431 (scrapers send a few hundred bytes).
 const MAX_REQUEST: usize = 8 * 1024;
 /// Time a connection has, from accept, to send its request and take the response.
@@ -60,7 +60,7 @@ const DEADLINE: Duration = Duration::from_secs(5);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// Bind the endpoint (so a bad address fails at startup) and serve it.
-pub fn spawn(shared: Arc<Shared>, bind: &str, port: u16) -> anyhow::Result<()> {
+pub(crate) fn spawn(shared: Arc<Shared>, bind: &str, port: u16) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind((bind, port))?;
     listener.set_nonblocking(true)?;
     tracing::info!(

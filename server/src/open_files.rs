@@ -16,7 +16,7 @@ const MIN_RESERVED_FDS: usize = 32;
 /// ringcast holds beyond a single-threaded Redis: each worker's ring (or
 /// epoll instance) and doorbell, and the metrics endpoint with its
 /// connections when it is on.
-pub fn reserved(workers: usize, metrics: bool) -> usize {
+pub(crate) fn reserved(workers: usize, metrics: bool) -> usize {
     let metrics = if metrics {
         crate::metrics::DESCRIPTORS
     } else {
@@ -27,7 +27,7 @@ pub fn reserved(workers: usize, metrics: bool) -> usize {
 
 /// The limit cannot hold even the process's own descriptors.
 #[derive(Debug)]
-pub struct TooFewFiles {
+pub(crate) struct TooFewFiles {
     current: u64,
     needed: u64,
 }
@@ -47,7 +47,7 @@ impl std::error::Error for TooFewFiles {}
 /// How many of `wanted` clients the open-file limit holds, raising the
 /// limit first if it is too low. Logs as Redis does when it raises the
 /// limit or has to lower `maxclients`.
-pub fn fit_maxclients(wanted: usize, reserved: usize) -> Result<usize, TooFewFiles> {
+pub(crate) fn fit_maxclients(wanted: usize, reserved: usize) -> Result<usize, TooFewFiles> {
     let needed = (wanted as u64).saturating_add(reserved as u64);
     let Ok(old) = get() else {
         tracing::warn!(

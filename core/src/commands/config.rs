@@ -6,7 +6,7 @@ use super::{CommandSpec, Ctx, Exec, cmd, help};
 use crate::errors;
 use crate::resp::encode;
 
-pub static CONFIG: &[CommandSpec] = &[
+pub(super) static CONFIG: &[CommandSpec] = &[
     cmd("config|get", -3, 0, config_get),
     cmd("config|set", -4, 0, config_set),
     cmd("config|resetstat", 2, 0, |ctx, _| {

@@ -95,7 +95,7 @@ impl Selection {
 
 /// INFO [section ...]: a bulk string (RESP2) or verbatim string (RESP3).
 /// Unknown sections add nothing, so `INFO nosuch` is an empty string.
-pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     let text = render(ctx.shared, &Selection::parse(&args[1..]));
     let proto = ctx.session.proto;
     encode::verbatim(ctx.reply, b"txt", text.as_bytes(), proto);

@@ -1,11 +1,12 @@
 //! A worker thread: its own monoio runtime, its hub, the task that drains
 //! inbound rings and takes over new connections, and a housekeeping timer.
+//! What its tasks share is in `state` ([`Worker`]).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+pub(crate) mod state;
+
+use state::Worker;
+
 use std::future::poll_fn;
-use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use ringcast_core::frame::SharedMessage;
-use ringcast_core::hub::{ConnKey, Hub};
+use ringcast_core::hub::Hub;
 use ringcast_core::mesh::Endpoint;
 use ringcast_core::shared::Shared;
 
@@ -25,7 +26,7 @@ const CRON_INTERVAL: Duration = Duration::from_millis(100);
 /// How long shutdown waits for connections to take what is queued for them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-pub struct WorkerSpec {
+pub(crate) struct WorkerSpec {
     pub id: usize,
     pub shared: Arc<Shared>,
     pub endpoint: Endpoint<SharedMessage>,
@@ -34,73 +35,7 @@ pub struct WorkerSpec {
     pub cpu: Option<usize>,
 }
 
-/// What a worker thread's tasks share: its hub, and the socket of each of
-/// its connections so that a connection the hub closes can be shut down at
-/// once.
-pub struct Worker {
-    hub: RefCell<Hub>,
-    sockets: RefCell<HashMap<ConnKey, RawFd>>,
-    /// Keys taken from the hub by `settle`, kept to avoid allocating.
-    closing: RefCell<Vec<ConnKey>>,
-}
-
-impl Worker {
-    fn new(hub: Hub) -> Self {
-        Worker {
-            hub: RefCell::new(hub),
-            sockets: RefCell::new(HashMap::new()),
-            closing: RefCell::new(Vec::new()),
-        }
-    }
-
-    /// Run `f` on the hub, then shut down the sockets of the connections it closed.
-    pub fn with_hub<T>(&self, f: impl FnOnce(&mut Hub) -> T) -> T {
-        let r = f(&mut self.hub.borrow_mut());
-        self.settle();
-        r
-    }
-
-    /// Shut down the socket of every connection the hub closed: its queued
-    /// output is already dropped, and a write blocked on a peer that does
-    /// not read must end now, not when the peer reads.
-    fn settle(&self) {
-        let mut closing = self.closing.borrow_mut();
-        self.hub.borrow_mut().take_shutdowns(&mut closing);
-        if closing.is_empty() {
-            return;
-        }
-        let sockets = self.sockets.borrow();
-        for key in closing.drain(..) {
-            if let Some(&fd) = sockets.get(&key) {
-                crate::connection::shutdown(fd);
-            }
-        }
-    }
-
-    /// A connection was accepted; `fd` stays open until [`Worker::disconnect`].
-    pub fn connect(&self, peer: SocketAddr, local: SocketAddr, fd: RawFd) -> ConnKey {
-        let key = self.hub.borrow_mut().connect(peer, local);
-        self.sockets.borrow_mut().insert(key, fd);
-        key
-    }
-
-    /// Both halves of a connection are done: forget its socket (about to
-    /// be closed) and its state.
-    pub fn disconnect(&self, key: ConnKey) {
-        self.sockets.borrow_mut().remove(&key);
-        self.hub.borrow_mut().disconnect(key);
-    }
-
-    pub fn shutting_down(&self) -> bool {
-        self.hub
-            .borrow()
-            .shared()
-            .shutting_down
-            .load(Ordering::Acquire)
-    }
-}
-
-pub fn run(spec: WorkerSpec) -> anyhow::Result<()> {
+pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
     if let Some(cpu) = spec.cpu {
         pin_to_cpu(cpu);
     }
@@ -117,7 +52,7 @@ pub fn run(spec: WorkerSpec) -> anyhow::Result<()> {
         let worker = Rc::new(Worker::new(Hub::new(id, shared.clone(), endpoint)));
         monoio::spawn(cron(worker.clone()));
         loop {
-            poll_fn(|cx| worker.hub.borrow().poll_idle(cx)).await;
+            poll_fn(|cx| worker.hub().poll_idle(cx)).await;
             worker.with_hub(|h| h.drain_inbound());
             while let Ok(handoff) = incoming.try_recv() {
                 crate::connection::spawn(worker.clone(), handoff);
@@ -129,13 +64,13 @@ pub fn run(spec: WorkerSpec) -> anyhow::Result<()> {
         // Flush what clients were promised, for a bounded time, then stop.
         worker.with_hub(|h| h.close_all());
         let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
-        while worker.hub.borrow().connections() > 0 && std::time::Instant::now() < deadline {
+        while worker.hub().connections() > 0 && std::time::Instant::now() < deadline {
             monoio::time::sleep(Duration::from_millis(5)).await;
             worker.with_hub(|h| h.close_all());
         }
         tracing::debug!(
             "worker {id} stopped with {} connections left",
-            worker.hub.borrow().connections()
+            worker.hub().connections()
         );
     });
     Ok(())
@@ -150,7 +85,7 @@ async fn cron(worker: Rc<Worker>) {
         if ticks.is_multiple_of(10) {
             // This worker thread's own CPU time, once a second, for INFO.
             let cpu = crate::sampler::rusage(libc::RUSAGE_THREAD);
-            let h = worker.hub.borrow();
+            let h = worker.hub();
             let stats = h.shared().worker_stats(h.worker());
             stats.cpu_sys_us.store(cpu.sys_us, Ordering::Relaxed);
             stats.cpu_user_us.store(cpu.user_us, Ordering::Relaxed);
@@ -171,7 +106,7 @@ fn pin_to_cpu(cpu: usize) {
 }
 
 /// CPUs this process may run on, in order.
-pub fn usable_cpus() -> Vec<usize> {
+pub(crate) fn usable_cpus() -> Vec<usize> {
     // SAFETY: as above; sched_getaffinity fills the set it is given.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
