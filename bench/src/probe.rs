@@ -23,11 +23,13 @@
 //! A server's figures mean something only as far as they stand above the floor.
 
 use crate::conn::{self, Naming, ReadBuf, Target};
+use crate::outcome::{
+    self, CpuSample, Latency, PlacementReport, ProbeReport, RunOptions, RunReport,
+};
 use crate::pacing::{self, Schedule, Wait};
 use crate::plan::{Placement, Plan};
 use crate::publisher::{self, Encoder, PubConfig, PubOutcome, Replies};
 use crate::relay::Relay;
-use crate::run::{self, CpuSample, Latency, RunOptions, RunReport};
 use crate::shared::Shared;
 use crate::subscriber::{self, SubConfig, SubSpec, new_histogram};
 use crate::sys::{self, monotonic_ns};
@@ -35,7 +37,6 @@ use crate::verify::SubscriberCheck;
 use anyhow::{Context, Result, anyhow, bail};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
-use serde::Serialize;
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
@@ -47,59 +48,6 @@ const MAX_BATCH: u64 = 1024;
 const MAX_UNWRITTEN: usize = 64 << 20;
 /// Connections tried per publisher to land it on the wanted worker.
 const PLACEMENT_TRIES: usize = 16;
-
-/// What the probe adds to a run's report.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProbeReport {
-    /// Messages per second, all publishers together.
-    pub rate: f64,
-    /// Sleeps end this long before a send time; the rest is spun.
-    pub spin_us: f64,
-    /// The same probe against the relay inside the tool.
-    pub floor: Option<Latency>,
-    /// Half of a PING round trip against the target.
-    pub ping_half_rtt: Option<Latency>,
-    /// How late the probe wrote each message against its intended time
-    /// (target pass): the pacing error, already included in the latency.
-    pub send_lag: Option<Latency>,
-    /// The same for the floor pass.
-    pub floor_send_lag: Option<Latency>,
-    pub placement: PlacementReport,
-    #[serde(skip)]
-    pub floor_histogram: Option<Histogram<u64>>,
-}
-
-/// Where the target put the probe's connections.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlacementReport {
-    pub wanted: Placement,
-    /// False when the server does not say which worker serves a connection.
-    pub reported: bool,
-    /// (publisher, subscriber) pairs sharing a channel, on one worker / on two.
-    pub same_worker: u64,
-    pub cross_worker: u64,
-    pub publisher_workers: Vec<Option<u32>>,
-    pub subscriber_workers: Vec<Option<u32>>,
-}
-
-impl PlacementReport {
-    /// One line for people.
-    pub fn describe(&self) -> String {
-        if !self.reported {
-            return "not reported by the server (no io-thread in CLIENT INFO)".into();
-        }
-        let wanted = match self.wanted {
-            Placement::Any => "any",
-            Placement::Same => "same",
-            Placement::Cross => "cross",
-        };
-        format!(
-            "{} publisher->subscriber pair(s) on the same worker, {} across workers \
-             (asked: {wanted}; from CLIENT INFO io-thread)",
-            self.same_worker, self.cross_worker
-        )
-    }
-}
 
 /// Runs the probe on a thread of its own, pinned to one CPU of this
 /// process's set (one not given to the floor relay, when there is one).
@@ -156,8 +104,8 @@ fn run_pinned(opts: &RunOptions, relay_cpus: &[usize]) -> Result<RunReport> {
     let cpu1 = CpuSample::take(opts.server_pid);
     let delivered = pass.delivered();
     let (outcomes, checks) = pass.finish(&mut report.violations);
-    run::verify_deliveries(&mut report, &plan, &outcomes, &checks, delivered);
-    run::fill_figures(
+    outcome::verify_deliveries(&mut report, &plan, &outcomes, &checks, delivered);
+    outcome::fill_figures(
         &mut report,
         stats.hist,
         stats.elapsed_s,
@@ -232,7 +180,7 @@ fn measure_floor(opts: &RunOptions, plan: &Plan, relay: &Target) -> Result<Floor
     let delivered = pass.delivered();
     let mut scratch = RunReport::empty(opts);
     let (outcomes, checks) = pass.finish(&mut scratch.violations);
-    run::verify_deliveries(&mut scratch, plan, &outcomes, &checks, delivered);
+    outcome::verify_deliveries(&mut scratch, plan, &outcomes, &checks, delivered);
     Ok(Floor {
         hist: stats.hist,
         lag: stats.lag,

@@ -1,8 +1,8 @@
 //! Human-readable output: one block per run, and number formatting shared
 //! with the comparison table.
 
+use crate::outcome::ProbeReport;
 use crate::plan::Shape;
-use crate::probe::ProbeReport;
 use crate::run::{Latency, RunReport};
 use std::fmt::Write;
 
