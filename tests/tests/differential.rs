@@ -258,66 +258,120 @@ fn compare(step: &Step, result: &StepResult, reference: Reference) -> Result<(),
     }
 }
 
-/// Drops steps (and commands of pipelines) while the scenario still fails,
-/// then describes the smallest failing scenario found.
+/// Drops steps, then commands of pipelines, then arguments, while the
+/// scenario still fails, and describes the smallest failing scenario found.
 fn shrink_and_report(
     test: &str,
-    scenario: Scenario,
+    mut scenario: Scenario,
     setup: &Setup,
     reference: Reference,
     failure: Failure,
 ) -> String {
     let original = scenario.steps.len();
-    let mut best = scenario;
-    let mut failure = failure;
-    best.steps.truncate(failure.step + 1);
-    let mut attempts = 0;
-    // Remove chunks of steps, halving the chunk size down to single steps.
-    let mut chunk = best.steps.len().div_ceil(2);
-    while chunk >= 1 {
-        let mut start = 0;
-        while start < best.steps.len() {
-            let mut candidate = best.clone();
-            let end = (start + chunk).min(candidate.steps.len());
-            candidate.steps.drain(start..end);
-            attempts += 1;
-            match (
-                candidate.steps.is_empty(),
-                run(&candidate, setup, reference),
-            ) {
-                (false, Some(f)) => {
-                    candidate.steps.truncate(f.step + 1);
-                    best = candidate;
-                    failure = f;
-                }
-                _ => start += chunk,
-            }
-        }
-        if chunk == 1 {
+    scenario.steps.truncate(failure.step + 1);
+    let mut shrink = Shrinker {
+        best: scenario,
+        failure,
+        attempts: 0,
+        setup,
+        reference,
+    };
+    shrink.drop_parts(|s| s.steps.len(), |s, range| drop(s.steps.drain(range)));
+    for step in 0..shrink.best.steps.len() {
+        if step >= shrink.best.steps.len() {
             break;
         }
-        chunk = chunk.div_ceil(2);
-    }
-    // Then single commands out of pipelines.
-    let mut s = 0;
-    while s < best.steps.len() {
-        let mut k = 0;
-        while best.steps[s].commands.len() > 1 && k < best.steps[s].commands.len() {
-            let mut candidate = best.clone();
-            candidate.steps[s].commands.remove(k);
-            attempts += 1;
-            match run(&candidate, setup, reference) {
-                Some(f) => {
-                    candidate.steps.truncate(f.step + 1);
-                    best = candidate;
-                    failure = f;
+        shrink.drop_parts(
+            |s| s.steps.get(step).map_or(0, |st| st.commands.len()),
+            |s, range| {
+                if range.len() < s.steps[step].commands.len() {
+                    s.steps[step].commands.drain(range);
+                } else {
+                    // Never empty a step: that is dropping the step.
+                    s.steps.clear();
                 }
-                None => k += 1,
-            }
+            },
+        );
+        for cmd in 0..shrink
+            .best
+            .steps
+            .get(step)
+            .map_or(0, |st| st.commands.len())
+        {
+            // Arguments after the name (index 0 stays).
+            let args = |s: &Scenario| {
+                s.steps
+                    .get(step)
+                    .and_then(|st| st.commands.get(cmd))
+                    .map_or(0, |c| c.len().saturating_sub(1))
+            };
+            shrink.drop_parts(args, |s, range| {
+                s.steps[step].commands[cmd].drain(range.start + 1..range.end + 1);
+            });
         }
-        s += 1;
     }
+    let Shrinker {
+        best,
+        failure,
+        attempts,
+        ..
+    } = shrink;
     report(test, &best, setup, original, attempts, &failure)
+}
+
+/// The smallest failing scenario found so far.
+struct Shrinker<'a> {
+    best: Scenario,
+    failure: Failure,
+    attempts: usize,
+    setup: &'a Setup,
+    reference: Reference,
+}
+
+impl Shrinker<'_> {
+    /// Tries to remove parts of the best scenario (steps, commands of a
+    /// step, arguments of a command: `len` counts them, `remove` takes a
+    /// range out), in chunks halving down to single parts, keeping every
+    /// removal after which the scenario still fails.
+    fn drop_parts(
+        &mut self,
+        len: impl Fn(&Scenario) -> usize,
+        remove: impl Fn(&mut Scenario, std::ops::Range<usize>),
+    ) {
+        let mut chunk = len(&self.best).div_ceil(2);
+        while chunk >= 1 {
+            let mut start = 0;
+            while start < len(&self.best) {
+                let end = (start + chunk).min(len(&self.best));
+                let mut candidate = self.best.clone();
+                remove(&mut candidate, start..end);
+                if !self.keep_if_failing(candidate) {
+                    start += chunk;
+                }
+            }
+            if chunk == 1 {
+                break;
+            }
+            chunk = chunk.div_ceil(2);
+        }
+    }
+
+    /// Keeps `candidate` (cut after its failing step) if it still fails.
+    fn keep_if_failing(&mut self, mut candidate: Scenario) -> bool {
+        if candidate.steps.is_empty() {
+            return false;
+        }
+        self.attempts += 1;
+        match run(&candidate, self.setup, self.reference) {
+            Some(f) => {
+                candidate.steps.truncate(f.step + 1);
+                self.best = candidate;
+                self.failure = f;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 fn report(
