@@ -81,15 +81,34 @@ impl Unit {
             .is_some_and(|(kind, _)| matches!(kind, b"message" | b"pmessage" | b"smessage"))
     }
 
-    fn is_settle(&self) -> bool {
+    /// The answer to the settle command `settle`.
+    fn settles(&self, settle: Settle) -> bool {
+        let Unit::Frame(frame, raw) = self else {
+            return false;
+        };
+        match settle {
+            Settle::Unsubscribe => frame.pubsub().is_some_and(|(kind, rest)| {
+                kind == b"unsubscribe" && rest[0].bytes() == Some(SETTLE)
+            }),
+            Settle::Hello => raw == SETTLE_HELLO_REPLY,
+        }
+    }
+}
+
+/// The two settle commands (see the module docs).
+#[derive(Clone, Copy, Debug)]
+enum Settle {
+    /// `UNSUBSCRIBE <SETTLE>`, for authenticated clients.
+    Unsubscribe,
+    /// `HELLO <SETTLE>`, for clients a password keeps out.
+    Hello,
+}
+
+impl Settle {
+    fn command(self) -> Vec<u8> {
         match self {
-            Unit::Frame(frame, raw) => {
-                raw == SETTLE_HELLO_REPLY
-                    || frame.pubsub().is_some_and(|(kind, rest)| {
-                        kind == b"unsubscribe" && rest[0].bytes() == Some(SETTLE)
-                    })
-            }
-            _ => false,
+            Settle::Unsubscribe => resp::command(&[&b"UNSUBSCRIBE"[..], SETTLE]),
+            Settle::Hello => resp::command(&[&b"HELLO"[..], SETTLE]),
         }
     }
 }
@@ -144,11 +163,11 @@ impl Side {
         }
     }
 
-    fn settle_command(&self, client: usize) -> Vec<u8> {
+    fn settle(&self, client: usize) -> Settle {
         if self.authenticated[client] {
-            resp::command(&[&b"UNSUBSCRIBE"[..], SETTLE])
+            Settle::Unsubscribe
         } else {
-            resp::command(&[&b"HELLO"[..], SETTLE])
+            Settle::Hello
         }
     }
 }
@@ -227,8 +246,9 @@ fn run_step(side: &mut Side, step: &Step, redis: Option<&Received>) -> Received 
             side.authenticated[acting] = authenticated_after(side.authenticated[acting], cmd, pw);
         }
     }
+    let acting_settle = side.settle(acting);
     if !step.quits() {
-        bytes.extend(side.settle_command(acting));
+        bytes.extend(acting_settle.command());
     }
     // A failed write means the server closed the connection: the reads
     // below then report it.
@@ -236,7 +256,11 @@ fn run_step(side: &mut Side, step: &Step, redis: Option<&Received>) -> Received 
     let answers = |c: usize| !(side.gone[c] || c == acting && step.quits());
     let answering: Vec<bool> = (0..clients).map(answers).collect();
     if answering[acting] {
-        read_until_settled(&mut side.conns[acting], &mut received[acting]);
+        read_until_settled(
+            &mut side.conns[acting],
+            acting_settle,
+            &mut received[acting],
+        );
     } else if let Some(probe) = &mut side.probe {
         wait_until_quit(probe, &side.conns[acting]);
     }
@@ -249,10 +273,10 @@ fn run_step(side: &mut Side, step: &Step, redis: Option<&Received>) -> Received 
         if received[c].last() == Some(&Unit::Closed) {
             continue;
         }
-        let settle = side.settle_command(c);
+        let settle = side.settle(c);
         let conn = &mut side.conns[c];
-        let _ = conn.try_send(&settle);
-        read_until_settled(conn, &mut received[c]);
+        let _ = conn.try_send(&settle.command());
+        read_until_settled(conn, settle, &mut received[c]);
     }
     if let Some(probe) = &mut side.probe {
         probe.cmd_expect(&["PING"], b"+PONG\r\n");
@@ -311,10 +335,10 @@ fn read_one(conn: &mut RawConn, timeout: Duration, out: &mut Vec<Unit>) -> Optio
 }
 
 /// Reads until the settle confirmation, the close, or [`WAIT`] without a frame.
-fn read_until_settled(conn: &mut RawConn, out: &mut Vec<Unit>) {
+fn read_until_settled(conn: &mut RawConn, settle: Settle, out: &mut Vec<Unit>) {
     loop {
         match read_one(conn, WAIT, out) {
-            None if out.last().is_some_and(Unit::is_settle) => return,
+            None if out.last().is_some_and(|u| u.settles(settle)) => return,
             None => {}
             Some(ReadEnd::Closed) => return,
             Some(ReadEnd::Timeout) => {
