@@ -253,30 +253,17 @@ fn run_step(side: &mut Side, step: &Step, redis: Option<&Received>) -> Received 
     // A failed write means the server closed the connection: the reads
     // below then report it.
     let _ = side.conns[acting].try_send(&bytes);
-    let answers = |c: usize| !(side.gone[c] || c == acting && step.quits());
-    let answering: Vec<bool> = (0..clients).map(answers).collect();
+    let answering: Vec<bool> = (0..clients)
+        .map(|c| !(side.gone[c] || c == acting && step.quits()))
+        .collect();
     if answering[acting] {
-        read_until_settled(
-            &mut side.conns[acting],
-            acting_settle,
-            &mut received[acting],
-        );
+        let conn = &mut side.conns[acting];
+        read_until_settled(conn, acting_settle, &mut received[acting]);
     } else if let Some(probe) = &mut side.probe {
         wait_until_quit(probe, &side.conns[acting]);
     }
     for c in (0..clients).filter(|&c| c != acting && answering[c]) {
-        let conn = &mut side.conns[c];
-        if let Some(redis) = redis {
-            let expected = redis[c].iter().filter(|u| u.is_delivery()).count();
-            wait_for_deliveries(conn, expected, &mut received[c]);
-        }
-        if received[c].last() == Some(&Unit::Closed) {
-            continue;
-        }
-        let settle = side.settle(c);
-        let conn = &mut side.conns[c];
-        let _ = conn.try_send(&settle.command());
-        read_until_settled(conn, settle, &mut received[c]);
+        settle_bystander(side, c, redis, &mut received[c]);
     }
     if let Some(probe) = &mut side.probe {
         probe.cmd_expect(&["PING"], b"+PONG\r\n");
@@ -290,6 +277,22 @@ fn run_step(side: &mut Side, step: &Step, redis: Option<&Received>) -> Received 
         }
     }
     received
+}
+
+/// Settles client `c`, which did not act in this step: on ringcast, after
+/// the deliveries Redis made to it have arrived.
+fn settle_bystander(side: &mut Side, c: usize, redis: Option<&Received>, out: &mut Vec<Unit>) {
+    let settle = side.settle(c);
+    let conn = &mut side.conns[c];
+    if let Some(redis) = redis {
+        let expected = redis[c].iter().filter(|u| u.is_delivery()).count();
+        wait_for_deliveries(conn, expected, out);
+        if out.last() == Some(&Unit::Closed) {
+            return;
+        }
+    }
+    let _ = conn.try_send(&settle.command());
+    read_until_settled(conn, settle, out);
 }
 
 /// Redis: waits until the client has run its QUIT, which has no reply to
