@@ -536,10 +536,11 @@ impl Generator<'_> {
                 vec![self.command(client, &[name])]
             }
             Kind::Publish => {
-                let n = if self.rng.percent(20) {
-                    self.rng.between(2, 3)
-                } else {
-                    1
+                let n = match self.rng.below(100) {
+                    // A burst: order across workers shows.
+                    0..=4 => self.rng.between(10, 30),
+                    5..=24 => self.rng.between(2, 3),
+                    _ => 1,
                 };
                 (0..n).map(|_| self.publish(client)).collect()
             }
@@ -657,7 +658,12 @@ impl Generator<'_> {
             _ => (b"SSUBSCRIBE", false),
         };
         let mut args = vec![name.to_vec()];
-        for _ in 0..self.rng.between(1, 3) {
+        let count = if self.rng.percent(5) {
+            self.rng.between(10, 25)
+        } else {
+            self.rng.between(1, 3)
+        };
+        for _ in 0..count {
             let n = if pattern {
                 self.pattern()
             } else {
