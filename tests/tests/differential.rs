@@ -51,7 +51,7 @@ const KNOWN_UNFIXED_DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "cross-protocol-command",
-        "a command named POST or Host: gets the unknown-command error; Redis closes the connection (cross-protocol scripting guard)",
+        "a command named POST or Host: (any case) gets the unknown-command error; Redis closes the connection without a reply (its guard against cross-protocol scripting)",
     ),
     (
         "crlf-in-hello-option-error",
@@ -63,7 +63,7 @@ const KNOWN_UNFIXED_DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "quit-with-reply-silenced",
-        "after QUIT whose +OK CLIENT REPLY OFF/SKIP silenced, the next message is delivered, then the connection closed; Redis closes without writing it",
+        "QUIT whose +OK CLIENT REPLY OFF/SKIP silenced: Redis (7.0 and 7.2) keeps counting and holding the connection, reads nothing more, and closes it at the next write without writing; ringcast delivers that message, then closes",
     ),
     (
         "quit-while-subscribed",
