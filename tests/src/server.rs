@@ -163,7 +163,12 @@ impl Server {
     /// it is ready. Retries on another port if it exits during startup (the
     /// port may have been taken between probing and binding).
     pub fn start(opts: Opts) -> Server {
-        let target = target();
+        Server::start_as(target(), opts)
+    }
+
+    /// Like [`Server::start`], for a target chosen by the test rather than
+    /// by `RINGCAST_TEST_TARGET` (tests that run both servers side by side).
+    pub fn start_as(target: Target, opts: Opts) -> Server {
         let mut failures = String::new();
         for attempt in 1..=STARTUP_ATTEMPTS {
             let port = free_port();
