@@ -42,8 +42,9 @@ for target in "${targets[@]}"; do
         -timeout=20 -rss_limit_mb=4096 -use_value_profile=1 \
         -print_final_stats=1 -artifact_prefix="artifacts/$target/" \
         >"$log" 2>&1; then
-        echo "$target: the fuzzer stopped with a failure; last lines of its log:"
-        tail -n 40 "$log"
+        echo "$target: the fuzzer stopped with a failure:"
+        sed -n '/panicked at/,/stack backtrace/p; /ERROR: libFuzzer/p' "$log" | head -n 20
+        grep -A 2 'Failing input' "$log" || tail -n 20 "$log"
         status=1
     fi
     # libFuzzer's last status line: "#N DONE cov: C ft: F corp: ... exec/s: E ..."
