@@ -31,6 +31,7 @@ fn replay(target: &str, check: fn(&[u8])) {
             }
         }
     }
+    eprintln!("{target}: replayed {inputs} inputs");
     assert!(inputs > 0, "no corpus for the {target} fuzz target");
     assert!(failed.is_empty(), "fuzz checks failed on {failed:#?}");
 }
