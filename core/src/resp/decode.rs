@@ -30,8 +30,8 @@ use bytes::{Buf, Bytes, BytesMut};
 /// would let a 7-byte `*1024\r\n` hold 32 KiB here.)
 const INITIAL_ARGS: usize = 16;
 
-/// The read-sizing hint for a bulk payload of which nothing has arrived yet;
-/// the hint grows to twice what has arrived. Redis's read size (16 KiB).
+/// The read-sizing hint for a bulk payload none of which has arrived yet
+/// (Redis's read size, `PROTO_IOBUF_LEN`); it grows to twice what arrived.
 const READ_AHEAD_FLOOR: usize = 16 * 1024;
 
 /// Request size limits; `Default` gives Redis's defaults.
@@ -267,7 +267,7 @@ impl Decoder {
                     if let Ok(remaining @ 1..) = usize::try_from(count) {
                         self.state = State::Args(Multibulk {
                             remaining,
-                            // A count costs nothing until its arguments arrive.
+                            // A large count costs little until its arguments arrive.
                             args: Vec::with_capacity(remaining.min(INITIAL_ARGS)),
                             bulk: Bulk::Header(LineScan::default()),
                         });
@@ -285,11 +285,11 @@ impl Decoder {
     }
 
     /// While the decoder waits for a bulk payload: how many bytes the buffer
-    /// front should have room for, a hint for sizing the next read. It is the
-    /// whole payload plus its `\r\n` once that is less than twice what has
-    /// arrived (or 16 KiB), and no more: room for a large argument is made in
-    /// a few doubling steps as it arrives, and a declared but unsent bulk
-    /// (`$536870912`) does not have its declared size reserved.
+    /// front should have room for, a hint for sizing the next read: the
+    /// payload plus its `\r\n`, but at most twice as much of it as has
+    /// arrived (and at least 16 KiB). Room for a large argument is thus made
+    /// in a few doubling steps as it arrives, and a declared but unsent bulk
+    /// (`$536870912`) does not get its declared size reserved.
     pub fn pending_bulk_len(&self) -> Option<usize> {
         match &self.state {
             State::Args(Multibulk {
