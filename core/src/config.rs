@@ -691,6 +691,15 @@ impl Config {
             };
             let mut values = Vec::new();
             i += 1;
+            // As in redis-server, the word right after a name is its value even
+            // when it starts with `--` (`--requirepass --x`); only `save` may be
+            // followed by the next name at once (`--save --port 7000`).
+            if let Some(first) = args.get(i)
+                && !(first.starts_with("--") && name.eq_ignore_ascii_case("save"))
+            {
+                values.push(first.clone());
+                i += 1;
+            }
             while i < args.len() && !args[i].starts_with("--") {
                 values.push(args[i].clone());
                 i += 1;
@@ -797,6 +806,15 @@ mod tests {
         assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
         c.apply_args(&["--port".into(), "7001".into()]).unwrap();
         assert_eq!(c.port, 7001);
+    }
+
+    #[test]
+    fn flag_value_may_start_with_dashes_as_in_redis() {
+        let mut c = Config::default();
+        let args = ["--requirepass", "--x", "--save", "--port", "7000"];
+        c.apply_args(&args.map(String::from)).unwrap();
+        assert_eq!(c.requirepass.as_deref(), Some("--x"));
+        assert_eq!(c.port, 7000);
     }
 
     #[test]
