@@ -54,7 +54,8 @@ pub(super) fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     s.meta.resp.store(2, Relaxed);
     s.meta.db.store(0, Relaxed);
     *crate::lock(&s.meta.name) = None;
-    ctx.skip_reply = false;
+    // A SKIP in effect for RESET itself still applies (Redis clears only
+    // REPLY OFF and a SKIP pending for the next command).
     encode::simple(ctx.reply, b"RESET");
     Exec::Done
 }
@@ -95,7 +96,7 @@ pub(super) fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         }
     };
     if credentials_ok(ctx, user, pass) {
-        ctx.session.authenticated = true;
+        ctx.session.log_in();
         encode::simple(ctx.reply, b"OK");
     } else {
         encode::error(ctx.reply, errors::WRONGPASS);
@@ -155,7 +156,7 @@ pub(super) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
             crate::stats::WorkerStats::add(&ctx.stats().auth_denied, 1);
             return Exec::Done;
         }
-        ctx.session.authenticated = true;
+        ctx.session.log_in();
     }
     if !ctx.session.authenticated {
         encode::error(ctx.reply, errors::HELLO_NOAUTH);

@@ -92,6 +92,8 @@ pub struct Hub {
     shutdowns: Vec<ConnKey>,
     /// Output queued and not yet written, and whether it pauses the worker.
     backlog: Backlog,
+    /// When the cross-protocol warning was last logged.
+    security_warned: Option<Instant>,
     /// Coarse clock, advanced by [`Hub::cron_at`]: reads and writes stamp
     /// connections with it instead of asking the OS for the time.
     now: Instant,
@@ -110,6 +112,7 @@ impl Hub {
             inbox: Vec::new(),
             shutdowns: Vec::new(),
             backlog: Backlog::new(shared.config.load().worker_output_backlog),
+            security_warned: None,
             shared,
             now: Instant::now(),
         }

@@ -422,6 +422,28 @@ fn auth_gates_commands_when_a_password_is_set() {
 }
 
 #[test]
+fn only_clients_that_never_authenticated_have_their_output_capped() {
+    let config = Config {
+        requirepass: Some("pw".into()),
+        ..Config::default()
+    };
+    let mut w = world_with(1, 64, config);
+    let pings: Vec<u8> = b"PING\r\n".repeat(1000);
+    // Never authenticated: 1,000 unread NOAUTH replies (34 KB) close it.
+    let stranger = w.connect(0);
+    assert_eq!(w.send(stranger, &pings), Input::Close);
+    assert!(!is_open(&w, stranger));
+    // Logged out by RESET after a login: not held to the cap.
+    let member = w.connect(0);
+    w.send(member, &cmd(&["AUTH", "pw"]));
+    w.send(member, &cmd(&["RESET"]));
+    assert_eq!(w.send(member, &pings), Input::NeedMore);
+    assert!(is_open(&w, member));
+    let stats = w.shared.worker_stats(0);
+    assert_eq!(stats.output_limit_disconnections.load(Relaxed), 1);
+}
+
+#[test]
 fn unknown_and_wrong_arity_errors_match_redis() {
     let mut w = world(1);
     let c = w.connect(0);

@@ -15,7 +15,7 @@
 use ringcast_core::config::{Config, PARAMS};
 
 /// Checks one fuzz input; panics naming the property that fails.
-pub fn check(data: &[u8]) {
+pub(crate) fn check(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };

@@ -65,7 +65,7 @@ const REDIS_TEXTS: &[&[u8]] = &[
 ];
 
 /// Checks one fuzz input; panics naming the property that fails.
-pub fn check(data: &[u8]) {
+pub(crate) fn check(data: &[u8]) {
     let Some((&control, stream)) = data.split_first() else {
         return;
     };

@@ -20,7 +20,7 @@ use ringcast_core::glob::{literal_prefix, matches};
 const REFERENCE_MAX: usize = 256;
 
 /// Checks one fuzz input; panics naming the property that fails.
-pub fn check(data: &[u8]) {
+pub(crate) fn check(data: &[u8]) {
     let Some((&separator, rest)) = data.split_first() else {
         return;
     };
@@ -69,7 +69,7 @@ fn check_one(pattern: &[u8], string: &[u8]) {
 }
 
 /// Redis's `stringmatchlen(pattern, plen, string, slen, nocase = 0)`.
-pub fn stringmatchlen(pattern: &[u8], string: &[u8]) -> bool {
+pub(crate) fn stringmatchlen(pattern: &[u8], string: &[u8]) -> bool {
     let mut skip_longer_matches = false;
     let (p, s) = (Cursor::new(pattern), Cursor::new(string));
     stringmatchlen_impl(p, s, &mut skip_longer_matches, 0)

@@ -9,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 /// Wraps the system allocator and keeps the per-thread counts.
-pub struct Meter;
+pub(crate) struct Meter;
 
 #[global_allocator]
 static METER: Meter = Meter;
@@ -70,23 +70,23 @@ unsafe impl GlobalAlloc for Meter {
 }
 
 /// Heap bytes this thread holds now (allocated minus freed, on this thread).
-pub fn live() -> isize {
+pub(crate) fn live() -> isize {
     LIVE.with(Cell::get)
 }
 
 /// Starts a new peak window at the current level.
-pub fn reset_peak() {
+pub(crate) fn reset_peak() {
     PEAK.with(|peak| peak.set(live()));
 }
 
 /// The highest [`live`] since the last [`reset_peak`].
-pub fn peak() -> isize {
+pub(crate) fn peak() -> isize {
     PEAK.with(Cell::get)
 }
 
 /// Runs `f` and returns how many heap bytes it left allocated (negative if it
 /// freed more than it allocated).
-pub fn net(f: impl FnOnce()) -> isize {
+pub(crate) fn net(f: impl FnOnce()) -> isize {
     let before = live();
     f();
     live() - before

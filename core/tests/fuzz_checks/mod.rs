@@ -12,7 +12,7 @@
 
 #![allow(dead_code)]
 
-pub mod config;
-pub mod decode;
-pub mod glob;
-pub mod meter;
+pub(crate) mod config;
+pub(crate) mod decode;
+pub(crate) mod glob;
+pub(crate) mod meter;

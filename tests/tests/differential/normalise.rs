@@ -9,13 +9,13 @@ use ringcast_tests::resp::{self, Frame, Parsed};
 
 /// How the reference redis-server differs from the Redis 7.2 ringcast follows.
 #[derive(Clone, Copy, Debug)]
-pub struct Reference {
+pub(crate) struct Reference {
     /// Redis 7.0 writes a self-published push before the PUBLISH reply.
     pub is_7_0: bool,
 }
 
 /// One client's units in one step, as compared.
-pub fn normalise(
+pub(crate) fn normalise(
     units: &[Unit],
     step: &Step,
     acting: bool,

@@ -44,7 +44,7 @@ use ringcast_tests::{Backend, Opts, RawConn, Server, Target};
 use std::time::{Duration, Instant};
 
 /// The channel name of the settle command.
-pub const SETTLE: &[u8] = b"~settle~";
+pub(crate) const SETTLE: &[u8] = b"~settle~";
 
 /// The reply to `HELLO <SETTLE>`.
 const SETTLE_HELLO_REPLY: &[u8] = b"-ERR Protocol version is not an integer or out of range\r\n";
@@ -56,7 +56,7 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// One thing a client received.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Unit {
+pub(crate) enum Unit {
     /// A frame and its exact bytes.
     Frame(Frame, Vec<u8>),
     /// The server closed the connection.
@@ -67,7 +67,7 @@ pub enum Unit {
 }
 
 impl Unit {
-    pub fn frame(&self) -> Option<&Frame> {
+    pub(crate) fn frame(&self) -> Option<&Frame> {
         match self {
             Unit::Frame(f, _) => Some(f),
             _ => None,
@@ -75,7 +75,7 @@ impl Unit {
     }
 
     /// A `message`, `pmessage` or `smessage` push.
-    pub fn is_delivery(&self) -> bool {
+    pub(crate) fn is_delivery(&self) -> bool {
         self.frame()
             .and_then(Frame::pubsub)
             .is_some_and(|(kind, _)| matches!(kind, b"message" | b"pmessage" | b"smessage"))
@@ -114,10 +114,10 @@ impl Settle {
 }
 
 /// What each client received in one step.
-pub type Received = Vec<Vec<Unit>>;
+pub(crate) type Received = Vec<Vec<Unit>>;
 
 /// How the servers of one run are started.
-pub struct Setup {
+pub(crate) struct Setup {
     /// ringcast's I/O backend.
     pub backend: Backend,
 }
@@ -179,7 +179,7 @@ fn connect(server: &Server) -> RawConn {
 }
 
 /// The outcome of one step on both servers.
-pub struct StepResult {
+pub(crate) struct StepResult {
     pub redis: Received,
     pub ringcast: Received,
 }
@@ -188,7 +188,7 @@ pub struct StepResult {
 /// results; stops at the first step `check` rejects and returns its index
 /// and error. After the last step, frames still arriving at ringcast are
 /// handed to `stray` (a failure there gets index `steps.len()`).
-pub fn replay<E>(
+pub(crate) fn replay<E>(
     scenario: &Scenario,
     setup: &Setup,
     mut check: impl FnMut(usize, &Step, &StepResult) -> Result<(), E>,
