@@ -1,4 +1,4 @@
-//! The six invariants of DESIGN.md, checked across workers: publisher and
+//! The six invariants of `docs/design.md`, checked across workers: publisher and
 //! subscriber are placed on different workers (verified via `io-thread`).
 
 use ringcast_tests::client::connect_on_worker_proto;
