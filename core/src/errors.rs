@@ -1,5 +1,8 @@
-//! Every error reply ringcast sends, in one place, so the texts stay
-//! byte-identical to Redis 7.2 (clients and test suites match on them).
+//! Every error reply ringcast's commands and its acceptor send, in one place,
+//! so the texts stay byte-identical to Redis 7.2 (clients and test suites
+//! match on them). Protocol errors, which end a connection, are the request
+//! decoder's own typed error with Redis's texts
+//! ([`crate::resp::decode::ProtocolError`]).
 //!
 //! Each constant or function gives the reply text without the leading `-`
 //! and trailing CRLF; `resp::encode::error` adds those (and turns any CR or
