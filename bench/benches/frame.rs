@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ringcast_core::frame;
+use ringcast_core::frame::{self, FrameRef};
 use ringcast_core::output::OutputQueue;
 use ringcast_core::registry::Namespace;
 use ringcast_core::resp::encode::Proto;
@@ -29,7 +29,7 @@ fn build(c: &mut Criterion) {
         let payload = vec![b'x'; len];
         group.throughput(Throughput::Bytes(len as u64));
         group.bench_function(name, |b| {
-            b.iter(|| frame::message(Namespace::Global, black_box(b"news.sports"), &payload))
+            b.iter(|| frame::message(Namespace::Global, black_box(b"news.sports"), &payload).0)
         });
     }
     group.finish();
@@ -47,7 +47,7 @@ fn fanout(c: &mut Criterion) {
     for (proto, proto_name) in [(Proto::Resp2, "resp2"), (Proto::Resp3, "resp3")] {
         let mut group = c.benchmark_group(format!("frame/fanout/{proto_name}"));
         for (size, len) in SIZES {
-            let frame = frame::message(Namespace::Global, b"news.sports", &vec![b'x'; len]);
+            let (frame, _) = frame::message(Namespace::Global, b"news.sports", &vec![b'x'; len]);
             for subscribers in [1usize, 100, 1000] {
                 let mut queues: Vec<OutputQueue> =
                     (0..subscribers).map(|_| OutputQueue::default()).collect();
@@ -63,7 +63,11 @@ fn fanout(c: &mut Criterion) {
                             let start = Instant::now();
                             for _ in 0..run {
                                 for q in queues.iter_mut() {
-                                    q.push_frame(black_box(&frame), proto);
+                                    let f = FrameRef {
+                                        head: black_box(&frame),
+                                        body: None,
+                                    };
+                                    q.push_frame(f, proto);
                                 }
                             }
                             timed += start.elapsed();

@@ -35,7 +35,7 @@ struct Setup {
 
 impl Setup {
     fn new(subscribers: usize, channel: &[u8]) -> Self {
-        let (doorbells, mut endpoints) = mesh(1, 1024);
+        let (doorbells, mut endpoints) = mesh(1, 1024, 64 << 20);
         let info = ServerInfo {
             started: Instant::now(),
             pid: std::process::id(),

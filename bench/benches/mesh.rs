@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ringcast_core::frame::{self, Message, SharedMessage};
-use ringcast_core::mesh::{Endpoint, mesh};
+use ringcast_core::frame::{Message, SharedMessage};
+use ringcast_core::mesh::{Endpoint, Weigh, mesh};
 use ringcast_core::registry::Namespace;
 
 /// The server's ring size between two workers.
@@ -23,21 +23,31 @@ const RING: usize = 1024;
 const TURN: usize = 64;
 
 fn message() -> SharedMessage {
-    Arc::new(Message {
-        ns: Namespace::Global,
-        channel: Bytes::from_static(b"news.sports"),
-        frame: frame::message(Namespace::Global, b"news.sports", &[b'x'; 64]),
-        patterns: Vec::new(),
-        published: None,
-    })
+    Arc::new(Message::new(
+        Namespace::Global,
+        Bytes::from_static(b"news.sports"),
+        &[b'x'; 64],
+        true,
+        [],
+        None,
+    ))
+}
+
+/// A plain item for the rings (they bound bytes too: it weighs its size).
+struct Word(u64);
+
+impl Weigh for Word {
+    fn weight(&self) -> usize {
+        std::mem::size_of_val(&self.0)
+    }
 }
 
 /// Worker 0 (this thread) pushes `iters` items to worker 1 (another thread,
 /// draining in a loop); timed until worker 1 has popped them all. Either side
 /// yields its core while it has nothing to do, so the figure stays meaningful
 /// when the two threads share a core.
-fn cross_thread<T: Send + 'static>(c: &mut Criterion, name: &str, make: impl Fn() -> T) {
-    let (_bells, mut endpoints) = mesh::<T>(2, RING);
+fn cross_thread<T: Send + Weigh + 'static>(c: &mut Criterion, name: &str, make: impl Fn() -> T) {
+    let (_bells, mut endpoints) = mesh::<T>(2, RING, usize::MAX);
     let mut consumer: Endpoint<T> = endpoints.pop().expect("two endpoints");
     let mut producer = endpoints.pop().expect("two endpoints");
     let popped = Arc::new(AtomicU64::new(0));
@@ -83,17 +93,18 @@ fn cross_thread<T: Send + 'static>(c: &mut Criterion, name: &str, make: impl Fn(
 }
 
 fn two_threads(c: &mut Criterion) {
-    cross_thread(c, "u64", || 7u64);
-    // As a publish does: a new message per item, allocated by the producer
-    // and freed by the consumer (static frame bytes, so only the `Arc` moves).
+    cross_thread(c, "u64", || Word(7));
+    // As a publish does: a new message per item, built by the producer and
+    // freed by the consumer.
     cross_thread(c, "fresh_message", || {
-        Arc::new(Message {
-            ns: Namespace::Global,
-            channel: Bytes::from_static(b"news.sports"),
-            frame: Bytes::from_static(b"*3\r\n$7\r\nmessage\r\n$11\r\nnews.sports\r\n$2\r\nhi\r\n"),
-            patterns: Vec::new(),
-            published: None,
-        })
+        Arc::new(Message::new(
+            Namespace::Global,
+            Bytes::from_static(b"news.sports"),
+            b"hi",
+            true,
+            [],
+            None,
+        ))
     });
     // One message cloned for every item: producer and consumer contend on
     // its reference count, as when one message goes to many workers.
@@ -106,7 +117,7 @@ fn two_threads(c: &mut Criterion) {
 fn one_thread(c: &mut Criterion) {
     let mut group = c.benchmark_group("mesh/one_thread");
     group.throughput(Throughput::Elements(TURN as u64));
-    let (_bells, mut endpoints) = mesh::<SharedMessage>(2, RING);
+    let (_bells, mut endpoints) = mesh::<SharedMessage>(2, RING, usize::MAX);
     let shared = message();
     let (a, b) = endpoints.split_at_mut(1);
     let (producer, consumer) = (&mut a[0], &mut b[0]);

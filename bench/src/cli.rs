@@ -89,6 +89,24 @@ pub struct EngineArgs {
     /// No progress lines on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Latency probe (--probe): sleeps end this many µs before a send time
+    /// and the rest is spun, so sends leave on time despite wake-up jitter.
+    #[arg(long, default_value_t = 100)]
+    pub spin_us: u64,
+    /// Latency probe: skip the floor (the same probe against a relay inside the tool).
+    #[arg(long)]
+    pub no_floor: bool,
+    /// Latency probe: CPUs for the floor relay — the server's [default: the
+    /// CPUs this process had minus --client-cpus, else any].
+    #[arg(long)]
+    pub floor_cpus: Option<String>,
+    /// Latency probe: the floor relay busy-polls instead of waiting in epoll
+    /// (no wake-up in the floor; only meaningful on a quiet machine).
+    #[arg(long)]
+    pub floor_spin: bool,
+    /// Latency probe: PING round trips to time against the server (at most 2 s).
+    #[arg(long, default_value_t = 5000)]
+    pub ping_count: u64,
     /// Testing aid: subscribers pretend every N-th message never arrived, to
     /// show that verification catches loss.
     #[arg(long, hide = true, default_value_t = 0)]
@@ -111,7 +129,8 @@ struct RunArgs {
     workload: Workload,
     #[command(flatten)]
     engine: EngineArgs,
-    /// Start from a named preset (see `ringcast-bench shapes`); shape flags are then ignored.
+    /// Start from a named preset (see `ringcast-bench shapes`); shape flags are
+    /// then ignored, except --rate for a latency preset.
     #[arg(long)]
     preset: Option<String>,
     /// Pin this process to these CPUs (e.g. `0` or `0-1`).
@@ -141,13 +160,25 @@ pub fn main() -> ExitCode {
 
 fn cmd_run(mut a: RunArgs) -> Result<bool> {
     sys::raise_nofile_limit();
+    let all_cpus = sys::current_affinity();
+    let mut floor_cpus = Vec::new();
     if let Some(cpus) = &a.client_cpus {
-        sys::set_affinity(0, &sys::parse_cpu_list(cpus)?).context("pinning the client")?;
+        let mine = sys::parse_cpu_list(cpus)?;
+        sys::set_affinity(0, &mine).context("pinning the client")?;
+        floor_cpus = all_cpus.into_iter().filter(|c| !mine.contains(c)).collect();
+    }
+    if let Some(cpus) = &a.engine.floor_cpus {
+        floor_cpus = sys::parse_cpu_list(cpus)?;
     }
     if let Some(name) = &a.preset {
         let p = matrix::find(name)
             .with_context(|| format!("no preset {name:?}; known:\n{}", matrix::listing()))?;
+        // A latency preset keeps an explicit --rate; otherwise its first rate.
+        let rate = a.workload.rate;
         p.apply(&mut a.workload, false);
+        if let Some(r) = rate.filter(|_| !p.rates.is_empty()) {
+            a.workload.rate = Some(r);
+        }
     }
     let target = Target {
         host: a.server.host.clone(),
@@ -176,6 +207,11 @@ fn cmd_run(mut a: RunArgs) -> Result<bool> {
         drop_every: a.engine.drop_every,
         coalesce: Duration::from_micros(a.engine.coalesce_us),
         drain_timeout: Duration::from_secs_f64(a.engine.drain_timeout.max(0.05)),
+        spin: Duration::from_micros(a.engine.spin_us),
+        floor: !a.engine.no_floor,
+        floor_cpus,
+        floor_spin: a.engine.floor_spin,
+        ping_count: a.engine.ping_count,
     };
     let report = run::run(&opts)?;
     emit(&report, &a.engine)?;

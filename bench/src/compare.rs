@@ -10,7 +10,7 @@ use crate::conn::{ReadBuf, Target};
 use crate::matrix::{self, Preset};
 use crate::plan::{Shape, Workload};
 use crate::report::{bytes, thousands};
-use crate::run::{self, RunOptions, RunReport};
+use crate::run::{self, Latency, RunOptions, RunReport};
 use crate::sys;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -92,6 +92,20 @@ pub struct CompareArgs {
     /// Subscriber pause (µs) after each busy poll round; see `run --help`.
     #[arg(long, default_value_t = 0)]
     pub coalesce_us: u64,
+    /// Latency presets (`--shapes latency`): run at these rates (msg/s, all
+    /// publishers together) instead of each preset's own list.
+    #[arg(long, value_delimiter = ',')]
+    pub latency_rates: Vec<f64>,
+    /// Latency presets: the probe's spin margin before each send, µs.
+    #[arg(long, default_value_t = 100)]
+    pub spin_us: u64,
+    /// Latency presets: skip the tool's floor (the same probe against a relay
+    /// inside the tool, pinned to --server-cpus).
+    #[arg(long)]
+    pub no_floor: bool,
+    /// Latency presets: the floor relay busy-polls instead of waiting in epoll.
+    #[arg(long)]
+    pub floor_spin: bool,
     /// Machine-readable JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -321,6 +335,63 @@ struct Metric {
     fmt: fn(f64) -> String,
 }
 
+/// A latency figure in µs, lower is better.
+const fn us(name: &'static str, get: fn(&RunReport) -> Option<f64>) -> Metric {
+    Metric {
+        name,
+        higher_is_better: false,
+        get,
+        fmt: |v| format!("{v:.1}"),
+    }
+}
+
+/// What the table shows for a latency probe run: the server's percentiles,
+/// the tool's floor and half a PING measured in the same run, and the
+/// server's latency above the floor — the part that is the server's.
+fn probe_metrics() -> Vec<Metric> {
+    fn lat(r: &RunReport) -> Option<&Latency> {
+        r.latency.as_ref()
+    }
+    fn floor(r: &RunReport) -> Option<&Latency> {
+        r.probe.as_ref()?.floor.as_ref()
+    }
+    vec![
+        us("latency p50 us", |r| lat(r).map(|l| l.p50_us)),
+        us("latency p90 us", |r| lat(r).map(|l| l.p90_us)),
+        us("latency p99 us", |r| lat(r).map(|l| l.p99_us)),
+        us("latency p99.9 us", |r| lat(r).map(|l| l.p999_us)),
+        us("latency p99.99 us", |r| lat(r).map(|l| l.p9999_us)),
+        us("latency max us", |r| lat(r).map(|l| l.max_us)),
+        us("floor p50 us", |r| floor(r).map(|l| l.p50_us)),
+        us("floor p99 us", |r| floor(r).map(|l| l.p99_us)),
+        us("floor p99.9 us", |r| floor(r).map(|l| l.p999_us)),
+        us("half PING p50 us", |r| {
+            r.probe.as_ref()?.ping_half_rtt.as_ref().map(|l| l.p50_us)
+        }),
+        us("p50 above floor us", |r| {
+            Some(lat(r)?.p50_us - floor(r)?.p50_us)
+        }),
+        us("p99 above floor us", |r| {
+            Some(lat(r)?.p99_us - floor(r)?.p99_us)
+        }),
+        Metric {
+            name: "server CPU ns/msg",
+            higher_is_better: false,
+            get: |r| r.server_cpu_ns_per_msg,
+            fmt: |v| format!("{v:.0}"),
+        },
+    ]
+}
+
+/// The figures of one table row group, by the kind of run.
+fn metrics_for(r: &RunReport) -> Vec<Metric> {
+    if r.probe.is_some() {
+        probe_metrics()
+    } else {
+        metrics(r.shape)
+    }
+}
+
 fn metrics(shape: Shape) -> Vec<Metric> {
     let rate = Metric {
         name: "delivered msg/s",
@@ -383,6 +454,17 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
+impl ShapeResult {
+    /// The figures its rows show, from the kind of its first run.
+    fn metrics(&self) -> Vec<Metric> {
+        self.cells
+            .iter()
+            .find_map(|c| c.runs.first())
+            .map(metrics_for)
+            .unwrap_or_else(|| metrics(Shape::Fanout))
+    }
+}
+
 /// All runs of one shape on one server.
 #[derive(Debug, Serialize)]
 struct Cell {
@@ -393,8 +475,11 @@ struct Cell {
 
 #[derive(Debug, Serialize)]
 struct ShapeResult {
-    shape: &'static str,
+    /// The preset's name, with `@rate` for a latency preset.
+    shape: String,
     about: &'static str,
+    /// ringcast worker threads for this shape (some need at least two).
+    ringcast_threads: usize,
     cells: Vec<Cell>,
 }
 
@@ -426,226 +511,355 @@ fn machine() -> Machine {
 /// Runs the comparison; Ok(false) when any run failed verification.
 pub fn main(a: CompareArgs) -> Result<bool> {
     sys::raise_nofile_limit();
-    let presets: Vec<&'static Preset> = if a.shapes.is_empty() {
-        matrix::PRESETS.iter().filter(|p| p.default).collect()
-    } else {
-        a.shapes
-            .iter()
-            .map(|n| {
-                matrix::find(n).with_context(|| {
-                    format!("no shape preset {n:?}; known:\n{}", matrix::listing())
-                })
-            })
-            .collect::<Result<_>>()?
-    };
-    if a.servers.is_empty() {
-        bail!("--servers is empty");
-    }
-    // Find binaries before spending time on anything else.
-    let mut bins = Vec::new();
-    for &k in &a.servers {
-        bins.push(match k {
-            ServerKind::Ringcast => find_ringcast(&a.ringcast_bin)?,
-            ServerKind::Redis => find_redis(&a.redis_bin)?,
-        });
-    }
-
-    // Affinity: servers get --server-cpus or whatever we had before pinning ourselves.
-    let all_cpus = sys::current_affinity();
-    let server_cpus = match &a.server_cpus {
-        Some(s) => sys::parse_cpu_list(s)?,
-        None => all_cpus.clone(),
-    };
-    if let Some(c) = &a.client_cpus {
-        sys::set_affinity(0, &sys::parse_cpu_list(c)?).context("pinning the client")?;
-    }
-    let client_cpu_count = sys::current_affinity().len().max(1);
-    let client_threads = a.client_threads.unwrap_or(client_cpu_count).max(1);
-    let ringcast_threads = a.ringcast_threads.unwrap_or(server_cpus.len()).max(1);
-
-    let (log_dir, remove_logs) = match &a.log_dir {
-        Some(d) => (d.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("ringcast-bench-{}", std::process::id())),
-            true,
-        ),
-    };
-    std::fs::create_dir_all(&log_dir)?;
-
-    let specs: Vec<ServerSpec> = a
-        .servers
-        .iter()
-        .zip(&bins)
-        .map(|(&kind, bin)| ServerSpec {
-            kind,
-            bin: bin.clone(),
-            cpus: server_cpus.clone(),
-            ringcast_threads,
-            io_backend: a.io_backend.clone(),
-            log_dir: log_dir.clone(),
-        })
-        .collect();
-
-    let repeat = a.repeat.unwrap_or(if a.quick { 1 } else { 3 }).max(1);
-    let duration = a.duration.unwrap_or(if a.quick { 1.5 } else { 5.0 });
-    let total = presets.len() * repeat * specs.len();
-    let mut done = 0;
-    let mut results = Vec::new();
-    let mut all_passed = true;
-    let t_start = Instant::now();
+    let cases = select_cases(&a.shapes, &a.latency_rates)?;
+    let setup = Setup::prepare(&a)?;
     if !a.quiet {
-        eprintln!(
-            "compare: {} shapes x {} servers x {repeat} runs of {duration} s; servers on CPUs {:?}{}; ringcast threads {ringcast_threads}",
-            presets.len(),
-            specs.len(),
-            server_cpus,
-            a.client_cpus
-                .as_ref()
-                .map(|c| format!(", client on CPUs {c}"))
-                .unwrap_or_default()
-        );
+        eprintln!("{}", setup.banner(cases.len(), &a));
     }
-
-    for preset in &presets {
-        let mut workload = Workload::defaults();
-        preset.apply(&mut workload, a.quick);
-        workload.duration = duration;
-        let mut cells: Vec<Cell> = specs
-            .iter()
-            .map(|s| Cell {
-                server: s.kind,
-                runs: Vec::new(),
-                failures: Vec::new(),
-            })
-            .collect();
-        for rep in 0..repeat {
-            // Alternate who goes first so drift (thermal, neighbours) hits both alike.
-            let mut order: Vec<usize> = (0..specs.len()).collect();
-            if rep % 2 == 1 {
-                order.reverse();
-            }
-            for i in order {
-                done += 1;
-                let spec = &specs[i];
-                let outcome = run_one(spec, &workload, &a, client_threads);
-                let line = match &outcome {
-                    Ok(r) if r.passed() => format!("ok  {}", summary(r)),
-                    Ok(r) => format!("FAILED verification: {}", r.violations.join("; ")),
-                    Err(e) => format!("ERROR: {e:#}"),
-                };
-                if !a.quiet {
-                    eprintln!(
-                        "[{done}/{total}] {:<15} {:<9} run {}/{repeat}  {line}",
-                        preset.name,
-                        spec.kind.name(),
-                        rep + 1
-                    );
-                }
-                match outcome {
-                    Ok(r) => {
-                        if !r.passed() {
-                            all_passed = false;
-                            cells[i].failures.push(format!(
-                                "run {}: {}",
-                                rep + 1,
-                                r.violations.join("; ")
-                            ));
-                        }
-                        cells[i].runs.push(r);
-                    }
-                    Err(e) => {
-                        all_passed = false;
-                        cells[i].failures.push(format!("run {}: {e:#}", rep + 1));
-                    }
-                }
-            }
-        }
+    let t_start = Instant::now();
+    let mut progress = Progress {
+        done: 0,
+        total: cases.len() * setup.repeat * setup.specs.len(),
+        quiet: a.quiet,
+    };
+    let mut results = Vec::new();
+    for case in &cases {
+        let r = run_shape(case, &setup, &a, &mut progress);
         if let Some(dir) = &a.plot_dir {
-            plot_shape(dir, preset.name, &cells)?;
+            plot_shape(dir, &case.name, &r.cells)?;
         }
-        results.push(ShapeResult {
-            shape: preset.name,
-            about: preset.about,
-            cells,
-        });
+        results.push(r);
     }
-
-    let m = machine();
+    let all_passed = results
+        .iter()
+        .all(|r| r.cells.iter().all(|c| c.failures.is_empty()));
     if a.json {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            machine: &'a Machine,
-            command: String,
-            server_cpus: &'a [usize],
-            client_cpus: &'a Option<String>,
-            ringcast_threads: usize,
-            repeat: usize,
-            duration_s: f64,
-            medians: Vec<serde_json::Value>,
-            shapes: &'a [ShapeResult],
-        }
-        let out = Out {
-            machine: &m,
-            command: std::env::args().collect::<Vec<_>>().join(" "),
-            server_cpus: &server_cpus,
-            client_cpus: &a.client_cpus,
-            ringcast_threads,
-            repeat,
-            duration_s: duration,
-            medians: medians_json(&results),
-            shapes: &results,
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        print_json(&setup, &a, &results)?;
     } else {
-        println!(
-            "machine: {} CPUs, {}, kernel {}; servers on CPUs {:?}{}; ringcast threads {}; RESP{}",
-            m.nproc,
-            m.cpu_model,
-            m.kernel,
-            server_cpus,
-            a.client_cpus
-                .as_ref()
-                .map(|c| format!(", client on CPUs {c}"))
-                .unwrap_or_else(|| ", client unpinned".into()),
-            ringcast_threads,
-            a.resp
-        );
-        println!(
-            "medians of {repeat} run(s) of {duration} s each, servers restarted for every run; total {:.0} s",
-            t_start.elapsed().as_secs_f64()
-        );
-        print!("{}", table(&specs, &results));
-        let busy = client_limited(&results, client_cpu_count);
-        if !busy.is_empty() {
-            println!(
-                "note: the load generator kept >= 90% of its {client_cpu_count} CPU(s) busy in: {}; \
-                 msg/s and latency there may reflect the tool (server CPU ns/msg is still valid)",
-                busy.join(", ")
-            );
-        }
-        for r in &results {
-            for c in &r.cells {
-                for f in &c.failures {
-                    println!("FAILED {} on {}: {f}", r.shape, c.server.name());
-                }
-            }
-        }
+        print_table(&setup, &a, &results, t_start.elapsed());
     }
-    if remove_logs && all_passed {
-        let _ = std::fs::remove_dir_all(&log_dir);
-    } else if !all_passed && !a.quiet {
-        eprintln!("server logs kept in {}", log_dir.display());
-    }
+    setup.finish_logs(all_passed, a.quiet);
     Ok(all_passed)
 }
 
+/// One row group of the table: a preset, at one rate for a latency preset.
+struct Case {
+    preset: &'static Preset,
+    name: String,
+    rate: Option<f64>,
+}
+
+/// The cases of the presets named by `--shapes` (or the default matrix):
+/// a latency preset once per rate, `latency_rates` overriding its own.
+fn select_cases(names: &[String], latency_rates: &[f64]) -> Result<Vec<Case>> {
+    let mut presets: Vec<&'static Preset> = Vec::new();
+    if names.is_empty() {
+        presets.extend(matrix::PRESETS.iter().filter(|p| p.default));
+    }
+    for n in names {
+        let found = matrix::select(n);
+        if found.is_empty() {
+            bail!(
+                "no shape preset {n:?}; known (and `latency` for all latency presets):\n{}",
+                matrix::listing()
+            );
+        }
+        presets.extend(found);
+    }
+    if latency_rates.iter().any(|r| !r.is_finite() || *r <= 0.0) {
+        bail!("--latency-rates must be positive");
+    }
+    let mut cases = Vec::new();
+    for preset in presets {
+        if preset.rates.is_empty() {
+            cases.push(Case {
+                preset,
+                name: preset.name.to_string(),
+                rate: None,
+            });
+            continue;
+        }
+        let rates = if latency_rates.is_empty() {
+            preset.rates
+        } else {
+            latency_rates
+        };
+        for &r in rates {
+            cases.push(Case {
+                preset,
+                name: format!("{}@{}", preset.name, matrix::rate_label(r)),
+                rate: Some(r),
+            });
+        }
+    }
+    Ok(cases)
+}
+
+/// Everything fixed for the whole comparison: servers, pinning, repetitions.
+struct Setup {
+    specs: Vec<ServerSpec>,
+    server_cpus: Vec<usize>,
+    client_cpu_count: usize,
+    client_threads: usize,
+    ringcast_threads: usize,
+    repeat: usize,
+    duration: f64,
+    log_dir: PathBuf,
+    remove_logs: bool,
+}
+
+impl Setup {
+    /// Finds the binaries (before spending time on anything else), pins this
+    /// process, and creates the log directory.
+    fn prepare(a: &CompareArgs) -> Result<Setup> {
+        if a.servers.is_empty() {
+            bail!("--servers is empty");
+        }
+        let mut bins = Vec::new();
+        for &k in &a.servers {
+            bins.push(match k {
+                ServerKind::Ringcast => find_ringcast(&a.ringcast_bin)?,
+                ServerKind::Redis => find_redis(&a.redis_bin)?,
+            });
+        }
+        // Servers get --server-cpus or whatever we had before pinning ourselves.
+        let server_cpus = match &a.server_cpus {
+            Some(s) => sys::parse_cpu_list(s)?,
+            None => sys::current_affinity(),
+        };
+        if let Some(c) = &a.client_cpus {
+            sys::set_affinity(0, &sys::parse_cpu_list(c)?).context("pinning the client")?;
+        }
+        let client_cpu_count = sys::current_affinity().len().max(1);
+        let ringcast_threads = a.ringcast_threads.unwrap_or(server_cpus.len()).max(1);
+        let (log_dir, remove_logs) = match &a.log_dir {
+            Some(d) => (d.clone(), false),
+            None => (
+                std::env::temp_dir().join(format!("ringcast-bench-{}", std::process::id())),
+                true,
+            ),
+        };
+        std::fs::create_dir_all(&log_dir)?;
+        let specs = a
+            .servers
+            .iter()
+            .zip(bins)
+            .map(|(&kind, bin)| ServerSpec {
+                kind,
+                bin,
+                cpus: server_cpus.clone(),
+                ringcast_threads,
+                io_backend: a.io_backend.clone(),
+                log_dir: log_dir.clone(),
+            })
+            .collect();
+        Ok(Setup {
+            specs,
+            server_cpus,
+            client_cpu_count,
+            client_threads: a.client_threads.unwrap_or(client_cpu_count).max(1),
+            ringcast_threads,
+            repeat: a.repeat.unwrap_or(if a.quick { 1 } else { 3 }).max(1),
+            duration: a.duration.unwrap_or(if a.quick { 1.5 } else { 5.0 }),
+            log_dir,
+            remove_logs,
+        })
+    }
+
+    fn banner(&self, shapes: usize, a: &CompareArgs) -> String {
+        format!(
+            "compare: {shapes} shapes x {} servers x {} runs of {} s; servers on CPUs {:?}{}; ringcast threads {}",
+            self.specs.len(),
+            self.repeat,
+            self.duration,
+            self.server_cpus,
+            a.client_cpus
+                .as_ref()
+                .map(|c| format!(", client on CPUs {c}"))
+                .unwrap_or_default(),
+            self.ringcast_threads
+        )
+    }
+
+    /// Removes the server logs when every run passed and they were temporary.
+    fn finish_logs(&self, all_passed: bool, quiet: bool) {
+        if self.remove_logs && all_passed {
+            let _ = std::fs::remove_dir_all(&self.log_dir);
+        } else if !all_passed && !quiet {
+            eprintln!("server logs kept in {}", self.log_dir.display());
+        }
+    }
+}
+
+/// The `[done/total]` counter of the progress lines.
+struct Progress {
+    done: usize,
+    total: usize,
+    quiet: bool,
+}
+
+/// Every run of one shape: `repeat` rounds over the servers, alternating
+/// which goes first so drift (thermal, neighbours) hits both alike.
+fn run_shape(case: &Case, setup: &Setup, a: &CompareArgs, progress: &mut Progress) -> ShapeResult {
+    let mut workload = Workload::defaults();
+    case.preset.apply(&mut workload, a.quick);
+    if case.rate.is_some() {
+        workload.rate = case.rate;
+    }
+    workload.duration = setup.duration;
+    let mut cells: Vec<Cell> = setup
+        .specs
+        .iter()
+        .map(|s| Cell {
+            server: s.kind,
+            runs: Vec::new(),
+            failures: Vec::new(),
+        })
+        .collect();
+    for rep in 0..setup.repeat {
+        let mut order: Vec<usize> = (0..setup.specs.len()).collect();
+        if rep % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            progress.done += 1;
+            let spec = &setup.specs[i];
+            let outcome = run_one(spec, &workload, a, setup, case.preset.min_workers);
+            if !progress.quiet {
+                eprintln!(
+                    "[{}/{}] {:<15} {:<9} run {}/{}  {}",
+                    progress.done,
+                    progress.total,
+                    case.name,
+                    spec.kind.name(),
+                    rep + 1,
+                    setup.repeat,
+                    outcome_line(&outcome)
+                );
+            }
+            cells[i].record(rep, outcome);
+        }
+    }
+    ShapeResult {
+        shape: case.name.clone(),
+        about: case.preset.about,
+        ringcast_threads: setup.ringcast_threads.max(case.preset.min_workers),
+        cells,
+    }
+}
+
+fn outcome_line(outcome: &Result<RunReport>) -> String {
+    match outcome {
+        Ok(r) if r.passed() => format!("ok  {}", summary(r)),
+        Ok(r) => format!("FAILED verification: {}", r.violations.join("; ")),
+        Err(e) => format!("ERROR: {e:#}"),
+    }
+}
+
+impl Cell {
+    /// Keeps a run (passed or not) and notes why it failed, if it did.
+    fn record(&mut self, rep: usize, outcome: Result<RunReport>) {
+        match outcome {
+            Ok(r) => {
+                if !r.passed() {
+                    self.failures
+                        .push(format!("run {}: {}", rep + 1, r.violations.join("; ")));
+                }
+                self.runs.push(r);
+            }
+            Err(e) => self.failures.push(format!("run {}: {e:#}", rep + 1)),
+        }
+    }
+}
+
+fn print_json(setup: &Setup, a: &CompareArgs, results: &[ShapeResult]) -> Result<()> {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        machine: Machine,
+        command: String,
+        server_cpus: &'a [usize],
+        client_cpus: &'a Option<String>,
+        ringcast_threads: usize,
+        repeat: usize,
+        duration_s: f64,
+        medians: Vec<serde_json::Value>,
+        shapes: &'a [ShapeResult],
+    }
+    let out = Out {
+        machine: machine(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        server_cpus: &setup.server_cpus,
+        client_cpus: &a.client_cpus,
+        ringcast_threads: setup.ringcast_threads,
+        repeat: setup.repeat,
+        duration_s: setup.duration,
+        medians: medians_json(results),
+        shapes: results,
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+fn print_table(setup: &Setup, a: &CompareArgs, results: &[ShapeResult], took: Duration) {
+    let m = machine();
+    println!(
+        "machine: {} CPUs, {}, kernel {}; servers on CPUs {:?}{}; ringcast threads {}; RESP{}",
+        m.nproc,
+        m.cpu_model,
+        m.kernel,
+        setup.server_cpus,
+        a.client_cpus
+            .as_ref()
+            .map(|c| format!(", client on CPUs {c}"))
+            .unwrap_or_else(|| ", client unpinned".into()),
+        setup.ringcast_threads,
+        a.resp
+    );
+    println!(
+        "medians of {} run(s) of {} s each, servers restarted for every run; total {:.0} s",
+        setup.repeat,
+        setup.duration,
+        took.as_secs_f64()
+    );
+    print!("{}", table(&setup.specs, results));
+    for r in results {
+        if r.ringcast_threads != setup.ringcast_threads {
+            println!(
+                "note: {} ran ringcast with {} threads (on CPUs {:?})",
+                r.shape, r.ringcast_threads, setup.server_cpus
+            );
+        }
+    }
+    let busy = client_limited(results, setup.client_cpu_count);
+    if !busy.is_empty() {
+        println!(
+            "note: the load generator kept >= 90% of its {} CPU(s) busy in: {}; \
+             msg/s and latency there may reflect the tool (server CPU ns/msg is still valid)",
+            setup.client_cpu_count,
+            busy.join(", ")
+        );
+    }
+    for r in results {
+        for c in &r.cells {
+            for f in &c.failures {
+                println!("FAILED {} on {}: {f}", r.shape, c.server.name());
+            }
+        }
+    }
+}
+
+/// One run on a freshly started server (ringcast with at least
+/// `min_workers` threads).
 fn run_one(
     spec: &ServerSpec,
     workload: &Workload,
     a: &CompareArgs,
-    client_threads: usize,
+    setup: &Setup,
+    min_workers: usize,
 ) -> Result<RunReport> {
-    let server = ServerProc::start(spec)?;
+    let mut spec = spec.clone();
+    spec.ringcast_threads = spec.ringcast_threads.max(min_workers);
+    let server = ServerProc::start(&spec)?;
     let opts = RunOptions {
         target: Target {
             host: "127.0.0.1".into(),
@@ -654,7 +868,7 @@ fn run_one(
             resp3: a.resp == 3,
         },
         workload: workload.clone(),
-        client_threads,
+        client_threads: setup.client_threads,
         server_pid: Some(server.pid()),
         read_buf: a.read_buffer_kib.max(1) * 1024,
         progress: false,
@@ -662,6 +876,11 @@ fn run_one(
         drop_every: 0,
         coalesce: Duration::from_micros(a.coalesce_us),
         drain_timeout: Duration::from_secs(5),
+        spin: Duration::from_micros(a.spin_us),
+        floor: !a.no_floor,
+        floor_cpus: setup.server_cpus.clone(),
+        floor_spin: a.floor_spin,
+        ping_count: 5000,
     };
     let r = run::run(&opts);
     drop(server);
@@ -671,6 +890,15 @@ fn run_one(
 fn summary(r: &RunReport) -> String {
     if let Some(m) = &r.memory {
         return format!("{:.0} B/conn", m.bytes_per_connection);
+    }
+    if let (Some(p), Some(l)) = (&r.probe, &r.latency) {
+        let floor = p.floor.as_ref().map(|f| format!("{:.1}", f.p50_us));
+        return format!(
+            "p50 {:.1} us  p99 {:.1} us  (floor p50 {} us)",
+            l.p50_us,
+            l.p99_us,
+            floor.unwrap_or_else(|| "-".into())
+        );
     }
     let mut s = format!("{} msg/s", thousands(r.delivered_rate));
     if let Some(ns) = r.server_cpu_ns_per_msg {
@@ -704,21 +932,9 @@ fn table(specs: &[ServerSpec], results: &[ShapeResult]) -> String {
     }
     rows.push(head);
     for r in results {
-        let shape = r
-            .cells
-            .first()
-            .and_then(|c| c.runs.first())
-            .map(|x| x.shape)
-            .unwrap_or(Shape::Fanout);
-        for (i, m) in metrics(shape).iter().enumerate() {
-            let mut row = vec![
-                if i == 0 {
-                    r.shape.to_string()
-                } else {
-                    String::new()
-                },
-                m.name.to_string(),
-            ];
+        for (i, m) in r.metrics().iter().enumerate() {
+            let label = if i == 0 { r.shape.as_str() } else { "" };
+            let mut row = vec![label.to_string(), m.name.to_string()];
             let vals: Vec<Option<f64>> = r.cells.iter().map(|c| cell_median(c, m)).collect();
             for (c, v) in r.cells.iter().zip(&vals) {
                 row.push(match v {
@@ -728,28 +944,37 @@ fn table(specs: &[ServerSpec], results: &[ShapeResult]) -> String {
                 });
             }
             if ratio {
-                match (vals[0], vals[1]) {
-                    (Some(x), Some(y)) if y > 0.0 => {
-                        let q = x / y;
-                        row.push(format!("{q:.2}x"));
-                        let first_better = if m.higher_is_better { q > 1.0 } else { q < 1.0 };
-                        row.push(if (q - 1.0).abs() < 0.02 {
-                            "same".into()
-                        } else if first_better {
-                            specs[0].kind.name().into()
-                        } else {
-                            specs[1].kind.name().into()
-                        });
-                    }
-                    _ => {
-                        row.push("-".into());
-                        row.push(String::new());
-                    }
-                }
+                row.extend(ratio_cells(specs, m, vals[0], vals[1]));
             }
             rows.push(row);
         }
     }
+    render(&rows)
+}
+
+/// "x/y" and which server is better by that metric (within 2% is "same");
+/// none for a negative figure (a latency above the floor can dip below it).
+fn ratio_cells(specs: &[ServerSpec], m: &Metric, x: Option<f64>, y: Option<f64>) -> [String; 2] {
+    match (x, y) {
+        (Some(x), Some(y)) if x >= 0.0 && y > 0.0 => {
+            let q = x / y;
+            let first_better = if m.higher_is_better { q > 1.0 } else { q < 1.0 };
+            let better = if (q - 1.0).abs() < 0.02 {
+                "same"
+            } else if first_better {
+                specs[0].kind.name()
+            } else {
+                specs[1].kind.name()
+            };
+            [format!("{q:.2}x"), better.into()]
+        }
+        _ => ["-".into(), String::new()],
+    }
+}
+
+/// Aligned columns: the first two left-aligned, the figures right-aligned,
+/// a rule under the header row.
+fn render(rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
@@ -757,12 +982,12 @@ fn table(specs: &[ServerSpec], results: &[ShapeResult]) -> String {
     for (n, row) in rows.iter().enumerate() {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
-            let pad = widths[i] - cell.chars().count();
+            let pad = " ".repeat(widths[i] - cell.chars().count());
             if i < 2 {
                 line.push_str(cell);
-                line.push_str(&" ".repeat(pad));
+                line.push_str(&pad);
             } else {
-                line.push_str(&" ".repeat(pad));
+                line.push_str(&pad);
                 line.push_str(cell);
             }
             line.push_str("  ");
@@ -798,12 +1023,11 @@ fn medians_json(results: &[ShapeResult]) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     for r in results {
         for c in &r.cells {
-            let shape = c.runs.first().map(|x| x.shape).unwrap_or(Shape::Fanout);
             let mut obj = serde_json::Map::new();
-            obj.insert("shape".into(), r.shape.into());
+            obj.insert("shape".into(), r.shape.clone().into());
             obj.insert("server".into(), c.server.name().into());
             obj.insert("passed".into(), c.failures.is_empty().into());
-            for m in metrics(shape) {
+            for m in r.metrics() {
                 obj.insert(
                     m.name.into(),
                     cell_median(c, &m)

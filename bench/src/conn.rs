@@ -77,26 +77,7 @@ impl Target {
         let mut s = self.open(&mut rb).ok()?;
         s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
             .ok()?;
-        let mut cmd = Vec::new();
-        resp::write_command(&mut cmd, &[b"INFO", b"server"]);
-        s.write_all(&cmd).ok()?;
-        let text = loop {
-            if let Ok(Some((f, _))) = resp::parse_frame(rb.unparsed()) {
-                match f.elems() {
-                    [Elem::Bulk(b)] => break String::from_utf8_lossy(b).into_owned(),
-                    _ => return None,
-                }
-            }
-            // RESP3 may answer with a verbatim string, which parse_frame does not read.
-            if rb.unparsed().first() == Some(&b'=')
-                && let Some(end) = resp::skip_value(rb.unparsed(), 0).ok()?
-            {
-                break String::from_utf8_lossy(&rb.unparsed()[..end]).into_owned();
-            }
-            if rb.read_from(&mut s).ok()? == 0 {
-                return None;
-            }
-        };
+        let text = command_text(&mut s, &mut rb, &[b"INFO", b"server"]).ok()??;
         let pid: u32 = text
             .lines()
             .find_map(|l| l.strip_prefix("process_id:"))?
@@ -114,6 +95,51 @@ impl Target {
             None
         }
     }
+}
+
+/// Sends one command and reads its reply as text: a bulk string, or the
+/// verbatim string RESP3 uses for INFO and CLIENT INFO. `Ok(None)` for any
+/// other reply (an error, say).
+pub fn command_text(s: &mut TcpStream, rb: &mut ReadBuf, args: &[&[u8]]) -> Result<Option<String>> {
+    let mut cmd = Vec::new();
+    resp::write_command(&mut cmd, args);
+    s.write_all(&cmd)?;
+    loop {
+        if rb.unparsed().first() == Some(&b'=') {
+            // Verbatim: `=<len>\r\ntxt:<text>\r\n`, which parse_frame does not read.
+            if let Some(end) = resp::skip_value(rb.unparsed(), 0)? {
+                let text = String::from_utf8_lossy(&rb.unparsed()[..end]).into_owned();
+                rb.consume(end);
+                return Ok(Some(text));
+            }
+        } else if let Some((f, used)) = resp::parse_frame(rb.unparsed())? {
+            let text = match f.elems() {
+                [Elem::Bulk(b)] => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            };
+            rb.consume(used);
+            return Ok(text);
+        }
+        if rb.read_from(s)? == 0 {
+            bail!("server closed the connection");
+        }
+    }
+}
+
+/// The worker (I/O thread) serving this connection, from the `io-thread=`
+/// field of `CLIENT INFO`; `None` when the server does not report one
+/// (redis-server has a single event loop). Must run before SUBSCRIBE.
+pub fn worker_of(s: &mut TcpStream, rb: &mut ReadBuf) -> Result<Option<u32>> {
+    let text = command_text(s, rb, &[b"CLIENT", b"INFO"])?;
+    Ok(text.as_deref().and_then(io_thread_field))
+}
+
+/// `io-thread=N` from a CLIENT INFO / CLIENT LIST line.
+pub fn io_thread_field(line: &str) -> Option<u32> {
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix("io-thread="))?
+        .parse()
+        .ok()
 }
 
 /// A connection's receive buffer: bytes `start..end` are read but not yet parsed.
@@ -295,6 +321,13 @@ mod tests {
         assert_eq!(n.parse_channel(b"rcb::c"), None);
         assert_eq!(n.parse_channel(b"other:42:c"), None);
         assert_eq!(n.parse_channel(b"rcb:99999999999:c"), None);
+    }
+
+    #[test]
+    fn io_thread_is_read_from_a_client_line() {
+        let line = "id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 fd=-1 name= resp=2 io-thread=3\n";
+        assert_eq!(io_thread_field(line), Some(3));
+        assert_eq!(io_thread_field("id=7 addr=127.0.0.1:5000 resp=2"), None);
     }
 
     #[test]

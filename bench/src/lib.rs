@@ -3,8 +3,9 @@
 //!
 //! Layers, bottom up: [`resp`] and [`payload`] (bytes on the wire), [`verify`]
 //! (what arrived vs. what was sent), [`plan`] and [`matrix`] (workloads),
-//! [`subscriber`], [`publisher`], [`churn`] (the load engine), [`run`] (one run
-//! against one server), [`compare`] (servers started here, shape matrix, ratios),
+//! [`subscriber`], [`publisher`], [`churn`] (the load engine), [`pacing`],
+//! [`probe`] and [`relay`] (the latency probe and its floor), [`outcome`]
+//! (what a run is asked and what it found), [`run`] (one run against one server), [`compare`] (servers started here, shape matrix, ratios),
 //! [`report`] and [`plot`] (output).
 
 pub mod churn;
@@ -12,10 +13,14 @@ pub mod cli;
 pub mod compare;
 pub mod conn;
 pub mod matrix;
+pub mod outcome;
+pub mod pacing;
 pub mod payload;
 pub mod plan;
 pub mod plot;
+pub mod probe;
 pub mod publisher;
+pub mod relay;
 pub mod report;
 pub mod resp;
 pub mod run;

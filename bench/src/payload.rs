@@ -9,7 +9,7 @@
 //! | 8      | 4    | channel index (the channel name must agree with it)     |
 //! | 12     | 4    | total payload length                                    |
 //! | 16     | 8    | sequence number per (publisher, channel), from 0        |
-//! | 24     | 8    | intended send time, ns since the run's common epoch      |
+//! | 24     | 8    | intended send time, CLOCK_MONOTONIC ns                  |
 //! | 32..   |      | padding: every byte equals [`fill_byte`] of the header   |
 //!
 //! The padding depends on the header, so a message spliced from two others or

@@ -10,6 +10,7 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
+use crate::conn::Naming;
 use crate::payload::HEADER_LEN;
 
 /// What kind of pub/sub traffic to generate.
@@ -30,6 +31,19 @@ pub enum Shape {
     Churn,
     /// Server RSS per idle subscriber connection.
     Memory,
+}
+
+/// Where the latency probe wants each publisher relative to the
+/// subscribers of its channels, on a server with several workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Wherever the server puts it.
+    Any,
+    /// On the same worker as its (first) subscriber.
+    Same,
+    /// On another worker than its (first) subscriber.
+    Cross,
 }
 
 /// How subscribers subscribe (and publishers publish).
@@ -54,6 +68,15 @@ impl SubKind {
         match self {
             SubKind::Shard => b"SPUBLISH",
             _ => b"PUBLISH",
+        }
+    }
+
+    /// The first element of the message frames a subscriber receives.
+    pub fn message_kind(self) -> &'static [u8] {
+        match self {
+            SubKind::Channel => b"message",
+            SubKind::Pattern => b"pmessage",
+            SubKind::Shard => b"smessage",
         }
     }
 }
@@ -118,6 +141,16 @@ pub struct Workload {
     /// Skip the byte-by-byte padding check (header, length and order are still verified).
     #[arg(long)]
     pub no_check_padding: bool,
+    /// Latency probe: one pinned thread paces the publishers precisely,
+    /// sends, and busy-reads every socket; the tool's own floor (the same
+    /// probe against a minimal relay inside the tool) and half a PING round
+    /// trip are measured in the same run. Needs --rate; shapes pairs, fanout, spread.
+    #[arg(long)]
+    pub probe: bool,
+    /// Latency probe: each publisher on the same worker as its subscriber,
+    /// on another one, or anywhere (checked with CLIENT INFO's io-thread).
+    #[arg(long, value_enum, default_value = "any")]
+    pub placement: Placement,
 }
 
 /// The concrete topology of a run.
@@ -156,6 +189,18 @@ impl Workload {
             && (!r.is_finite() || r <= 0.0)
         {
             bail!("--rate must be positive");
+        }
+        if self.probe {
+            if self.rate.is_none() {
+                bail!(
+                    "--probe measures latency at a fixed rate: give --rate (msg/s, all publishers together)"
+                );
+            }
+            if !matches!(self.shape, Shape::Pairs | Shape::Fanout | Shape::Spread) {
+                bail!("--probe runs the pairs, fanout and spread shapes");
+            }
+        } else if self.placement != Placement::Any {
+            bail!("--placement needs --probe");
         }
         Ok(())
     }
@@ -244,6 +289,18 @@ fn sample_distinct(rng: &mut fastrand::Rng, n: u32, k: u32) -> Vec<u32> {
 }
 
 impl Plan {
+    /// The names a subscriber on channels `chans` subscribes to: the channel
+    /// names, or each channel's private pattern.
+    pub fn subscription_names(&self, naming: &Naming, chans: &[u32]) -> Vec<Vec<u8>> {
+        chans
+            .iter()
+            .map(|&c| match self.kind {
+                SubKind::Pattern => naming.pattern(c),
+                _ => naming.channel(c),
+            })
+            .collect()
+    }
+
     /// For each channel, the publishers that publish to it.
     pub fn publishers_by_channel(&self) -> Vec<Vec<u32>> {
         let mut out = vec![Vec::new(); self.channels as usize];

@@ -85,7 +85,7 @@ fn command_heads(cfg: &PubConfig, channels: &[u32]) -> Vec<Vec<u8>> {
 }
 
 /// Builds PUBLISH commands round-robin over a publisher's channels.
-struct Encoder {
+pub(crate) struct Encoder {
     id: u32,
     channels: Vec<u32>,
     heads: Vec<Vec<u8>>,
@@ -95,8 +95,26 @@ struct Encoder {
 }
 
 impl Encoder {
+    pub(crate) fn new(id: u32, channels: Vec<u32>, cfg: &PubConfig) -> Encoder {
+        Encoder {
+            id,
+            heads: command_heads(cfg, &channels),
+            seqs: vec![0; channels.len()],
+            channels,
+            next: 0,
+            payload: cfg.payload,
+        }
+    }
+
+    /// The channel the next [`Encoder::push`] publishes to.
     #[inline]
-    fn push(&mut self, out: &mut Vec<u8>, sent_ns: u64) {
+    pub(crate) fn next_channel(&self) -> u32 {
+        self.channels[self.next]
+    }
+
+    /// Appends the next PUBLISH, its payload stamped with `sent_ns`.
+    #[inline]
+    pub(crate) fn push(&mut self, out: &mut Vec<u8>, sent_ns: u64) {
         let i = self.next;
         self.next = if i + 1 == self.channels.len() {
             0
@@ -116,18 +134,18 @@ impl Encoder {
     }
 }
 
-/// Reply accounting shared by both loops.
+/// Reply accounting shared by both loops (and the latency probe).
 #[derive(Default)]
-struct Replies {
+pub(crate) struct Replies {
     promised: u64,
-    replies: u64,
+    pub(crate) replies: u64,
     errors: u64,
     first_error: Option<String>,
 }
 
 impl Replies {
     /// Consumes complete replies from `rb`; returns how many.
-    fn take(&mut self, rb: &mut ReadBuf, shared: &Shared) -> Result<u64> {
+    pub(crate) fn take(&mut self, rb: &mut ReadBuf, shared: &Shared) -> Result<u64> {
         let buf = rb.unparsed();
         let mut pos = 0;
         let mut n = 0;
@@ -184,15 +202,7 @@ pub fn spawn(
                 }
             };
             drop(ready);
-            let heads = command_heads(&cfg, &channels);
-            let enc = Encoder {
-                id,
-                seqs: vec![0; channels.len()],
-                channels,
-                heads,
-                next: 0,
-                payload: cfg.payload,
-            };
+            let enc = Encoder::new(id, channels, &cfg);
             if !shared.gate.wait() {
                 return Ok(PubOutcome::default());
             }
@@ -209,7 +219,8 @@ pub fn spawn(
         .expect("spawning a thread")
 }
 
-fn outcome(enc: Encoder, r: Replies) -> PubOutcome {
+/// What a publisher did, once it stopped.
+pub(crate) fn outcome(enc: Encoder, r: Replies) -> PubOutcome {
     PubOutcome {
         id: enc.id,
         sent: enc.seqs.iter().sum(),
@@ -283,7 +294,7 @@ fn open_loop(
     cfg: &PubConfig,
     shared: &Shared,
 ) -> Result<PubOutcome> {
-    set_precise_timers();
+    crate::sys::set_precise_timers();
     // One thread per publisher, non-blocking socket, ppoll until the next send
     // time (ns precision). Replies are read at every tick and writes never
     // block, so a server that stops reading until its replies are taken cannot
@@ -384,14 +395,5 @@ fn wait_fd(fd: std::os::fd::RawFd, want_read: bool, want_write: bool, ns: u64) {
     // SAFETY: one valid pollfd, a valid timespec, no signal mask change.
     unsafe {
         libc::ppoll(&mut pfd, 1, &ts, std::ptr::null());
-    }
-}
-
-/// Sets this thread's timer slack to 1 ns so open-loop sleeps wake on time
-/// (the default 50 µs slack would blur the schedule).
-fn set_precise_timers() {
-    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only the calling thread.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
     }
 }

@@ -1,8 +1,9 @@
 //! Human-readable output: one block per run, and number formatting shared
 //! with the comparison table.
 
+use crate::outcome::ProbeReport;
 use crate::plan::Shape;
-use crate::run::RunReport;
+use crate::run::{Latency, RunReport};
 use std::fmt::Write;
 
 /// `1234567.0` → `1,234,567`.
@@ -43,27 +44,55 @@ pub fn human(r: &RunReport) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     if r.shape == Shape::Memory {
-        let _ = writeln!(o, "{}  shape {}  RESP{}", r.server, shape, r.resp);
-        if let Some(m) = &r.memory {
+        memory_block(&mut o, r, &shape);
+    } else {
+        traffic_block(&mut o, r, &shape);
+        if let Some(p) = &r.probe {
+            probe_block(&mut o, r, p);
+        } else if let Some(l) = &r.latency {
+            latency_line(&mut o, r, l);
+        }
+        cpu_lines(&mut o, r);
+        if let Some(c) = &r.churn {
             let _ = writeln!(
                 o,
-                "  idle subscribers {}   server RSS {} -> {}   {:.0} bytes per connection",
-                thousands(m.connections as f64),
-                bytes(m.rss_before as f64),
-                bytes(m.rss_after as f64),
-                m.bytes_per_connection
+                "  churn        {} SUBSCRIBE/UNSUBSCRIBE per second ({} ops)",
+                thousands(c.ops_per_sec),
+                thousands(c.ops as f64)
             );
         }
-        verdict(&mut o, r);
-        return o;
     }
+    verdict(&mut o, r);
+    o
+}
+
+fn memory_block(o: &mut String, r: &RunReport, shape: &str) {
+    let _ = writeln!(o, "{}  shape {}  RESP{}", r.server, shape, r.resp);
+    if let Some(m) = &r.memory {
+        let _ = writeln!(
+            o,
+            "  idle subscribers {}   server RSS {} -> {}   {:.0} bytes per connection",
+            thousands(m.connections as f64),
+            bytes(m.rss_before as f64),
+            bytes(m.rss_after as f64),
+            m.bytes_per_connection
+        );
+    }
+}
+
+/// What ran, and how many messages went out and came in.
+fn traffic_block(o: &mut String, r: &RunReport, shape: &str) {
     let _ = writeln!(
         o,
-        "{}  shape {}  RESP{}  {} loop{}",
+        "{}  shape {}  RESP{}  {}{}",
         r.server,
         shape,
         r.resp,
-        r.loop_kind,
+        if r.probe.is_some() {
+            "latency probe".to_string()
+        } else {
+            format!("{} loop", r.loop_kind)
+        },
         match r.target_rate {
             Some(rate) => format!(" at {} msg/s", thousands(rate)),
             None => format!(" (window {})", r.window),
@@ -96,22 +125,27 @@ pub fn human(r: &RunReport) -> String {
         thousands(r.delivered_rate),
         bytes(r.payload_bytes_rate)
     );
-    if let Some(l) = &r.latency {
-        let _ = writeln!(
-            o,
-            "  latency us   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  (from {} send time)",
-            l.p50_us,
-            l.p90_us,
-            l.p99_us,
-            l.p999_us,
-            l.max_us,
-            if r.loop_kind == "open" {
-                "intended"
-            } else {
-                "actual"
-            }
-        );
-    }
+}
+
+fn latency_line(o: &mut String, r: &RunReport, l: &Latency) {
+    let _ = writeln!(
+        o,
+        "  latency us   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  p99.99 {:.1}  max {:.1}  (from {} send time)",
+        l.p50_us,
+        l.p90_us,
+        l.p99_us,
+        l.p999_us,
+        l.p9999_us,
+        l.max_us,
+        if r.loop_kind == "open" {
+            "intended"
+        } else {
+            "actual"
+        }
+    );
+}
+
+fn cpu_lines(o: &mut String, r: &RunReport) {
     match (r.server_cpu_ns_per_msg, r.server_cpu_cores) {
         (Some(ns), Some(cores)) => {
             let _ = writeln!(
@@ -135,16 +169,57 @@ pub fn human(r: &RunReport) -> String {
             let _ = writeln!(o, "  client CPU   {:.2} cores busy", r.client_cpu_cores);
         }
     }
-    if let Some(c) = &r.churn {
-        let _ = writeln!(
-            o,
-            "  churn        {} SUBSCRIBE/UNSUBSCRIBE per second ({} ops)",
-            thousands(c.ops_per_sec),
-            thousands(c.ops as f64)
-        );
-    }
-    verdict(&mut o, r);
-    o
+}
+
+/// The latency probe's table: the server beside the tool's floor measured
+/// in the same run, their difference, half a PING, the pacing error.
+fn probe_block(o: &mut String, r: &RunReport, p: &ProbeReport) {
+    let _ = writeln!(
+        o,
+        "  latency us from intended send time   {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "p50", "p90", "p99", "p99.9", "p99.99", "max"
+    );
+    let row = |o: &mut String, name: &str, l: Option<&Latency>, note: &str| {
+        let cells: String = match l {
+            Some(l) => [
+                l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.p9999_us, l.max_us,
+            ]
+            .iter()
+            .map(|v| format!(" {v:>8.1}"))
+            .collect(),
+            None => format!(" {:>8}", "-"),
+        };
+        let _ = writeln!(o, "    {name:<34}{cells}{note}");
+    };
+    row(o, &r.server, r.latency.as_ref(), "");
+    row(o, "floor (relay inside the tool)", p.floor.as_ref(), "");
+    let above = match (&r.latency, &p.floor) {
+        (Some(l), Some(f)) => Some(Latency {
+            count: l.count,
+            mean_us: l.mean_us - f.mean_us,
+            p50_us: l.p50_us - f.p50_us,
+            p90_us: l.p90_us - f.p90_us,
+            p99_us: l.p99_us - f.p99_us,
+            p999_us: l.p999_us - f.p999_us,
+            p9999_us: l.p9999_us - f.p9999_us,
+            max_us: l.max_us - f.max_us,
+        }),
+        _ => None,
+    };
+    row(o, "server above floor", above.as_ref(), "");
+    row(o, "half PING round trip", p.ping_half_rtt.as_ref(), "");
+    row(
+        o,
+        "send lag (in the figures above)",
+        p.send_lag.as_ref(),
+        "",
+    );
+    let _ = writeln!(
+        o,
+        "  probe        one pinned thread, spin {:.0} us before each send",
+        p.spin_us
+    );
+    let _ = writeln!(o, "  placement    {}", p.placement.describe());
 }
 
 fn verdict(o: &mut String, r: &RunReport) {

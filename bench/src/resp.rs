@@ -321,6 +321,50 @@ pub fn skip_value(buf: &[u8], pos: usize) -> Result<Option<usize>, ProtocolError
     }
 }
 
+/// Parses one command (an array of bulk strings) from the start of `buf`,
+/// as a server reads it: `args` receives the byte range of every argument.
+/// Returns the bytes used, or `Ok(None)` when the command is incomplete.
+/// Used by the floor relay, which must read any SUBSCRIBE the tool sends.
+pub fn parse_command(
+    buf: &[u8],
+    args: &mut Vec<std::ops::Range<usize>>,
+) -> Result<Option<usize>, ProtocolError> {
+    args.clear();
+    let Some(&tag) = buf.first() else {
+        return Ok(None);
+    };
+    if tag != b'*' {
+        return err("expected a command array", buf, 0);
+    }
+    let Some((n, mut pos)) = read_int(buf, 1)? else {
+        return Ok(None);
+    };
+    for _ in 0..n.max(0) {
+        if pos >= buf.len() {
+            return Ok(None);
+        }
+        if buf[pos] != b'$' {
+            return err("expected a bulk string argument", buf, pos);
+        }
+        let Some((len, body)) = read_int(buf, pos + 1)? else {
+            return Ok(None);
+        };
+        let Ok(len) = usize::try_from(len) else {
+            return err("negative argument length", buf, pos);
+        };
+        let end = body + len;
+        if buf.len() < end + 2 {
+            return Ok(None);
+        }
+        if &buf[end..end + 2] != b"\r\n" {
+            return err("argument not terminated by CRLF", buf, end);
+        }
+        args.push(body..end);
+        pos = end + 2;
+    }
+    Ok(Some(pos))
+}
+
 /// Appends `args` as one RESP command (array of bulk strings).
 pub fn write_command(out: &mut Vec<u8>, args: &[&[u8]]) {
     out.push(b'*');
@@ -452,6 +496,22 @@ mod tests {
         let (f, used) = parse_frame(&out).unwrap().unwrap();
         assert_eq!(used, out.len());
         assert_eq!(f.len, 3);
+    }
+
+    #[test]
+    fn commands_parse_with_any_argument_count_and_need_every_byte() {
+        let mut cmd = Vec::new();
+        write_command(&mut cmd, &[b"SUBSCRIBE", b"a", b"bb", b"c", b"d", b"e"]);
+        write_command(&mut cmd, &[b"PING"]);
+        let mut args = Vec::new();
+        let used = parse_command(&cmd, &mut args).unwrap().unwrap();
+        let words: Vec<&[u8]> = args.iter().map(|r| &cmd[r.clone()]).collect();
+        assert_eq!(words, [&b"SUBSCRIBE"[..], b"a", b"bb", b"c", b"d", b"e"]);
+        for cut in 0..used {
+            assert!(parse_command(&cmd[..cut], &mut args).unwrap().is_none());
+        }
+        assert_eq!(parse_command(&cmd[used..], &mut args).unwrap(), Some(14));
+        assert!(parse_command(b"+OK\r\n", &mut args).is_err());
     }
 
     #[test]

@@ -1,14 +1,11 @@
-//! State shared by every thread of one run: the common clock, the global
+//! State shared by every thread of one run: the clock, the global
 //! promised/delivered counters that bound the closed-loop backlog, the stop
 //! flag for subscriber loops, and the start gate.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
-use std::time::Instant;
 
 pub struct Shared {
-    /// Common epoch: payload send times and receive times are ns since this.
-    pub epoch: Instant,
     /// Sum of PUBLISH replies received so far (deliveries the server promised).
     pub promised: AtomicU64,
     /// Messages received by all subscribers so far.
@@ -24,7 +21,6 @@ pub struct Shared {
 impl Shared {
     pub fn new() -> Self {
         Shared {
-            epoch: Instant::now(),
             promised: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -33,10 +29,10 @@ impl Shared {
         }
     }
 
-    /// Nanoseconds since the run's epoch (monotonic clock, vDSO: no syscall).
+    /// CLOCK_MONOTONIC nanoseconds: the clock of every payload stamp.
     #[inline]
     pub fn now_ns(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64
+        crate::sys::monotonic_ns()
     }
 
     /// Promised deliveries not yet received.

@@ -62,13 +62,30 @@ pub struct ThreadOutcome {
     pub errors: Vec<String>,
 }
 
-struct Conn {
-    stream: mio::net::TcpStream,
+/// One subscribed connection, non-blocking, with its verifier.
+pub(crate) struct Conn {
+    pub(crate) stream: mio::net::TcpStream,
     rb: ReadBuf,
-    check: SubscriberCheck,
+    pub(crate) check: SubscriberCheck,
     index: usize,
-    closed: bool,
+    pub(crate) closed: bool,
     seen: u64,
+}
+
+impl Conn {
+    /// Wraps a connection whose subscriptions are confirmed; switches it to
+    /// non-blocking mode.
+    pub(crate) fn subscribed(s: std::net::TcpStream, rb: ReadBuf, spec: &SubSpec) -> Result<Conn> {
+        s.set_nonblocking(true)?;
+        Ok(Conn {
+            stream: mio::net::TcpStream::from_std(s),
+            rb,
+            check: SubscriberCheck::new(spec.expected.iter().copied()),
+            index: spec.index,
+            closed: false,
+            seen: 0,
+        })
+    }
 }
 
 /// Starts one subscriber thread. It reports setup success on `ready`, waits
@@ -123,15 +140,7 @@ fn setup(specs: &[SubSpec], target: &Target, cfg: &SubConfig) -> Result<Vec<Conn
     for (mut s, mut rb, spec) in pending {
         conn::read_confirmations(&mut s, &mut rb, spec.names.len())
             .with_context(|| format!("subscriber {}", spec.index))?;
-        s.set_nonblocking(true)?;
-        conns.push(Conn {
-            stream: mio::net::TcpStream::from_std(s),
-            rb,
-            check: SubscriberCheck::new(spec.expected.iter().copied()),
-            index: spec.index,
-            closed: false,
-            seen: 0,
-        });
+        conns.push(Conn::subscribed(s, rb, spec)?);
     }
     Ok(conns)
 }
@@ -187,7 +196,7 @@ fn event_loop(
 
 /// Reads a connection until it would block (the poller is edge-triggered),
 /// verifying every complete frame. Returns messages received.
-fn drain(
+pub(crate) fn drain(
     c: &mut Conn,
     cfg: &SubConfig,
     shared: &Shared,

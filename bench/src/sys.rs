@@ -1,5 +1,5 @@
 //! Linux process facts and controls: CPU time and RSS from `/proc`, CPU
-//! affinity, and the open-file limit.
+//! affinity, the open-file limit, and the monotonic clock with precise sleeps.
 //!
 //! CPU time is user+sys from `/proc/<pid>/stat`, which sums all threads of the
 //! process — the right figure for a multi-threaded server.
@@ -181,6 +181,48 @@ pub fn raise_nofile_limit() -> u64 {
     }
 }
 
+/// CLOCK_MONOTONIC in nanoseconds (vDSO: no syscall). Every payload's send
+/// time and every receive time is on this clock, so threads (and the floor
+/// relay) compare stamps without a common epoch.
+#[inline]
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Sleeps until CLOCK_MONOTONIC reads `deadline_ns` (absolute, so a late
+/// wake-up is not added to the next one). Returns at once for a past deadline.
+pub fn sleep_until_ns(deadline_ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: a valid timespec; the remainder pointer may be null with TIMER_ABSTIME.
+    // EINTR simply ends the sleep early: callers re-check the clock.
+    unsafe {
+        libc::clock_nanosleep(
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &ts,
+            std::ptr::null_mut(),
+        )
+    };
+}
+
+/// Sets the calling thread's timer slack to 1 ns so its sleeps wake on time
+/// (the default 50 µs slack would blur a send schedule).
+pub fn set_precise_timers() {
+    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only the calling thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +254,14 @@ mod tests {
         assert!(pid_listens_on(std::process::id(), port));
         drop(l);
         assert!(!pid_listens_on(std::process::id(), port));
+    }
+
+    #[test]
+    fn monotonic_clock_advances_and_past_deadlines_return_at_once() {
+        let a = monotonic_ns();
+        sleep_until_ns(a.saturating_sub(1_000_000));
+        sleep_until_ns(a + 100_000);
+        assert!(monotonic_ns() >= a + 100_000);
     }
 
     #[test]

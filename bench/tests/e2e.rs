@@ -216,3 +216,110 @@ fn compare_runs_a_preset_and_reports_medians() {
         assert!(m["delivered msg/s"].as_f64().unwrap_or(0.0) > 0.0);
     }
 }
+
+/// Runs the latency probe at a low rate; checks that it verified clean and
+/// reported every percentile for the server and for the tool's own floor.
+fn probe_clean(server: &ServerProc, extra: &[&str]) -> Value {
+    let mut args = vec!["--probe", "--rate", "2000", "--ping-count", "200"];
+    args.extend_from_slice(extra);
+    let r = run_clean(server, &args);
+    for key in [
+        "p50_us", "p90_us", "p99_us", "p999_us", "p9999_us", "max_us",
+    ] {
+        assert!(r["latency"][key].as_f64().is_some(), "{key}: {r:#}");
+        assert!(r["probe"]["floor"][key].as_f64().is_some(), "{key}: {r:#}");
+    }
+    assert!(r["probe"]["ping_half_rtt"]["p50_us"].as_f64().is_some());
+    r
+}
+
+#[test]
+fn latency_probe_against_ringcast_places_publishers_and_reports_a_floor() {
+    let Some(server) = start(ServerKind::Ringcast) else {
+        return;
+    };
+    // The server runs 2 workers: placement is chosen and checked.
+    let r = probe_clean(
+        &server,
+        &[
+            "--shape",
+            "pairs",
+            "--subscribers",
+            "2",
+            "--placement",
+            "same",
+        ],
+    );
+    assert_deliveries(&r, 1);
+    let placement = &r["probe"]["placement"];
+    assert_eq!(placement["reported"], true, "{r:#}");
+    assert_eq!(
+        (
+            placement["same_worker"].as_u64(),
+            placement["cross_worker"].as_u64()
+        ),
+        (Some(2), Some(0))
+    );
+    let r = probe_clean(&server, &["--shape", "pairs", "--placement", "cross"]);
+    let placement = &r["probe"]["placement"];
+    assert_eq!(
+        (
+            placement["same_worker"].as_u64(),
+            placement["cross_worker"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    let r = probe_clean(&server, &["--shape", "fanout", "--subscribers", "5"]);
+    assert_deliveries(&r, 5);
+}
+
+#[test]
+fn latency_probe_against_redis_server_reports_a_floor_in_resp2_and_resp3() {
+    let Some(server) = start(ServerKind::Redis) else {
+        return;
+    };
+    let r = probe_clean(&server, &["--shape", "pairs", "--placement", "same"]);
+    assert_deliveries(&r, 1);
+    // A single event loop reports no worker; the run says so instead of guessing.
+    assert_eq!(r["probe"]["placement"]["reported"], false);
+    let r = probe_clean(
+        &server,
+        &["--shape", "fanout", "--subscribers", "3", "--resp", "3"],
+    );
+    assert_deliveries(&r, 3);
+}
+
+#[test]
+fn compare_runs_a_latency_preset_beside_the_floor() {
+    if find_redis(&None).is_err() {
+        eprintln!("skipped: redis-server not installed");
+        return;
+    }
+    let (code, out) = bench(&[
+        "compare",
+        "--quick",
+        "--json",
+        "-q",
+        "--servers",
+        "redis",
+        "--shapes",
+        "latency-pairs1",
+        "--latency-rates",
+        "2000",
+        "--duration",
+        "0.3",
+    ]);
+    assert_eq!(code, 0, "{out:#}");
+    let medians = out["medians"].as_array().expect("medians");
+    assert_eq!(medians.len(), 1);
+    assert_eq!(medians[0]["shape"], "latency-pairs1@2k");
+    for key in [
+        "latency p50 us",
+        "latency p99.99 us",
+        "latency max us",
+        "floor p50 us",
+        "half PING p50 us",
+    ] {
+        assert!(medians[0][key].as_f64().is_some(), "{key}: {out:#}");
+    }
+}

@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Which I/O backend the workers use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +58,12 @@ pub struct Config {
     pub output_limit_normal: OutputLimit,
     pub output_limit_pubsub: OutputLimit,
     pub ring_capacity: usize,
+    /// Bytes of messages queued towards one worker from all the others
+    /// together (split evenly among its inbound rings).
+    pub ring_bytes: usize,
+    /// Output a worker may have queued and not yet written before it stops
+    /// taking new messages (`hub::backlog`).
+    pub worker_output_backlog: usize,
     pub enable_debug_command: DebugCommand,
     pub loglevel: LogLevel,
     pub timeout: u64,
@@ -67,6 +74,56 @@ pub struct Config {
     /// Port of the Prometheus metrics endpoint (0: off) and its address.
     pub metrics_port: u16,
     pub metrics_bind: String,
+    /// Not a parameter: how many clients the process's open-file limit
+    /// holds, consulted when `maxclients` changes at runtime.
+    pub open_files: OpenFiles,
+}
+
+/// How many clients the process's open-file limit can hold, asked with the
+/// number wanted: the server raises the limit where it can and answers
+/// what it then holds (Redis's `adjustOpenFilesLimit`). Without one (a
+/// configuration outside a process, in tests) any number fits.
+#[derive(Clone, Default)]
+pub struct OpenFiles(Option<Arc<dyn Fn(usize) -> usize + Send + Sync>>);
+
+impl OpenFiles {
+    pub fn new(fit: impl Fn(usize) -> usize + Send + Sync + 'static) -> Self {
+        OpenFiles(Some(Arc::new(fit)))
+    }
+
+    /// Clients the limit holds, at most `wanted`.
+    pub fn clients_allowed(&self, wanted: usize) -> usize {
+        self.0
+            .as_ref()
+            .map_or(wanted, |fit| fit(wanted).min(wanted))
+    }
+}
+
+/// Not configuration, so never what makes two configurations differ.
+impl PartialEq for OpenFiles {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for OpenFiles {}
+
+impl std::fmt::Debug for OpenFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "OpenFiles(limited)"
+        } else {
+            "OpenFiles(any)"
+        })
+    }
+}
+
+impl Config {
+    /// The byte budget of each inter-worker ring: a worker's `ring-bytes`
+    /// shared by the rings into it.
+    pub fn bytes_per_ring(&self, workers: usize) -> usize {
+        (self.ring_bytes / workers.saturating_sub(1).max(1)).max(1 << 20)
+    }
 }
 
 impl Default for Config {
@@ -86,6 +143,8 @@ impl Default for Config {
                 soft_seconds: 60,
             },
             ring_capacity: 4096,
+            ring_bytes: 64 << 20,
+            worker_output_backlog: 16 << 20,
             enable_debug_command: DebugCommand::No,
             loglevel: LogLevel::Notice,
             timeout: 0,
@@ -95,6 +154,7 @@ impl Default for Config {
             client_query_buffer_limit: 1 << 30,
             metrics_port: 0,
             metrics_bind: "127.0.0.1".to_string(),
+            open_files: OpenFiles::default(),
         }
     }
 }
@@ -111,6 +171,33 @@ pub enum ConfigError {
     MissingValue(String),
     #[error("unbalanced quotes in configuration line")]
     Quotes,
+    /// `maxclients` above what the open-file limit holds (Redis's text).
+    #[error(
+        "The operating system is not able to handle the specified number of clients, try with {try_with}"
+    )]
+    OpenFilesLimit { try_with: usize },
+}
+
+/// A configuration that cannot be loaded: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// A line of a config file (numbered from 1; `directive` is its first word).
+    #[error("line {line}: {error}: {text}")]
+    Line {
+        line: usize,
+        directive: String,
+        text: String,
+        error: ConfigError,
+    },
+    /// A `--<directive> <value>...` flag.
+    #[error("--{directive}: {error}")]
+    Flag {
+        directive: String,
+        error: ConfigError,
+    },
+    /// A command-line word where a `--<directive>` flag was expected.
+    #[error("unexpected argument '{0}'")]
+    UnexpectedArgument(String),
 }
 
 /// One configuration parameter: Redis's name, whether `CONFIG SET` may
@@ -347,6 +434,34 @@ pub static PARAMS: &[Param] = &[
         get: |c| c.ring_capacity.to_string(),
     },
     Param {
+        name: "ring-bytes",
+        live: false,
+        help: "bytes of messages queued towards one worker from the others before publishers are paused",
+        set: |c, v| {
+            let n = parse_memory(one(v)?)?;
+            if n < 1 << 20 {
+                return Err("must be at least 1mb".into());
+            }
+            c.ring_bytes = n;
+            Ok(())
+        },
+        get: |c| c.ring_bytes.to_string(),
+    },
+    Param {
+        name: "worker-output-backlog",
+        live: true,
+        help: "output a worker may have queued and not yet written before it pauses publishers",
+        set: |c, v| {
+            let n = parse_memory(one(v)?)?;
+            if n < 64 << 10 {
+                return Err("must be at least 64kb".into());
+            }
+            c.worker_output_backlog = n;
+            Ok(())
+        },
+        get: |c| c.worker_output_backlog.to_string(),
+    },
+    Param {
         name: "enable-debug-command",
         live: false,
         help: "no | yes | local: allow DEBUG (SLEEP)",
@@ -511,10 +626,26 @@ impl Config {
     /// `CONFIG SET`: only live parameters.
     pub fn set_live(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         match param(name) {
-            Some(p) if p.live => self.set(p.name, &[value.to_string()]),
+            Some(p) if p.live => {
+                self.set(p.name, &[value.to_string()])?;
+                self.check_live(p.name)
+            }
             Some(p) => Err(ConfigError::Immutable(p.name.to_string())),
             None => Err(ConfigError::Unknown(name.to_string())),
         }
+    }
+
+    /// What Redis checks once a live value is set (its config apply
+    /// functions): `maxclients` must fit the open-file limit
+    /// (`updateMaxclients`); the caller then keeps the previous configuration.
+    fn check_live(&self, name: &str) -> Result<(), ConfigError> {
+        if name == "maxclients" {
+            let allowed = self.open_files.clients_allowed(self.maxclients);
+            if allowed < self.maxclients {
+                return Err(ConfigError::OpenFilesLimit { try_with: allowed });
+            }
+        }
+        Ok(())
     }
 
     /// Current value of every parameter (ours and the ignored ones) whose
@@ -529,34 +660,54 @@ impl Config {
 
     /// Apply a config file's text (redis.conf syntax: `name value...` lines,
     /// `#` comments, quoted values). Errors name the line.
-    pub fn apply_file(&mut self, text: &str) -> Result<(), String> {
+    pub fn apply_file(&mut self, text: &str) -> Result<(), LoadError> {
         for (i, line) in text.lines().enumerate() {
-            let words = split_line(line).map_err(|e| format!("line {}: {e}: {line}", i + 1))?;
+            let at = |error| LoadError::Line {
+                line: i + 1,
+                directive: line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                text: line.to_string(),
+                error,
+            };
+            let words = split_line(line).map_err(at)?;
             let Some((name, values)) = words.split_first() else {
                 continue;
             };
-            self.set(name, values)
-                .map_err(|e| format!("line {}: {e}: {line}", i + 1))?;
+            self.set(name, values).map_err(at)?;
         }
         Ok(())
     }
 
     /// Apply command-line arguments: `--name value...` pairs, as redis-server
     /// takes them (values run until the next `--`).
-    pub fn apply_args(&mut self, args: &[String]) -> Result<(), String> {
+    pub fn apply_args(&mut self, args: &[String]) -> Result<(), LoadError> {
         let mut i = 0;
         while i < args.len() {
             let Some(name) = args[i].strip_prefix("--") else {
-                return Err(format!("unexpected argument '{}'", args[i]));
+                return Err(LoadError::UnexpectedArgument(args[i].clone()));
             };
             let mut values = Vec::new();
             i += 1;
+            // As in redis-server, the word right after a name is its value even
+            // when it starts with `--` (`--requirepass --x`); only `save` may be
+            // followed by the next name at once (`--save --port 7000`).
+            if let Some(first) = args.get(i)
+                && !(first.starts_with("--") && name.eq_ignore_ascii_case("save"))
+            {
+                values.push(first.clone());
+                i += 1;
+            }
             while i < args.len() && !args[i].starts_with("--") {
                 values.push(args[i].clone());
                 i += 1;
             }
-            self.set(name, &values)
-                .map_err(|e| format!("--{name}: {e}"))?;
+            self.set(name, &values).map_err(|error| LoadError::Flag {
+                directive: name.to_string(),
+                error,
+            })?;
         }
         Ok(())
     }
@@ -658,12 +809,74 @@ mod tests {
     }
 
     #[test]
+    fn flag_value_may_start_with_dashes_as_in_redis() {
+        let mut c = Config::default();
+        let args = ["--requirepass", "--x", "--save", "--port", "7000"];
+        c.apply_args(&args.map(String::from)).unwrap();
+        assert_eq!(c.requirepass.as_deref(), Some("--x"));
+        assert_eq!(c.port, 7000);
+    }
+
+    #[test]
     fn unknown_directive_names_the_line() {
         let err = Config::default()
             .apply_file("port 1\nbogus 3\n")
             .unwrap_err();
-        assert!(err.starts_with("line 2:"), "{err}");
-        assert!(err.contains("bogus"), "{err}");
+        assert_eq!(
+            err,
+            LoadError::Line {
+                line: 2,
+                directive: "bogus".into(),
+                text: "bogus 3".into(),
+                error: ConfigError::Unknown("bogus".into()),
+            }
+        );
+        let message = err.to_string();
+        assert!(message.starts_with("line 2:"), "{message}");
+        assert!(message.contains("bogus"), "{message}");
+    }
+
+    #[test]
+    fn file_errors_carry_the_directive_and_why() {
+        let err = Config::default()
+            .apply_file("# ports\n\n  port \"7000\n")
+            .unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Line { line: 3, directive, error: ConfigError::Quotes, .. } if directive == "port"),
+            "{err:?}"
+        );
+        let err = Config::default().apply_file("maxclients 0\n").unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Line { line: 1, directive, error: ConfigError::Invalid { .. }, .. } if directive == "maxclients"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn flag_errors_name_the_flag() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            Config::default().apply_args(&args(&["port", "1"])),
+            Err(LoadError::UnexpectedArgument("port".into()))
+        );
+        let err = Config::default()
+            .apply_args(&args(&["--port", "x"]))
+            .unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Flag { directive, error: ConfigError::Invalid { .. } } if directive == "port"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "--port: invalid value for 'port': not a valid number"
+        );
+        assert_eq!(
+            Config::default().apply_args(&args(&["--port"])),
+            Err(LoadError::Flag {
+                directive: "port".into(),
+                error: ConfigError::MissingValue("port".into()),
+            })
+        );
     }
 
     #[test]
@@ -701,6 +914,27 @@ mod tests {
             c.set_live("nope", "1"),
             Err(ConfigError::Unknown("nope".into()))
         );
+    }
+
+    #[test]
+    fn live_maxclients_must_fit_the_open_file_limit() {
+        let mut c = Config {
+            open_files: OpenFiles::new(|wanted| wanted.min(96)),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.set_live("maxclients", "1000"),
+            Err(ConfigError::OpenFilesLimit { try_with: 96 })
+        );
+        assert_eq!(
+            ConfigError::OpenFilesLimit { try_with: 96 }.to_string(),
+            "The operating system is not able to handle the specified number of clients, try with 96"
+        );
+        assert!(c.set_live("maxclients", "96").is_ok());
+        assert_eq!(c.maxclients, 96);
+        // Startup fits maxclients to the limit itself (lowering it, as Redis
+        // does): files and flags are not checked.
+        assert!(c.set("maxclients", &["5000".into()]).is_ok());
     }
 
     #[test]

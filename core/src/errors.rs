@@ -1,5 +1,8 @@
-//! Every error reply ringcast sends, in one place, so the texts stay
-//! byte-identical to Redis 7.2 (clients and test suites match on them).
+//! Every error reply ringcast's commands and its acceptor send, in one place,
+//! so the texts stay byte-identical to Redis 7.2 (clients and test suites
+//! match on them). Protocol errors, which end a connection, are the request
+//! decoder's own typed error with Redis's texts
+//! ([`crate::resp::decode::ProtocolError`]).
 //!
 //! Each constant or function gives the reply text without the leading `-`
 //! and trailing CRLF; `resp::encode::error` adds those (and turns any CR or
@@ -111,6 +114,16 @@ pub fn invalid_config(name: &[u8], value: &[u8], why: &str) -> Vec<u8> {
     e.extend_from_slice(c_str(value, usize::MAX));
     e.push(b'\'');
     e
+}
+
+/// `CONFIG SET` with a value Redis's apply step refuses (`maxclients` past
+/// the open-file limit).
+pub fn config_set_failed(name: &[u8], why: &str) -> Vec<u8> {
+    quoted(
+        "ERR CONFIG SET failed (possibly related to argument '",
+        c_str(name, usize::MAX),
+        &format!("') - {why}"),
+    )
 }
 
 /// `CLIENT SETINFO` with an attribute other than LIB-NAME / LIB-VER.

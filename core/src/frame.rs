@@ -1,9 +1,14 @@
 //! Pub/sub message frames, built once per publish and shared by every
 //! subscriber on every worker.
 //!
-//! A frame is the complete RESP2 push (`*3\r\n$7\r\nmessage\r\n...`). RESP3
-//! subscribers get the same bytes with `>` in place of the leading `*`
-//! (see `OutputQueue::push_frame`), so one publish never builds a frame per
+//! A publish builds one `message` (or `smessage`) frame: the complete RESP2
+//! push `*3\r\n$7\r\nmessage\r\n$<n>\r\n<channel>\r\n$<p>\r\n<payload>\r\n`.
+//! A `pmessage` frame for a matching pattern is a small header of its own,
+//! `*4\r\n$8\r\npmessage\r\n$<m>\r\n<pattern>\r\n$<n>\r\n<channel>\r\n`,
+//! followed by the tail of that same frame, `$<p>\r\n<payload>\r\n`: the
+//! payload exists once per publish however many patterns match. RESP3
+//! subscribers get the same bytes with `>` in place of the leading `*` (see
+//! `OutputQueue::push_frame`), so one publish never builds a frame per
 //! subscriber nor per protocol version.
 
 use std::sync::Arc;
@@ -18,28 +23,126 @@ use crate::registry::Namespace;
 pub struct Message {
     pub ns: Namespace,
     pub channel: Bytes,
-    /// `message` (or `smessage` for shard channels) frame.
-    pub frame: Bytes,
-    /// One `pmessage` frame per subscribed pattern that matches the channel.
+    /// The `message` (or `smessage`) frame.
+    frame: Bytes,
+    /// `$<p>\r\n<payload>\r\n`: the end of `frame`, shared by every `pmessage`.
+    tail: Bytes,
+    /// Whether the `message` frame goes to anyone (channel subscribers).
+    to_channel: bool,
+    /// One entry per subscribed pattern that matches the channel.
     pub patterns: Vec<PatternFrame>,
     /// When the publishing worker parsed the PUBLISH, on the messages
     /// sampled for the delivery latency histogram of the receiving workers.
     pub published: Option<Instant>,
 }
 
+/// A matching pattern and the header of its `pmessage` frame.
 #[derive(Debug)]
 pub struct PatternFrame {
     pub pattern: Bytes,
-    pub frame: Bytes,
+    header: Bytes,
 }
 
 pub type SharedMessage = Arc<Message>;
 
-fn put_bulk(out: &mut BytesMut, data: &[u8]) {
-    let mut len = itoa::Buffer::new();
+/// A frame to queue: `head`, then `body` when there is one (a `pmessage`
+/// header and the shared payload tail).
+#[derive(Clone, Copy, Debug)]
+pub struct FrameRef<'a> {
+    pub head: &'a Bytes,
+    pub body: Option<&'a Bytes>,
+}
+
+impl FrameRef<'_> {
+    /// Bytes on the wire.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.map_or(0, Bytes::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Fixed cost of a message on its way to another worker, beyond its frames
+/// (the allocation itself, the channel handle, pattern entries).
+const MESSAGE_OVERHEAD: usize = 128;
+
+impl Message {
+    /// The message of a publish to `channel` in `ns`, for channel subscribers
+    /// if `to_channel` and for subscribers of each of `patterns`.
+    pub fn new(
+        ns: Namespace,
+        channel: Bytes,
+        payload: &[u8],
+        to_channel: bool,
+        patterns: impl IntoIterator<Item = Bytes>,
+        published: Option<Instant>,
+    ) -> Message {
+        let (frame, payload_at) = message(ns, &channel, payload);
+        let patterns = patterns
+            .into_iter()
+            .map(|pattern| PatternFrame {
+                header: pmessage_header(&pattern, &channel),
+                pattern,
+            })
+            .collect();
+        Message {
+            ns,
+            channel,
+            tail: frame.slice(payload_at..),
+            frame,
+            to_channel,
+            patterns,
+            published,
+        }
+    }
+
+    /// The `message` frame, if channel subscribers are to get it.
+    pub fn channel_frame(&self) -> Option<FrameRef<'_>> {
+        self.to_channel.then_some(FrameRef {
+            head: &self.frame,
+            body: None,
+        })
+    }
+
+    /// The `pmessage` frame of one of `patterns`: its header, then the
+    /// payload tail shared with the `message` frame.
+    pub fn pattern_frame<'a>(&'a self, p: &'a PatternFrame) -> FrameRef<'a> {
+        FrameRef {
+            head: &p.header,
+            body: Some(&self.tail),
+        }
+    }
+
+    /// Bytes this message holds while it waits in a ring (the bound on
+    /// bytes in flight between workers counts these).
+    pub fn weight(&self) -> usize {
+        MESSAGE_OVERHEAD
+            + self.frame.len()
+            + self
+                .patterns
+                .iter()
+                .map(|p| p.header.len() + MESSAGE_OVERHEAD / 4)
+                .sum::<usize>()
+    }
+}
+
+impl crate::mesh::Weigh for SharedMessage {
+    fn weight(&self) -> usize {
+        Message::weight(self)
+    }
+}
+
+fn put_bulk_header(out: &mut BytesMut, len: usize) {
+    let mut digits = itoa::Buffer::new();
     out.put_u8(b'$');
-    out.put_slice(len.format(data.len()).as_bytes());
+    out.put_slice(digits.format(len).as_bytes());
     out.put_slice(b"\r\n");
+}
+
+fn put_bulk(out: &mut BytesMut, data: &[u8]) {
+    put_bulk_header(out, data.len());
     out.put_slice(data);
     out.put_slice(b"\r\n");
 }
@@ -59,50 +162,113 @@ pub fn push_frame(parts: &[&[u8]]) -> Bytes {
     out.freeze()
 }
 
-/// `message` / `smessage` frame for a channel publish.
-pub fn message(ns: Namespace, channel: &[u8], payload: &[u8]) -> Bytes {
+/// `message` / `smessage` frame for a channel publish, and where its
+/// payload bulk (`$<p>\r\n...`) starts.
+pub fn message(ns: Namespace, channel: &[u8], payload: &[u8]) -> (Bytes, usize) {
     let kind: &[u8] = match ns {
         Namespace::Global => b"message",
         Namespace::Shard => b"smessage",
     };
-    push_frame(&[kind, channel, payload])
+    let frame = push_frame(&[kind, channel, payload]);
+    let payload_at = frame.len() - payload.len() - 2 - bulk_header_len(payload.len());
+    (frame, payload_at)
 }
 
-/// `pmessage` frame for one matching pattern.
-pub fn pmessage(pattern: &[u8], channel: &[u8], payload: &[u8]) -> Bytes {
-    push_frame(&[b"pmessage", pattern, channel, payload])
+fn bulk_header_len(len: usize) -> usize {
+    itoa::Buffer::new().format(len).len() + 3
+}
+
+/// `*4\r\n$8\r\npmessage\r\n$<m>\r\n<pattern>\r\n$<n>\r\n<channel>\r\n`:
+/// a `pmessage` frame up to its payload.
+pub fn pmessage_header(pattern: &[u8], channel: &[u8]) -> Bytes {
+    let mut out =
+        BytesMut::with_capacity(4 + 3 * BULK_OVERHEAD + 8 + pattern.len() + channel.len());
+    out.put_slice(b"*4\r\n");
+    put_bulk(&mut out, b"pmessage");
+    put_bulk(&mut out, pattern);
+    put_bulk(&mut out, channel);
+    out.freeze()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn whole(f: FrameRef<'_>) -> Vec<u8> {
+        let mut v = f.head.to_vec();
+        v.extend_from_slice(f.body.map_or(&b""[..], |b| b));
+        v
+    }
+
     #[test]
     fn message_frame_is_the_redis_resp2_push() {
         assert_eq!(
-            &message(Namespace::Global, b"news", b"hello")[..],
+            &message(Namespace::Global, b"news", b"hello").0[..],
             b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"
         );
         assert_eq!(
-            &message(Namespace::Shard, b"c", b"")[..],
+            &message(Namespace::Shard, b"c", b"").0[..],
             b"*3\r\n$8\r\nsmessage\r\n$1\r\nc\r\n$0\r\n\r\n"
         );
     }
 
     #[test]
-    fn pmessage_frame_carries_pattern_then_channel() {
+    fn pmessage_frame_carries_pattern_then_channel_then_the_shared_payload() {
+        let m = Message::new(
+            Namespace::Global,
+            Bytes::from_static(b"news"),
+            b"x",
+            false,
+            [Bytes::from_static(b"n*")],
+            None,
+        );
+        assert!(m.channel_frame().is_none());
         assert_eq!(
-            &pmessage(b"n*", b"news", b"x")[..],
+            whole(m.pattern_frame(&m.patterns[0])),
             b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$1\r\nx\r\n"
         );
     }
 
     #[test]
+    fn a_large_payload_exists_once_whatever_the_patterns() {
+        let payload = vec![7u8; 100_000];
+        let patterns = (0..200).map(|i| Bytes::from(format!("*{i}")));
+        let m = Message::new(
+            Namespace::Global,
+            Bytes::from_static(b"c"),
+            &payload,
+            true,
+            patterns,
+            None,
+        );
+        let channel = m.channel_frame().expect("channel subscribers");
+        let tails: Vec<*const u8> = m
+            .patterns
+            .iter()
+            .map(|p| m.pattern_frame(p).body.expect("a shared tail").as_ptr())
+            .collect();
+        // Every pmessage ends with the very bytes of the message frame's payload.
+        let payload_in_frame = channel.head[channel.head.len() - payload.len() - 2..].as_ptr();
+        assert!(
+            tails
+                .iter()
+                .all(|&t| t < payload_in_frame && t >= channel.head.as_ptr())
+        );
+        assert!(
+            m.patterns
+                .iter()
+                .all(|p| m.pattern_frame(p).head.len() < 64)
+        );
+        assert!(m.weight() < payload.len() + 200 * 128);
+    }
+
+    #[test]
     fn binary_payloads_are_framed_by_length() {
-        let f = message(Namespace::Global, b"a\r\nb", b"\0\r\n");
+        let (f, at) = message(Namespace::Global, b"a\r\nb", b"\0\r\n");
         assert_eq!(
             &f[..],
             b"*3\r\n$7\r\nmessage\r\n$4\r\na\r\nb\r\n$3\r\n\0\r\n\r\n"
         );
+        assert_eq!(&f[at..], b"$3\r\n\0\r\n\r\n");
     }
 }

@@ -23,7 +23,7 @@
 //!   `*?*?*?...` to roughly (nesting limit) × (string length).
 //!
 //! The registry indexes patterns by [`literal_prefix`] so that a PUBLISH only
-//! runs [`matches`] against patterns that can match the channel.
+//! runs [`matches()`] against patterns that can match the channel.
 
 /// A match needing more nested `*` than this fails (Redis 7.2's limit).
 const MAX_NESTING: u32 = 1000;

@@ -16,6 +16,12 @@
 //! The rings are `rtrb` ring buffers: wait-free single-producer/single-consumer,
 //! bounded (memory stays bounded and a full ring is back-pressure), and both
 //! halves are `Send`, so each moves into the worker thread that owns that end.
+//! A ring is bounded twice: by items (`rtrb`'s capacity) and by bytes, the
+//! sum of the [`Weigh::weight`] of the items in it, so a few huge messages
+//! fill a ring as surely as many small ones. The producer counts the bytes it
+//! pushed, the consumer the bytes it popped (one atomic per ring, written by
+//! the consumer only); an item heavier than the whole byte budget still goes
+//! into an otherwise empty ring, so nothing is ever stuck.
 //! The doorbells are written here because they are small, and the wake-up
 //! rules below are exactly what the workers need.
 //!
@@ -46,10 +52,11 @@
 //!    the state with a swap (acquire), so whatever the ringer wrote before
 //!    ringing is visible to the woken worker, and one ring gives one `Ready`.
 //! 6. **No lost room.** [`Endpoint::want_room`] sets the pair's room flag, a
-//!    `SeqCst` fence, then looks at the ring again, ringing itself if there is
-//!    already room; [`Endpoint::drain`] pops (release store of the head), a
-//!    `SeqCst` fence, then takes the flags of the rings it popped from and
-//!    rings those producers. Same Dekker pattern as 1.
+//!    `SeqCst` fence, then looks at the ring again (items and bytes), ringing
+//!    itself if there is already room; [`Endpoint::drain`] pops (release store
+//!    of the head, then release store of the popped-bytes counter), a `SeqCst`
+//!    fence, then takes the flags of the rings it popped from and rings those
+//!    producers. Same Dekker pattern as 1.
 //!
 //! Spurious wake-ups are allowed (a stale waker may be woken, a `Ready` may
 //! find nothing to do); lost ones are not.
@@ -73,29 +80,40 @@ use rtrb::{Consumer, Producer, PushError, RingBuffer};
 
 use crate::WorkerId;
 
-use self::sync::{AtomicBool, AtomicU8, Mutex, Ordering, fence};
+use self::sync::{AtomicBool, AtomicU8, AtomicU64, Mutex, Ordering, fence};
 
 /// std atomics normally, loom's when model checking (`--cfg loom`).
 mod sync {
     #[cfg(loom)]
     pub(super) use ::loom::sync::{
         Mutex,
-        atomic::{AtomicBool, AtomicU8, Ordering, fence},
+        atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, fence},
     };
     #[cfg(not(loom))]
     pub(super) use std::sync::{
         Mutex,
-        atomic::{AtomicBool, AtomicU8, Ordering, fence},
+        atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, fence},
     };
+}
+
+/// What an item costs while it waits in a ring, in bytes.
+pub trait Weigh {
+    fn weight(&self) -> usize;
 }
 
 const PARKED: u8 = 0b01;
 const RUNG: u8 = 0b10;
 
-/// Build the mesh: one Endpoint per worker (move each into its worker thread) and the shared doorbells.
+/// Build the mesh: one Endpoint per worker (move each into its worker thread)
+/// and the shared doorbells. Each ring holds at most `ring_capacity` items
+/// and `ring_bytes` bytes of them (one larger item fits in an empty ring).
 ///
 /// Panics if `ring_capacity` is 0 (nothing could ever be pushed).
-pub fn mesh<T: Send>(workers: usize, ring_capacity: usize) -> (Arc<Doorbells>, Vec<Endpoint<T>>) {
+pub fn mesh<T: Send + Weigh>(
+    workers: usize,
+    ring_capacity: usize,
+    ring_bytes: usize,
+) -> (Arc<Doorbells>, Vec<Endpoint<T>>) {
     assert!(
         ring_capacity > 0,
         "mesh rings need room for at least one item"
@@ -106,6 +124,9 @@ pub fn mesh<T: Send>(workers: usize, ring_capacity: usize) -> (Arc<Doorbells>, V
             .collect(),
         room_wanted: (0..workers * workers)
             .map(|_| RoomFlag(AtomicBool::new(false)))
+            .collect(),
+        popped_bytes: (0..workers * workers)
+            .map(|_| CachePadded::new(AtomicU64::new(0)))
             .collect(),
         workers,
     });
@@ -134,6 +155,9 @@ pub fn mesh<T: Send>(workers: usize, ring_capacity: usize) -> (Arc<Doorbells>, V
             to_flush: Vec::with_capacity(workers),
             flush_marked: vec![false; workers].into_boxed_slice(),
             drained_from: Vec::with_capacity(workers),
+            pushed_bytes: vec![0; workers].into_boxed_slice(),
+            popped_local: vec![0; workers].into_boxed_slice(),
+            ring_bytes: ring_bytes as u64,
         })
         .collect();
     (doorbells, endpoints)
@@ -145,6 +169,9 @@ pub struct Doorbells {
     /// `room_wanted[to * workers + from]`: the producer of ring from→to waits for room.
     /// Grouped by consumer, which scans its own row after each drain.
     room_wanted: Box<[RoomFlag]>,
+    /// `popped_bytes[to * workers + from]`: bytes the consumer `to` has
+    /// popped from ring from→to, ever (written by that consumer only).
+    popped_bytes: Box<[CachePadded<AtomicU64>]>,
     workers: usize,
 }
 
@@ -159,6 +186,10 @@ impl Doorbells {
 
     fn room_flag(&self, from: WorkerId, to: WorkerId) -> &RoomFlag {
         &self.room_wanted[to * self.workers + from]
+    }
+
+    fn popped(&self, from: WorkerId, to: WorkerId) -> &AtomicU64 {
+        &self.popped_bytes[to * self.workers + from]
     }
 }
 
@@ -176,9 +207,15 @@ pub struct Endpoint<T> {
     flush_marked: Box<[bool]>,
     /// Scratch for `drain`, kept to avoid allocating per turn.
     drained_from: Vec<WorkerId>,
+    /// Bytes pushed into each outbound ring, ever (this producer's own count).
+    pushed_bytes: Box<[u64]>,
+    /// Bytes popped from each inbound ring, ever (mirrors `Doorbells::popped_bytes`).
+    popped_local: Box<[u64]>,
+    /// Byte budget of each ring.
+    ring_bytes: u64,
 }
 
-impl<T: Send> Endpoint<T> {
+impl<T: Send + Weigh> Endpoint<T> {
     pub fn id(&self) -> WorkerId {
         self.id
     }
@@ -187,11 +224,30 @@ impl<T: Send> Endpoint<T> {
         self.outbound.len()
     }
 
-    /// Room for at least one more item in ring self→to.
+    /// Room in ring self→to for one more item weighing `weight` bytes:
+    /// below its item capacity, and within its byte budget (or empty of bytes).
     ///
     /// Panics if `to` is this worker or not a worker of the mesh.
-    pub fn has_room(&self, to: WorkerId) -> bool {
-        !self.producer(to).is_full()
+    pub fn has_room(&self, to: WorkerId, weight: usize) -> bool {
+        if self.producer(to).is_full() {
+            return false;
+        }
+        let popped = self.doorbells.popped(self.id, to).load(Ordering::Acquire);
+        let in_flight = self.pushed_bytes[to] - popped;
+        in_flight == 0 || in_flight.saturating_add(weight as u64) <= self.ring_bytes
+    }
+
+    /// Bytes pushed into all of this worker's outbound rings and not yet popped.
+    pub fn outbound_bytes(&self) -> u64 {
+        (0..self.outbound.len())
+            .filter(|&to| to != self.id)
+            .map(|to| self.bytes_in_flight(to))
+            .sum()
+    }
+
+    /// Bytes pushed into ring self→to and not yet popped.
+    pub fn bytes_in_flight(&self, to: WorkerId) -> u64 {
+        self.pushed_bytes[to] - self.doorbells.popped(self.id, to).load(Ordering::Acquire)
     }
 
     /// Push into ring self→to. Does not wake `to` yet; remembers it for `flush`. Err(item) if full.
@@ -201,7 +257,9 @@ impl<T: Send> Endpoint<T> {
         let producer = self.outbound[to]
             .as_mut()
             .expect("a worker has no ring to itself");
+        let weight = item.weight() as u64;
         producer.push(item).map_err(|PushError::Full(item)| item)?;
+        self.pushed_bytes[to] += weight;
         if !self.flush_marked[to] {
             self.flush_marked[to] = true;
             self.to_flush.push(to);
@@ -226,16 +284,16 @@ impl<T: Send> Endpoint<T> {
         }
     }
 
-    /// Ask to be rung once ring self→to has room again (the consumer rings us after it pops).
+    /// Ask to be rung once ring self→to has room for an item of `weight`
+    /// bytes again (the consumer rings us after it pops).
     ///
     /// If the ring already has room again, this worker's own doorbell is rung
     /// at once, so its next poll_idle returns Ready.
     ///
     /// Panics if `to` is this worker or not a worker of the mesh.
-    pub fn want_room(&mut self, to: WorkerId) {
-        let producer = self.producer(to);
+    pub fn want_room(&mut self, to: WorkerId, weight: usize) {
         let flag = self.doorbells.room_flag(self.id, to);
-        if flag.request(|| !producer.is_full()) {
+        if flag.request(|| self.has_room(to, weight)) {
             self.doorbells.ring(self.id);
         }
     }
@@ -243,21 +301,44 @@ impl<T: Send> Endpoint<T> {
     /// Pop everything currently in all inbound rings, calling f(from, item) in per-ring FIFO order.
     /// Rings the producers that asked for room. Never waits. Returns items popped.
     pub fn drain(&mut self, mut f: impl FnMut(WorkerId, T)) -> usize {
+        self.drain_while(|from, item| {
+            f(from, item);
+            true
+        })
+    }
+
+    /// Like [`Endpoint::drain`], but stops as soon as `f` returns false
+    /// (after taking that item): what is left stays in the rings, in order.
+    pub fn drain_while(&mut self, mut f: impl FnMut(WorkerId, T) -> bool) -> usize {
         let mut popped = 0;
+        let mut more = true;
         self.drained_from.clear();
         for (from, consumer) in self.inbound.iter_mut().enumerate() {
             let Some(consumer) = consumer else { continue };
             // Only what is there now: a fast producer cannot keep us here.
             let n = consumer.slots();
-            if n == 0 {
+            if n == 0 || !more {
                 continue;
             }
+            let (mut taken, mut bytes) = (0, 0u64);
             if let Ok(chunk) = consumer.read_chunk(n) {
+                // Dropping the iterator frees exactly the slots it yielded.
                 for item in chunk {
-                    f(from, item);
+                    taken += 1;
+                    bytes += item.weight() as u64;
+                    if !f(from, item) {
+                        more = false;
+                        break;
+                    }
                 }
             }
-            popped += n;
+            // Single writer: a plain store of the new total (release: the
+            // pops above happen before a producer can see the room).
+            self.popped_local[from] += bytes;
+            self.doorbells
+                .popped(from, self.id)
+                .store(self.popped_local[from], Ordering::Release);
+            popped += taken;
             self.drained_from.push(from);
         }
         if popped > 0 {
@@ -277,6 +358,18 @@ impl<T: Send> Endpoint<T> {
     /// re-checks (no lost wake-up), and returns Pending. Wakers may be woken from other threads.
     pub fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.doorbells.bells[self.id].poll_park(cx, || self.has_inbound())
+    }
+
+    /// Like [`Endpoint::poll_idle`], but items in the inbound rings do not
+    /// make it Ready: only a ring of the doorbell does (a worker that must
+    /// not take messages now waits for its own signal).
+    pub fn poll_rung(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.doorbells.bells[self.id].poll_park(cx, || false)
+    }
+
+    /// Ring this worker's own doorbell.
+    pub fn ring_self(&self) {
+        self.doorbells.ring(self.id);
     }
 
     /// Sum of items waiting in inbound rings (for INFO / metrics).
@@ -418,11 +511,24 @@ mod tests {
         (counter, waker)
     }
 
-    fn poll<T: Send>(endpoint: &Endpoint<T>, waker: &Waker) -> Poll<()> {
+    /// Test items weigh what they say.
+    impl Weigh for u32 {
+        fn weight(&self) -> usize {
+            *self as usize
+        }
+    }
+
+    impl Weigh for u64 {
+        fn weight(&self) -> usize {
+            1
+        }
+    }
+
+    fn poll<T: Send + Weigh>(endpoint: &Endpoint<T>, waker: &Waker) -> Poll<()> {
         endpoint.poll_idle(&mut Context::from_waker(waker))
     }
 
-    fn drain_all<T: Send>(endpoint: &mut Endpoint<T>) -> Vec<(WorkerId, T)> {
+    fn drain_all<T: Send + Weigh>(endpoint: &mut Endpoint<T>) -> Vec<(WorkerId, T)> {
         let mut out = Vec::new();
         endpoint.drain(|from, item| out.push((from, item)));
         out
@@ -438,14 +544,14 @@ mod tests {
 
     #[test]
     fn mesh_gives_each_worker_an_endpoint_with_its_id() {
-        let (_bells, endpoints) = mesh::<u32>(3, 4);
+        let (_bells, endpoints) = mesh::<u32>(3, 4, usize::MAX);
         let ids: Vec<_> = endpoints.iter().map(|e| (e.id(), e.workers())).collect();
         assert_eq!(ids, vec![(0, 3), (1, 3), (2, 3)]);
     }
 
     #[test]
     fn items_arrive_in_push_order_per_ring() {
-        let (_bells, mut eps) = mesh::<u32>(3, 8);
+        let (_bells, mut eps) = mesh::<u32>(3, 8, usize::MAX);
         for i in 0..5 {
             eps[0].push(2, i).unwrap();
             eps[1].push(2, 100 + i).unwrap();
@@ -462,20 +568,72 @@ mod tests {
 
     #[test]
     fn push_into_full_ring_returns_the_item() {
-        let (_bells, mut eps) = mesh::<u32>(2, 2);
-        assert!(eps[0].has_room(1));
+        let (_bells, mut eps) = mesh::<u32>(2, 2, usize::MAX);
+        assert!(eps[0].has_room(1, 1));
         eps[0].push(1, 1).unwrap();
         eps[0].push(1, 2).unwrap();
-        assert!(!eps[0].has_room(1));
+        assert!(!eps[0].has_room(1, 1));
         assert_eq!(eps[0].push(1, 3), Err(3));
         assert_eq!(eps[1].drain(|_, _| {}), 2);
-        assert!(eps[0].has_room(1));
+        assert!(eps[0].has_room(1, 1));
         eps[0].push(1, 3).unwrap();
     }
 
     #[test]
+    fn a_ring_is_full_when_its_bytes_are_used_up() {
+        let (_bells, mut eps) = mesh::<u32>(2, 100, 1000);
+        assert!(eps[0].has_room(1, 600));
+        eps[0].push(1, 600).unwrap();
+        assert!(eps[0].has_room(1, 400));
+        assert!(!eps[0].has_room(1, 401), "over the byte budget");
+        eps[0].push(1, 400).unwrap();
+        assert_eq!(eps[0].bytes_in_flight(1), 1000);
+        assert!(!eps[0].has_room(1, 1));
+        assert_eq!(drain_all(&mut eps[1]), vec![(0, 600), (0, 400)]);
+        assert_eq!(eps[0].bytes_in_flight(1), 0);
+        // Heavier than the whole budget: fits only into an empty ring.
+        assert!(eps[0].has_room(1, 5000));
+        eps[0].push(1, 5000).unwrap();
+        assert!(!eps[0].has_room(1, 1));
+    }
+
+    #[test]
+    fn want_room_is_rung_when_bytes_are_popped() {
+        let (_bells, mut eps) = mesh::<u32>(2, 100, 1000);
+        let (counter, waker) = counting();
+        eps[0].push(1, 900).unwrap();
+        assert!(!eps[0].has_room(1, 200));
+        assert_eq!(poll(&eps[0], &waker), Poll::Pending);
+        eps[0].want_room(1, 200);
+        assert_eq!(counter.count(), 0);
+        drain_all(&mut eps[1]);
+        assert_eq!(
+            counter.count(),
+            1,
+            "the producer is rung once bytes are popped"
+        );
+        assert!(eps[0].has_room(1, 200));
+    }
+
+    #[test]
+    fn drain_while_stops_and_leaves_the_rest_in_order() {
+        let (_bells, mut eps) = mesh::<u32>(2, 8, usize::MAX);
+        for i in 1..=5 {
+            eps[0].push(1, i).unwrap();
+        }
+        let mut got = Vec::new();
+        let n = eps[1].drain_while(|_, item| {
+            got.push(item);
+            item < 2
+        });
+        assert_eq!((n, got), (2, vec![1, 2]));
+        assert_eq!(eps[0].bytes_in_flight(1), 3 + 4 + 5);
+        assert_eq!(drain_all(&mut eps[1]), vec![(0, 3), (0, 4), (0, 5)]);
+    }
+
+    #[test]
     fn drain_takes_only_what_each_ring_holds_and_reports_count() {
-        let (_bells, mut eps) = mesh::<u32>(2, 4);
+        let (_bells, mut eps) = mesh::<u32>(2, 4, usize::MAX);
         eps[1].push(0, 7).unwrap();
         eps[1].push(0, 8).unwrap();
         assert_eq!(eps[0].drain(|_, _| {}), 2);
@@ -483,7 +641,7 @@ mod tests {
 
     #[test]
     fn poll_idle_is_pending_with_nothing_to_do() {
-        let (_bells, eps) = mesh::<u32>(2, 4);
+        let (_bells, eps) = mesh::<u32>(2, 4, usize::MAX);
         let (counter, waker) = counting();
         assert_eq!(poll(&eps[0], &waker), Poll::Pending);
         assert_eq!(poll(&eps[0], &waker), Poll::Pending);
@@ -492,7 +650,7 @@ mod tests {
 
     #[test]
     fn poll_idle_is_ready_while_an_inbound_ring_holds_items() {
-        let (_bells, mut eps) = mesh::<u32>(2, 4);
+        let (_bells, mut eps) = mesh::<u32>(2, 4, usize::MAX);
         let (_counter, waker) = counting();
         eps[0].push(1, 1).unwrap();
         assert_eq!(poll(&eps[1], &waker), Poll::Ready(()));
@@ -503,7 +661,7 @@ mod tests {
 
     #[test]
     fn flush_wakes_a_parked_target_once_and_push_alone_does_not() {
-        let (_bells, mut eps) = mesh::<u32>(2, 8);
+        let (_bells, mut eps) = mesh::<u32>(2, 8, usize::MAX);
         let (counter, waker) = counting();
         assert_eq!(poll(&eps[1], &waker), Poll::Pending);
         eps[0].push(1, 1).unwrap();
@@ -520,7 +678,7 @@ mod tests {
 
     #[test]
     fn flush_does_not_wake_a_busy_target() {
-        let (_bells, mut eps) = mesh::<u32>(2, 8);
+        let (_bells, mut eps) = mesh::<u32>(2, 8, usize::MAX);
         let (counter, waker) = counting();
         // Parked once, then woken and not parked again.
         assert_eq!(poll(&eps[1], &waker), Poll::Pending);
@@ -536,7 +694,7 @@ mod tests {
 
     #[test]
     fn ring_before_parking_makes_the_next_poll_ready_once() {
-        let (bells, eps) = mesh::<u32>(2, 4);
+        let (bells, eps) = mesh::<u32>(2, 4, usize::MAX);
         let (counter, waker) = counting();
         bells.ring(0);
         bells.ring(0);
@@ -547,7 +705,7 @@ mod tests {
 
     #[test]
     fn ring_wakes_a_parked_worker_and_only_that_worker() {
-        let (bells, eps) = mesh::<u32>(2, 4);
+        let (bells, eps) = mesh::<u32>(2, 4, usize::MAX);
         let (c0, w0) = counting();
         let (c1, w1) = counting();
         assert_eq!(poll(&eps[0], &w0), Poll::Pending);
@@ -561,7 +719,7 @@ mod tests {
 
     #[test]
     fn single_worker_mesh_has_no_rings_but_a_doorbell() {
-        let (bells, mut eps) = mesh::<u32>(1, 4);
+        let (bells, mut eps) = mesh::<u32>(1, 4, usize::MAX);
         let (counter, waker) = counting();
         assert_eq!(eps[0].inbound_len(), 0);
         assert_eq!(poll(&eps[0], &waker), Poll::Pending);
@@ -574,16 +732,16 @@ mod tests {
 
     #[test]
     fn want_room_is_rung_after_the_consumer_drains() {
-        let (_bells, mut eps) = mesh::<u32>(2, 1);
+        let (_bells, mut eps) = mesh::<u32>(2, 1, usize::MAX);
         let (counter, waker) = counting();
         eps[0].push(1, 1).unwrap();
         assert_eq!(eps[0].push(1, 2), Err(2));
-        eps[0].want_room(1);
+        eps[0].want_room(1, 1);
         assert_eq!(poll(&eps[0], &waker), Poll::Pending);
         assert_eq!(eps[1].drain(|_, _| {}), 1);
         assert_eq!(counter.count(), 1);
         assert_eq!(poll(&eps[0], &waker), Poll::Ready(()));
-        assert!(eps[0].has_room(1));
+        assert!(eps[0].has_room(1, 1));
         // The request was used up: a later drain does not ring again.
         eps[0].push(1, 2).unwrap();
         assert_eq!(poll(&eps[0], &waker), Poll::Pending);
@@ -593,9 +751,9 @@ mod tests {
 
     #[test]
     fn want_room_with_room_already_there_rings_at_once() {
-        let (_bells, mut eps) = mesh::<u32>(2, 1);
+        let (_bells, mut eps) = mesh::<u32>(2, 1, usize::MAX);
         let (_counter, waker) = counting();
-        eps[0].want_room(1);
+        eps[0].want_room(1, 1);
         assert_eq!(poll(&eps[0], &waker), Poll::Ready(()));
         assert_eq!(poll(&eps[0], &waker), Poll::Pending);
     }
@@ -624,7 +782,7 @@ mod tests {
     /// Workers sleep in `thread::park` with no timeout, so a lost wake-up
     /// stalls the run; the stall guard is far above any honest run time.
     fn stress(workers: usize, capacity: usize, per_pair: u64, ring_at_random: bool) {
-        let (bells, endpoints) = mesh::<u64>(workers, capacity);
+        let (bells, endpoints) = mesh::<u64>(workers, capacity, usize::MAX);
         let (done_tx, done_rx) = mpsc::channel();
         let stop_ringing = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ringer = {
@@ -672,7 +830,7 @@ mod tests {
                             match ep.push(to, next_out[to]) {
                                 Ok(()) => next_out[to] += 1,
                                 Err(_) => {
-                                    ep.want_room(to);
+                                    ep.want_room(to, 1);
                                     break;
                                 }
                             }
@@ -729,7 +887,7 @@ mod loom {
     use super::*;
     use ::loom::future::block_on;
     use ::loom::sync::Arc;
-    use ::loom::sync::atomic::AtomicUsize;
+    use ::loom::sync::atomic::{AtomicU64, AtomicUsize};
     use ::loom::thread;
     use std::future::poll_fn;
 
@@ -858,6 +1016,44 @@ mod loom {
             }
             block_on(poll_fn(|cx| producer_bell.poll_park(cx, || false)));
             assert!(ring.has_room());
+            consumer.join().unwrap();
+        });
+    }
+
+    /// A ring with room for items but not for bytes: one item of the byte
+    /// budget is in it. The consumer pops it and publishes the bytes popped.
+    #[test]
+    fn producer_waiting_for_byte_room_is_always_rung() {
+        ::loom::model(|| {
+            let producer_bell = Arc::new(Bell::new());
+            let flag = Arc::new(RoomFlag(AtomicBool::new(false)));
+            let ring = Arc::new(ModelRing::new(4, 1));
+            let popped_bytes = Arc::new(AtomicU64::new(0));
+            let pushed_bytes = 1u64;
+            let has_byte_room =
+                |popped: &AtomicU64| pushed_bytes - popped.load(Ordering::Acquire) == 0;
+            let consumer = {
+                let (bell, flag, ring, popped) = (
+                    Arc::clone(&producer_bell),
+                    Arc::clone(&flag),
+                    Arc::clone(&ring),
+                    Arc::clone(&popped_bytes),
+                );
+                thread::spawn(move || {
+                    // What `Endpoint::drain` does: pop, publish the bytes, fence, flags.
+                    assert!(ring.pop());
+                    popped.store(1, Ordering::Release);
+                    fence(Ordering::SeqCst);
+                    if flag.take() {
+                        bell.ring();
+                    }
+                })
+            };
+            if flag.request(|| has_byte_room(&popped_bytes)) {
+                producer_bell.ring();
+            }
+            block_on(poll_fn(|cx| producer_bell.poll_park(cx, || false)));
+            assert!(has_byte_room(&popped_bytes));
             consumer.join().unwrap();
         });
     }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::config::OutputLimit;
+use crate::frame::FrameRef;
 use crate::resp::encode::Proto;
 
 /// Frames at least this large are queued by reference instead of copied.
@@ -39,40 +40,51 @@ pub enum LimitExceeded {
 }
 
 impl OutputQueue {
-    /// Buffer replies are encoded into (call [`OutputQueue::wrote_tail`] after).
-    pub fn tail(&mut self) -> &mut BytesMut {
-        &mut self.tail
-    }
-
     /// Append already-encoded reply bytes.
     pub fn extend(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);
         self.wake();
     }
 
-    /// Queue a shared RESP2 push frame, as RESP3 (`>`) when `proto` asks.
-    pub fn push_frame(&mut self, frame: &Bytes, proto: Proto) {
-        if frame.len() < SHARE_THRESHOLD {
-            match proto {
-                Proto::Resp2 => self.tail.extend_from_slice(frame),
-                Proto::Resp3 => {
-                    self.tail.reserve(frame.len());
-                    self.tail.put_u8(b'>');
-                    self.tail.extend_from_slice(&frame[1..]);
-                }
+    /// Queue a shared RESP2 push frame, as RESP3 (`>`) when `proto` asks:
+    /// copied when small, else queued by reference (a `pmessage` header is
+    /// copied and its shared payload tail referenced).
+    pub fn push_frame(&mut self, frame: FrameRef<'_>, proto: Proto) {
+        let len = frame.len();
+        if len < SHARE_THRESHOLD {
+            self.tail.reserve(len);
+            self.put_head(frame.head, proto);
+            if let Some(body) = frame.body {
+                self.tail.extend_from_slice(body);
             }
+        } else if let Some(body) = frame.body {
+            self.put_head(frame.head, proto);
+            self.seal_tail();
+            self.items.push_back(body.clone());
+            self.queued += body.len();
         } else {
             self.seal_tail();
             match proto {
-                Proto::Resp2 => self.items.push_back(frame.clone()),
+                Proto::Resp2 => self.items.push_back(frame.head.clone()),
                 Proto::Resp3 => {
                     self.items.push_back(Bytes::from_static(b">"));
-                    self.items.push_back(frame.slice(1..));
+                    self.items.push_back(frame.head.slice(1..));
                 }
             }
-            self.queued += frame.len();
+            self.queued += len;
         }
         self.wake();
+    }
+
+    /// Copy the start of a push frame into the tail, `>` in place of `*` for RESP3.
+    fn put_head(&mut self, head: &[u8], proto: Proto) {
+        match (proto, head.split_first()) {
+            (Proto::Resp3, Some((_, rest))) => {
+                self.tail.put_u8(b'>');
+                self.tail.extend_from_slice(rest);
+            }
+            _ => self.tail.extend_from_slice(head),
+        }
     }
 
     fn seal_tail(&mut self) {
@@ -153,6 +165,42 @@ impl OutputQueue {
 mod tests {
     use super::*;
 
+    fn whole(frame: &Bytes) -> FrameRef<'_> {
+        FrameRef {
+            head: frame,
+            body: None,
+        }
+    }
+
+    #[test]
+    fn pmessage_parts_are_copied_when_small_and_shared_when_large() {
+        let head = Bytes::from_static(b"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n");
+        let small = Bytes::from_static(b"$1\r\nx\r\n");
+        let mut q = OutputQueue::default();
+        let f = FrameRef {
+            head: &head,
+            body: Some(&small),
+        };
+        q.push_frame(f, Proto::Resp3);
+        let out = drain(&mut q);
+        assert_eq!(out[0], b'>');
+        assert_eq!(&out[1..head.len()], &head[1..]);
+        assert_eq!(&out[head.len()..], &small[..]);
+
+        let large = Bytes::from(vec![9u8; 8192]);
+        let f = FrameRef {
+            head: &head,
+            body: Some(&large),
+        };
+        q.push_frame(f, Proto::Resp2);
+        assert_eq!(q.memory(), head.len() + large.len());
+        let mut v = Vec::new();
+        q.take(&mut v);
+        assert_eq!(v.len(), 2);
+        assert_eq!(&v[0][..], &head[..]);
+        assert_eq!(v[1].as_ptr(), large.as_ptr(), "the payload is shared");
+    }
+
     fn drain(q: &mut OutputQueue) -> Vec<u8> {
         let mut v = Vec::new();
         let n = q.take(&mut v);
@@ -165,7 +213,7 @@ mod tests {
         let mut q = OutputQueue::default();
         q.extend(b"+OK\r\n");
         let big = Bytes::from(vec![b'*'; 2000]);
-        q.push_frame(&big, Proto::Resp2);
+        q.push_frame(whole(&big), Proto::Resp2);
         q.extend(b":1\r\n");
         let out = drain(&mut q);
         assert_eq!(&out[..5], b"+OK\r\n");
@@ -175,15 +223,15 @@ mod tests {
 
     #[test]
     fn resp3_frames_start_with_push_marker() {
-        let frame = crate::frame::message(crate::registry::Namespace::Global, b"c", b"m");
+        let (frame, _) = crate::frame::message(crate::registry::Namespace::Global, b"c", b"m");
         let mut q = OutputQueue::default();
-        q.push_frame(&frame, Proto::Resp3);
+        q.push_frame(whole(&frame), Proto::Resp3);
         assert_eq!(
             drain(&mut q),
             b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n"
         );
-        let big = crate::frame::message(crate::registry::Namespace::Global, b"c", &[7; 4096]);
-        q.push_frame(&big, Proto::Resp3);
+        let (big, _) = crate::frame::message(crate::registry::Namespace::Global, b"c", &[7; 4096]);
+        q.push_frame(whole(&big), Proto::Resp3);
         let out = drain(&mut q);
         assert_eq!(out[0], b'>');
         assert_eq!(&out[1..], &big[1..]);
@@ -193,7 +241,7 @@ mod tests {
     fn large_frames_are_shared_not_copied() {
         let big = Bytes::from(vec![1u8; 4096]);
         let mut q = OutputQueue::default();
-        q.push_frame(&big, Proto::Resp2);
+        q.push_frame(whole(&big), Proto::Resp2);
         let mut v = Vec::new();
         q.take(&mut v);
         assert_eq!(v.len(), 1);

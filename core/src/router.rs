@@ -1,7 +1,7 @@
 //! One worker's publish/subscribe router: its connections' subscriptions,
 //! and the way a publish finds its subscribers on every worker.
 //!
-//! Subscribing records the connection in the worker's [`LocalIndex`]
+//! Subscribing records the connection in the worker's local index
 //! (channel or pattern → this worker's subscribers) and counts it in the
 //! shared [`Registry`](crate::registry::Registry), which is what publishers
 //! on every worker consult. Publishing ([`Router::publish`]) looks the
@@ -24,7 +24,7 @@ use bytes::Bytes;
 use indexmap::IndexSet;
 
 use crate::WorkerId;
-use crate::frame::{self, Message, PatternFrame, SharedMessage};
+use crate::frame::{FrameRef, Message, SharedMessage};
 use crate::mesh::Endpoint;
 use crate::registry::{Lookup, Namespace, WorkerSet};
 use crate::session::{Session, Subscriptions};
@@ -94,7 +94,7 @@ impl LocalIndex {
 /// A subscriber of a message and the frame it gets.
 pub struct Recipient<'a> {
     pub conn: ConnKey,
-    pub frame: &'a Bytes,
+    pub frame: FrameRef<'a>,
 }
 
 pub struct Router {
@@ -109,6 +109,9 @@ pub struct Router {
     local_pending: Vec<SharedMessage>,
     /// Messages this worker sent to other workers (latency sampling).
     crossings: u64,
+    /// The worker's output backlog is over its limit (`hub::backlog`): local
+    /// deliveries wait, and so do the rings into this worker.
+    congested: bool,
 }
 
 impl Router {
@@ -121,6 +124,7 @@ impl Router {
             lookup: Lookup::default(),
             local_pending: Vec::new(),
             crossings: 0,
+            congested: false,
         }
     }
 
@@ -215,15 +219,25 @@ impl Router {
         if count == 0 {
             return Some(0);
         }
+        if self.congested && workers.contains(self.worker) {
+            // Invariant 5: this worker's own subscribers are behind; the
+            // publisher waits until the backlog is down (the hub rings us).
+            return None;
+        }
         let others = WorkerSet(workers.0 & !(1 << self.worker));
+        let mut message = self.build(ns, channel, payload);
+        let weight = message.weight();
         for w in others.iter() {
-            if !self.endpoint.has_room(w) {
+            if !self.endpoint.has_room(w, weight) {
                 // Invariant 5: stop reading this publisher until the target drains.
-                self.endpoint.want_room(w);
+                self.endpoint.want_room(w, weight);
                 return None;
             }
         }
-        let message = Arc::new(self.build(ns, channel, payload, !others.is_empty()));
+        if !others.is_empty() {
+            message.published = self.sample_clock();
+        }
+        let message = Arc::new(message);
         for w in others.iter() {
             // Room was checked above and only this thread pushes into these rings.
             let _ = self.endpoint.push(w, message.clone());
@@ -235,37 +249,25 @@ impl Router {
     }
 
     /// The message of a publish the last lookup routed, its frames built once.
-    fn build(&mut self, ns: Namespace, channel: &Bytes, payload: &[u8], crosses: bool) -> Message {
-        // Only messages that cross to another worker feed the latency
-        // histogram, and only one in LATENCY_SAMPLE_EVERY of them is stamped:
-        // a clock read costs far more on the hot path than its ~30 ns alone
-        // (the vDSO's ordered TSC read stalls the pipeline).
-        let mut published = None;
-        if crosses {
-            if self.crossings.is_multiple_of(LATENCY_SAMPLE_EVERY) {
-                published = Some(Instant::now());
-            }
-            self.crossings = self.crossings.wrapping_add(1);
-        }
-        Message {
-            published,
+    fn build(&self, ns: Namespace, channel: &Bytes, payload: &[u8]) -> Message {
+        Message::new(
             ns,
-            channel: channel.clone(),
-            frame: if self.lookup.channel.count > 0 {
-                frame::message(ns, channel, payload)
-            } else {
-                Bytes::new()
-            },
-            patterns: self
-                .lookup
-                .patterns
-                .iter()
-                .map(|p| PatternFrame {
-                    pattern: p.pattern.clone(),
-                    frame: frame::pmessage(&p.pattern, channel, payload),
-                })
-                .collect(),
-        }
+            channel.clone(),
+            payload,
+            self.lookup.channel.count > 0,
+            self.lookup.patterns.iter().map(|p| p.pattern.clone()),
+            None,
+        )
+    }
+
+    /// The publish time of a message that crosses to another worker, for the
+    /// delivery latency histogram: only one in [`LATENCY_SAMPLE_EVERY`] is
+    /// stamped, since a clock read costs far more on the hot path than its
+    /// ~30 ns alone (the vDSO's ordered TSC read stalls the pipeline).
+    fn sample_clock(&mut self) -> Option<Instant> {
+        let sampled = self.crossings.is_multiple_of(LATENCY_SAMPLE_EVERY);
+        self.crossings = self.crossings.wrapping_add(1);
+        sampled.then(Instant::now)
     }
 
     /// Messages published here since the last call that have local subscribers.
@@ -281,13 +283,15 @@ impl Router {
             Namespace::Global => &self.local.channels,
             Namespace::Shard => &self.local.shard,
         };
-        let channel = (!message.frame.is_empty())
-            .then(|| channels.get(&message.channel).map(|s| (s, &message.frame)))
-            .flatten();
-        let patterns = message
-            .patterns
-            .iter()
-            .filter_map(|p| self.local.patterns.get(&p.pattern).map(|s| (s, &p.frame)));
+        let channel = message
+            .channel_frame()
+            .and_then(|frame| channels.get(&message.channel).map(|s| (s, frame)));
+        let patterns = message.patterns.iter().filter_map(|p| {
+            self.local
+                .patterns
+                .get(&p.pattern)
+                .map(|s| (s, message.pattern_frame(p)))
+        });
         channel
             .into_iter()
             .chain(patterns)
@@ -301,13 +305,34 @@ impl Router {
 
     /// Park protocol of the worker's inbound task (see `mesh::Endpoint::poll_idle`).
     pub fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.endpoint.poll_idle(cx)
+        if self.congested {
+            self.endpoint.poll_rung(cx)
+        } else {
+            self.endpoint.poll_idle(cx)
+        }
     }
 
-    /// Move every message waiting in the inbound rings into `into`; never
-    /// waits (invariant 5: no deadlock). Returns how many were taken.
-    pub fn drain_inbound(&mut self, into: &mut Vec<SharedMessage>) -> usize {
-        self.endpoint.drain(|_, m| into.push(m))
+    /// The worker's backlog crossed one of its marks (see `hub::backlog`).
+    pub fn set_congested(&mut self, congested: bool) {
+        self.congested = congested;
+    }
+
+    /// Ring this worker's own doorbell: its inbound task runs once more.
+    pub fn ring_self(&self) {
+        self.endpoint.ring_self();
+    }
+
+    /// Take messages waiting in the inbound rings, in order, for as long as
+    /// `take` accepts them; never waits (invariant 5: no deadlock). Returns
+    /// how many were taken.
+    pub fn drain_inbound(&mut self, take: impl FnMut(SharedMessage) -> bool) -> usize {
+        let mut take = take;
+        self.endpoint.drain_while(|_, m| take(m))
+    }
+
+    /// Bytes of messages this worker pushed to others that they have not taken yet.
+    pub fn outbound_bytes(&self) -> u64 {
+        self.endpoint.outbound_bytes()
     }
 
     /// Messages waiting in this worker's inbound rings.

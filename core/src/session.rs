@@ -28,6 +28,10 @@ pub struct Session {
     pub id: u64,
     pub proto: Proto,
     pub authenticated: bool,
+    /// Authenticated at some point of the connection's life (RESET may have
+    /// logged it out since): only a client that never was has its output
+    /// capped (`hub::UNAUTHENTICATED_OUTPUT_LIMIT`).
+    pub ever_authenticated: bool,
     pub name: Option<Bytes>,
     pub db: i64,
     pub reply_mode: ReplyMode,
@@ -45,6 +49,7 @@ impl Session {
             id: meta.id,
             proto: Proto::Resp2,
             authenticated,
+            ever_authenticated: authenticated,
             name: None,
             db: 0,
             reply_mode: ReplyMode::On,
@@ -54,6 +59,12 @@ impl Session {
             shard_channels: Subscriptions::default(),
             meta,
         }
+    }
+
+    /// The client proved who it is (AUTH, HELLO ... AUTH).
+    pub fn log_in(&mut self) {
+        self.authenticated = true;
+        self.ever_authenticated = true;
     }
 
     /// The count Redis reports in `subscribe`/`psubscribe` confirmations:

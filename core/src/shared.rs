@@ -5,7 +5,7 @@
 //! Nothing here is touched on the publish path except the registry (lock-free)
 //! and the calling worker's own counters (relaxed atomics on its own cache line).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -39,6 +39,8 @@ pub struct Shared {
     pub info: ServerInfo,
     pub stats: Box<[CachePadded<WorkerStats>]>,
     pub rejected_connections: AtomicU64,
+    /// Client slots taken, against `maxclients`: see [`Shared::admit_client`].
+    admitted: AtomicUsize,
     pub clients: Clients,
     pub doorbells: std::sync::Arc<Doorbells>,
     pub shutting_down: AtomicBool,
@@ -59,6 +61,7 @@ impl Shared {
                 .map(|_| CachePadded::new(WorkerStats::default()))
                 .collect(),
             rejected_connections: AtomicU64::new(0),
+            admitted: AtomicUsize::new(0),
             clients: Clients::new(workers),
             doorbells,
             shutting_down: AtomicBool::new(false),
@@ -84,6 +87,33 @@ impl Shared {
         self.total(|s| &s.connected_clients)
     }
 
+    /// Takes a client slot if fewer than `max` (`maxclients`) are taken;
+    /// false if the client must be refused. The acceptor takes the slot
+    /// before it hands the socket to a worker, so sockets on their way to a
+    /// busy worker count as much as the clients it already serves: checked
+    /// and taken in one atomic step, admission never overshoots. The slot is
+    /// given back when the connection is gone (`Hub::disconnect`) or its
+    /// hand-off fails.
+    pub fn admit_client(&self, max: usize) -> bool {
+        self.admitted
+            .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// Gives back a slot taken by [`Shared::admit_client`].
+    pub fn release_client(&self) {
+        // Saturating: a hub driven without an acceptor (the sans-IO tests)
+        // releases slots it never took.
+        let _ = self
+            .admitted
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Client slots taken: connected clients plus those on their way to a worker.
+    pub fn admitted_clients(&self) -> usize {
+        self.admitted.load(Relaxed)
+    }
+
     /// Ask the worker that owns client `id` to close it. Returns false if no such client.
     pub fn request_kill(&self, id: u64) -> bool {
         match self.clients.request_kill(id) {
@@ -98,5 +128,64 @@ impl Shared {
     /// The counters of worker `w` (only that worker writes them).
     pub fn worker_stats(&self, w: WorkerId) -> &WorkerStats {
         &self.stats[w]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Shared {
+        let (doorbells, _) = crate::mesh::mesh::<crate::frame::SharedMessage>(1, 4, 1 << 20);
+        let info = ServerInfo {
+            started: Instant::now(),
+            pid: 1,
+            run_id: "0".repeat(40),
+            port: 6379,
+            workers: 1,
+            io_backend: "test".into(),
+            config_file: String::new(),
+            executable: String::new(),
+        };
+        Shared::new(Config::default(), info, doorbells)
+    }
+
+    #[test]
+    fn concurrent_admissions_take_exactly_maxclients_slots() {
+        let shared = shared();
+        let admitted = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        if shared.admit_client(150) {
+                            admitted.fetch_add(1, Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(admitted.load(Relaxed), 150);
+        assert_eq!(shared.admitted_clients(), 150);
+        shared.release_client();
+        assert!(shared.admit_client(150));
+        assert!(!shared.admit_client(150));
+    }
+
+    #[test]
+    fn a_lower_maxclients_refuses_until_enough_slots_are_released() {
+        let shared = shared();
+        for _ in 0..5 {
+            assert!(shared.admit_client(10));
+        }
+        assert!(!shared.admit_client(2));
+        for _ in 0..4 {
+            shared.release_client();
+        }
+        assert!(shared.admit_client(2));
+        for _ in 0..10 {
+            shared.release_client();
+        }
+        assert_eq!(shared.admitted_clients(), 0, "releasing never wraps");
     }
 }

@@ -11,80 +11,227 @@
 //!
 //! It also refuses the connections Redis refuses at accept time, with
 //! Redis's error line: past `maxclients`, and non-loopback clients in
-//! protected mode (`Config::protected_mode_denies`).
+//! protected mode (`Config::protected_mode_denies`). `maxclients` is counted
+//! here, with a slot taken before the hand-off ([`ClientSlot`]), so sockets
+//! still on their way to a busy worker count too. Out of descriptors, it
+//! refuses the waiting client on a spare one ([`Spare`]) rather than leave it
+//! hanging.
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::os::fd::AsRawFd;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use ringcast_core::shared::Shared;
 
-pub struct Acceptor {
+/// A client's place under `maxclients`, taken by the acceptor. Dropped
+/// before the connection reaches its worker's hub (refused, hand-off
+/// failed, worker gone), it gives the place back; once the hub has the
+/// connection, `Hub::disconnect` gives it back instead.
+pub(crate) struct ClientSlot {
+    shared: Arc<Shared>,
+    held: bool,
+}
+
+impl ClientSlot {
+    /// A slot if fewer than `maxclients` are taken.
+    fn take(shared: &Arc<Shared>, maxclients: usize) -> Option<ClientSlot> {
+        shared.admit_client(maxclients).then(|| ClientSlot {
+            shared: shared.clone(),
+            held: true,
+        })
+    }
+
+    /// The hub now owns the connection, and with it the slot.
+    pub(crate) fn pass_to_hub(mut self) {
+        self.held = false;
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if self.held {
+            self.shared.release_client();
+        }
+    }
+}
+
+/// A new connection on its way to a worker, with its slot.
+pub(crate) struct Handoff {
+    pub stream: TcpStream,
+    pub slot: ClientSlot,
+}
+
+pub(crate) struct Acceptor {
     pub listener: TcpListener,
     pub shared: Arc<Shared>,
-    pub workers: Vec<Sender<std::net::TcpStream>>,
+    pub workers: Vec<Sender<Handoff>>,
     pub next: Arc<AtomicUsize>,
 }
 
 impl Acceptor {
-    pub fn run(self) {
+    pub(crate) fn run(self) {
+        let mut spare = Spare::reserve(&self.listener);
+        let mut errors = AcceptErrors::default();
         loop {
-            let (stream, peer) = match self.listener.accept() {
-                Ok(s) => s,
-                Err(e) => {
-                    if self.shared.shutting_down.load(Ordering::Acquire) {
-                        return;
-                    }
-                    match e.raw_os_error() {
-                        // Out of descriptors or memory: back off a little instead of spinning.
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                            tracing::warn!("accept: {e}");
-                            std::thread::sleep(std::time::Duration::from_millis(10));
-                        }
-                        _ => tracing::debug!("accept: {e}"),
-                    }
-                    continue;
-                }
-            };
+            let accepted = self.listener.accept();
             if self.shared.shutting_down.load(Ordering::Acquire) {
                 return;
             }
-            let config = self.shared.config.load();
-            if self.shared.connected_clients() >= config.maxclients as u64 {
-                reject(stream, &self.shared, ringcast_core::errors::MAX_CLIENTS);
-                continue;
-            }
-            if config.protected_mode_denies(peer.ip()) {
-                tracing::debug!("protected mode: refusing {peer}");
-                reject(stream, &self.shared, ringcast_core::errors::PROTECTED_MODE);
-                continue;
-            }
-            let _ = stream.set_nodelay(true);
-            set_keepalive(&stream, config.tcp_keepalive);
-            if stream.set_nonblocking(true).is_err() {
-                continue;
-            }
-            let w = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-            tracing::debug!("connection from {peer} to worker {w}");
-            if self.workers[w].send(stream).is_ok() {
-                self.shared.doorbells.ring(w);
+            match accepted {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(e) => self.accept_failed(&e, &mut spare, &mut errors),
             }
         }
+    }
+
+    fn accept_failed(&self, e: &io::Error, spare: &mut Spare, errors: &mut AcceptErrors) {
+        match e.raw_os_error() {
+            // Out of descriptors, the waiting client would hang in the
+            // backlog (and accept fail again at once): take it on the spare.
+            Some(libc::EMFILE | libc::ENFILE) => {
+                let refused = spare.release() && self.accept_on_spare(spare);
+                errors.record(e, refused);
+                if !spare.restore(&self.listener) {
+                    // No spare to use: do not spin until a descriptor frees up.
+                    std::thread::sleep(BACKOFF);
+                }
+            }
+            Some(libc::ENOBUFS | libc::ENOMEM) => {
+                errors.record(e, false);
+                std::thread::sleep(BACKOFF);
+            }
+            _ => tracing::debug!("accept: {e}"),
+        }
+    }
+
+    /// With the spare descriptor released, accept the waiting client. If the
+    /// spare can be taken back, descriptors were freed meanwhile and the
+    /// client is admitted as usual; else it is refused with Redis's
+    /// maxclients error. Returns whether it was refused.
+    fn accept_on_spare(&self, spare: &mut Spare) -> bool {
+        let accepted = self.listener.accept();
+        let room = spare.restore(&self.listener);
+        match accepted {
+            Ok((stream, peer)) if room => {
+                self.admit(stream, peer);
+                false
+            }
+            Ok((stream, _)) => {
+                reject(stream, &self.shared, ringcast_core::errors::MAX_CLIENTS);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Refuse the connection, or hand it to the next worker.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+        let config = self.shared.config.load();
+        let Some(slot) = ClientSlot::take(&self.shared, config.maxclients) else {
+            reject(stream, &self.shared, ringcast_core::errors::MAX_CLIENTS);
+            return;
+        };
+        if config.protected_mode_denies(peer.ip()) {
+            tracing::debug!("protected mode: refusing {peer}");
+            reject(stream, &self.shared, ringcast_core::errors::PROTECTED_MODE);
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        set_keepalive(&stream, config.tcp_keepalive);
+        if stream.set_nonblocking(true).is_err() {
+            return;
+        }
+        let w = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        tracing::debug!("connection from {peer} to worker {w}");
+        // A failed send drops the hand-off, and with it the slot.
+        if self.workers[w].send(Handoff { stream, slot }).is_ok() {
+            self.shared.doorbells.ring(w);
+        }
+    }
+}
+
+/// How long the acceptor waits before trying again when accepting failed
+/// for want of descriptors or memory and nothing can be done about it now.
+const BACKOFF: Duration = Duration::from_millis(10);
+
+/// One descriptor held in reserve, so that a client can still be accepted,
+/// told `max number of clients reached` and closed when the process is out
+/// of descriptors, instead of waiting in the backlog for one to free up.
+/// It is a duplicate of the listener's descriptor: nothing to open, no
+/// file that might be missing.
+struct Spare {
+    fd: Option<OwnedFd>,
+}
+
+impl Spare {
+    fn reserve(listener: &TcpListener) -> Spare {
+        Spare {
+            fd: listener.as_fd().try_clone_to_owned().ok(),
+        }
+    }
+
+    /// Close the spare descriptor (false if there was none).
+    fn release(&mut self) -> bool {
+        self.fd.take().is_some()
+    }
+
+    /// Hold a spare descriptor again; false if none is free.
+    fn restore(&mut self, listener: &TcpListener) -> bool {
+        if self.fd.is_none() {
+            *self = Spare::reserve(listener);
+        }
+        self.fd.is_some()
+    }
+}
+
+/// Accept failures, logged at most once a second with how many there were,
+/// so that running out of descriptors does not also flood the log.
+#[derive(Default)]
+struct AcceptErrors {
+    last_report: Option<Instant>,
+    failures: u64,
+    refused: u64,
+}
+
+impl AcceptErrors {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn record(&mut self, e: &io::Error, refused: bool) {
+        self.failures += 1;
+        self.refused += u64::from(refused);
+        let now = Instant::now();
+        if self
+            .last_report
+            .is_some_and(|at| now.duration_since(at) < Self::EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            "accept: {e}; since the last report: {} failed accepts, {} clients refused with 'max number of clients reached'",
+            self.failures,
+            self.refused
+        );
+        *self = AcceptErrors {
+            last_report: Some(now),
+            failures: 0,
+            refused: 0,
+        };
     }
 }
 
 /// Refuse a connection with an error line and close it (`maxclients`,
 /// protected mode), counted in INFO `rejected_connections`.
-fn reject(mut stream: std::net::TcpStream, shared: &Shared, error: &str) {
+fn reject(mut stream: TcpStream, shared: &Shared, error: &str) {
     shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
     // Best effort, as Redis: the client may already be gone.
     let _ = stream.write_all(format!("-{error}\r\n").as_bytes());
 }
 
-fn set_keepalive(stream: &std::net::TcpStream, interval: u64) {
+fn set_keepalive(stream: &TcpStream, interval: u64) {
     if interval == 0 {
         return;
     }

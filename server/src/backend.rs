@@ -13,32 +13,32 @@ use monoio::time::TimeDriver;
 use monoio::{FusionDriver, FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 use ringcast_core::config::IoBackend;
 
-pub type WorkerRuntime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
+pub(crate) type WorkerRuntime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
 
 /// The backend every worker uses, decided once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// io_uring with these setup flags.
     Uring(UringFlags),
     Epoll,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UringFlags {
+pub(crate) enum UringFlags {
     SingleIssuerDeferTaskrun,
     CoopTaskrun,
 }
 
 impl Backend {
     /// Name shown in INFO (`io_backend`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Backend::Uring(_) => "io_uring",
             Backend::Epoll => "epoll",
         }
     }
 
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Backend::Uring(UringFlags::SingleIssuerDeferTaskrun) => {
                 "io_uring (SINGLE_ISSUER|DEFER_TASKRUN)"
@@ -69,7 +69,7 @@ fn probe(flags: UringFlags) -> io::Result<()> {
 }
 
 /// Decide the backend for `--io-backend`.
-pub fn choose(wanted: IoBackend) -> Result<Backend, String> {
+pub(crate) fn choose(wanted: IoBackend) -> Result<Backend, String> {
     if wanted == IoBackend::Epoll {
         return Ok(Backend::Epoll);
     }
@@ -102,7 +102,7 @@ pub fn choose(wanted: IoBackend) -> Result<Backend, String> {
 
 /// Build one worker's runtime (called on the worker thread: with
 /// SINGLE_ISSUER the ring belongs to the thread that creates it).
-pub fn build_runtime(backend: Backend) -> io::Result<WorkerRuntime> {
+pub(crate) fn build_runtime(backend: Backend) -> io::Result<WorkerRuntime> {
     match backend {
         Backend::Uring(flags) => {
             let rt = RuntimeBuilder::<FusionDriver>::new()

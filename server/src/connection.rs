@@ -21,7 +21,9 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 use ringcast_core::hub::{ConnKey, Input, Output};
 
-use crate::worker::Worker;
+use crate::worker::state::{Worker, shutdown};
+
+use crate::acceptor::Handoff;
 
 /// Read sizes adapt per connection between these bounds: an idle subscriber
 /// keeps a small buffer (10,000 of them must stay cheap), a busy publisher
@@ -31,7 +33,10 @@ const READ_MAX: usize = 64 * 1024;
 /// Kernel limit on iovecs per writev.
 const IOV_MAX: usize = 1024;
 
-pub fn spawn(worker: Rc<Worker>, stream: std::net::TcpStream) {
+/// Take over a connection the acceptor handed to this worker. If it cannot
+/// be registered, dropping `handoff` closes it and frees its client slot.
+pub(crate) fn spawn(worker: Rc<Worker>, handoff: Handoff) {
+    let Handoff { stream, slot } = handoff;
     let peer = stream.peer_addr();
     let local = stream.local_addr();
     let (Ok(peer), Ok(local)) = (peer, local) else {
@@ -46,6 +51,7 @@ pub fn spawn(worker: Rc<Worker>, stream: std::net::TcpStream) {
         }
     };
     let key = worker.connect(peer, local, fd);
+    slot.pass_to_hub();
     tracing::debug!("accepted {peer} as key {key}");
     let (rd, wr) = stream.into_split();
     let writer = monoio::spawn(write_loop(worker.clone(), key, wr, fd));
@@ -54,20 +60,6 @@ pub fn spawn(worker: Rc<Worker>, stream: std::net::TcpStream) {
         writer.await;
         worker.disconnect(key);
     });
-}
-
-/// Shut a connection's socket down in both directions: a read or write in
-/// flight on it ends, and the peer sees the close.
-///
-/// Only called on a socket that is still open: a connection's descriptor is
-/// closed when both its halves are dropped, after both loops have returned
-/// and the worker has forgotten it (`Worker::disconnect`).
-pub fn shutdown(fd: RawFd) {
-    // SAFETY: shutdown(2) takes a plain descriptor and touches no memory; by
-    // the rule above, `fd` is this connection's open socket.
-    unsafe {
-        libc::shutdown(fd, libc::SHUT_RDWR);
-    }
 }
 
 /// `DEBUG SLEEP`: block the whole worker, as Redis blocks its server, but

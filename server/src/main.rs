@@ -6,17 +6,24 @@ mod acceptor;
 mod backend;
 mod connection;
 mod metrics;
+mod open_files;
 mod sampler;
 mod worker;
 
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 
 use anyhow::{Context, bail};
-use ringcast_core::config::{Config, LogLevel};
+use crossbeam_channel::Sender;
+use ringcast_core::config::{Config, LogLevel, OpenFiles};
+use ringcast_core::frame::SharedMessage;
+use ringcast_core::mesh::{Doorbells, Endpoint};
 use ringcast_core::shared::{ServerInfo, Shared};
+
+use crate::acceptor::Handoff;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -42,15 +49,13 @@ fn load_config(args: &[String]) -> anyhow::Result<(Config, String)> {
     {
         let text = std::fs::read_to_string(first)
             .with_context(|| format!("cannot read config file {first}"))?;
-        config
-            .apply_file(&text)
-            .map_err(|e| anyhow::anyhow!("{first}: {e}"))?;
+        config.apply_file(&text).with_context(|| first.clone())?;
         file = std::fs::canonicalize(first)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| first.clone());
         rest = &args[1..];
     }
-    config.apply_args(rest).map_err(|e| anyhow::anyhow!(e))?;
+    config.apply_args(rest)?;
     Ok((config, file))
 }
 
@@ -96,9 +101,49 @@ fn run_id() -> String {
 
 fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if answer_without_starting(&args) {
+        return Ok(());
+    }
+    let (mut config, config_file) = load_config(&args)?;
+    let set_log_level = init_logging(config.loglevel);
+    let cpus = worker::usable_cpus();
+    settle(&mut config, &cpus)?;
+    let backend = backend::choose(config.io_backend).map_err(anyhow::Error::msg)?;
+    // Listen before starting workers so a bad address fails fast.
+    let listeners = listen(&config)?;
+    let (doorbells, endpoints) = ringcast_core::mesh::mesh(
+        config.threads,
+        config.ring_capacity,
+        config.bytes_per_ring(config.threads),
+    );
+    let info = server_info(&config, &listeners, backend, config_file);
+    let shared = Arc::new(Shared::new(config, info, doorbells.clone()));
+    start_observers(&shared, set_log_level)?;
+    tracing::info!(
+        "ringcast {} (redis protocol {}) pid={} workers={} backend={} port={}",
+        ringcast_core::VERSION,
+        ringcast_core::REDIS_VERSION,
+        shared.info.pid,
+        shared.info.workers,
+        backend.describe(),
+        shared.info.port,
+    );
+    // Either a signal or a worker exiting early ends the wait below.
+    let (events_tx, events) = crossbeam_channel::unbounded::<String>();
+    let workers = start_workers(&shared, endpoints, backend, &cpus, &events_tx)?;
+    let acceptors = start_acceptors(listeners, &shared, &workers.senders)?;
+    tracing::info!("Ready to accept connections tcp");
+    watch_signals(events_tx)?;
+    let why = events.recv().unwrap_or_default();
+    tracing::info!("{why}, shutting down");
+    shut_down(&shared, &doorbells, workers.threads, acceptors)
+}
+
+/// `--help` and `--version`: print and return true.
+fn answer_without_starting(args: &[String]) -> bool {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         print!("{}", Config::usage());
-        return Ok(());
+        return true;
     }
     if args.iter().any(|a| a == "--version" || a == "-v") {
         println!(
@@ -106,45 +151,70 @@ fn run() -> anyhow::Result<()> {
             ringcast_core::VERSION,
             ringcast_core::REDIS_VERSION
         );
-        return Ok(());
+        return true;
     }
-    let (mut config, config_file) = load_config(&args)?;
-    let set_log_level = init_logging(config.loglevel);
+    false
+}
 
-    let cpus = worker::usable_cpus();
+/// Settle what the configuration leaves to the machine: the number of
+/// workers (every usable core by default) and `maxclients`, fitted to the
+/// open-file limit now and on every `CONFIG SET`.
+fn settle(config: &mut Config, cpus: &[usize]) -> anyhow::Result<()> {
     if config.threads == 0 {
         config.threads = cpus.len().clamp(1, ringcast_core::registry::MAX_WORKERS);
     }
-    let workers = config.threads;
-    let backend = backend::choose(config.io_backend).map_err(|e| anyhow::anyhow!(e))?;
+    let reserved = open_files::reserved(config.threads, config.metrics_port != 0);
+    config.maxclients = open_files::fit_maxclients(config.maxclients, reserved)?;
+    // Past startup the limit already holds the reserve, so nothing is too few.
+    config.open_files =
+        OpenFiles::new(move |wanted| open_files::fit_maxclients(wanted, reserved).unwrap_or(0));
+    Ok(())
+}
 
-    // Listen before starting workers so a bad address fails fast.
-    let mut listeners = Vec::new();
-    for addr in &config.bind {
-        let l = TcpListener::bind((addr.as_str(), config.port))
-            .with_context(|| format!("cannot listen on {addr}:{}", config.port))?;
-        listeners.push(l);
-    }
+/// One listener per `bind` address, on `port` (0: an ephemeral port).
+fn listen(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
+    config
+        .bind
+        .iter()
+        .map(|addr| {
+            TcpListener::bind((addr.as_str(), config.port))
+                .with_context(|| format!("cannot listen on {addr}:{}", config.port))
+        })
+        .collect()
+}
+
+fn server_info(
+    config: &Config,
+    listeners: &[TcpListener],
+    backend: backend::Backend,
+    config_file: String,
+) -> ServerInfo {
     let port = listeners
         .first()
         .and_then(|l| l.local_addr().ok())
         .map_or(config.port, |a| a.port());
-
-    let (doorbells, endpoints) = ringcast_core::mesh::mesh(workers, config.ring_capacity);
-    let info = ServerInfo {
+    ServerInfo {
         started: std::time::Instant::now(),
         pid: std::process::id(),
         run_id: run_id(),
         port,
-        workers,
+        workers: config.threads,
         io_backend: backend.name().to_string(),
         config_file,
         executable: std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
-    };
-    let shared = Arc::new(Shared::new(config.clone(), info, doorbells.clone()));
+    }
+}
+
+/// The threads that watch the process from the side: the sampler and, when
+/// configured, the metrics endpoint.
+fn start_observers(
+    shared: &Arc<Shared>,
+    set_log_level: sampler::SetLogLevel,
+) -> anyhow::Result<()> {
     sampler::spawn(shared.clone(), set_log_level).context("cannot start the sampler thread")?;
+    let config = shared.config.load();
     if config.metrics_port != 0 {
         metrics::spawn(shared.clone(), &config.metrics_bind, config.metrics_port).with_context(
             || {
@@ -155,22 +225,30 @@ fn run() -> anyhow::Result<()> {
             },
         )?;
     }
+    Ok(())
+}
 
-    tracing::info!(
-        "ringcast {} (redis protocol {}) pid={} workers={workers} backend={} port={port}",
-        ringcast_core::VERSION,
-        ringcast_core::REDIS_VERSION,
-        std::process::id(),
-        backend.describe(),
-    );
+/// The worker threads, and the channels the acceptors hand connections on.
+struct Workers {
+    senders: Vec<Sender<Handoff>>,
+    threads: Vec<JoinHandle<anyhow::Result<()>>>,
+}
 
-    // Either a signal or a worker exiting early ends the wait below.
-    let (events_tx, events) = crossbeam_channel::unbounded::<String>();
-    let mut senders = Vec::new();
-    let mut handles = Vec::new();
+/// One worker thread per mesh endpoint; each reports on `events` when it exits.
+fn start_workers(
+    shared: &Arc<Shared>,
+    endpoints: Vec<Endpoint<SharedMessage>>,
+    backend: backend::Backend,
+    cpus: &[usize],
+    events: &Sender<String>,
+) -> anyhow::Result<Workers> {
+    let mut workers = Workers {
+        senders: Vec::new(),
+        threads: Vec::new(),
+    };
     for (id, endpoint) in endpoints.into_iter().enumerate() {
         let (tx, rx) = crossbeam_channel::unbounded();
-        senders.push(tx);
+        workers.senders.push(tx);
         let spec = worker::WorkerSpec {
             id,
             shared: shared.clone(),
@@ -179,38 +257,51 @@ fn run() -> anyhow::Result<()> {
             backend,
             cpu: (!cpus.is_empty()).then(|| cpus[id % cpus.len()]),
         };
-        let events_tx = events_tx.clone();
-        let h = std::thread::Builder::new()
+        let events = events.clone();
+        let thread = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
             .spawn(move || {
                 let r = worker::run(spec);
-                let _ = events_tx.send(format!("worker {id} exited"));
+                let _ = events.send(format!("worker {id} exited"));
                 r
             })
             .context("cannot start a worker thread")?;
-        handles.push(h);
+        workers.threads.push(thread);
     }
+    Ok(workers)
+}
 
+/// An acceptor thread and the descriptor of its listener (to wake it at shutdown).
+type AcceptorThread = (RawFd, JoinHandle<()>);
+
+/// One acceptor thread per listener, all sharing one round-robin counter.
+fn start_acceptors(
+    listeners: Vec<TcpListener>,
+    shared: &Arc<Shared>,
+    workers: &[Sender<Handoff>],
+) -> anyhow::Result<Vec<AcceptorThread>> {
     let next = Arc::new(AtomicUsize::new(0));
-    let mut listener_fds = Vec::new();
-    let mut acceptors = Vec::new();
-    for listener in listeners {
-        listener_fds.push(listener.as_raw_fd());
-        let a = acceptor::Acceptor {
-            listener,
-            shared: shared.clone(),
-            workers: senders.clone(),
-            next: next.clone(),
-        };
-        acceptors.push(
-            std::thread::Builder::new()
+    listeners
+        .into_iter()
+        .map(|listener| {
+            let fd = listener.as_raw_fd();
+            let a = acceptor::Acceptor {
+                listener,
+                shared: shared.clone(),
+                workers: workers.to_vec(),
+                next: next.clone(),
+            };
+            let thread = std::thread::Builder::new()
                 .name("ringcast-accept".into())
                 .spawn(move || a.run())
-                .context("cannot start the acceptor")?,
-        );
-    }
-    tracing::info!("Ready to accept connections tcp");
+                .context("cannot start the acceptor")?;
+            Ok((fd, thread))
+        })
+        .collect()
+}
 
+/// SIGTERM and SIGINT are reported on `events`.
+fn watch_signals(events: Sender<String>) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
@@ -220,26 +311,35 @@ fn run() -> anyhow::Result<()> {
         .name("ringcast-signals".into())
         .spawn(move || {
             if let Some(s) = signals.forever().next() {
-                let _ = events_tx.send(format!("received signal {s}"));
+                let _ = events.send(format!("received signal {s}"));
             }
         })
         .context("cannot start the signal thread")?;
-    let why = events.recv().unwrap_or_default();
-    tracing::info!("{why}, shutting down");
+    Ok(())
+}
+
+/// Stop accepting, let every worker flush what its clients were promised
+/// and exit, and wait for all of them.
+fn shut_down(
+    shared: &Shared,
+    doorbells: &Doorbells,
+    workers: Vec<JoinHandle<anyhow::Result<()>>>,
+    acceptors: Vec<AcceptorThread>,
+) -> anyhow::Result<()> {
     shared.shutting_down.store(true, Ordering::Release);
-    for fd in listener_fds {
+    for (fd, _) in &acceptors {
         // SAFETY: the listeners are still open (owned by the acceptor threads);
         // shutdown wakes their blocking accept() so they can exit.
         unsafe {
-            libc::shutdown(fd, libc::SHUT_RDWR);
+            libc::shutdown(*fd, libc::SHUT_RDWR);
         }
     }
-    for w in 0..workers {
+    for w in 0..workers.len() {
         doorbells.ring(w);
     }
     let mut failed = false;
-    for h in handles {
-        match h.join() {
+    for thread in workers {
+        match thread.join() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::error!("{e:#}");
@@ -248,8 +348,8 @@ fn run() -> anyhow::Result<()> {
             Err(_) => failed = true,
         }
     }
-    for a in acceptors {
-        let _ = a.join();
+    for (_, thread) in acceptors {
+        let _ = thread.join();
     }
     if failed {
         bail!("a worker failed");

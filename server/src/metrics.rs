@@ -6,18 +6,36 @@
 //! exposition format is written by `prometheus-client`; the delivery latency
 //! histogram is the merge of the per-worker bucket counters.
 //!
-//! The HTTP side is a hand-written blocking handler rather than an HTTP
-//! crate: it serves one fixed resource (`GET /metrics`) to a scraper that
-//! connects every few seconds, one request per connection, so all it needs is
-//! to read a request line and write one response; a server library would add
+//! The HTTP side is a hand-written handler rather than an HTTP crate: it
+//! serves one fixed resource (`GET /metrics`) to a scraper that connects
+//! every few seconds, one request per connection, so all it needs is to read
+//! a request head and write one response; a server library would add
 //! threads, parsing and dependencies for features this never uses.
+//!
+//! Connections are served concurrently, one task each on a single-threaded
+//! monoio runtime owned by this thread, so an idle or slow client never
+//! holds back a scrape. A task rather than a hand-written poll loop: each
+//! request reads as straight-line code, the runtime's timer gives every
+//! connection one deadline for its whole request and response (a client
+//! trickling a byte at a time cannot keep its place past it), and monoio is
+//! already how the workers do I/O. The epoll driver rather than io_uring:
+//! a scrape every few seconds needs no more, and it works wherever the
+//! process runs. At most [`MAX_CONNECTIONS`] are served at once; further
+//! ones wait in the listen backlog until a place frees up, at the latest
+//! when a deadline passes.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::cell::Cell;
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::{TcpListener, TcpStream};
+use monoio::{LegacyDriver, RuntimeBuilder};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -29,14 +47,22 @@ use ringcast_core::shared::Shared;
 use ringcast_core::stats::LatencySnapshot;
 use ringcast_core::stats::WorkerStats;
 
-/// Longest request head read before answering 400 (scrapers send a few hundred bytes).
+/// Connections served at once.
+pub(crate) const MAX_CONNECTIONS: usize = 16;
+/// Descriptors the endpoint may hold: its connections, its listener and its
+/// runtime's epoll instance and waker.
+pub(crate) const DESCRIPTORS: usize = MAX_CONNECTIONS + 3;
+/// Longest request head read before answering 431 (scrapers send a few hundred bytes).
 const MAX_REQUEST: usize = 8 * 1024;
-/// A scraper that stalls longer than this is dropped.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a connection has, from accept, to send its request and take the response.
+const DEADLINE: Duration = Duration::from_secs(5);
+/// Wait before accepting again after accept failed (out of descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// Bind the endpoint (so a bad address fails at startup) and serve it.
-pub fn spawn(shared: Arc<Shared>, bind: &str, port: u16) -> anyhow::Result<()> {
-    let listener = TcpListener::bind((bind, port))?;
+pub(crate) fn spawn(shared: Arc<Shared>, bind: &str, port: u16) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind((bind, port))?;
+    listener.set_nonblocking(true)?;
     tracing::info!(
         "metrics on http://{}/metrics",
         listener
@@ -44,41 +70,151 @@ pub fn spawn(shared: Arc<Shared>, bind: &str, port: u16) -> anyhow::Result<()> {
             .map_or_else(|_| format!("{bind}:{port}"), |a| a.to_string())
     );
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Figures(shared.clone())));
+    registry.register_collector(Box::new(Figures(shared)));
+    // The runtime is built on its thread; startup waits to hear it was.
+    let (built_tx, built) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("ringcast-metrics".into())
-        .spawn(move || serve(listener, &registry))?;
+        .spawn(move || {
+            let mut rt = match RuntimeBuilder::<LegacyDriver>::new().enable_timer().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = built_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = built_tx.send(Ok(()));
+            if let Err(e) = rt.block_on(serve(listener, registry)) {
+                tracing::error!("metrics endpoint stopped: {e}");
+            }
+        })?;
+    built.recv()??;
     Ok(())
 }
 
-fn serve(listener: TcpListener, registry: &Registry) {
-    for stream in listener.incoming() {
-        match stream {
-            Ok(s) => {
-                if let Err(e) = respond(s, registry) {
-                    tracing::debug!("metrics request: {e}");
-                }
+async fn serve(listener: std::net::TcpListener, registry: Registry) -> io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    let registry = Rc::new(registry);
+    let places = Rc::new(Places::new(MAX_CONNECTIONS));
+    let mut last_error_logged: Option<Instant> = None;
+    loop {
+        let place = places.take().await;
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let registry = registry.clone();
+                monoio::spawn(async move {
+                    match monoio::time::timeout(DEADLINE, respond(stream, &registry)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::debug!("metrics request: {e}"),
+                        Err(_) => tracing::debug!(
+                            "metrics request: not done within {DEADLINE:?}, connection closed"
+                        ),
+                    }
+                    drop(place);
+                });
             }
             Err(e) => {
-                tracing::debug!("metrics accept: {e}");
-                std::thread::sleep(Duration::from_millis(10));
+                drop(place);
+                if last_error_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                    tracing::debug!("metrics accept: {e}");
+                    last_error_logged = Some(Instant::now());
+                }
+                monoio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
     }
 }
 
-fn respond(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut head = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            break;
+/// The places for connections served at once; the accept loop waits for one.
+struct Places {
+    free: Cell<usize>,
+    waiting: Cell<Option<Waker>>,
+}
+
+/// One connection's place, given back when dropped.
+struct Place(Rc<Places>);
+
+impl Places {
+    fn new(n: usize) -> Places {
+        Places {
+            free: Cell::new(n),
+            waiting: Cell::new(None),
         }
-        head.extend_from_slice(&chunk[..n]);
     }
+
+    async fn take(self: &Rc<Self>) -> Place {
+        poll_fn(|cx| {
+            if self.free.get() == 0 {
+                self.waiting.set(Some(cx.waker().clone()));
+                return Poll::Pending;
+            }
+            self.free.set(self.free.get() - 1);
+            Poll::Ready(Place(self.clone()))
+        })
+        .await
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let places = &self.0;
+        places.free.set(places.free.get() + 1);
+        if let Some(waker) = places.waiting.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// A request head as read from the client.
+enum Request {
+    /// Up to and including the blank line that ends it.
+    Complete(Vec<u8>),
+    /// The client stopped sending before the blank line.
+    Partial(Vec<u8>),
+    /// Longer than [`MAX_REQUEST`] without its end.
+    TooLarge,
+}
+
+async fn respond(mut stream: TcpStream, registry: &Registry) -> io::Result<()> {
+    let request = read_request(&mut stream).await?;
+    let (res, _) = stream.write_all(answer(&request, registry)).await;
+    res.map(drop)
+}
+
+async fn read_request(stream: &mut TcpStream) -> io::Result<Request> {
+    let mut head = Vec::new();
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(Request::Complete(head));
+        }
+        if head.len() >= MAX_REQUEST {
+            return Ok(Request::TooLarge);
+        }
+        buf.clear();
+        let (res, read) = stream.read(buf).await;
+        buf = read;
+        match res? {
+            0 => return Ok(Request::Partial(head)),
+            n => head.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The whole response (head and body) to a request.
+fn answer(request: &Request, registry: &Registry) -> Vec<u8> {
+    let (head, complete) = match request {
+        Request::Complete(h) => (h.as_slice(), true),
+        Request::Partial(h) => (h.as_slice(), false),
+        Request::TooLarge => {
+            return response(
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "",
+                true,
+            );
+        }
+    };
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let mut words = line.split(|&b| b == b' ');
     let (method, path) = (
@@ -86,31 +222,38 @@ fn respond(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
         words.next().unwrap_or_default(),
     );
     let path = path.split(|&b| b == b'?').next().unwrap_or_default();
-    let (status, content_type, body) = match (method, path) {
+    let with_body = method != b"HEAD";
+    match (method, path) {
         (b"GET" | b"HEAD", b"/metrics") => {
             let mut body = String::new();
             match prometheus_client::encoding::prometheus_text::encode(&mut body, registry) {
-                Ok(()) => (
+                Ok(()) => response(
                     "200 OK",
                     prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-                    body,
+                    &body,
+                    with_body,
                 ),
-                Err(_) => ("500 Internal Server Error", "text/plain", String::new()),
+                Err(_) => response("500 Internal Server Error", "text/plain", "", with_body),
             }
         }
-        (b"GET" | b"HEAD", _) => ("404 Not Found", "text/plain", "try /metrics\n".into()),
-        _ if !head.ends_with(b"\r\n\r\n") => ("400 Bad Request", "text/plain", String::new()),
-        _ => ("405 Method Not Allowed", "text/plain", String::new()),
-    };
+        (b"GET" | b"HEAD", _) => {
+            response("404 Not Found", "text/plain", "try /metrics\n", with_body)
+        }
+        _ if !complete => response("400 Bad Request", "text/plain", "", true),
+        _ => response("405 Method Not Allowed", "text/plain", "", true),
+    }
+}
+
+fn response(status: &str, content_type: &str, body: &str, with_body: bool) -> Vec<u8> {
     let mut response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();
-    if method != b"HEAD" {
+    if with_body {
         response.extend_from_slice(body.as_bytes());
     }
-    stream.write_all(&response)
+    response
 }
 
 /// Reads every figure at scrape time.

@@ -16,9 +16,9 @@ use ringcast_core::shared::Shared;
 use ringcast_core::stats::{CpuTimes, ProcessSample, Sampler};
 
 /// Applies a new log level to the running subscriber.
-pub type SetLogLevel = Box<dyn Fn(LogLevel) + Send>;
+pub(crate) type SetLogLevel = Box<dyn Fn(LogLevel) + Send>;
 
-pub fn spawn(shared: Arc<Shared>, set_log_level: SetLogLevel) -> std::io::Result<()> {
+pub(crate) fn spawn(shared: Arc<Shared>, set_log_level: SetLogLevel) -> std::io::Result<()> {
     let _ = shared.process.allocator.set(allocator_name());
     let _ = shared.process.os.set(uname());
     std::thread::Builder::new()
@@ -51,7 +51,7 @@ fn run(shared: Arc<Shared>, set_log_level: SetLogLevel) {
 }
 
 /// CPU time of the calling thread (`RUSAGE_THREAD`) or of the process.
-pub fn rusage(who: libc::c_int) -> CpuTimes {
+pub(crate) fn rusage(who: libc::c_int) -> CpuTimes {
     // SAFETY: rusage is plain data; getrusage only writes into it.
     let ru = unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();

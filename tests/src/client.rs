@@ -38,6 +38,19 @@ pub fn connect_on_worker(server: &Server, w: usize) -> RawConn {
     panic!("no connection landed on worker {w} after several laps of round-robin");
 }
 
+/// Like [`connect_on_worker`], with the tiny receive buffers of
+/// [`RawConn::connect_slow_reader`], so the server's writes to it block
+/// after a few KiB until it reads.
+pub fn slow_reader_on_worker(server: &Server, w: usize) -> RawConn {
+    for _ in 0..server.threads() * 4 {
+        let mut conn = RawConn::connect_slow_reader(server.port());
+        if server.target() == Target::Redis || worker_of(&mut conn) == Some(w) {
+            return conn;
+        }
+    }
+    panic!("no connection landed on worker {w} after several laps of round-robin");
+}
+
 /// Like [`connect_on_worker`], then switches to `proto`.
 pub fn connect_on_worker_proto(server: &Server, w: usize, proto: Proto) -> RawConn {
     let mut conn = connect_on_worker(server, w);

@@ -33,7 +33,7 @@ pub mod server;
 mod macros;
 
 pub use backend::Backend;
-pub use client::{connect_on_worker, worker_of};
+pub use client::{connect_on_worker, slow_reader_on_worker, worker_of};
 pub use raw::RawConn;
 pub use resp::{Frame, Proto};
 pub use server::{Opts, Server, Target, target};

@@ -242,12 +242,19 @@ impl RawConn {
 
     /// Reads one frame, waiting at most `timeout`.
     pub fn try_read_frame(&mut self, timeout: Duration) -> Result<Frame, ReadEnd> {
+        self.try_read_raw_frame(timeout).map(|(frame, _)| frame)
+    }
+
+    /// Reads one frame, waiting at most `timeout`, and returns it with the
+    /// bytes it was made of exactly as they came off the wire (what a parsed
+    /// [`Frame`] does not keep: `$-1` versus `*-1`, a verbatim string's format).
+    pub fn try_read_raw_frame(&mut self, timeout: Duration) -> Result<(Frame, Vec<u8>), ReadEnd> {
         let deadline = Instant::now() + timeout;
         loop {
             match resp::parse(&self.buf) {
                 Parsed::Frame(frame, used) => {
-                    self.buf.drain(..used);
-                    return Ok(frame);
+                    let raw = self.buf.drain(..used).collect();
+                    return Ok((frame, raw));
                 }
                 Parsed::Invalid(why) => {
                     panic!("server sent invalid RESP ({why}): {}", show(&self.buf))

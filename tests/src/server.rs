@@ -51,6 +51,9 @@ pub struct Opts {
     pub output_buffer_limit: Option<String>,
     pub ring_capacity: Option<u32>,
     pub debug_command: bool,
+    /// `RLIMIT_NOFILE` (soft and hard) of the server process, set before it
+    /// executes (as `ulimit -n` would).
+    pub open_files_limit: Option<u64>,
     /// More `--name value` flags, passed to ringcast only.
     pub extra_args: Vec<String>,
 }
@@ -67,6 +70,7 @@ impl Opts {
             output_buffer_limit: None,
             ring_capacity: None,
             debug_command: false,
+            open_files_limit: None,
             extra_args: Vec::new(),
         }
     }
@@ -93,6 +97,12 @@ impl Opts {
     }
     pub fn debug_command(mut self) -> Opts {
         self.debug_command = true;
+        self
+    }
+    /// Starts the server with at most `n` open files (`RLIMIT_NOFILE`, soft
+    /// and hard), so it cannot raise the limit itself.
+    pub fn open_files_limit(mut self, n: u64) -> Opts {
+        self.open_files_limit = Some(n);
         self
     }
     /// Adds `--<name> <value>` to ringcast's command line.
@@ -153,7 +163,12 @@ impl Server {
     /// it is ready. Retries on another port if it exits during startup (the
     /// port may have been taken between probing and binding).
     pub fn start(opts: Opts) -> Server {
-        let target = target();
+        Server::start_as(target(), opts)
+    }
+
+    /// Like [`Server::start`], for a target chosen by the test rather than
+    /// by `RINGCAST_TEST_TARGET` (tests that run both servers side by side).
+    pub fn start_as(target: Target, opts: Opts) -> Server {
         let mut failures = String::new();
         for attempt in 1..=STARTUP_ATTEMPTS {
             let port = free_port();
@@ -188,6 +203,13 @@ impl Server {
                     seccompiler::apply_filter(&filter)
                         .map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))
                 });
+            }
+        }
+        if let Some(n) = opts.open_files_limit {
+            // SAFETY: the closure runs between fork and exec and only makes
+            // the prctl and setrlimit syscalls on a stack value.
+            unsafe {
+                cmd.pre_exec(move || limit_open_files(n));
             }
         }
         let mut child = cmd
@@ -312,6 +334,35 @@ impl Server {
             .unwrap_or_else(|_| panic!("INFO {field}:{value} is not a number"))
     }
 
+    /// Changes the open-file limit of the running server (the soft
+    /// `RLIMIT_NOFILE`; the hard one stays, so the limit can be raised back),
+    /// as `prlimit --nofile=<n>:` does.
+    pub fn set_open_files_limit(&self, n: u64) {
+        let pid = self.pid() as libc::pid_t;
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: prlimit on our own child (not yet reaped, so the pid is
+        // still its), reading into and then writing from a live rlimit.
+        let rc = unsafe {
+            if libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut limit) == 0 {
+                limit.rlim_cur = n.min(limit.rlim_max);
+                libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut())
+            } else {
+                -1
+            }
+        };
+        assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    }
+
+    /// Descriptors the server process has open.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("read /proc/<pid>/fd")
+            .count()
+    }
+
     /// Sends SIGTERM and waits (bounded) for the process to exit.
     pub fn terminate(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("server running");
@@ -359,6 +410,27 @@ impl Drop for Server {
             eprintln!("--- server output (last 40 lines) ---\n{tail}\n---");
         }
     }
+}
+
+/// In the child before exec: at most `n` open files, for good. Dropping
+/// CAP_SYS_RESOURCE from the bounding set first keeps a server started by
+/// root from raising the hard limit again (best effort: without CAP_SETPCAP
+/// the process could not raise it anyway).
+fn limit_open_files(n: u64) -> std::io::Result<()> {
+    // linux/capability.h
+    const CAP_SYS_RESOURCE: libc::c_ulong = 24;
+    // SAFETY: plain syscalls on stack values, async-signal-safe.
+    unsafe {
+        libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0);
+        let limit = libc::rlimit {
+            rlim_cur: n,
+            rlim_max: n,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn signal(child: &Child, sig: libc::c_int) {

@@ -1,4 +1,4 @@
-//! The six invariants of DESIGN.md, checked across workers: publisher and
+//! The six invariants of `docs/design.md`, checked across workers: publisher and
 //! subscriber are placed on different workers (verified via `io-thread`).
 
 use ringcast_tests::client::connect_on_worker_proto;
@@ -355,6 +355,58 @@ fn workers_flooding_each_other_through_tiny_rings_do_not_deadlock(b: Backend) {
     }
 }
 
+/// Invariant 5c: a worker with more to write than it can write in time
+/// slows the publisher down instead of cutting off subscribers that read.
+/// One publisher floods a channel that 40 subscribers on both workers read
+/// as fast as they can, with output limits far below the flood's size: every
+/// subscriber gets every message, in order, and nobody is disconnected.
+fn reading_subscribers_are_not_cut_off_when_their_worker_falls_behind(b: Backend) {
+    let server = Server::start(
+        Opts::new(b)
+            .threads(2)
+            .pubsub_output_limit("512kb 256kb 60")
+            .arg("worker-output-backlog", "1mb"),
+    );
+    const N: usize = 4000;
+    const SUBSCRIBERS: usize = 40;
+    let payload = |seq: usize| format!("{seq:0>8}{}", "m".repeat(500));
+    let readers: Vec<_> = (0..SUBSCRIBERS)
+        .map(|i| {
+            let mut sub = connect_on_worker(&server, i % 2);
+            sub.sub("SUBSCRIBE", &["flood"], &[1]);
+            thread::spawn(move || {
+                for seq in 0..N {
+                    let frame = sub.read_frame();
+                    let (_, got) = frame.message().expect("a message, not a close");
+                    assert_eq!(&got[..8], format!("{seq:0>8}").as_bytes(), "order or loss");
+                }
+            })
+        })
+        .collect();
+    let publisher = connect_on_worker(&server, 0);
+    let requests: Vec<u8> = (0..N)
+        .flat_map(|seq| resp::command(&["PUBLISH", "flood", &payload(seq)]))
+        .collect();
+    let flood = pipelined(publisher, requests, N);
+    let (_, replies) = flood.join().expect("publisher");
+    assert!(
+        replies
+            .iter()
+            .all(|r| *r == Frame::Integer(SUBSCRIBERS as i64)),
+        "a subscriber was dropped"
+    );
+    for r in readers {
+        r.join()
+            .expect("a subscriber lost messages or was disconnected");
+    }
+    if !target().is_redis() {
+        assert_eq!(
+            server.info_u64("stats", "client_output_buffer_limit_disconnections"),
+            0
+        );
+    }
+}
+
 /// Invariant 6: Bad input is contained: a malformed request closes only its own
 /// connection; clients on both workers carry on.
 fn malformed_request_closes_only_the_offending_connection(b: Backend) {
@@ -405,5 +457,6 @@ backend_tests!(
     publish_replies_add_up_to_messages_received,
     full_ring_backpressures_publisher_without_stalling_its_worker,
     workers_flooding_each_other_through_tiny_rings_do_not_deadlock,
+    reading_subscribers_are_not_cut_off_when_their_worker_falls_behind,
     malformed_request_closes_only_the_offending_connection,
 );

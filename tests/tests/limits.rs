@@ -2,11 +2,17 @@
 //! limits, the stricter ones before authentication, maxclients, and the
 //! pub/sub output buffer limit (hard and soft).
 
+use ringcast_tests::flow::pipelined;
 use ringcast_tests::resp;
-use ringcast_tests::{Backend, Frame, Opts, RawConn, Server, backend_tests, eventually, target};
+use ringcast_tests::server::parse_info;
+use ringcast_tests::{
+    Backend, Frame, Opts, RawConn, Server, backend_tests, connect_on_worker, eventually,
+    ringcast_only, target,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
+use std::time::Duration;
 
 /// Redis's PROTO_INLINE_MAX_SIZE.
 const INLINE_MAX: usize = 64 * 1024;
@@ -273,7 +279,99 @@ fn subscriber_held_over_soft_output_limit_is_disconnected_without_further_messag
     }
 }
 
+/// One client holding 1,000 patterns that all match, and one 30 MB publish:
+/// 30 GB of `pmessage` frames if each carried its own copy of the payload.
+/// The payload is shared and the output limit applies as frames are queued,
+/// so the subscriber is closed and nobody else notices.
+fn many_matching_patterns_share_one_payload_and_meet_the_output_limit(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut sub = server.conn();
+    let patterns: Vec<String> = (1..=1000).map(|n| "*".repeat(n)).collect();
+    let names: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    let counts: Vec<i64> = (1..=1000).collect();
+    sub.sub("PSUBSCRIBE", &names, &counts);
+    let mut bystander = server.conn();
+    bystander.sub("SUBSCRIBE", &["chan"], &[1]);
+    let mut publisher = server.conn();
+    // Under the 32 MB hard limit once (the bystander gets it), over it twice.
+    let payload = "p".repeat(30 << 20);
+    publisher.publish("PUBLISH", "chan", &payload, 1001);
+    sub.drain_until_closed();
+    bystander.expect_message("chan", &payload);
+    publisher.cmd_expect(&["PING"], b"+PONG\r\n");
+    if !target().is_redis() {
+        assert_eq!(
+            server.info_u64("stats", "client_output_buffer_limit_disconnections"),
+            1
+        );
+    }
+}
+
+/// A worker that stops draining its rings holds at most `ring-bytes` of
+/// messages from the others, however large they are: the publisher is paused
+/// once the ring's bytes are used, not after 4,096 messages of 64 KiB.
+fn a_stalled_worker_is_owed_at_most_ring_bytes_of_messages(b: Backend) {
+    ringcast_only!("inter-worker rings are ringcast's");
+    let server = Server::start(
+        Opts::new(b)
+            .threads(2)
+            .debug_command()
+            .arg("ring-bytes", "1mb"),
+    );
+    const N: usize = 200;
+    const SIZE: usize = 64 * 1024;
+    let mut sub = connect_on_worker(&server, 0);
+    sub.sub("SUBSCRIBE", &["big"], &[1]);
+    let mut sleeper = connect_on_worker(&server, 0);
+    let publisher = connect_on_worker(&server, 1);
+    let mut observer = connect_on_worker(&server, 1);
+    let reader = thread::spawn(move || {
+        for i in 0..N {
+            let frame = sub.read_frame();
+            let (_, payload) = frame.message().expect("message frame");
+            assert_eq!(
+                payload,
+                numbered_payload(i, SIZE).as_bytes(),
+                "order or loss"
+            );
+        }
+    });
+    sleeper.send_cmd(&["DEBUG", "SLEEP", "3"]);
+    thread::sleep(Duration::from_millis(300));
+    let requests: Vec<u8> = (0..N)
+        .flat_map(|i| resp::command(&["PUBLISH", "big", &numbered_payload(i, SIZE)]))
+        .collect();
+    let flood = pipelined(publisher, requests, N);
+    let owed = |observer: &mut RawConn| {
+        let info = parse_info(&observer.cmd(&["INFO", "ringcast"]));
+        let worker1 = info["worker1"].clone();
+        let field = |name: &str| -> u64 {
+            worker1
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("worker1 lacks {name}: {worker1}"))
+        };
+        (field("ring_bytes_out"), field("paused_publishers"))
+    };
+    eventually("the publisher is paused while worker 0 sleeps", || {
+        owed(&mut observer).1 == 1
+    });
+    let (bytes, _) = owed(&mut observer);
+    assert!(bytes > 0, "something is waiting in the ring");
+    assert!(
+        bytes <= (1 << 20) + SIZE as u64,
+        "{bytes} bytes owed to the sleeping worker, over the 1 MiB budget"
+    );
+    sleeper.expect(b"+OK\r\n");
+    let (_, replies) = flood.join().expect("publisher");
+    assert!(replies.iter().all(|r| *r == Frame::Integer(1)));
+    reader.join().expect("subscriber");
+}
+
 backend_tests!(
+    many_matching_patterns_share_one_payload_and_meet_the_output_limit,
+    a_stalled_worker_is_owed_at_most_ring_bytes_of_messages,
     inline_request_over_64k_without_newline_is_an_error_and_closes,
     inline_request_below_64k_is_accepted,
     multibulk_count_line_over_64k_is_an_error_and_closes,

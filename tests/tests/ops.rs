@@ -411,8 +411,9 @@ mod client_commands {
 
 mod metrics {
     use std::collections::HashMap;
-    use std::io::{Read, Write};
+    use std::io::{ErrorKind, Read, Write};
     use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
 
     use ringcast_tests::{
         Backend, Opts, Server, backend_tests, connect_on_worker, eventually, ringcast_only,
@@ -508,5 +509,101 @@ mod metrics {
         assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     }
 
-    backend_tests!(metrics_count_connections_commands_messages_and_cross_worker_latency);
+    fn metrics_server(b: Backend) -> (Server, u16) {
+        let port = free_port();
+        let server = Server::start(Opts::new(b).arg("metrics-port", &port.to_string()));
+        (server, port)
+    }
+
+    fn a_scrape_is_served_while_idle_connections_are_held_open(b: Backend) {
+        ringcast_only!("the metrics endpoint is ringcast's");
+        let (_server, port) = metrics_server(b);
+        // Connected, never sending a byte: each one used to hold the
+        // endpoint for its whole read timeout, one after the other.
+        let idle: Vec<TcpStream> = (0..8)
+            .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+            .collect();
+        let series = scrape(port);
+        assert!(series.contains_key("ringcast_connected_clients"));
+        drop(idle);
+    }
+
+    fn a_scrape_is_served_even_when_idle_connections_fill_every_place(b: Backend) {
+        ringcast_only!("the metrics endpoint is ringcast's");
+        let (_server, port) = metrics_server(b);
+        // More idle connections than the endpoint serves at once: the
+        // scrape waits for a place, which the first deadline frees.
+        let idle: Vec<TcpStream> = (0..24)
+            .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+            .collect();
+        let series = scrape(port);
+        assert!(series.contains_key("ringcast_connected_clients"));
+        drop(idle);
+    }
+
+    fn a_client_trickling_its_request_is_closed_at_its_deadline(b: Backend) {
+        ringcast_only!("the metrics endpoint is ringcast's");
+        let (_server, port) = metrics_server(b);
+        let mut slow = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        slow.write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+            .expect("send");
+        // One more byte every quarter of a second (each read below waits
+        // that long), so no single read ever waits long: only a deadline
+        // for the whole request ends it.
+        slow.set_read_timeout(Some(Duration::from_millis(250)))
+            .expect("read timeout");
+        let deadline = Instant::now() + ringcast_tests::PATIENCE;
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 1024];
+        let closed = loop {
+            if Instant::now() > deadline {
+                break false;
+            }
+            match slow.read(&mut chunk) {
+                Ok(0) => break true,
+                Ok(n) => reply.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if slow.write_all(b"a").is_err() {
+                        break true;
+                    }
+                }
+                Err(_) => break true,
+            }
+        };
+        assert!(
+            closed,
+            "a trickling client held the endpoint past {:?}",
+            ringcast_tests::PATIENCE
+        );
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 408"),
+            "{reply}"
+        );
+        scrape(port);
+    }
+
+    fn an_oversized_request_is_refused(b: Backend) {
+        ringcast_only!("the metrics endpoint is ringcast's");
+        let (_server, port) = metrics_server(b);
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(ringcast_tests::PATIENCE))
+            .expect("read timeout");
+        let filler = "a".repeat(64 * 1024);
+        // The server may close before reading it all.
+        let _ = write!(s, "GET /metrics HTTP/1.1\r\nX-Big: {filler}\r\n\r\n");
+        let mut response = Vec::new();
+        let _ = s.read_to_end(&mut response);
+        let response = String::from_utf8_lossy(&response);
+        assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+        scrape(port);
+    }
+
+    backend_tests!(
+        metrics_count_connections_commands_messages_and_cross_worker_latency,
+        a_scrape_is_served_while_idle_connections_are_held_open,
+        a_scrape_is_served_even_when_idle_connections_fill_every_place,
+        a_client_trickling_its_request_is_closed_at_its_deadline,
+        an_oversized_request_is_refused,
+    );
 }

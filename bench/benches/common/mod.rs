@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use criterion::Criterion;
 
-pub fn config() -> Criterion {
+pub(crate) fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
@@ -15,7 +15,7 @@ pub fn config() -> Criterion {
 
 /// A RESP multibulk request, as a client sends it.
 #[allow(dead_code)] // Not every bench file sends requests.
-pub fn command(args: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn command(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
         out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());

@@ -14,7 +14,7 @@ use crate::lock;
 use crate::resp::encode;
 use crate::session::ReplyMode;
 
-pub static CLIENT: &[CommandSpec] = &[
+pub(super) static CLIENT: &[CommandSpec] = &[
     cmd("client|id", 2, 0, |ctx, _| {
         let id = ctx.session.id;
         encode::integer(ctx.reply, id as i64);
@@ -142,8 +142,8 @@ fn on_off(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
-/// [OPTOUT] [NOLOOP]. ringcast has no keyspace, so there is nothing to
+/// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
+/// [OPTOUT] [NOLOOP]`. ringcast has no keyspace, so there is nothing to
 /// invalidate: OFF (the state every client is in) is accepted, ON is refused
 /// with an error rather than promising invalidations that never come.
 fn client_tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {

@@ -8,7 +8,7 @@ use crate::errors;
 use crate::resp::encode;
 // Replies are built from `super::docs` (Redis 7.2's metadata for each command).
 
-pub static COMMAND: &[CommandSpec] = &[
+pub(super) static COMMAND: &[CommandSpec] = &[
     cmd("command|count", 2, 0, |ctx, _| {
         encode::integer(ctx.reply, super::COMMANDS.len() as i64);
         Exec::Done
@@ -75,7 +75,7 @@ pub static COMMAND: &[CommandSpec] = &[
 ];
 
 /// COMMAND with no subcommand: details of every command.
-pub fn command(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn command(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     let proto = ctx.session.proto;
     encode::array(ctx.reply, super::COMMANDS.len());
     for c in super::COMMANDS {

@@ -6,7 +6,7 @@ use super::{CommandSpec, Ctx, Exec, cmd, help};
 use crate::errors;
 use crate::resp::encode;
 
-pub static CONFIG: &[CommandSpec] = &[
+pub(super) static CONFIG: &[CommandSpec] = &[
     cmd("config|get", -3, 0, config_get),
     cmd("config|set", -4, 0, config_set),
     cmd("config|resetstat", 2, 0, |ctx, _| {
@@ -67,6 +67,9 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
             let msg = match e {
                 crate::config::ConfigError::Unknown(_)
                 | crate::config::ConfigError::Immutable(_) => errors::unknown_config(&pair[0]),
+                e @ crate::config::ConfigError::OpenFilesLimit { .. } => {
+                    errors::config_set_failed(&pair[0], &e.to_string())
+                }
                 other => errors::invalid_config(&pair[0], &pair[1], &other.to_string()),
             };
             encode::error(ctx.reply, &msg);

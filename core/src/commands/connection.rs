@@ -9,9 +9,9 @@ use crate::errors;
 use crate::resp::encode::{self, Proto};
 use crate::session::ReplyMode;
 
-/// PING [message]. In RESP2 subscribed mode Redis answers with a
+/// `PING [message]`. In RESP2 subscribed mode Redis answers with a
 /// `pong` array, so clients can tell it from a published message.
-pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     if args.len() > 2 {
         encode::error(ctx.reply, errors::wrong_arity("ping"));
         return Exec::Done;
@@ -30,18 +30,18 @@ pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-pub fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     encode::bulk(ctx.reply, &args[1]);
     Exec::Done
 }
 
-pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     encode::simple(ctx.reply, b"OK");
     Exec::CloseAfterReply
 }
 
 /// RESET: back to a fresh connection's state, dropping subscriptions without confirmations.
-pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     ctx.router.unsubscribe_all(ctx.conn, ctx.session);
     ctx.session.publish_counts();
     let nopass = ctx.shared.config.load().requirepass.is_none();
@@ -54,7 +54,8 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     s.meta.resp.store(2, Relaxed);
     s.meta.db.store(0, Relaxed);
     *crate::lock(&s.meta.name) = None;
-    ctx.skip_reply = false;
+    // A SKIP in effect for RESET itself still applies (Redis clears only
+    // REPLY OFF and a SKIP pending for the next command).
     encode::simple(ctx.reply, b"RESET");
     Exec::Done
 }
@@ -79,7 +80,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     let (user, pass): (&[u8], &[u8]) = match args.len() {
         2 => {
             if ctx.shared.config.load().requirepass.is_none() {
@@ -95,7 +96,7 @@ pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         }
     };
     if credentials_ok(ctx, user, pass) {
-        ctx.session.authenticated = true;
+        ctx.session.log_in();
         encode::simple(ctx.reply, b"OK");
     } else {
         encode::error(ctx.reply, errors::WRONGPASS);
@@ -117,7 +118,7 @@ pub(crate) fn set_name(ctx: &mut Ctx<'_>, name: &Bytes) {
 }
 
 /// HELLO [protover [AUTH user pass] [SETNAME name]]
-pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     let mut proto = ctx.session.proto;
     if let Some(v) = args.get(1) {
         match super::parse_i64(v) {
@@ -155,7 +156,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
             crate::stats::WorkerStats::add(&ctx.stats().auth_denied, 1);
             return Exec::Done;
         }
-        ctx.session.authenticated = true;
+        ctx.session.log_in();
     }
     if !ctx.session.authenticated {
         encode::error(ctx.reply, errors::HELLO_NOAUTH);
@@ -193,7 +194,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     let databases = ctx.shared.config.load().databases;
     match super::parse_i64(&args[1]) {
         None => encode::error(ctx.reply, errors::NOT_INTEGER),

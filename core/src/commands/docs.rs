@@ -21,7 +21,7 @@ use ArgType::*;
 
 /// An argument's type, as `COMMAND DOCS` names it (the ones these commands use).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArgType {
+pub(super) enum ArgType {
     Str,
     Integer,
     Pattern,
@@ -31,7 +31,7 @@ pub enum ArgType {
 }
 
 impl ArgType {
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             ArgType::Str => "string",
             ArgType::Integer => "integer",
@@ -46,7 +46,7 @@ impl ArgType {
 /// One documented argument. `arguments` is used by `OneOf` and `Block` only.
 /// No argument of these commands is a key, so there is no `key_spec_index`.
 #[derive(Clone, Copy, Debug)]
-pub struct Arg {
+pub(super) struct Arg {
     pub name: &'static str,
     pub kind: ArgType,
     pub display_text: Option<&'static str>,
@@ -102,7 +102,7 @@ impl Arg {
 /// A key spec of the one shape these commands use: keys start at a fixed
 /// index (`begin_search` `index`) and run as a `range` (`find_keys`).
 #[derive(Clone, Copy, Debug)]
-pub struct KeySpec {
+pub(super) struct KeySpec {
     pub flags: &'static [&'static str],
     pub begin_index: i64,
     pub last_key: i64,
@@ -112,7 +112,7 @@ pub struct KeySpec {
 
 /// Everything Redis reports about one command or subcommand.
 #[derive(Clone, Copy, Debug)]
-pub struct CommandDoc {
+pub(super) struct CommandDoc {
     /// Full name, lowercase: `publish`, `client|list`.
     pub name: &'static str,
     /// Redis's arity. Replies use the dispatch table's, which a test holds to this one.
@@ -160,7 +160,7 @@ impl CommandDoc {
 }
 
 /// The docs of a command by full name (`client|list`), exact lowercase.
-pub fn lookup(name: &str) -> Option<&'static CommandDoc> {
+pub(super) fn lookup(name: &str) -> Option<&'static CommandDoc> {
     DOCS.iter().find(|d| d.name == name)
 }
 
@@ -171,7 +171,7 @@ fn doc_of(spec: &CommandSpec) -> &'static CommandDoc {
 
 /// A command named as `COMMAND INFO` and `COMMAND DOCS` take it: `name` or
 /// `container|sub`, case-insensitive (Redis's `lookupCommandBySds`).
-pub fn resolve(name: &[u8]) -> Option<&'static CommandSpec> {
+pub(super) fn resolve(name: &[u8]) -> Option<&'static CommandSpec> {
     let mut parts = name.split(|&b| b == b'|');
     let top = super::find(super::COMMANDS, parts.next()?)?;
     match (parts.next(), parts.next()) {
@@ -183,7 +183,7 @@ pub fn resolve(name: &[u8]) -> Option<&'static CommandSpec> {
 
 /// A command named by the words of a full call (`COMMAND GETKEYS client list`):
 /// the subcommand when the command has them and a second word is given.
-pub fn resolve_call(words: &[bytes::Bytes]) -> Option<&'static CommandSpec> {
+pub(super) fn resolve_call(words: &[bytes::Bytes]) -> Option<&'static CommandSpec> {
     let top = super::find(super::COMMANDS, words.first()?)?;
     match words.get(1) {
         Some(sub) if !top.subcommands.is_empty() => super::find(top.subcommands, sub),
@@ -193,7 +193,7 @@ pub fn resolve_call(words: &[bytes::Bytes]) -> Option<&'static CommandSpec> {
 
 /// Whether a command's ACL categories include `category` (`pubsub`, no `@`),
 /// as `COMMAND LIST FILTERBY ACLCAT` tests it.
-pub fn in_acl_category(spec: &CommandSpec, category: &[u8]) -> bool {
+pub(super) fn in_acl_category(spec: &CommandSpec, category: &[u8]) -> bool {
     doc_of(spec).acl_categories.iter().any(|c| {
         c.strip_prefix('@')
             .unwrap_or(c)
@@ -210,7 +210,7 @@ fn simple_set(out: &mut BytesMut, items: &[&str], proto: Proto) {
 }
 
 /// One `COMMAND INFO` entry: the 10-element array of Redis 7.
-pub fn write_info(out: &mut BytesMut, spec: &CommandSpec, proto: Proto) {
+pub(super) fn write_info(out: &mut BytesMut, spec: &CommandSpec, proto: Proto) {
     let doc = doc_of(spec);
     encode::array(out, 10);
     encode::bulk(out, spec.name.as_bytes());
@@ -270,7 +270,7 @@ fn pair(out: &mut BytesMut, key: &str, value: &str) {
 }
 
 /// One `COMMAND DOCS` value: the doc map of a command (its name is written by the caller).
-pub fn write_docs(out: &mut BytesMut, spec: &CommandSpec, proto: Proto) {
+pub(super) fn write_docs(out: &mut BytesMut, spec: &CommandSpec, proto: Proto) {
     let doc = doc_of(spec);
     let fields = 4
         + usize::from(!doc.doc_flags.is_empty())
@@ -354,7 +354,7 @@ fn write_args(out: &mut BytesMut, args: &[Arg], proto: Proto) {
 
 // ----- The table -----------------------------------------------------------
 
-pub static DOCS: &[CommandDoc] = &[
+pub(super) static DOCS: &[CommandDoc] = &[
     CommandDoc {
         name: "subscribe",
         arity: -2,
@@ -1639,7 +1639,7 @@ mod tests {
         use crate::hub::{Hub, Output};
         use crate::shared::{ServerInfo, Shared};
 
-        let (doorbells, mut endpoints) = crate::mesh::mesh(1, 64);
+        let (doorbells, mut endpoints) = crate::mesh::mesh(1, 64, 1 << 20);
         let info = ServerInfo {
             started: std::time::Instant::now(),
             pid: 1,

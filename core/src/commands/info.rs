@@ -95,7 +95,7 @@ impl Selection {
 
 /// INFO [section ...]: a bulk string (RESP2) or verbatim string (RESP3).
 /// Unknown sections add nothing, so `INFO nosuch` is an empty string.
-pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     let text = render(ctx.shared, &Selection::parse(&args[1..]));
     let proto = ctx.session.proto;
     encode::verbatim(ctx.reply, b"txt", text.as_bytes(), proto);
@@ -488,6 +488,7 @@ fn ringcast(sh: &Shared, t: &mut String) {
          io_backend:{}\r\n\
          workers:{}\r\n\
          ring_capacity:{}\r\n\
+         ring_bytes:{}\r\n\
          idle_timeout_disconnections:{}\r\n\
          paused_publishers:{}\r\n\
          delivery_latency_count:{}\r\n\
@@ -496,6 +497,7 @@ fn ringcast(sh: &Shared, t: &mut String) {
         i.io_backend,
         i.workers,
         config.ring_capacity,
+        config.ring_bytes,
         sh.total(|s| &s.idle_timeouts),
         sh.total(|s| &s.paused_publishers),
         latency.count(),
@@ -505,13 +507,16 @@ fn ringcast(sh: &Shared, t: &mut String) {
     for (w, s) in sh.stats.iter().enumerate() {
         let _ = write!(
             t,
-            "worker{w}:clients={},pubsub_clients={},commands={},published={},delivered={},inbound_depth={},paused_publishers={},output_bytes={},used_cpu_sys={},used_cpu_user={}\r\n",
+            "worker{w}:clients={},pubsub_clients={},commands={},published={},delivered={},inbound_depth={},ring_bytes_out={},backlog={},backlog_pauses={},paused_publishers={},output_bytes={},used_cpu_sys={},used_cpu_user={}\r\n",
             s.connected_clients.load(Relaxed),
             s.pubsub_clients.load(Relaxed),
             s.commands_processed.load(Relaxed),
             s.messages_published.load(Relaxed),
             s.messages_delivered.load(Relaxed),
             s.inbound_depth.load(Relaxed),
+            s.ring_bytes_out.load(Relaxed),
+            s.output_backlog.load(Relaxed),
+            s.backlog_pauses.load(Relaxed),
             s.paused_publishers.load(Relaxed),
             s.output_memory.load(Relaxed),
             format_cpu(s.cpu_sys_us.load(Relaxed)),

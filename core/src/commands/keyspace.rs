@@ -11,7 +11,7 @@ use crate::errors;
 use crate::resp::encode;
 
 /// FLUSHALL / FLUSHDB [ASYNC|SYNC]: there is nothing to flush.
-pub fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     match args {
         [_] => encode::simple(ctx.reply, b"OK"),
         [_, mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {
@@ -22,12 +22,12 @@ pub fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     encode::integer(ctx.reply, 0);
     Exec::Done
 }
 
-pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -39,7 +39,7 @@ pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
 
 /// Whether `enable-debug-command` lets this connection use DEBUG (checked,
 /// as Redis does, right after arity and before authentication).
-pub fn debug_allowed(ctx: &Ctx<'_>) -> bool {
+pub(super) fn debug_allowed(ctx: &Ctx<'_>) -> bool {
     match ctx.shared.config.load().enable_debug_command {
         DebugCommand::Yes => true,
         DebugCommand::Local => ctx.session.peer_loopback,
@@ -47,9 +47,9 @@ pub fn debug_allowed(ctx: &Ctx<'_>) -> bool {
     }
 }
 
-/// DEBUG SLEEP <seconds>: blocks the worker that owns this connection, as
+/// `DEBUG SLEEP <seconds>`: blocks the worker that owns this connection, as
 /// Redis's blocks the server; used to make a worker fall behind on purpose.
-pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     if args[1].eq_ignore_ascii_case(b"sleep") && args.len() == 3 {
         encode::simple(ctx.reply, b"OK");
         return match sleep_time(&args[2]) {

@@ -74,6 +74,9 @@ pub enum Exec {
     Sleep(Duration),
     /// Send the reply and what is queued, then close (QUIT, CLIENT KILL of oneself).
     CloseAfterReply,
+    /// Close at once, without a reply: a request that looks like HTTP
+    /// (`POST`, `Host:`), as Redis guards against cross-protocol scripting.
+    Abort,
 }
 
 /// Allowed before authentication.
@@ -223,6 +226,9 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 
 /// Run one request (`args[0]` is the command name; never empty).
 pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+    if args[0].eq_ignore_ascii_case(b"post") || args[0].eq_ignore_ascii_case(b"host:") {
+        return Exec::Abort;
+    }
     let Some((top_id, top)) = find_top(&args[0]) else {
         let e = errors::unknown_command(&args[0], &args[1..]);
         encode::error(ctx.reply, e);

@@ -72,27 +72,27 @@ fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]
     Exec::Done
 }
 
-pub fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     subscribe_all(ctx, args, GLOBAL, b"subscribe")
 }
 
-pub fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     unsubscribe_all(ctx, args, GLOBAL, b"unsubscribe")
 }
 
-pub fn psubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn psubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     subscribe_all(ctx, args, SubKind::Pattern, b"psubscribe")
 }
 
-pub fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     unsubscribe_all(ctx, args, SubKind::Pattern, b"punsubscribe")
 }
 
-pub fn ssubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn ssubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     subscribe_all(ctx, args, SHARD, b"ssubscribe")
 }
 
-pub fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     unsubscribe_all(ctx, args, SHARD, b"sunsubscribe")
 }
 
@@ -111,16 +111,16 @@ fn publish_in(ctx: &mut Ctx<'_>, args: &[Bytes], ns: Namespace) -> Exec {
 /// matching pattern subscriptions, on every worker). The count is what the
 /// registry holds when the message is routed: a subscriber that leaves
 /// concurrently may be counted and not receive it.
-pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     publish_in(ctx, args, Namespace::Global)
 }
 
 /// `SPUBLISH shardchannel message`: shard channels only; patterns never match.
-pub fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     publish_in(ctx, args, Namespace::Shard)
 }
 
-pub static PUBSUB: &[CommandSpec] = &[
+pub(super) static PUBSUB: &[CommandSpec] = &[
     cmd("pubsub|channels", -2, 0, |ctx, a| {
         channels(ctx, a, Namespace::Global)
     }),

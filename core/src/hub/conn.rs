@@ -35,6 +35,14 @@ pub(super) struct Conn {
     pub(super) reader: Option<Waker>,
     /// Counted in the worker's `pubsub_clients` gauge.
     pub(super) counted_in_pubsub: bool,
+    /// Over an output limit: to be closed once the current fan-out is done.
+    pub(super) doomed: bool,
+    /// What its queued output counts for in the worker's backlog.
+    pub(super) backlog_share: usize,
+    /// Its writes made no progress for `backlog::STALL`: it does not read.
+    pub(super) stalled: bool,
+    /// When its writer last finished a write, or its queue last became non-empty.
+    pub(super) last_progress: Instant,
     /// Last read or write that moved data, on the hub's coarse clock
     /// (the `timeout` idle check).
     pub(super) last_interaction: Instant,
@@ -78,6 +86,10 @@ impl Hub {
             state: ConnState::Open,
             reader: None,
             counted_in_pubsub: false,
+            doomed: false,
+            backlog_share: 0,
+            stalled: false,
+            last_progress: self.now,
             last_interaction: self.now,
             input_buffered: 0,
         };
@@ -97,9 +109,12 @@ impl Hub {
         }
         self.unsubscribe_all(key);
         let conn = self.conns.remove(key);
+        self.backlog.forget(&conn);
+        self.check_congestion();
         self.by_id.remove(&conn.session.id);
         self.shared.clients.unregister(conn.session.id);
         WorkerStats::sub(&self.stats().connected_clients, 1);
+        self.shared.release_client();
     }
 
     /// The client closed its side (or reading failed): close without
@@ -160,6 +175,8 @@ impl Hub {
         }
         // The socket goes at once, even if a write to it is blocked.
         self.shutdowns.push(key);
+        self.reweigh(key);
+        self.check_congestion();
         // Stop deliveries at once; the reader's disconnect finishes the cleanup.
         self.unsubscribe_all(key);
     }

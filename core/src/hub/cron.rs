@@ -43,6 +43,8 @@ impl Hub {
         }
         self.check_doomed();
         self.close_idle(idle);
+        self.backlog.limit = config.worker_output_backlog;
+        self.find_stalled(now);
         let stats = self.stats();
         stats.output_memory.store(out_total, Relaxed);
         stats.max_output_buffer.store(out_max, Relaxed);
@@ -50,6 +52,9 @@ impl Hub {
         stats.paused_publishers.store(paused, Relaxed);
         let depth = self.router.inbound_len() as u64;
         stats.inbound_depth.store(depth, Relaxed);
+        let outbound = self.router.outbound_bytes();
+        stats.ring_bytes_out.store(outbound, Relaxed);
+        stats.output_backlog.store(self.backlog() as u64, Relaxed);
     }
 
     fn close_idle(&mut self, idle: Vec<super::ConnKey>) {

@@ -10,6 +10,12 @@ use super::{ConnKey, Hub};
 use crate::frame::Message;
 use crate::stats::WorkerStats;
 
+/// Messages taken from the inbound rings between two looks at the backlog:
+/// enough to pay for the fence each take costs, few enough that a worker that
+/// falls behind stops taking soon after.
+const DRAIN_CHUNK: usize = 64;
+const DRAIN_CHUNK_BYTES: usize = 256 << 10;
+
 impl Hub {
     /// Deliver what this worker's connections just published to its own subscribers.
     pub(super) fn deliver_local(&mut self) {
@@ -26,17 +32,25 @@ impl Hub {
     /// each one's output limit as the frame is queued.
     fn deliver(&mut self, message: &Message) {
         let limit = self.shared.config.load().output_limit_pubsub;
+        let share_cap = self.backlog.share_cap();
         let mut delivered = 0u64;
         for r in self.router.recipients(message) {
             delivered += 1;
             let Some(conn) = self.conns.get_mut(r.conn) else {
                 continue;
             };
-            if conn.state != ConnState::Open {
+            if conn.state != ConnState::Open || conn.doomed {
                 continue;
             }
+            if conn.out.memory() == 0 {
+                conn.last_progress = self.now;
+            }
             conn.out.push_frame(r.frame, conn.session.proto);
+            self.backlog.account(conn, share_cap);
+            // The limit applies as frames are queued: once over it, nothing
+            // more is queued for the connection, which is closed after the batch.
             if let Some(why) = conn.out.check_limit(&limit) {
+                conn.doomed = true;
                 self.doomed.push((r.conn, why));
             }
         }
@@ -44,6 +58,7 @@ impl Hub {
             &self.shared.worker_stats(self.worker).messages_delivered,
             delivered,
         );
+        self.check_congestion();
     }
 
     /// Close connections whose output crossed a limit during a fan-out.
@@ -58,7 +73,9 @@ impl Hub {
         self.router.flush_rings();
     }
 
-    /// Park protocol of the worker's inbound task (see `mesh::Endpoint::poll_idle`).
+    /// Park protocol of the worker's inbound task (see `mesh::Endpoint::poll_idle`):
+    /// while congested, messages waiting in the rings do not wake it, only
+    /// its doorbell does (rung when the backlog is down again).
     pub fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.router.poll_idle(cx)
     }
@@ -67,17 +84,39 @@ impl Hub {
     /// that were waiting for ring room and act on CLIENT KILL requests.
     /// Never waits for outbound room (invariant 5: no deadlock).
     pub fn drain_inbound(&mut self) -> usize {
-        let mut inbox = std::mem::take(&mut self.inbox);
-        let n = self.router.drain_inbound(&mut inbox);
-        self.record_latency(&inbox);
-        for m in inbox.drain(..) {
-            self.deliver(&m);
+        let mut n = 0;
+        if !self.congested() {
+            // A few messages at a time, so that a backlog that fills up
+            // stops the intake soon and the rest stays in the rings.
+            let mut inbox = std::mem::take(&mut self.inbox);
+            loop {
+                let (mut count, mut bytes) = (0, 0);
+                let taken = self.router.drain_inbound(|m| {
+                    count += 1;
+                    bytes += m.weight();
+                    inbox.push(m);
+                    count < DRAIN_CHUNK && bytes < DRAIN_CHUNK_BYTES
+                });
+                if taken == 0 {
+                    break;
+                }
+                n += taken;
+                for m in inbox.drain(..) {
+                    self.record_latency(&m);
+                    self.deliver(&m);
+                }
+                if self.congested() {
+                    break;
+                }
+            }
+            self.inbox = inbox;
+            self.check_doomed();
         }
-        self.inbox = inbox;
-        self.check_doomed();
-        for key in std::mem::take(&mut self.blocked) {
-            if let Some(w) = self.conns.get_mut(key).and_then(|c| c.reader.take()) {
-                w.wake();
+        if !self.congested() {
+            for key in std::mem::take(&mut self.blocked) {
+                if let Some(w) = self.conns.get_mut(key).and_then(|c| c.reader.take()) {
+                    w.wake();
+                }
             }
         }
         for id in self.shared.clients.take_kills(self.worker) {
@@ -88,14 +127,11 @@ impl Hub {
         n
     }
 
-    /// Feed the delivery latency histogram from the sampled messages of a batch.
-    fn record_latency(&self, batch: &[crate::frame::SharedMessage]) {
-        // At most one clock read per batch: every message in it is queued now.
-        let mut now = None;
-        let histogram = &self.shared.worker_stats(self.worker).delivery_latency;
-        for published in batch.iter().filter_map(|m| m.published) {
-            let now = *now.get_or_insert_with(Instant::now);
-            histogram.record(now.saturating_duration_since(published));
+    /// Feed the delivery latency histogram from a sampled message.
+    fn record_latency(&self, message: &Message) {
+        if let Some(published) = message.published {
+            let histogram = &self.shared.worker_stats(self.worker).delivery_latency;
+            histogram.record(Instant::now().saturating_duration_since(published));
         }
     }
 

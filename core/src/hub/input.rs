@@ -17,6 +17,9 @@ use crate::stats::WorkerStats;
 /// 1 KiB cap; this is the same total.
 pub const UNAUTHENTICATED_OUTPUT_LIMIT: usize = 16 * 1024 + 1024;
 
+/// The cross-protocol warning is logged at most this often (as Redis).
+const SECURITY_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Hub {
     /// Handle the bytes read so far from a connection: decode and execute
     /// every complete request, consuming its bytes from `buf`.
@@ -43,7 +46,7 @@ impl Hub {
                 Exec::Done => {}
                 Exec::Blocked => return Input::Blocked,
                 Exec::Sleep(d) => return Input::Sleep(d),
-                Exec::CloseAfterReply => return Input::Close,
+                Exec::CloseAfterReply | Exec::Abort => return Input::Close,
             }
         }
     }
@@ -54,6 +57,7 @@ impl Hub {
         out.extend_from_slice(message);
         out.extend_from_slice(b"\r\n");
         self.conns[key].out.extend(&out);
+        self.reweigh(key);
         self.shared.errors.record(&out[1..]);
         WorkerStats::add(&self.stats().error_replies, 1);
         self.close_after_reply(key);
@@ -82,6 +86,10 @@ impl Hub {
         };
         let exec = commands::dispatch(&mut ctx, &args);
         let skip = ctx.skip_reply;
+        if exec == Exec::Abort {
+            self.abort(key);
+            return exec;
+        }
         if exec == Exec::Blocked {
             // Nothing ran; the command is retried as a whole later.
             if skip {
@@ -100,6 +108,7 @@ impl Hub {
         if !self.reply.is_empty() && !skip && conn.session.reply_mode != ReplyMode::Off {
             conn.out.extend(&self.reply);
         }
+        self.reweigh(key);
         // After the reply: a publisher's own push follows its PUBLISH reply (Redis 7.2).
         self.deliver_local();
         self.sync_pubsub_gauge(key);
@@ -110,11 +119,34 @@ impl Hub {
         exec
     }
 
+    /// A request that looks like HTTP: close the connection at once, without
+    /// a reply (Redis's guard against cross-protocol scripting, where a web
+    /// page makes a browser send its headers to the server), and say so in
+    /// the log at most once a minute.
+    fn abort(&mut self, key: ConnKey) {
+        let now = self.now;
+        let quiet = self
+            .security_warned
+            .is_some_and(|t| now.saturating_duration_since(t) < SECURITY_WARNING_EVERY);
+        if !quiet {
+            self.security_warned = Some(now);
+            tracing::warn!(
+                "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection from {} aborted.",
+                self.conns[key].session.meta.addr
+            );
+        }
+        self.kill(key, None);
+    }
+
     /// Close a client that never authenticated once its output passes
-    /// [`UNAUTHENTICATED_OUTPUT_LIMIT`].
+    /// [`UNAUTHENTICATED_OUTPUT_LIMIT`] (one logged out by RESET is not held
+    /// to it, as in Redis).
     fn limit_unauthenticated(&mut self, key: ConnKey) {
-        let conn = &self.conns[key];
-        if !conn.session.authenticated && conn.out.memory() > UNAUTHENTICATED_OUTPUT_LIMIT {
+        let s = &self.conns[key].session;
+        if !s.authenticated
+            && !s.ever_authenticated
+            && self.conns[key].out.memory() > UNAUTHENTICATED_OUTPUT_LIMIT
+        {
             self.kill(key, Some(LimitExceeded::Unauthenticated));
         }
     }

@@ -16,8 +16,11 @@
 //! - `delivery`: putting published messages into subscribers' output
 //!   queues, from this worker's own publishes and from the inbound rings;
 //! - `writer`: what a connection's writer sends next;
+//! - `backlog`: output queued and not yet written, and the pause it puts
+//!   on the worker's intake when it grows (invariant 5);
 //! - `cron`: soft output limits, idle timeouts and gauges, every 100 ms.
 
+mod backlog;
 mod conn;
 mod cron;
 mod delivery;
@@ -40,6 +43,8 @@ pub use crate::router::{ConnKey, LATENCY_SAMPLE_EVERY};
 use crate::shared::Shared;
 use crate::stats::WorkerStats;
 
+use backlog::Backlog;
+pub use backlog::STALL;
 use conn::Conn;
 pub use input::UNAUTHENTICATED_OUTPUT_LIMIT;
 
@@ -85,6 +90,10 @@ pub struct Hub {
     /// Connections closed by the server's decision whose sockets must be
     /// shut down now, even while a write to them is in flight.
     shutdowns: Vec<ConnKey>,
+    /// Output queued and not yet written, and whether it pauses the worker.
+    backlog: Backlog,
+    /// When the cross-protocol warning was last logged.
+    security_warned: Option<Instant>,
     /// Coarse clock, advanced by [`Hub::cron_at`]: reads and writes stamp
     /// connections with it instead of asking the OS for the time.
     now: Instant,
@@ -95,7 +104,6 @@ impl Hub {
         Hub {
             worker,
             router: Router::new(worker, shared.clone(), endpoint),
-            shared,
             conns: Slab::new(),
             by_id: HashMap::default(),
             reply: BytesMut::with_capacity(4096),
@@ -103,6 +111,9 @@ impl Hub {
             blocked: Vec::new(),
             inbox: Vec::new(),
             shutdowns: Vec::new(),
+            backlog: Backlog::new(shared.config.load().worker_output_backlog),
+            security_warned: None,
+            shared,
             now: Instant::now(),
         }
     }

@@ -22,7 +22,7 @@ struct World {
 }
 
 fn world_with(workers: usize, ring: usize, config: Config) -> World {
-    let (doorbells, endpoints) = crate::mesh::mesh(workers, ring);
+    let (doorbells, endpoints) = crate::mesh::mesh(workers, ring, config.bytes_per_ring(workers));
     let info = ServerInfo {
         started: std::time::Instant::now(),
         pid: 1,
@@ -254,6 +254,111 @@ fn full_ring_blocks_the_publisher_until_the_target_drains() {
     assert_eq!(got, expected);
 }
 
+/// A world whose workers pause their intake past 64 KiB of unwritten output
+/// (each connection counting for at most 4 KiB of it).
+fn world_with_small_backlog(ring: usize) -> World {
+    let config = Config {
+        worker_output_backlog: 64 << 10,
+        ..Config::default()
+    };
+    world_with(2, ring, config)
+}
+
+/// `n` connections of worker `w` subscribed to `channel`, confirmations read.
+fn subscribers(w: &mut World, worker: usize, n: usize, channel: &str) -> Vec<(usize, ConnKey)> {
+    (0..n)
+        .map(|_| {
+            let c = w.connect(worker);
+            w.send(c, &cmd(&["SUBSCRIBE", channel]));
+            w.output(c);
+            c
+        })
+        .collect()
+}
+
+#[test]
+fn a_worker_behind_on_its_writes_stops_taking_messages_until_they_are_written() {
+    let mut w = world_with_small_backlog(4);
+    let subs = subscribers(&mut w, 1, 32, "c");
+    let publisher = w.connect(0);
+    let payload = "x".repeat(1000);
+    let mut requests = Vec::new();
+    for _ in 0..40 {
+        requests.extend(cmd(&["PUBLISH", "c", &payload]));
+    }
+    let mut buf = BytesMut::from(&requests[..]);
+    let mut published = 0;
+    let mut received = vec![0usize; subs.len()];
+    let mut paused = false;
+    while !buf.is_empty() {
+        let status = w.hubs[0].input(publisher.1, &mut buf);
+        w.hubs[0].flush_rings();
+        published += w.output(publisher).len() / b":32\r\n".len();
+        w.hubs[1].drain_inbound();
+        if status == Input::Blocked && w.hubs[1].congested() {
+            // Worker 1 took what it could write and stopped: the ring is
+            // full and the publisher waits; nothing was dropped.
+            paused = true;
+            assert!(w.hubs[1].backlog() > 64 << 10);
+            // Messages waiting in the ring do not wake it (an earlier ring of
+            // its doorbell may, once: spurious wake-ups are allowed).
+            let mut cx = Context::from_waker(Waker::noop());
+            let _ = w.hubs[1].poll_idle(&mut cx);
+            assert!(w.hubs[1].poll_idle(&mut cx).is_pending());
+            // The subscribers read: the worker takes messages again.
+            for (i, &s) in subs.iter().enumerate() {
+                received[i] += w.output(s).len();
+            }
+            assert!(!w.hubs[1].congested());
+            w.hubs[1].drain_inbound();
+        }
+    }
+    assert!(paused, "32 KiB per subscriber should have paused worker 1");
+    while w.hubs[1].drain_inbound() > 0 || w.hubs[1].congested() {
+        for (i, &s) in subs.iter().enumerate() {
+            received[i] += w.output(s).len();
+        }
+    }
+    let frame = b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1000\r\n".len() + 1002;
+    for (i, &s) in subs.iter().enumerate() {
+        received[i] += w.output(s).len();
+        assert!(is_open(&w, s));
+    }
+    assert_eq!(published, 40);
+    assert!(received.iter().all(|&n| n == 40 * frame), "{received:?}");
+    let stats = w.shared.worker_stats(1);
+    assert!(stats.backlog_pauses.load(Relaxed) >= 1);
+    assert_eq!(stats.output_limit_disconnections.load(Relaxed), 0);
+}
+
+#[test]
+fn subscribers_that_do_not_read_stop_holding_the_worker_back_after_the_stall_time() {
+    let mut w = world_with_small_backlog(4096);
+    let _idle = subscribers(&mut w, 1, 32, "c");
+    let publisher = w.connect(0);
+    let payload = "x".repeat(1000);
+    for _ in 0..10 {
+        w.send(publisher, &cmd(&["PUBLISH", "c", &payload]));
+        w.hubs[1].drain_inbound();
+    }
+    assert!(w.hubs[1].congested(), "unwritten output pauses the worker");
+    let t0 = w.hubs[1].now;
+    w.hubs[1].cron_at(t0 + STALL / 2);
+    assert!(w.hubs[1].congested(), "not stalled yet");
+    w.hubs[1].cron_at(t0 + STALL + Duration::from_millis(200));
+    assert!(
+        !w.hubs[1].congested(),
+        "stalled subscribers no longer count"
+    );
+    assert_eq!(w.hubs[1].backlog(), 0);
+    // The worker takes messages again; the stalled ones meet their own limits.
+    assert!(
+        w.hubs[1]
+            .poll_idle(&mut Context::from_waker(Waker::noop()))
+            .is_ready()
+    );
+}
+
 #[test]
 fn subscriber_over_hard_output_limit_is_closed_and_counted() {
     let config = Config {
@@ -314,6 +419,28 @@ fn auth_gates_commands_when_a_password_is_set() {
     w.send(c, &cmd(&["AUTH", "pw"]));
     w.send(c, &cmd(&["PING"]));
     assert_eq!(w.output(c), b"+OK\r\n+PONG\r\n");
+}
+
+#[test]
+fn only_clients_that_never_authenticated_have_their_output_capped() {
+    let config = Config {
+        requirepass: Some("pw".into()),
+        ..Config::default()
+    };
+    let mut w = world_with(1, 64, config);
+    let pings: Vec<u8> = b"PING\r\n".repeat(1000);
+    // Never authenticated: 1,000 unread NOAUTH replies (34 KB) close it.
+    let stranger = w.connect(0);
+    assert_eq!(w.send(stranger, &pings), Input::Close);
+    assert!(!is_open(&w, stranger));
+    // Logged out by RESET after a login: not held to the cap.
+    let member = w.connect(0);
+    w.send(member, &cmd(&["AUTH", "pw"]));
+    w.send(member, &cmd(&["RESET"]));
+    assert_eq!(w.send(member, &pings), Input::NeedMore);
+    assert!(is_open(&w, member));
+    let stats = w.shared.worker_stats(0);
+    assert_eq!(stats.output_limit_disconnections.load(Relaxed), 1);
 }
 
 #[test]

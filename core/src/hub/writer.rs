@@ -39,6 +39,10 @@ impl Hub {
         if let Some(conn) = self.conns.get_mut(key) {
             conn.out.sent(n);
             conn.last_interaction = self.now;
+            conn.last_progress = self.now;
+            conn.stalled = false;
+            self.reweigh(key);
+            self.check_congestion();
         }
         let stats = self.stats();
         WorkerStats::add(&stats.net_output_bytes, n as u64);

@@ -25,6 +25,15 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+/// Argument slots reserved when a multibulk count arrives; more are added as
+/// arguments arrive. (Redis reserves up to 1024 for the count alone, which
+/// would let a 7-byte `*1024\r\n` hold 32 KiB here.)
+const INITIAL_ARGS: usize = 16;
+
+/// The read-sizing hint for a bulk payload none of which has arrived yet
+/// (Redis's read size, `PROTO_IOBUF_LEN`); it grows to twice what arrived.
+const READ_AHEAD_FLOOR: usize = 16 * 1024;
+
 /// Request size limits; `Default` gives Redis's defaults.
 #[derive(Clone, Debug)]
 pub struct RequestLimits {
@@ -149,8 +158,9 @@ struct Multibulk {
 enum Bulk {
     /// Waiting for the end of the `$<len>` line.
     Header(LineScan),
-    /// Waiting for this many payload bytes plus the two that follow them.
-    Payload(usize),
+    /// Waiting for `len` payload bytes plus the two that follow them; `seen`
+    /// of those were buffered at the last call.
+    Payload { len: usize, seen: usize },
 }
 
 /// Where the search for a line end resumes, so each byte is looked at once.
@@ -257,9 +267,8 @@ impl Decoder {
                     if let Ok(remaining @ 1..) = usize::try_from(count) {
                         self.state = State::Args(Multibulk {
                             remaining,
-                            // Like Redis, trust a large count only as far as
-                            // 1024 slots; the vector grows as arguments arrive.
-                            args: Vec::with_capacity(remaining.min(1024)),
+                            // A large count costs little until its arguments arrive.
+                            args: Vec::with_capacity(remaining.min(INITIAL_ARGS)),
                             bulk: Bulk::Header(LineScan::default()),
                         });
                     }
@@ -276,14 +285,20 @@ impl Decoder {
     }
 
     /// While the decoder waits for a bulk payload: how many bytes the buffer
-    /// front must hold to complete it (payload plus `\r\n`). Lets the caller
-    /// reserve room for a large argument in one step.
+    /// front should have room for, a hint for sizing the next read: the
+    /// payload plus its `\r\n`, but at most twice as much of it as has
+    /// arrived (and at least 16 KiB). Room for a large argument is thus made
+    /// in a few doubling steps as it arrives, and a declared but unsent bulk
+    /// (`$536870912`) does not get its declared size reserved.
     pub fn pending_bulk_len(&self) -> Option<usize> {
         match &self.state {
             State::Args(Multibulk {
-                bulk: Bulk::Payload(len),
+                bulk: Bulk::Payload { len, seen },
                 ..
-            }) => Some(len.saturating_add(2)),
+            }) => {
+                let ahead = seen.saturating_mul(2).max(READ_AHEAD_FLOOR);
+                Some(len.saturating_add(2).min(ahead))
+            }
             _ => None,
         }
     }
@@ -319,11 +334,12 @@ impl Decoder {
                         return Err(ProtocolError::UnauthenticatedBulkLength);
                     }
                     buf.advance(cr + 2);
-                    request.bulk = Bulk::Payload(len);
+                    request.bulk = Bulk::Payload { len, seen: 0 };
                 }
-                Bulk::Payload(len) => {
+                Bulk::Payload { len, seen } => {
                     let len = *len;
                     if buf.len() < len.saturating_add(2) {
+                        *seen = buf.len();
                         return Ok(Err(request));
                     }
                     request.args.push(buf.split_to(len).freeze());
@@ -907,12 +923,41 @@ mod tests {
     }
 
     #[test]
-    fn pending_bulk_len_reports_what_the_payload_needs() {
+    fn pending_bulk_len_grows_with_the_payload_that_arrived() {
         let mut decoder = Decoder::new(RequestLimits::default());
         let mut buf = BytesMut::from(&b"*1\r\n$100000\r\nabc"[..]);
         assert_eq!(decoder.decode(&mut buf, true), Ok(None));
-        assert_eq!(decoder.pending_bulk_len(), Some(100_002));
+        assert_eq!(decoder.pending_bulk_len(), Some(16 * 1024));
         assert_eq!(&buf[..], b"abc");
+        buf.resize(20_000, b'x');
+        assert_eq!(decoder.decode(&mut buf, true), Ok(None));
+        assert_eq!(decoder.pending_bulk_len(), Some(40_000));
+        buf.resize(60_000, b'x');
+        assert_eq!(decoder.decode(&mut buf, true), Ok(None));
+        assert_eq!(decoder.pending_bulk_len(), Some(100_002));
+    }
+
+    #[test]
+    fn declared_but_unsent_bulk_does_not_ask_for_its_declared_size() {
+        let mut decoder = Decoder::new(RequestLimits::default());
+        let mut buf = BytesMut::from(&b"*1\r\n$536870912\r\n"[..]);
+        assert_eq!(decoder.decode(&mut buf, true), Ok(None));
+        assert_eq!(decoder.pending_bulk_len(), Some(16 * 1024));
+        let mut decoder = Decoder::new(RequestLimits::default());
+        let mut buf = BytesMut::from(&b"*1\r\n$10\r\n"[..]);
+        assert_eq!(decoder.decode(&mut buf, true), Ok(None));
+        assert_eq!(decoder.pending_bulk_len(), Some(12));
+    }
+
+    #[test]
+    fn large_multibulk_count_reserves_few_argument_slots() {
+        let mut decoder = Decoder::new(RequestLimits::default());
+        let mut buf = BytesMut::from(&b"*2147483647\r\n"[..]);
+        assert_eq!(decoder.decode(&mut buf, true), Ok(None));
+        match &decoder.state {
+            State::Args(request) => assert!(request.args.capacity() <= INITIAL_ARGS),
+            other => panic!("unexpected state {other:?}"),
+        }
     }
 
     #[test]

@@ -1,0 +1,120 @@
+//! A worker thread: its own monoio runtime, its hub, the task that drains
+//! inbound rings and takes over new connections, and a housekeeping timer.
+//! What its tasks share is in `state` ([`Worker`]).
+
+pub(crate) mod state;
+
+use state::Worker;
+
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use ringcast_core::frame::SharedMessage;
+use ringcast_core::hub::Hub;
+use ringcast_core::mesh::Endpoint;
+use ringcast_core::shared::Shared;
+
+use crate::acceptor::Handoff;
+use crate::backend::{self, Backend};
+
+/// How often the worker checks soft output limits and refreshes gauges.
+const CRON_INTERVAL: Duration = Duration::from_millis(100);
+/// How long shutdown waits for connections to take what is queued for them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+pub(crate) struct WorkerSpec {
+    pub id: usize,
+    pub shared: Arc<Shared>,
+    pub endpoint: Endpoint<SharedMessage>,
+    pub incoming: Receiver<Handoff>,
+    pub backend: Backend,
+    pub cpu: Option<usize>,
+}
+
+pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
+    if let Some(cpu) = spec.cpu {
+        pin_to_cpu(cpu);
+    }
+    let mut rt = backend::build_runtime(spec.backend)
+        .map_err(|e| anyhow::anyhow!("worker {}: cannot build its runtime: {e}", spec.id))?;
+    let WorkerSpec {
+        id,
+        shared,
+        endpoint,
+        incoming,
+        ..
+    } = spec;
+    rt.block_on(async move {
+        let worker = Rc::new(Worker::new(Hub::new(id, shared.clone(), endpoint)));
+        monoio::spawn(cron(worker.clone()));
+        loop {
+            poll_fn(|cx| worker.hub().poll_idle(cx)).await;
+            worker.with_hub(|h| h.drain_inbound());
+            while let Ok(handoff) = incoming.try_recv() {
+                crate::connection::spawn(worker.clone(), handoff);
+            }
+            if shared.shutting_down.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        // Flush what clients were promised, for a bounded time, then stop.
+        worker.with_hub(|h| h.close_all());
+        let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
+        while worker.hub().connections() > 0 && std::time::Instant::now() < deadline {
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            worker.with_hub(|h| h.close_all());
+        }
+        tracing::debug!(
+            "worker {id} stopped with {} connections left",
+            worker.hub().connections()
+        );
+    });
+    Ok(())
+}
+
+async fn cron(worker: Rc<Worker>) {
+    let mut ticks = 0u32;
+    loop {
+        monoio::time::sleep(CRON_INTERVAL).await;
+        worker.with_hub(|h| h.cron());
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(10) {
+            // This worker thread's own CPU time, once a second, for INFO.
+            let cpu = crate::sampler::rusage(libc::RUSAGE_THREAD);
+            let h = worker.hub();
+            let stats = h.shared().worker_stats(h.worker());
+            stats.cpu_sys_us.store(cpu.sys_us, Ordering::Relaxed);
+            stats.cpu_user_us.store(cpu.user_us, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Pin the calling thread to one CPU: a worker owns its core.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            tracing::debug!("could not pin worker to cpu {cpu}");
+        }
+    }
+}
+
+/// CPUs this process may run on, in order.
+pub(crate) fn usable_cpus() -> Vec<usize> {
+    // SAFETY: as above; sched_getaffinity fills the set it is given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
