@@ -311,7 +311,11 @@ impl Router {
         });
         let patterns = message.patterns.iter().enumerate().filter_map(|(i, p)| {
             let subs = self.local.patterns.get(&p.pattern)?;
-            Some((subs, message.pattern_frame(p), self.counted_up_to(message, 1 + i)))
+            Some((
+                subs,
+                message.pattern_frame(p),
+                self.counted_up_to(message, 1 + i),
+            ))
         });
         channel
             .into_iter()
