@@ -30,6 +30,8 @@ fn message() -> SharedMessage {
         true,
         [],
         None,
+        &[],
+        0,
     ))
 }
 
@@ -104,6 +106,8 @@ fn two_threads(c: &mut Criterion) {
             true,
             [],
             None,
+            &[],
+            0,
         ))
     });
     // One message cloned for every item: producer and consumer contend on

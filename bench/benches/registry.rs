@@ -1,7 +1,8 @@
 //! The shared subscription registry: the lock-free lookup every PUBLISH
 //! does (alone, with many patterns present, and while another thread
-//! changes subscriptions), and the cost of creating or removing a channel
-//! in a large registry.
+//! changes subscriptions), the cost of creating or removing a channel in a
+//! large registry, of many patterns sharing one literal prefix, of removing
+//! many channels one by one, and of PUBSUB CHANNELS.
 
 mod common;
 
@@ -22,7 +23,7 @@ const RUN: u64 = 1000;
 
 fn registry_with_channel() -> Registry {
     let registry = Registry::new(2);
-    registry.subscribe(Namespace::Global, &Bytes::from_static(CHANNEL), 0);
+    registry.subscribe(Namespace::Global, &Bytes::from_static(CHANNEL), 0, 1);
     registry
 }
 
@@ -45,7 +46,7 @@ fn lookup(c: &mut Criterion) {
     // Distinct literal prefixes: the prefix index skips all of them.
     let registry = registry_with_channel();
     for i in 0..10_000 {
-        registry.psubscribe(&Bytes::from(format!("other{i}.*")), 0);
+        registry.psubscribe(&Bytes::from(format!("other{i}.*")), 0, i);
     }
     let mut run = lookup_in(&registry);
     assert_eq!(run(), 1);
@@ -55,7 +56,7 @@ fn lookup(c: &mut Criterion) {
     // does for every pattern on every publish).
     let registry = registry_with_channel();
     for i in 0..10_000 {
-        registry.psubscribe(&Bytes::from(format!("*.x{i}")), 0);
+        registry.psubscribe(&Bytes::from(format!("*.x{i}")), 0, i);
     }
     let mut run = lookup_in(&registry);
     assert_eq!(run(), 1);
@@ -97,7 +98,7 @@ fn lookup_under_churn(c: &mut Criterion) {
         |i| {
             let name = &names[(i % 1000) as usize];
             if (i / 1000) % 2 == 0 {
-                registry.subscribe(Namespace::Global, name, 1);
+                registry.subscribe(Namespace::Global, name, 1, i);
             } else {
                 registry.unsubscribe(Namespace::Global, name, 1);
             }
@@ -115,7 +116,7 @@ fn lookup_under_churn(c: &mut Criterion) {
     let steps = with_churn(
         |i| {
             if i % 2 == 0 {
-                registry.subscribe(Namespace::Global, &channel, 1);
+                registry.subscribe(Namespace::Global, &channel, 1, i);
             } else {
                 registry.unsubscribe(Namespace::Global, &channel, 1);
             }
@@ -133,7 +134,12 @@ fn lookup_under_churn(c: &mut Criterion) {
 fn filled(channels: usize) -> Registry {
     let registry = Registry::new(2);
     for i in 0..channels {
-        registry.subscribe(Namespace::Global, &Bytes::from(format!("ch:{i}")), 0);
+        registry.subscribe(
+            Namespace::Global,
+            &Bytes::from(format!("ch:{i}")),
+            0,
+            i as u64,
+        );
     }
     registry
 }
@@ -167,7 +173,7 @@ fn create_remove(c: &mut Criterion) {
     for (label, size) in [("100k", 100_000), ("1M", 1_000_000)] {
         let registry = filled(size);
         assert_eq!(registry.channel_count(Namespace::Global), size);
-        let sub = |name: &Bytes| registry.subscribe(Namespace::Global, name, 0);
+        let sub = |name: &Bytes| registry.subscribe(Namespace::Global, name, 0, 0);
         let unsub = |name: &Bytes| registry.unsubscribe(Namespace::Global, name, 0);
         group.bench_function(BenchmarkId::new("subscribe_new", label), |b| {
             b.iter_custom(|iters| runs(iters, &names, |_| {}, sub, unsub))
@@ -180,9 +186,122 @@ fn create_remove(c: &mut Criterion) {
     group.finish();
 }
 
+/// Patterns that all share the literal prefix `news.`, one bucket.
+fn same_prefix_patterns(n: usize) -> Vec<Bytes> {
+    (0..n).map(|i| Bytes::from(format!("news.*.{i}"))).collect()
+}
+
+/// Times `timed` on a registry prepared by `prepare` (untimed), once per
+/// iteration.
+fn batches(
+    iters: u64,
+    mut prepare: impl FnMut() -> Registry,
+    mut timed: impl FnMut(&Registry),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let registry = prepare();
+        let start = Instant::now();
+        timed(&registry);
+        total += start.elapsed();
+    }
+    total
+}
+
+/// PSUBSCRIBE and PUNSUBSCRIBE of thousands of patterns sharing one prefix
+/// (each batch is one iteration), and the publish lookup in such a bucket.
+fn pattern_bucket(c: &mut Criterion) {
+    let mut group = c.benchmark_group("registry/pattern_bucket");
+    group.sample_size(10);
+    for (label, n) in [("20k", 20_000), ("40k", 40_000)] {
+        let patterns = same_prefix_patterns(n);
+        let subscribe_all = |registry: &Registry| {
+            for (i, p) in patterns.iter().enumerate() {
+                registry.psubscribe(p, 0, i as u64);
+            }
+        };
+        group.bench_function(BenchmarkId::new("psubscribe_all", label), |b| {
+            b.iter_custom(|iters| batches(iters, || Registry::new(2), subscribe_all))
+        });
+        let filled = || {
+            let registry = Registry::new(2);
+            subscribe_all(&registry);
+            registry
+        };
+        group.bench_function(BenchmarkId::new("punsubscribe_all", label), |b| {
+            b.iter_custom(|iters| {
+                batches(iters, filled, |registry| {
+                    for p in &patterns {
+                        registry.punsubscribe(p, 0);
+                    }
+                    assert_eq!(registry.pattern_count(), 0);
+                })
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("registry/pattern_bucket_lookup");
+    for (label, n) in [("1", 1), ("10k", 10_000)] {
+        let registry = registry_with_channel();
+        for (i, p) in same_prefix_patterns(n).iter().enumerate() {
+            registry.psubscribe(p, 0, i as u64);
+        }
+        // `news.sports` starts with the bucket's prefix: every pattern of
+        // the bucket is glob-matched, none matches.
+        let mut run = lookup_in(&registry);
+        assert_eq!(run(), 1);
+        group.bench_function(BenchmarkId::new("publish", label), |b| b.iter(&mut run));
+    }
+    group.finish();
+}
+
+/// Unsubscribing 80,000 channels one by one, each its channel's only
+/// subscriber (what closing a connection that held them does): each removal
+/// copies one small shard, so the whole run should be linear.
+fn unsubscribe_many(c: &mut Criterion) {
+    const CHANNELS: usize = 80_000;
+    let mut group = c.benchmark_group("registry/unsubscribe_many");
+    group.sample_size(10);
+    let names: Vec<Bytes> = (0..CHANNELS)
+        .map(|i| Bytes::from(format!("conn:1:ch:{i}")))
+        .collect();
+    let filled = || {
+        let registry = Registry::new(2);
+        for (i, name) in names.iter().enumerate() {
+            registry.subscribe(Namespace::Global, name, 0, i as u64);
+        }
+        registry
+    };
+    group.bench_function("80k_channels", |b| {
+        b.iter_custom(|iters| {
+            batches(iters, filled, |registry| {
+                for name in &names {
+                    registry.unsubscribe(Namespace::Global, name, 0);
+                }
+                assert_eq!(registry.channel_count(Namespace::Global), 0);
+            })
+        })
+    });
+    group.finish();
+}
+
+/// PUBSUB CHANNELS on an empty, a nearly empty and a large namespace.
+fn channels(c: &mut Criterion) {
+    let mut group = c.benchmark_group("registry/channels");
+    for (label, n) in [("0", 0), ("10", 10), ("100k", 100_000)] {
+        let registry = filled(n);
+        assert_eq!(registry.channels(Namespace::Global, None).len(), n);
+        group.bench_function(label, |b| {
+            b.iter(|| registry.channels(Namespace::Global, black_box(None)).len())
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::config();
-    targets = lookup, lookup_under_churn, create_remove
+    targets = lookup, lookup_under_churn, create_remove, pattern_bucket, unsubscribe_many, channels
 }
 criterion_main!(benches);

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::WorkerId;
 use crate::registry::Namespace;
 
 /// One published message, as it travels to other workers.
@@ -34,6 +35,44 @@ pub struct Message {
     /// When the publishing worker parsed the PUBLISH, on the messages
     /// sampled for the delivery latency histogram of the receiving workers.
     pub published: Option<Instant>,
+    /// Which subscriptions the publish counted: for the channel (hit 0) and
+    /// each pattern (hit `1 + i`), the 32-bit subscription sequence the
+    /// registry read for each worker (`registry::Lookup::seqs`).
+    seen: SeqList,
+    /// Entries per hit in `seen`: the worker count.
+    stride: usize,
+}
+
+/// The sequences of a lookup: inline for the common case (one or two hits
+/// on a few workers), so most publishes allocate nothing for them.
+#[derive(Debug)]
+enum SeqList {
+    Inline { len: u8, seqs: [u32; INLINE_SEQS] },
+    Heap(Box<[u32]>),
+}
+
+const INLINE_SEQS: usize = 8;
+
+impl SeqList {
+    fn new(seqs: &[u32]) -> SeqList {
+        if seqs.len() <= INLINE_SEQS {
+            let mut inline = [0; INLINE_SEQS];
+            inline[..seqs.len()].copy_from_slice(seqs);
+            SeqList::Inline {
+                len: seqs.len() as u8,
+                seqs: inline,
+            }
+        } else {
+            SeqList::Heap(seqs.into())
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            SeqList::Inline { len, seqs } => &seqs[..usize::from(*len)],
+            SeqList::Heap(seqs) => seqs,
+        }
+    }
 }
 
 /// A matching pattern and the header of its `pmessage` frame.
@@ -70,7 +109,10 @@ const MESSAGE_OVERHEAD: usize = 128;
 
 impl Message {
     /// The message of a publish to `channel` in `ns`, for channel subscribers
-    /// if `to_channel` and for subscribers of each of `patterns`.
+    /// if `to_channel` and for subscribers of each of `patterns`; `seen` and
+    /// `stride` are the lookup's subscription sequences (see
+    /// [`Message::seen`]), empty when no subscriber needs telling apart.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ns: Namespace,
         channel: Bytes,
@@ -78,6 +120,8 @@ impl Message {
         to_channel: bool,
         patterns: impl IntoIterator<Item = Bytes>,
         published: Option<Instant>,
+        seen: &[u32],
+        stride: usize,
     ) -> Message {
         let (frame, payload_at) = message(ns, &channel, payload);
         let patterns = patterns
@@ -95,7 +139,21 @@ impl Message {
             to_channel,
             patterns,
             published,
+            seen: SeqList::new(seen),
+            stride,
         }
+    }
+
+    /// The 32-bit subscription sequence the publish's lookup read for worker
+    /// `w` at `hit` (0 = the channel, `1 + i` = `patterns[i]`): that worker's
+    /// subscriptions with a sequence up to it (widened, see
+    /// `registry::widen_seq`) were counted, later ones were not. `None` when
+    /// the message carries no sequences (built without a lookup).
+    pub fn seen(&self, hit: usize, w: WorkerId) -> Option<u32> {
+        if w >= self.stride {
+            return None;
+        }
+        self.seen.as_slice().get(hit * self.stride + w).copied()
     }
 
     /// The `message` frame, if channel subscribers are to get it.
@@ -221,6 +279,8 @@ mod tests {
             false,
             [Bytes::from_static(b"n*")],
             None,
+            &[],
+            0,
         );
         assert!(m.channel_frame().is_none());
         assert_eq!(
@@ -240,6 +300,8 @@ mod tests {
             true,
             patterns,
             None,
+            &[],
+            0,
         );
         let channel = m.channel_frame().expect("channel subscribers");
         let tails: Vec<*const u8> = m
@@ -260,6 +322,37 @@ mod tests {
                 .all(|p| m.pattern_frame(p).head.len() < 64)
         );
         assert!(m.weight() < payload.len() + 200 * 128);
+    }
+
+    #[test]
+    fn a_message_tells_each_worker_which_subscriptions_were_counted() {
+        let seen = [0, 7, 3, 9, 1, 2];
+        let m = Message::new(
+            Namespace::Global,
+            Bytes::from_static(b"c"),
+            b"x",
+            true,
+            [Bytes::from_static(b"*"), Bytes::from_static(b"c*")],
+            None,
+            &seen,
+            2,
+        );
+        assert_eq!(m.seen(0, 1), Some(7));
+        assert_eq!(m.seen(1, 0), Some(3));
+        assert_eq!(m.seen(2, 1), Some(2));
+        assert_eq!(m.seen(0, 2), None);
+        let many: Vec<u32> = (0..40).collect();
+        let m = Message::new(
+            Namespace::Global,
+            Bytes::from_static(b"c"),
+            b"x",
+            true,
+            [],
+            None,
+            &many,
+            40,
+        );
+        assert_eq!(m.seen(0, 39), Some(39));
     }
 
     #[test]

@@ -18,15 +18,27 @@
 //! A channel table is split into [`CHANNEL_SHARDS`] shards by key hash. A shard
 //! is an `ArcSwap` holding an immutable hash set of `Arc<Entry>` plus a mutex
 //! that only writers of that shard take. An `Entry` holds the key, a bit set
-//! of workers with subscribers and one atomic counter per worker, so counts
-//! change in place and only *creating* or *removing* an entry copies its shard.
+//! of workers with subscribers and one atomic counter word per worker (the
+//! worker's subscriber count and the sequence number of its latest subscribe
+//! there, invariant 6), so counts change in place and only *creating* or
+//! *removing* an entry copies its shard. A bitmap beside the shards tells
+//! which of them hold entries (invariant 7), so PUBSUB CHANNELS skips the
+//! empty ones.
 //!
 //! Patterns are indexed by their literal prefix (the bytes before the first
 //! `*?[\`): a sharded map prefix → bucket of patterns (sorted by pattern bytes),
 //! plus the set of distinct prefix lengths. A publish to channel `c` looks only
 //! at the buckets of `c[..n]` for each present prefix length `n`, and glob-
 //! matches only the patterns found there, so its cost does not grow with
-//! patterns whose prefix `c` does not start with.
+//! patterns whose prefix `c` does not start with. A bucket is a persistent
+//! B+-tree whose leaves are sorted slices of at most `NODE_MAX` patterns
+//! (so a small bucket is one slice) and whose versions share all unchanged
+//! nodes: thousands of patterns with one prefix (`news.*.1`, `news.*.2`, …)
+//! cost O(log n) per change, not a copy of the bucket.
+//!
+//! Snapshots, buckets and tree nodes are immutable once published: a writer
+//! builds a new version beside the old and swaps it in, so a reader sees the
+//! old or the new one whole.
 //!
 //! # Invariants
 //!
@@ -60,6 +72,42 @@
 //! 5. Readers never write. A lookup racing a subscribe may miss it, and one
 //!    racing an unsubscribe may still report it (the target worker's local
 //!    index then finds no connection); neither has been confirmed yet.
+//!    Invariant 6 tells the target worker which of its subscriptions a
+//!    lookup counted.
+//! 6. **A count says which subscriptions it covers.** Each worker numbers its
+//!    subscribes with its own sequence (a `u64` it increments per subscribe,
+//!    never shared) and passes it to [`Registry::subscribe`] and
+//!    [`Registry::psubscribe`]; only worker `w`'s own thread passes worker id
+//!    `w`. `count[w]` is the low 32 bits of one `AtomicU64` whose high 32 bits
+//!    hold `seq[w]`, the low 32 bits of the sequence of `w`'s latest subscribe
+//!    to the entry. Every subscribe sets both in one atomic step (the CAS of
+//!    the lock-free path, the CAS of the locked path, or the initial value of
+//!    a new entry); an unsubscribe changes only the count. A lookup reads the
+//!    word once and reports `o = seq[w]` beside the count ([`Lookup::seq`]).
+//!    Then a subscription of `w` with sequence `s` to that channel or pattern
+//!    is counted in that lookup **iff** `s <= O` (and it was not unsubscribed
+//!    before the read), where `O` is `o` widened by the receiving worker to
+//!    the largest value `<= N` with low 32 bits `o`, `N` being its current
+//!    sequence ([`widen_seq`]); exact while fewer than 2^32 subscribes happen
+//!    on `w` between the lookup and the delivery. Why: `w`'s subscribes to an
+//!    entry write its word in `w`'s program order, with rising sequences, so
+//!    the word's modification order lists them by sequence and the read falls
+//!    between the subscribe numbered `O` and the next. A subscribe into a
+//!    *re-created* entry follows, in `w`'s program order, the unsubscribe that
+//!    took `w`'s count in the old entry to zero (invariant 4: an entry is
+//!    removed only with every counter at zero and never revived), hence every
+//!    subscribe `w` recorded there: a lookup of the old entry never covers it.
+//!    A worker that delivers a message only to its subscriptions with
+//!    `s <= O` therefore delivers exactly what the PUBLISH reply counted, less
+//!    what was unsubscribed in between, and never to a subscriber whose
+//!    SUBSCRIBE came after the lookup.
+//! 7. **Populated shards.** A channel table keeps one bit per shard, changed
+//!    only by the holder of that shard's lock: set just *before* the snapshot
+//!    with the shard's first entry is published, cleared just *after* the one
+//!    without its last entry is. So a shard whose snapshot holds an entry has
+//!    its bit set at every instant, and outside the lock the bit is set iff
+//!    the shard holds an entry; PUBSUB CHANNELS visits only the shards with a
+//!    bit set (and none when the table's channel count is zero).
 //!
 //! Lock order, when two are held: pattern shard lock, then the prefix-length
 //! lock. Readers take no lock at all.
@@ -77,12 +125,17 @@
 //! variables along: a lock-free incrementer that reads a counter made non-zero
 //! by the locked path also sees the worker bit set before it (invariant 2), so
 //! everything a returned subscribe relied on happens-before the external edge.
-//! Nothing here needs a total order across different variables, so `SeqCst` is
-//! not used.
+//! Count and sequence share one word (invariant 6), so reading them together
+//! needs no ordering between variables either. A populated-shard bit is set
+//! (`AcqRel` read-modify-write) before the snapshot store that it covers, so
+//! a `channels()` that starts after a subscribe returned loads the bit set and
+//! then that snapshot or a later one (invariant 7). Nothing here needs a total
+//! order across different variables, so `SeqCst` is not used.
 //!
-//! The races between removal and increment, and the bit-before-counter order,
-//! are model-checked with loom (`loom_tests`, run with
-//! `RUSTFLAGS="--cfg loom" cargo test -p ringcast-core --release loom_tests`).
+//! The races between removal and increment (with the packed counter word),
+//! the bit-before-counter order, which subscriptions a lookup covers, and the
+//! populated-shard bits are model-checked with loom (`loom_tests`, run with
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p ringcast-core --release -- loom`).
 //!
 //! # Cost
 //!
@@ -99,6 +152,16 @@
 //! but copies nothing. A lookup is one hash probe, plus for global publishes
 //! one probe per distinct pattern prefix length and a glob match per pattern
 //! in the buckets found.
+//!
+//! Adding or removing a pattern copies its prefix shard's hash set (one entry
+//! per distinct prefix in that shard) and the root-to-leaf path of the
+//! bucket's tree, at most `NODE_MAX` pointers per level (plus one sibling
+//! when a node splits or merges): O(log n) for a bucket of n patterns, three
+//! levels at 40,000. Walking a bucket is walking its leaf slices, so a
+//! lookup pays nothing for the tree beyond one step per leaf.
+//!
+//! PUBSUB CHANNELS reads the populated-shard bitmap (one word per 64 shards)
+//! and the snapshots of populated shards only.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -106,9 +169,16 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use bytes::Bytes;
-use foldhash::fast::RandomState;
+/// Key hashing for shard choice and shard tables: seeded per registry, so
+/// that clients cannot aim many channels at one shard. Fixed under loom,
+/// whose exploration replays each execution and so needs the same shard
+/// choices every time.
+#[cfg(not(loom))]
+type RandomState = foldhash::fast::RandomState;
+#[cfg(loom)]
+type RandomState = foldhash::fast::FixedState;
 
-use self::sync::{ArcSwap, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard};
+use self::sync::{ArcSwap, AtomicU64, AtomicUsize, Mutex, MutexGuard};
 use crate::WorkerId;
 use crate::glob;
 
@@ -119,12 +189,12 @@ mod sync {
     #[cfg(not(loom))]
     pub(super) use arc_swap::ArcSwap;
     #[cfg(not(loom))]
-    pub(super) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+    pub(super) use std::sync::atomic::{AtomicU64, AtomicUsize};
     #[cfg(not(loom))]
     pub(super) use std::sync::{Mutex, MutexGuard};
 
     #[cfg(loom)]
-    pub(super) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+    pub(super) use loom::sync::atomic::{AtomicU64, AtomicUsize};
     #[cfg(loom)]
     pub(super) use loom::sync::{Mutex, MutexGuard};
 
@@ -170,8 +240,8 @@ pub const MAX_WORKERS: usize = 64;
 /// the shard's size (mostly one cache miss per entry for its refcount).
 /// 65536 keeps that near 15 entries at a million channels. Untouched shards
 /// share one empty snapshot, so an empty namespace costs 16 bytes per shard
-/// (1 MiB); PUBSUB CHANNELS, which is rare, walks every shard. Must be a power
-/// of two.
+/// (1 MiB), plus one bit in the populated-shard bitmap through which PUBSUB
+/// CHANNELS finds the non-empty ones (invariant 7). Must be a power of two.
 #[cfg(not(loom))]
 pub const CHANNEL_SHARDS: usize = 65536;
 /// Few shards under loom, which models every lock it is given.
@@ -202,21 +272,25 @@ impl WorkerSet {
 
     /// The workers in the set, in ascending order.
     pub fn iter(self) -> impl Iterator<Item = WorkerId> {
-        let mut bits = self.0;
-        std::iter::from_fn(move || {
-            if bits == 0 {
-                return None;
-            }
-            let w = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            Some(w)
-        })
+        ones(self.0)
     }
 
     /// Whether no worker is in the set.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+}
+
+/// The positions of the set bits of `bits`, ascending.
+fn ones(mut bits: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if bits == 0 {
+            return None;
+        }
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        Some(i)
+    })
 }
 
 /// Which channel namespace: PUBLISH/SUBSCRIBE or SPUBLISH/SSUBSCRIBE.
@@ -241,14 +315,64 @@ pub struct PatternHit {
 }
 
 /// Reusable result buffer of a publish lookup (clear()ed and refilled; no allocation in steady state).
+///
+/// Besides the counts, a lookup reports which subscriptions it counted: for
+/// each *hit* (hit 0 is the channel, hit `1 + i` is `patterns[i]`) and each
+/// worker with subscribers there, the low 32 bits of the sequence number of
+/// that worker's latest subscribe it saw (invariant 6; widen it with
+/// [`widen_seq`]).
 #[derive(Default)]
 pub struct Lookup {
     pub channel: Hits,
     pub patterns: Vec<PatternHit>,
+    /// `seqs[hit * stride + w]`: sequence read for worker `w` at `hit`,
+    /// 0 where `w` has no subscriber there.
+    seqs: Vec<u32>,
+    /// The registry's worker count.
+    stride: usize,
+}
+
+impl Lookup {
+    /// The sequence this lookup read for worker `w` at `hit` (0 = the
+    /// channel, `1 + i` = `patterns[i]`). Meaningful only where `w` is in
+    /// that hit's worker set; 0 elsewhere and out of range.
+    pub fn seq(&self, hit: usize, w: WorkerId) -> u32 {
+        if w >= self.stride {
+            return 0;
+        }
+        self.seqs.get(hit * self.stride + w).copied().unwrap_or(0)
+    }
+
+    /// Every sequence of the last lookup, `stride()` per hit, hits in
+    /// order (channel first): one slice to copy into a message whole.
+    pub fn seqs(&self) -> &[u32] {
+        &self.seqs
+    }
+
+    /// Sequences per hit in [`Lookup::seqs`] (the registry's worker count).
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+}
+
+/// Widens a 32-bit sequence `low` that a lookup reported for worker `w` into
+/// `w`'s 64-bit numbering: the largest value `<= current` whose low 32 bits
+/// are `low`, where `current` is `w`'s sequence number now (its latest
+/// subscribe). Exact while fewer than 2^32 subscribes happened on `w` since
+/// the lookup (invariant 6). `None` when no such value exists (`low` was
+/// never issued: `current < 2^32` and `low > current`), in which case the
+/// lookup counted none of `w`'s current subscriptions.
+pub fn widen_seq(low: u32, current: u64) -> Option<u64> {
+    let behind = (current as u32).wrapping_sub(low);
+    current.checked_sub(u64::from(behind))
 }
 
 /// Who subscribes to one channel or pattern: a bit per worker and a counter
-/// per worker. See the module invariants for who may change what.
+/// word per worker. See the module invariants for who may change what.
+///
+/// A counter word packs the worker's subscriber count (low 32 bits) and the
+/// low 32 bits of the sequence number of its latest subscribe to this entry
+/// (high 32 bits), so both change in one atomic step (invariant 6).
 ///
 /// The counters sit inline (a slice tail sized for the worker count) so that
 /// a lookup touches one allocation for the entry and one for its key.
@@ -258,7 +382,23 @@ struct EntryOf<C: ?Sized> {
     counts: C,
 }
 
-type Entry = EntryOf<[AtomicU32]>;
+type Entry = EntryOf<[AtomicU64]>;
+
+/// A counter word holding `count` subscribers, the latest with sequence `seq`
+/// (only its low 32 bits are kept).
+fn pack(seq: u64, count: u32) -> u64 {
+    (seq << 32) | u64::from(count)
+}
+
+/// The subscriber count of a counter word.
+fn count_of(word: u64) -> u32 {
+    word as u32
+}
+
+/// The low 32 bits of the latest subscribe's sequence in a counter word.
+fn seq_of(word: u64) -> u32 {
+    (word >> 32) as u32
+}
 
 /// What a lock-free decrement attempt found.
 enum FastDecrement {
@@ -270,73 +410,89 @@ enum FastDecrement {
 }
 
 impl Entry {
-    /// A new entry holding one subscriber of worker `w`, with counters for
-    /// at least `workers` workers.
-    fn new(key: &[u8], workers: usize, w: WorkerId) -> Arc<Self> {
-        fn build<const N: usize>(key: Bytes, w: WorkerId) -> Arc<Entry> {
+    /// A new entry holding one subscriber of worker `w` (sequence `seq`),
+    /// with counters for at least `workers` workers.
+    fn new(key: &[u8], workers: usize, w: WorkerId, seq: u64) -> Arc<Self> {
+        fn build<const N: usize>(key: Bytes, w: WorkerId, seq: u64) -> Arc<Entry> {
             Arc::new(EntryOf {
                 key,
                 workers: AtomicU64::new(1 << w),
-                counts: std::array::from_fn::<_, N, _>(|i| AtomicU32::new(u32::from(i == w))),
+                counts: std::array::from_fn::<_, N, _>(|i| {
+                    AtomicU64::new(if i == w { pack(seq, 1) } else { 0 })
+                }),
             })
         }
         // A copy, so the key never pins a larger buffer it was sliced from.
         let key = Bytes::copy_from_slice(key);
         match workers {
-            0..=1 => build::<1>(key, w),
-            2 => build::<2>(key, w),
-            3..=4 => build::<4>(key, w),
-            5..=8 => build::<8>(key, w),
-            9..=16 => build::<16>(key, w),
-            17..=32 => build::<32>(key, w),
-            _ => build::<MAX_WORKERS>(key, w),
+            0..=1 => build::<1>(key, w, seq),
+            2 => build::<2>(key, w, seq),
+            3..=4 => build::<4>(key, w, seq),
+            5..=8 => build::<8>(key, w, seq),
+            9..=16 => build::<16>(key, w, seq),
+            17..=32 => build::<32>(key, w, seq),
+            _ => build::<MAX_WORKERS>(key, w, seq),
         }
     }
 
-    /// Adds a subscriber of `w` without the lock if `w` already has one.
-    fn try_increment(&self, w: WorkerId) -> bool {
+    /// Adds a subscriber of `w` (sequence `seq`) without the lock if `w`
+    /// already has one: count and sequence in one CAS (invariant 6).
+    fn try_increment(&self, w: WorkerId, seq: u64) -> bool {
         let counter = &self.counts[w];
-        let mut n = counter.load(Ordering::Acquire);
-        while n != 0 {
-            match counter.compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire) {
+        let mut word = counter.load(Ordering::Acquire);
+        while count_of(word) != 0 {
+            let next = pack(seq, count_of(word) + 1);
+            match counter.compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return true,
-                Err(now) => n = now,
+                Err(now) => word = now,
             }
         }
         false
     }
 
-    /// Removes a subscriber of `w` without the lock if `w` keeps at least one.
+    /// Removes a subscriber of `w` without the lock if `w` keeps at least
+    /// one. The sequence stays: it still names the latest subscribe.
     fn try_decrement(&self, w: WorkerId) -> FastDecrement {
         let counter = &self.counts[w];
-        let mut n = counter.load(Ordering::Acquire);
+        let mut word = counter.load(Ordering::Acquire);
         loop {
-            match n {
+            match count_of(word) {
                 0 => return FastDecrement::NotCounted,
                 1 => return FastDecrement::NeedsLock,
                 _ => match counter.compare_exchange_weak(
-                    n,
-                    n - 1,
+                    word,
+                    word - 1,
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
                     Ok(_) => return FastDecrement::Done,
-                    Err(now) => n = now,
+                    Err(now) => word = now,
                 },
             }
         }
     }
 
-    /// Adds a subscriber of `w`. Caller holds the shard lock and found this
-    /// entry in the current snapshot.
-    fn increment_locked(&self, w: WorkerId) {
+    /// Adds a subscriber of `w` (sequence `seq`). Caller holds the shard
+    /// lock and found this entry in the current snapshot.
+    fn increment_locked(&self, w: WorkerId, seq: u64) {
         let counter = &self.counts[w];
-        if counter.load(Ordering::Acquire) == 0 {
+        let mut word = counter.load(Ordering::Acquire);
+        if count_of(word) == 0 {
             // Bit first: once the counter is non-zero, a lock-free incrementer
-            // may return, and its subscriber must already be visible.
+            // may return, and its subscriber must already be visible. A zero
+            // counter stays zero until the CAS below (invariant 1: we hold the
+            // lock).
             self.workers.fetch_or(1 << w, Ordering::AcqRel);
         }
-        counter.fetch_add(1, Ordering::AcqRel);
+        // Lock-free incrementers and decrementers may move a non-zero counter
+        // concurrently (never to zero), hence the CAS.
+        loop {
+            let next = pack(seq, count_of(word) + 1);
+            match counter.compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(now) => word = now,
+            }
+        }
     }
 
     /// Removes a subscriber of `w`; returns whether the entry is now empty
@@ -344,34 +500,40 @@ impl Entry {
     /// in the current snapshot.
     fn decrement_locked(&self, w: WorkerId) -> bool {
         let counter = &self.counts[w];
-        let mut n = counter.load(Ordering::Acquire);
+        let mut word = counter.load(Ordering::Acquire);
         loop {
-            if n == 0 {
+            if count_of(word) == 0 {
                 return false;
             }
             // Lock-free incrementers may move the counter concurrently (never
             // across zero), hence the CAS.
-            match counter.compare_exchange_weak(n, n - 1, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) if n == 1 => {
+            match counter.compare_exchange_weak(word, word - 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if count_of(word) == 1 => {
                     let before = self.workers.fetch_and(!(1 << w), Ordering::AcqRel);
                     return before & !(1 << w) == 0;
                 }
                 Ok(_) => return false,
-                Err(now) => n = now,
+                Err(now) => word = now,
             }
         }
     }
 
     /// Current subscribers. Workers whose counter reads zero (a concurrent
     /// last unsubscribe) are left out so that `count` and `workers` agree.
-    fn hits(&self) -> Hits {
+    /// For each worker reported, writes the sequence read with its count to
+    /// `seqs[w]` (when `seqs` is that long).
+    fn hits(&self, seqs: &mut [u32]) -> Hits {
         let mut hits = Hits::default();
         for w in WorkerSet(self.workers.load(Ordering::Acquire)).iter() {
             if let Some(counter) = self.counts.get(w) {
-                let n = counter.load(Ordering::Acquire);
-                if n != 0 {
+                let word = counter.load(Ordering::Acquire);
+                if count_of(word) != 0 {
                     hits.workers.insert(w);
-                    hits.count += u64::from(n);
+                    hits.count += u64::from(count_of(word));
+                    if let Some(seq) = seqs.get_mut(w) {
+                        *seq = seq_of(word);
+                    }
                 }
             }
         }
@@ -416,6 +578,19 @@ impl<T: Keyed + ?Sized> PartialEq for ByKey<T> {
 
 impl<T: Keyed + ?Sized> Eq for ByKey<T> {}
 
+impl<T: Keyed + ?Sized> PartialOrd for ByKey<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T: Keyed + ?Sized> Ord for ByKey<T> {
+    // Must order exactly like `[u8]` for `Borrow<[u8]>` probes to work.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.key().cmp(other.0.key())
+    }
+}
+
 impl<T: Keyed + ?Sized> std::borrow::Borrow<[u8]> for ByKey<T> {
     fn borrow(&self) -> &[u8] {
         self.0.key()
@@ -446,9 +621,9 @@ impl<T: Keyed + ?Sized> Shard<T> {
         self.write.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Publishes a copy of the current snapshot changed by `edit`. Caller
-    /// holds the lock.
-    fn rewrite(&self, edit: impl FnOnce(&mut Snapshot<T>)) {
+    /// Publishes a copy of the current snapshot changed by `edit`; returns
+    /// its size. Caller holds the lock.
+    fn rewrite(&self, edit: impl FnOnce(&mut Snapshot<T>)) -> usize {
         let mut next = Snapshot::clone(&self.snapshot.load());
         edit(&mut next);
         // Give memory back after mass removals; the rehash is amortised over
@@ -456,7 +631,9 @@ impl<T: Keyed + ?Sized> Shard<T> {
         if next.len() * 4 < next.capacity() {
             next.shrink_to_fit();
         }
+        let len = next.len();
         self.snapshot.store(Arc::new(next));
+        len
     }
 }
 
@@ -470,6 +647,9 @@ fn shard_index(hasher: &RandomState, key: &[u8], shards: usize) -> usize {
 /// One channel namespace.
 struct ChannelTable {
     shards: Box<[Shard<Entry>]>,
+    /// Bit `i % 64` of word `i / 64` is set iff shard `i` holds an entry
+    /// (invariant 7); changed under that shard's lock.
+    populated: Box<[AtomicU64]>,
     /// Channels with ≥1 subscriber; changed under a shard lock.
     len: AtomicUsize,
 }
@@ -481,16 +661,204 @@ impl ChannelTable {
                 let empty = Arc::new(HashSet::with_hasher(hasher.clone()));
                 (0..CHANNEL_SHARDS).map(|_| Shard::new(&empty)).collect()
             },
+            populated: (0..CHANNEL_SHARDS.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Records whether shard `i` holds entries. Caller holds its lock.
+    fn mark(&self, i: usize, populated: bool) {
+        let word = &self.populated[i / 64];
+        let bit = 1u64 << (i % 64);
+        if populated {
+            word.fetch_or(bit, Ordering::AcqRel);
+        } else {
+            word.fetch_and(!bit, Ordering::AcqRel);
+        }
+    }
+
+    /// The shards holding entries (and, racing writers, maybe a few that just
+    /// became empty), ascending.
+    fn populated_shards(&self) -> impl Iterator<Item = &Shard<Entry>> {
+        self.populated
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, word)| {
+                ones(word.load(Ordering::Acquire)).map(move |bit| &self.shards[i * 64 + bit])
+            })
+    }
+}
+
+/// Most patterns in a leaf, and most subtrees under a branch, of a bucket's
+/// tree.
+const NODE_MAX: usize = 64;
+/// A node left with fewer than this after a removal is merged with a sibling.
+const NODE_MIN: usize = NODE_MAX / 4;
+
+type Pattern = ByKey<Entry>;
+
+/// A node of a bucket's persistent B+-tree. Immutable once built, shared by
+/// every version of the bucket that did not change it, never empty, and
+/// every leaf of a tree is at the same depth.
+#[derive(Clone)]
+enum Node {
+    /// Patterns in ascending byte order.
+    Leaf(Arc<[Pattern]>),
+    /// Subtrees in ascending order of their patterns.
+    Branch(Arc<[Node]>),
+}
+
+impl Node {
+    fn first_key(&self) -> &[u8] {
+        match self {
+            Node::Leaf(leaf) => leaf.first().map_or(&[], |p| p.0.key.as_ref()),
+            Node::Branch(children) => children.first().map_or(&[], Node::first_key),
+        }
+    }
+
+    /// Patterns of a leaf, or subtrees of a branch.
+    fn width(&self) -> usize {
+        match self {
+            Node::Leaf(leaf) => leaf.len(),
+            Node::Branch(children) => children.len(),
+        }
+    }
+
+    /// The subtree of `children` where `key` is or would go.
+    fn child_for(children: &[Node], key: &[u8]) -> usize {
+        children
+            .partition_point(|c| c.first_key() <= key)
+            .saturating_sub(1)
+    }
+
+    fn find(&self, key: &[u8]) -> Option<&Arc<Entry>> {
+        match self {
+            Node::Leaf(leaf) => leaf
+                .binary_search_by(|p| p.0.key.as_ref().cmp(key))
+                .ok()
+                .and_then(|i| leaf.get(i))
+                .map(|p| &p.0),
+            Node::Branch(children) => children.get(Self::child_for(children, key))?.find(key),
+        }
+    }
+
+    /// Calls `f` on every pattern, in ascending byte order.
+    #[inline]
+    fn for_each<F: FnMut(&Entry)>(&self, f: &mut F) {
+        match self {
+            Node::Leaf(leaf) => leaf.iter().for_each(|p| f(&p.0)),
+            Node::Branch(children) => children.iter().for_each(|c| c.for_each(f)),
+        }
+    }
+
+    /// A node holding `items`, split in two halves when they are too many.
+    fn build<T>(items: Vec<T>, make: fn(Arc<[T]>) -> Node) -> (Node, Option<Node>) {
+        if items.len() <= NODE_MAX {
+            return (make(items.into()), None);
+        }
+        let mut left = items;
+        let right = left.split_off(left.len() / 2);
+        (make(left.into()), Some(make(right.into())))
+    }
+
+    /// This node with `pattern` (absent from it) added: a copy of the path
+    /// to its leaf; the second node is a right sibling when this one split.
+    fn insert(&self, pattern: Pattern) -> (Node, Option<Node>) {
+        match self {
+            Node::Leaf(leaf) => {
+                let at = leaf.partition_point(|p| *p < pattern);
+                let mut items = Vec::with_capacity(leaf.len() + 1);
+                items.extend_from_slice(&leaf[..at]);
+                items.push(pattern);
+                items.extend_from_slice(&leaf[at..]);
+                Self::build(items, Node::Leaf)
+            }
+            Node::Branch(children) => {
+                let i = Self::child_for(children, &pattern.0.key);
+                let (child, split) = children[i].insert(pattern);
+                let mut items = children.to_vec();
+                items[i] = child;
+                if let Some(right) = split {
+                    items.insert(i + 1, right);
+                }
+                Self::build(items, Node::Branch)
+            }
+        }
+    }
+
+    /// This node without `key` (present in it), or `None` if that empties
+    /// it. A child left narrower than [`NODE_MIN`] is merged with a sibling.
+    fn remove(&self, key: &[u8]) -> Option<Node> {
+        match self {
+            Node::Leaf(leaf) => {
+                let items: Vec<Pattern> = leaf
+                    .iter()
+                    .filter(|p| p.0.key.as_ref() != key)
+                    .cloned()
+                    .collect();
+                (!items.is_empty()).then(|| Node::Leaf(items.into()))
+            }
+            Node::Branch(children) => {
+                let i = Self::child_for(children, key);
+                let mut items = children.to_vec();
+                match children[i].remove(key) {
+                    None => {
+                        items.remove(i);
+                    }
+                    Some(child) if child.width() < NODE_MIN && items.len() > 1 => {
+                        // Merge with the right neighbour, or the left one
+                        // for the last child.
+                        let at = i.min(items.len() - 2);
+                        let (left, right) = if at == i {
+                            (child, items[i + 1].clone())
+                        } else {
+                            (items[at].clone(), child)
+                        };
+                        let (merged, split) = Self::merge(left, right);
+                        items[at] = merged;
+                        match split {
+                            Some(node) => items[at + 1] = node,
+                            None => {
+                                items.remove(at + 1);
+                            }
+                        }
+                    }
+                    Some(child) => items[i] = child,
+                }
+                (!items.is_empty()).then(|| Node::Branch(items.into()))
+            }
+        }
+    }
+
+    /// Two adjacent siblings (same depth, so same kind) as one node, or two
+    /// balanced ones when they do not fit in one.
+    fn merge(left: Node, right: Node) -> (Node, Option<Node>) {
+        match (&left, &right) {
+            (Node::Leaf(a), Node::Leaf(b)) => Self::build([&a[..], &b[..]].concat(), Node::Leaf),
+            (Node::Branch(a), Node::Branch(b)) => {
+                Self::build([&a[..], &b[..]].concat(), Node::Branch)
+            }
+            // Siblings always share a depth; left as they are otherwise.
+            _ => (left, Some(right)),
         }
     }
 }
 
 /// All patterns sharing one literal prefix, sorted by pattern bytes (which
 /// makes lookups report them in a stable order).
+///
+/// Immutable once published: a change builds a new bucket. The patterns
+/// sit in a persistent B+-tree whose leaves are sorted slices: a bucket of
+/// up to [`NODE_MAX`] patterns (the common case: one or a few per prefix)
+/// is a single slice, as fast to walk as it can be; a large one shares
+/// every node but the changed root-to-leaf path with the version it
+/// replaces, so changing it costs O(log n) under the lock, never a copy of
+/// the whole bucket, and walking it is walking slices.
 struct Bucket {
     prefix: Bytes,
-    patterns: Box<[Arc<Entry>]>,
+    root: Node,
 }
 
 impl Keyed for Bucket {
@@ -500,9 +868,49 @@ impl Keyed for Bucket {
 }
 
 impl Bucket {
-    fn find(&self, pattern: &[u8]) -> Result<usize, usize> {
-        self.patterns
-            .binary_search_by(|e| e.key.as_ref().cmp(pattern))
+    fn new(prefix: &[u8], entry: Arc<Entry>) -> Bucket {
+        Bucket {
+            prefix: Bytes::copy_from_slice(prefix),
+            root: Node::Leaf(Arc::new([ByKey(entry)])),
+        }
+    }
+
+    fn find(&self, pattern: &[u8]) -> Option<&Arc<Entry>> {
+        self.root.find(pattern)
+    }
+
+    /// Calls `f` on every pattern, in ascending byte order.
+    #[inline]
+    fn for_each(&self, mut f: impl FnMut(&Entry)) {
+        self.root.for_each(&mut f);
+    }
+
+    /// This bucket with `entry` added (its key not yet present).
+    fn with(&self, entry: Arc<Entry>) -> Bucket {
+        let root = match self.root.insert(ByKey(entry)) {
+            (root, None) => root,
+            (left, Some(right)) => Node::Branch(Arc::new([left, right])),
+        };
+        Bucket {
+            prefix: self.prefix.clone(),
+            root,
+        }
+    }
+
+    /// This bucket without `pattern` (which it holds), or `None` if it was
+    /// the last one.
+    fn without(&self, pattern: &[u8]) -> Option<Bucket> {
+        let mut root = self.root.remove(pattern)?;
+        // A root branch left with one subtree gives way to it.
+        while let Node::Branch(children) = &root
+            && let [only] = &children[..]
+        {
+            root = only.clone();
+        }
+        Some(Bucket {
+            prefix: self.prefix.clone(),
+            root,
+        })
     }
 }
 
@@ -606,28 +1014,39 @@ impl Registry {
         &self.patterns.shards[shard_index(&self.hasher, prefix, PATTERN_SHARDS)]
     }
 
-    /// Worker `w` gained one subscription to `channel` (one connection). Visible to every lookup that starts after this returns.
+    /// Worker `w` gained one subscription to `channel` (one connection),
+    /// with `seq` the worker's sequence number for this subscribe (invariant
+    /// 6: it must exceed every sequence `w` passed before). Visible to every
+    /// lookup that starts after this returns.
     ///
     /// # Panics
     /// If `w` is not below the worker count given to [`Registry::new`].
-    pub fn subscribe(&self, ns: Namespace, channel: &Bytes, w: WorkerId) {
+    pub fn subscribe(&self, ns: Namespace, channel: &Bytes, w: WorkerId, seq: u64) {
         assert!(w < self.workers, "worker id out of range");
-        let shard = self.channel_shard(ns, channel);
+        let table = self.table(ns);
+        let i = shard_index(&self.hasher, channel, CHANNEL_SHARDS);
+        let shard = &table.shards[i];
         if let Some(entry) = shard.snapshot.load().get(channel.as_ref())
-            && entry.0.try_increment(w)
+            && entry.0.try_increment(w, seq)
         {
             return;
         }
         let _lock = shard.lock();
-        if let Some(entry) = shard.snapshot.load().get(channel.as_ref()) {
-            entry.0.increment_locked(w);
+        let current = shard.snapshot.load();
+        if let Some(entry) = current.get(channel.as_ref()) {
+            entry.0.increment_locked(w, seq);
             return;
         }
-        let entry = Entry::new(channel, self.workers, w);
+        if current.is_empty() {
+            // Invariant 7: the bit goes up before the first entry is published.
+            table.mark(i, true);
+        }
+        drop(current);
+        let entry = Entry::new(channel, self.workers, w, seq);
         shard.rewrite(|set| {
             set.insert(ByKey(entry));
         });
-        self.table(ns).len.fetch_add(1, Ordering::AcqRel);
+        table.len.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Worker `w` lost one subscription to `channel`. A subscription that was
@@ -636,7 +1055,9 @@ impl Registry {
         if w >= self.workers {
             return;
         }
-        let shard = self.channel_shard(ns, channel);
+        let table = self.table(ns);
+        let i = shard_index(&self.hasher, channel, CHANNEL_SHARDS);
+        let shard = &table.shards[i];
         match shard.snapshot.load().get(channel) {
             None => return,
             Some(entry) => match entry.0.try_decrement(w) {
@@ -651,25 +1072,30 @@ impl Registry {
         };
         if entry.0.decrement_locked(w) {
             drop(current);
-            shard.rewrite(|set| {
+            let left = shard.rewrite(|set| {
                 set.remove(channel);
             });
-            self.table(ns).len.fetch_sub(1, Ordering::AcqRel);
+            if left == 0 {
+                // Invariant 7: the bit goes down after the last entry left.
+                table.mark(i, false);
+            }
+            table.len.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
-    /// Worker `w` gained one subscription to `pattern` (one connection).
-    /// Visible to every lookup that starts after this returns.
+    /// Worker `w` gained one subscription to `pattern` (one connection),
+    /// with `seq` as for [`Registry::subscribe`]. Visible to every lookup
+    /// that starts after this returns.
     ///
     /// # Panics
     /// If `w` is not below the worker count given to [`Registry::new`].
-    pub fn psubscribe(&self, pattern: &Bytes, w: WorkerId) {
+    pub fn psubscribe(&self, pattern: &Bytes, w: WorkerId, seq: u64) {
         assert!(w < self.workers, "worker id out of range");
         let prefix = glob::literal_prefix(pattern);
         let shard = self.pattern_shard(prefix);
         if let Some(bucket) = shard.snapshot.load().get(prefix)
-            && let Ok(i) = bucket.0.find(pattern)
-            && bucket.0.patterns[i].try_increment(w)
+            && let Some(entry) = bucket.0.find(pattern)
+            && entry.try_increment(w, seq)
         {
             return;
         }
@@ -677,27 +1103,17 @@ impl Registry {
         let current = shard.snapshot.load();
         let old = current.get(prefix).map(|b| Arc::clone(&b.0));
         drop(current);
-        let mut patterns = match &old {
-            Some(bucket) => match bucket.find(pattern) {
-                Ok(i) => {
-                    bucket.patterns[i].increment_locked(w);
-                    return;
-                }
-                Err(_) => bucket.patterns.to_vec(),
-            },
-            None => Vec::with_capacity(1),
-        };
-        let entry = Entry::new(pattern, self.workers, w);
+        if let Some(entry) = old.as_ref().and_then(|b| b.find(pattern)) {
+            entry.increment_locked(w, seq);
+            return;
+        }
+        let entry = Entry::new(pattern, self.workers, w, seq);
         // Promote the key to shared storage now, so that cloning it into
         // every matching lookup is a refcount increment, never an allocation.
         drop(entry.key.clone());
-        let at = patterns.partition_point(|e| e.key.as_ref() < pattern.as_ref());
-        patterns.insert(at, entry);
-        let bucket = Bucket {
-            prefix: old
-                .as_ref()
-                .map_or_else(|| Bytes::copy_from_slice(prefix), |b| b.prefix.clone()),
-            patterns: patterns.into_boxed_slice(),
+        let bucket = match &old {
+            Some(bucket) => bucket.with(entry),
+            None => Bucket::new(prefix, entry),
         };
         shard.rewrite(|set| {
             set.replace(ByKey(Arc::new(bucket)));
@@ -718,13 +1134,10 @@ impl Registry {
         let shard = self.pattern_shard(prefix);
         {
             let current = shard.snapshot.load();
-            let Some(bucket) = current.get(prefix) else {
+            let Some(entry) = current.get(prefix).and_then(|b| b.0.find(pattern)) else {
                 return;
             };
-            let Ok(i) = bucket.0.find(pattern) else {
-                return;
-            };
-            match bucket.0.patterns[i].try_decrement(w) {
+            match entry.try_decrement(w) {
                 FastDecrement::Done | FastDecrement::NotCounted => return,
                 FastDecrement::NeedsLock => {}
             }
@@ -735,27 +1148,24 @@ impl Registry {
             return;
         };
         drop(current);
-        let Ok(i) = bucket.find(pattern) else {
+        let Some(entry) = bucket.find(pattern) else {
             return;
         };
-        if !bucket.patterns[i].decrement_locked(w) {
+        if !entry.decrement_locked(w) {
             return;
         }
-        if bucket.patterns.len() == 1 {
-            shard.rewrite(|set| {
-                set.remove(prefix);
-            });
-            self.patterns.count_length(prefix.len(), false);
-        } else {
-            let mut patterns = bucket.patterns.to_vec();
-            patterns.remove(i);
-            let next = Bucket {
-                prefix: bucket.prefix.clone(),
-                patterns: patterns.into_boxed_slice(),
-            };
-            shard.rewrite(|set| {
-                set.replace(ByKey(Arc::new(next)));
-            });
+        match bucket.without(pattern) {
+            None => {
+                shard.rewrite(|set| {
+                    set.remove(prefix);
+                });
+                self.patterns.count_length(prefix.len(), false);
+            }
+            Some(next) => {
+                shard.rewrite(|set| {
+                    set.replace(ByKey(Arc::new(next)));
+                });
+            }
         }
         self.patterns.len.fetch_sub(1, Ordering::AcqRel);
     }
@@ -765,14 +1175,20 @@ impl Registry {
     ///
     /// Patterns are reported by ascending literal-prefix length, then by
     /// pattern bytes: the same pattern set always gives the same order.
+    /// With each count comes the sequence it was read with, per worker
+    /// ([`Lookup::seq`], invariant 6).
     pub fn lookup(&self, ns: Namespace, channel: &[u8], out: &mut Lookup) {
+        let stride = self.workers;
+        out.stride = stride;
         out.patterns.clear();
+        out.seqs.clear();
+        out.seqs.resize(stride, 0);
         out.channel = self
             .channel_shard(ns, channel)
             .snapshot
             .load()
             .get(channel)
-            .map_or_else(Hits::default, |e| e.0.hits());
+            .map_or_else(Hits::default, |e| e.0.hits(&mut out.seqs));
         if ns != Namespace::Global {
             return;
         }
@@ -785,17 +1201,21 @@ impl Registry {
             let Some(bucket) = snapshot.get(prefix) else {
                 continue;
             };
-            for entry in bucket.0.patterns.iter() {
+            bucket.0.for_each(|entry| {
                 if glob::matches(&entry.key, channel) {
-                    let hits = entry.hits();
-                    if hits.count != 0 {
+                    let row = out.seqs.len();
+                    out.seqs.resize(row + stride, 0);
+                    let hits = entry.hits(&mut out.seqs[row..]);
+                    if hits.count == 0 {
+                        out.seqs.truncate(row);
+                    } else {
                         out.patterns.push(PatternHit {
                             pattern: entry.key.clone(),
                             hits,
                         });
                     }
                 }
-            }
+            });
         }
     }
 
@@ -805,18 +1225,25 @@ impl Registry {
             .snapshot
             .load()
             .get(channel)
-            .map_or(0, |e| e.0.hits().count)
+            .map_or(0, |e| e.0.hits(&mut []).count)
     }
 
     /// PUBSUB CHANNELS / SHARDCHANNELS: channels with ≥1 subscriber, optionally filtered by glob.
+    ///
+    /// Visits only the shards that hold entries (invariant 7), and none when
+    /// the namespace is empty.
     pub fn channels(&self, ns: Namespace, pattern: Option<&[u8]>) -> Vec<Bytes> {
         let mut out = Vec::new();
-        for shard in self.table(ns).shards.iter() {
+        let table = self.table(ns);
+        if table.len.load(Ordering::Acquire) == 0 {
+            return out;
+        }
+        for shard in table.populated_shards() {
             let snapshot = shard.snapshot.load();
             for entry in snapshot.iter() {
                 let entry = &entry.0;
                 let wanted = pattern.is_none_or(|p| glob::matches(p, &entry.key));
-                if wanted && !entry.hits().workers.is_empty() {
+                if wanted && !entry.hits(&mut []).workers.is_empty() {
                     out.push(entry.key.clone());
                 }
             }
@@ -859,6 +1286,12 @@ mod tests {
     fn assert_fully_empty(reg: &Registry) {
         for table in [&reg.global, &reg.shard] {
             assert!(table.shards.iter().all(|s| s.snapshot.load().is_empty()));
+            assert!(
+                table
+                    .populated
+                    .iter()
+                    .all(|w| w.load(Ordering::Relaxed) == 0)
+            );
             assert_eq!(table.len.load(Ordering::Relaxed), 0);
         }
         assert!(
@@ -897,9 +1330,9 @@ mod tests {
     fn subscribers_are_counted_per_worker() {
         let reg = Registry::new(4);
         let ch = b("news");
-        reg.subscribe(Namespace::Global, &ch, 0);
-        reg.subscribe(Namespace::Global, &ch, 0);
-        reg.subscribe(Namespace::Global, &ch, 3);
+        reg.subscribe(Namespace::Global, &ch, 0, 0);
+        reg.subscribe(Namespace::Global, &ch, 0, 0);
+        reg.subscribe(Namespace::Global, &ch, 3, 0);
         let out = lookup(&reg, Namespace::Global, "news");
         assert_eq!(out.channel.workers.iter().collect::<Vec<_>>(), vec![0, 3]);
         assert_eq!(out.channel.count, 3);
@@ -919,9 +1352,9 @@ mod tests {
     #[test]
     fn global_and_shard_namespaces_are_separate() {
         let reg = Registry::new(2);
-        reg.subscribe(Namespace::Global, &b("ch"), 0);
-        reg.subscribe(Namespace::Shard, &b("ch"), 1);
-        reg.subscribe(Namespace::Shard, &b("ch"), 1);
+        reg.subscribe(Namespace::Global, &b("ch"), 0, 0);
+        reg.subscribe(Namespace::Shard, &b("ch"), 1, 0);
+        reg.subscribe(Namespace::Shard, &b("ch"), 1, 0);
         assert_eq!(reg.numsub(Namespace::Global, b"ch"), 1);
         assert_eq!(reg.numsub(Namespace::Shard, b"ch"), 2);
         let g = lookup(&reg, Namespace::Global, "ch");
@@ -939,8 +1372,8 @@ mod tests {
     #[test]
     fn patterns_match_global_publishes_only() {
         let reg = Registry::new(2);
-        reg.psubscribe(&b("c*"), 1);
-        reg.subscribe(Namespace::Shard, &b("ch"), 0);
+        reg.psubscribe(&b("c*"), 1, 0);
+        reg.subscribe(Namespace::Shard, &b("ch"), 0, 0);
         let s = lookup(&reg, Namespace::Shard, "ch");
         assert!(s.patterns.is_empty());
         assert_eq!(s.channel.count, 1);
@@ -953,9 +1386,9 @@ mod tests {
     #[test]
     fn last_unsubscribe_removes_the_channel() {
         let reg = Registry::new(2);
-        reg.subscribe(Namespace::Global, &b("a"), 0);
-        reg.subscribe(Namespace::Global, &b("a"), 1);
-        reg.subscribe(Namespace::Global, &b("b"), 1);
+        reg.subscribe(Namespace::Global, &b("a"), 0, 0);
+        reg.subscribe(Namespace::Global, &b("a"), 1, 0);
+        reg.subscribe(Namespace::Global, &b("b"), 1, 0);
         assert_eq!(reg.channel_count(Namespace::Global), 2);
         reg.unsubscribe(Namespace::Global, b"a", 0);
         assert_eq!(reg.channel_count(Namespace::Global), 2);
@@ -970,10 +1403,10 @@ mod tests {
     #[test]
     fn channel_is_recreated_after_removal() {
         let reg = Registry::new(2);
-        reg.subscribe(Namespace::Global, &b("a"), 0);
+        reg.subscribe(Namespace::Global, &b("a"), 0, 0);
         reg.unsubscribe(Namespace::Global, b"a", 0);
         assert_eq!(reg.channel_count(Namespace::Global), 0);
-        reg.subscribe(Namespace::Global, &b("a"), 1);
+        reg.subscribe(Namespace::Global, &b("a"), 1, 0);
         assert_eq!(reg.channel_count(Namespace::Global), 1);
         let out = lookup(&reg, Namespace::Global, "a");
         assert_eq!(out.channel.workers, WorkerSet(0b10));
@@ -985,11 +1418,11 @@ mod tests {
         let reg = Registry::new(2);
         reg.unsubscribe(Namespace::Global, b"never", 0);
         reg.punsubscribe(b"never*", 0);
-        reg.subscribe(Namespace::Global, &b("a"), 0);
+        reg.subscribe(Namespace::Global, &b("a"), 0, 0);
         reg.unsubscribe(Namespace::Global, b"a", 1);
         reg.unsubscribe(Namespace::Global, b"a", 7);
         assert_eq!(reg.numsub(Namespace::Global, b"a"), 1);
-        reg.psubscribe(&b("p*"), 0);
+        reg.psubscribe(&b("p*"), 0, 0);
         reg.punsubscribe(b"p*", 1);
         reg.punsubscribe(b"p?", 0);
         assert_eq!(reg.pattern_count(), 1);
@@ -1000,7 +1433,7 @@ mod tests {
     fn channels_are_filtered_by_glob() {
         let reg = Registry::new(1);
         for ch in ["news.a", "news.b", "sport"] {
-            reg.subscribe(Namespace::Global, &b(ch), 0);
+            reg.subscribe(Namespace::Global, &b(ch), 0, 0);
         }
         let mut all = reg.channels(Namespace::Global, None);
         all.sort();
@@ -1014,10 +1447,10 @@ mod tests {
     #[test]
     fn patterns_are_counted_per_worker_and_removed_at_zero() {
         let reg = Registry::new(3);
-        reg.psubscribe(&b("news.*"), 0);
-        reg.psubscribe(&b("news.*"), 2);
-        reg.psubscribe(&b("news.*"), 2);
-        reg.psubscribe(&b("*"), 1);
+        reg.psubscribe(&b("news.*"), 0, 0);
+        reg.psubscribe(&b("news.*"), 2, 0);
+        reg.psubscribe(&b("news.*"), 2, 0);
+        reg.psubscribe(&b("*"), 1, 0);
         assert_eq!(reg.pattern_count(), 2);
         let out = lookup(&reg, Namespace::Global, "news.x");
         assert_eq!(pattern_names(&out), vec![b"*".as_ref(), b"news.*".as_ref()]);
@@ -1037,7 +1470,7 @@ mod tests {
         assert_eq!(*reg.patterns.lengths.load().as_ref(), vec![0]);
         reg.punsubscribe(b"*", 1);
         assert_fully_empty(&reg);
-        reg.psubscribe(&b("news.*"), 1);
+        reg.psubscribe(&b("news.*"), 1, 0);
         assert_eq!(
             lookup(&reg, Namespace::Global, "news.y").patterns[0]
                 .hits
@@ -1050,7 +1483,7 @@ mod tests {
     fn patterns_sharing_a_prefix_are_all_checked() {
         let reg = Registry::new(1);
         for p in ["a?c", "a*", "ab[cd]", "abd", "a"] {
-            reg.psubscribe(&b(p), 0);
+            reg.psubscribe(&b(p), 0, 0);
         }
         let out = lookup(&reg, Namespace::Global, "abc");
         assert_eq!(
@@ -1071,10 +1504,10 @@ mod tests {
         let backward = Registry::new(1);
         let patterns = ["*", "?", "n*", "ne*", "n?ws", "news", "[n]ews", "new?"];
         for p in patterns {
-            forward.psubscribe(&b(p), 0);
+            forward.psubscribe(&b(p), 0, 0);
         }
         for p in patterns.iter().rev() {
-            backward.psubscribe(&b(p), 0);
+            backward.psubscribe(&b(p), 0, 0);
         }
         let a = lookup(&forward, Namespace::Global, "news");
         let b = lookup(&backward, Namespace::Global, "news");
@@ -1085,9 +1518,9 @@ mod tests {
     #[test]
     fn lookup_replaces_previous_results_without_growing() {
         let reg = Registry::new(1);
-        reg.psubscribe(&b("a*"), 0);
-        reg.psubscribe(&b("*"), 0);
-        reg.subscribe(Namespace::Global, &b("ab"), 0);
+        reg.psubscribe(&b("a*"), 0, 0);
+        reg.psubscribe(&b("*"), 0, 0);
+        reg.subscribe(Namespace::Global, &b("ab"), 0, 0);
         let mut out = Lookup::default();
         reg.lookup(Namespace::Global, b"ab", &mut out);
         assert_eq!(out.patterns.len(), 2);
@@ -1095,17 +1528,407 @@ mod tests {
         reg.lookup(Namespace::Global, b"zz", &mut out);
         assert_eq!(out.channel.count, 0);
         assert_eq!(pattern_names(&out), vec![b"*".as_ref()]);
+        let seqs_capacity = out.seqs.capacity();
         for _ in 0..100 {
             reg.lookup(Namespace::Global, b"ab", &mut out);
         }
         assert_eq!(out.patterns.capacity(), capacity);
+        assert_eq!(out.seqs.capacity(), seqs_capacity);
         assert_eq!(out.channel.count, 1);
+    }
+
+    #[test]
+    fn widen_seq_recovers_the_full_sequence_within_2_pow_32() {
+        assert_eq!(widen_seq(0, 0), Some(0));
+        assert_eq!(widen_seq(5, 7), Some(5));
+        assert_eq!(widen_seq(7, 7), Some(7));
+        // Never issued yet: nothing below `current` ends in these bits.
+        assert_eq!(widen_seq(8, 7), None);
+        assert_eq!(widen_seq(u32::MAX, 0), None);
+        // Across the 32-bit wrap.
+        let n = (1u64 << 32) + 3;
+        assert_eq!(widen_seq(3, n), Some(n));
+        assert_eq!(widen_seq(0, n), Some(1 << 32));
+        assert_eq!(widen_seq(u32::MAX, n), Some((1 << 32) - 1));
+        assert_eq!(widen_seq(4, n), Some(4));
+        assert_eq!(widen_seq(0, u64::MAX), Some(u64::MAX - u64::from(u32::MAX)));
+        assert_eq!(widen_seq(u32::MAX, u64::MAX), Some(u64::MAX));
+        // Exactly 2^32 behind is taken for the later value: the bound.
+        assert_eq!(widen_seq(3, (1 << 32) + 3), Some((1 << 32) + 3));
+    }
+
+    proptest! {
+        #[test]
+        fn widen_seq_inverts_truncation(current in any::<u64>(), behind in 0..(1u64 << 32)) {
+            let Some(seq) = current.checked_sub(behind) else {
+                return Ok(());
+            };
+            prop_assert_eq!(widen_seq(seq as u32, current), Some(seq));
+        }
+    }
+
+    /// What a worker holding subscriptions numbered `held` (to the looked-up
+    /// channel or pattern), whose sequence is now `current`, delivers to.
+    fn covered(out: &Lookup, hit: usize, w: WorkerId, held: &[u64], current: u64) -> Vec<u64> {
+        let workers = match hit {
+            0 => out.channel.workers,
+            i => out.patterns[i - 1].hits.workers,
+        };
+        if !workers.contains(w) {
+            return Vec::new();
+        }
+        let Some(cut) = widen_seq(out.seq(hit, w), current) else {
+            return Vec::new();
+        };
+        held.iter().copied().filter(|&s| s <= cut).collect()
+    }
+
+    #[test]
+    fn lookup_reports_the_sequence_of_each_workers_latest_subscribe() {
+        let reg = Registry::new(3);
+        reg.subscribe(Namespace::Global, &b("news"), 0, 4);
+        reg.subscribe(Namespace::Global, &b("news"), 2, 10);
+        reg.subscribe(Namespace::Global, &b("news"), 2, 11);
+        reg.psubscribe(&b("n*"), 1, 7);
+        reg.psubscribe(&b("*"), 2, 12);
+        let out = lookup(&reg, Namespace::Global, "news");
+        assert_eq!(out.stride(), 3);
+        assert_eq!(pattern_names(&out), vec![b"*".as_ref(), b"n*".as_ref()]);
+        assert_eq!(out.seqs(), &[4, 0, 11, 0, 0, 12, 0, 7, 0]);
+        assert_eq!((out.seq(0, 0), out.seq(0, 2)), (4, 11));
+        assert_eq!((out.seq(1, 2), out.seq(2, 1)), (12, 7));
+        // No subscriber there, no such hit, no such worker.
+        assert_eq!((out.seq(0, 1), out.seq(3, 0), out.seq(0, 3)), (0, 0, 0));
+        // An unsubscribe changes the count only.
+        reg.unsubscribe(Namespace::Global, b"news", 2);
+        let out = lookup(&reg, Namespace::Global, "news");
+        assert_eq!((out.channel.count, out.seq(0, 2)), (2, 11));
+        // Only the low 32 bits travel.
+        reg.subscribe(Namespace::Global, &b("news"), 0, (5 << 32) | 9);
+        assert_eq!(lookup(&reg, Namespace::Global, "news").seq(0, 0), 9);
+        assert_eq!(
+            lookup(&reg, Namespace::Shard, "news").seqs(),
+            &[0, 0, 0],
+            "nobody in the shard namespace"
+        );
+    }
+
+    /// Worker 1 subscribes a second connection after worker 0 looked the
+    /// channel up and before worker 1 delivers: the lookup's sequence tells
+    /// worker 1 to leave the newcomer out, so deliveries equal the count.
+    #[test]
+    fn a_subscribe_after_a_lookup_is_not_covered_by_it() {
+        let reg = Registry::new(2);
+        let ch = b("news");
+        // Worker 1's own sequence, incremented per subscribe.
+        let mut seq = 0;
+        let mut next = || {
+            seq += 1;
+            seq
+        };
+        let first = next();
+        reg.subscribe(Namespace::Global, &ch, 1, first);
+        let before = lookup(&reg, Namespace::Global, "news");
+        let second = next(); // Lock-free path: worker 1 already counted.
+        reg.subscribe(Namespace::Global, &ch, 1, second);
+        assert!(widen_seq(before.seq(0, 1), second) < Some(second));
+        let delivered = covered(&before, 0, 1, &[first, second], second);
+        assert_eq!(delivered, vec![first]);
+        assert_eq!(delivered.len() as u64, before.channel.count);
+        let after = lookup(&reg, Namespace::Global, "news");
+        assert_eq!(
+            covered(&after, 0, 1, &[first, second], second),
+            vec![first, second]
+        );
+
+        // A worker's first subscriber (locked path) after a lookup that saw
+        // only worker 0's: not counted, not covered.
+        reg.subscribe(Namespace::Global, &b("sport"), 0, 1);
+        let before = lookup(&reg, Namespace::Global, "sport");
+        let third = next();
+        reg.subscribe(Namespace::Global, &b("sport"), 1, third);
+        assert!(covered(&before, 0, 1, &[third], third).is_empty());
+        let after = lookup(&reg, Namespace::Global, "sport");
+        assert_eq!(covered(&after, 0, 1, &[third], third), vec![third]);
+
+        // The same for a pattern (hit 1 + i).
+        let p = b("new*");
+        let fourth = next();
+        reg.psubscribe(&p, 1, fourth);
+        let before = lookup(&reg, Namespace::Global, "news");
+        let fifth = next();
+        reg.psubscribe(&p, 1, fifth);
+        assert_eq!(before.patterns[0].hits.count, 1);
+        assert_eq!(
+            covered(&before, 1, 1, &[fourth, fifth], fifth),
+            vec![fourth]
+        );
+        let after = lookup(&reg, Namespace::Global, "news");
+        assert_eq!(
+            covered(&after, 1, 1, &[fourth, fifth], fifth),
+            vec![fourth, fifth]
+        );
+    }
+
+    /// Worker 1's only subscriber leaves, which removes the channel, and a
+    /// new one arrives, which re-creates it: neither a lookup made before
+    /// nor a read of the removed entry covers the newcomer.
+    #[test]
+    fn a_lookup_of_a_removed_entry_never_covers_its_successors_subscribers() {
+        let reg = Registry::new(2);
+        let ch = b("news");
+        reg.subscribe(Namespace::Global, &ch, 1, 1);
+        let before = lookup(&reg, Namespace::Global, "news");
+        let old = {
+            let shard = reg.channel_shard(Namespace::Global, &ch);
+            Arc::clone(&shard.snapshot.load().get(ch.as_ref()).unwrap().0)
+        };
+        reg.unsubscribe(Namespace::Global, &ch, 1);
+        reg.subscribe(Namespace::Global, &ch, 1, 2);
+        assert_eq!(before.seq(0, 1), 1);
+        assert!(covered(&before, 0, 1, &[2], 2).is_empty());
+        // A lookup that loaded the old snapshot and reads the entry now.
+        let mut seqs = [0; 2];
+        assert!(old.hits(&mut seqs).workers.is_empty());
+        assert_eq!(seqs, [0, 0]);
+        // Nor can a stale subscriber revive it (invariant 4).
+        assert!(!old.try_increment(1, 3));
+        reg.subscribe(Namespace::Global, &ch, 1, 3);
+        assert!(old.hits(&mut seqs).workers.is_empty());
+        let after = lookup(&reg, Namespace::Global, "news");
+        assert_eq!((after.channel.count, after.seq(0, 1)), (2, 3));
+        assert_eq!(covered(&after, 0, 1, &[2, 3], 3), vec![2, 3]);
+    }
+
+    /// Patterns sharing one prefix, beyond what a slice bucket holds.
+    fn same_prefix_pattern(i: usize) -> Bytes {
+        // All start with `a` and match any channel starting with `a`:
+        // `a*`, `a**`, … and `a?*`, `a?**`, …
+        let stars = "*".repeat(i / 2 + 1);
+        b(&if i.is_multiple_of(2) {
+            format!("a{stars}")
+        } else {
+            format!("a?{stars}")
+        })
+    }
+
+    /// Checks the shape of a bucket's tree (every node non-empty and at
+    /// most `NODE_MAX` wide, every leaf at one depth, patterns ascending);
+    /// returns its patterns with their reference counts (one per node, or
+    /// leaf, holding them in any live version), and its depth.
+    fn tree_of(bucket: &Bucket) -> (Vec<(Bytes, usize)>, usize) {
+        fn walk(node: &Node, out: &mut Vec<(Bytes, usize)>) -> usize {
+            assert!((1..=NODE_MAX).contains(&node.width()));
+            match node {
+                Node::Leaf(leaf) => {
+                    out.extend(
+                        leaf.iter()
+                            .map(|p| (p.0.key.clone(), Arc::strong_count(&p.0))),
+                    );
+                    1
+                }
+                Node::Branch(children) => {
+                    let depths: Vec<usize> = children.iter().map(|c| walk(c, out)).collect();
+                    assert!(depths.windows(2).all(|d| d[0] == d[1]), "{depths:?}");
+                    depths[0] + 1
+                }
+            }
+        }
+        let mut patterns = Vec::new();
+        let depth = walk(&bucket.root, &mut patterns);
+        assert!(patterns.windows(2).all(|w| w[0].0 < w[1].0));
+        (patterns, depth)
+    }
+
+    fn bucket_of(reg: &Registry, prefix: &[u8]) -> Option<Arc<Bucket>> {
+        let snapshot = reg.pattern_shard(prefix).snapshot.load();
+        snapshot.get(prefix).map(|b| Arc::clone(&b.0))
+    }
+
+    /// Subscribes and unsubscribes same-prefix patterns at random so that the
+    /// bucket's tree grows, splits, merges and shrinks many times; lookups
+    /// must always report exactly the live patterns, in byte order.
+    #[test]
+    fn a_large_bucket_keeps_its_patterns_and_their_order() {
+        const PATTERNS: usize = 3 * NODE_MAX;
+        let reg = Registry::new(1);
+        let names: Vec<Bytes> = (0..PATTERNS).map(same_prefix_pattern).collect();
+        let mut live: BTreeMap<Bytes, u64> = BTreeMap::new();
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let mut deepest = 0;
+        for step in 0..6000u64 {
+            // Drift: mostly adds in the first and third thousand of steps,
+            // mostly removes in between, to cross the thresholds.
+            let adding = rng.below(4) != 0;
+            let adding = if (step / 1000).is_multiple_of(2) {
+                adding
+            } else {
+                !adding
+            };
+            let name = &names[rng.below(PATTERNS)];
+            if adding {
+                reg.psubscribe(name, 0, step);
+                *live.entry(name.clone()).or_default() += 1;
+            } else if let Some(n) = live.get_mut(name) {
+                reg.punsubscribe(name, 0);
+                *n -= 1;
+                if *n == 0 {
+                    live.remove(name);
+                }
+            }
+            let out = lookup(&reg, Namespace::Global, "abc");
+            let want: Vec<&[u8]> = live.keys().map(|k| k.as_ref()).collect();
+            assert_eq!(pattern_names(&out), want);
+            let counts: Vec<u64> = out.patterns.iter().map(|p| p.hits.count).collect();
+            assert_eq!(counts, live.values().copied().collect::<Vec<_>>());
+            assert_eq!(reg.pattern_count(), live.len());
+            match bucket_of(&reg, b"a") {
+                Some(bucket) => {
+                    let (patterns, depth) = tree_of(&bucket);
+                    assert_eq!(patterns.len(), live.len());
+                    deepest = deepest.max(depth);
+                }
+                None => assert!(live.is_empty()),
+            }
+        }
+        assert!(deepest >= 2, "the bucket never outgrew a leaf");
+        for (name, n) in live {
+            for _ in 0..n {
+                reg.punsubscribe(&name, 0);
+            }
+        }
+        assert_fully_empty(&reg);
+    }
+
+    /// 10,000 patterns of one prefix in random order in, then out: the tree
+    /// keeps its shape at three levels all the way down to empty.
+    #[test]
+    fn a_bucket_tree_keeps_its_shape_while_it_grows_and_empties() {
+        const PATTERNS: usize = 10_000;
+        let reg = Registry::new(1);
+        let mut names: Vec<Bytes> = (0..PATTERNS)
+            .map(|i| Bytes::from(format!("news.*.{i}")))
+            .collect();
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut shuffle = |names: &mut Vec<Bytes>| {
+            for i in (1..names.len()).rev() {
+                names.swap(i, rng.below(i + 1));
+            }
+        };
+        shuffle(&mut names);
+        let check = |held: usize| match bucket_of(&reg, b"news.") {
+            Some(bucket) => {
+                let (patterns, depth) = tree_of(&bucket);
+                assert_eq!(patterns.len(), held);
+                depth
+            }
+            None => {
+                assert_eq!(held, 0);
+                0
+            }
+        };
+        for (i, name) in names.iter().enumerate() {
+            reg.psubscribe(name, 0, i as u64);
+            if i % 250 == 0 {
+                check(i + 1);
+            }
+        }
+        assert_eq!(check(PATTERNS), 3);
+        shuffle(&mut names);
+        for (i, name) in names.iter().enumerate() {
+            reg.punsubscribe(name, 0);
+            if i % 250 == 0 {
+                check(PATTERNS - i - 1);
+            }
+        }
+        check(0);
+        assert_fully_empty(&reg);
+    }
+
+    /// Patterns of `now` referenced more than in `before`: those in leaves
+    /// that the change from `before` to `now` copied instead of sharing.
+    fn copied(before: &[(Bytes, usize)], now: &Bucket) -> usize {
+        let before: BTreeMap<&Bytes, usize> = before.iter().map(|(k, n)| (k, *n)).collect();
+        tree_of(now)
+            .0
+            .iter()
+            .filter(|(k, n)| before.get(k).is_some_and(|b| n > b))
+            .count()
+    }
+
+    /// A change to a bucket of 10,000 patterns shares all but one path of
+    /// the previous version, which stays alive (a reader may hold it).
+    #[test]
+    fn a_change_to_a_large_bucket_copies_only_a_path() {
+        const PATTERNS: u64 = 10_000;
+        let reg = Registry::new(1);
+        for i in 0..PATTERNS {
+            reg.psubscribe(&Bytes::from(format!("news.*.{i}")), 0, i);
+        }
+        let old = bucket_of(&reg, b"news.").unwrap();
+        let (before, _) = tree_of(&old);
+        reg.psubscribe(&b("news.*.x"), 0, PATTERNS);
+        let added = bucket_of(&reg, b"news.").unwrap();
+        assert_eq!(tree_of(&added).0.len(), PATTERNS as usize + 1);
+        assert!(copied(&before, &added) <= 2 * NODE_MAX);
+        drop(old);
+        let (before, _) = tree_of(&added);
+        reg.punsubscribe(b"news.*.5000", 0);
+        let removed = bucket_of(&reg, b"news.").unwrap();
+        assert_eq!(tree_of(&removed).0.len(), PATTERNS as usize);
+        assert!(removed.find(b"news.*.5000").is_none());
+        assert!(copied(&before, &removed) <= 2 * NODE_MAX);
+    }
+
+    #[test]
+    fn channels_lists_populated_shards_only_and_the_bits_follow_them() {
+        let reg = Registry::new(2);
+        assert!(reg.channels(Namespace::Global, None).is_empty());
+        let names: Vec<Bytes> = (0..2000).map(|i| b(&format!("ch:{i}"))).collect();
+        for (i, name) in names.iter().enumerate() {
+            reg.subscribe(Namespace::Global, name, i % 2, i as u64);
+            if i % 3 == 0 {
+                reg.subscribe(Namespace::Shard, name, 0, i as u64);
+            }
+        }
+        for name in names.iter().step_by(2) {
+            reg.unsubscribe(Namespace::Global, name, 0);
+        }
+        let bits_match_shards = |table: &ChannelTable| {
+            for (i, shard) in table.shards.iter().enumerate() {
+                let bit = table.populated[i / 64].load(Ordering::Relaxed) >> (i % 64) & 1;
+                assert_eq!(bit == 1, !shard.snapshot.load().is_empty(), "shard {i}");
+            }
+        };
+        bits_match_shards(&reg.global);
+        bits_match_shards(&reg.shard);
+        let sorted = |mut v: Vec<Bytes>| {
+            v.sort();
+            v
+        };
+        let odd: Vec<Bytes> = names.iter().skip(1).step_by(2).cloned().collect();
+        assert_eq!(sorted(reg.channels(Namespace::Global, None)), sorted(odd));
+        let thirds: Vec<Bytes> = names.iter().step_by(3).cloned().collect();
+        assert_eq!(sorted(reg.channels(Namespace::Shard, None)), sorted(thirds));
+        assert_eq!(
+            reg.channels(Namespace::Global, Some(b"ch:1999")),
+            vec![b("ch:1999")]
+        );
+        for name in names.iter().skip(1).step_by(2) {
+            reg.unsubscribe(Namespace::Global, name, 1);
+        }
+        for name in names.iter().step_by(3) {
+            reg.unsubscribe(Namespace::Shard, name, 0);
+        }
+        assert!(reg.channels(Namespace::Global, None).is_empty());
+        assert!(reg.channels(Namespace::Shard, None).is_empty());
+        assert_fully_empty(&reg);
     }
 
     #[test]
     #[should_panic(expected = "worker id out of range")]
     fn subscribe_rejects_worker_beyond_count() {
-        Registry::new(2).subscribe(Namespace::Global, &b("a"), 2);
+        Registry::new(2).subscribe(Namespace::Global, &b("a"), 2, 0);
     }
 
     /// Races a last unsubscribe on one worker against a first subscribe on
@@ -1116,10 +1939,10 @@ mod tests {
         let reg = Registry::new(2);
         let ch = b("contended");
         for _ in 0..2000 {
-            reg.subscribe(Namespace::Global, &ch, 0);
+            reg.subscribe(Namespace::Global, &ch, 0, 0);
             std::thread::scope(|s| {
                 s.spawn(|| reg.unsubscribe(Namespace::Global, &ch, 0));
-                s.spawn(|| reg.subscribe(Namespace::Global, &ch, 1));
+                s.spawn(|| reg.subscribe(Namespace::Global, &ch, 1, 0));
             });
             assert_eq!(reg.numsub(Namespace::Global, &ch), 1);
             assert_eq!(reg.channel_count(Namespace::Global), 1);
@@ -1185,11 +2008,15 @@ mod tests {
                             let i = rng.below(held.len());
                             let add = held[i] == 0 || (held[i] < MAX_HELD && rng.below(2) == 0);
                             match (i < CHANNELS.len(), add) {
-                                (true, true) => reg.subscribe(Namespace::Global, &channels[i], w),
+                                (true, true) => {
+                                    reg.subscribe(Namespace::Global, &channels[i], w, 0)
+                                }
                                 (true, false) => {
                                     reg.unsubscribe(Namespace::Global, &channels[i], w)
                                 }
-                                (false, true) => reg.psubscribe(&patterns[i - CHANNELS.len()], w),
+                                (false, true) => {
+                                    reg.psubscribe(&patterns[i - CHANNELS.len()], w, 0)
+                                }
                                 (false, false) => {
                                     reg.punsubscribe(&patterns[i - CHANNELS.len()], w)
                                 }
@@ -1277,7 +2104,7 @@ mod tests {
             // Expected live subscriptions per (pattern, worker).
             let mut live: BTreeMap<(Vec<u8>, usize), u64> = BTreeMap::new();
             for (p, w) in &patterns {
-                reg.psubscribe(&Bytes::copy_from_slice(p), *w);
+                reg.psubscribe(&Bytes::copy_from_slice(p), *w, 0);
                 *live.entry((p.clone(), *w)).or_default() += 1;
             }
             for ((p, w), gone) in patterns.iter().zip(&removed) {
@@ -1326,9 +2153,13 @@ mod loom_tests {
     use loom::thread;
 
     fn workers_of(reg: &Registry, channel: &[u8]) -> Hits {
+        lookup(reg, channel).channel
+    }
+
+    fn lookup(reg: &Registry, channel: &[u8]) -> Lookup {
         let mut out = Lookup::default();
         reg.lookup(Namespace::Global, channel, &mut out);
-        out.channel
+        out
     }
 
     #[test]
@@ -1336,7 +2167,7 @@ mod loom_tests {
         loom::model(|| {
             let reg = Arc::new(Registry::new(2));
             let ch = Bytes::from_static(b"c");
-            reg.subscribe(Namespace::Global, &ch, 0);
+            reg.subscribe(Namespace::Global, &ch, 0, 0);
             let confirmed = Arc::new(AtomicBool::new(false));
             let remover = {
                 let reg = Arc::clone(&reg);
@@ -1345,18 +2176,24 @@ mod loom_tests {
             let subscriber = {
                 let (reg, confirmed) = (Arc::clone(&reg), Arc::clone(&confirmed));
                 thread::spawn(move || {
-                    reg.subscribe(Namespace::Global, &ch, 1);
+                    reg.subscribe(Namespace::Global, &ch, 1, 7);
                     confirmed.store(true, Ordering::Release);
                 })
             };
             // A publisher that learns of the confirmation must see it.
             if confirmed.load(Ordering::Acquire) {
-                assert!(workers_of(&reg, b"c").workers.contains(1));
+                let out = lookup(&reg, b"c");
+                assert!(out.channel.workers.contains(1));
+                assert_eq!(out.seq(0, 1), 7);
             }
             remover.join().unwrap();
             subscriber.join().unwrap();
-            let hits = workers_of(&reg, b"c");
-            assert_eq!((hits.workers, hits.count), (WorkerSet(0b10), 1));
+            let out = lookup(&reg, b"c");
+            assert_eq!(
+                (out.channel.workers, out.channel.count),
+                (WorkerSet(0b10), 1)
+            );
+            assert_eq!(out.seq(0, 1), 7);
             assert_eq!(reg.channel_count(Namespace::Global), 1);
         });
     }
@@ -1366,7 +2203,7 @@ mod loom_tests {
         loom::model(|| {
             let reg = Arc::new(Registry::new(1));
             let ch = Bytes::from_static(b"c");
-            reg.subscribe(Namespace::Global, &ch, 0);
+            reg.subscribe(Namespace::Global, &ch, 0, 1);
             let confirmed = Arc::new(AtomicBool::new(false));
             let remover = {
                 let reg = Arc::clone(&reg);
@@ -1375,16 +2212,21 @@ mod loom_tests {
             let subscriber = {
                 let (reg, confirmed) = (Arc::clone(&reg), Arc::clone(&confirmed));
                 thread::spawn(move || {
-                    reg.subscribe(Namespace::Global, &ch, 0);
+                    reg.subscribe(Namespace::Global, &ch, 0, 2);
                     confirmed.store(true, Ordering::Release);
                 })
             };
             if confirmed.load(Ordering::Acquire) {
-                assert!(workers_of(&reg, b"c").workers.contains(0));
+                let out = lookup(&reg, b"c");
+                assert!(out.channel.workers.contains(0));
+                assert_eq!(out.seq(0, 0), 2);
             }
             remover.join().unwrap();
             subscriber.join().unwrap();
-            assert_eq!(reg.numsub(Namespace::Global, b"c"), 1);
+            // Whichever landed first, the count and the latest sequence stay
+            // together: the unsubscribe took the count only.
+            let out = lookup(&reg, b"c");
+            assert_eq!((out.channel.count, out.seq(0, 0)), (1, 2));
             assert_eq!(reg.channel_count(Namespace::Global), 1);
             reg.unsubscribe(Namespace::Global, b"c", 0);
             assert_eq!(reg.channel_count(Namespace::Global), 0);
@@ -1399,16 +2241,16 @@ mod loom_tests {
         loom::model(|| {
             let reg = Arc::new(Registry::new(2));
             let ch = Bytes::from_static(b"c");
-            reg.subscribe(Namespace::Global, &ch, 1);
+            reg.subscribe(Namespace::Global, &ch, 1, 0);
             let confirmed = Arc::new(AtomicBool::new(false));
             let first = {
                 let (reg, ch) = (Arc::clone(&reg), ch.clone());
-                thread::spawn(move || reg.subscribe(Namespace::Global, &ch, 0))
+                thread::spawn(move || reg.subscribe(Namespace::Global, &ch, 0, 0))
             };
             let second = {
                 let (reg, confirmed) = (Arc::clone(&reg), Arc::clone(&confirmed));
                 thread::spawn(move || {
-                    reg.subscribe(Namespace::Global, &ch, 0);
+                    reg.subscribe(Namespace::Global, &ch, 0, 0);
                     confirmed.store(true, Ordering::Release);
                 })
             };
@@ -1426,22 +2268,131 @@ mod loom_tests {
         loom::model(|| {
             let reg = Arc::new(Registry::new(2));
             let p = Bytes::from_static(b"c*");
-            reg.psubscribe(&p, 0);
+            reg.psubscribe(&p, 0, 0);
             let remover = {
                 let reg = Arc::clone(&reg);
                 thread::spawn(move || reg.punsubscribe(b"c*", 0))
             };
             let subscriber = {
                 let reg = Arc::clone(&reg);
-                thread::spawn(move || reg.psubscribe(&p, 1))
+                thread::spawn(move || reg.psubscribe(&p, 1, 5))
             };
             remover.join().unwrap();
             subscriber.join().unwrap();
-            let mut out = Lookup::default();
-            reg.lookup(Namespace::Global, b"cx", &mut out);
+            let out = lookup(&reg, b"cx");
             assert_eq!(out.patterns.len(), 1);
             assert_eq!(out.patterns[0].hits.workers, WorkerSet(0b10));
+            assert_eq!(out.seq(1, 1), 5);
             assert_eq!(reg.pattern_count(), 1);
+        });
+    }
+
+    /// A lookup reads a worker's count and latest sequence in one load: it
+    /// can never pair a count with the sequence of a subscribe it did not
+    /// count (which split counters would allow).
+    #[test]
+    fn lookup_reads_count_and_sequence_together() {
+        loom::model(|| {
+            let reg = Arc::new(Registry::new(1));
+            let ch = Bytes::from_static(b"c");
+            reg.subscribe(Namespace::Global, &ch, 0, 1);
+            let worker = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || {
+                    reg.subscribe(Namespace::Global, &ch, 0, 2);
+                    reg.subscribe(Namespace::Global, &ch, 0, 3);
+                })
+            };
+            // Subscriptions 1..=n held, n the latest: count == sequence.
+            let out = lookup(&reg, b"c");
+            assert_eq!(out.channel.count, u64::from(out.seq(0, 0)));
+            worker.join().unwrap();
+            let out = lookup(&reg, b"c");
+            assert_eq!((out.channel.count, out.seq(0, 0)), (3, 3));
+        });
+    }
+
+    /// Worker 0 drops its only subscriber, which removes the entry, then
+    /// subscribes again, which re-creates it, while worker 1 subscribes and a
+    /// publisher looks up: the lookup covers exactly what it counts, and
+    /// never worker 0's newcomer through the old entry.
+    #[test]
+    fn lookup_racing_removal_and_recreation_covers_what_it_counts() {
+        loom::model(|| {
+            let reg = Arc::new(Registry::new(2));
+            let ch = Bytes::from_static(b"c");
+            reg.subscribe(Namespace::Global, &ch, 0, 1);
+            let worker0 = {
+                let (reg, ch) = (Arc::clone(&reg), ch.clone());
+                thread::spawn(move || {
+                    reg.unsubscribe(Namespace::Global, &ch, 0);
+                    reg.subscribe(Namespace::Global, &ch, 0, 2);
+                })
+            };
+            let worker1 = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || reg.subscribe(Namespace::Global, &ch, 1, 9))
+            };
+            let out = lookup(&reg, b"c");
+            if out.channel.workers.contains(0) {
+                // One subscriber of worker 0 is held at any instant: the
+                // first (1) or the newcomer (2), named by the sequence.
+                let o = out.seq(0, 0);
+                assert!(o == 1 || o == 2);
+                let counted = out.channel.count - u64::from(out.channel.workers.contains(1));
+                assert_eq!(counted, 1);
+            }
+            if out.channel.workers.contains(1) {
+                assert_eq!(out.seq(0, 1), 9);
+            }
+            worker0.join().unwrap();
+            worker1.join().unwrap();
+            let out = lookup(&reg, b"c");
+            assert_eq!(
+                (out.channel.workers, out.channel.count),
+                (WorkerSet(0b11), 2)
+            );
+            assert_eq!((out.seq(0, 0), out.seq(0, 1)), (2, 9));
+            assert_eq!(reg.channel_count(Namespace::Global), 1);
+        });
+    }
+
+    /// One shard empties (clearing its populated bit) while another gets its
+    /// first channel (setting its bit in the same word): PUBSUB CHANNELS
+    /// after the confirmation lists the new channel, and the bits end equal
+    /// to the shards' contents (invariant 7).
+    #[test]
+    fn channels_after_a_confirmed_subscribe_lists_it_while_another_shard_empties() {
+        loom::model(|| {
+            let reg = Arc::new(Registry::new(2));
+            let c = Bytes::from_static(b"c");
+            let shard_of = |name: &[u8]| shard_index(&reg.hasher, name, CHANNEL_SHARDS);
+            // In the other shard (the hasher is fixed under loom).
+            let d = (0..64)
+                .map(|i| Bytes::from(format!("d{i}")))
+                .find(|d| shard_of(d) != shard_of(&c))
+                .expect("a name in the other shard");
+            reg.subscribe(Namespace::Global, &d, 1, 1);
+            let confirmed = Arc::new(AtomicBool::new(false));
+            let subscriber = {
+                let (reg, c, confirmed) = (Arc::clone(&reg), c.clone(), Arc::clone(&confirmed));
+                thread::spawn(move || {
+                    reg.subscribe(Namespace::Global, &c, 0, 1);
+                    confirmed.store(true, Ordering::Release);
+                })
+            };
+            let remover = {
+                let (reg, d) = (Arc::clone(&reg), d.clone());
+                thread::spawn(move || reg.unsubscribe(Namespace::Global, &d, 1))
+            };
+            if confirmed.load(Ordering::Acquire) {
+                assert!(reg.channels(Namespace::Global, None).contains(&c));
+            }
+            subscriber.join().unwrap();
+            remover.join().unwrap();
+            assert_eq!(reg.channels(Namespace::Global, None), vec![c.clone()]);
+            let bits = reg.global.populated[0].load(Ordering::Acquire);
+            assert_eq!(bits, 1 << shard_of(&c));
         });
     }
 }

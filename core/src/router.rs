@@ -21,12 +21,12 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use indexmap::IndexSet;
+use indexmap::IndexMap;
 
 use crate::WorkerId;
 use crate::frame::{FrameRef, Message, SharedMessage};
 use crate::mesh::Endpoint;
-use crate::registry::{Lookup, Namespace, WorkerSet};
+use crate::registry::{Lookup, Namespace, WorkerSet, widen_seq};
 use crate::session::{Session, Subscriptions};
 use crate::shared::Shared;
 
@@ -38,7 +38,9 @@ pub type ConnKey = usize;
 pub const LATENCY_SAMPLE_EVERY: u64 = 32;
 
 type Fast = foldhash::fast::RandomState;
-type Subscribers = IndexSet<ConnKey, Fast>;
+/// A name's subscribers on this worker, each with the sequence number of
+/// its subscription (see [`Router::subscribe`]).
+type Subscribers = IndexMap<ConnKey, u64, Fast>;
 type Index = HashMap<Bytes, Subscribers, Fast>;
 
 /// What a subscription is to: a channel in one of the two channel
@@ -75,8 +77,11 @@ impl LocalIndex {
         }
     }
 
-    fn add(&mut self, kind: SubKind, name: &Bytes, conn: ConnKey) {
-        self.map(kind).entry(name.clone()).or_default().insert(conn);
+    fn add(&mut self, kind: SubKind, name: &Bytes, conn: ConnKey, seq: u64) {
+        self.map(kind)
+            .entry(name.clone())
+            .or_default()
+            .insert(conn, seq);
     }
 
     fn remove(&mut self, kind: SubKind, name: &[u8], conn: ConnKey) {
@@ -109,6 +114,11 @@ pub struct Router {
     local_pending: Vec<SharedMessage>,
     /// Messages this worker sent to other workers (latency sampling).
     crossings: u64,
+    /// Sequence number of this worker's latest subscribe (0: none yet).
+    /// Every subscription gets the next one, and the registry keeps, per
+    /// channel and worker, the one of the latest: so a message can say which
+    /// of a worker's subscriptions its PUBLISH counted (registry invariant 6).
+    seq: u64,
     /// The worker's output backlog is over its limit (`hub::backlog`): local
     /// deliveries wait, and so do the rings into this worker.
     congested: bool,
@@ -124,6 +134,7 @@ impl Router {
             lookup: Lookup::default(),
             local_pending: Vec::new(),
             crossings: 0,
+            seq: 0,
             congested: false,
         }
     }
@@ -144,13 +155,20 @@ impl Router {
         // parsed from (an idle subscriber must stay small).
         let name = Bytes::copy_from_slice(name);
         held.insert(name.clone());
+        self.seq += 1;
+        if self.seq as u32 == 0 {
+            // A lookup reports 0 for a worker it counted nobody of: no
+            // subscription gets a sequence that looks like that.
+            self.seq += 1;
+        }
+        let seq = self.seq;
         // Invariant 1 (visible before confirmed): the registry counts the
         // subscriber before the caller writes the confirmation.
         match kind {
-            SubKind::Channel(ns) => self.shared.registry.subscribe(ns, &name, self.worker),
-            SubKind::Pattern => self.shared.registry.psubscribe(&name, self.worker),
+            SubKind::Channel(ns) => self.shared.registry.subscribe(ns, &name, self.worker, seq),
+            SubKind::Pattern => self.shared.registry.psubscribe(&name, self.worker, seq),
         }
-        self.local.add(kind, &name, conn);
+        self.local.add(kind, &name, conn, seq);
         true
     }
 
@@ -257,6 +275,8 @@ impl Router {
             self.lookup.channel.count > 0,
             self.lookup.patterns.iter().map(|p| p.pattern.clone()),
             None,
+            self.lookup.seqs(),
+            self.lookup.stride(),
         )
     }
 
@@ -277,25 +297,44 @@ impl Router {
 
     /// This worker's subscribers of `message`, each with its frame: channel
     /// subscribers first, then each matching pattern's, the order in which
-    /// Redis delivers `message` and `pmessage`.
+    /// Redis delivers `message` and `pmessage`. Only the subscriptions the
+    /// PUBLISH counted: one made after its lookup, while the message was on
+    /// its way here, is left out (PUBLISH reply = deliveries).
     pub fn recipients<'a>(&'a self, message: &'a Message) -> impl Iterator<Item = Recipient<'a>> {
         let channels = match message.ns {
             Namespace::Global => &self.local.channels,
             Namespace::Shard => &self.local.shard,
         };
-        let channel = message
-            .channel_frame()
-            .and_then(|frame| channels.get(&message.channel).map(|s| (s, frame)));
-        let patterns = message.patterns.iter().filter_map(|p| {
-            self.local
-                .patterns
-                .get(&p.pattern)
-                .map(|s| (s, message.pattern_frame(p)))
+        let channel = message.channel_frame().and_then(|frame| {
+            let subs = channels.get(&message.channel)?;
+            Some((subs, frame, self.counted_up_to(message, 0)))
+        });
+        let patterns = message.patterns.iter().enumerate().filter_map(|(i, p)| {
+            let subs = self.local.patterns.get(&p.pattern)?;
+            Some((
+                subs,
+                message.pattern_frame(p),
+                self.counted_up_to(message, 1 + i),
+            ))
         });
         channel
             .into_iter()
             .chain(patterns)
-            .flat_map(|(subs, frame)| subs.iter().map(move |&conn| Recipient { conn, frame }))
+            .flat_map(|(subs, frame, counted)| {
+                subs.iter()
+                    .filter(move |&(_, &seq)| seq <= counted)
+                    .map(move |(&conn, _)| Recipient { conn, frame })
+            })
+    }
+
+    /// The highest of this worker's subscription sequences that `message`'s
+    /// lookup counted at `hit` (0 when it counted none of them).
+    fn counted_up_to(&self, message: &Message, hit: usize) -> u64 {
+        message
+            .seen(hit, self.worker)
+            .filter(|&low| low != 0)
+            .and_then(|low| widen_seq(low, self.seq))
+            .unwrap_or(0)
     }
 
     /// Ring the doorbells of workers this turn pushed messages to.

@@ -122,6 +122,41 @@ fn publish_reaches_a_subscriber_on_another_worker() {
 }
 
 #[test]
+fn a_subscriber_gets_nothing_published_before_its_subscribe_even_on_its_way() {
+    let mut w = world(2);
+    let old = w.connect(1);
+    let publisher = w.connect(0);
+    w.send(old, &cmd(&["SUBSCRIBE", "c"]));
+    w.send(old, &cmd(&["PSUBSCRIBE", "c*"]));
+    w.output(old);
+    // Counted: `old` twice (channel and pattern). The message waits in the ring.
+    w.send(publisher, &cmd(&["PUBLISH", "c", "before"]));
+    assert_eq!(w.output(publisher), b":2\r\n");
+    // Subscribed while it is on its way: not counted, so not delivered.
+    let new = w.connect(1);
+    w.send(new, &cmd(&["SUBSCRIBE", "c"]));
+    w.send(new, &cmd(&["PSUBSCRIBE", "c*"]));
+    w.output(new);
+    // `old` re-subscribes to the pattern: a new subscription, not counted either.
+    w.send(old, &cmd(&["PUNSUBSCRIBE", "c*"]));
+    w.send(old, &cmd(&["PSUBSCRIBE", "c*"]));
+    w.output(old);
+    w.drain_all();
+    assert_eq!(w.output(new), b"");
+    assert_eq!(
+        w.output(old),
+        b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$6\r\nbefore\r\n"
+    );
+    // The next publish counts and reaches all four subscriptions.
+    w.send(publisher, &cmd(&["PUBLISH", "c", "after"]));
+    assert_eq!(w.output(publisher), b":4\r\n");
+    w.drain_all();
+    let both = b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$5\r\nafter\r\n*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$1\r\nc\r\n$5\r\nafter\r\n";
+    assert_eq!(w.output(new), both);
+    assert_eq!(w.output(old), both);
+}
+
+#[test]
 fn channel_and_pattern_subscriber_counts_twice_message_first() {
     let mut w = world(1);
     let sub = w.connect(0);
