@@ -275,6 +275,44 @@ fn publish_replies_add_up_to_messages_received(b: Backend) {
     assert_promised_equals_received(publishers, readers, 6);
 }
 
+/// Invariant 4 under churn: subscribers join a channel while a flood to it
+/// is on its way from the other worker. Each gets exactly the messages whose
+/// PUBLISH counted it: the replies add up to the deliveries, none more.
+fn publish_replies_equal_deliveries_while_subscribers_join(b: Backend) {
+    let server = two_workers(b);
+    const N: usize = 20_000;
+    const JOINERS: usize = 10;
+    let publisher = connect_on_worker(&server, 0);
+    let mut joiners: Vec<_> = (0..JOINERS)
+        .map(|_| connect_on_worker(&server, 1))
+        .collect();
+    let requests: Vec<u8> = (0..N)
+        .flat_map(|seq| resp::command(&["PUBLISH", "join", &format!("m{seq}")]))
+        .collect();
+    let flood = pipelined(publisher, requests, N);
+    let mut readers = Vec::new();
+    for mut sub in joiners.drain(..) {
+        sub.sub("SUBSCRIBE", &["join"], &[1]);
+        readers.push(thread::spawn(move || {
+            let mut received = 0u64;
+            loop {
+                let frame = sub.read_frame();
+                let (_, payload) = frame.message().expect("a message");
+                if payload == b"end" {
+                    return received;
+                }
+                received += 1;
+            }
+        }));
+        thread::sleep(Duration::from_millis(2));
+    }
+    let (mut publisher, replies) = flood.join().expect("publisher");
+    let counted: i64 = replies.iter().map(Frame::int).sum();
+    publisher.publish("PUBLISH", "join", "end", JOINERS as i64);
+    let received: u64 = readers.into_iter().map(|r| r.join().expect("reader")).sum();
+    assert_eq!(received as i64, counted, "deliveries vs PUBLISH replies");
+}
+
 /// Invariant 5a: Backpressure: the subscriber's worker sleeps (DEBUG SLEEP) while a
 /// publisher on the other worker pipelines thousands of messages into a
 /// tiny ring. The publisher's worker keeps answering other clients, and
@@ -455,6 +493,7 @@ backend_tests!(
     no_message_follows_the_unsubscribe_confirmation,
     each_publishers_messages_arrive_in_order_on_every_worker,
     publish_replies_add_up_to_messages_received,
+    publish_replies_equal_deliveries_while_subscribers_join,
     full_ring_backpressures_publisher_without_stalling_its_worker,
     workers_flooding_each_other_through_tiny_rings_do_not_deadlock,
     reading_subscribers_are_not_cut_off_when_their_worker_falls_behind,
