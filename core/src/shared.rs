@@ -33,6 +33,23 @@ pub struct ServerInfo {
     pub executable: String,
 }
 
+#[cfg(test)]
+impl ServerInfo {
+    /// A process of `workers` workers, for tests that build hubs by hand.
+    pub(crate) fn for_tests(workers: usize) -> ServerInfo {
+        ServerInfo {
+            started: Instant::now(),
+            pid: 1,
+            run_id: "0".repeat(40),
+            port: 6379,
+            workers,
+            io_backend: "test".into(),
+            config_file: String::new(),
+            executable: String::new(),
+        }
+    }
+}
+
 pub struct Shared {
     pub registry: Registry,
     pub config: ArcSwap<Config>,
@@ -137,16 +154,7 @@ mod tests {
 
     fn shared() -> Shared {
         let (doorbells, _) = crate::mesh::mesh::<crate::frame::SharedMessage>(1, 4, 1 << 20);
-        let info = ServerInfo {
-            started: Instant::now(),
-            pid: 1,
-            run_id: "0".repeat(40),
-            port: 6379,
-            workers: 1,
-            io_backend: "test".into(),
-            config_file: String::new(),
-            executable: String::new(),
-        };
+        let info = ServerInfo::for_tests(1);
         Shared::new(Config::default(), info, doorbells)
     }
 

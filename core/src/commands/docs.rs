@@ -1640,16 +1640,7 @@ mod tests {
         use crate::shared::{ServerInfo, Shared};
 
         let (doorbells, mut endpoints) = crate::mesh::mesh(1, 64, 1 << 20);
-        let info = ServerInfo {
-            started: std::time::Instant::now(),
-            pid: 1,
-            run_id: "0".repeat(40),
-            port: 6379,
-            workers: 1,
-            io_backend: "test".into(),
-            config_file: String::new(),
-            executable: String::new(),
-        };
+        let info = ServerInfo::for_tests(1);
         let shared = Arc::new(Shared::new(Default::default(), info, doorbells));
         let mut hub = Hub::new(0, shared, endpoints.remove(0));
         let addr = "127.0.0.1:5000".parse().unwrap();

@@ -23,16 +23,7 @@ struct World {
 
 fn world_with(workers: usize, ring: usize, config: Config) -> World {
     let (doorbells, endpoints) = crate::mesh::mesh(workers, ring, config.bytes_per_ring(workers));
-    let info = ServerInfo {
-        started: std::time::Instant::now(),
-        pid: 1,
-        run_id: "0".repeat(40),
-        port: 6379,
-        workers,
-        io_backend: "test".into(),
-        config_file: String::new(),
-        executable: String::new(),
-    };
+    let info = ServerInfo::for_tests(workers);
     let shared = Arc::new(Shared::new(config, info, doorbells));
     let hubs = endpoints
         .into_iter()
