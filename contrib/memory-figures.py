@@ -19,6 +19,8 @@ Scenarios (sizes can be changed with the flags below):
          queued for them (output limits off), then read it all and stay
   soak   ringcast-bench: 100 subscribers on one channel, 10,000 msg/s for
          30 s, then every connection closed
+  channels  one connection subscribes to 200,000 channels, unsubscribes
+         from each by name, then closes (not run by default)
 """
 
 import argparse
@@ -279,7 +281,40 @@ def soak(server, a):
     return f
 
 
-SCENARIOS = {"churn": churn, "bulk": bulk, "burst": burst, "soak": soak}
+def count_replies(sock, word, n):
+    """Reads until `word` has been seen n times (across read boundaries)."""
+    seen, tail = 0, b""
+    while seen < n:
+        d = sock.recv(1 << 20)
+        if not d:
+            raise RuntimeError("connection closed")
+        seen += (tail + d).count(word) - tail.count(word)
+        tail = (tail + d)[-len(word):]
+
+
+def channels(server, a):
+    f = Figures(server)
+    f.take("start")
+    s = socket.create_connection(("127.0.0.1", server.port))
+
+    def each(verb, word):
+        for i in range(0, a.channels, 1000):
+            names = [b"channel:%08d" % j for j in range(i, min(i + 1000, a.channels))]
+            s.sendall(command(verb, *names))
+        count_replies(s, word, a.channels)
+
+    each(b"SUBSCRIBE", b"\r\nsubscribe\r\n")
+    f.take(f"{a.channels} channels subscribed")
+    each(b"UNSUBSCRIBE", b"\r\nunsubscribe\r\n")
+    f.take("all unsubscribed")
+    idle_rows(f, "unsubscribed", [1, 5])
+    s.close()
+    wait_clients(server, 1)
+    idle_rows(f, "closed", [1, 5, 30])
+    return f
+
+
+SCENARIOS = {"churn": churn, "bulk": bulk, "burst": burst, "soak": soak, "channels": channels}
 
 
 def machine():
@@ -330,6 +365,7 @@ def main():
     p.add_argument("--churn-conns", type=int, default=10000)
     p.add_argument("--bulk-conns", type=int, default=2000)
     p.add_argument("--burst-mib", type=int, default=3072)
+    p.add_argument("--channels", type=int, default=200000)
     p.add_argument("--soak-subscribers", type=int, default=100)
     p.add_argument("--soak-rate", type=int, default=10000)
     p.add_argument("--soak-seconds", type=int, default=30)
