@@ -19,6 +19,14 @@ use crate::resp::encode::Proto;
 /// Frames at least this large are queued by reference instead of copied.
 pub const SHARE_THRESHOLD: usize = 1024;
 
+/// Largest tail buffer a connection keeps for reuse once it is sent: a tail
+/// that grew past this during a burst (a subscriber that did not read) goes
+/// out whole and is freed once written, instead of staying with the
+/// connection at its largest size for the rest of its life.
+const TAIL_KEEP: usize = 16 * 1024;
+/// Likewise, most queued items a connection keeps room for once sent.
+const ITEMS_KEEP: usize = 1024;
+
 #[derive(Default, Debug)]
 pub struct OutputQueue {
     items: VecDeque<Bytes>,
@@ -89,7 +97,14 @@ impl OutputQueue {
 
     fn seal_tail(&mut self) {
         if !self.tail.is_empty() {
-            let t = self.tail.split().freeze();
+            // Splitting keeps the rest of the buffer (reused once the sealed
+            // part is sent); a large one is handed over whole instead.
+            let t = if self.tail.capacity() > TAIL_KEEP {
+                std::mem::take(&mut self.tail)
+            } else {
+                self.tail.split()
+            }
+            .freeze();
             self.queued += t.len();
             self.items.push_back(t);
         }
@@ -109,6 +124,9 @@ impl OutputQueue {
         self.seal_tail();
         let n = self.queued;
         out.extend(self.items.drain(..));
+        if self.items.capacity() > ITEMS_KEEP {
+            self.items = VecDeque::new();
+        }
         self.in_flight += n;
         self.queued = 0;
         n
@@ -258,6 +276,48 @@ mod tests {
         assert_eq!(q.memory(), 5);
         q.sent(n);
         assert_eq!(q.memory(), 0);
+    }
+
+    #[test]
+    fn a_burst_leaves_no_large_buffer_behind_once_sent() {
+        let mut q = OutputQueue::default();
+        // A subscriber that did not read: 4 MB of small frames pile up.
+        for _ in 0..(4 << 20) / 64 {
+            q.extend(&[b'x'; 64]);
+        }
+        let mut v = Vec::new();
+        let n = q.take(&mut v);
+        assert_eq!(n, 4 << 20);
+        drop(v);
+        q.sent(n);
+        q.extend(b"+OK\r\n");
+        assert!(
+            q.tail.capacity() <= TAIL_KEEP,
+            "tail keeps {} bytes after the burst",
+            q.tail.capacity()
+        );
+
+        let frame = Bytes::from(vec![b'*'; 2 * SHARE_THRESHOLD]);
+        for _ in 0..100_000 {
+            q.push_frame(whole(&frame), Proto::Resp2);
+        }
+        let mut v = Vec::new();
+        q.take(&mut v);
+        assert!(q.items.capacity() <= ITEMS_KEEP);
+    }
+
+    #[test]
+    fn a_small_tail_is_reused_once_sent() {
+        let mut q = OutputQueue::default();
+        q.extend(&[b'x'; 1000]);
+        let mut v = Vec::new();
+        let n = q.take(&mut v);
+        let first = v[0].as_ptr();
+        v.clear();
+        q.sent(n);
+        q.extend(&[b'y'; 500]);
+        q.take(&mut v);
+        assert_eq!(v[0].as_ptr(), first, "the same buffer, reclaimed");
     }
 
     #[test]

@@ -43,6 +43,11 @@ type Fast = foldhash::fast::RandomState;
 type Subscribers = IndexMap<ConnKey, u64, Fast>;
 type Index = HashMap<Bytes, Subscribers, Fast>;
 
+/// Subscription sets larger than this give memory back once three quarters
+/// empty; smaller ones are not worth a rehash (nor an allocation per
+/// subscribe/unsubscribe churn).
+const SHRINK_ABOVE: usize = 256;
+
 /// What a subscription is to: a channel in one of the two channel
 /// namespaces, or a pattern (patterns only see global publishes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +96,12 @@ impl LocalIndex {
             subs.swap_remove(&conn);
             if subs.is_empty() {
                 map.remove(name);
+                // Give the memory back once mostly empty, as the registry
+                // does (amortised over the removals): a worker that once
+                // held a million channels does not keep room for them.
+                if map.capacity() > SHRINK_ABOVE && map.len() * 4 < map.capacity() {
+                    map.shrink_to_fit();
+                }
             }
         }
     }
@@ -182,8 +193,12 @@ impl Router {
     ) -> bool {
         // Order among held subscriptions only matters for UNSUBSCRIBE without
         // arguments; swap_remove keeps removal O(1).
-        if !held_mut(session, kind).swap_remove(name) {
+        let held = held_mut(session, kind);
+        if !held.swap_remove(name) {
             return false;
+        }
+        if held.capacity() > SHRINK_ABOVE && held.len() * 4 < held.capacity() {
+            held.shrink_to_fit();
         }
         self.forget(conn, kind, name);
         true
@@ -377,5 +392,30 @@ impl Router {
     /// Messages waiting in this worker's inbound rings.
     pub fn inbound_len(&self) -> usize {
         self.endpoint.inbound_len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_index_gives_memory_back_once_mostly_unsubscribed() {
+        let mut index = LocalIndex::default();
+        let kind = SubKind::Channel(Namespace::Global);
+        let names: Vec<Bytes> = (0..10_000).map(|i| Bytes::from(format!("c{i}"))).collect();
+        for name in &names {
+            index.add(kind, name, 7);
+        }
+        let full = index.channels.capacity();
+        for name in &names[..9_990] {
+            index.remove(kind, name, 7);
+        }
+        assert_eq!(index.channels.len(), 10);
+        assert!(
+            index.channels.capacity() <= SHRINK_ABOVE,
+            "capacity {} of {full} kept for 10 channels",
+            index.channels.capacity()
+        );
     }
 }

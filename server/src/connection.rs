@@ -113,9 +113,8 @@ async fn read_loop<R: AsyncReadRent>(worker: Rc<Worker>, key: ConnKey, mut rd: R
             // A burst is over: give the large buffer back.
             buf = BytesMut::with_capacity(chunk);
         }
-        let want = worker
-            .with_hub(|h| h.pending_bulk(key))
-            .map_or(chunk, |n| n.clamp(chunk, 16 * READ_MAX));
+        let pending = worker.with_hub(|h| h.pending_bulk(key));
+        let want = read_room(chunk, buf.len(), pending);
         if buf.capacity() - buf.len() < want / 4 {
             buf.reserve(want);
         }
@@ -142,6 +141,20 @@ async fn read_loop<R: AsyncReadRent>(worker: Rc<Worker>, key: ConnKey, mut rd: R
     shutdown(fd);
 }
 
+/// Room to make in the read buffer before the next read: the adaptive
+/// `chunk`, or while a large argument is arriving, as much again as has
+/// arrived of it (never more than it still needs).
+///
+/// A declared length is only a promise: a client may announce a 512 MB
+/// argument and send 100 bytes, so the buffer grows with what actually
+/// arrives, doubling, never with what is announced.
+fn read_room(chunk: usize, buffered: usize, pending_bulk: Option<usize>) -> usize {
+    match pending_bulk {
+        Some(needed) => chunk.max(needed.saturating_sub(buffered).min(buffered)),
+        None => chunk,
+    }
+}
+
 async fn write_loop<W: AsyncWriteRent>(worker: Rc<Worker>, key: ConnKey, mut wr: W, fd: RawFd) {
     let mut batch: Vec<Bytes> = Vec::new();
     loop {
@@ -156,6 +169,10 @@ async fn write_loop<W: AsyncWriteRent>(worker: Rc<Worker>, key: ConnKey, mut wr:
                     writev_all(&mut wr, &mut batch).await.is_ok()
                 };
                 batch.clear();
+                if batch.capacity() > IOV_MAX {
+                    // After a burst of many frames, do not keep room for them.
+                    batch = Vec::new();
+                }
                 if !ok {
                     break;
                 }
@@ -218,4 +235,24 @@ async fn writev_all<W: AsyncWriteRent>(wr: &mut W, batch: &mut [Bytes]) -> std::
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_declared_large_argument_grows_the_buffer_only_with_what_arrives() {
+        let declared = 512 << 20;
+        assert_eq!(read_room(READ_MIN, 100, Some(declared)), READ_MIN);
+        assert_eq!(read_room(READ_MAX, 100, Some(declared)), READ_MAX);
+        // Once more has arrived than a chunk, the room doubles what is there.
+        assert_eq!(read_room(READ_MIN, 1 << 20, Some(declared)), 1 << 20);
+        // Never past what the argument still needs.
+        assert_eq!(
+            read_room(READ_MIN, declared - 10, Some(declared)),
+            10.max(READ_MIN)
+        );
+        assert_eq!(read_room(4096, 0, None), 4096);
+    }
 }

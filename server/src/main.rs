@@ -5,6 +5,7 @@
 mod acceptor;
 mod backend;
 mod connection;
+mod memory;
 mod metrics;
 mod open_files;
 mod sampler;
@@ -26,9 +27,10 @@ use ringcast_core::shared::{ServerInfo, Shared};
 use crate::acceptor::Handoff;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: memory::Counted<mimalloc::MiMalloc> = memory::Counted(mimalloc::MiMalloc);
 
 fn main() {
+    memory::disable_transparent_huge_pages();
     match run() {
         Ok(()) => {}
         Err(e) => {

@@ -1,6 +1,6 @@
 //! The process sampler: a small thread that reads the operating system's
 //! figures about the process every 100 ms (resident memory from
-//! `/proc/self/statm`, the allocator's committed memory, CPU time from
+//! `/proc/self/statm`, the bytes allocated and not freed, CPU time from
 //! `getrusage`) and hands them to the core's `Sampler`, which keeps peaks and
 //! Redis-style instantaneous rates in `Shared` for INFO and the metrics
 //! endpoint. Workers never wait for it; INFO never makes a system call.
@@ -34,7 +34,7 @@ fn run(shared: Arc<Shared>, set_log_level: SetLogLevel) {
     let total_system_memory = physical_pages().saturating_mul(page);
     while !shared.shutting_down.load(Ordering::Acquire) {
         let sample = ProcessSample {
-            allocated: allocator_committed(),
+            allocated: crate::memory::allocated(),
             rss: resident_pages().saturating_mul(page),
             total_system_memory,
             cpu: rusage(libc::RUSAGE_SELF),
@@ -85,28 +85,6 @@ fn resident_pages() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0)
-}
-
-/// Memory mimalloc has committed for the process: the closest figure to
-/// Redis's `used_memory` (what its allocator holds) that mimalloc gives
-/// without its statistics build.
-fn allocator_committed() -> u64 {
-    let mut commit = 0usize;
-    // SAFETY: every out-parameter is optional; only `current_commit` is given,
-    // pointing to a live usize.
-    unsafe {
-        libmimalloc_sys::mi_process_info(
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            &mut commit,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        );
-    }
-    commit as u64
 }
 
 fn allocator_name() -> String {

@@ -20,6 +20,7 @@ use ringcast_core::shared::Shared;
 
 use crate::acceptor::Handoff;
 use crate::backend::{self, Backend};
+use crate::memory::IdleTrim;
 
 /// How often the worker checks soft output limits and refreshes gauges.
 const CRON_INTERVAL: Duration = Duration::from_millis(100);
@@ -78,9 +79,11 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
 
 async fn cron(worker: Rc<Worker>) {
     let mut ticks = 0u32;
+    let mut trim = IdleTrim::default();
     loop {
         monoio::time::sleep(CRON_INTERVAL).await;
         worker.with_hub(|h| h.cron());
+        trim.tick(activity(&worker.hub.borrow()));
         ticks = ticks.wrapping_add(1);
         if ticks.is_multiple_of(10) {
             // This worker thread's own CPU time, once a second, for INFO.
@@ -91,6 +94,21 @@ async fn cron(worker: Rc<Worker>) {
             stats.cpu_user_us.store(cpu.user_us, Ordering::Relaxed);
         }
     }
+}
+
+/// A figure that changes whenever the worker reads, writes, delivers,
+/// accepts or closes anything: when it stays put, the worker is idle.
+fn activity(hub: &Hub) -> u64 {
+    let s = hub.shared().worker_stats(hub.worker());
+    [
+        &s.reads_processed,
+        &s.writes_processed,
+        &s.messages_delivered,
+        &s.connections_received,
+        &s.connected_clients,
+    ]
+    .iter()
+    .fold(0u64, |sum, c| sum.wrapping_add(c.load(Ordering::Relaxed)))
 }
 
 /// Pin the calling thread to one CPU: a worker owns its core.
