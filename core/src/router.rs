@@ -405,7 +405,7 @@ mod tests {
         let kind = SubKind::Channel(Namespace::Global);
         let names: Vec<Bytes> = (0..10_000).map(|i| Bytes::from(format!("c{i}"))).collect();
         for name in &names {
-            index.add(kind, name, 7);
+            index.add(kind, name, 7, 1);
         }
         let full = index.channels.capacity();
         for name in &names[..9_990] {

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering::Relaxed};
 /// Turn transparent huge pages off for this process (`PR_SET_THP_DISABLE`):
 /// from now on no page of it is backed by a huge page, whatever the system
 /// setting and whatever the allocator advises. Called first thing in `main`.
-pub fn disable_transparent_huge_pages() {
+pub(crate) fn disable_transparent_huge_pages() {
     // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and only
     // sets a flag on this process.
     let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
@@ -51,7 +51,7 @@ pub fn disable_transparent_huge_pages() {
 /// Each thread adds to a counter of its own (a relaxed load and store on a
 /// cache line no other thread writes); [`allocated`] sums them. Threads past
 /// the number of counters share the last one, with atomic additions.
-pub struct Counted<A>(pub A);
+pub(crate) struct Counted<A>(pub A);
 
 /// Counters, one per thread up to `SLOTS - 1`; the last one is shared.
 const SLOTS: usize = 64;
@@ -89,7 +89,7 @@ fn count(delta: isize) {
 
 /// Bytes allocated and not freed, over all threads (a moment's sum: exact
 /// when nothing is allocating).
-pub fn allocated() -> u64 {
+pub(crate) fn allocated() -> u64 {
     let sum: isize = LIVE.iter().map(|s| s.0.load(Relaxed)).sum();
     sum.max(0) as u64
 }
@@ -146,7 +146,7 @@ const RECOLLECT_TICKS: u32 = 50;
 /// Gives a worker's freed memory back to the system once the worker has
 /// gone quiet. Driven by the worker's cron, so a busy worker pays nothing.
 #[derive(Debug, Default)]
-pub struct IdleTrim {
+pub(crate) struct IdleTrim {
     seen: u64,
     quiet: u32,
 }
@@ -155,7 +155,7 @@ impl IdleTrim {
     /// One cron tick; `activity` is any figure that changes whenever the
     /// worker reads, writes, delivers, accepts or closes something.
     /// Returns whether it collected (the caller has nothing to do with it).
-    pub fn tick(&mut self, activity: u64) -> bool {
+    pub(crate) fn tick(&mut self, activity: u64) -> bool {
         if activity != self.seen {
             self.seen = activity;
             self.quiet = 0;

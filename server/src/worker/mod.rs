@@ -83,7 +83,7 @@ async fn cron(worker: Rc<Worker>) {
     loop {
         monoio::time::sleep(CRON_INTERVAL).await;
         worker.with_hub(|h| h.cron());
-        trim.tick(activity(&worker.hub.borrow()));
+        trim.tick(activity(&worker.hub()));
         ticks = ticks.wrapping_add(1);
         if ticks.is_multiple_of(10) {
             // This worker thread's own CPU time, once a second, for INFO.
