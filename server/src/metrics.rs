@@ -307,10 +307,117 @@ impl Figures {
     }
 }
 
+/// The per-worker figures, each exported with a `worker` label.
+const WORKER_FIGURES: [(&str, &str, MetricType, Field); 15] = [
+    (
+        "ringcast_connected_clients",
+        "Clients connected",
+        MetricType::Gauge,
+        |s| &s.connected_clients,
+    ),
+    (
+        "ringcast_pubsub_clients",
+        "Clients with at least one subscription",
+        MetricType::Gauge,
+        |s| &s.pubsub_clients,
+    ),
+    (
+        "ringcast_connections_received",
+        "Connections accepted",
+        MetricType::Counter,
+        |s| &s.connections_received,
+    ),
+    (
+        "ringcast_commands_processed",
+        "Commands executed",
+        MetricType::Counter,
+        |s| &s.commands_processed,
+    ),
+    (
+        "ringcast_messages_published",
+        "PUBLISH and SPUBLISH commands executed",
+        MetricType::Counter,
+        |s| &s.messages_published,
+    ),
+    (
+        "ringcast_messages_delivered",
+        "Messages queued for subscribers (one per receiving subscription)",
+        MetricType::Counter,
+        |s| &s.messages_delivered,
+    ),
+    (
+        "ringcast_output_buffer_disconnections",
+        "Clients closed for crossing client-output-buffer-limit",
+        MetricType::Counter,
+        |s| &s.output_limit_disconnections,
+    ),
+    (
+        "ringcast_query_buffer_disconnections",
+        "Clients closed for crossing client-query-buffer-limit",
+        MetricType::Counter,
+        |s| &s.query_buffer_disconnections,
+    ),
+    (
+        "ringcast_idle_timeout_disconnections",
+        "Idle clients closed by timeout",
+        MetricType::Counter,
+        |s| &s.idle_timeouts,
+    ),
+    (
+        "ringcast_error_replies",
+        "Error replies sent",
+        MetricType::Counter,
+        |s| &s.error_replies,
+    ),
+    (
+        "ringcast_net_input_bytes",
+        "Bytes read from clients",
+        MetricType::Counter,
+        |s| &s.net_input_bytes,
+    ),
+    (
+        "ringcast_net_output_bytes",
+        "Bytes written to clients",
+        MetricType::Counter,
+        |s| &s.net_output_bytes,
+    ),
+    (
+        "ringcast_inbound_ring_depth",
+        "Messages waiting in the worker's inbound rings (sampled every 100 ms)",
+        MetricType::Gauge,
+        |s| &s.inbound_depth,
+    ),
+    (
+        "ringcast_paused_publishers",
+        "Publishers paused until a full inter-worker ring drains",
+        MetricType::Gauge,
+        |s| &s.paused_publishers,
+    ),
+    (
+        "ringcast_output_buffer_bytes",
+        "Bytes queued for the worker's clients (sampled every 100 ms)",
+        MetricType::Gauge,
+        |s| &s.output_memory,
+    ),
+];
+
 impl Collector for Figures {
     fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
-        let sh = &self.0;
         let e = &mut e;
+        self.build_info(e)?;
+        for (name, help, kind, field) in WORKER_FIGURES {
+            self.per_worker(e, name, help, kind, field)?;
+        }
+        self.worker_cpu(e)?;
+        self.server_figures(e)?;
+        self.process_figures(e)?;
+        self.delivery_latency(e)
+    }
+}
+
+impl Figures {
+    fn build_info(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
+        let sh = &self.0;
         let info = [
             ("version", ringcast_core::VERSION.to_string()),
             ("redis_version", ringcast_core::REDIS_VERSION.to_string()),
@@ -322,117 +429,27 @@ impl Collector for Figures {
             None,
             MetricType::Gauge,
         )?;
-        ConstGauge::new(1i64).encode(m.encode_family(&info)?)?;
+        ConstGauge::new(1i64).encode(m.encode_family(&info)?)
+    }
 
-        let counters: [(&str, &str, MetricType, Field); 14] = [
-            (
-                "ringcast_connected_clients",
-                "Clients connected",
-                MetricType::Gauge,
-                |s| &s.connected_clients,
-            ),
-            (
-                "ringcast_pubsub_clients",
-                "Clients with at least one subscription",
-                MetricType::Gauge,
-                |s| &s.pubsub_clients,
-            ),
-            (
-                "ringcast_connections_received",
-                "Connections accepted",
-                MetricType::Counter,
-                |s| &s.connections_received,
-            ),
-            (
-                "ringcast_commands_processed",
-                "Commands executed",
-                MetricType::Counter,
-                |s| &s.commands_processed,
-            ),
-            (
-                "ringcast_messages_published",
-                "PUBLISH and SPUBLISH commands executed",
-                MetricType::Counter,
-                |s| &s.messages_published,
-            ),
-            (
-                "ringcast_messages_delivered",
-                "Messages queued for subscribers (one per receiving subscription)",
-                MetricType::Counter,
-                |s| &s.messages_delivered,
-            ),
-            (
-                "ringcast_output_buffer_disconnections",
-                "Clients closed for crossing client-output-buffer-limit",
-                MetricType::Counter,
-                |s| &s.output_limit_disconnections,
-            ),
-            (
-                "ringcast_query_buffer_disconnections",
-                "Clients closed for crossing client-query-buffer-limit",
-                MetricType::Counter,
-                |s| &s.query_buffer_disconnections,
-            ),
-            (
-                "ringcast_idle_timeout_disconnections",
-                "Idle clients closed by timeout",
-                MetricType::Counter,
-                |s| &s.idle_timeouts,
-            ),
-            (
-                "ringcast_error_replies",
-                "Error replies sent",
-                MetricType::Counter,
-                |s| &s.error_replies,
-            ),
-            (
-                "ringcast_net_input_bytes",
-                "Bytes read from clients",
-                MetricType::Counter,
-                |s| &s.net_input_bytes,
-            ),
-            (
-                "ringcast_net_output_bytes",
-                "Bytes written to clients",
-                MetricType::Counter,
-                |s| &s.net_output_bytes,
-            ),
-            (
-                "ringcast_inbound_ring_depth",
-                "Messages waiting in the worker's inbound rings (sampled every 100 ms)",
-                MetricType::Gauge,
-                |s| &s.inbound_depth,
-            ),
-            (
-                "ringcast_paused_publishers",
-                "Publishers paused until a full inter-worker ring drains",
-                MetricType::Gauge,
-                |s| &s.paused_publishers,
-            ),
-        ];
-        for (name, help, kind, field) in counters {
-            self.per_worker(e, name, help, kind, field)?;
-        }
-        self.per_worker(
-            e,
-            "ringcast_output_buffer_bytes",
-            "Bytes queued for the worker's clients (sampled every 100 ms)",
-            MetricType::Gauge,
-            |s| &s.output_memory,
-        )?;
-
+    fn worker_cpu(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
         let mut m = e.encode_descriptor(
             "ringcast_worker_cpu_seconds",
             "CPU time used by the worker thread (sampled every second)",
             None,
             MetricType::Counter,
         )?;
-        for (w, s) in sh.stats.iter().enumerate() {
+        for (w, s) in self.0.stats.iter().enumerate() {
             let us = s.cpu_user_us.load(Relaxed) + s.cpu_sys_us.load(Relaxed);
             ConstCounter::new(us as f64 / 1e6)
                 .encode(m.encode_family(&[("worker", w.to_string())])?)?;
         }
+        Ok(())
+    }
 
+    /// Figures of the whole server: refused connections and the registry.
+    fn server_figures(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
+        let sh = &self.0;
         self.counter(
             e,
             "ringcast_rejected_connections",
@@ -457,8 +474,11 @@ impl Collector for Figures {
             "Patterns with subscribers",
             sh.registry.pattern_count() as i64,
         )?;
+        Ok(())
+    }
 
-        let p = &sh.process;
+    fn process_figures(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
+        let p = &self.0.process;
         self.gauge(
             e,
             "process_resident_memory_bytes",
@@ -478,10 +498,12 @@ impl Collector for Figures {
             None,
             MetricType::Counter,
         )?;
-        ConstCounter::new(cpu_us as f64 / 1e6).encode(m)?;
+        ConstCounter::new(cpu_us as f64 / 1e6).encode(m)
+    }
 
+    fn delivery_latency(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
         let mut latency = LatencySnapshot::default();
-        for s in sh.stats.iter() {
+        for s in self.0.stats.iter() {
             s.delivery_latency.merge_into(&mut latency);
         }
         let mut m = e.encode_descriptor(

@@ -1,8 +1,9 @@
 //! Connection commands: PING, ECHO, QUIT, RESET, HELLO, AUTH, SELECT.
 
+use std::borrow::Cow;
 use std::sync::atomic::Ordering::Relaxed;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::{Ctx, Exec};
 use crate::errors;
@@ -119,38 +120,14 @@ pub(crate) fn set_name(ctx: &mut Ctx<'_>, name: &Bytes) {
 
 /// HELLO [protover [AUTH user pass] [SETNAME name]]
 pub(super) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    let mut proto = ctx.session.proto;
-    if let Some(v) = args.get(1) {
-        match super::parse_i64(v) {
-            None => {
-                encode::error(ctx.reply, errors::PROTOCOL_VERSION_NOT_INTEGER);
-                return Exec::Done;
-            }
-            Some(2) => proto = Proto::Resp2,
-            Some(3) => proto = Proto::Resp3,
-            Some(_) => {
-                encode::error(ctx.reply, errors::NOPROTO);
-                return Exec::Done;
-            }
-        }
-    }
-    let mut auth: Option<(&Bytes, &Bytes)> = None;
-    let mut setname: Option<&Bytes> = None;
-    let mut i = 2;
-    while i < args.len() {
-        let more = args.len() - i - 1;
-        if args[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
-            auth = Some((&args[i + 1], &args[i + 2]));
-            i += 3;
-        } else if args[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
-            setname = Some(&args[i + 1]);
-            i += 2;
-        } else {
-            encode::error(ctx.reply, errors::hello_syntax(&args[i]));
+    let opts = match HelloOptions::parse(ctx.session.proto, args) {
+        Ok(opts) => opts,
+        Err(e) => {
+            encode::error(ctx.reply, e);
             return Exec::Done;
         }
-    }
-    if let Some((user, pass)) = auth {
+    };
+    if let Some((user, pass)) = opts.auth {
         if !credentials_ok(ctx, user, pass) {
             encode::error(ctx.reply, errors::WRONGPASS);
             crate::stats::WorkerStats::add(&ctx.stats().auth_denied, 1);
@@ -162,7 +139,7 @@ pub(super) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         encode::error(ctx.reply, errors::HELLO_NOAUTH);
         return Exec::Done;
     }
-    if let Some(name) = setname {
+    if let Some(name) = opts.setname {
         if !valid_name(name) {
             encode::error(ctx.reply, errors::CLIENT_NAME_SPACES);
             return Exec::Done;
@@ -170,10 +147,55 @@ pub(super) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         set_name(ctx, name);
     }
     let s = &mut *ctx.session;
-    s.proto = proto;
-    s.meta.resp.store(proto.version() as u8, Relaxed);
-    let id = s.id;
-    let out = &mut *ctx.reply;
+    s.proto = opts.proto;
+    s.meta.resp.store(opts.proto.version() as u8, Relaxed);
+    hello_reply(ctx.reply, opts.proto, s.id);
+    Exec::Done
+}
+
+/// What `HELLO [protover [AUTH user pass] [SETNAME name]]` asks for.
+struct HelloOptions<'a> {
+    proto: Proto,
+    auth: Option<(&'a Bytes, &'a Bytes)>,
+    setname: Option<&'a Bytes>,
+}
+
+impl<'a> HelloOptions<'a> {
+    /// Parses the arguments in Redis's order of checks: the protocol
+    /// version first, then the options left to right.
+    fn parse(current: Proto, args: &'a [Bytes]) -> Result<Self, Cow<'static, [u8]>> {
+        let mut opts = HelloOptions {
+            proto: current,
+            auth: None,
+            setname: None,
+        };
+        if let Some(v) = args.get(1) {
+            opts.proto = match super::parse_i64(v) {
+                None => return Err(errors::PROTOCOL_VERSION_NOT_INTEGER.as_bytes().into()),
+                Some(2) => Proto::Resp2,
+                Some(3) => Proto::Resp3,
+                Some(_) => return Err(errors::NOPROTO.as_bytes().into()),
+            };
+        }
+        let mut i = 2;
+        while i < args.len() {
+            let more = args.len() - i - 1;
+            if args[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
+                opts.auth = Some((&args[i + 1], &args[i + 2]));
+                i += 3;
+            } else if args[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
+                opts.setname = Some(&args[i + 1]);
+                i += 2;
+            } else {
+                return Err(errors::hello_syntax(&args[i]).into());
+            }
+        }
+        Ok(opts)
+    }
+}
+
+/// HELLO's answer: the server's properties as a map.
+fn hello_reply(out: &mut BytesMut, proto: Proto, id: u64) {
     encode::map(out, 7, proto);
     // Redis's own value: clients and tools that look at it expect "redis";
     // ringcast identifies itself in INFO (`ringcast_version`).
@@ -191,7 +213,6 @@ pub(super) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     encode::bulk(out, b"master");
     encode::bulk(out, b"modules");
     encode::array(out, 0);
-    Exec::Done
 }
 
 pub(super) fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {

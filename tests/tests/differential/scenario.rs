@@ -9,7 +9,7 @@
 //! servers' own answers are compared.
 //!
 //! Generation uses its own small PRNG (SplitMix64), so a seed names the same
-//! scenario whatever the workspace's `rand` version.
+//! scenario whatever random-number crate version the workspace uses.
 
 use std::collections::BTreeSet;
 
