@@ -38,6 +38,10 @@ enum Cmd {
     Compare(Box<crate::compare::CompareArgs>),
     /// List the named shape presets.
     Shapes,
+    /// What the kernel alone charges for sending pre-encoded frames to many
+    /// loopback sockets from one thread (write, writev, io_uring): the floor
+    /// under a server's CPU per delivery on this machine.
+    KernelFloor(crate::floor::FloorArgs),
 }
 
 /// Where the server is and how to talk to it.
@@ -143,6 +147,7 @@ pub fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Run(a) => cmd_run(*a),
         Cmd::Compare(a) => crate::compare::main(*a),
+        Cmd::KernelFloor(a) => crate::floor::main(a),
         Cmd::Shapes => {
             print!("{}", matrix::listing());
             Ok(true)

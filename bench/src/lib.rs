@@ -12,6 +12,7 @@ pub mod churn;
 pub mod cli;
 pub mod compare;
 pub mod conn;
+pub mod floor;
 pub mod matrix;
 pub mod outcome;
 pub mod pacing;
