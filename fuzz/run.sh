@@ -15,13 +15,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 seconds=${1:-300}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(decode glob config)
+((${#targets[@]})) || targets=(decode glob config session)
 
 # Longest input per target: long enough to pass the small request limits the
 # decode target can pick; for glob, long enough for hostile patterns (which
 # cost pattern length × string length, slow under the fuzzer's comparison
-# tracing) and short enough to leave time for the rest.
-declare -A max_len=([decode]=8192 [glob]=1024 [config]=4096)
+# tracing) and short enough to leave time for the rest; for session, room for
+# a few dozen steps.
+declare -A max_len=([decode]=8192 [glob]=1024 [config]=4096 [session]=2048)
+# Extra libFuzzer flags per target. A session script needs many steps to get
+# anywhere: start with long inputs rather than growing them slowly.
+declare -A extra=([session]="-len_control=0")
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -40,7 +44,7 @@ for target in "${targets[@]}"; do
     # until the merge below.
     if ! cargo +nightly fuzz run "$target" "$work/$target" "${seeds[@]}" -- \
         -max_total_time="$seconds" -max_len="${max_len[$target]:-4096}" \
-        -timeout=20 -rss_limit_mb=4096 -use_value_profile=1 \
+        -timeout=20 -rss_limit_mb=4096 -use_value_profile=1 ${extra[$target]:-} \
         -print_final_stats=1 -artifact_prefix="artifacts/$target/" \
         >"$log" 2>&1; then
         echo "$target: the fuzzer stopped with a failure:"

@@ -242,16 +242,18 @@ pub const MAX_WORKERS: usize = 64;
 /// share one empty snapshot, so an empty namespace costs 16 bytes per shard
 /// (1 MiB), plus one bit in the populated-shard bitmap through which PUBSUB
 /// CHANNELS finds the non-empty ones (invariant 7). Must be a power of two.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, fuzzing)))]
 pub const CHANNEL_SHARDS: usize = 65536;
-/// Few shards under loom, which models every lock it is given.
-#[cfg(loom)]
+/// Few shards under loom, which models every lock it is given, and in fuzz
+/// builds, which make a registry per input (65536 shards cost more to make
+/// and drop than a whole input costs to run, and fewer shards share more).
+#[cfg(any(loom, fuzzing))]
 pub const CHANNEL_SHARDS: usize = 2;
 
 /// Shards of the pattern prefix map. Patterns are far fewer than channels.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, fuzzing)))]
 const PATTERN_SHARDS: usize = 256;
-#[cfg(loom)]
+#[cfg(any(loom, fuzzing))]
 const PATTERN_SHARDS: usize = 2;
 
 /// Set of workers (bit i = worker i has ≥1 subscriber).

@@ -50,3 +50,8 @@ fn glob_corpus_and_regressions_pass_the_fuzz_checks() {
 fn config_corpus_and_regressions_pass_the_fuzz_checks() {
     replay("config", fuzz_checks::config::check);
 }
+
+#[test]
+fn session_corpus_and_regressions_pass_the_fuzz_checks() {
+    replay("session", fuzz_checks::session::check);
+}

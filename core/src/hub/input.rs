@@ -51,12 +51,17 @@ impl Hub {
         }
     }
 
-    /// Redis replies to a protocol error and closes after the reply.
+    /// Redis replies to a protocol error and closes after the reply. Under
+    /// `CLIENT REPLY OFF` or `SKIP` the reply is silenced like any other
+    /// (Redis's `prepareClientToWrite`), and the connection closes at once.
     fn protocol_error(&mut self, key: ConnKey, message: &[u8]) {
         let mut out = b"-ERR ".to_vec();
         out.extend_from_slice(message);
         out.extend_from_slice(b"\r\n");
-        self.conns[key].out.extend(&out);
+        let conn = &mut self.conns[key];
+        if conn.session.reply_mode == ReplyMode::On {
+            conn.out.extend(&out);
+        }
         self.reweigh(key);
         self.shared.errors.record(&out[1..]);
         WorkerStats::add(&self.stats().error_replies, 1);

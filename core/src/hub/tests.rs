@@ -254,6 +254,24 @@ fn protocol_error_replies_then_closes() {
 }
 
 #[test]
+fn protocol_error_is_silenced_by_client_reply_off_and_skip() {
+    let mut w = world(1);
+    for mode in ["OFF", "SKIP"] {
+        let c = w.connect(0);
+        w.send(c, &cmd(&["CLIENT", "REPLY", mode]));
+        assert_eq!(w.send(c, b"*1\r\nfoo\r\n"), Input::Close);
+        assert_eq!(w.output(c), b"", "CLIENT REPLY {mode}");
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut batch = Vec::new();
+        assert_eq!(
+            w.hubs[0].poll_output(c.1, &mut cx, &mut batch),
+            Poll::Ready(Output::Close)
+        );
+    }
+    assert_eq!(w.shared.total(|s| &s.error_replies), 2, "still counted");
+}
+
+#[test]
 fn full_ring_blocks_the_publisher_until_the_target_drains() {
     let mut w = world_with(2, 2, Config::default());
     let sub = w.connect(1);

@@ -16,3 +16,4 @@ pub(crate) mod config;
 pub(crate) mod decode;
 pub(crate) mod glob;
 pub(crate) mod meter;
+pub(crate) mod session;
