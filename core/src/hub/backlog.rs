@@ -13,7 +13,7 @@
 //! are never cut off for it; a subscriber that does not read stalls, stops
 //! counting, and meets its own output limit as before.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::conn::{Conn, ConnState};
 use super::{ConnKey, Hub};
@@ -102,25 +102,5 @@ impl Hub {
     /// Output queued and not yet written, as the backlog counts it.
     pub fn backlog(&self) -> usize {
         self.backlog.total
-    }
-
-    /// Cron: connections whose writes made no progress for [`STALL`] stop
-    /// counting in the backlog (and count again once they progress).
-    pub(super) fn find_stalled(&mut self, now: Instant) {
-        let keys: Vec<ConnKey> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| {
-                !c.stalled
-                    && c.out.memory() > 0
-                    && now.saturating_duration_since(c.last_progress) > STALL
-            })
-            .map(|(k, _)| k)
-            .collect();
-        for key in keys {
-            self.conns[key].stalled = true;
-            self.reweigh(key);
-        }
-        self.check_congestion();
     }
 }

@@ -92,6 +92,8 @@ pub struct Hub {
     shutdowns: Vec<ConnKey>,
     /// Output queued and not yet written, and whether it pauses the worker.
     backlog: Backlog,
+    /// Where the cron's round over the connections is.
+    round: cron::Round,
     /// When the cross-protocol warning was last logged.
     security_warned: Option<Instant>,
     /// Coarse clock, advanced by [`Hub::cron_at`]: reads and writes stamp
@@ -112,6 +114,7 @@ impl Hub {
             inbox: Vec::new(),
             shutdowns: Vec::new(),
             backlog: Backlog::new(shared.config.load().worker_output_backlog),
+            round: cron::Round::default(),
             security_warned: None,
             shared,
             now: Instant::now(),

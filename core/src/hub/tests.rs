@@ -671,6 +671,25 @@ fn cron_publishes_output_buffer_gauges() {
 }
 
 #[test]
+fn cron_visits_a_slice_of_many_connections_per_run_and_all_of_them_per_round() {
+    let mut w = world_with_timeout(1);
+    let idle: Vec<_> = (0..2000).map(|_| w.connect(0)).collect();
+    let t0 = w.hubs[0].now;
+    let open = |w: &World| idle.iter().filter(|&&c| is_open(w, c)).count();
+    w.hubs[0].cron_at(t0 + Duration::from_secs(3));
+    let after_one = open(&w);
+    assert!(
+        after_one > 0 && after_one < 2000,
+        "one run closes some of the idle clients, not all: {after_one} left"
+    );
+    for i in 1..10 {
+        w.hubs[0].cron_at(t0 + Duration::from_secs(3) + Duration::from_millis(100 * i));
+    }
+    assert_eq!(open(&w), 0, "one round (ten runs) visits every connection");
+    assert_eq!(w.shared.total(|s| &s.idle_timeouts), 2000);
+}
+
+#[test]
 fn sampler_derives_rates_and_keeps_the_memory_peak() {
     use crate::stats::{ProcessSample, Sampler};
     let mut w = world(1);
