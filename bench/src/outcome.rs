@@ -7,7 +7,7 @@ use crate::conn::Target;
 use crate::plan::{Placement, Plan, Shape, Workload};
 use crate::publisher::PubOutcome;
 use crate::sys;
-use crate::verify::{Counts, SubscriberCheck};
+use crate::verify::{Counts, Sent, SubscriberCheck};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -87,6 +87,16 @@ pub struct MemoryReport {
     pub bytes_per_connection: f64,
 }
 
+/// Subscribers that stopped reading (`--stalled-subscribers`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StalledReport {
+    pub subscribers: u32,
+    /// Of them, how many the server had closed by the end of the run.
+    pub closed_by_server: u32,
+    /// Deliveries the PUBLISH replies promised them.
+    pub promised: u64,
+}
+
 /// Everything one run measured and verified.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -119,6 +129,7 @@ pub struct RunReport {
     pub client_cpu_ns_per_msg: Option<f64>,
     pub churn: Option<ChurnReport>,
     pub memory: Option<MemoryReport>,
+    pub stalled: Option<StalledReport>,
     /// Latency probe figures: the floor, half a PING, placement.
     pub probe: Option<ProbeReport>,
     /// Every way the run failed verification; empty means it passed.
@@ -159,6 +170,7 @@ impl RunReport {
             client_cpu_ns_per_msg: None,
             churn: None,
             memory: None,
+            stalled: None,
             probe: None,
             violations: Vec::new(),
             histogram: None,
@@ -197,24 +209,28 @@ pub fn verify_deliveries(
     checks: &[SubscriberCheck],
     delivered: u64,
 ) {
-    let mut sent: HashMap<(u32, u32), u64> = HashMap::new();
+    let mut sent: HashMap<(u32, u32), Sent> = HashMap::new();
     for o in outcomes {
-        for (c, n) in o.channels.iter().zip(&o.sent_per_channel) {
-            sent.insert((o.id, *c), *n);
+        for (c, s) in o.sent_on_channels() {
+            sent.insert((o.id, c), s);
         }
     }
     let mut counts = Counts::default();
     for check in checks {
-        counts.add(&check.finish(|p, c| sent.get(&(p, c)).copied().unwrap_or(0)));
+        counts.add(&check.finish_sent(|p, c| sent.get(&(p, c)).copied().unwrap_or_default()));
     }
     let promised: u64 = outcomes.iter().map(|o| o.promised).sum();
     let published: u64 = outcomes.iter().map(|o| o.sent).sum();
-    let receivers = plan.receivers_per_channel();
-    let expected: u64 = sent
-        .iter()
-        .map(|(&(_, c), &n)| n * receivers[c as usize])
-        .sum();
+    let expected = expected_deliveries(plan, outcomes);
     report.publish_errors = outcomes.iter().map(|o| o.errors).sum();
+    // A publisher that gave up left PUBLISHes unanswered: what they
+    // delivered was never promised, so the sums below cannot balance (its
+    // failure is already a violation); the streams are still checked.
+    let unanswered: u64 = outcomes
+        .iter()
+        .filter(|o| o.failure.is_some())
+        .map(|o| o.sent.saturating_sub(o.replies))
+        .sum();
 
     if !counts.is_clean() {
         report.violations.push(format!(
@@ -222,12 +238,32 @@ pub fn verify_deliveries(
             counts.lost, counts.reordered, counts.duplicates, counts.corrupt
         ));
     }
-    if delivered != promised {
+    if unanswered > 0 {
+        report.violations.push(format!(
+            "{unanswered} PUBLISH never answered: deliveries not checked against replies"
+        ));
+    } else if let Some(stalled) = &mut report.stalled {
+        // Each reply also counts the stalled subscribers still connected:
+        // between none and all of them.
+        let answered: u64 = outcomes.iter().map(|o| o.replies.min(o.sent)).sum();
+        let most = expected + answered * u64::from(stalled.subscribers);
+        stalled.promised = promised.saturating_sub(expected);
+        if delivered != expected {
+            report.violations.push(format!(
+                "messages delivered to reading subscribers ({delivered}) != subscribers x messages published ({expected})"
+            ));
+        }
+        if promised < expected || promised > most {
+            report.violations.push(format!(
+                "sum of PUBLISH replies ({promised}) outside {expected}..={most} (reading subscribers x messages, plus at most every stalled one)"
+            ));
+        }
+    } else if delivered != promised {
         report.violations.push(format!(
             "sum of PUBLISH replies ({promised}) != messages delivered ({delivered})"
         ));
     }
-    if promised != expected {
+    if unanswered == 0 && report.stalled.is_none() && promised != expected {
         report.violations.push(format!(
             "sum of PUBLISH replies ({promised}) != subscribers x messages published ({expected})"
         ));
@@ -247,6 +283,17 @@ pub fn verify_deliveries(
     report.published = published;
     report.promised = promised;
     report.delivered = delivered;
+}
+
+/// Deliveries the subscribers of the plan are owed: every answered message
+/// times the subscribers of its channel.
+pub fn expected_deliveries(plan: &Plan, outcomes: &[PubOutcome]) -> u64 {
+    let receivers = plan.receivers_per_channel();
+    outcomes
+        .iter()
+        .flat_map(|o| o.sent_on_channels())
+        .map(|(c, s)| s.answered * receivers[c as usize])
+        .sum()
 }
 
 /// Rates, latency and CPU figures of a verified run.
@@ -329,5 +376,163 @@ impl PlacementReport {
              (asked: {wanted}; from CLIENT INFO io-thread)",
             self.same_worker, self.cross_worker
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::SubKind;
+
+    fn options() -> RunOptions {
+        RunOptions {
+            target: Target {
+                host: "127.0.0.1".into(),
+                port: 0,
+                password: None,
+                resp3: false,
+            },
+            workload: Workload::defaults(),
+            client_threads: 1,
+            server_pid: None,
+            read_buf: 1024,
+            progress: false,
+            label: "test".into(),
+            drop_every: 0,
+            coalesce: Duration::ZERO,
+            drain_timeout: Duration::ZERO,
+            spin: Duration::ZERO,
+            floor: false,
+            floor_cpus: Vec::new(),
+            floor_spin: false,
+            ping_count: 0,
+        }
+    }
+
+    /// One publisher on channels 0 and 1, one subscriber on both.
+    fn plan() -> Plan {
+        Plan {
+            kind: SubKind::Channel,
+            channels: 2,
+            subscribers: vec![vec![0, 1]],
+            publishers: vec![vec![0, 1]],
+        }
+    }
+
+    #[test]
+    fn a_publisher_that_gave_up_waiting_does_not_make_its_deliveries_corrupt() {
+        // 10 sent round-robin over two channels (5 each), the first 7
+        // answered (4 on channel 0, 3 on channel 1); 9 arrived, one of the
+        // unanswered ones did not.
+        let outcome = PubOutcome {
+            id: 0,
+            channels: vec![0, 1],
+            sent_per_channel: vec![5, 5],
+            sent: 10,
+            promised: 7,
+            replies: 7,
+            failure: Some("server answered no PUBLISH for 30s".into()),
+            ..PubOutcome::default()
+        };
+        let mut check = SubscriberCheck::new([(0, 0), (0, 1)]);
+        for seq in 0..5 {
+            check.observe(0, 0, seq);
+        }
+        for seq in 0..4 {
+            check.observe(0, 1, seq);
+        }
+        let mut report = RunReport::empty(&options());
+        verify_deliveries(
+            &mut report,
+            &plan(),
+            std::slice::from_ref(&outcome),
+            &[check],
+            9,
+        );
+        assert!(report.verify.is_clean(), "{:?}", report.verify);
+        assert_eq!(report.verify.received, 9);
+        assert_eq!(
+            report.violations,
+            vec!["3 PUBLISH never answered: deliveries not checked against replies".to_string()]
+        );
+
+        // An answered message that never came is still lost.
+        let mut check = SubscriberCheck::new([(0, 0), (0, 1)]);
+        for seq in 0..3 {
+            check.observe(0, 0, seq);
+        }
+        for seq in 0..3 {
+            check.observe(0, 1, seq);
+        }
+        let mut report = RunReport::empty(&options());
+        verify_deliveries(&mut report, &plan(), &[outcome], &[check], 6);
+        assert_eq!((report.verify.lost, report.verify.corrupt), (1, 0));
+    }
+
+    #[test]
+    fn stalled_subscribers_widen_the_replies_but_not_the_deliveries_owed() {
+        // 6 sent over two channels, all answered; the reading subscriber got
+        // all 6; two stalled subscribers were counted by the first 4
+        // replies, then cut.
+        let outcome = PubOutcome {
+            id: 0,
+            channels: vec![0, 1],
+            sent_per_channel: vec![3, 3],
+            sent: 6,
+            promised: 6 + 2 * 4,
+            replies: 6,
+            ..PubOutcome::default()
+        };
+        let check = || {
+            let mut check = SubscriberCheck::new([(0, 0), (0, 1)]);
+            for seq in 0..3 {
+                check.observe(0, 0, seq);
+                check.observe(0, 1, seq);
+            }
+            check
+        };
+        let stalled = || StalledReport {
+            subscribers: 2,
+            closed_by_server: 2,
+            promised: 0,
+        };
+        let mut report = RunReport::empty(&options());
+        report.stalled = Some(stalled());
+        verify_deliveries(
+            &mut report,
+            &plan(),
+            std::slice::from_ref(&outcome),
+            &[check()],
+            6,
+        );
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        assert_eq!(report.stalled.as_ref().map(|s| s.promised), Some(8));
+
+        // Replies counting more than every stalled subscriber are wrong.
+        let mut report = RunReport::empty(&options());
+        report.stalled = Some(stalled());
+        let inflated = PubOutcome {
+            promised: 6 + 2 * 6 + 1,
+            ..outcome
+        };
+        verify_deliveries(&mut report, &plan(), &[inflated], &[check()], 6);
+        assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+        assert!(report.violations[0].contains("outside 6..=18"));
+    }
+
+    #[test]
+    fn answered_messages_are_shared_out_in_round_robin_order() {
+        let outcome = PubOutcome {
+            channels: vec![7, 8, 9],
+            sent_per_channel: vec![3, 3, 2],
+            sent: 8,
+            replies: 5,
+            ..PubOutcome::default()
+        };
+        let got: Vec<(u32, u64, u64)> = outcome
+            .sent_on_channels()
+            .map(|(c, s)| (c, s.answered, s.sent))
+            .collect();
+        assert_eq!(got, vec![(7, 2, 3), (8, 2, 3), (9, 1, 2)]);
     }
 }

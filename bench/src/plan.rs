@@ -124,6 +124,14 @@ pub struct Workload {
     /// Churn shape: SUBSCRIBE+UNSUBSCRIBE pairs in flight on the churning connection.
     #[arg(long, default_value_t = 32)]
     pub churn_window: usize,
+    /// Fan-out shapes: this many more subscribers on every channel that
+    /// stop reading once subscribed, as consumers that cannot keep up
+    /// among the others. Their deliveries are not
+    /// verified (the server may cut them at its output buffer limit); every
+    /// other subscriber still must get everything, and the report says how
+    /// many of them the server closed. Needs --rate.
+    #[arg(long, default_value_t = 0)]
+    pub stalled_subscribers: u32,
     /// Memory shape: idle subscriber connections to open.
     #[arg(long, default_value_t = 10_000)]
     pub connections: u32,
@@ -201,6 +209,16 @@ impl Workload {
             }
         } else if self.placement != Placement::Any {
             bail!("--placement needs --probe");
+        }
+        if self.stalled_subscribers > 0 {
+            // The closed loop bounds what is promised and not yet received,
+            // which deliveries to stalled subscribers would never leave.
+            if self.rate.is_none() || self.probe {
+                bail!("--stalled-subscribers needs an open-loop run (--rate, without --probe)");
+            }
+            if !matches!(self.shape, Shape::Fanout | Shape::Sharded) {
+                bail!("--stalled-subscribers runs the fanout and sharded shapes");
+            }
         }
         Ok(())
     }

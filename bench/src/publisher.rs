@@ -17,6 +17,7 @@ use crate::payload::{self, Header};
 use crate::plan::SubKind;
 use crate::resp::{self, Elem};
 use crate::shared::Shared;
+use crate::verify::Sent;
 use anyhow::{Context, Result, bail};
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
@@ -27,7 +28,10 @@ use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a publisher waits for outstanding replies before declaring the server stuck.
+/// How long a publisher waits without any reply, while some are
+/// outstanding, before declaring the server stuck. A server that keeps
+/// answering, however slowly, is not stuck: a run at a rate it cannot
+/// sustain drains at its own pace.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings common to every publisher.
@@ -61,6 +65,35 @@ pub struct PubOutcome {
     pub replies: u64,
     pub errors: u64,
     pub first_error: Option<String>,
+    /// Why the publisher stopped before its end, if it did. What it sent and
+    /// what was answered until then are still above, so that the messages
+    /// it sent are verified as such rather than taken for phantoms.
+    pub failure: Option<String>,
+}
+
+impl PubOutcome {
+    /// What was sent and answered on each of this publisher's channels, in
+    /// the order of `channels`. Messages go round-robin over the channels
+    /// and replies come in order, so the first `replies` messages sent are
+    /// the answered ones.
+    pub fn sent_on_channels(&self) -> impl Iterator<Item = (u32, Sent)> + '_ {
+        let n = self.channels.len().max(1) as u64;
+        let answered = self.replies.min(self.sent);
+        self.channels
+            .iter()
+            .zip(&self.sent_per_channel)
+            .enumerate()
+            .map(move |(i, (&c, &sent))| {
+                let share = answered / n + u64::from((i as u64) < answered % n);
+                (
+                    c,
+                    Sent {
+                        answered: share.min(sent),
+                        sent,
+                    },
+                )
+            })
+    }
 }
 
 /// Pre-encoded command heads, one per channel: everything before the payload bytes.
@@ -206,15 +239,19 @@ pub fn spawn(
             if !shared.gate.wait() {
                 return Ok(PubOutcome::default());
             }
-            let r = if cfg.rate.is_some() {
-                open_loop(stream, rb, enc, &cfg, &shared)
+            let mut enc = enc;
+            let mut r = Replies::default();
+            let result = if cfg.rate.is_some() {
+                open_loop(stream, rb, &mut enc, &mut r, &cfg, &shared)
             } else {
-                closed_loop(stream, rb, enc, &cfg, &shared)
+                closed_loop(stream, rb, &mut enc, &mut r, &cfg, &shared)
             };
-            if r.is_err() {
+            let mut o = outcome(enc, r);
+            if let Err(e) = result {
                 shared.abort.store(true, Ordering::Relaxed);
+                o.failure = Some(format!("{e:#}"));
             }
-            r
+            Ok(o)
         })
         .expect("spawning a thread")
 }
@@ -230,22 +267,23 @@ pub(crate) fn outcome(enc: Encoder, r: Replies) -> PubOutcome {
         replies: r.replies,
         errors: r.errors,
         first_error: r.first_error,
+        failure: None,
     }
 }
 
 fn closed_loop(
     mut s: TcpStream,
     mut rb: ReadBuf,
-    mut enc: Encoder,
+    enc: &mut Encoder,
+    r: &mut Replies,
     cfg: &PubConfig,
     shared: &Shared,
-) -> Result<PubOutcome> {
+) -> Result<()> {
     s.set_read_timeout(Some(REPLY_TIMEOUT))?;
     let limit = cfg.messages.unwrap_or(u64::MAX);
     let deadline = Instant::now() + cfg.duration;
     let refill_at = cfg.window / 2;
     let mut wbuf = Vec::with_capacity(cfg.window * (cfg.payload + 64));
-    let mut r = Replies::default();
     let mut outstanding = 0usize;
     let mut sent = 0u64;
     loop {
@@ -279,21 +317,25 @@ fn closed_loop(
             Ok(_) => outstanding -= r.take(&mut rb, shared)? as usize,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                bail!("server did not answer PUBLISH within {REPLY_TIMEOUT:?}")
+                bail!(
+                    "server answered no PUBLISH for {REPLY_TIMEOUT:?} ({} of {sent} answered)",
+                    r.replies
+                )
             }
             Err(e) => return Err(e).context("reading PUBLISH replies"),
         }
     }
-    Ok(outcome(enc, r))
+    Ok(())
 }
 
 fn open_loop(
     mut s: TcpStream,
     mut rb: ReadBuf,
-    mut enc: Encoder,
+    enc: &mut Encoder,
+    r: &mut Replies,
     cfg: &PubConfig,
     shared: &Shared,
-) -> Result<PubOutcome> {
+) -> Result<()> {
     crate::sys::set_precise_timers();
     // One thread per publisher, non-blocking socket, ppoll until the next send
     // time (ns precision). Replies are read at every tick and writes never
@@ -307,76 +349,75 @@ fn open_loop(
     let end = shared.now_ns() + cfg.duration.as_nanos() as u64;
     let due = |k: u64| (start + k as f64 * interval) as u64;
 
-    let mut r = Replies::default();
     let mut wbuf = Vec::with_capacity(64 * (cfg.payload + 64));
     let mut wpos = 0;
     let mut k: u64 = 0;
-    let mut done_at: Option<Instant> = None;
-    let result = (|| -> Result<()> {
+    let mut done = false;
+    // When a reply last arrived (or sending ended): the timeout runs from it.
+    let mut progress_at = Instant::now();
+    loop {
         loop {
-            loop {
-                match rb.read_from(&mut s) {
-                    Ok(0) => bail!("server closed the publisher connection"),
-                    Ok(_) => {
-                        r.take(&mut rb, shared)?;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e).context("reading PUBLISH replies"),
-                }
-            }
-            let now = shared.now_ns();
-            if done_at.is_none() {
-                if k >= limit || shared.abort.load(Ordering::Relaxed) || due(k) >= end {
-                    done_at = Some(Instant::now());
-                } else {
-                    if wpos == wbuf.len() {
-                        wbuf.clear();
-                        wpos = 0;
-                    }
-                    // Everything due by now goes out together, each message
-                    // stamped with its own intended time; the cap keeps one
-                    // long stall from building a giant buffer.
-                    let mut batch = 0;
-                    while batch < 1024 && k < limit && due(k) <= now && due(k) < end {
-                        enc.push(&mut wbuf, due(k));
-                        k += 1;
-                        batch += 1;
+            match rb.read_from(&mut s) {
+                Ok(0) => bail!("server closed the publisher connection"),
+                Ok(_) => {
+                    if r.take(&mut rb, shared)? > 0 {
+                        progress_at = Instant::now();
                     }
                 }
-            }
-            while wpos < wbuf.len() {
-                match s.write(&wbuf[wpos..]) {
-                    Ok(n) => wpos += n,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e).context("writing PUBLISH"),
-                }
-            }
-            let wait_ns = match done_at {
-                Some(t) => {
-                    if wpos == wbuf.len() && r.replies >= k {
-                        return Ok(());
-                    }
-                    if t.elapsed() > REPLY_TIMEOUT {
-                        bail!("server did not answer every PUBLISH within {REPLY_TIMEOUT:?}");
-                    }
-                    10_000_000
-                }
-                None => due(k).saturating_sub(shared.now_ns()),
-            };
-            if wait_ns > 0 {
-                // While sending, replies are collected at each tick rather than
-                // waking for each one: wakeups are the dominant client cost.
-                wait_fd(fd, done_at.is_some(), wpos < wbuf.len(), wait_ns);
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).context("reading PUBLISH replies"),
             }
         }
-    })();
-    if result.is_err() {
-        shared.abort.store(true, Ordering::Relaxed);
+        let now = shared.now_ns();
+        if !done {
+            if k >= limit || shared.abort.load(Ordering::Relaxed) || due(k) >= end {
+                done = true;
+                progress_at = Instant::now();
+            } else {
+                if wpos == wbuf.len() {
+                    wbuf.clear();
+                    wpos = 0;
+                }
+                // Everything due by now goes out together, each message
+                // stamped with its own intended time; the cap keeps one
+                // long stall from building a giant buffer.
+                let mut batch = 0;
+                while batch < 1024 && k < limit && due(k) <= now && due(k) < end {
+                    enc.push(&mut wbuf, due(k));
+                    k += 1;
+                    batch += 1;
+                }
+            }
+        }
+        while wpos < wbuf.len() {
+            match s.write(&wbuf[wpos..]) {
+                Ok(n) => wpos += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).context("writing PUBLISH"),
+            }
+        }
+        let wait_ns = if done {
+            if wpos == wbuf.len() && r.replies >= k {
+                return Ok(());
+            }
+            if progress_at.elapsed() > REPLY_TIMEOUT {
+                bail!(
+                    "server answered no PUBLISH for {REPLY_TIMEOUT:?} ({} of {k} answered)",
+                    r.replies
+                );
+            }
+            10_000_000
+        } else {
+            due(k).saturating_sub(shared.now_ns())
+        };
+        if wait_ns > 0 {
+            // While sending, replies are collected at each tick rather than
+            // waking for each one: wakeups are the dominant client cost.
+            wait_fd(fd, done, wpos < wbuf.len(), wait_ns);
+        }
     }
-    result?;
-    Ok(outcome(enc, r))
 }
 
 /// Waits until `fd` is readable (when `want_read`) or writable (when

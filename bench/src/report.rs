@@ -53,6 +53,15 @@ pub fn human(r: &RunReport) -> String {
             latency_line(&mut o, r, l);
         }
         cpu_lines(&mut o, r);
+        if let Some(s) = &r.stalled {
+            let _ = writeln!(
+                o,
+                "  stalled      {} subscribers stopped reading: {} closed by the server, {} deliveries promised to them",
+                s.subscribers,
+                s.closed_by_server,
+                thousands(s.promised as f64)
+            );
+        }
         if let Some(c) = &r.churn {
             let _ = writeln!(
                 o,

@@ -9,7 +9,8 @@
 use crate::churn::{self, ChurnReport};
 use crate::conn::{self, Naming, ReadBuf, Target};
 pub use crate::outcome::{
-    CpuSample, Latency, MemoryReport, RunOptions, RunReport, fill_figures, verify_deliveries,
+    CpuSample, Latency, MemoryReport, RunOptions, RunReport, StalledReport, expected_deliveries,
+    fill_figures, verify_deliveries,
 };
 use crate::plan::{Plan, Shape};
 use crate::publisher::{self, PubConfig, PubOutcome};
@@ -19,7 +20,7 @@ use crate::sys;
 use crate::verify::SubscriberCheck;
 use anyhow::{Context, Result, anyhow};
 use hdrhistogram::Histogram;
-use std::io::Write;
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -89,6 +90,73 @@ fn hold_background_state(opts: &RunOptions) -> Result<Vec<Holders>> {
         }
     }
     Ok(holders)
+}
+
+/// Subscribers that stop reading once subscribed (`--stalled-subscribers`),
+/// each on every channel of the plan. Their receive buffers are left as
+/// they are: shrunk after the connection is set up (std cannot do it
+/// before), the window already offered is not taken back, so the kernel
+/// drops what it has no room for and the drain at the end crawls through
+/// retransmission timeouts.
+fn stall_subscribers(opts: &RunOptions, plan: &Plan) -> Result<Vec<TcpStream>> {
+    let naming = Naming {
+        prefix: opts.workload.prefix.clone(),
+    };
+    let all: Vec<u32> = (0..plan.channels).collect();
+    let names = plan.subscription_names(&naming, &all);
+    let mut conns = Vec::new();
+    let mut cmd = Vec::new();
+    for i in 0..opts.workload.stalled_subscribers {
+        let mut rb = ReadBuf::new(64 * 1024);
+        let mut s = opts
+            .target
+            .open(&mut rb)
+            .with_context(|| format!("stalled subscriber {i}"))?;
+        cmd.clear();
+        conn::write_subscribe(&mut cmd, plan.kind.subscribe_verb(), &names);
+        s.write_all(&cmd)?;
+        conn::read_confirmations(&mut s, &mut rb, names.len())?;
+        conns.push(s);
+    }
+    Ok(conns)
+}
+
+/// How many of the stalled subscribers the server has closed. A server
+/// closes a connection only after its socket has sent what was queued (up
+/// to megabytes), so each is read, without blocking and in turns, until it
+/// ends; the ones that have given nothing for a second, while none of the
+/// others ended either, count as still open.
+fn count_closed(conns: Vec<TcpStream>) -> u32 {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut open: Vec<TcpStream> = conns
+        .into_iter()
+        .filter(|s| s.set_nonblocking(true).is_ok())
+        .collect();
+    let mut closed = 0;
+    let mut progress_at = Instant::now();
+    while !open.is_empty() && progress_at.elapsed() < Duration::from_secs(1) {
+        open.retain_mut(|s| {
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => {
+                        closed += 1;
+                        progress_at = Instant::now();
+                        return false;
+                    }
+                    Ok(_) => progress_at = Instant::now(),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                    Err(_) => {
+                        closed += 1;
+                        progress_at = Instant::now();
+                        return false;
+                    }
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    closed
 }
 
 /// Every thread of a run: subscriber event loops, publishers, the churner.
@@ -300,7 +368,15 @@ fn join_publishers(
     let mut outcomes = Vec::new();
     for h in pubs {
         match h.join() {
-            Ok(Ok(o)) => outcomes.push(o),
+            Ok(Ok(o)) => {
+                if let Some(why) = &o.failure {
+                    report.violations.push(format!(
+                        "publisher {} failed: {why} ({} PUBLISH sent, {} answered)",
+                        o.id, o.sent, o.replies
+                    ));
+                }
+                outcomes.push(o);
+            }
             Ok(Err(e)) => report.violations.push(format!("publisher failed: {e:#}")),
             Err(_) => report.violations.push("publisher thread panicked".into()),
         }
@@ -354,6 +430,7 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
     report.channels = plan.channels;
 
     let _holders = hold_background_state(opts)?;
+    let stalled = stall_subscribers(opts, &plan)?;
     let workers = Workers::spawn(opts, &plan, &shared).await_setup(&shared)?;
 
     let cpu0 = CpuSample::take(opts.server_pid);
@@ -362,17 +439,27 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
     let publish_elapsed = await_publishers(opts, &workers, &shared, t0);
     let outcomes = join_publishers(workers.pubs, &mut report);
     let churn = workers.churn.map(|h| h.join());
-    drain(
-        &shared,
-        outcomes.iter().map(|o| o.promised).sum(),
-        opts.drain_timeout,
-    );
+    // What the reading subscribers are owed: the replies also count the
+    // stalled ones, whose deliveries never arrive here.
+    let owed = if stalled.is_empty() {
+        outcomes.iter().map(|o| o.promised).sum()
+    } else {
+        expected_deliveries(&plan, &outcomes)
+    };
+    drain(&shared, owed, opts.drain_timeout);
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu1 = CpuSample::take(opts.server_pid);
     shared.stop.store(true, Ordering::Relaxed);
 
     let (hist, checks) = join_subscribers(workers.subs, &mut report);
     let delivered = shared.delivered.load(Ordering::Relaxed);
+    if !stalled.is_empty() {
+        report.stalled = Some(StalledReport {
+            subscribers: stalled.len() as u32,
+            closed_by_server: count_closed(stalled),
+            promised: 0,
+        });
+    }
     verify_deliveries(&mut report, &plan, &outcomes, &checks, delivered);
     if let Some(c) = churn {
         record_churn(c, &mut report);

@@ -93,15 +93,26 @@ impl StreamCheck {
     }
 
     /// Final counts once the publisher reports it sent `sent` messages
-    /// (sequence numbers `0..sent`) on this stream.
+    /// (sequence numbers `0..sent`) on this stream, every one answered.
     pub fn finish(&self, sent: u64) -> Counts {
+        self.finish_sent(Sent {
+            answered: sent,
+            sent,
+        })
+    }
+
+    /// Final counts given what the publisher sent on this stream and how
+    /// many of those the server answered. Only answered messages were
+    /// promised, so only they can be lost; one sent and never answered (the
+    /// publisher gave up waiting) may or may not arrive, and is no phantom.
+    pub fn finish_sent(&self, Sent { answered, sent }: Sent) -> Counts {
         let overlap = |lo: u64, hi: u64| -> u64 {
             self.missing
                 .iter()
                 .map(|&(s, e)| e.min(hi).saturating_sub(s.max(lo)))
                 .sum()
         };
-        let lost = overlap(0, sent) + sent.saturating_sub(self.next);
+        let lost = overlap(0, answered) + answered.saturating_sub(self.next);
         // Sequence numbers at or past `sent` were never published: a server
         // that invents or replays messages is caught here.
         let phantom = self
@@ -116,6 +127,14 @@ impl StreamCheck {
             corrupt: phantom,
         }
     }
+}
+
+/// What a publisher did on one stream: messages sent (sequence numbers
+/// `0..sent`) and, of those, the first `answered` got their PUBLISH reply.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub answered: u64,
+    pub sent: u64,
 }
 
 /// Stream key: publisher id in the high half, channel index in the low half.
@@ -186,15 +205,28 @@ impl SubscriberCheck {
         self.corrupt += 1;
     }
 
-    /// Totals, given how many messages each publisher sent on each channel.
+    /// Totals, given how many messages each publisher sent on each channel
+    /// (every one answered).
     pub fn finish(&self, sent: impl Fn(u32, u32) -> u64) -> Counts {
+        self.finish_sent(|p, c| {
+            let n = sent(p, c);
+            Sent {
+                answered: n,
+                sent: n,
+            }
+        })
+    }
+
+    /// Totals, given what each publisher sent on each channel and how much
+    /// of it was answered.
+    pub fn finish_sent(&self, sent: impl Fn(u32, u32) -> Sent) -> Counts {
         let mut total = Counts {
             corrupt: self.corrupt,
             received: self.corrupt,
             ..Counts::default()
         };
         for (key, s) in self.keys.iter().zip(&self.streams) {
-            total.add(&s.finish(sent((key >> 32) as u32, *key as u32)));
+            total.add(&s.finish_sent(sent((key >> 32) as u32, *key as u32)));
         }
         total
     }
@@ -275,6 +307,28 @@ mod tests {
         // A gap that reaches past the published count is not loss of unpublished messages.
         let c = run(&[0, 6], 3);
         assert_eq!((c.lost, c.corrupt), (2, 1));
+    }
+
+    #[test]
+    fn unanswered_messages_are_neither_lost_nor_phantoms() {
+        let mut s = StreamCheck::default();
+        for q in [0, 1, 2, 3, 5] {
+            s.observe(q);
+        }
+        // 8 sent, the first 3 answered: 4, 6 and 7 were never promised.
+        let c = s.finish_sent(Sent {
+            answered: 3,
+            sent: 8,
+        });
+        assert!(c.is_clean(), "{c:?}");
+        assert_eq!(c.received, 5);
+        // A gap among answered messages is loss; one past `sent` a phantom.
+        s.observe(9);
+        let c = s.finish_sent(Sent {
+            answered: 5,
+            sent: 8,
+        });
+        assert_eq!((c.lost, c.corrupt), (1, 1));
     }
 
     #[test]

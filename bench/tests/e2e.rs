@@ -182,6 +182,71 @@ fn injected_loss_is_counted_exactly_and_fails_the_run() {
     assert!(!r["violations"].as_array().expect("violations").is_empty());
 }
 
+/// Sends one command on a fresh connection and returns the first reply line.
+fn command(server: &ServerProc, args: &[&str]) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req += &format!("${}\r\n{a}\r\n", a.len());
+    }
+    s.write_all(req.as_bytes()).expect("write");
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).expect("reply");
+    line
+}
+
+fn stalled_subscribers_cut_by_the_server_leave_the_others_verified(kind: ServerKind) {
+    let Some(server) = start(kind) else {
+        return;
+    };
+    assert_eq!(
+        command(
+            &server,
+            &[
+                "CONFIG",
+                "SET",
+                "client-output-buffer-limit",
+                "pubsub 1mb 0 0"
+            ]
+        ),
+        "+OK\r\n"
+    );
+    // 16 KiB messages at 2000/s for half a second: 16 MiB for each stalled
+    // subscriber, past what the kernel's socket buffers hold and far past
+    // the limit.
+    let r = run_clean(
+        &server,
+        &[
+            "--shape",
+            "fanout",
+            "--subscribers",
+            "3",
+            "--stalled-subscribers",
+            "2",
+            "--rate",
+            "2000",
+            "--payload",
+            "16384",
+        ],
+    );
+    let published = r["published"].as_u64().expect("published");
+    assert!(published > 0, "nothing published: {r:#}");
+    assert_eq!(r["delivered"].as_u64(), Some(published * 3), "{r:#}");
+    assert_eq!(r["stalled"]["subscribers"], 2);
+    assert_eq!(r["stalled"]["closed_by_server"], 2, "{r:#}");
+}
+
+#[test]
+fn stalled_subscribers_against_ringcast() {
+    stalled_subscribers_cut_by_the_server_leave_the_others_verified(ServerKind::Ringcast);
+}
+
+#[test]
+fn stalled_subscribers_against_redis_server() {
+    stalled_subscribers_cut_by_the_server_leave_the_others_verified(ServerKind::Redis);
+}
+
 #[test]
 fn compare_runs_a_preset_and_reports_medians() {
     if find_redis(&None).is_err() {
