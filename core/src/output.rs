@@ -115,6 +115,11 @@ impl OutputQueue {
         self.queued + self.tail.len() + self.in_flight
     }
 
+    /// Bytes handed to the writer and not yet reported sent.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
     pub fn is_empty(&self) -> bool {
         self.items.is_empty() && self.tail.is_empty()
     }
@@ -160,8 +165,15 @@ impl OutputQueue {
     /// Check Redis's output buffer limit (`client-output-buffer-limit`):
     /// over `hard` closes at once; over `soft` continuously for more than
     /// `soft_seconds` closes too. `now` is read only when over the soft limit.
+    ///
+    /// What counts is the output past the first [`UNCOUNTED_OUTPUT`] bytes,
+    /// as in Redis, whose limit counts its reply list and not the static
+    /// buffer in front of it: a subscriber sent a few large messages at once
+    /// is cut at the same point on both servers. Bytes handed to the writer
+    /// count until the write reports them sent: a write to a peer that does
+    /// not read holds them, and they must meet the limit.
     pub fn check_limit(&mut self, limit: &OutputLimit) -> Option<LimitExceeded> {
-        let used = self.memory();
+        let used = self.memory().saturating_sub(UNCOUNTED_OUTPUT);
         if limit.hard > 0 && used >= limit.hard {
             return Some(LimitExceeded::Hard);
         }
@@ -178,6 +190,10 @@ impl OutputQueue {
         None
     }
 }
+
+/// Output a Redis client holds in its static reply buffer
+/// (`PROTO_REPLY_CHUNK_BYTES`), which `client-output-buffer-limit` does not count.
+pub const UNCOUNTED_OUTPUT: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -328,7 +344,7 @@ mod tests {
             soft_seconds: 3600,
         };
         let mut q = OutputQueue::default();
-        q.extend(&[0; 50]);
+        q.extend(&[0; UNCOUNTED_OUTPUT + 50]);
         assert_eq!(q.check_limit(&limit), None);
         q.extend(&[0; 60]);
         assert_eq!(q.check_limit(&limit), Some(LimitExceeded::Hard));
@@ -344,9 +360,29 @@ mod tests {
             soft_seconds: 1,
         };
         let mut q = OutputQueue::default();
-        q.extend(&[0; 20]);
+        q.extend(&[0; UNCOUNTED_OUTPUT + 20]);
         assert_eq!(q.check_limit(&limit), None);
         q.over_soft_since = Some(Instant::now() - std::time::Duration::from_secs(2));
         assert_eq!(q.check_limit(&limit), Some(LimitExceeded::Soft));
+    }
+
+    #[test]
+    fn the_first_16_kib_do_not_count_as_in_redis() {
+        let limit = OutputLimit {
+            hard: 100,
+            soft: 0,
+            soft_seconds: 0,
+        };
+        let mut q = OutputQueue::default();
+        q.extend(&[0; UNCOUNTED_OUTPUT]);
+        assert_eq!(
+            q.check_limit(&limit),
+            None,
+            "all of it in the uncounted part"
+        );
+        q.extend(&[0; 99]);
+        assert_eq!(q.check_limit(&limit), None);
+        q.extend(&[0; 1]);
+        assert_eq!(q.check_limit(&limit), Some(LimitExceeded::Hard));
     }
 }

@@ -100,6 +100,10 @@ async fn read_loop<R: AsyncReadRent>(worker: Rc<Worker>, key: ConnKey, mut rd: R
                 .await;
                 continue;
             }
+            Input::Yield => {
+                crate::worker::yield_now().await;
+                continue;
+            }
             Input::Sleep(d) => {
                 sleep_worker(&worker, d);
                 continue;

@@ -160,6 +160,7 @@ impl Hub {
             return;
         }
         conn.state = ConnState::Killed;
+        let (held, writing) = (conn.out.memory(), conn.out.in_flight());
         conn.out.clear();
         conn.out.wake();
         if let Some(w) = conn.reader.take() {
@@ -169,7 +170,7 @@ impl Hub {
             let id = conn.session.id;
             let addr = conn.session.meta.addr.clone();
             tracing::warn!(
-                "client id={id} addr={addr} closed for overcoming of output buffer limits ({why:?})"
+                "client id={id} addr={addr} omem={held} (being written: {writing}) closed for overcoming of output buffer limits ({why:?})"
             );
             WorkerStats::add(&self.stats().output_limit_disconnections, 1);
         }

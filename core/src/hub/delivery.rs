@@ -14,7 +14,14 @@ use crate::stats::WorkerStats;
 /// enough to pay for the fence each take costs, few enough that a worker that
 /// falls behind stops taking soon after.
 const DRAIN_CHUNK: usize = 64;
-const DRAIN_CHUNK_BYTES: usize = 256 << 10;
+const DRAIN_CHUNK_BYTES: usize = 64 << 10;
+/// Messages' bytes one event-loop turn takes from the inbound rings before
+/// the worker lets its writers send ([`Hub::drain_turn`]). Redis reads at
+/// most 16 KiB from a publisher per turn and writes to subscribers between
+/// turns; taking a bounded amount per turn here likewise keeps what waits in
+/// a reading subscriber's queue (and counts against its output limit) to
+/// about one turn's worth, not whatever piled up in the rings meanwhile.
+const TURN_BYTES: usize = 64 << 10;
 
 impl Hub {
     /// Deliver what this worker's connections just published to its own subscribers.
@@ -84,7 +91,18 @@ impl Hub {
     /// that were waiting for ring room and act on CLIENT KILL requests.
     /// Never waits for outbound room (invariant 5: no deadlock).
     pub fn drain_inbound(&mut self) -> usize {
-        let mut n = 0;
+        self.drain_upto(usize::MAX)
+    }
+
+    /// [`Hub::drain_inbound`] for one event-loop turn: whole chunks of
+    /// messages until about [`TURN_BYTES`] were taken. When it delivered
+    /// anything, the caller lets the writers run before the next turn.
+    pub fn drain_turn(&mut self) -> usize {
+        self.drain_upto(TURN_BYTES)
+    }
+
+    fn drain_upto(&mut self, budget: usize) -> usize {
+        let (mut n, mut taken_bytes) = (0, 0);
         if !self.congested() {
             // A few messages at a time, so that a backlog that fills up
             // stops the intake soon and the rest stays in the rings.
@@ -101,11 +119,12 @@ impl Hub {
                     break;
                 }
                 n += taken;
+                taken_bytes += bytes;
                 for m in inbox.drain(..) {
                     self.record_latency(&m);
                     self.deliver(&m);
                 }
-                if self.congested() {
+                if self.congested() || taken_bytes >= budget {
                     break;
                 }
             }

@@ -17,6 +17,14 @@ use crate::stats::WorkerStats;
 /// 1 KiB cap; this is the same total.
 pub const UNAUTHENTICATED_OUTPUT_LIMIT: usize = 16 * 1024 + 1024;
 
+/// Request bytes one call of [`Hub::input`] handles before it lets the
+/// writers run ([`Input::Yield`]). Redis reads at most 16 KiB of a client's
+/// requests per event-loop turn (more only for one large argument) and writes
+/// to subscribers between turns; a bounded amount per turn here likewise
+/// keeps a burst of pipelined PUBLISHes from piling up in every local
+/// subscriber's queue before any of it is written.
+const INPUT_TURN_BYTES: usize = 64 * 1024;
+
 /// The cross-protocol warning is logged at most this often (as Redis).
 const SECURITY_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -24,7 +32,11 @@ impl Hub {
     /// Handle the bytes read so far from a connection: decode and execute
     /// every complete request, consuming its bytes from `buf`.
     pub fn input(&mut self, key: ConnKey, buf: &mut BytesMut) -> Input {
+        let start = buf.len();
         loop {
+            if start - buf.len() >= INPUT_TURN_BYTES && !buf.is_empty() {
+                return Input::Yield;
+            }
             let Some(conn) = self.conns.get_mut(key) else {
                 return Input::Close;
             };

@@ -58,6 +58,10 @@ pub enum Input {
     /// A publish waits for room in another worker's ring: stop reading from
     /// this connection until woken (see [`Hub::park_reader`]).
     Blocked,
+    /// A turn's worth of requests was handled and more wait in the buffer:
+    /// let the worker's writers run, then call `input` again (without
+    /// reading first).
+    Yield,
     /// `DEBUG SLEEP`: block the worker thread for this long, then call `input` again.
     Sleep(Duration),
     /// Stop reading; the writer sends what is queued and closes.

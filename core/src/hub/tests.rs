@@ -420,7 +420,8 @@ fn subscriber_over_hard_output_limit_is_closed_and_counted() {
     w.send(slow, &cmd(&["SUBSCRIBE", "c"]));
     w.send(ok, &cmd(&["SUBSCRIBE", "c"]));
     w.output(ok);
-    let payload = "x".repeat(300);
+    // Three frames pass the uncounted 16 KiB by more than the limit.
+    let payload = "x".repeat(6000);
     for _ in 0..5 {
         w.send(p, &cmd(&["PUBLISH", "c", &payload]));
         assert!(
@@ -687,6 +688,25 @@ fn cron_visits_a_slice_of_many_connections_per_run_and_all_of_them_per_round() {
     }
     assert_eq!(open(&w), 0, "one round (ten runs) visits every connection");
     assert_eq!(w.shared.total(|s| &s.idle_timeouts), 2000);
+}
+
+#[test]
+fn a_long_pipeline_of_publishes_is_handled_a_turn_at_a_time() {
+    let mut w = world(1);
+    let sub = w.connect(0);
+    let publisher = w.connect(0);
+    w.send(sub, &cmd(&["SUBSCRIBE", "c"]));
+    w.output(sub);
+    let payload = "x".repeat(16 * 1024);
+    let one = cmd(&["PUBLISH", "c", &payload]);
+    let mut buf = BytesMut::from(one.repeat(10).as_slice());
+    let hub = &mut w.hubs[0];
+    assert_eq!(hub.input(publisher.1, &mut buf), Input::Yield);
+    assert_eq!(buf.len(), 6 * one.len(), "four publishes make a turn");
+    assert_eq!(hub.input(publisher.1, &mut buf), Input::Yield);
+    assert_eq!(hub.input(publisher.1, &mut buf), Input::NeedMore);
+    assert!(buf.is_empty());
+    assert_eq!(w.output(publisher), b":1\r\n".repeat(10));
 }
 
 #[test]

@@ -54,12 +54,18 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
         monoio::spawn(cron(worker.clone()));
         loop {
             poll_fn(|cx| worker.hub().poll_idle(cx)).await;
-            worker.with_hub(|h| h.drain_inbound());
+            let delivered = worker.with_hub(|h| h.drain_turn());
             while let Ok(handoff) = incoming.try_recv() {
                 crate::connection::spawn(worker.clone(), handoff);
             }
             if shared.shutting_down.load(Ordering::Acquire) {
                 break;
+            }
+            if delivered > 0 {
+                // Let the writers this turn woke send before the next turn
+                // takes more (the rings may be refilled as fast as they are
+                // drained, and this task would otherwise never give way).
+                yield_now().await;
             }
         }
         // Flush what clients were promised, for a bounded time, then stop.
@@ -75,6 +81,20 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
         );
     });
     Ok(())
+}
+
+/// Let every other ready task of this worker run once, then continue.
+pub(crate) async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
 }
 
 async fn cron(worker: Rc<Worker>) {
