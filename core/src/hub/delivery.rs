@@ -84,6 +84,7 @@ impl Hub {
     /// that were waiting for ring room and act on CLIENT KILL requests.
     /// Never waits for outbound room (invariant 5: no deadlock).
     pub fn drain_inbound(&mut self) -> usize {
+        self.acl_sweep();
         let mut n = 0;
         if !self.congested() {
             // A few messages at a time, so that a backlog that fills up
@@ -101,6 +102,9 @@ impl Hub {
                     break;
                 }
                 n += taken;
+                // A message taken now may have been published after an ACL
+                // change that revokes one of its subscribers.
+                self.acl_sweep();
                 for m in inbox.drain(..) {
                     self.record_latency(&m);
                     self.deliver(&m);

@@ -94,6 +94,8 @@ pub struct Hub {
     backlog: Backlog,
     /// When the cross-protocol warning was last logged.
     security_warned: Option<Instant>,
+    /// The ACL epoch this worker's connections last read their users at.
+    acl_epoch: u64,
     /// Coarse clock, advanced by [`Hub::cron_at`]: reads and writes stamp
     /// connections with it instead of asking the OS for the time.
     now: Instant,
@@ -113,6 +115,7 @@ impl Hub {
             shutdowns: Vec::new(),
             backlog: Backlog::new(shared.config.load().worker_output_backlog),
             security_warned: None,
+            acl_epoch: shared.acl.epoch(),
             shared,
             now: Instant::now(),
         }
