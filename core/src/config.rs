@@ -730,9 +730,17 @@ impl Config {
     /// A `user <name> <rules>...` line: checked now as Redis reads it
     /// (syntax, duplicates), applied when the server starts.
     fn add_user_line(&mut self, values: &[String]) -> Result<(), ConfigError> {
-        if values.is_empty() {
+        // One quoted value holding the whole line (`--user "name on >pw"`) is
+        // split into its words, as `client-output-buffer-limit` groups are.
+        let words: Vec<String> = values
+            .iter()
+            .flat_map(|v| v.split_whitespace())
+            .map(String::from)
+            .collect();
+        if words.is_empty() {
             return Err(ConfigError::MissingValue("user".to_string()));
         }
+        let values = &words[..];
         crate::acl::check_user_line(values, &self.users).map_err(|e| ConfigError::Invalid {
             name: "user".to_string(),
             why: e.to_string(),
