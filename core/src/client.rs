@@ -33,6 +33,8 @@ pub struct ClientMeta {
     pub name: Mutex<Option<Bytes>>,
     pub lib_name: Mutex<Option<Bytes>>,
     pub lib_ver: Mutex<Option<Bytes>>,
+    /// The ACL user it is logged in as (`user=` of CLIENT LIST).
+    pub user: Mutex<Bytes>,
     pub channels: AtomicUsize,
     pub patterns: AtomicUsize,
     pub shard_channels: AtomicUsize,
@@ -59,6 +61,7 @@ impl ClientMeta {
             name: Mutex::new(None),
             lib_name: Mutex::new(None),
             lib_ver: Mutex::new(None),
+            user: Mutex::new(Bytes::from_static(b"default")),
             channels: AtomicUsize::new(0),
             patterns: AtomicUsize::new(0),
             shard_channels: AtomicUsize::new(0),

@@ -74,9 +74,67 @@ pub struct Config {
     /// Port of the Prometheus metrics endpoint (0: off) and its address.
     pub metrics_port: u16,
     pub metrics_bind: String,
+    /// The ACL file `ACL LOAD` and `ACL SAVE` use (`aclfile`; empty: none).
+    pub aclfile: String,
+    /// New users and `reset` get `allchannels` (`acl-pubsub-default allchannels`)
+    /// rather than no channel (`resetchannels`, the default).
+    pub acl_pubsub_allchannels: bool,
+    /// Entries the ACL log keeps (`acllog-max-len`).
+    pub acllog_max_len: usize,
+    /// `user <name> <rules>...` lines of the config file, in order, the name first.
+    pub users: Vec<Vec<String>>,
     /// Not a parameter: how many clients the process's open-file limit
     /// holds, consulted when `maxclients` changes at runtime.
     pub open_files: OpenFiles,
+    /// Not a parameter: how the ACL file is read and written.
+    pub acl_files: AclFiles,
+}
+
+/// Reads and writes the ACL file for `ACL LOAD`/`ACL SAVE` and startup: the
+/// server's file system (this crate does no I/O).
+pub trait AclStore: Send + Sync {
+    fn read(&self, path: &str) -> std::io::Result<Vec<u8>>;
+    /// Replace the file's content as one step (write aside, then rename).
+    fn write(&self, path: &str, content: &[u8]) -> std::io::Result<()>;
+}
+
+/// The server's [`AclStore`]; without one (tests) the file cannot be opened.
+#[derive(Clone, Default)]
+pub struct AclFiles(Option<Arc<dyn AclStore>>);
+
+impl AclFiles {
+    pub fn new(store: impl AclStore + 'static) -> Self {
+        AclFiles(Some(Arc::new(store)))
+    }
+
+    pub fn read(&self, path: &str) -> std::io::Result<Vec<u8>> {
+        match &self.0 {
+            Some(s) => s.read(path),
+            None => Err(std::io::ErrorKind::NotFound.into()),
+        }
+    }
+
+    pub fn write(&self, path: &str, content: &[u8]) -> std::io::Result<()> {
+        match &self.0 {
+            Some(s) => s.write(path, content),
+            None => Err(std::io::ErrorKind::Unsupported.into()),
+        }
+    }
+}
+
+/// Not configuration, so never what makes two configurations differ.
+impl PartialEq for AclFiles {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for AclFiles {}
+
+impl std::fmt::Debug for AclFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AclFiles")
+    }
 }
 
 /// How many clients the process's open-file limit can hold, asked with the
@@ -154,7 +212,12 @@ impl Default for Config {
             client_query_buffer_limit: 1 << 30,
             metrics_port: 0,
             metrics_bind: "127.0.0.1".to_string(),
+            aclfile: String::new(),
+            acl_pubsub_allchannels: false,
+            acllog_max_len: 128,
+            users: Vec::new(),
             open_files: OpenFiles::default(),
+            acl_files: AclFiles::default(),
         }
     }
 }
@@ -383,6 +446,52 @@ pub static PARAMS: &[Param] = &[
         get: |c| c.requirepass.clone().unwrap_or_default(),
     },
     Param {
+        name: "aclfile",
+        live: false,
+        help: "file of ACL users (ACL LOAD, ACL SAVE; empty: none)",
+        set: |c, v| {
+            c.aclfile = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.aclfile.clone(),
+    },
+    Param {
+        name: "acl-pubsub-default",
+        live: true,
+        help: "allchannels | resetchannels: the channels new ACL users start with",
+        set: |c, v| {
+            c.acl_pubsub_allchannels = match one(v)?.to_ascii_lowercase().as_str() {
+                "allchannels" => true,
+                "resetchannels" => false,
+                _ => {
+                    return Err(
+                        "argument(s) must be one of the following: allchannels, resetchannels"
+                            .into(),
+                    );
+                }
+            };
+            Ok(())
+        },
+        get: |c| {
+            if c.acl_pubsub_allchannels {
+                "allchannels"
+            } else {
+                "resetchannels"
+            }
+            .to_string()
+        },
+    },
+    Param {
+        name: "acllog-max-len",
+        live: true,
+        help: "entries the ACL log keeps",
+        set: |c, v| {
+            c.acllog_max_len = parse_num(v)?;
+            Ok(())
+        },
+        get: |c| c.acllog_max_len.to_string(),
+    },
+    Param {
         name: "protected-mode",
         live: true,
         help: "yes | no: without a password, accept loopback clients only",
@@ -600,6 +709,9 @@ impl Config {
     /// Set one parameter from its words (as in a config line or `CONFIG SET`).
     /// Ignored Redis parameters are accepted and dropped.
     pub fn set(&mut self, name: &str, values: &[String]) -> Result<(), ConfigError> {
+        if name.eq_ignore_ascii_case("user") {
+            return self.add_user_line(values);
+        }
         if let Some(p) = param(name) {
             if values.is_empty() {
                 return Err(ConfigError::MissingValue(name.to_string()));
@@ -613,6 +725,35 @@ impl Config {
             return Ok(());
         }
         Err(ConfigError::Unknown(name.to_string()))
+    }
+
+    /// A `user <name> <rules>...` line: checked now as Redis reads it
+    /// (syntax, duplicates), applied when the server starts.
+    fn add_user_line(&mut self, values: &[String]) -> Result<(), ConfigError> {
+        // One quoted value holding the whole line (`--user "name on >pw"`) is
+        // split into its words, as `client-output-buffer-limit` groups are.
+        let words: Vec<String> = values
+            .iter()
+            .flat_map(|v| v.split_whitespace())
+            .map(String::from)
+            .collect();
+        if words.is_empty() {
+            return Err(ConfigError::MissingValue("user".to_string()));
+        }
+        let values = &words[..];
+        crate::acl::check_user_line(values, &self.users).map_err(|e| ConfigError::Invalid {
+            name: "user".to_string(),
+            why: e.to_string(),
+        })?;
+        self.users.push(values.to_vec());
+        Ok(())
+    }
+
+    /// The ACL defaults this configuration gives new users.
+    pub fn acl_defaults(&self) -> crate::acl::Defaults {
+        crate::acl::Defaults {
+            allchannels: self.acl_pubsub_allchannels,
+        }
     }
 
     /// Redis 7.2's protected mode (`clientAcceptHandler`): with

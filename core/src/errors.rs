@@ -42,6 +42,87 @@ pub const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client alre
 pub const CONFIG_REWRITE_UNSUPPORTED: &str =
     "ERR Rewriting config file is not supported by ringcast";
 
+pub const NOPERM_CHANNEL: &str = "NOPERM No permissions to access a channel";
+pub const ACL_NO_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
+pub const ACL_SAVE_FAILED: &str = "ERR There was an error trying to save the ACLs. Please check the server logs for more information";
+pub const ACL_USERNAME_SPACES: &str = "ERR Usernames can't contain spaces or null characters";
+pub const ACL_DELETE_DEFAULT: &str = "ERR The 'default' user cannot be removed";
+pub const ACL_GENPASS_BITS: &str = "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096";
+pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
+pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+pub const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
+
+/// `-NOPERM User <name> has no permissions to run the '<cmd>' command`
+/// (`cmd` is the full name: `client|kill`).
+pub fn noperm_command(user: &[u8], cmd: &str) -> Vec<u8> {
+    quoted(
+        "NOPERM User ",
+        user,
+        &format!(" has no permissions to run the '{cmd}' command"),
+    )
+}
+
+/// What `ACL DRYRUN` answers for a denied channel (Redis's verbose form).
+pub fn noperm_channel_verbose(user: &[u8], channel: &[u8]) -> Vec<u8> {
+    let mut e = quoted("User ", user, " has no permissions to access the '");
+    e.extend_from_slice(channel);
+    e.extend_from_slice(b"' channel");
+    e
+}
+
+/// What `ACL DRYRUN` answers for a denied command (without `NOPERM`).
+pub fn noperm_command_verbose(user: &[u8], cmd: &str) -> Vec<u8> {
+    quoted(
+        "User ",
+        user,
+        &format!(" has no permissions to run the '{cmd}' command"),
+    )
+}
+
+/// `ACL SETUSER` with a rule it refuses.
+pub fn acl_setuser_modifier(op: &[u8], why: &str) -> Vec<u8> {
+    quoted(
+        "ERR Error in ACL SETUSER modifier '",
+        c_str(op, usize::MAX),
+        &format!("': {why}"),
+    )
+}
+
+/// `ACL SETUSER` with a `(` never closed.
+pub fn acl_unmatched_parenthesis(op: &[u8]) -> Vec<u8> {
+    quoted(
+        "ERR Unmatched parenthesis in acl selector starting at '",
+        c_str(op, usize::MAX),
+        "'.",
+    )
+}
+
+/// `ACL CAT <category>` with an unknown category.
+pub fn acl_unknown_category(name: &[u8]) -> Vec<u8> {
+    quoted("ERR Unknown category '", c_str(name, 128), "'")
+}
+
+/// `ACL DRYRUN` for a user that does not exist.
+pub fn acl_user_not_found(name: &[u8]) -> Vec<u8> {
+    quoted("ERR User '", c_str(name, usize::MAX), "' not found")
+}
+
+/// `ACL DRYRUN` for a command ringcast does not know.
+pub fn acl_command_not_found(name: &[u8]) -> Vec<u8> {
+    quoted("ERR Command '", c_str(name, usize::MAX), "' not found")
+}
+
+/// The ACL file cannot be opened (`ACL LOAD`, startup): the path and the
+/// system's reason, as `strerror` words it.
+pub fn acl_file_open(path: &str, e: &std::io::Error) -> String {
+    let why = e.to_string();
+    let why = why.split(" (os error").next().unwrap_or_default();
+    format!("Error loading ACLs, opening file '{path}': {why}")
+}
+
 /// `-ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `
 pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> Vec<u8> {
     // As Redis: arguments are added while their text is under 128 bytes,

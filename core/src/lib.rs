@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod client;
 pub mod commands;
 pub mod config;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use indexmap::IndexSet;
 
+use crate::acl::{User, Users};
 use crate::client::ClientMeta;
 use crate::resp::encode::Proto;
 
@@ -27,7 +28,12 @@ pub type Subscriptions = IndexSet<Bytes, foldhash::fast::RandomState>;
 pub struct Session {
     pub id: u64,
     pub proto: Proto,
+    /// Logged in (or admitted without a password): see [`Session::auth_required`].
     pub authenticated: bool,
+    /// The ACL user the connection runs as (`default` until AUTH).
+    pub user: Arc<User>,
+    /// The table of users `user` was read from (for the default user's state).
+    pub users: Arc<Users>,
     /// Authenticated at some point of the connection's life (RESET may have
     /// logged it out since): only a client that never was has its output
     /// capped (`hub::UNAUTHENTICATED_OUTPUT_LIMIT`).
@@ -44,11 +50,16 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(meta: Arc<ClientMeta>, authenticated: bool, peer_loopback: bool) -> Self {
+    /// A new connection, logged in as `default` if that user takes no password.
+    pub fn new(meta: Arc<ClientMeta>, users: Arc<Users>, peer_loopback: bool) -> Self {
+        let user = users.default_user().clone();
+        let authenticated = user.nopass() && user.enabled();
         Session {
             id: meta.id,
             proto: Proto::Resp2,
             authenticated,
+            user,
+            users,
             ever_authenticated: authenticated,
             name: None,
             db: 0,
@@ -62,9 +73,66 @@ impl Session {
     }
 
     /// The client proved who it is (AUTH, HELLO ... AUTH).
-    pub fn log_in(&mut self) {
+    pub fn log_in(&mut self, user: Arc<User>, users: Arc<Users>) {
         self.authenticated = true;
         self.ever_authenticated = true;
+        self.set_user(user, users);
+    }
+
+    /// Back to the default user, logged in only if it takes no password
+    /// (RESET; Redis's `clientSetDefaultAuth`).
+    pub fn log_out(&mut self, users: Arc<Users>) {
+        let user = users.default_user().clone();
+        self.authenticated = user.nopass() && user.enabled();
+        self.set_user(user, users);
+    }
+
+    fn set_user(&mut self, user: Arc<User>, users: Arc<Users>) {
+        if user.name != self.user.name {
+            *crate::lock(&self.meta.user) = user.name.clone();
+        }
+        self.user = user;
+        self.users = users;
+    }
+
+    /// Redis's `authRequired`: not logged in, and the default user is
+    /// disabled or has a password.
+    pub fn auth_required(&self) -> bool {
+        !self.authenticated && self.users.auth_required()
+    }
+
+    /// Take the user's current rules from a new table of users. False if
+    /// the connection must be closed: its user was deleted (or replaced by
+    /// `ACL LOAD`), or it holds a subscription its user may no longer have
+    /// (Redis's `ACLKillPubsubClientsIfNeeded`).
+    pub fn refresh_acl(&mut self, users: &Arc<Users>) -> bool {
+        let Some(next) = users
+            .get(&self.user.name)
+            .filter(|u| u.id == self.user.id)
+            .cloned()
+        else {
+            return false;
+        };
+        if !Arc::ptr_eq(&next, &self.user)
+            && self.in_pubsub()
+            && !self.user.channels_kept_by(&next)
+            && !self.subscriptions_allowed(&next)
+        {
+            return false;
+        }
+        self.user = next;
+        self.users = users.clone();
+        true
+    }
+
+    /// Whether `user` may hold every subscription this session holds.
+    fn subscriptions_allowed(&self, user: &User) -> bool {
+        self.patterns.iter().all(|p| user.allows_channel(p, true))
+            && self.channels.iter().all(|c| user.allows_channel(c, false))
+            && self
+                .shard_channels
+                .iter()
+                .all(|c| user.allows_channel(c, false))
     }
 
     /// The count Redis reports in `subscribe`/`psubscribe` confirmations:

@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
 
 use crate::WorkerId;
+use crate::acl::Acl;
 use crate::client::Clients;
 use crate::config::Config;
 use crate::mesh::Doorbells;
@@ -65,12 +66,16 @@ pub struct Shared {
     pub process: ProcessStats,
     /// Error replies by code (INFO `errorstats`).
     pub errors: ErrorStats,
+    /// ACL users, the ACL log and its counters.
+    pub acl: Acl,
 }
 
 impl Shared {
     pub fn new(config: Config, info: ServerInfo, doorbells: std::sync::Arc<Doorbells>) -> Self {
         let workers = info.workers;
+        let acl = Acl::new(config.requirepass.as_deref(), config.acl_defaults());
         Shared {
+            acl,
             registry: Registry::new(workers),
             config: ArcSwap::from_pointee(config),
             info,
@@ -139,6 +144,46 @@ impl Shared {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Load the ACL users configured for startup, as Redis does once it is
+    /// ready: the config file's `user` lines, or the `aclfile` (not both).
+    /// Err is why the server must not start.
+    pub fn load_acl(&self) -> Result<(), String> {
+        let config = self.config.load();
+        if !config.aclfile.is_empty() && !config.users.is_empty() {
+            return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
+        }
+        let defaults = config.acl_defaults();
+        self.acl
+            .edit(|users| {
+                crate::acl::load_user_lines(users, &config.users, defaults, || self.acl.next_id())
+            })
+            .map_err(|e| e.to_string())?;
+        if !config.aclfile.is_empty() {
+            let text = config
+                .acl_files
+                .read(&config.aclfile)
+                .map_err(|e| crate::errors::acl_file_open(&config.aclfile, &e))?;
+            self.acl
+                .edit(|users| {
+                    let loaded =
+                        crate::acl::parse_file(&text, &config.aclfile, users, defaults, || {
+                            self.acl.next_id()
+                        })?;
+                    *users = loaded;
+                    Ok::<(), String>(())
+                })
+                .map_err(|e| format!("Aborting Redis startup because of ACL errors: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Wake every worker, so that each re-reads the ACL users at once.
+    pub fn ring_all(&self) {
+        for w in 0..self.info.workers {
+            self.doorbells.ring(w);
         }
     }
 

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, bail};
 use crossbeam_channel::Sender;
-use ringcast_core::config::{Config, LogLevel, OpenFiles};
+use ringcast_core::config::{AclFiles, AclStore, Config, LogLevel, OpenFiles};
 use ringcast_core::frame::SharedMessage;
 use ringcast_core::mesh::{Doorbells, Endpoint};
 use ringcast_core::shared::{ServerInfo, Shared};
@@ -120,6 +120,7 @@ fn run() -> anyhow::Result<()> {
     );
     let info = server_info(&config, &listeners, backend, config_file);
     let shared = Arc::new(Shared::new(config, info, doorbells.clone()));
+    shared.load_acl().map_err(anyhow::Error::msg)?;
     start_observers(&shared, set_log_level)?;
     tracing::info!(
         "ringcast {} (redis protocol {}) pid={} workers={} backend={} port={}",
@@ -170,7 +171,33 @@ fn settle(config: &mut Config, cpus: &[usize]) -> anyhow::Result<()> {
     // Past startup the limit already holds the reserve, so nothing is too few.
     config.open_files =
         OpenFiles::new(move |wanted| open_files::fit_maxclients(wanted, reserved).unwrap_or(0));
+    config.acl_files = AclFiles::new(AclFile);
     Ok(())
+}
+
+/// The ACL file on disk (`aclfile`).
+struct AclFile;
+
+impl AclStore for AclFile {
+    fn read(&self, path: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    /// As Redis's `ACLSaveToFile`: a temporary file beside it, synced, then
+    /// renamed over it, so a crash leaves the old file or the new one.
+    fn write(&self, path: &str, content: &[u8]) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let tmp = format!("{path}.tmp-{}", std::process::id());
+        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(content)?;
+            f.sync_all()
+        });
+        let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        renamed
+    }
 }
 
 /// One listener per `bind` address, on `port` (0: an ephemeral port).

@@ -220,7 +220,7 @@ fn client_reply(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
 
 /// One `CLIENT LIST` line (Redis 7.2 fields, plus `io-thread`: the worker),
 /// with `omem` output bytes.
-fn client_line(m: &ClientMeta, omem: usize) -> String {
+pub(super) fn client_line(m: &ClientMeta, omem: usize) -> String {
     let age = m.created.elapsed();
     let idle = age.as_millis() as u64 - m.last_active_ms.load(Relaxed).min(age.as_millis() as u64);
     let subs = (
@@ -232,8 +232,9 @@ fn client_line(m: &ClientMeta, omem: usize) -> String {
     let name = lock(&m.name).clone().unwrap_or_default();
     let lib_name = lock(&m.lib_name).clone().unwrap_or_default();
     let lib_ver = lock(&m.lib_ver).clone().unwrap_or_default();
+    let user = lock(&m.user).clone();
     format!(
-        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={omem} tot-mem={omem} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={omem} tot-mem={omem} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
         m.id,
         m.addr,
         m.laddr,
@@ -245,6 +246,7 @@ fn client_line(m: &ClientMeta, omem: usize) -> String {
         subs.1,
         subs.2,
         super::name_of(m.last_cmd.load(Relaxed)),
+        String::from_utf8_lossy(&user),
         m.resp.load(Relaxed),
         String::from_utf8_lossy(&lib_name),
         String::from_utf8_lossy(&lib_ver),
@@ -340,6 +342,7 @@ struct KillFilter {
     addr: Option<Bytes>,
     laddr: Option<Bytes>,
     kind: Option<ClientType>,
+    user: Option<Bytes>,
     max_age: u64,
     skipme: bool,
 }
@@ -347,7 +350,7 @@ struct KillFilter {
 impl KillFilter {
     /// `CLIENT KILL ip:port` (old style: may kill the caller) or the
     /// `<option> <value>` pairs of the new style; Err is the error reply.
-    fn parse(args: &[Bytes]) -> Result<KillFilter, Vec<u8>> {
+    fn parse(args: &[Bytes], users: &crate::acl::Users) -> Result<KillFilter, Vec<u8>> {
         if let [addr] = args {
             return Ok(KillFilter {
                 addr: Some(addr.clone()),
@@ -362,12 +365,12 @@ impl KillFilter {
             ..KillFilter::default()
         };
         for pair in args.chunks(2) {
-            f.apply(&pair[0], &pair[1])?;
+            f.apply(&pair[0], &pair[1], users)?;
         }
         Ok(f)
     }
 
-    fn apply(&mut self, opt: &[u8], val: &Bytes) -> Result<(), Vec<u8>> {
+    fn apply(&mut self, opt: &[u8], val: &Bytes, users: &crate::acl::Users) -> Result<(), Vec<u8>> {
         let is = |name: &[u8]| opt.eq_ignore_ascii_case(name);
         if is(b"id") {
             match super::parse_i64(val) {
@@ -388,10 +391,10 @@ impl KillFilter {
             let kind = ClientType::parse(val).ok_or_else(|| errors::unknown_client_type(val))?;
             self.kind = Some(kind);
         } else if is(b"user") {
-            // `default` is the only user; every client is logged in as it.
-            if &val[..] != b"default" {
+            if users.get(val).is_none() {
                 return Err(errors::no_such_user(val));
             }
+            self.user = Some(val.clone());
         } else if is(b"maxage") {
             match super::parse_i64(val) {
                 Some(n) if n >= 0 => self.max_age = n as u64,
@@ -414,6 +417,7 @@ impl KillFilter {
                 .as_ref()
                 .is_none_or(|a| m.laddr.as_bytes() == &a[..])
             && self.kind.is_none_or(|k| k.matches(m))
+            && self.user.as_ref().is_none_or(|u| *lock(&m.user) == *u)
             && (self.max_age == 0 || m.created.elapsed().as_secs() >= self.max_age)
             && !(self.skipme && m.id == me)
     }
@@ -423,7 +427,7 @@ impl KillFilter {
 /// [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no] [MAXAGE seconds].
 /// Clients on other workers are closed by their own worker.
 fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    let filter = match KillFilter::parse(&args[2..]) {
+    let filter = match KillFilter::parse(&args[2..], &ctx.shared.acl.users()) {
         Ok(f) => f,
         Err(e) => {
             encode::error(ctx.reply, e);

@@ -76,7 +76,18 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
             return Exec::Done;
         }
     }
+    let password_set = args[2..]
+        .chunks(2)
+        .any(|pair| pair[0].eq_ignore_ascii_case(b"requirepass"));
+    let (requirepass, defaults) = (next.requirepass.clone(), next.acl_defaults());
     ctx.shared.config.store(std::sync::Arc::new(next));
+    if password_set {
+        // Redis 7: `requirepass` is the default user's password.
+        ctx.shared
+            .acl
+            .set_requirepass(requirepass.as_deref(), defaults);
+        ctx.shared.ring_all();
+    }
     encode::simple(ctx.reply, b"OK");
     Exec::Done
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::{Bytes, BytesMut};
 
 use super::{Ctx, Exec};
+use crate::acl::LogReason;
 use crate::errors;
 use crate::resp::encode::{self, Proto};
 use crate::session::ReplyMode;
@@ -45,13 +46,12 @@ pub(super) fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
 pub(super) fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     ctx.router.unsubscribe_all(ctx.conn, ctx.session);
     ctx.session.publish_counts();
-    let nopass = ctx.shared.config.load().requirepass.is_none();
+    ctx.session.log_out(ctx.shared.acl.users());
     let s = &mut *ctx.session;
     s.proto = Proto::Resp2;
     s.name = None;
     s.db = 0;
     s.reply_mode = ReplyMode::On;
-    s.authenticated = nopass;
     s.meta.resp.store(2, Relaxed);
     s.meta.db.store(0, Relaxed);
     *crate::lock(&s.meta.name) = None;
@@ -61,34 +61,32 @@ pub(super) fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-/// Check a user/password pair against `requirepass` (the default user is
-/// the only user; without a password it accepts any).
-fn credentials_ok(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
+/// Log in as `user` if `pass` opens it (enabled, and `nopass` or one of its
+/// passwords, compared in constant time); otherwise count and log the
+/// denial (`ACL LOG` reason `auth`, the command as the client spelled it).
+fn log_in(ctx: &mut Ctx<'_>, command: &Bytes, user: &Bytes, pass: &[u8]) -> bool {
+    match ctx.shared.acl.authenticate(user, pass) {
+        Some(u) => {
+            ctx.session.log_in(u, ctx.shared.acl.users());
+            true
+        }
+        None => {
+            super::acl::record(ctx, LogReason::Auth, command.clone(), user.clone());
+            crate::stats::WorkerStats::add(&ctx.stats().auth_denied, 1);
+            false
+        }
     }
-    match &ctx.shared.config.load().requirepass {
-        None => true,
-        Some(p) => constant_time_eq(p.as_bytes(), pass),
-    }
-}
-
-/// Compare without an early exit, so reply timing does not reveal a password prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub(super) fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    let (user, pass): (&[u8], &[u8]) = match args.len() {
+    let default = Bytes::from_static(b"default");
+    let (user, pass) = match args.len() {
         2 => {
-            if ctx.shared.config.load().requirepass.is_none() {
+            if ctx.shared.acl.users().default_user().nopass() {
                 encode::error(ctx.reply, errors::AUTH_NOT_CONFIGURED);
                 return Exec::Done;
             }
-            (b"default", &args[1])
+            (&default, &args[1])
         }
         3 => (&args[1], &args[2]),
         _ => {
@@ -96,12 +94,10 @@ pub(super) fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
             return Exec::Done;
         }
     };
-    if credentials_ok(ctx, user, pass) {
-        ctx.session.log_in();
+    if log_in(ctx, &args[0], user, pass) {
         encode::simple(ctx.reply, b"OK");
     } else {
         encode::error(ctx.reply, errors::WRONGPASS);
-        crate::stats::WorkerStats::add(&ctx.stats().auth_denied, 1);
     }
     Exec::Done
 }
@@ -127,13 +123,11 @@ pub(super) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
             return Exec::Done;
         }
     };
-    if let Some((user, pass)) = opts.auth {
-        if !credentials_ok(ctx, user, pass) {
-            encode::error(ctx.reply, errors::WRONGPASS);
-            crate::stats::WorkerStats::add(&ctx.stats().auth_denied, 1);
-            return Exec::Done;
-        }
-        ctx.session.log_in();
+    if let Some((user, pass)) = opts.auth
+        && !log_in(ctx, &args[0], user, pass)
+    {
+        encode::error(ctx.reply, errors::WRONGPASS);
+        return Exec::Done;
     }
     if !ctx.session.authenticated {
         encode::error(ctx.reply, errors::HELLO_NOAUTH);

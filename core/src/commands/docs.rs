@@ -1417,6 +1417,203 @@ pub(super) static DOCS: &[CommandDoc] = &[
         doc_flags: &["syscmd"],
         ..CommandDoc::NONE
     },
+    CommandDoc {
+        name: "acl",
+        arity: -2,
+        flags: &[],
+        acl_categories: &["@slow"],
+        summary: "A container for Access List Control commands.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "Depends on subcommand.",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|cat",
+        arity: -2,
+        flags: &["noscript", "loading", "stale"],
+        acl_categories: &["@slow"],
+        summary: "Lists the ACL categories, or the commands inside a category.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(1) since the categories and commands are a fixed set.",
+        arguments: &[arg("category", Str)
+            .display("category")
+            .flags(&["optional"])],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|deluser",
+        arity: -3,
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        summary: "Deletes ACL users, and terminates their connections.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(1) amortized time considering the typical user.",
+        arguments: &[arg("username", Str)
+            .display("username")
+            .flags(&["multiple"])],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|dryrun",
+        arity: -4,
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Simulates the execution of a command by a user, without executing the command.",
+        since: "7.0.0",
+        group: "server",
+        complexity: "O(1).",
+        arguments: &[
+            arg("username", Str).display("username"),
+            arg("command", Str).display("command"),
+            arg("arg", Str)
+                .display("arg")
+                .flags(&["optional", "multiple"]),
+        ],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|genpass",
+        arity: -2,
+        flags: &["noscript", "loading", "stale"],
+        acl_categories: &["@slow"],
+        summary: "Generates a pseudorandom, secure password that can be used to identify ACL users.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(1)",
+        arguments: &[arg("bits", Integer).display("bits").flags(&["optional"])],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|getuser",
+        arity: 3,
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Lists the ACL rules of a user.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of password, command and pattern rules that the user has.",
+        history: &[
+            ("6.2.0", "Added Pub/Sub channel patterns."),
+            (
+                "7.0.0",
+                "Added selectors and changed the format of key and channel patterns from a list to their rule representation.",
+            ),
+        ],
+        arguments: &[arg("username", Str).display("username")],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|list",
+        arity: 2,
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Dumps the effective rules in ACL file format.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of configured users.",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|load",
+        arity: 2,
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Reloads the rules from the configured ACL file.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of configured users.",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|log",
+        arity: -2,
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Lists recent security events generated due to ACL rules.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N) with N being the number of entries shown.",
+        history: &[(
+            "7.2.0",
+            "Added entry ID, timestamp created, and timestamp last updated.",
+        )],
+        arguments: &[arg("operation", OneOf).flags(&["optional"]).args(&[
+            arg("count", Integer).display("count"),
+            arg("reset", PureToken).token("RESET"),
+        ])],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|save",
+        arity: 2,
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        summary: "Saves the effective ACL rules in the configured ACL file.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of configured users.",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|setuser",
+        arity: -3,
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        summary: "Creates and modifies an ACL user and its rules.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of rules provided.",
+        history: &[
+            ("6.2.0", "Added Pub/Sub channel patterns."),
+            ("7.0.0", "Added selectors and key based permissions."),
+        ],
+        arguments: &[
+            arg("username", Str).display("username"),
+            arg("rule", Str)
+                .display("rule")
+                .flags(&["optional", "multiple"]),
+        ],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|users",
+        arity: 2,
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Lists all ACL users.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of configured users.",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|whoami",
+        arity: 2,
+        flags: &["noscript", "loading", "stale"],
+        acl_categories: &["@slow"],
+        summary: "Returns the authenticated username of the current connection.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "acl|help",
+        arity: 2,
+        flags: &["loading", "stale"],
+        acl_categories: &["@slow"],
+        summary: "Returns helpful text about the different subcommands.",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
 ];
 
 #[cfg(test)]

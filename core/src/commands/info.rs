@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::{Ctx, Exec};
+use crate::acl::LogReason;
 use crate::registry::Namespace;
 use crate::resp::encode;
 use crate::shared::Shared;
@@ -408,9 +409,9 @@ fn stats(sh: &Shared, t: &mut String) {
          reply_buffer_shrinks:0\r\n\
          reply_buffer_expands:0\r\n\
          acl_access_denied_auth:{}\r\n\
-         acl_access_denied_cmd:0\r\n\
-         acl_access_denied_key:0\r\n\
-         acl_access_denied_channel:0\r\n\
+         acl_access_denied_cmd:{}\r\n\
+         acl_access_denied_key:{}\r\n\
+         acl_access_denied_channel:{}\r\n\
          total_messages_published:{}\r\n\
          total_messages_delivered:{}\r\n",
         sh.total(|s| &s.connections_received),
@@ -429,7 +430,10 @@ fn stats(sh: &Shared, t: &mut String) {
         sh.total(|s| &s.writes_processed),
         sh.total(|s| &s.query_buffer_disconnections),
         sh.total(|s| &s.output_limit_disconnections),
-        sh.total(|s| &s.auth_denied),
+        sh.acl.denied(LogReason::Auth),
+        sh.acl.denied(LogReason::Command),
+        sh.acl.denied(LogReason::Key),
+        sh.acl.denied(LogReason::Channel),
         sh.total(|s| &s.messages_published),
         sh.total(|s| &s.messages_delivered),
     );

@@ -11,6 +11,7 @@
 //! them; the hub builds the context, runs the command and acts on the
 //! [`Exec`] it returns.
 
+mod acl;
 mod client;
 mod command;
 mod config;
@@ -128,6 +129,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("publish", 3, 0, pubsub::publish),
     cmd("spublish", 3, 0, pubsub::spublish),
     container("pubsub", pubsub::PUBSUB),
+    container("acl", acl::ACL),
     cmd("ping", -1, PUBSUB_OK, connection::ping),
     cmd("echo", 2, 0, connection::echo),
     cmd("quit", -1, NO_AUTH | PUBSUB_OK, connection::quit),
@@ -224,7 +226,9 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
     }
 }
 
-/// Run one request (`args[0]` is the command name; never empty).
+/// Run one request (`args[0]` is the command name; never empty): checks in
+/// the order of Redis's `processCommand` (existence, arity, DEBUG's own
+/// gate, authentication, ACL, the RESP2 subscribed mode), then the command.
 pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     if args[0].eq_ignore_ascii_case(b"post") || args[0].eq_ignore_ascii_case(b"host:") {
         return Exec::Abort;
@@ -253,17 +257,21 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         encode::error(ctx.reply, errors::DEBUG_DISABLED);
         return Exec::Done;
     }
-    let session = &*ctx.session;
-    if !session.authenticated && spec.flags & NO_AUTH == 0 {
+    if ctx.session.auth_required() && spec.flags & NO_AUTH == 0 {
         encode::error(ctx.reply, errors::NOAUTH);
         return Exec::Done;
     }
+    // The ACL log's client line shows the command that was refused.
+    ctx.session.meta.last_cmd.store(id, Relaxed);
+    if !acl::allowed(ctx, id, spec, args) {
+        return Exec::Done;
+    }
+    let session = &*ctx.session;
     if session.proto == encode::Proto::Resp2 && session.in_pubsub() && spec.flags & PUBSUB_OK == 0 {
         encode::error(ctx.reply, errors::subscribed_context(spec.name));
         return Exec::Done;
     }
     let meta = &ctx.session.meta;
-    meta.last_cmd.store(id, Relaxed);
     // The worker's coarse clock (100 ms steps): CLIENT LIST shows idle
     // time in seconds, and a clock read per command is not free.
     meta.last_active_ms.store(

@@ -79,7 +79,7 @@ impl Hub {
             ..RequestLimits::default()
         };
         let conn = Conn {
-            session: Session::new(meta, config.requirepass.is_none(), peer.ip().is_loopback()),
+            session: Session::new(meta, self.shared.acl.users(), peer.ip().is_loopback()),
             out: OutputQueue::default(),
             decoder: Decoder::new(limits),
             pending: None,
@@ -99,6 +99,30 @@ impl Hub {
         WorkerStats::add(&stats.connections_received, 1);
         WorkerStats::add(&stats.connected_clients, 1);
         key
+    }
+
+    /// Once the ACL users changed (the epoch moved): every open connection
+    /// takes its user's new rules, and those that may not stay are closed —
+    /// their user was deleted or replaced by `ACL LOAD`, or they hold a
+    /// subscription their user may no longer have. Runs before each command
+    /// and before each batch of inbound messages is delivered, so nothing
+    /// published after the change reaches a revoked subscriber.
+    pub(super) fn acl_sweep(&mut self) {
+        let epoch = self.shared.acl.epoch();
+        if epoch == self.acl_epoch {
+            return;
+        }
+        self.acl_epoch = epoch;
+        let users = self.shared.acl.users();
+        let mut revoked = Vec::new();
+        for (key, conn) in self.conns.iter_mut() {
+            if conn.state == ConnState::Open && !conn.session.refresh_acl(&users) {
+                revoked.push(key);
+            }
+        }
+        for key in revoked {
+            self.kill(key, None);
+        }
     }
 
     /// The connection is gone (both its reader and writer finished): drop its

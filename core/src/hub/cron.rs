@@ -42,6 +42,7 @@ impl Hub {
     /// [`Hub::cron`] with the current time given (tests drive the clock).
     pub fn cron_at(&mut self, now: Instant) {
         self.now = now;
+        self.acl_sweep();
         let config = self.shared.config.load();
         self.backlog.limit = config.worker_output_backlog;
         let limit = config.output_limit_pubsub;

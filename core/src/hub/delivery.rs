@@ -102,6 +102,7 @@ impl Hub {
     }
 
     fn drain_upto(&mut self, budget: usize) -> usize {
+        self.acl_sweep();
         let (mut n, mut taken_bytes) = (0, 0);
         if !self.congested() {
             // A few messages at a time, so that a backlog that fills up
@@ -120,6 +121,9 @@ impl Hub {
                 }
                 n += taken;
                 taken_bytes += bytes;
+                // A message taken now may have been published after an ACL
+                // change that revokes one of its subscribers.
+                self.acl_sweep();
                 for m in inbox.drain(..) {
                     self.record_latency(&m);
                     self.deliver(&m);

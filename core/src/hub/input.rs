@@ -45,7 +45,7 @@ impl Hub {
             }
             let args = match conn.pending.take() {
                 Some(args) => args,
-                None => match conn.decoder.decode(buf, conn.session.authenticated) {
+                None => match conn.decoder.decode(buf, !conn.session.auth_required()) {
                     Ok(Some(args)) => args,
                     Ok(None) => return Input::NeedMore,
                     Err(e) => {
@@ -83,6 +83,11 @@ impl Hub {
     /// Run one command, queue its reply (unless CLIENT REPLY suppresses it),
     /// then deliver what it published to this worker's subscribers.
     fn execute(&mut self, key: ConnKey, args: Vec<Bytes>) -> Exec {
+        self.acl_sweep();
+        if self.conns[key].state != ConnState::Open {
+            // Its own user was just deleted or revoked.
+            return Exec::CloseAfterReply;
+        }
         self.reply.clear();
         let conn = &mut self.conns[key];
         // CLIENT REPLY SKIP applies to the command after it.

@@ -100,6 +100,8 @@ pub struct Hub {
     round: cron::Round,
     /// When the cross-protocol warning was last logged.
     security_warned: Option<Instant>,
+    /// The ACL epoch this worker's connections last read their users at.
+    acl_epoch: u64,
     /// Coarse clock, advanced by [`Hub::cron_at`]: reads and writes stamp
     /// connections with it instead of asking the OS for the time.
     now: Instant,
@@ -120,6 +122,7 @@ impl Hub {
             backlog: Backlog::new(shared.config.load().worker_output_backlog),
             round: cron::Round::default(),
             security_warned: None,
+            acl_epoch: shared.acl.epoch(),
             shared,
             now: Instant::now(),
         }

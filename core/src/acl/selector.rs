@@ -1,0 +1,427 @@
+//! A selector: one set of permissions (commands, key patterns, channel
+//! patterns). A user has a root selector and any number of `(...)` ones;
+//! a command is allowed if any of them allows it.
+//!
+//! Command permissions are a bitmap over [`table::REDIS_COMMANDS`], kept
+//! together with the ordered rules that built it (Redis's `command_rules`),
+//! which is what `ACL LIST` and `ACL GETUSER` show back.
+
+use bytes::Bytes;
+
+use super::RuleError;
+use super::table::{self, CommandId, WORDS};
+use crate::glob;
+
+/// A key pattern and what it allows (`~p`: both, `%R~p`, `%W~p`). ringcast
+/// has no keys: patterns are kept only to be shown and saved back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct KeyPattern {
+    pattern: Bytes,
+    read: bool,
+    write: bool,
+}
+
+impl KeyPattern {
+    fn describe(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(match (self.read, self.write) {
+            (true, false) => b"%R~",
+            (false, true) => b"%W~",
+            _ => b"~",
+        });
+        out.extend_from_slice(&self.pattern);
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selector {
+    allkeys: bool,
+    pub(super) allchannels: bool,
+    allcommands: bool,
+    /// Built from `+@all` rather than `-@all`: commands added later would
+    /// be allowed (Redis's reserved bit); decides the `+@all`/`-@all` prefix.
+    future: bool,
+    allowed: [u64; WORDS],
+    /// First arguments allowed for an otherwise denied command (`+select|0`).
+    first_args: Vec<(CommandId, Vec<Bytes>)>,
+    keys: Vec<KeyPattern>,
+    pub(super) channels: Vec<Bytes>,
+    /// The command rules in the order that matters, lowercase (`+@pubsub -publish`).
+    rules: String,
+}
+
+/// Outcome of checking a command against a selector or a user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Denied {
+    /// Ordered as Redis ranks them (`ACL_DENIED_CMD` < `ACL_DENIED_CHANNEL`).
+    Command,
+    /// The argument at this index names a channel the user may not use.
+    Channel(usize),
+}
+
+/// Which arguments of a command name channels the ACL checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelArgs {
+    None,
+    /// `PUBLISH channel msg`, `SPUBLISH`.
+    First,
+    /// `SUBSCRIBE channel...`, `SSUBSCRIBE`: every argument.
+    All,
+    /// `PSUBSCRIBE pattern...`: every argument, compared literally.
+    AllPatterns,
+}
+
+impl ChannelArgs {
+    pub fn of(name: &str) -> ChannelArgs {
+        match name {
+            "publish" | "spublish" => ChannelArgs::First,
+            "subscribe" | "ssubscribe" => ChannelArgs::All,
+            "psubscribe" => ChannelArgs::AllPatterns,
+            _ => ChannelArgs::None,
+        }
+    }
+}
+
+/// Whether `channel` is allowed by a list of channel patterns: a channel
+/// is matched as a glob against each; a pattern (PSUBSCRIBE) only equals
+/// one literally (Redis's `ACLCheckChannelAgainstList`).
+pub(super) fn channel_in(list: &[Bytes], channel: &[u8], is_pattern: bool) -> bool {
+    list.iter().any(|p| {
+        if is_pattern {
+            &p[..] == channel
+        } else {
+            glob::matches(p, channel)
+        }
+    })
+}
+
+/// Redis rejects spaces and NULs in patterns (`ACLStringHasSpaces`).
+pub(super) fn has_spaces(s: &[u8]) -> bool {
+    s.iter()
+        .any(|&c| c == 0 || c == b' ' || (b'\t'..=b'\r').contains(&c))
+}
+
+impl Selector {
+    /// A selector with no permissions; `allchannels` per `acl-pubsub-default`.
+    pub(super) fn new(allchannels: bool) -> Selector {
+        Selector {
+            allkeys: false,
+            allchannels,
+            allcommands: false,
+            future: false,
+            allowed: [0; WORDS],
+            first_args: Vec::new(),
+            keys: Vec::new(),
+            channels: Vec::new(),
+            rules: String::new(),
+        }
+    }
+
+    fn bit(&self, id: CommandId) -> bool {
+        self.allowed[id / 64] & (1 << (id % 64)) != 0
+    }
+
+    fn set_bit(&mut self, id: CommandId, allow: bool) {
+        if allow {
+            self.allowed[id / 64] |= 1 << (id % 64);
+        } else {
+            self.allowed[id / 64] &= !(1 << (id % 64));
+            self.allcommands = false;
+        }
+    }
+
+    /// Allow or deny a command and, for a container, all its subcommands.
+    fn change(&mut self, id: CommandId, allow: bool) {
+        self.set_bit(id, allow);
+        self.first_args.retain(|(c, _)| *c != id);
+        for sub in table::subcommands(id) {
+            self.set_bit(sub, allow);
+        }
+    }
+
+    fn set_category(&mut self, mask: u32, allow: bool) {
+        for id in 0..table::REDIS_COMMANDS.len() {
+            if table::categories(id) & mask != 0 {
+                self.change(id, allow);
+            }
+        }
+    }
+
+    /// Keep `rule` (lowercase, without its sign) as the last one, dropping
+    /// the earlier rules it overrides: the same command, category, or a
+    /// subcommand or first argument of the command (Redis's
+    /// `ACLUpdateCommandRules`).
+    fn update_rules(&mut self, rule: &str, allow: bool) {
+        let rule = rule.to_ascii_lowercase();
+        let kept: Vec<&str> = self
+            .rules
+            .split(' ')
+            .filter(|r| !r.is_empty())
+            .filter(|r| {
+                let body = &r[1..];
+                !(body == rule
+                    || (body.len() > rule.len()
+                        && body.starts_with(rule.as_str())
+                        && body.as_bytes()[rule.len()] == b'|'))
+            })
+            .collect();
+        let mut rules = kept.join(" ");
+        if !rules.is_empty() {
+            rules.push(' ');
+        }
+        rules.push(if allow { '+' } else { '-' });
+        rules.push_str(&rule);
+        self.rules = rules;
+    }
+
+    /// Apply one selector rule (Redis's `ACLSetSelector`).
+    pub(super) fn apply(&mut self, op: &[u8]) -> Result<(), RuleError> {
+        if op.is_empty() {
+            return Ok(());
+        }
+        let is = |word: &str| op.eq_ignore_ascii_case(word.as_bytes());
+        if is("allkeys") || op == b"~*" {
+            self.allkeys = true;
+            self.keys.clear();
+        } else if is("resetkeys") {
+            self.allkeys = false;
+            self.keys.clear();
+        } else if is("allchannels") || op == b"&*" {
+            self.allchannels = true;
+            self.channels.clear();
+        } else if is("resetchannels") {
+            self.allchannels = false;
+            self.channels.clear();
+        } else if is("allcommands") || is("+@all") {
+            self.allowed = [u64::MAX; WORDS];
+            self.allcommands = true;
+            self.future = true;
+            self.rules.clear();
+            self.first_args.clear();
+        } else if is("nocommands") || is("-@all") {
+            self.allowed = [0; WORDS];
+            self.allcommands = false;
+            self.future = false;
+            self.rules.clear();
+            self.first_args.clear();
+        } else if op[0] == b'~' || op[0] == b'%' {
+            self.add_key_pattern(op)?;
+        } else if op[0] == b'&' {
+            if self.allchannels {
+                return Err(RuleError::ChannelsAfterAll);
+            }
+            let pattern = &op[1..];
+            if has_spaces(pattern) {
+                return Err(RuleError::Syntax);
+            }
+            if !self.channels.iter().any(|c| &c[..] == pattern) {
+                self.channels.push(Bytes::copy_from_slice(pattern));
+            }
+            self.allchannels = false;
+        } else if op.len() > 1 && op[1] == b'@' && (op[0] == b'+' || op[0] == b'-') {
+            let mask = table::category(&op[2..]).ok_or(RuleError::Unknown)?;
+            let allow = op[0] == b'+';
+            self.update_rules(&String::from_utf8_lossy(&op[1..]), allow);
+            self.set_category(mask, allow);
+        } else if op[0] == b'+' {
+            self.allow_command(&op[1..])?;
+        } else if op[0] == b'-' {
+            let id = table::lookup(&op[1..]).ok_or(RuleError::Unknown)?;
+            self.change(id, false);
+            self.update_rules(table::name(id), false);
+        } else {
+            return Err(RuleError::Syntax);
+        }
+        Ok(())
+    }
+
+    fn add_key_pattern(&mut self, op: &[u8]) -> Result<(), RuleError> {
+        if self.allkeys {
+            return Err(RuleError::KeysAfterAll);
+        }
+        let (mut read, mut write) = (op[0] == b'~', op[0] == b'~');
+        let mut offset = 1;
+        if op[0] == b'%' {
+            while offset < op.len() {
+                match op[offset].to_ascii_uppercase() {
+                    b'R' if !read => read = true,
+                    b'W' if !write => write = true,
+                    b'~' => {
+                        offset += 1;
+                        break;
+                    }
+                    _ => return Err(RuleError::Syntax),
+                }
+                offset += 1;
+            }
+            if !read && !write {
+                return Err(RuleError::Syntax);
+            }
+        }
+        let pattern = &op[offset..];
+        if has_spaces(pattern) {
+            return Err(RuleError::Syntax);
+        }
+        match self.keys.iter_mut().find(|k| &k.pattern[..] == pattern) {
+            Some(k) => {
+                k.read |= read;
+                k.write |= write;
+            }
+            None => self.keys.push(KeyPattern {
+                pattern: Bytes::copy_from_slice(pattern),
+                read,
+                write,
+            }),
+        }
+        self.allkeys = false;
+        Ok(())
+    }
+
+    /// `+cmd`, `+container|sub`, or `+cmd|first-arg`.
+    fn allow_command(&mut self, name: &[u8]) -> Result<(), RuleError> {
+        let Some(bar) = name.iter().rposition(|&b| b == b'|') else {
+            let id = table::lookup(name).ok_or(RuleError::Unknown)?;
+            self.change(id, true);
+            self.update_rules(table::name(id), true);
+            return Ok(());
+        };
+        let (base, sub) = (&name[..bar], &name[bar + 1..]);
+        let id = table::lookup(base).ok_or(RuleError::Unknown)?;
+        if table::is_subcommand(id) {
+            return Err(RuleError::FirstArgOfSubcommand);
+        }
+        if sub.is_empty() {
+            return Err(RuleError::Syntax);
+        }
+        if table::subcommands(id).is_empty() {
+            let allowed = match self.first_args.iter_mut().find(|(c, _)| *c == id) {
+                Some((_, args)) => args,
+                None => {
+                    self.first_args.push((id, Vec::new()));
+                    &mut self.first_args.last_mut().expect("just pushed").1
+                }
+            };
+            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(sub)) {
+                allowed.push(Bytes::copy_from_slice(sub));
+            }
+        } else {
+            let sub_id = table::lookup(name).ok_or(RuleError::Unknown)?;
+            self.change(sub_id, true);
+        }
+        self.update_rules(&String::from_utf8_lossy(name), true);
+        Ok(())
+    }
+
+    /// Whether this selector lets command `id` run with `args` (`args[0]`
+    /// the command name), and its channel arguments.
+    pub(super) fn check(
+        &self,
+        id: CommandId,
+        args: &[Bytes],
+        channels: ChannelArgs,
+    ) -> Result<(), Denied> {
+        if !self.allcommands && !table::no_auth(id) && !self.bit(id) {
+            let at = if table::is_subcommand(id) { 2 } else { 1 };
+            let first_ok = match (self.first_args.iter().find(|(c, _)| *c == id), args.get(at)) {
+                (Some((_, allowed)), Some(arg)) => {
+                    allowed.iter().any(|a| a.eq_ignore_ascii_case(arg))
+                }
+                _ => false,
+            };
+            if !first_ok {
+                return Err(Denied::Command);
+            }
+        }
+        if self.allchannels {
+            return Ok(());
+        }
+        let (named, is_pattern) = match channels {
+            ChannelArgs::None => return Ok(()),
+            ChannelArgs::First => (args.get(1..2).unwrap_or_default(), false),
+            ChannelArgs::All => (args.get(1..).unwrap_or_default(), false),
+            ChannelArgs::AllPatterns => (args.get(1..).unwrap_or_default(), true),
+        };
+        match named
+            .iter()
+            .position(|c| !channel_in(&self.channels, c, is_pattern))
+        {
+            Some(i) => Err(Denied::Channel(i + 1)),
+            None => Ok(()),
+        }
+    }
+
+    /// May this selector use `channel` (a pattern if `is_pattern`)?
+    pub(super) fn allows_channel(&self, channel: &[u8], is_pattern: bool) -> bool {
+        self.allchannels || channel_in(&self.channels, channel, is_pattern)
+    }
+
+    /// `+@all ...` / `-@all ...`: the command part of a description.
+    pub fn describe_commands(&self) -> String {
+        let mut s = String::from(if self.future { "+@all" } else { "-@all" });
+        if !self.rules.is_empty() {
+            s.push(' ');
+            s.push_str(&self.rules);
+        }
+        s
+    }
+
+    /// `~* ` or the key patterns, each followed by a space.
+    fn describe_keys_into(&self, out: &mut Vec<u8>) {
+        if self.allkeys {
+            out.extend_from_slice(b"~* ");
+            return;
+        }
+        for k in &self.keys {
+            k.describe(out);
+            out.push(b' ');
+        }
+    }
+
+    /// The whole selector as rules (`ACLDescribeSelector`).
+    pub(super) fn describe(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.describe_keys_into(&mut out);
+        if self.allchannels {
+            out.extend_from_slice(b"&* ");
+        } else {
+            out.extend_from_slice(b"resetchannels ");
+            for c in &self.channels {
+                out.push(b'&');
+                out.extend_from_slice(c);
+                out.push(b' ');
+            }
+        }
+        out.extend_from_slice(self.describe_commands().as_bytes());
+        out
+    }
+
+    /// `keys` of ACL GETUSER: `~*`, or the patterns separated by spaces.
+    pub fn keys_field(&self) -> Vec<u8> {
+        if self.allkeys {
+            return b"~*".to_vec();
+        }
+        let mut out = Vec::new();
+        for (i, k) in self.keys.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            k.describe(&mut out);
+        }
+        out
+    }
+
+    /// `channels` of ACL GETUSER: `&*`, or `&pattern`s separated by spaces.
+    pub fn channels_field(&self) -> Vec<u8> {
+        if self.allchannels {
+            return b"&*".to_vec();
+        }
+        let mut out = Vec::new();
+        for (i, c) in self.channels.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            out.push(b'&');
+            out.extend_from_slice(c);
+        }
+        out
+    }
+}
