@@ -88,7 +88,11 @@ pub(crate) fn spawn(worker: Rc<Worker>, handoff: Handoff) {
                 tracing::debug!(
                     "Error accepting a client connection: {e} (addr={peer} laddr={local})"
                 );
-                // Dropping the stream closes it; dropping the slot frees it.
+                // As for a plain connection: shut the socket down (a read
+                // abandoned by the timeout may still be in flight on
+                // io_uring, holding the descriptor open), then dropping the
+                // stream closes it and dropping the slot frees it.
+                shutdown(fd);
             }
         }
     });
