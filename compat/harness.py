@@ -60,7 +60,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_command(port: int, threads: int | None = None, requirepass: str | None = None) -> list[str]:
+def server_command(
+    port: int, threads: int | None = None, requirepass: str | None = None, extra: list[str] | None = None
+) -> list[str]:
     """Command line for the server under test with the given options."""
     if target() == "redis":
         exe = shutil.which("redis-server")
@@ -76,7 +78,8 @@ def server_command(port: int, threads: int | None = None, requirepass: str | Non
             cmd += ["--threads", str(threads)]
     if requirepass is not None:
         cmd += ["--requirepass", requirepass]
-    return cmd
+    # Flags both servers take alike (the tls-* parameters).
+    return cmd + list(extra or [])
 
 
 def _answers(port: int) -> bool:
@@ -92,7 +95,14 @@ def _answers(port: int) -> bool:
 class Server:
     """One server process on a fixed 127.0.0.1 port; can be stopped and started again."""
 
-    def __init__(self, threads: int | None = None, requirepass: str | None = None, port: int | None = None):
+    def __init__(
+        self,
+        threads: int | None = None,
+        requirepass: str | None = None,
+        port: int | None = None,
+        extra: list[str] | None = None,
+    ):
+        self.extra = extra
         self.threads = threads
         self.requirepass = requirepass
         self.port = port if port is not None else free_port()
@@ -101,7 +111,7 @@ class Server:
 
     @property
     def command(self) -> list[str]:
-        return server_command(self.port, self.threads, self.requirepass)
+        return server_command(self.port, self.threads, self.requirepass, self.extra)
 
     def start(self) -> "Server":
         assert self.proc is None, "server already running"

@@ -59,7 +59,7 @@ export function freePort() {
   });
 }
 
-function serverCommand(port, { threads, requirepass } = {}) {
+function serverCommand(port, { threads, requirepass, extra } = {}) {
   let cmd;
   if (target() === "redis") {
     cmd = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
@@ -70,6 +70,8 @@ function serverCommand(port, { threads, requirepass } = {}) {
     if (threads !== undefined) cmd.push("--threads", String(threads));
   }
   if (requirepass !== undefined) cmd.push("--requirepass", requirepass);
+  // Flags both servers take alike (the tls-* parameters).
+  if (extra !== undefined) cmd.push(...extra);
   return cmd;
 }
 
@@ -92,7 +94,8 @@ const exited = (proc) => proc.exitCode !== null || proc.signalCode !== null;
 
 /** One server process on a fixed 127.0.0.1 port; can be stopped and started again. */
 export class Server {
-  constructor({ threads, requirepass, port } = {}) {
+  constructor({ threads, requirepass, port, extra } = {}) {
+    this.extra = extra;
     this.threads = threads;
     this.requirepass = requirepass ?? null;
     this.port = port;
@@ -107,6 +110,7 @@ export class Server {
     const [exe, ...args] = serverCommand(this.port, {
       threads: this.threads,
       requirepass: this.requirepass ?? undefined,
+      extra: this.extra,
     });
     const log = openSync(this.logPath, "a");
     const proc = spawn(exe, args, { stdio: ["ignore", log, log] });

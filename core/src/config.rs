@@ -45,6 +45,100 @@ pub enum LogLevel {
     Warning,
 }
 
+/// Whether TLS clients must present a certificate (`tls-auth-clients`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsAuthClients {
+    No,
+    /// Required (Redis's default).
+    Yes,
+    /// Verified when presented, not required.
+    Optional,
+}
+
+/// The TLS parameters (Redis's `tls-*`). TLS is on when `port` is not 0.
+/// Empty strings are unset, as in Redis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub port: u16,
+    pub cert_file: String,
+    pub key_file: String,
+    pub key_file_pass: String,
+    pub ca_cert_file: String,
+    pub ca_cert_dir: String,
+    pub auth_clients: TlsAuthClients,
+    /// Space separated, e.g. `TLSv1.2 TLSv1.3` (empty: both).
+    pub protocols: String,
+    /// TLS 1.2 cipher suites, OpenSSL names separated by `:` (empty: all).
+    pub ciphers: String,
+    /// TLS 1.3 cipher suites, OpenSSL names separated by `:` (empty: all).
+    pub ciphersuites: String,
+    pub prefer_server_ciphers: bool,
+    pub session_caching: bool,
+    pub session_cache_size: usize,
+    pub session_cache_timeout: u64,
+    /// ringcast's own: seconds a client has to complete its handshake.
+    pub handshake_timeout: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            port: 0,
+            cert_file: String::new(),
+            key_file: String::new(),
+            key_file_pass: String::new(),
+            ca_cert_file: String::new(),
+            ca_cert_dir: String::new(),
+            auth_clients: TlsAuthClients::Yes,
+            protocols: String::new(),
+            ciphers: String::new(),
+            ciphersuites: String::new(),
+            prefer_server_ciphers: false,
+            session_caching: true,
+            session_cache_size: 20 * 1024,
+            session_cache_timeout: 300,
+            handshake_timeout: 10,
+        }
+    }
+}
+
+/// Checks a TLS configuration before `CONFIG SET` makes it live (Redis's
+/// `applyTlsCfg`): the server loads the certificate, key and CA files and
+/// builds what new TLS connections will use, or says why it cannot. The
+/// error is logged by the checker; `CONFIG SET` answers with Redis's text.
+/// Without one (a configuration outside a process, in tests) every
+/// configuration passes.
+#[derive(Clone, Default)]
+pub struct TlsCheck(Option<Arc<TlsCheckFn>>);
+
+/// The server's check of a TLS configuration: Ok, or why not.
+type TlsCheckFn = dyn Fn(&Config) -> Result<(), String> + Send + Sync;
+
+impl TlsCheck {
+    pub fn new(check: impl Fn(&Config) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        TlsCheck(Some(Arc::new(check)))
+    }
+}
+
+/// Not configuration, so never what makes two configurations differ.
+impl PartialEq for TlsCheck {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for TlsCheck {}
+
+impl std::fmt::Debug for TlsCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "TlsCheck(server)"
+        } else {
+            "TlsCheck(none)"
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub port: u16,
@@ -83,6 +177,9 @@ pub struct Config {
     pub acllog_max_len: usize,
     /// `user <name> <rules>...` lines of the config file, in order, the name first.
     pub users: Vec<Vec<String>>,
+    pub tls: TlsConfig,
+    /// Not a parameter: how the server checks a new TLS configuration.
+    pub tls_check: TlsCheck,
     /// Not a parameter: how many clients the process's open-file limit
     /// holds, consulted when `maxclients` changes at runtime.
     pub open_files: OpenFiles,
@@ -216,6 +313,8 @@ impl Default for Config {
             acl_pubsub_allchannels: false,
             acllog_max_len: 128,
             users: Vec::new(),
+            tls: TlsConfig::default(),
+            tls_check: TlsCheck::default(),
             open_files: OpenFiles::default(),
             acl_files: AclFiles::default(),
         }
@@ -239,6 +338,10 @@ pub enum ConfigError {
         "The operating system is not able to handle the specified number of clients, try with {try_with}"
     )]
     OpenFilesLimit { try_with: usize },
+    /// The new TLS configuration cannot be loaded (Redis's text; the
+    /// reason is in the log).
+    #[error("Unable to update TLS configuration. Check server logs.")]
+    Tls,
 }
 
 /// A configuration that cannot be loaded: where, and why.
@@ -294,6 +397,14 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("cluster-enabled", "no"),
     ("slave-read-only", "yes"),
     ("replica-read-only", "yes"),
+    // No replication or cluster: no outgoing TLS, no client-side certificate.
+    ("tls-replication", "no"),
+    ("tls-cluster", "no"),
+    ("tls-client-cert-file", ""),
+    ("tls-client-key-file", ""),
+    ("tls-client-key-file-pass", ""),
+    // rustls offers no finite-field Diffie-Hellman suites, so no DH parameters.
+    ("tls-dh-params-file", ""),
 ];
 
 fn yes_no(v: &[String]) -> Result<bool, String> {
@@ -678,6 +789,179 @@ pub static PARAMS: &[Param] = &[
         },
         get: |c| c.client_query_buffer_limit.to_string(),
     },
+    Param {
+        name: "tls-port",
+        live: false,
+        help: "TLS port to listen on (0: no TLS)",
+        set: |c, v| {
+            c.tls.port = parse_num(v)?;
+            Ok(())
+        },
+        get: |c| c.tls.port.to_string(),
+    },
+    Param {
+        name: "tls-cert-file",
+        live: true,
+        help: "server certificate chain (PEM)",
+        set: |c, v| {
+            c.tls.cert_file = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.tls.cert_file.clone(),
+    },
+    Param {
+        name: "tls-key-file",
+        live: true,
+        help: "private key of the server certificate (PEM: PKCS#8, PKCS#1 or SEC1)",
+        set: |c, v| {
+            c.tls.key_file = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.tls.key_file.clone(),
+    },
+    Param {
+        name: "tls-key-file-pass",
+        live: true,
+        help: "passphrase of an encrypted PKCS#8 tls-key-file",
+        set: |c, v| {
+            c.tls.key_file_pass = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.tls.key_file_pass.clone(),
+    },
+    Param {
+        name: "tls-ca-cert-file",
+        live: true,
+        help: "CA certificates (PEM) client certificates are verified against",
+        set: |c, v| {
+            c.tls.ca_cert_file = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.tls.ca_cert_file.clone(),
+    },
+    Param {
+        name: "tls-ca-cert-dir",
+        live: true,
+        help: "directory of CA certificate files (PEM)",
+        set: |c, v| {
+            c.tls.ca_cert_dir = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.tls.ca_cert_dir.clone(),
+    },
+    Param {
+        name: "tls-auth-clients",
+        live: true,
+        help: "yes | no | optional: require client certificates",
+        set: |c, v| {
+            c.tls.auth_clients = match one(v)?.to_ascii_lowercase().as_str() {
+                "yes" => TlsAuthClients::Yes,
+                "no" => TlsAuthClients::No,
+                "optional" => TlsAuthClients::Optional,
+                _ => return Err("expects yes, no or optional".into()),
+            };
+            Ok(())
+        },
+        get: |c| {
+            match c.tls.auth_clients {
+                TlsAuthClients::Yes => "yes",
+                TlsAuthClients::No => "no",
+                TlsAuthClients::Optional => "optional",
+            }
+            .to_string()
+        },
+    },
+    Param {
+        name: "tls-protocols",
+        live: true,
+        help: "TLS versions accepted, e.g. \"TLSv1.2 TLSv1.3\" (empty: both)",
+        set: |c, v| {
+            c.tls.protocols = v.join(" ");
+            Ok(())
+        },
+        get: |c| c.tls.protocols.clone(),
+    },
+    Param {
+        name: "tls-ciphers",
+        live: true,
+        help: "TLS 1.2 cipher suites, OpenSSL names separated by ':' (empty: all)",
+        set: |c, v| {
+            c.tls.ciphers = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.tls.ciphers.clone(),
+    },
+    Param {
+        name: "tls-ciphersuites",
+        live: true,
+        help: "TLS 1.3 cipher suites, OpenSSL names separated by ':' (empty: all)",
+        set: |c, v| {
+            c.tls.ciphersuites = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.tls.ciphersuites.clone(),
+    },
+    Param {
+        name: "tls-prefer-server-ciphers",
+        live: true,
+        help: "yes | no: choose the cipher suite by the server's order",
+        set: |c, v| {
+            c.tls.prefer_server_ciphers = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| {
+            if c.tls.prefer_server_ciphers {
+                "yes"
+            } else {
+                "no"
+            }
+            .to_string()
+        },
+    },
+    Param {
+        name: "tls-session-caching",
+        live: true,
+        help: "yes | no: let clients resume TLS sessions",
+        set: |c, v| {
+            c.tls.session_caching = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| if c.tls.session_caching { "yes" } else { "no" }.to_string(),
+    },
+    Param {
+        name: "tls-session-cache-size",
+        live: true,
+        help: "TLS sessions kept for resumption",
+        set: |c, v| {
+            c.tls.session_cache_size = parse_num(v)?;
+            Ok(())
+        },
+        get: |c| c.tls.session_cache_size.to_string(),
+    },
+    Param {
+        name: "tls-session-cache-timeout",
+        live: true,
+        help: "accepted for redis.conf compatibility; the session cache evicts by size only",
+        set: |c, v| {
+            c.tls.session_cache_timeout = parse_num(v)?;
+            Ok(())
+        },
+        get: |c| c.tls.session_cache_timeout.to_string(),
+    },
+    Param {
+        name: "tls-handshake-timeout",
+        live: true,
+        help: "seconds a TLS client has to complete its handshake (ringcast's own)",
+        set: |c, v| {
+            let n: u64 = parse_num(v)?;
+            if n == 0 {
+                return Err("must be at least 1".into());
+            }
+            c.tls.handshake_timeout = n;
+            Ok(())
+        },
+        get: |c| c.tls.handshake_timeout.to_string(),
+    },
     // ringcast's own parameters (no Redis counterpart).
     Param {
         name: "metrics-port",
@@ -700,6 +984,12 @@ pub static PARAMS: &[Param] = &[
         get: |c| c.metrics_bind.clone(),
     },
 ];
+
+/// Whether the TLS context (certificate, key, CAs, versions, suites,
+/// sessions, client verification) is built from this parameter.
+fn tls_context_param(name: &str) -> bool {
+    name.starts_with("tls-") && !matches!(name, "tls-port" | "tls-handshake-timeout")
+}
 
 pub fn param(name: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
@@ -787,6 +1077,27 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Redis's apply step, once every pair of a `CONFIG SET` is set: if any
+    /// of `names` is a TLS parameter that the TLS context is built from and
+    /// TLS is on, the new TLS configuration must load (so that a new
+    /// certificate and its key can be set in one command). The error
+    /// carries the name of the first such parameter, as Redis's reply does.
+    pub fn apply_live(&self, names: &[&str]) -> Result<(), (&'static str, ConfigError)> {
+        let Some(first) = names
+            .iter()
+            .filter_map(|n| param(n))
+            .find(|p| tls_context_param(p.name))
+        else {
+            return Ok(());
+        };
+        match &self.tls_check.0 {
+            Some(check) if self.tls.port != 0 => {
+                check(self).map_err(|_| (first.name, ConfigError::Tls))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Current value of every parameter (ours and the ignored ones) whose
@@ -1076,6 +1387,82 @@ mod tests {
         // Startup fits maxclients to the limit itself (lowering it, as Redis
         // does): files and flags are not checked.
         assert!(c.set("maxclients", &["5000".into()]).is_ok());
+    }
+
+    #[test]
+    fn tls_parameters_have_redis_defaults_and_names() {
+        let c = Config::default();
+        let get = |name: &str| c.get_matching(name.as_bytes())[0].1.clone();
+        assert_eq!(get("tls-port"), "0");
+        assert_eq!(get("tls-auth-clients"), "yes");
+        assert_eq!(get("tls-session-caching"), "yes");
+        assert_eq!(get("tls-prefer-server-ciphers"), "no");
+        assert_eq!(get("tls-session-cache-size"), "20480");
+        assert_eq!(get("tls-session-cache-timeout"), "300");
+        assert_eq!(get("tls-cert-file"), "");
+        assert_eq!(get("tls-replication"), "no");
+        assert_eq!(get("tls-handshake-timeout"), "10");
+    }
+
+    #[test]
+    fn tls_parameters_load_from_file_and_flags() {
+        let mut c = Config::default();
+        c.apply_file(
+            "tls-port 6380\ntls-cert-file /a.crt\ntls-key-file /a.key\ntls-auth-clients optional\ntls-protocols \"TLSv1.2 TLSv1.3\"\ntls-dh-params-file /x\n",
+        )
+        .unwrap();
+        assert_eq!(c.tls.port, 6380);
+        assert_eq!(c.tls.cert_file, "/a.crt");
+        assert_eq!(c.tls.auth_clients, TlsAuthClients::Optional);
+        assert_eq!(c.tls.protocols, "TLSv1.2 TLSv1.3");
+        let args = [
+            "--tls-ciphersuites",
+            "TLS_AES_128_GCM_SHA256",
+            "--port",
+            "0",
+        ];
+        c.apply_args(&args.map(String::from)).unwrap();
+        assert_eq!(c.tls.ciphersuites, "TLS_AES_128_GCM_SHA256");
+        assert_eq!(c.port, 0);
+        assert!(c.set("tls-auth-clients", &["maybe".into()]).is_err());
+        assert_eq!(
+            c.set_live("tls-port", "1"),
+            Err(ConfigError::Immutable("tls-port".into()))
+        );
+    }
+
+    #[test]
+    fn tls_changes_are_checked_once_all_are_set_and_only_with_tls_on() {
+        let checked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = checked.clone();
+        let mut c = Config {
+            tls_check: TlsCheck::new(move |c| {
+                seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if c.tls.cert_file == "bad" {
+                    Err("Failed to load certificate: bad".into())
+                } else {
+                    Ok(())
+                }
+            }),
+            ..Config::default()
+        };
+        c.set_live("tls-cert-file", "bad").unwrap();
+        // TLS off: nothing to load, as in Redis.
+        assert_eq!(c.apply_live(&["tls-cert-file"]), Ok(()));
+        c.tls.port = 6380;
+        assert_eq!(
+            c.apply_live(&["timeout", "TLS-CERT-FILE", "tls-key-file"]),
+            Err(("tls-cert-file", ConfigError::Tls))
+        );
+        assert_eq!(
+            ConfigError::Tls.to_string(),
+            "Unable to update TLS configuration. Check server logs."
+        );
+        c.set_live("tls-cert-file", "good").unwrap();
+        assert_eq!(c.apply_live(&["tls-cert-file", "tls-key-file"]), Ok(()));
+        // Not the TLS context: nothing to check.
+        assert_eq!(c.apply_live(&["tls-handshake-timeout", "timeout"]), Ok(()));
+        assert_eq!(checked.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 
     #[test]

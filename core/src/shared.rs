@@ -57,6 +57,8 @@ pub struct Shared {
     pub info: ServerInfo,
     pub stats: Box<[CachePadded<WorkerStats>]>,
     pub rejected_connections: AtomicU64,
+    /// TLS handshakes that failed or timed out (INFO `tls_handshake_failures`).
+    pub tls_handshake_failures: AtomicU64,
     /// Client slots taken, against `maxclients`: see [`Shared::admit_client`].
     admitted: AtomicUsize,
     pub clients: Clients,
@@ -83,6 +85,7 @@ impl Shared {
                 .map(|_| CachePadded::new(WorkerStats::default()))
                 .collect(),
             rejected_connections: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
             admitted: AtomicUsize::new(0),
             clients: Clients::new(workers),
             doorbells,

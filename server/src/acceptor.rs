@@ -9,6 +9,11 @@
 //! tests rely on. Accepting is far off the hot path (one hand-off per
 //! connection), so the extra hop costs nothing that matters.
 //!
+//! A `tls-port` listener has its own acceptor, which hands each connection
+//! over with the TLS context current at that moment; the worker does the
+//! handshake. Its client slot is taken here as for a plain connection, so
+//! connections still in their handshake count against `maxclients`.
+//!
 //! It also refuses the connections Redis refuses at accept time, with
 //! Redis's error line: past `maxclients`, and non-loopback clients in
 //! protected mode (`Config::protected_mode_denies`). `maxclients` is counted
@@ -26,6 +31,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use ringcast_core::shared::Shared;
+
+use crate::tls::TlsContext;
 
 /// A client's place under `maxclients`, taken by the acceptor. Dropped
 /// before the connection reaches its worker's hub (refused, hand-off
@@ -59,10 +66,12 @@ impl Drop for ClientSlot {
     }
 }
 
-/// A new connection on its way to a worker, with its slot.
+/// A new connection on its way to a worker, with its slot, and for a TLS
+/// connection the TLS context current when it was accepted.
 pub(crate) struct Handoff {
     pub stream: TcpStream,
     pub slot: ClientSlot,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 pub(crate) struct Acceptor {
@@ -70,6 +79,8 @@ pub(crate) struct Acceptor {
     pub shared: Arc<Shared>,
     pub workers: Vec<Sender<Handoff>>,
     pub next: Arc<AtomicUsize>,
+    /// Set on a `tls-port` listener.
+    pub tls: Option<Arc<TlsContext>>,
 }
 
 impl Acceptor {
@@ -145,10 +156,11 @@ impl Acceptor {
         if stream.set_nonblocking(true).is_err() {
             return;
         }
+        let tls = self.tls.as_ref().map(|t| t.for_connection(&config));
         let w = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         tracing::debug!("connection from {peer} to worker {w}");
         // A failed send drops the hand-off, and with it the slot.
-        if self.workers[w].send(Handoff { stream, slot }).is_ok() {
+        if self.workers[w].send(Handoff { stream, slot, tls }).is_ok() {
             self.shared.doorbells.ring(w);
         }
     }

@@ -1,6 +1,8 @@
 //! One client connection on its worker: a reader task that feeds the hub and
 //! a writer task that sends what the hub queued, one (vectored) write per
-//! event-loop turn.
+//! event-loop turn. A TLS connection has the same two tasks around its
+//! rustls session (`crate::tls`): the reader decrypts, the writer encrypts
+//! and is the only one to write to the socket.
 //!
 //! Closing: whoever decides the connection is over shuts the socket down,
 //! which ends the other side's pending read or write; the reader waits for
@@ -10,8 +12,10 @@
 //! blocked on a peer that does not read lets go of it immediately.
 
 use std::future::poll_fn;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -21,9 +25,9 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 use ringcast_core::hub::{ConnKey, Input, Output};
 
+use crate::acceptor::{ClientSlot, Handoff};
+use crate::tls::{self, TlsReader, TlsSession};
 use crate::worker::state::{Worker, shutdown};
-
-use crate::acceptor::Handoff;
 
 /// Read sizes adapt per connection between these bounds: an idle subscriber
 /// keeps a small buffer (10,000 of them must stay cheap), a busy publisher
@@ -35,31 +39,116 @@ const IOV_MAX: usize = 1024;
 
 /// Take over a connection the acceptor handed to this worker. If it cannot
 /// be registered, dropping `handoff` closes it and frees its client slot.
+/// A TLS connection first completes its handshake (holding its slot, not
+/// yet a client of the hub); one that fails or times out is counted and
+/// closed without disturbing anything else.
 pub(crate) fn spawn(worker: Rc<Worker>, handoff: Handoff) {
-    let Handoff { stream, slot } = handoff;
+    let Handoff { stream, slot, tls } = handoff;
     let peer = stream.peer_addr();
     let local = stream.local_addr();
     let (Ok(peer), Ok(local)) = (peer, local) else {
         return;
     };
     let fd = stream.as_raw_fd();
-    let stream = match TcpStream::from_std(stream) {
+    let mut stream = match TcpStream::from_std(stream) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!("cannot register connection from {peer}: {e}");
             return;
         }
     };
+    let Some(tls_config) = tls else {
+        start(worker, stream, slot, peer, local, fd, None);
+        return;
+    };
+    monoio::spawn(async move {
+        let shared = worker.hub().shared().clone();
+        let limit = Duration::from_secs(shared.config.load().tls.handshake_timeout);
+        let mut conn = match rustls::ServerConnection::new(tls_config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("cannot start a TLS session for {peer}: {e}");
+                return;
+            }
+        };
+        match tls::handshake(&mut stream, &mut conn, limit).await {
+            Ok(()) => start(
+                worker,
+                stream,
+                slot,
+                peer,
+                local,
+                fd,
+                Some(TlsSession::new(conn)),
+            ),
+            Err(e) => {
+                shared
+                    .tls_handshake_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    "Error accepting a client connection: {e} (addr={peer} laddr={local})"
+                );
+                // As for a plain connection: shut the socket down (a read
+                // abandoned by the timeout may still be in flight on
+                // io_uring, holding the descriptor open), then dropping the
+                // stream closes it and dropping the slot frees it.
+                shutdown(fd);
+            }
+        }
+    });
+}
+
+/// Register an accepted (and for TLS, handshaken) connection with the hub
+/// and start its reader and writer.
+fn start(
+    worker: Rc<Worker>,
+    stream: TcpStream,
+    slot: ClientSlot,
+    peer: SocketAddr,
+    local: SocketAddr,
+    fd: RawFd,
+    tls: Option<Rc<TlsSession>>,
+) {
     let key = worker.connect(peer, local, fd);
     slot.pass_to_hub();
     tracing::debug!("accepted {peer} as key {key}");
     let (rd, wr) = stream.into_split();
-    let writer = monoio::spawn(write_loop(worker.clone(), key, wr, fd));
+    let (reader, session) = match tls {
+        None => (Reader::Plain(rd), None),
+        Some(s) => (Reader::Tls(TlsReader::new(rd, s.clone())), Some(s)),
+    };
+    let writer = monoio::spawn(write_loop(worker.clone(), key, wr, fd, session));
     monoio::spawn(async move {
-        read_loop(worker.clone(), key, rd, fd).await;
+        read_loop(worker.clone(), key, reader, fd).await;
         writer.await;
         worker.disconnect(key);
     });
+}
+
+/// Where a connection's requests come from: the socket, or the plaintext
+/// of its TLS session.
+enum Reader<R> {
+    Plain(R),
+    Tls(TlsReader<R>),
+}
+
+impl<R: AsyncReadRent> Reader<R> {
+    /// Read into `buf`'s room past its length (`cap` bytes in all).
+    async fn read(&mut self, mut buf: BytesMut, cap: usize) -> (std::io::Result<usize>, BytesMut) {
+        let len = buf.len();
+        match self {
+            Reader::Plain(rd) => {
+                let (res, slice) = rd.read(buf.slice_mut(len..cap)).await;
+                (res, slice.into_inner())
+            }
+            Reader::Tls(rd) => {
+                buf.resize(cap, 0);
+                let res = rd.read(&mut buf[len..]).await;
+                buf.truncate(len + res.as_ref().map_or(0, |n| *n));
+                (res, buf)
+            }
+        }
+    }
 }
 
 /// `DEBUG SLEEP`: block the whole worker, as Redis blocks its server, but
@@ -75,7 +164,12 @@ fn sleep_worker(worker: &Worker, d: Duration) {
     }
 }
 
-async fn read_loop<R: AsyncReadRent>(worker: Rc<Worker>, key: ConnKey, mut rd: R, fd: RawFd) {
+async fn read_loop<R: AsyncReadRent>(
+    worker: Rc<Worker>,
+    key: ConnKey,
+    mut rd: Reader<R>,
+    fd: RawFd,
+) {
     let mut chunk = READ_MIN;
     let mut buf = BytesMut::with_capacity(chunk);
     loop {
@@ -124,8 +218,8 @@ async fn read_loop<R: AsyncReadRent>(worker: Rc<Worker>, key: ConnKey, mut rd: R
         }
         let len = buf.len();
         let cap = buf.capacity();
-        let (res, slice) = rd.read(buf.slice_mut(len..cap)).await;
-        buf = slice.into_inner();
+        let (res, back) = rd.read(buf, cap).await;
+        buf = back;
         match res {
             Ok(0) | Err(_) => break,
             Ok(n) => {
@@ -159,14 +253,38 @@ fn read_room(chunk: usize, buffered: usize, pending_bulk: Option<usize>) -> usiz
     }
 }
 
-async fn write_loop<W: AsyncWriteRent>(worker: Rc<Worker>, key: ConnKey, mut wr: W, fd: RawFd) {
+async fn write_loop<W: AsyncWriteRent>(
+    worker: Rc<Worker>,
+    key: ConnKey,
+    mut wr: W,
+    fd: RawFd,
+    tls: Option<Rc<TlsSession>>,
+) {
     let mut batch: Vec<Bytes> = Vec::new();
     loop {
-        let action = poll_fn(|cx| worker.with_hub(|h| h.poll_output(key, cx, &mut batch))).await;
+        // Output from the hub, or (TLS) records reading made rustls want to send.
+        let action = poll_fn(
+            |cx| match worker.with_hub(|h| h.poll_output(key, cx, &mut batch)) {
+                Poll::Ready(out) => Poll::Ready(Some(out)),
+                Poll::Pending => match &tls {
+                    Some(s) if s.poll_pending(cx.waker()) => Poll::Ready(None),
+                    _ => Poll::Pending,
+                },
+            },
+        )
+        .await;
         match action {
-            Output::Close => break,
-            Output::Write(n) => {
-                let ok = if batch.len() == 1 {
+            None => {
+                let Some(session) = &tls else { break };
+                if tls::write_batch(&mut wr, session, &[]).await.is_err() {
+                    break;
+                }
+            }
+            Some(Output::Close) => break,
+            Some(Output::Write(n)) => {
+                let ok = if let Some(session) = &tls {
+                    tls::write_batch(&mut wr, session, &batch).await.is_ok()
+                } else if batch.len() == 1 {
                     let one = batch.pop().unwrap_or_default();
                     wr.write_all(one).await.0.is_ok()
                 } else {

@@ -9,6 +9,7 @@ mod memory;
 mod metrics;
 mod open_files;
 mod sampler;
+mod tls;
 mod worker;
 
 use std::net::TcpListener;
@@ -19,7 +20,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, bail};
 use crossbeam_channel::Sender;
-use ringcast_core::config::{AclFiles, AclStore, Config, LogLevel, OpenFiles};
+use ringcast_core::config::{AclFiles, AclStore, Config, LogLevel, OpenFiles, TlsCheck};
 use ringcast_core::frame::SharedMessage;
 use ringcast_core::mesh::{Doorbells, Endpoint};
 use ringcast_core::shared::{ServerInfo, Shared};
@@ -111,6 +112,7 @@ fn run() -> anyhow::Result<()> {
     let cpus = worker::usable_cpus();
     settle(&mut config, &cpus)?;
     let backend = backend::choose(config.io_backend).map_err(anyhow::Error::msg)?;
+    let tls = start_tls(&mut config)?;
     // Listen before starting workers so a bad address fails fast.
     let listeners = listen(&config)?;
     let (doorbells, endpoints) = ringcast_core::mesh::mesh(
@@ -123,19 +125,26 @@ fn run() -> anyhow::Result<()> {
     shared.load_acl().map_err(anyhow::Error::msg)?;
     start_observers(&shared, set_log_level)?;
     tracing::info!(
-        "ringcast {} (redis protocol {}) pid={} workers={} backend={} port={}",
+        "ringcast {} (redis protocol {}) pid={} workers={} backend={} port={} tls-port={}",
         ringcast_core::VERSION,
         ringcast_core::REDIS_VERSION,
         shared.info.pid,
         shared.info.workers,
         backend.describe(),
         shared.info.port,
+        shared.config.load().tls.port,
     );
     // Either a signal or a worker exiting early ends the wait below.
     let (events_tx, events) = crossbeam_channel::unbounded::<String>();
     let workers = start_workers(&shared, endpoints, backend, &cpus, &events_tx)?;
-    let acceptors = start_acceptors(listeners, &shared, &workers.senders)?;
-    tracing::info!("Ready to accept connections tcp");
+    let kinds: Vec<&str> = ["tcp", "tls"]
+        .into_iter()
+        .filter(|kind| listeners.iter().any(|l| l.kind() == *kind))
+        .collect();
+    let acceptors = start_acceptors(listeners, &shared, &workers.senders, tls)?;
+    for kind in kinds {
+        tracing::info!("Ready to accept connections {kind}");
+    }
     watch_signals(events_tx)?;
     let why = events.recv().unwrap_or_default();
     tracing::info!("{why}, shutting down");
@@ -200,27 +209,62 @@ impl AclStore for AclFile {
     }
 }
 
-/// One listener per `bind` address, on `port` (0: an ephemeral port).
-fn listen(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
-    config
-        .bind
-        .iter()
-        .map(|addr| {
-            TcpListener::bind((addr.as_str(), config.port))
-                .with_context(|| format!("cannot listen on {addr}:{}", config.port))
-        })
-        .collect()
+/// With a `tls-port`, the TLS context (a bad or missing file stops the
+/// server here, naming it), and the check `CONFIG SET` makes before a new
+/// TLS configuration goes live.
+fn start_tls(config: &mut Config) -> anyhow::Result<Option<Arc<tls::TlsContext>>> {
+    if config.tls.port == 0 {
+        return Ok(None);
+    }
+    let context = tls::TlsContext::new(&config.tls)
+        .map_err(|why| anyhow::anyhow!("Failed to configure TLS: {why}"))?;
+    let reload = context.clone();
+    config.tls_check = TlsCheck::new(move |c| reload.reload(c));
+    Ok(Some(context))
+}
+
+/// A listening socket, plain (`port`) or TLS (`tls-port`).
+struct Listener {
+    socket: TcpListener,
+    tls: bool,
+}
+
+impl Listener {
+    fn kind(&self) -> &'static str {
+        if self.tls { "tls" } else { "tcp" }
+    }
+}
+
+/// One listener per `bind` address on `port` and one on `tls-port`; a port
+/// of 0 has no listener, as in Redis (and one of them must be set).
+fn listen(config: &Config) -> anyhow::Result<Vec<Listener>> {
+    if config.port == 0 && config.tls.port == 0 {
+        bail!("Configured to not listen anywhere, exiting.");
+    }
+    let mut listeners = Vec::new();
+    for (port, tls) in [(config.port, false), (config.tls.port, true)] {
+        if port == 0 {
+            continue;
+        }
+        for addr in &config.bind {
+            let socket = TcpListener::bind((addr.as_str(), port))
+                .with_context(|| format!("cannot listen on {addr}:{port}"))?;
+            listeners.push(Listener { socket, tls });
+        }
+    }
+    Ok(listeners)
 }
 
 fn server_info(
     config: &Config,
-    listeners: &[TcpListener],
+    listeners: &[Listener],
     backend: backend::Backend,
     config_file: String,
 ) -> ServerInfo {
     let port = listeners
-        .first()
-        .and_then(|l| l.local_addr().ok())
+        .iter()
+        .find(|l| !l.tls)
+        .and_then(|l| l.socket.local_addr().ok())
         .map_or(config.port, |a| a.port());
     ServerInfo {
         started: std::time::Instant::now(),
@@ -305,20 +349,22 @@ type AcceptorThread = (RawFd, JoinHandle<()>);
 
 /// One acceptor thread per listener, all sharing one round-robin counter.
 fn start_acceptors(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     shared: &Arc<Shared>,
     workers: &[Sender<Handoff>],
+    tls: Option<Arc<tls::TlsContext>>,
 ) -> anyhow::Result<Vec<AcceptorThread>> {
     let next = Arc::new(AtomicUsize::new(0));
     listeners
         .into_iter()
         .map(|listener| {
-            let fd = listener.as_raw_fd();
+            let fd = listener.socket.as_raw_fd();
             let a = acceptor::Acceptor {
-                listener,
+                listener: listener.socket,
                 shared: shared.clone(),
                 workers: workers.to_vec(),
                 next: next.clone(),
+                tls: if listener.tls { tls.clone() } else { None },
             };
             let thread = std::thread::Builder::new()
                 .name("ringcast-accept".into())

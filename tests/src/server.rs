@@ -56,6 +56,9 @@ pub struct Opts {
     pub open_files_limit: Option<u64>,
     /// More `--name value` flags, passed to ringcast only.
     pub extra_args: Vec<String>,
+    /// Listen for TLS too, on a port of its own (`--tls-port`); the
+    /// certificate flags go in `extra_args`.
+    pub tls_port: bool,
 }
 
 impl Opts {
@@ -72,7 +75,13 @@ impl Opts {
             debug_command: false,
             open_files_limit: None,
             extra_args: Vec::new(),
+            tls_port: false,
         }
+    }
+    /// Also listen for TLS, on a free port ([`Server::tls_port`]).
+    pub fn tls_port(mut self) -> Opts {
+        self.tls_port = true;
+        self
     }
     pub fn threads(mut self, n: usize) -> Opts {
         self.threads = n;
@@ -112,8 +121,11 @@ impl Opts {
         self
     }
 
-    fn args(&self, target: Target, port: u16) -> Vec<String> {
+    fn args(&self, target: Target, port: u16, tls_port: Option<u16>) -> Vec<String> {
         let mut args: Vec<String> = vec!["--port".into(), port.to_string()];
+        if let Some(p) = tls_port {
+            args.extend(["--tls-port".into(), p.to_string()]);
+        }
         args.extend(["--bind".into(), "127.0.0.1".into()]);
         match target {
             Target::Redis => {
@@ -149,6 +161,7 @@ impl Opts {
 pub struct Server {
     child: Option<Child>,
     port: u16,
+    tls_port: Option<u16>,
     opts: Opts,
     target: Target,
     log: Arc<Mutex<Vec<u8>>>,
@@ -186,8 +199,9 @@ impl Server {
     }
 
     fn try_start(opts: &Opts, target: Target, port: u16) -> Result<Server, String> {
+        let tls_port = opts.tls_port.then(free_port);
         let mut cmd = Command::new(binary(target));
-        cmd.args(opts.args(target, port))
+        cmd.args(opts.args(target, port, tls_port))
             // Plain log lines: the readiness check looks for a phrase in them.
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -233,6 +247,7 @@ impl Server {
         let mut server = Server {
             child: Some(child),
             port,
+            tls_port,
             opts: opts.clone(),
             target,
             log,
@@ -263,6 +278,11 @@ impl Server {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS port; panics if the server was not started with one.
+    pub fn tls_port(&self) -> u16 {
+        self.tls_port.expect("server started with Opts::tls_port")
     }
 
     pub fn opts(&self) -> &Opts {

@@ -76,6 +76,17 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
             return Exec::Done;
         }
     }
+    let names: Vec<&str> = args[2..]
+        .chunks(2)
+        .filter_map(|pair| std::str::from_utf8(&pair[0]).ok())
+        .collect();
+    if let Err((name, e)) = next.apply_live(&names) {
+        encode::error(
+            ctx.reply,
+            errors::config_set_failed(name.as_bytes(), &e.to_string()),
+        );
+        return Exec::Done;
+    }
     let password_set = args[2..]
         .chunks(2)
         .any(|pair| pair[0].eq_ignore_ascii_case(b"requirepass"));

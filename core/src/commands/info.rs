@@ -437,6 +437,12 @@ fn stats(sh: &Shared, t: &mut String) {
         sh.total(|s| &s.messages_published),
         sh.total(|s| &s.messages_delivered),
     );
+    // ringcast's own: TLS handshakes that failed or timed out.
+    let _ = write!(
+        t,
+        "tls_handshake_failures:{}\r\n",
+        sh.tls_handshake_failures.load(Relaxed)
+    );
 }
 
 fn replication(sh: &Shared, t: &mut String) {
