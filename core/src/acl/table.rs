@@ -35,7 +35,7 @@ pub const CATEGORIES: [&str; 21] = [
     "scripting",
 ];
 
-/// An ACL command id: its index in [`REDIS_COMMANDS`].
+/// An ACL command id: its index in `REDIS_COMMANDS`.
 pub type CommandId = usize;
 
 /// Words of a selector's command bitmap.

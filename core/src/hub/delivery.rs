@@ -95,7 +95,7 @@ impl Hub {
     }
 
     /// [`Hub::drain_inbound`] for one event-loop turn: whole chunks of
-    /// messages until about [`TURN_BYTES`] were taken. When it delivered
+    /// messages until about `TURN_BYTES` (64 KiB) were taken. When it delivered
     /// anything, the caller lets the writers run before the next turn.
     pub fn drain_turn(&mut self) -> usize {
         self.drain_upto(TURN_BYTES)
