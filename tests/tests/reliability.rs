@@ -155,7 +155,11 @@ fn cross_worker_floods_with_stalled_subscribers_keep_serving(b: Backend) {
 /// subscriber's connection ends with a close after whole frames, never a
 /// reset or a frame cut short.
 fn sigterm_during_a_flood_exits_zero_and_closes_every_subscriber_cleanly(b: Backend) {
-    let server = Server::start(Opts::new(b).threads(2));
+    // No output limit: three publishers flooding as fast as the server reads
+    // them can outrun these readers, and a subscriber that falls 32 MB
+    // behind is rightly cut (with a frame cut short) before the signal. What
+    // is tested is the shutdown, not that race.
+    let server = Server::start(Opts::new(b).threads(2).pubsub_output_limit("0 0 0"));
     let (got_tx, got_rx) = mpsc::channel();
     let readers: Vec<_> = (0..8)
         .map(|_| {
@@ -208,9 +212,9 @@ fn sigterm_during_a_flood_exits_zero_and_closes_every_subscriber_cleanly(b: Back
         })
         .collect();
     for _ in 0..8 {
-        got_rx
-            .recv_timeout(PATIENCE)
-            .expect("every subscriber receives");
+        if got_rx.recv_timeout(PATIENCE).is_err() {
+            panic!("every subscriber receives; log:\n{}", server.log());
+        }
     }
     let status = server.terminate();
     assert_eq!(status.code(), Some(0), "{status}");

@@ -94,11 +94,29 @@ impl Hub {
         self.drain_upto(usize::MAX)
     }
 
-    /// [`Hub::drain_inbound`] for one event-loop turn: whole chunks of
-    /// messages until about `TURN_BYTES` (64 KiB) were taken. When it delivered
-    /// anything, the caller lets the writers run before the next turn.
+    /// [`Hub::drain_inbound`] for one turn: whole chunks of messages until
+    /// about `TURN_BYTES` (64 KiB) were taken; the caller lets the writers
+    /// run before the next turn (shutdown does, see `close_all`).
     pub fn drain_turn(&mut self) -> usize {
         self.drain_upto(TURN_BYTES)
+    }
+
+    /// Whether messages wait in the inbound rings.
+    pub fn inbound_pending(&self) -> bool {
+        self.router.inbound_len() > 0
+    }
+
+    /// Shutting down, first step: every reader gets [`super::Input::Close`]
+    /// from now on (its connection still sends what is queued for it), so
+    /// nothing more is published here, while what was published already is
+    /// still delivered.
+    pub fn stop_intake(&mut self) {
+        self.stopping = true;
+        for (_, conn) in self.conns.iter_mut() {
+            if let Some(w) = conn.reader.take() {
+                w.wake();
+            }
+        }
     }
 
     fn drain_upto(&mut self, budget: usize) -> usize {

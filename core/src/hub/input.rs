@@ -32,6 +32,9 @@ impl Hub {
     /// Handle the bytes read so far from a connection: decode and execute
     /// every complete request, consuming its bytes from `buf`.
     pub fn input(&mut self, key: ConnKey, buf: &mut BytesMut) -> Input {
+        if self.stopping {
+            return Input::Close;
+        }
         let start = buf.len();
         loop {
             if start - buf.len() >= INPUT_TURN_BYTES && !buf.is_empty() {

@@ -100,6 +100,8 @@ pub struct Hub {
     round: cron::Round,
     /// When the cross-protocol warning was last logged.
     security_warned: Option<Instant>,
+    /// Shutting down: no more requests are read ([`Hub::stop_intake`]).
+    stopping: bool,
     /// The ACL epoch this worker's connections last read their users at.
     acl_epoch: u64,
     /// Coarse clock, advanced by [`Hub::cron_at`]: reads and writes stamp
@@ -122,6 +124,7 @@ impl Hub {
             backlog: Backlog::new(shared.config.load().worker_output_backlog),
             round: cron::Round::default(),
             security_warned: None,
+            stopping: false,
             acl_epoch: shared.acl.epoch(),
             shared,
             now: Instant::now(),

@@ -54,23 +54,18 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
         monoio::spawn(cron(worker.clone()));
         loop {
             poll_fn(|cx| worker.hub().poll_idle(cx)).await;
-            let delivered = worker.with_hub(|h| h.drain_turn());
+            worker.with_hub(|h| h.drain_inbound());
             while let Ok(handoff) = incoming.try_recv() {
                 crate::connection::spawn(worker.clone(), handoff);
             }
             if shared.shutting_down.load(Ordering::Acquire) {
                 break;
             }
-            if delivered > 0 {
-                // Let the writers this turn woke send before the next turn
-                // takes more (the rings may be refilled as fast as they are
-                // drained, and this task would otherwise never give way).
-                yield_now().await;
-            }
         }
+        let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
+        deliver_what_arrived(&worker, deadline).await;
         // Flush what clients were promised, for a bounded time, then stop.
         worker.with_hub(|h| h.close_all());
-        let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
         while worker.hub().connections() > 0 && std::time::Instant::now() < deadline {
             monoio::time::sleep(Duration::from_millis(5)).await;
             worker.with_hub(|h| h.close_all());
@@ -81,6 +76,28 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
         );
     });
     Ok(())
+}
+
+/// Shutting down: stop reading requests, then deliver what is already in
+/// the inbound rings a turn at a time, the writers sending between turns
+/// (so subscribers that read are not pushed past their output limit by
+/// everything at once), until the rings stay empty — the other workers
+/// stop publishing at the same time — or the deadline.
+async fn deliver_what_arrived(worker: &Worker, deadline: std::time::Instant) {
+    worker.with_hub(|h| h.stop_intake());
+    let mut quiet = 0;
+    while quiet < 3 && std::time::Instant::now() < deadline {
+        let delivered = worker.with_hub(|h| h.drain_turn());
+        let empty = !worker.hub().inbound_pending();
+        quiet = if delivered == 0 && empty {
+            quiet + 1
+        } else {
+            0
+        };
+        // A timer, not a bare yield: the worker then waits for events once,
+        // so the writers' completions are seen before the next turn.
+        monoio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Let every other ready task of this worker run once, then continue.
