@@ -48,6 +48,10 @@ pub struct ClientMeta {
     pub last_active_ms: AtomicU64,
     /// Output bytes held for the client, refreshed by its worker's cron.
     pub output_bytes: AtomicUsize,
+    /// Being closed (killed, or over a limit): its worker has not let it go
+    /// yet, but CLIENT KILL and CLIENT LIST no longer count it, as Redis,
+    /// which frees a killed client at once.
+    pub closing: AtomicBool,
 }
 
 impl ClientMeta {
@@ -70,6 +74,7 @@ impl ClientMeta {
             last_cmd: AtomicU16::new(NO_COMMAND),
             last_active_ms: AtomicU64::new(0),
             output_bytes: AtomicUsize::new(0),
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -118,15 +123,25 @@ impl Clients {
         lock(&self.by_id).get(&id).cloned()
     }
 
-    /// Every client, by ascending id (a copy: the lock is not held while the caller works).
+    /// Every client, by ascending id (a copy: the lock is not held while
+    /// the caller works), except those being closed.
     pub fn snapshot(&self) -> Vec<Arc<ClientMeta>> {
-        lock(&self.by_id).values().cloned().collect()
+        lock(&self.by_id)
+            .values()
+            .filter(|m| !m.closing.load(Ordering::Relaxed))
+            .cloned()
+            .collect()
     }
 
     /// Ask the worker that owns client `id` to close it; returns that worker,
     /// or None if there is no such client. The caller rings the worker's doorbell.
     pub fn request_kill(&self, id: u64) -> Option<WorkerId> {
-        let worker = lock(&self.by_id).get(&id).map(|m| m.worker)?;
+        let worker = {
+            let by_id = lock(&self.by_id);
+            let meta = by_id.get(&id)?;
+            meta.closing.store(true, Ordering::Relaxed);
+            meta.worker
+        };
         lock(&self.kills[worker]).push(id);
         self.kills_pending[worker].store(true, Ordering::Release);
         Some(worker)
@@ -165,5 +180,16 @@ mod tests {
         assert!(clients.take_kills(0).is_empty());
         assert_eq!(clients.take_kills(1), vec![m.id]);
         assert!(clients.take_kills(1).is_empty());
+    }
+
+    #[test]
+    fn a_client_asked_to_close_leaves_the_snapshot_before_its_worker_lets_go() {
+        let clients = Clients::new(2);
+        let a = clients.register(0, "a".into(), "l".into());
+        let b = clients.register(1, "b".into(), "l".into());
+        clients.request_kill(b.id);
+        let ids: Vec<u64> = clients.snapshot().iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![a.id], "still registered, no longer counted");
+        assert!(clients.get(b.id).is_some());
     }
 }

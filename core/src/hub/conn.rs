@@ -184,6 +184,10 @@ impl Hub {
             return;
         }
         conn.state = ConnState::Killed;
+        conn.session
+            .meta
+            .closing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let (held, writing) = (conn.out.memory(), conn.out.in_flight());
         conn.out.clear();
         conn.out.wake();
