@@ -440,7 +440,8 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         .clients
         .snapshot()
         .iter()
-        .filter(|m| filter.matches(m, me))
+        // One already being closed was killed once; Redis would have freed it.
+        .filter(|m| !m.closing.load(Relaxed) && filter.matches(m, me))
         .map(|m| m.id)
         .collect();
     let mut exec = Exec::Done;

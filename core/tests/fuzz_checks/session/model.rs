@@ -881,9 +881,15 @@ impl Model {
         let me = self.client(slot).id;
         let (mut sure, mut maybe) = (Vec::new(), Vec::new());
         for c in self.clients.iter().flatten() {
+            // One being closed was killed once already and is not counted
+            // again; one perhaps asked to close (MAXAGE) perhaps is not.
+            if c.state == State::Killed || self.kill_requests.contains(&c.id) {
+                continue;
+            }
+            let uncertain = self.kill_maybe.contains(&c.id);
             match filter.matches(c, me) {
-                Some(true) => sure.push(c.id),
-                Some(false) => maybe.push(c.id),
+                Some(true) if !uncertain => sure.push(c.id),
+                Some(_) => maybe.push(c.id),
                 None => {}
             }
         }
