@@ -1138,15 +1138,26 @@ impl Config {
     pub fn apply_args(&mut self, args: &[String]) -> Result<(), LoadError> {
         let mut i = 0;
         while i < args.len() {
-            let Some(name) = args[i].strip_prefix("--") else {
+            let Some(flag) = args[i].strip_prefix("--") else {
                 return Err(LoadError::UnexpectedArgument(args[i].clone()));
             };
-            let mut values = Vec::new();
+            // redis-server joins its arguments into config lines, so one word
+            // holding a whole directive (`"--port 6380"`) reads as that line.
+            let mut words = split_line(flag)
+                .map_err(|error| LoadError::Flag {
+                    directive: flag.to_string(),
+                    error,
+                })?
+                .into_iter();
+            let name = words.next().unwrap_or_default();
+            let name = name.as_str();
+            let mut values: Vec<String> = words.collect();
             i += 1;
             // As in redis-server, the word right after a name is its value even
             // when it starts with `--` (`--requirepass --x`); only `save` may be
             // followed by the next name at once (`--save --port 7000`).
             if let Some(first) = args.get(i)
+                && values.is_empty()
                 && !(first.starts_with("--") && name.eq_ignore_ascii_case("save"))
             {
                 values.push(first.clone());
@@ -1267,6 +1278,20 @@ mod tests {
         c.apply_args(&args.map(String::from)).unwrap();
         assert_eq!(c.requirepass.as_deref(), Some("--x"));
         assert_eq!(c.port, 7000);
+    }
+
+    #[test]
+    fn one_word_may_hold_a_whole_directive_as_in_redis() {
+        let mut c = Config::default();
+        let args = ["--port 7002", "--bind 127.0.0.1 ::1"];
+        c.apply_args(&args.map(String::from)).unwrap();
+        assert_eq!(c.port, 7002);
+        assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
+        let mut c = Config::default();
+        let args = ["--bind 127.0.0.1", "::1", "--port", "7003"];
+        c.apply_args(&args.map(String::from)).unwrap();
+        assert_eq!(c.bind, vec!["127.0.0.1", "::1"], "later words add values");
+        assert_eq!(c.port, 7003);
     }
 
     #[test]
