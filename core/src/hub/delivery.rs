@@ -188,6 +188,22 @@ impl Hub {
         }
     }
 
+    /// Shutting down and out of time: drop what is queued and not yet handed
+    /// to a writer, so that each connection closes as soon as its current
+    /// write is done. A write holds whole frames, so no client is left with
+    /// a frame cut short.
+    pub fn abandon_output(&mut self) {
+        let keys: Vec<ConnKey> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.close_after_reply(key);
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.out.clear();
+                conn.out.wake();
+            }
+            self.reweigh(key);
+        }
+    }
+
     /// Shutting down: deliver what already arrived, then let every
     /// connection send what is queued for it and close.
     pub fn close_all(&mut self) {

@@ -70,6 +70,17 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
             monoio::time::sleep(Duration::from_millis(5)).await;
             worker.with_hub(|h| h.close_all());
         }
+        if worker.hub().connections() > 0 {
+            // Out of time: the rest of the queued output goes, and each
+            // connection closes once the write it is in (whole frames) ends —
+            // unless its peer does not read at all, so this waits too only
+            // for a bounded time.
+            worker.with_hub(|h| h.abandon_output());
+            let last = std::time::Instant::now() + SHUTDOWN_GRACE;
+            while worker.hub().connections() > 0 && std::time::Instant::now() < last {
+                monoio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         tracing::debug!(
             "worker {id} stopped with {} connections left",
             worker.hub().connections()
