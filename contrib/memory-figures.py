@@ -27,21 +27,14 @@ import argparse
 import os
 import re
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
 
+from figures_common import command, count_replies, free_port, reset_all
+
 MIB = 1024 * 1024
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Server:
@@ -97,14 +90,6 @@ class Server:
         return rss, huge, self.info("used_memory")
 
 
-def command(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
 def complete_reply(data):
     if data[:1] in (b"+", b"-", b":"):
         return data.endswith(b"\r\n")
@@ -145,12 +130,6 @@ def wait_read(server, before, n):
         if time.time() > deadline:
             raise RuntimeError("server did not read what was sent")
         time.sleep(0.05)
-
-
-def reset_all(socks):
-    for s in socks:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
 
 
 def wait_clients(server, n):
@@ -279,17 +258,6 @@ def soak(server, a):
     f.take("bench closed")
     idle_rows(f, "after the soak", [1, 5, 10, 30])
     return f
-
-
-def count_replies(sock, word, n):
-    """Reads until `word` has been seen n times (across read boundaries)."""
-    seen, tail = 0, b""
-    while seen < n:
-        d = sock.recv(1 << 20)
-        if not d:
-            raise RuntimeError("connection closed")
-        seen += (tail + d).count(word) - tail.count(word)
-        tail = (tail + d)[-len(word):]
 
 
 def channels(server, a):

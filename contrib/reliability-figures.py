@@ -48,25 +48,18 @@ import resource
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+from figures_common import command, count_replies, free_port, reset_all
+
 MIB = 1024 * 1024
 
 
 # ----- servers and the protocol (as contrib/memory-figures.py) --------------
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def raise_open_files():
     """Soft limit up to the hard one; returns the hard limit."""
@@ -140,14 +133,6 @@ class Server:
         return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) * 1024
 
 
-def command(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
 def reply_end(data, pos=0):
     """Where the RESP2 reply starting at `pos` ends, or None if incomplete."""
     eol = data.find(b"\r\n", pos)
@@ -181,29 +166,12 @@ def connect(port, rcvbuf=None):
     return s
 
 
-def reset_all(socks):
-    for s in socks:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
-
-
 def wait_until(what, pred, timeout=120):
     deadline = time.time() + timeout
     while not pred():
         if time.time() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
         time.sleep(0.02)
-
-
-def count_replies(sock, word, n):
-    """Reads until `word` has been seen n times (across read boundaries)."""
-    seen, tail = 0, b""
-    while seen < n:
-        d = sock.recv(1 << 20)
-        if not d:
-            raise RuntimeError("connection closed")
-        seen += (tail + d).count(word) - tail.count(word)
-        tail = (tail + d)[-len(word):]
 
 
 class Pinger:
