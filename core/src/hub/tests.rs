@@ -113,6 +113,42 @@ fn publish_reaches_a_subscriber_on_another_worker() {
 }
 
 #[test]
+fn shutdown_stops_reading_then_delivers_what_arrived_a_turn_at_a_time() {
+    let mut w = world(2);
+    let sub = w.connect(1);
+    let publisher = w.connect(0);
+    w.send(sub, &cmd(&["SUBSCRIBE", "news"]));
+    w.output(sub);
+    let payload = "x".repeat(16 * 1024);
+    for _ in 0..8 {
+        w.send(publisher, &cmd(&["PUBLISH", "news", &payload]));
+    }
+    w.hubs[0].stop_intake();
+    w.hubs[1].stop_intake();
+    assert_eq!(
+        w.send(publisher, &cmd(&["PUBLISH", "news", "late"])),
+        Input::Close,
+        "no request is read once shutting down"
+    );
+    assert!(w.hubs[1].inbound_pending());
+    let first = w.hubs[1].drain_turn();
+    assert!((1..8).contains(&first), "a turn takes part of it: {first}");
+    let mut total = first;
+    while w.hubs[1].inbound_pending() {
+        total += w.hubs[1].drain_turn();
+    }
+    assert_eq!(total, 8, "every message that arrived is delivered");
+    let out = w.output(sub);
+    assert_eq!(
+        out.windows(payload.len())
+            .filter(|x| *x == payload.as_bytes())
+            .count(),
+        8
+    );
+    assert!(!out.windows(4).any(|x| x == b"late"));
+}
+
+#[test]
 fn a_subscriber_gets_nothing_published_before_its_subscribe_even_on_its_way() {
     let mut w = world(2);
     let old = w.connect(1);
