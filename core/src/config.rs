@@ -4,11 +4,23 @@
 //!
 //! Parameter names are Redis's, so existing redis.conf files, deployment
 //! scripts and client libraries that ask `CONFIG GET` at connect time keep
-//! working.
+//! working. Redis's parameters that ringcast has no use for (persistence,
+//! replication, keyspace encodings...) are accepted too, checked as Redis
+//! checks them and reported in one warning at startup (`compat`), unless
+//! `strict-config yes` makes them errors; `CONFIG REWRITE` writes the
+//! configuration back into its file as Redis does (`rewrite`).
 
+mod compat;
+mod redis_params;
+mod rewrite;
+
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
+
+pub use compat::Group;
+pub use rewrite::SIGNATURE as REWRITE_SIGNATURE;
 
 /// Which I/O backend the workers use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +55,20 @@ pub enum LogLevel {
     Verbose,
     Notice,
     Warning,
+    /// Nothing is logged (Redis 7.2's `nothing`).
+    Nothing,
+}
+
+/// How the process tells a supervisor it is ready (`supervised`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Supervised {
+    No,
+    /// Stop itself (SIGSTOP) once ready, as upstart's `expect stop` waits for.
+    Upstart,
+    /// `READY=1` / `STOPPING=1` to `$NOTIFY_SOCKET`.
+    Systemd,
+    /// Upstart if `$UPSTART_JOB` is set, systemd if `$NOTIFY_SOCKET` is.
+    Auto,
 }
 
 /// Whether TLS clients must present a certificate (`tls-auth-clients`).
@@ -178,6 +204,28 @@ pub struct Config {
     /// `user <name> <rules>...` lines of the config file, in order, the name first.
     pub users: Vec<Vec<String>>,
     pub tls: TlsConfig,
+    /// Server cron frequency, 1 to 500 (`hz`; Redis clamps it so too).
+    pub hz: u32,
+    /// Where the log goes (`logfile`; empty: standard output).
+    pub logfile: String,
+    /// Run in the background (`daemonize`), unless supervised.
+    pub daemonize: bool,
+    /// File the process id is written to (`pidfile`; empty: none, or
+    /// [`DEFAULT_PIDFILE`] when daemonized).
+    pub pidfile: String,
+    pub supervised: Supervised,
+    /// Working directory (`dir`; empty: where the server was started). The
+    /// server replaces it with the absolute path once it has moved there.
+    pub dir: String,
+    /// Refuse Redis parameters ringcast does not use instead of warning
+    /// about them (`strict-config`).
+    pub strict_config: bool,
+    /// Values of the Redis parameters ringcast accepts but does not use,
+    /// by name, where they differ from the default.
+    pub redis_values: BTreeMap<&'static str, String>,
+    /// Not a parameter: the directives of Redis's the load accepted without
+    /// using them, for the startup warning (or `strict-config` errors).
+    pub ignored: Ignored,
     /// Not a parameter: how the server checks a new TLS configuration.
     pub tls_check: TlsCheck,
     /// Not a parameter: how many clients the process's open-file limit
@@ -188,11 +236,17 @@ pub struct Config {
 }
 
 /// Reads and writes the ACL file for `ACL LOAD`/`ACL SAVE` and startup: the
-/// server's file system (this crate does no I/O).
+/// server's file system (this crate does no I/O). `CONFIG REWRITE` writes
+/// the config file and `CONFIG SET dir` moves through it too.
 pub trait AclStore: Send + Sync {
     fn read(&self, path: &str) -> std::io::Result<Vec<u8>>;
     /// Replace the file's content as one step (write aside, then rename).
     fn write(&self, path: &str, content: &[u8]) -> std::io::Result<()>;
+    /// Make `dir` the working directory; its absolute path.
+    fn chdir(&self, dir: &str) -> std::io::Result<String> {
+        let _ = dir;
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// The server's [`AclStore`]; without one (tests) the file cannot be opened.
@@ -214,6 +268,13 @@ impl AclFiles {
     pub fn write(&self, path: &str, content: &[u8]) -> std::io::Result<()> {
         match &self.0 {
             Some(s) => s.write(path, content),
+            None => Err(std::io::ErrorKind::Unsupported.into()),
+        }
+    }
+
+    pub fn chdir(&self, dir: &str) -> std::io::Result<String> {
+        match &self.0 {
+            Some(s) => s.chdir(dir),
             None => Err(std::io::ErrorKind::Unsupported.into()),
         }
     }
@@ -314,6 +375,15 @@ impl Default for Config {
             acllog_max_len: 128,
             users: Vec::new(),
             tls: TlsConfig::default(),
+            hz: 10,
+            logfile: String::new(),
+            daemonize: false,
+            pidfile: String::new(),
+            supervised: Supervised::No,
+            dir: String::new(),
+            strict_config: false,
+            redis_values: BTreeMap::new(),
+            ignored: Ignored::default(),
             tls_check: TlsCheck::default(),
             open_files: OpenFiles::default(),
             acl_files: AclFiles::default(),
@@ -323,16 +393,26 @@ impl Default for Config {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("unknown parameter '{0}'")]
+    #[error("unknown parameter '{0}'{hint}", hint = did_you_mean(.0))]
     Unknown(String),
     #[error("parameter '{0}' cannot be changed while running")]
     Immutable(String),
+    /// A parameter Redis keeps from `CONFIG SET` unless
+    /// `enable-protected-configs` allows it (`dir`, `dbfilename`).
+    #[error("parameter '{0}' is protected (enable-protected-configs)")]
+    Protected(String),
     #[error("invalid value for '{name}': {why}")]
     Invalid { name: String, why: String },
     #[error("'{0}' needs a value")]
     MissingValue(String),
     #[error("unbalanced quotes in configuration line")]
     Quotes,
+    /// A Redis parameter ringcast does not use, with `strict-config yes`.
+    #[error(
+        "'{name}' is a Redis parameter ringcast does not use ({}); remove it or set strict-config no",
+        group.label()
+    )]
+    NotUsed { name: String, group: Group },
     /// `maxclients` above what the open-file limit holds (Redis's text).
     #[error(
         "The operating system is not able to handle the specified number of clients, try with {try_with}"
@@ -342,14 +422,20 @@ pub enum ConfigError {
     /// reason is in the log).
     #[error("Unable to update TLS configuration. Check server logs.")]
     Tls,
+    /// `CONFIG SET dir` to a directory the server cannot move to (the
+    /// system's reason, as Redis gives it).
+    #[error("{0}")]
+    Dir(String),
 }
 
 /// A configuration that cannot be loaded: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {
-    /// A line of a config file (numbered from 1; `directive` is its first word).
-    #[error("line {line}: {error}: {text}")]
+    /// A line of a config file (numbered from 1; `directive` is its first
+    /// word; `file` is empty for text read without a name).
+    #[error("{}line {line}: {error}: {text}", in_file(.file))]
     Line {
+        file: Box<str>,
         line: usize,
         directive: String,
         text: String,
@@ -366,6 +452,105 @@ pub enum LoadError {
     UnexpectedArgument(String),
 }
 
+fn in_file(file: &str) -> String {
+    if file.is_empty() {
+        String::new()
+    } else {
+        format!("{file}, ")
+    }
+}
+
+/// ` (did you mean 'maxclients'?)` for a name one or two edits away from a
+/// parameter's, else nothing.
+fn did_you_mean(name: &str) -> String {
+    let name = name.to_ascii_lowercase();
+    let names = PARAMS
+        .iter()
+        .map(|p| p.name)
+        .chain(compat::all().filter(|p| !p.removed).map(|p| p.name))
+        .chain(compat::all().filter_map(|p| p.alias));
+    names
+        .map(|n| (edit_distance(&name, n), n))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, n)| format!(" (did you mean '{n}'?)"))
+        .unwrap_or_default()
+}
+
+/// Levenshtein distance between two names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Reads the files an `include` names: each as its path and text, or why not.
+pub type ReadInclude = dyn FnMut(&str) -> Result<Vec<(String, String)>, String>;
+
+/// The pid file of a daemonized server without `pidfile` (Redis's is
+/// `/var/run/redis.pid`).
+pub const DEFAULT_PIDFILE: &str = "/var/run/ringcast.pid";
+
+/// Where a directive was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A line of a config file (`file` empty for text read without a name).
+    Line { file: String, line: usize },
+    /// A `--name value` flag.
+    Flag,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Line { file, line } => write!(f, "{}line {line}", in_file(file)),
+            Origin::Flag => f.write_str("command line"),
+        }
+    }
+}
+
+/// A Redis directive the load accepted without using it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IgnoredDirective {
+    /// The name as written (lowercase).
+    pub name: String,
+    pub group: Group,
+    pub origin: Origin,
+    /// The line as written (for a flag: the name and its values).
+    pub text: String,
+}
+
+/// The directives a load ignored, in order. Not configuration, so never
+/// what makes two configurations differ.
+#[derive(Clone, Debug, Default)]
+pub struct Ignored(pub Vec<IgnoredDirective>);
+
+impl PartialEq for Ignored {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Ignored {}
+
+/// What a directive did to the configuration.
+enum Applied {
+    Used,
+    /// A Redis directive kept (for `CONFIG GET` and `REWRITE`) but not used.
+    Ignored(Group),
+}
+
 /// One configuration parameter: Redis's name, whether `CONFIG SET` may
 /// change it live, and how to read and print it.
 pub struct Param {
@@ -375,37 +560,6 @@ pub struct Param {
     set: fn(&mut Config, &[String]) -> Result<(), String>,
     get: fn(&Config) -> String,
 }
-
-/// Parameters ringcast accepts but deliberately ignores (it keeps no
-/// keyspace, so persistence and replication settings mean nothing to it).
-/// They are accepted so existing redis.conf files load, and `CONFIG GET`
-/// answers them as an empty-dataset Redis would.
-pub const IGNORED: &[(&str, &str)] = &[
-    ("save", ""),
-    ("appendonly", "no"),
-    ("daemonize", "no"),
-    ("dir", "."),
-    ("dbfilename", "dump.rdb"),
-    ("logfile", ""),
-    ("pidfile", ""),
-    ("supervised", "no"),
-    ("io-threads", "1"),
-    ("maxmemory", "0"),
-    ("maxmemory-policy", "noeviction"),
-    ("notify-keyspace-events", ""),
-    ("tcp-backlog", "511"),
-    ("cluster-enabled", "no"),
-    ("slave-read-only", "yes"),
-    ("replica-read-only", "yes"),
-    // No replication or cluster: no outgoing TLS, no client-side certificate.
-    ("tls-replication", "no"),
-    ("tls-cluster", "no"),
-    ("tls-client-cert-file", ""),
-    ("tls-client-key-file", ""),
-    ("tls-client-key-file-pass", ""),
-    // rustls offers no finite-field Diffie-Hellman suites, so no DH parameters.
-    ("tls-dh-params-file", ""),
-];
 
 fn yes_no(v: &[String]) -> Result<bool, String> {
     match one(v)?.to_ascii_lowercase().as_str() {
@@ -418,14 +572,41 @@ fn yes_no(v: &[String]) -> Result<bool, String> {
 fn one(v: &[String]) -> Result<&str, String> {
     match v {
         [x] => Ok(x.as_str()),
-        _ => Err("expects one value".into()),
+        _ => Err("wrong number of arguments".into()),
     }
 }
 
 fn parse_num<T: std::str::FromStr>(v: &[String]) -> Result<T, String> {
     one(v)?
         .parse()
-        .map_err(|_| "not a valid number".to_string())
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+/// An integer within bounds, with Redis's texts (for ringcast's own
+/// parameters; Redis's are checked against their Redis type first).
+fn int_in(v: &[String], min: i64, max: i64) -> Result<i64, String> {
+    let n = compat::string2ll(one(v)?)
+        .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(n)
+}
+
+/// A memory size of at least `min` bytes, with Redis's texts.
+fn memory_at_least(v: &[String], min: usize) -> Result<usize, String> {
+    let n = compat::memtoull(one(v)?)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| "argument must be a memory value".to_string())?;
+    if n < min {
+        return Err(format!(
+            "argument must be between {min} and {} inclusive",
+            i64::MAX
+        ));
+    }
+    Ok(n)
 }
 
 /// Memory sizes as Redis writes them: `32mb`, `8m`, `1gb`, `1024`.
@@ -455,21 +636,25 @@ fn set_output_limit(c: &mut Config, v: &[String]) -> Result<(), String> {
     // as separate words or as one quoted string.
     let words: Vec<&str> = v.iter().flat_map(|s| s.split_whitespace()).collect();
     if words.is_empty() || !words.len().is_multiple_of(4) {
-        return Err("expects <class> <hard> <soft> <seconds> groups".into());
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut next = c.clone();
     for g in words.chunks(4) {
+        const BAD_LIMIT: &str =
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
         let limit = OutputLimit {
-            hard: parse_memory(g[1])?,
-            soft: parse_memory(g[2])?,
-            soft_seconds: g[3].parse().map_err(|_| "seconds is not a number")?,
+            hard: parse_memory(g[1]).map_err(|_| BAD_LIMIT)?,
+            soft: parse_memory(g[2]).map_err(|_| BAD_LIMIT)?,
+            soft_seconds: g[3].parse().map_err(|_| BAD_LIMIT)?,
         };
         match g[0].to_ascii_lowercase().as_str() {
             "normal" => next.output_limit_normal = limit,
             "pubsub" => next.output_limit_pubsub = limit,
             // Replicas do not exist here; the class is accepted for redis.conf compatibility.
             "replica" | "slave" => {}
-            other => return Err(format!("unknown client class '{other}'")),
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into());
+            }
         }
     }
     *c = next;
@@ -496,13 +681,15 @@ pub static PARAMS: &[Param] = &[
         live: false,
         help: "addresses to listen on (space separated)",
         set: |c, v| {
+            // `-addr`: skipped when it cannot be bound; `*` (`::*`): every
+            // IPv4 (IPv6) address; `bind ""`: no TCP listener (Redis 7).
             let addrs: Vec<String> = v
                 .iter()
                 .flat_map(|s| s.split_whitespace())
                 .map(String::from)
                 .collect();
-            if addrs.is_empty() {
-                return Err("expects at least one address".into());
+            if addrs.len() > 16 {
+                return Err("Too many bind addresses specified.".into());
             }
             c.bind = addrs;
             Ok(())
@@ -514,11 +701,7 @@ pub static PARAMS: &[Param] = &[
         live: false,
         help: "worker threads, one per core (0: every usable core)",
         set: |c, v| {
-            let n: usize = parse_num(v)?;
-            if n > crate::registry::MAX_WORKERS {
-                return Err(format!("at most {} threads", crate::registry::MAX_WORKERS));
-            }
-            c.threads = n;
+            c.threads = int_in(v, 0, crate::registry::MAX_WORKERS as i64)? as usize;
             Ok(())
         },
         get: |c| c.threads.to_string(),
@@ -532,7 +715,11 @@ pub static PARAMS: &[Param] = &[
                 "auto" => IoBackend::Auto,
                 "uring" | "io_uring" | "io-uring" => IoBackend::Uring,
                 "epoll" => IoBackend::Epoll,
-                _ => return Err("expects auto, uring or epoll".into()),
+                _ => {
+                    return Err(
+                        "argument(s) must be one of the following: auto, uring, epoll".into(),
+                    );
+                }
             };
             Ok(())
         },
@@ -644,11 +831,7 @@ pub static PARAMS: &[Param] = &[
         live: false,
         help: "messages each inter-worker ring holds before publishers are paused",
         set: |c, v| {
-            let n: usize = parse_num(v)?;
-            if n == 0 {
-                return Err("must be at least 1".into());
-            }
-            c.ring_capacity = n;
+            c.ring_capacity = int_in(v, 1, i64::from(i32::MAX))? as usize;
             Ok(())
         },
         get: |c| c.ring_capacity.to_string(),
@@ -658,11 +841,7 @@ pub static PARAMS: &[Param] = &[
         live: false,
         help: "bytes of messages queued towards one worker from the others before publishers are paused",
         set: |c, v| {
-            let n = parse_memory(one(v)?)?;
-            if n < 1 << 20 {
-                return Err("must be at least 1mb".into());
-            }
-            c.ring_bytes = n;
+            c.ring_bytes = memory_at_least(v, 1 << 20)?;
             Ok(())
         },
         get: |c| c.ring_bytes.to_string(),
@@ -672,11 +851,7 @@ pub static PARAMS: &[Param] = &[
         live: true,
         help: "output a worker may have queued and not yet written before it pauses publishers",
         set: |c, v| {
-            let n = parse_memory(one(v)?)?;
-            if n < 64 << 10 {
-                return Err("must be at least 64kb".into());
-            }
-            c.worker_output_backlog = n;
+            c.worker_output_backlog = memory_at_least(v, 64 << 10)?;
             Ok(())
         },
         get: |c| c.worker_output_backlog.to_string(),
@@ -713,7 +888,10 @@ pub static PARAMS: &[Param] = &[
                 "verbose" => LogLevel::Verbose,
                 "notice" => LogLevel::Notice,
                 "warning" => LogLevel::Warning,
-                _ => return Err("expects debug, verbose, notice or warning".into()),
+                "nothing" => LogLevel::Nothing,
+                _ => {
+                    return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into());
+                }
             };
             Ok(())
         },
@@ -723,6 +901,7 @@ pub static PARAMS: &[Param] = &[
                 LogLevel::Verbose => "verbose",
                 LogLevel::Notice => "notice",
                 LogLevel::Warning => "warning",
+                LogLevel::Nothing => "nothing",
             }
             .to_string()
         },
@@ -760,6 +939,86 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
         get: |c| c.databases.to_string(),
+    },
+    Param {
+        name: "hz",
+        live: true,
+        help: "server cron runs per second, 1 to 500 (timeouts, output limits, gauges)",
+        set: |c, v| {
+            // As Redis: out-of-range values are clamped, not refused.
+            c.hz = int_in(v, 0, i64::from(i32::MAX))?.clamp(1, 500) as u32;
+            Ok(())
+        },
+        get: |c| c.hz.to_string(),
+    },
+    Param {
+        name: "logfile",
+        live: false,
+        help: "file the log is appended to (empty: standard output)",
+        set: |c, v| {
+            c.logfile = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.logfile.clone(),
+    },
+    Param {
+        name: "daemonize",
+        live: false,
+        help: "yes | no: run in the background (not when supervised)",
+        set: |c, v| {
+            c.daemonize = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| if c.daemonize { "yes" } else { "no" }.to_string(),
+    },
+    Param {
+        name: "pidfile",
+        live: false,
+        help: "file the process id is written to, removed at exit",
+        set: |c, v| {
+            c.pidfile = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.pidfile.clone(),
+    },
+    Param {
+        name: "supervised",
+        live: false,
+        help: "no | systemd | upstart | auto: tell the supervisor when ready",
+        set: |c, v| {
+            c.supervised = match one(v)?.to_ascii_lowercase().as_str() {
+                "no" => Supervised::No,
+                "upstart" => Supervised::Upstart,
+                "systemd" => Supervised::Systemd,
+                "auto" => Supervised::Auto,
+                _ => {
+                    return Err(
+                        "argument(s) must be one of the following: upstart, systemd, auto, no"
+                            .into(),
+                    );
+                }
+            };
+            Ok(())
+        },
+        get: |c| {
+            match c.supervised {
+                Supervised::No => "no",
+                Supervised::Upstart => "upstart",
+                Supervised::Systemd => "systemd",
+                Supervised::Auto => "auto",
+            }
+            .to_string()
+        },
+    },
+    Param {
+        name: "dir",
+        live: true,
+        help: "working directory (relative paths are read from there)",
+        set: |c, v| {
+            c.dir = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.dir.clone(),
     },
     Param {
         name: "proto-max-bulk-len",
@@ -953,11 +1212,7 @@ pub static PARAMS: &[Param] = &[
         live: true,
         help: "seconds a TLS client has to complete its handshake (ringcast's own)",
         set: |c, v| {
-            let n: u64 = parse_num(v)?;
-            if n == 0 {
-                return Err("must be at least 1".into());
-            }
-            c.tls.handshake_timeout = n;
+            c.tls.handshake_timeout = int_in(v, 1, i64::from(i32::MAX))? as u64;
             Ok(())
         },
         get: |c| c.tls.handshake_timeout.to_string(),
@@ -968,7 +1223,7 @@ pub static PARAMS: &[Param] = &[
         live: false,
         help: "serve Prometheus metrics over HTTP on this port (0: off)",
         set: |c, v| {
-            c.metrics_port = parse_num(v)?;
+            c.metrics_port = int_in(v, 0, 65535)? as u16;
             Ok(())
         },
         get: |c| c.metrics_port.to_string(),
@@ -982,6 +1237,16 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
         get: |c| c.metrics_bind.clone(),
+    },
+    Param {
+        name: "strict-config",
+        live: false,
+        help: "yes | no: refuse Redis parameters ringcast does not use (else: one warning)",
+        set: |c, v| {
+            c.strict_config = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| if c.strict_config { "yes" } else { "no" }.to_string(),
     },
 ];
 
@@ -997,24 +1262,89 @@ pub fn param(name: &str) -> Option<&'static Param> {
 
 impl Config {
     /// Set one parameter from its words (as in a config line or `CONFIG SET`).
-    /// Ignored Redis parameters are accepted and dropped.
+    /// Redis parameters ringcast does not use are checked and kept.
     pub fn set(&mut self, name: &str, values: &[String]) -> Result<(), ConfigError> {
+        self.apply_directive(name, values).map(|_| ())
+    }
+
+    /// One directive of a config file or the command line.
+    fn apply_directive(&mut self, name: &str, values: &[String]) -> Result<Applied, ConfigError> {
         if name.eq_ignore_ascii_case("user") {
-            return self.add_user_line(values);
+            return self.add_user_line(values).map(|()| Applied::Used);
         }
         if let Some(p) = param(name) {
             if values.is_empty() {
                 return Err(ConfigError::MissingValue(name.to_string()));
             }
-            return (p.set)(self, values).map_err(|why| ConfigError::Invalid {
+            let invalid = |why| ConfigError::Invalid {
                 name: p.name.to_string(),
                 why,
-            });
+            };
+            // Redis's own check first, so that a bad value gets Redis's text.
+            if let Some((redis, _)) = compat::lookup(p.name)
+                && matches!(
+                    redis.kind,
+                    compat::Kind::Bool(_) | compat::Kind::Enum(..) | compat::Kind::Num(_)
+                )
+            {
+                redis.parse_words(values).map_err(invalid)?;
+            }
+            (p.set)(self, values).map_err(invalid)?;
+            return Ok(Applied::Used);
         }
-        if IGNORED.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            return Ok(());
+        if let Some((redis, found)) = compat::lookup(name) {
+            let value = redis
+                .parse_words(values)
+                .map_err(|why| ConfigError::Invalid {
+                    name: found.to_string(),
+                    why,
+                })?;
+            // Several `save` lines add up, as in Redis's loader.
+            let value = match self.redis_values.get("save") {
+                Some(before) if redis.name == "save" && !value.is_empty() => {
+                    format!("{before} {value}")
+                }
+                _ => value,
+            };
+            self.store_redis_value(redis, value);
+            return Ok(Applied::Ignored(redis.group));
         }
-        Err(ConfigError::Unknown(name.to_string()))
+        self.other_directive(name, values)
+    }
+
+    /// The directives Redis reads that are not parameters.
+    fn other_directive(&mut self, name: &str, values: &[String]) -> Result<Applied, ConfigError> {
+        let lower = name.to_ascii_lowercase();
+        let invalid = |why: &str| ConfigError::Invalid {
+            name: lower.clone(),
+            why: why.to_string(),
+        };
+        match lower.as_str() {
+            "rename-command" if values.len() == 2 => Ok(Applied::Ignored(Group::Commands)),
+            "loadmodule" if !values.is_empty() => Ok(Applied::Ignored(Group::Modules)),
+            "include" => Err(invalid("include is only read from a config file")),
+            "sentinel" => Err(invalid("sentinel directive while not in sentinel mode")),
+            // A module's parameter (`module.name value`).
+            _ if lower.contains('.') && !values.is_empty() => Ok(Applied::Ignored(Group::Modules)),
+            _ => Err(ConfigError::Unknown(name.to_string())),
+        }
+    }
+
+    /// Keeps a Redis parameter's value (only where it is not the default).
+    fn store_redis_value(&mut self, p: &'static compat::RedisParam, value: String) {
+        if value == p.default_value() {
+            self.redis_values.remove(p.name);
+        } else {
+            self.redis_values.insert(p.name, value);
+        }
+    }
+
+    /// A Redis parameter's value, as `CONFIG GET` shows it.
+    fn redis_value(&self, p: &compat::RedisParam) -> String {
+        self.redis_values
+            .get(p.name)
+            .cloned()
+            .unwrap_or_else(|| p.default_value())
     }
 
     /// A `user <name> <rules>...` line: checked now as Redis reads it
@@ -1054,7 +1384,45 @@ impl Config {
         self.protected_mode && self.requirepass.is_none() && !peer.to_canonical().is_loopback()
     }
 
-    /// `CONFIG SET`: only live parameters.
+    /// Whether `CONFIG SET` may change `name`, for a client that is local
+    /// (loopback) or not: Redis's checks before any value is read. Ok gives
+    /// the name the parameter was found by (Redis names it so in errors).
+    pub fn settable(&self, name: &str, local: bool) -> Result<&'static str, ConfigError> {
+        let (found, immutable, protected) = match param(name) {
+            Some(p) => (p.name, !p.live, p.name == "dir"),
+            None => match compat::lookup(name).filter(|(p, _)| !p.removed) {
+                Some((p, found)) => (
+                    found,
+                    p.has(compat::flags::IMMUTABLE),
+                    p.has(compat::flags::PROTECTED),
+                ),
+                None => return Err(ConfigError::Unknown(name.to_string())),
+            },
+        };
+        if immutable {
+            return Err(ConfigError::Immutable(name.to_string()));
+        }
+        if protected && !self.protected_configs_allowed(local) {
+            return Err(ConfigError::Protected(name.to_string()));
+        }
+        Ok(found)
+    }
+
+    /// `enable-protected-configs`: yes, or local for a loopback client.
+    fn protected_configs_allowed(&self, local: bool) -> bool {
+        match self
+            .redis_values
+            .get("enable-protected-configs")
+            .map(String::as_str)
+        {
+            Some("yes") => true,
+            Some("local") => local,
+            _ => false,
+        }
+    }
+
+    /// `CONFIG SET` of one parameter (see [`Config::settable`] for what
+    /// Redis checks first; protected ones are not refused here).
     pub fn set_live(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         match param(name) {
             Some(p) if p.live => {
@@ -1062,7 +1430,20 @@ impl Config {
                 self.check_live(p.name)
             }
             Some(p) => Err(ConfigError::Immutable(p.name.to_string())),
-            None => Err(ConfigError::Unknown(name.to_string())),
+            None => match compat::lookup(name).filter(|(p, _)| !p.removed) {
+                Some((p, _)) if p.has(compat::flags::IMMUTABLE) => {
+                    Err(ConfigError::Immutable(p.name.to_string()))
+                }
+                Some((p, found)) => {
+                    let value = p.parse_set(value).map_err(|why| ConfigError::Invalid {
+                        name: found.to_string(),
+                        why,
+                    })?;
+                    self.store_redis_value(p, value);
+                    Ok(())
+                }
+                None => Err(ConfigError::Unknown(name.to_string())),
+            },
         }
     }
 
@@ -1082,9 +1463,16 @@ impl Config {
     /// Redis's apply step, once every pair of a `CONFIG SET` is set: if any
     /// of `names` is a TLS parameter that the TLS context is built from and
     /// TLS is on, the new TLS configuration must load (so that a new
-    /// certificate and its key can be set in one command). The error
-    /// carries the name of the first such parameter, as Redis's reply does.
-    pub fn apply_live(&self, names: &[&str]) -> Result<(), (&'static str, ConfigError)> {
+    /// certificate and its key can be set in one command); a new `dir` is
+    /// moved to at once (and kept as an absolute path). The error carries
+    /// the name of the first parameter concerned, as Redis's reply does.
+    pub fn apply_live(&mut self, names: &[&str]) -> Result<(), (&'static str, ConfigError)> {
+        if names.iter().any(|n| n.eq_ignore_ascii_case("dir")) {
+            match self.acl_files.chdir(&self.dir) {
+                Ok(absolute) => self.dir = absolute,
+                Err(e) => return Err(("dir", ConfigError::Dir(crate::errors::strerror(&e)))),
+            }
+        }
         let Some(first) = names
             .iter()
             .filter_map(|n| param(n))
@@ -1100,35 +1488,167 @@ impl Config {
         }
     }
 
-    /// Current value of every parameter (ours and the ignored ones) whose
-    /// name matches the glob, as `CONFIG GET` lists them.
+    /// Current value of every parameter (ringcast's, then Redis's others
+    /// and their aliases) whose name matches the glob, as `CONFIG GET`
+    /// lists them. Hidden parameters are only given by name ([`Config::get`]).
     pub fn get_matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
+        let pattern = pattern.to_ascii_lowercase();
         let ours = PARAMS.iter().map(|p| (p.name, (p.get)(self)));
-        let ignored = IGNORED.iter().map(|(n, v)| (*n, v.to_string()));
-        ours.chain(ignored)
-            .filter(|(n, _)| crate::glob::matches(&pattern.to_ascii_lowercase(), n.as_bytes()))
+        let redis = compat::all()
+            .filter(|p| !p.removed && !p.has(compat::flags::HIDDEN) && param(p.name).is_none())
+            .flat_map(|p| {
+                let value = self.redis_value(p);
+                std::iter::once((p.name, value.clone())).chain(p.alias.map(|a| (a, value)))
+            });
+        ours.chain(redis)
+            .filter(|(n, _)| crate::glob::matches(&pattern, n.as_bytes()))
             .collect()
     }
 
+    /// The value of the parameter named `name` (any case, an alias, or a
+    /// hidden one), as `CONFIG GET <name>` gives it.
+    pub fn get(&self, name: &str) -> Option<String> {
+        if let Some(p) = param(name) {
+            return Some((p.get)(self));
+        }
+        compat::lookup(name)
+            .filter(|(p, _)| !p.removed)
+            .map(|(p, _)| self.redis_value(p))
+    }
+
+    /// After a load: the startup warning listing, by group, the Redis
+    /// directives accepted without being used (None if there were none);
+    /// or, with `strict-config yes`, the error for the first of them.
+    pub fn ignored_report(&self) -> Result<Option<String>, LoadError> {
+        let Some(first) = self.ignored.0.first() else {
+            return Ok(None);
+        };
+        if self.strict_config {
+            let error = ConfigError::NotUsed {
+                name: first.name.clone(),
+                group: first.group,
+            };
+            return Err(match &first.origin {
+                Origin::Line { file, line } => LoadError::Line {
+                    file: file.as_str().into(),
+                    line: *line,
+                    directive: first.name.clone(),
+                    text: first.text.clone(),
+                    error,
+                },
+                Origin::Flag => LoadError::Flag {
+                    directive: first.name.clone(),
+                    error,
+                },
+            });
+        }
+        let mut groups: BTreeMap<Group, Vec<&str>> = BTreeMap::new();
+        for d in &self.ignored.0 {
+            let names = groups.entry(d.group).or_default();
+            if !names.contains(&d.name.as_str()) {
+                names.push(&d.name);
+            }
+        }
+        let listed: Vec<String> = groups
+            .iter()
+            .map(|(g, names)| format!("{}: {}", g.label(), names.join(" ")))
+            .collect();
+        Ok(Some(format!(
+            "Ignoring {} Redis directive(s) ringcast has no use for ({}); strict-config yes refuses them",
+            self.ignored.0.len(),
+            listed.join("; ")
+        )))
+    }
+
     /// Apply a config file's text (redis.conf syntax: `name value...` lines,
-    /// `#` comments, quoted values). Errors name the line.
+    /// `#` comments, quoted values). Errors name the line. `include` needs
+    /// a file system: see [`Config::apply_file_at`].
     pub fn apply_file(&mut self, text: &str) -> Result<(), LoadError> {
+        self.apply_file_at(text, "", &mut |_| {
+            Err("include is not available here".to_string())
+        })
+    }
+
+    /// Apply the text of the config file `file`. `include` directives are
+    /// read with `include(path)`, which gives the files it names (a glob
+    /// names those that match, in order), each as its path and text.
+    pub fn apply_file_at(
+        &mut self,
+        text: &str,
+        file: &str,
+        include: &mut ReadInclude,
+    ) -> Result<(), LoadError> {
+        self.apply_text(text, file, include, 0)
+    }
+
+    fn apply_text(
+        &mut self,
+        text: &str,
+        file: &str,
+        include: &mut ReadInclude,
+        depth: usize,
+    ) -> Result<(), LoadError> {
+        /// Includes that include themselves stop here rather than recurse forever.
+        const MAX_INCLUDE_DEPTH: usize = 16;
         for (i, line) in text.lines().enumerate() {
             let at = |error| LoadError::Line {
+                file: file.into(),
                 line: i + 1,
                 directive: line
                     .split_whitespace()
                     .next()
                     .unwrap_or_default()
                     .to_string(),
-                text: line.to_string(),
+                text: line.trim().to_string(),
                 error,
             };
             let words = split_line(line).map_err(at)?;
             let Some((name, values)) = words.split_first() else {
                 continue;
             };
-            self.set(name, values).map_err(at)?;
+            if name.eq_ignore_ascii_case("include") {
+                let invalid = |why: String| {
+                    at(ConfigError::Invalid {
+                        name: "include".into(),
+                        why,
+                    })
+                };
+                let [path] = values else {
+                    return Err(invalid("wrong number of arguments".into()));
+                };
+                if depth >= MAX_INCLUDE_DEPTH {
+                    return Err(invalid("includes nested too deep".into()));
+                }
+                for (path, text) in include(path).map_err(invalid)? {
+                    self.apply_text(&text, &path, include, depth + 1)?;
+                }
+                continue;
+            }
+            let origin = Origin::Line {
+                file: file.to_string(),
+                line: i + 1,
+            };
+            self.apply_recorded(name, values, origin, line.trim())
+                .map_err(at)?;
+        }
+        Ok(())
+    }
+
+    /// Apply one directive, noting it if it is a Redis one ringcast ignores.
+    fn apply_recorded(
+        &mut self,
+        name: &str,
+        values: &[String],
+        origin: Origin,
+        text: &str,
+    ) -> Result<(), ConfigError> {
+        if let Applied::Ignored(group) = self.apply_directive(name, values)? {
+            self.ignored.0.push(IgnoredDirective {
+                name: name.to_ascii_lowercase(),
+                group,
+                origin,
+                text: text.to_string(),
+            });
         }
         Ok(())
     }
@@ -1167,10 +1687,12 @@ impl Config {
                 values.push(args[i].clone());
                 i += 1;
             }
-            self.set(name, &values).map_err(|error| LoadError::Flag {
-                directive: name.to_string(),
-                error,
-            })?;
+            let text = format!("--{name} {}", values.join(" "));
+            self.apply_recorded(name, &values, Origin::Flag, text.trim_end())
+                .map_err(|error| LoadError::Flag {
+                    directive: name.to_string(),
+                    error,
+                })?;
         }
         Ok(())
     }
@@ -1302,6 +1824,7 @@ mod tests {
         assert_eq!(
             err,
             LoadError::Line {
+                file: "".into(),
                 line: 2,
                 directive: "bogus".into(),
                 text: "bogus 3".into(),
@@ -1345,7 +1868,7 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "--port: invalid value for 'port': not a valid number"
+            "--port: invalid value for 'port': argument couldn't be parsed into an integer"
         );
         assert_eq!(
             Config::default().apply_args(&args(&["--port"])),
@@ -1541,6 +2064,194 @@ mod tests {
         assert_eq!(parse_memory("1k"), Ok(1000));
         assert_eq!(parse_memory("12"), Ok(12));
         assert!(parse_memory("x").is_err());
+    }
+
+    #[test]
+    fn redis_directives_ringcast_does_not_use_are_kept_and_reported_once() {
+        let mut c = Config::default();
+        c.apply_file("appendonly yes\nport 7000\nsave 900 1\nsave 300 10\nmaxmemory 1gb\nslave-read-only no\nrename-command CONFIG \"\"\nloadmodule /x.so\n")
+            .unwrap();
+        c.apply_args(&["--repl-timeout".into(), "30".into()])
+            .unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.get("appendonly").as_deref(), Some("yes"));
+        assert_eq!(c.get("save").as_deref(), Some("900 1 300 10"));
+        assert_eq!(c.get("maxmemory").as_deref(), Some("1073741824"));
+        assert_eq!(c.get("replica-read-only").as_deref(), Some("no"));
+        assert_eq!(c.get("SLAVE-READ-ONLY").as_deref(), Some("no"));
+        let warning = c.ignored_report().unwrap().unwrap();
+        assert_eq!(warning.lines().count(), 1, "{warning}");
+        assert!(
+            warning.starts_with("Ignoring 8 Redis directive(s)"),
+            "{warning}"
+        );
+        for part in [
+            "persistence: appendonly save",
+            "replication: slave-read-only repl-timeout",
+            "memory: maxmemory",
+            "modules: loadmodule",
+            "commands: rename-command",
+        ] {
+            assert!(warning.contains(part), "{part} missing from {warning}");
+        }
+    }
+
+    #[test]
+    fn strict_config_turns_the_first_ignored_directive_into_an_error() {
+        let mut c = Config::default();
+        c.apply_file_at("port 7000\n\nappendonly no\n", "/etc/r.conf", &mut |_| {
+            Ok(Vec::new())
+        })
+        .unwrap();
+        c.apply_args(&["--strict-config".into(), "yes".into()])
+            .unwrap();
+        let err = c.ignored_report().unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Line { file, line: 3, error: ConfigError::NotUsed { .. }, .. } if &**file == "/etc/r.conf"),
+            "{err:?}"
+        );
+        assert!(err.to_string().starts_with("/etc/r.conf, line 3: 'appendonly' is a Redis parameter ringcast does not use (persistence)"), "{err}");
+        let mut clean = Config::default();
+        clean.apply_file("strict-config yes\nport 7000\n").unwrap();
+        assert_eq!(clean.ignored_report(), Ok(None));
+    }
+
+    #[test]
+    fn a_misspelled_parameter_is_an_error_that_suggests_the_name() {
+        let err = Config::default().apply_file("maxclient 10\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown parameter 'maxclient' (did you mean 'maxclients'?)"),
+            "{err}"
+        );
+        let err = Config::default().apply_file("apendonly yes\n").unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean 'appendonly'?"),
+            "{err}"
+        );
+        let err = Config::default().apply_file("zzzzzz 1\n").unwrap_err();
+        assert!(!err.to_string().contains("did you mean"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_get_redis_texts_for_used_and_ignored_parameters() {
+        let why = |text: &str| match Config::default().apply_file(text) {
+            Err(LoadError::Line {
+                error: ConfigError::Invalid { why, .. },
+                ..
+            }) => why,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            why("port 70000"),
+            "argument must be between 0 and 65535 inclusive"
+        );
+        assert_eq!(
+            why("timeout x"),
+            "argument couldn't be parsed into an integer"
+        );
+        assert_eq!(why("appendonly maybe"), "argument must be 'yes' or 'no'");
+        assert_eq!(why("maxmemory 1xb"), "argument must be a memory value");
+        assert_eq!(why("save 60"), "Invalid save parameters");
+        assert_eq!(why("appendonly yes no"), "wrong number of arguments");
+    }
+
+    #[test]
+    fn includes_are_read_in_place() {
+        let mut c = Config::default();
+        c.apply_file_at(
+            "port 1\ninclude /a.conf\nmaxclients 7\n",
+            "main.conf",
+            &mut |path| {
+                assert_eq!(path, "/a.conf");
+                Ok(vec![(
+                    "/a.conf".into(),
+                    "port 2\nmaxclients 5\nappendonly yes\n".into(),
+                )])
+            },
+        )
+        .unwrap();
+        assert_eq!((c.port, c.maxclients), (2, 7));
+        assert!(
+            matches!(&c.ignored.0[0].origin, Origin::Line { file, line: 3 } if file == "/a.conf")
+        );
+        let err = Config::default()
+            .apply_file_at("include /b.conf\n", "main.conf", &mut |_| {
+                Ok(vec![("/b.conf".into(), "bogus 1\n".into())])
+            })
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("/b.conf, line 1: unknown parameter 'bogus'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hz_is_clamped_as_redis_clamps_it() {
+        let mut c = Config::default();
+        c.set_live("hz", "0").unwrap();
+        assert_eq!(c.hz, 1);
+        c.set_live("hz", "1000").unwrap();
+        assert_eq!(c.hz, 500);
+        assert!(c.set_live("hz", "-1").is_err());
+    }
+
+    #[test]
+    fn config_set_follows_redis_mutability() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.settable("maxmemory-policy", false),
+            Ok("maxmemory-policy")
+        );
+        assert_eq!(c.settable("slave-priority", false), Ok("slave-priority"));
+        assert_eq!(
+            c.settable("databases", false),
+            Err(ConfigError::Immutable("databases".into()))
+        );
+        assert_eq!(
+            c.settable("daemonize", false),
+            Err(ConfigError::Immutable("daemonize".into()))
+        );
+        assert_eq!(
+            c.settable("dbfilename", false),
+            Err(ConfigError::Protected("dbfilename".into()))
+        );
+        assert_eq!(
+            c.settable("dir", true),
+            Err(ConfigError::Protected("dir".into()))
+        );
+        assert_eq!(
+            c.settable("gopher-enabled", false),
+            Err(ConfigError::Unknown("gopher-enabled".into()))
+        );
+        c.apply_file("enable-protected-configs local\n").unwrap();
+        assert_eq!(c.settable("dir", true), Ok("dir"));
+        assert!(c.settable("dir", false).is_err());
+        c.set_live("maxmemory-policy", "allkeys-lru").unwrap();
+        assert_eq!(c.get("maxmemory-policy").as_deref(), Some("allkeys-lru"));
+        c.set_live("save", "").unwrap();
+        assert_eq!(c.get("save").as_deref(), Some(""));
+        assert_eq!(
+            c.set_live("maxmemory", "x"),
+            Err(ConfigError::Invalid {
+                name: "maxmemory".into(),
+                why: "argument must be a memory value".into()
+            })
+        );
+    }
+
+    #[test]
+    fn config_get_lists_aliases_and_hides_hidden_parameters() {
+        let c = Config::default();
+        let names: Vec<&str> = c.get_matching(b"*").into_iter().map(|(n, _)| n).collect();
+        assert!(names.contains(&"slave-read-only") && names.contains(&"replica-read-only"));
+        assert!(!names.contains(&"key-load-delay"), "hidden");
+        assert_eq!(c.get("key-load-delay").as_deref(), Some("0"));
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "each name once");
     }
 
     #[test]

@@ -39,8 +39,12 @@ pub const MAXAGE_NOT_INTEGER: &str = "ERR maxage is not an integer or out of ran
 pub const PROTOCOL_VERSION_NOT_INTEGER: &str =
     "ERR Protocol version is not an integer or out of range";
 pub const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
-pub const CONFIG_REWRITE_UNSUPPORTED: &str =
-    "ERR Rewriting config file is not supported by ringcast";
+/// `CONFIG REWRITE` on a server started without a config file.
+pub const CONFIG_NO_FILE: &str = "ERR The server is running without a config file";
+/// `SHUTDOWN ABORT` with no shutdown under way (one under way reads no more requests).
+pub const SHUTDOWN_NOT_IN_PROGRESS: &str = "ERR No shutdown in progress.";
+/// `SHUTDOWN` that could not start.
+pub const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
 
 pub const NOPERM_CHANNEL: &str = "NOPERM No permissions to access a channel";
 pub const ACL_NO_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
@@ -118,9 +122,16 @@ pub fn acl_command_not_found(name: &[u8]) -> Vec<u8> {
 /// The ACL file cannot be opened (`ACL LOAD`, startup): the path and the
 /// system's reason, as `strerror` words it.
 pub fn acl_file_open(path: &str, e: &std::io::Error) -> String {
+    format!("Error loading ACLs, opening file '{path}': {}", strerror(e))
+}
+
+/// An I/O error as C's `strerror` words it (`No such file or directory`).
+pub fn strerror(e: &std::io::Error) -> String {
     let why = e.to_string();
-    let why = why.split(" (os error").next().unwrap_or_default();
-    format!("Error loading ACLs, opening file '{path}': {why}")
+    why.split(" (os error")
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// `-ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `
@@ -185,20 +196,8 @@ pub fn unknown_config(name: &[u8]) -> Vec<u8> {
     )
 }
 
-/// `CONFIG SET` with a value the parameter rejects.
-pub fn invalid_config(name: &[u8], value: &[u8], why: &str) -> Vec<u8> {
-    let mut e = quoted(
-        "ERR CONFIG SET failed (possibly related to argument '",
-        c_str(name, usize::MAX),
-        &format!("') - argument couldn't be parsed into {why} - '"),
-    );
-    e.extend_from_slice(c_str(value, usize::MAX));
-    e.push(b'\'');
-    e
-}
-
-/// `CONFIG SET` with a value Redis's apply step refuses (`maxclients` past
-/// the open-file limit).
+/// `CONFIG SET` refused: the parameter (as typed for a name Redis refuses
+/// before reading values, else as Redis names it) and why, in Redis's words.
 pub fn config_set_failed(name: &[u8], why: &str) -> Vec<u8> {
     quoted(
         "ERR CONFIG SET failed (possibly related to argument '",

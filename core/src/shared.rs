@@ -70,6 +70,44 @@ pub struct Shared {
     pub errors: ErrorStats,
     /// ACL users, the ACL log and its counters.
     pub acl: Acl,
+    /// The counters as `CONFIG RESETSTAT` last saw them ([`Shared::reset_stats`]).
+    reset_base: ResetBase,
+    /// Asks the process to shut down (`SHUTDOWN`), set by the server.
+    pub shutdown: ShutdownHook,
+}
+
+/// The counters at the last `CONFIG RESETSTAT`. The counters themselves
+/// never go back (each worker's are written by that worker alone, without
+/// a locked instruction, and the metrics endpoint exports them as
+/// monotonic counters); INFO shows each minus its value here.
+#[derive(Debug, Default)]
+struct ResetBase {
+    workers: Box<[WorkerStats]>,
+    rejected_connections: AtomicU64,
+    tls_handshake_failures: AtomicU64,
+}
+
+/// How `SHUTDOWN` reaches the process: the server installs a function that
+/// starts the same shutdown as SIGTERM. None outside a server (tests).
+#[derive(Default)]
+pub struct ShutdownHook(std::sync::OnceLock<Box<dyn Fn(String) + Send + Sync>>);
+
+impl ShutdownHook {
+    /// Installs the server's shutdown; only the first one counts.
+    pub fn install(&self, start: impl Fn(String) + Send + Sync + 'static) {
+        let _ = self.0.set(Box::new(start));
+    }
+
+    /// Starts the shutdown, saying why in the log; false without a server.
+    pub fn request(&self, why: String) -> bool {
+        match self.0.get() {
+            Some(start) => {
+                start(why);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Shared {
@@ -92,11 +130,77 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             process: ProcessStats::default(),
             errors: ErrorStats::default(),
+            reset_base: ResetBase {
+                workers: (0..workers).map(|_| WorkerStats::default()).collect(),
+                ..ResetBase::default()
+            },
+            shutdown: ShutdownHook::default(),
         }
     }
 
     pub fn total(&self, f: impl Fn(&WorkerStats) -> &AtomicU64) -> u64 {
         self.stats.iter().map(|s| f(s).load(Relaxed)).sum()
+    }
+
+    /// A counter summed over the workers, since the last `CONFIG RESETSTAT`.
+    pub fn since_reset(&self, f: impl Fn(&WorkerStats) -> &AtomicU64) -> u64 {
+        (0..self.stats.len())
+            .map(|w| self.worker_since_reset(w, &f))
+            .sum()
+    }
+
+    /// One worker's counter since the last `CONFIG RESETSTAT`.
+    pub fn worker_since_reset(&self, w: WorkerId, f: impl Fn(&WorkerStats) -> &AtomicU64) -> u64 {
+        let base = self
+            .reset_base
+            .workers
+            .get(w)
+            .map_or(0, |b| f(b).load(Relaxed));
+        f(&self.stats[w]).load(Relaxed).saturating_sub(base)
+    }
+
+    /// INFO `rejected_connections` since the last `CONFIG RESETSTAT`.
+    pub fn rejected_since_reset(&self) -> u64 {
+        self.rejected_connections
+            .load(Relaxed)
+            .saturating_sub(self.reset_base.rejected_connections.load(Relaxed))
+    }
+
+    /// INFO `tls_handshake_failures` since the last `CONFIG RESETSTAT`.
+    pub fn tls_failures_since_reset(&self) -> u64 {
+        self.tls_handshake_failures
+            .load(Relaxed)
+            .saturating_sub(self.reset_base.tls_handshake_failures.load(Relaxed))
+    }
+
+    /// Delivery latencies recorded since the last `CONFIG RESETSTAT`.
+    pub fn latency_since_reset(&self) -> crate::stats::LatencySnapshot {
+        let mut snapshot = crate::stats::LatencySnapshot::default();
+        for (s, base) in self.stats.iter().zip(self.reset_base.workers.iter()) {
+            s.delivery_latency
+                .merge_since(&base.delivery_latency, &mut snapshot);
+        }
+        snapshot
+    }
+
+    /// `CONFIG RESETSTAT`: what Redis's `resetServerStats`,
+    /// `resetCommandTableStats` and `resetErrorTableStats` reset starts
+    /// again from zero in INFO — the totals, rates and error counts, not
+    /// the gauges, and not the ACL counters, which Redis keeps too.
+    pub fn reset_stats(&self) {
+        for (s, base) in self.stats.iter().zip(self.reset_base.workers.iter()) {
+            for (now, then) in s.counters().into_iter().zip(base.counters()) {
+                then.store(now.load(Relaxed), Relaxed);
+            }
+            s.delivery_latency.copy_to(&base.delivery_latency);
+        }
+        let base = &self.reset_base;
+        base.rejected_connections
+            .store(self.rejected_connections.load(Relaxed), Relaxed);
+        base.tls_handshake_failures
+            .store(self.tls_handshake_failures.load(Relaxed), Relaxed);
+        self.errors.clear();
+        self.process.reset_rates.store(true, Relaxed);
     }
 
     /// The counters the process sampler turns into rates.

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::lock;
@@ -59,8 +59,12 @@ pub struct ProcessStats {
     /// Network input and output rates, bytes per second.
     pub input_bps: AtomicU64,
     pub output_bps: AtomicU64,
+    /// Set by `CONFIG RESETSTAT`: the sampler starts its rates afresh.
+    pub reset_rates: AtomicBool,
     /// Name of the memory allocator (INFO `mem_allocator`), set once by the server.
     pub allocator: OnceLock<String>,
+    /// INFO `process_supervised` (`systemd`, `upstart`, else `no`), set once by the server.
+    pub supervised: OnceLock<&'static str>,
     /// `uname` as Redis prints it in INFO `os` (sysname release machine), set once by the server.
     pub os: OnceLock<String>,
 }
@@ -90,6 +94,13 @@ impl Instantaneous {
             self.idx = (self.idx + 1) % Self::SAMPLES;
         }
         self.last = Some((now, reading));
+    }
+
+    /// Forget the rates measured so far (Redis's `resetServerStats`); the
+    /// last reading is kept, so the next rate is measured from it.
+    pub fn clear(&mut self) {
+        self.samples = [0; Self::SAMPLES];
+        self.idx = 0;
     }
 
     /// Average rate per second over the kept samples.
@@ -143,6 +154,26 @@ pub struct WorkerStats {
 }
 
 impl WorkerStats {
+    /// The counters `CONFIG RESETSTAT` resets (Redis's `resetServerStats`
+    /// and ringcast's own totals); gauges are not among them.
+    pub fn counters(&self) -> [&AtomicU64; 13] {
+        [
+            &self.connections_received,
+            &self.commands_processed,
+            &self.messages_published,
+            &self.messages_delivered,
+            &self.output_limit_disconnections,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.backlog_pauses,
+            &self.error_replies,
+            &self.reads_processed,
+            &self.writes_processed,
+            &self.query_buffer_disconnections,
+            &self.idle_timeouts,
+        ]
+    }
+
     pub fn add(counter: &AtomicU64, n: u64) {
         // Single writer: a load + store is enough and avoids a locked RMW.
         counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
@@ -175,6 +206,11 @@ impl Sampler {
     pub const INTERVAL: Duration = Duration::from_millis(100);
 
     pub fn tick(&mut self, p: &ProcessStats, totals: WorkerTotals, now: Instant, s: ProcessSample) {
+        if p.reset_rates.swap(false, Relaxed) {
+            self.ops.clear();
+            self.input.clear();
+            self.output.clear();
+        }
         let used = if s.allocated > 0 { s.allocated } else { s.rss };
         p.used_memory.store(used, Relaxed);
         p.used_memory_peak.fetch_max(used, Relaxed);
@@ -246,6 +282,30 @@ impl LatencyHistogram {
         }
         into.sum_ns += self.sum_ns.load(Relaxed);
     }
+
+    /// Add into `into` the counts recorded since `base` copied them.
+    pub fn merge_since(&self, base: &LatencyHistogram, into: &mut LatencySnapshot) {
+        for ((acc, b), old) in into
+            .buckets
+            .iter_mut()
+            .zip(&self.buckets)
+            .zip(&base.buckets)
+        {
+            *acc += b.load(Relaxed).saturating_sub(old.load(Relaxed));
+        }
+        into.sum_ns += self
+            .sum_ns
+            .load(Relaxed)
+            .saturating_sub(base.sum_ns.load(Relaxed));
+    }
+
+    /// Make `base` a copy of this histogram's counts (`CONFIG RESETSTAT`).
+    pub fn copy_to(&self, base: &LatencyHistogram) {
+        for (b, old) in self.buckets.iter().zip(&base.buckets) {
+            old.store(b.load(Relaxed), Relaxed);
+        }
+        base.sum_ns.store(self.sum_ns.load(Relaxed), Relaxed);
+    }
 }
 
 /// A merged, plain copy of latency histograms.
@@ -306,6 +366,11 @@ impl ErrorStats {
             .unwrap_or_default();
         let code = String::from_utf8_lossy(code);
         *lock(&self.counts).entry(code.into_owned()).or_default() += 1;
+    }
+
+    /// Forget every count (`CONFIG RESETSTAT`).
+    pub fn clear(&self) {
+        lock(&self.counts).clear();
     }
 
     /// Every code seen and its count, sorted by code.

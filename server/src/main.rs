@@ -69,6 +69,7 @@ fn level_filter(level: LogLevel) -> tracing_subscriber::filter::LevelFilter {
         LogLevel::Verbose => LevelFilter::DEBUG,
         LogLevel::Notice => LevelFilter::INFO,
         LogLevel::Warning => LevelFilter::WARN,
+        LogLevel::Nothing => LevelFilter::OFF,
     }
 }
 

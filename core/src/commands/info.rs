@@ -16,7 +16,7 @@ use crate::acl::LogReason;
 use crate::registry::Namespace;
 use crate::resp::encode;
 use crate::shared::Shared;
-use crate::stats::{LatencySnapshot, bytes_to_human, format_cpu};
+use crate::stats::{bytes_to_human, format_cpu};
 
 /// Every section, in the order Redis prints them; `ringcast` (our own, like
 /// a module's section) comes last.
@@ -151,6 +151,7 @@ fn server(sh: &Shared, t: &mut String) {
     let i = &sh.info;
     let up = i.started.elapsed().as_secs();
     let now = unix_now();
+    let hz = sh.config.load().hz;
     let os = sh
         .process
         .os
@@ -173,14 +174,14 @@ fn server(sh: &Shared, t: &mut String) {
          atomicvar_api:c11-builtin\r\n\
          gcc_version:0.0.0\r\n\
          process_id:{}\r\n\
-         process_supervised:no\r\n\
+         process_supervised:{}\r\n\
          run_id:{}\r\n\
          tcp_port:{}\r\n\
          server_time_usec:{}\r\n\
          uptime_in_seconds:{up}\r\n\
          uptime_in_days:{}\r\n\
-         hz:10\r\n\
-         configured_hz:10\r\n\
+         hz:{hz}\r\n\
+         configured_hz:{hz}\r\n\
          lru_clock:{}\r\n\
          executable:{}\r\n\
          config_file:{}\r\n\
@@ -190,6 +191,7 @@ fn server(sh: &Shared, t: &mut String) {
         usize::BITS,
         i.io_backend,
         i.pid,
+        sh.process.supervised.get().copied().unwrap_or("no"),
         i.run_id,
         i.port,
         now.as_micros(),
@@ -414,34 +416,34 @@ fn stats(sh: &Shared, t: &mut String) {
          acl_access_denied_channel:{}\r\n\
          total_messages_published:{}\r\n\
          total_messages_delivered:{}\r\n",
-        sh.total(|s| &s.connections_received),
-        sh.total(|s| &s.commands_processed),
+        sh.since_reset(|s| &s.connections_received),
+        sh.since_reset(|s| &s.commands_processed),
         p.ops_per_sec.load(Relaxed),
-        sh.total(|s| &s.net_input_bytes),
-        sh.total(|s| &s.net_output_bytes),
+        sh.since_reset(|s| &s.net_input_bytes),
+        sh.since_reset(|s| &s.net_output_bytes),
         kbps(p.input_bps.load(Relaxed)),
         kbps(p.output_bps.load(Relaxed)),
-        sh.rejected_connections.load(Relaxed),
+        sh.rejected_since_reset(),
         sh.registry.channel_count(Namespace::Global),
         sh.registry.pattern_count(),
         sh.registry.channel_count(Namespace::Shard),
-        sh.total(|s| &s.error_replies),
-        sh.total(|s| &s.reads_processed),
-        sh.total(|s| &s.writes_processed),
-        sh.total(|s| &s.query_buffer_disconnections),
-        sh.total(|s| &s.output_limit_disconnections),
+        sh.since_reset(|s| &s.error_replies),
+        sh.since_reset(|s| &s.reads_processed),
+        sh.since_reset(|s| &s.writes_processed),
+        sh.since_reset(|s| &s.query_buffer_disconnections),
+        sh.since_reset(|s| &s.output_limit_disconnections),
         sh.acl.denied(LogReason::Auth),
         sh.acl.denied(LogReason::Command),
         sh.acl.denied(LogReason::Key),
         sh.acl.denied(LogReason::Channel),
-        sh.total(|s| &s.messages_published),
-        sh.total(|s| &s.messages_delivered),
+        sh.since_reset(|s| &s.messages_published),
+        sh.since_reset(|s| &s.messages_delivered),
     );
     // ringcast's own: TLS handshakes that failed or timed out.
     let _ = write!(
         t,
         "tls_handshake_failures:{}\r\n",
-        sh.tls_handshake_failures.load(Relaxed)
+        sh.tls_failures_since_reset()
     );
 }
 
@@ -483,10 +485,7 @@ fn cpu(sh: &Shared, t: &mut String) {
 fn ringcast(sh: &Shared, t: &mut String) {
     let i = &sh.info;
     let config = sh.config.load();
-    let mut latency = LatencySnapshot::default();
-    for s in sh.stats.iter() {
-        s.delivery_latency.merge_into(&mut latency);
-    }
+    let latency = sh.latency_since_reset();
     let bound = |q| {
         latency
             .quantile_bound_ns(q)
@@ -508,7 +507,7 @@ fn ringcast(sh: &Shared, t: &mut String) {
         i.workers,
         config.ring_capacity,
         config.ring_bytes,
-        sh.total(|s| &s.idle_timeouts),
+        sh.since_reset(|s| &s.idle_timeouts),
         sh.total(|s| &s.paused_publishers),
         latency.count(),
         bound(0.5),
@@ -520,13 +519,13 @@ fn ringcast(sh: &Shared, t: &mut String) {
             "worker{w}:clients={},pubsub_clients={},commands={},published={},delivered={},inbound_depth={},ring_bytes_out={},backlog={},backlog_pauses={},paused_publishers={},output_bytes={},used_cpu_sys={},used_cpu_user={}\r\n",
             s.connected_clients.load(Relaxed),
             s.pubsub_clients.load(Relaxed),
-            s.commands_processed.load(Relaxed),
-            s.messages_published.load(Relaxed),
-            s.messages_delivered.load(Relaxed),
+            sh.worker_since_reset(w, |s| &s.commands_processed),
+            sh.worker_since_reset(w, |s| &s.messages_published),
+            sh.worker_since_reset(w, |s| &s.messages_delivered),
             s.inbound_depth.load(Relaxed),
             s.ring_bytes_out.load(Relaxed),
             s.output_backlog.load(Relaxed),
-            s.backlog_pauses.load(Relaxed),
+            sh.worker_since_reset(w, |s| &s.backlog_pauses),
             s.paused_publishers.load(Relaxed),
             s.output_memory.load(Relaxed),
             format_cpu(s.cpu_sys_us.load(Relaxed)),
