@@ -1122,6 +1122,46 @@ pub(super) static DOCS: &[CommandDoc] = &[
         ..CommandDoc::NONE
     },
     CommandDoc {
+        name: "shutdown",
+        arity: -1,
+        flags: &[
+            "admin",
+            "noscript",
+            "loading",
+            "stale",
+            "no_multi",
+            "allow_busy",
+        ],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        since: "1.0.0",
+        group: "server",
+        complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+        history: &[("7.0.0", "Added the `NOW`, `FORCE` and `ABORT` modifiers.")],
+        arguments: &[
+            arg("save-selector", OneOf).flags(&["optional"]).args(&[
+                arg("nosave", PureToken).display("nosave").token("NOSAVE"),
+                arg("save", PureToken).display("save").token("SAVE"),
+            ]),
+            arg("now", PureToken)
+                .display("now")
+                .token("NOW")
+                .since("7.0.0")
+                .flags(&["optional"]),
+            arg("force", PureToken)
+                .display("force")
+                .token("FORCE")
+                .since("7.0.0")
+                .flags(&["optional"]),
+            arg("abort", PureToken)
+                .display("abort")
+                .token("ABORT")
+                .since("7.0.0")
+                .flags(&["optional"]),
+        ],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
         name: "config",
         arity: -2,
         flags: &[],

@@ -2,8 +2,8 @@
 //! authentication and the RESP2 subscribed-mode gate in Redis's order, then
 //! runs it. One file per command family: `pubsub` (SUBSCRIBE and co.,
 //! PUBLISH, PUBSUB), `connection` (PING, HELLO, AUTH...), `client`, `config`,
-//! `command` (with its metadata in `docs`), `info`, and `keyspace` (the
-//! empty keyspace and DEBUG).
+//! `command` (with its metadata in `docs`), `info`, `keyspace` (the
+//! empty keyspace and DEBUG) and `shutdown`.
 //!
 //! A command sees the world through a [`Ctx`]: the connection it runs for,
 //! its reply buffer, the worker's pub/sub [`Router`] and the state shared by
@@ -20,6 +20,7 @@ mod docs;
 mod info;
 mod keyspace;
 mod pubsub;
+mod shutdown;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -152,6 +153,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("dbsize", 1, 0, keyspace::dbsize),
     cmd("time", 1, 0, keyspace::time),
     cmd("debug", -2, 0, keyspace::debug),
+    cmd("shutdown", -1, 0, shutdown::shutdown),
 ];
 
 /// The name a command is called by: the part after `|` for a subcommand.
