@@ -1,6 +1,8 @@
 //! `ringcast`: the broker process. Reads the configuration (a redis.conf-style
 //! file, then `--name value` flags), starts one worker per core, listens, and
-//! shuts down cleanly on SIGTERM/SIGINT.
+//! shuts down cleanly on SIGTERM/SIGINT or `SHUTDOWN`. Runs under an init
+//! system as redis-server does (`daemonize`, `pidfile`, `supervised`,
+//! `logfile`, `dir`: see `supervise`); SIGHUP is ignored, as by Redis.
 
 mod acceptor;
 mod backend;
@@ -9,6 +11,7 @@ mod memory;
 mod metrics;
 mod open_files;
 mod sampler;
+mod supervise;
 mod tls;
 mod worker;
 
@@ -26,6 +29,7 @@ use ringcast_core::mesh::{Doorbells, Endpoint};
 use ringcast_core::shared::{ServerInfo, Shared};
 
 use crate::acceptor::Handoff;
+use crate::supervise::{PidFile, Supervisor};
 
 #[global_allocator]
 static GLOBAL: memory::Counted<mimalloc::MiMalloc> = memory::Counted(mimalloc::MiMalloc);
@@ -42,8 +46,10 @@ fn main() {
 }
 
 /// Build the configuration as redis-server does: an optional config file as
-/// the first argument, then flags that override it.
-fn load_config(args: &[String]) -> anyhow::Result<(Config, String)> {
+/// the first argument, then flags that override it. Also gives the path of
+/// the file (absolute; empty without one) and the warning about the Redis
+/// directives it ignores (an error with `strict-config yes`).
+fn load_config(args: &[String]) -> anyhow::Result<(Config, String, Option<String>)> {
     let mut config = Config::default();
     let mut rest = args;
     let mut file = String::new();
@@ -52,14 +58,55 @@ fn load_config(args: &[String]) -> anyhow::Result<(Config, String)> {
     {
         let text = std::fs::read_to_string(first)
             .with_context(|| format!("cannot read config file {first}"))?;
-        config.apply_file(&text).with_context(|| first.clone())?;
+        config.apply_file_at(&text, first, &mut read_include)?;
         file = std::fs::canonicalize(first)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| first.clone());
         rest = &args[1..];
     }
     config.apply_args(rest)?;
-    Ok((config, file))
+    let warning = config.ignored_report()?;
+    Ok((config, file, warning))
+}
+
+/// The files an `include` names, with their text: one file, or for a name
+/// with wildcards (in its last part) the files that match, in name order,
+/// none being no error (Redis's `loadServerConfig`).
+fn read_include(path: &str) -> Result<Vec<(String, String)>, String> {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map(|text| (path.to_string(), text))
+            .map_err(|e| {
+                format!(
+                    "Fatal error, can't open config file '{path}': {}",
+                    ringcast_core::errors::strerror(&e)
+                )
+            })
+    };
+    if !path.contains(['*', '?', '[']) {
+        return read(path).map(|file| vec![file]);
+    }
+    let (dir, pattern) = path.rsplit_once('/').unwrap_or((".", path));
+    let dir = if dir.is_empty() { "/" } else { dir };
+    if dir.contains(['*', '?', '[']) {
+        return Err(format!(
+            "'{path}': wildcards are only read in the file name"
+        ));
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| ringcast_core::glob::matches(pattern.as_bytes(), name.as_bytes()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+        .iter()
+        .map(|name| read(&format!("{}/{name}", dir.trim_end_matches('/'))))
+        .collect()
 }
 
 fn level_filter(level: LogLevel) -> tracing_subscriber::filter::LevelFilter {
@@ -73,25 +120,91 @@ fn level_filter(level: LogLevel) -> tracing_subscriber::filter::LevelFilter {
     }
 }
 
-/// Logs to stderr at `level`; the returned function changes the level of the
-/// running subscriber (`CONFIG SET loglevel`).
-fn init_logging(level: LogLevel) -> sampler::SetLogLevel {
+/// Logs at `loglevel` to `logfile`, or to standard output when it is empty
+/// (as Redis); the returned function changes the level of the running
+/// subscriber (`CONFIG SET loglevel`).
+fn init_logging(config: &Config) -> anyhow::Result<sampler::SetLogLevel> {
     use tracing_subscriber::prelude::*;
-    let (filter, handle) = tracing_subscriber::reload::Layer::new(level_filter(level));
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-        )
-        .init();
-    Box::new(move |level| {
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(level_filter(config.loglevel));
+    let layer = tracing_subscriber::fmt::layer().with_target(false);
+    let registry = tracing_subscriber::registry().with(filter);
+    if config.logfile.is_empty() {
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        registry
+            .with(layer.with_writer(std::io::stdout).with_ansi(ansi))
+            .init();
+    } else {
+        let path: Arc<str> = config.logfile.as_str().into();
+        // As Redis: a log file that cannot be opened stops the start.
+        open_log(&path).with_context(|| format!("Can't open the log file {}", config.logfile))?;
+        registry
+            .with(
+                layer
+                    .with_writer(move || LogWriter(open_log(&path).ok()))
+                    .with_ansi(false),
+            )
+            .init();
+    }
+    Ok(Box::new(move |level| {
         if handle.modify(|f| *f = level_filter(level)).is_ok() {
             tracing::info!("log level set to {level:?}");
         }
-    })
+    }))
+}
+
+/// The log file, opened for appending. Opened anew for every line, as Redis
+/// does, so that a log rotation that moves the file away is followed.
+fn open_log(path: &str) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+/// One log line's writer: the log file, or nowhere if it cannot be opened.
+struct LogWriter(Option<std::fs::File>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.0 {
+            Some(f) => f.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.0 {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Moves to `dir` (as Redis does while reading the configuration) and keeps
+/// the absolute working directory in it, which `CONFIG GET dir` answers.
+fn move_to_dir(config: &mut Config) -> anyhow::Result<()> {
+    if !config.dir.is_empty() {
+        std::env::set_current_dir(&config.dir).map_err(|e| {
+            anyhow::anyhow!(
+                "Can't chdir to '{}': {}",
+                config.dir,
+                ringcast_core::errors::strerror(&e)
+            )
+        })?;
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        config.dir = cwd.display().to_string();
+    }
+    Ok(())
+}
+
+/// SIGHUP is ignored, as by Redis (a closed terminal does not stop it).
+fn ignore_sighup() {
+    // SAFETY: setting the disposition of SIGHUP to SIG_IGN installs no
+    // handler code; no other thread exists yet.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
 }
 
 fn run_id() -> String {
@@ -108,14 +221,27 @@ fn run() -> anyhow::Result<()> {
     if answer_without_starting(&args) {
         return Ok(());
     }
-    let (mut config, config_file) = load_config(&args)?;
-    let set_log_level = init_logging(config.loglevel);
+    ignore_sighup();
+    let (mut config, config_file, ignored) = load_config(&args)?;
+    move_to_dir(&mut config)?;
+    let set_log_level = init_logging(&config)?;
+    if let Some(warning) = ignored {
+        tracing::warn!("{warning}");
+    }
+    let supervisor = Supervisor::from_config(&config);
     let cpus = worker::usable_cpus();
     settle(&mut config, &cpus)?;
     let backend = backend::choose(config.io_backend).map_err(anyhow::Error::msg)?;
     let tls = start_tls(&mut config)?;
-    // Listen before starting workers so a bad address fails fast.
+    // Listen before starting workers so a bad address fails fast (and,
+    // when daemonizing, in the foreground).
     let listeners = listen(&config)?;
+    // As Redis: a supervised process stays in the foreground.
+    let daemonized = config.daemonize && !supervisor.is_some();
+    if daemonized {
+        supervise::daemonize()?;
+    }
+    let _pidfile = PidFile::create(&config, daemonized);
     let (doorbells, endpoints) = ringcast_core::mesh::mesh(
         config.threads,
         config.ring_capacity,
@@ -123,6 +249,7 @@ fn run() -> anyhow::Result<()> {
     );
     let info = server_info(&config, &listeners, backend, config_file);
     let shared = Arc::new(Shared::new(config, info, doorbells.clone()));
+    let _ = shared.process.supervised.set(supervisor.name());
     shared.load_acl().map_err(anyhow::Error::msg)?;
     start_observers(&shared, set_log_level)?;
     tracing::info!(
@@ -135,8 +262,12 @@ fn run() -> anyhow::Result<()> {
         shared.info.port,
         shared.config.load().tls.port,
     );
-    // Either a signal or a worker exiting early ends the wait below.
+    // A signal, a SHUTDOWN or a worker exiting early ends the wait below.
     let (events_tx, events) = crossbeam_channel::unbounded::<String>();
+    let shutdown = events_tx.clone();
+    shared.shutdown.install(move |why| {
+        let _ = shutdown.send(why);
+    });
     let workers = start_workers(&shared, endpoints, backend, &cpus, &events_tx)?;
     let kinds: Vec<&str> = ["tcp", "tls"]
         .into_iter()
@@ -146,9 +277,11 @@ fn run() -> anyhow::Result<()> {
     for kind in kinds {
         tracing::info!("Ready to accept connections {kind}");
     }
+    supervisor.ready();
     watch_signals(events_tx)?;
     let why = events.recv().unwrap_or_default();
     tracing::info!("{why}, shutting down");
+    supervisor.stopping();
     shut_down(&shared, &doorbells, workers.threads, acceptors)
 }
 
@@ -208,6 +341,12 @@ impl AclStore for AclFile {
         }
         renamed
     }
+
+    /// `CONFIG SET dir`: the whole process moves (Redis's `chdir`).
+    fn chdir(&self, dir: &str) -> std::io::Result<String> {
+        std::env::set_current_dir(dir)?;
+        Ok(std::env::current_dir()?.display().to_string())
+    }
 }
 
 /// With a `tls-port`, the TLS context (a bad or missing file stops the
@@ -238,22 +377,89 @@ impl Listener {
 
 /// One listener per `bind` address on `port` and one on `tls-port`; a port
 /// of 0 has no listener, as in Redis (and one of them must be set).
+///
+/// Addresses are read as Redis 7 reads them: `*` is every IPv4 address,
+/// `::*` every IPv6 one (IPv6 sockets are IPv6-only, so both can be bound
+/// on one port), and an address written `-addr` is skipped, with a
+/// warning, when it is not available on this machine (`bind 127.0.0.1
+/// -::1` on a host without IPv6). An address family the system lacks is
+/// skipped too; any other failure stops the start.
 fn listen(config: &Config) -> anyhow::Result<Vec<Listener>> {
-    if config.port == 0 && config.tls.port == 0 {
-        bail!("Configured to not listen anywhere, exiting.");
-    }
     let mut listeners = Vec::new();
     for (port, tls) in [(config.port, false), (config.tls.port, true)] {
         if port == 0 {
             continue;
         }
         for addr in &config.bind {
-            let socket = TcpListener::bind((addr.as_str(), port))
-                .with_context(|| format!("cannot listen on {addr}:{port}"))?;
-            listeners.push(Listener { socket, tls });
+            if let Some(socket) = listen_on(addr, port)? {
+                listeners.push(Listener { socket, tls });
+            }
         }
     }
+    if listeners.is_empty() {
+        bail!("Configured to not listen anywhere, exiting.");
+    }
     Ok(listeners)
+}
+
+/// Redis's listen backlog (`tcp-backlog` 511).
+const LISTEN_BACKLOG: i32 = 511;
+
+/// A listener on one `bind` address, or None when it is skipped.
+fn listen_on(addr: &str, port: u16) -> anyhow::Result<Option<TcpListener>> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+    let (optional, host) = match addr.strip_prefix('-') {
+        Some(host) => (true, host),
+        None => (false, addr),
+    };
+    let ipv6 = host.contains(':');
+    let candidates: Vec<SocketAddr> = match host {
+        "*" => vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)],
+        "::*" => vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)],
+        _ => (host, port)
+            .to_socket_addrs()
+            .with_context(|| format!("cannot listen on {host}:{port}"))?
+            .filter(|a| a.is_ipv6() == ipv6)
+            .collect(),
+    };
+    let mut last = None;
+    for candidate in &candidates {
+        match bind_socket(*candidate) {
+            Ok(listener) => return Ok(Some(listener)),
+            Err(e) => last = Some(e),
+        }
+    }
+    let e = last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into());
+    tracing::warn!("Warning: Could not create server TCP listening socket {host}:{port}: {e}");
+    let skipped = match e.raw_os_error() {
+        Some(libc::EADDRNOTAVAIL) => optional,
+        Some(
+            libc::ENOPROTOOPT
+            | libc::EPROTONOSUPPORT
+            | libc::ESOCKTNOSUPPORT
+            | libc::EPFNOSUPPORT
+            | libc::EAFNOSUPPORT,
+        ) => true,
+        _ => false,
+    };
+    if skipped {
+        return Ok(None);
+    }
+    Err(anyhow::Error::new(e).context(format!("cannot listen on {host}:{port}")))
+}
+
+/// A listening socket as Redis makes it: address reuse, IPv6-only for an
+/// IPv6 address, Redis's backlog.
+fn bind_socket(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }
 
 fn server_info(
