@@ -146,6 +146,38 @@ impl TlsCheck {
     }
 }
 
+/// How `CONFIG SET port|bind|tls-port` reaches the listeners: the server
+/// closes the old ones and listens as the new configuration says (naming
+/// the parameter that changed), or answers Redis's error text. Without one
+/// (a configuration outside a process, in tests) there is nothing to do.
+#[derive(Clone, Default)]
+pub struct Relisten(Option<Arc<RelistenFn>>);
+
+type RelistenFn = dyn Fn(&Config, &str) -> Result<(), String> + Send + Sync;
+
+impl Relisten {
+    pub fn new(
+        relisten: impl Fn(&Config, &str) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        Relisten(Some(Arc::new(relisten)))
+    }
+}
+
+/// Not configuration, so never what makes two configurations differ.
+impl PartialEq for Relisten {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Relisten {}
+
+impl std::fmt::Debug for Relisten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Relisten")
+    }
+}
+
 /// Not configuration, so never what makes two configurations differ.
 impl PartialEq for TlsCheck {
     fn eq(&self, _: &Self) -> bool {
@@ -228,6 +260,8 @@ pub struct Config {
     pub ignored: Ignored,
     /// Not a parameter: how the server checks a new TLS configuration.
     pub tls_check: TlsCheck,
+    /// Not a parameter: how the server listens again on a new address.
+    pub relisten: Relisten,
     /// Not a parameter: how many clients the process's open-file limit
     /// holds, consulted when `maxclients` changes at runtime.
     pub open_files: OpenFiles,
@@ -385,6 +419,7 @@ impl Default for Config {
             redis_values: BTreeMap::new(),
             ignored: Ignored::default(),
             tls_check: TlsCheck::default(),
+            relisten: Relisten::default(),
             open_files: OpenFiles::default(),
             acl_files: AclFiles::default(),
         }
@@ -422,10 +457,10 @@ pub enum ConfigError {
     /// reason is in the log).
     #[error("Unable to update TLS configuration. Check server logs.")]
     Tls,
-    /// `CONFIG SET dir` to a directory the server cannot move to (the
-    /// system's reason, as Redis gives it).
+    /// An apply step of `CONFIG SET` failed (moving to `dir`, listening on
+    /// a new `port`): Redis's text for it.
     #[error("{0}")]
-    Dir(String),
+    Apply(String),
 }
 
 /// A configuration that cannot be loaded: where, and why.
@@ -668,7 +703,7 @@ fn fmt_limit(l: &OutputLimit) -> String {
 pub static PARAMS: &[Param] = &[
     Param {
         name: "port",
-        live: false,
+        live: true,
         help: "TCP port to listen on",
         set: |c, v| {
             c.port = parse_num(v)?;
@@ -678,7 +713,7 @@ pub static PARAMS: &[Param] = &[
     },
     Param {
         name: "bind",
-        live: false,
+        live: true,
         help: "addresses to listen on (space separated)",
         set: |c, v| {
             // `-addr`: skipped when it cannot be bound; `*` (`::*`): every
@@ -1050,7 +1085,7 @@ pub static PARAMS: &[Param] = &[
     },
     Param {
         name: "tls-port",
-        live: false,
+        live: true,
         help: "TLS port to listen on (0: no TLS)",
         set: |c, v| {
             c.tls.port = parse_num(v)?;
@@ -1464,28 +1499,35 @@ impl Config {
     /// of `names` is a TLS parameter that the TLS context is built from and
     /// TLS is on, the new TLS configuration must load (so that a new
     /// certificate and its key can be set in one command); a new `dir` is
-    /// moved to at once (and kept as an absolute path). The error carries
-    /// the name of the first parameter concerned, as Redis's reply does.
+    /// moved to at once (and kept as an absolute path); a new `port`,
+    /// `bind` or `tls-port` is listened on. The error carries the name of
+    /// the first parameter concerned, as Redis's reply does.
     pub fn apply_live(&mut self, names: &[&str]) -> Result<(), (&'static str, ConfigError)> {
         if names.iter().any(|n| n.eq_ignore_ascii_case("dir")) {
             match self.acl_files.chdir(&self.dir) {
                 Ok(absolute) => self.dir = absolute,
-                Err(e) => return Err(("dir", ConfigError::Dir(crate::errors::strerror(&e)))),
+                Err(e) => return Err(("dir", ConfigError::Apply(crate::errors::strerror(&e)))),
             }
         }
-        let Some(first) = names
+        if let Some(first) = names
             .iter()
             .filter_map(|n| param(n))
             .find(|p| tls_context_param(p.name))
-        else {
-            return Ok(());
-        };
-        match &self.tls_check.0 {
-            Some(check) if self.tls.port != 0 => {
-                check(self).map_err(|_| (first.name, ConfigError::Tls))
-            }
-            _ => Ok(()),
+            && let Some(check) = &self.tls_check.0
+            && self.tls.port != 0
+        {
+            check(self).map_err(|_| (first.name, ConfigError::Tls))?;
         }
+        // Last: once listening anew, the configuration must go live.
+        if let Some(first) = names
+            .iter()
+            .filter_map(|n| param(n))
+            .find(|p| matches!(p.name, "port" | "bind" | "tls-port"))
+            && let Some(relisten) = &self.relisten.0
+        {
+            relisten(self, first.name).map_err(|why| (first.name, ConfigError::Apply(why)))?;
+        }
+        Ok(())
     }
 
     /// Current value of every parameter (ringcast's, then Redis's others
@@ -1907,8 +1949,8 @@ mod tests {
         assert!(c.set_live("maxclients", "5").is_ok());
         assert_eq!(c.maxclients, 5);
         assert_eq!(
-            c.set_live("port", "1"),
-            Err(ConfigError::Immutable("port".into()))
+            c.set_live("databases", "1"),
+            Err(ConfigError::Immutable("databases".into()))
         );
         assert_eq!(
             c.set_live("nope", "1"),
@@ -1974,8 +2016,8 @@ mod tests {
         assert_eq!(c.port, 0);
         assert!(c.set("tls-auth-clients", &["maybe".into()]).is_err());
         assert_eq!(
-            c.set_live("tls-port", "1"),
-            Err(ConfigError::Immutable("tls-port".into()))
+            c.set_live("threads", "1"),
+            Err(ConfigError::Immutable("threads".into()))
         );
     }
 

@@ -26,7 +26,7 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -81,6 +81,8 @@ pub(crate) struct Acceptor {
     pub next: Arc<AtomicUsize>,
     /// Set on a `tls-port` listener.
     pub tls: Option<Arc<TlsContext>>,
+    /// Set when the listener is to close (shutdown, or `CONFIG SET port`).
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Acceptor {
@@ -89,7 +91,9 @@ impl Acceptor {
         let mut errors = AcceptErrors::default();
         loop {
             let accepted = self.listener.accept();
-            if self.shared.shutting_down.load(Ordering::Acquire) {
+            if self.shared.shutting_down.load(Ordering::Acquire)
+                || self.stop.load(Ordering::Acquire)
+            {
                 return;
             }
             match accepted {

@@ -7,6 +7,7 @@
 mod acceptor;
 mod backend;
 mod connection;
+mod listeners;
 mod memory;
 mod metrics;
 mod open_files;
@@ -15,20 +16,19 @@ mod supervise;
 mod tls;
 mod worker;
 
-use std::net::TcpListener;
-use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
 use anyhow::{Context, bail};
 use crossbeam_channel::Sender;
-use ringcast_core::config::{AclFiles, AclStore, Config, LogLevel, OpenFiles, TlsCheck};
+use ringcast_core::config::{AclFiles, AclStore, Config, LogLevel, OpenFiles, Relisten, TlsCheck};
 use ringcast_core::frame::SharedMessage;
 use ringcast_core::mesh::{Doorbells, Endpoint};
 use ringcast_core::shared::{ServerInfo, Shared};
 
 use crate::acceptor::Handoff;
+use crate::listeners::{Listener, Listeners, listen};
 use crate::supervise::{PidFile, Supervisor};
 
 #[global_allocator]
@@ -232,7 +232,7 @@ fn run() -> anyhow::Result<()> {
     let cpus = worker::usable_cpus();
     settle(&mut config, &cpus)?;
     let backend = backend::choose(config.io_backend).map_err(anyhow::Error::msg)?;
-    let tls = start_tls(&mut config)?;
+    let tls = start_tls(&config)?;
     // Listen before starting workers so a bad address fails fast (and,
     // when daemonizing, in the foreground).
     let listeners = listen(&config)?;
@@ -273,7 +273,9 @@ fn run() -> anyhow::Result<()> {
         .into_iter()
         .filter(|kind| listeners.iter().any(|l| l.kind() == *kind))
         .collect();
-    let acceptors = start_acceptors(listeners, &shared, &workers.senders, tls)?;
+    let acceptors = Listeners::new(shared.clone(), workers.senders.clone(), tls);
+    install_listener_hooks(&shared, &acceptors);
+    acceptors.start(listeners)?;
     for kind in kinds {
         tracing::info!("Ready to accept connections {kind}");
     }
@@ -282,7 +284,7 @@ fn run() -> anyhow::Result<()> {
     let why = events.recv().unwrap_or_default();
     tracing::info!("{why}, shutting down");
     supervisor.stopping();
-    shut_down(&shared, &doorbells, workers.threads, acceptors)
+    shut_down(&shared, &doorbells, workers.threads, &acceptors)
 }
 
 /// `--help` and `--version`: print and return true.
@@ -350,116 +352,29 @@ impl AclStore for AclFile {
 }
 
 /// With a `tls-port`, the TLS context (a bad or missing file stops the
-/// server here, naming it), and the check `CONFIG SET` makes before a new
-/// TLS configuration goes live.
-fn start_tls(config: &mut Config) -> anyhow::Result<Option<Arc<tls::TlsContext>>> {
+/// server here, naming it).
+fn start_tls(config: &Config) -> anyhow::Result<Option<Arc<tls::TlsContext>>> {
     if config.tls.port == 0 {
         return Ok(None);
     }
-    let context = tls::TlsContext::new(&config.tls)
-        .map_err(|why| anyhow::anyhow!("Failed to configure TLS: {why}"))?;
-    let reload = context.clone();
-    config.tls_check = TlsCheck::new(move |c| reload.reload(c));
-    Ok(Some(context))
+    tls::TlsContext::new(&config.tls)
+        .map(Some)
+        .map_err(|why| anyhow::anyhow!("Failed to configure TLS: {why}"))
 }
 
-/// A listening socket, plain (`port`) or TLS (`tls-port`).
-struct Listener {
-    socket: TcpListener,
-    tls: bool,
-}
-
-impl Listener {
-    fn kind(&self) -> &'static str {
-        if self.tls { "tls" } else { "tcp" }
-    }
-}
-
-/// One listener per `bind` address on `port` and one on `tls-port`; a port
-/// of 0 has no listener, as in Redis (and one of them must be set).
-///
-/// Addresses are read as Redis 7 reads them: `*` is every IPv4 address,
-/// `::*` every IPv6 one (IPv6 sockets are IPv6-only, so both can be bound
-/// on one port), and an address written `-addr` is skipped, with a
-/// warning, when it is not available on this machine (`bind 127.0.0.1
-/// -::1` on a host without IPv6). An address family the system lacks is
-/// skipped too; any other failure stops the start.
-fn listen(config: &Config) -> anyhow::Result<Vec<Listener>> {
-    let mut listeners = Vec::new();
-    for (port, tls) in [(config.port, false), (config.tls.port, true)] {
-        if port == 0 {
-            continue;
-        }
-        for addr in &config.bind {
-            if let Some(socket) = listen_on(addr, port)? {
-                listeners.push(Listener { socket, tls });
-            }
-        }
-    }
-    if listeners.is_empty() {
-        bail!("Configured to not listen anywhere, exiting.");
-    }
-    Ok(listeners)
-}
-
-/// Redis's listen backlog (`tcp-backlog` 511).
-const LISTEN_BACKLOG: i32 = 511;
-
-/// A listener on one `bind` address, or None when it is skipped.
-fn listen_on(addr: &str, port: u16) -> anyhow::Result<Option<TcpListener>> {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-    let (optional, host) = match addr.strip_prefix('-') {
-        Some(host) => (true, host),
-        None => (false, addr),
-    };
-    let ipv6 = host.contains(':');
-    let candidates: Vec<SocketAddr> = match host {
-        "*" => vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)],
-        "::*" => vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)],
-        _ => (host, port)
-            .to_socket_addrs()
-            .with_context(|| format!("cannot listen on {host}:{port}"))?
-            .filter(|a| a.is_ipv6() == ipv6)
-            .collect(),
-    };
-    let mut last = None;
-    for candidate in &candidates {
-        match bind_socket(*candidate) {
-            Ok(listener) => return Ok(Some(listener)),
-            Err(e) => last = Some(e),
-        }
-    }
-    let e = last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into());
-    tracing::warn!("Warning: Could not create server TCP listening socket {host}:{port}: {e}");
-    let skipped = match e.raw_os_error() {
-        Some(libc::EADDRNOTAVAIL) => optional,
-        Some(
-            libc::ENOPROTOOPT
-            | libc::EPROTONOSUPPORT
-            | libc::ESOCKTNOSUPPORT
-            | libc::EPFNOSUPPORT
-            | libc::EAFNOSUPPORT,
-        ) => true,
-        _ => false,
-    };
-    if skipped {
-        return Ok(None);
-    }
-    Err(anyhow::Error::new(e).context(format!("cannot listen on {host}:{port}")))
-}
-
-/// A listening socket as Redis makes it: address reuse, IPv6-only for an
-/// IPv6 address, Redis's backlog.
-fn bind_socket(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(socket.into())
+/// What `CONFIG SET` applies through the listeners: a new TLS configuration
+/// is loaded (the check before it goes live), a new `port`, `bind` or
+/// `tls-port` is listened on.
+fn install_listener_hooks(shared: &Arc<Shared>, listeners: &Arc<Listeners>) {
+    let mut config = (**shared.config.load()).clone();
+    let tls = listeners.clone();
+    config.tls_check = TlsCheck::new(move |c| tls.reload_tls(c));
+    let (relisten, live) = (listeners.clone(), shared.clone());
+    config.relisten = Relisten::new(move |new, param| {
+        let old = live.config.load();
+        relisten.relisten(new, &old, param)
+    });
+    shared.config.store(Arc::new(config));
 }
 
 fn server_info(
@@ -551,37 +466,6 @@ fn start_workers(
     Ok(workers)
 }
 
-/// An acceptor thread and the descriptor of its listener (to wake it at shutdown).
-type AcceptorThread = (RawFd, JoinHandle<()>);
-
-/// One acceptor thread per listener, all sharing one round-robin counter.
-fn start_acceptors(
-    listeners: Vec<Listener>,
-    shared: &Arc<Shared>,
-    workers: &[Sender<Handoff>],
-    tls: Option<Arc<tls::TlsContext>>,
-) -> anyhow::Result<Vec<AcceptorThread>> {
-    let next = Arc::new(AtomicUsize::new(0));
-    listeners
-        .into_iter()
-        .map(|listener| {
-            let fd = listener.socket.as_raw_fd();
-            let a = acceptor::Acceptor {
-                listener: listener.socket,
-                shared: shared.clone(),
-                workers: workers.to_vec(),
-                next: next.clone(),
-                tls: if listener.tls { tls.clone() } else { None },
-            };
-            let thread = std::thread::Builder::new()
-                .name("ringcast-accept".into())
-                .spawn(move || a.run())
-                .context("cannot start the acceptor")?;
-            Ok((fd, thread))
-        })
-        .collect()
-}
-
 /// SIGTERM and SIGINT are reported on `events`.
 fn watch_signals(events: Sender<String>) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([
@@ -606,16 +490,10 @@ fn shut_down(
     shared: &Shared,
     doorbells: &Doorbells,
     workers: Vec<JoinHandle<anyhow::Result<()>>>,
-    acceptors: Vec<AcceptorThread>,
+    listeners: &Listeners,
 ) -> anyhow::Result<()> {
     shared.shutting_down.store(true, Ordering::Release);
-    for (fd, _) in &acceptors {
-        // SAFETY: the listeners are still open (owned by the acceptor threads);
-        // shutdown wakes their blocking accept() so they can exit.
-        unsafe {
-            libc::shutdown(*fd, libc::SHUT_RDWR);
-        }
-    }
+    listeners.close();
     for w in 0..workers.len() {
         doorbells.ring(w);
     }
@@ -629,9 +507,6 @@ fn shut_down(
             }
             Err(_) => failed = true,
         }
-    }
-    for (_, thread) in acceptors {
-        let _ = thread.join();
     }
     if failed {
         bail!("a worker failed");

@@ -193,7 +193,7 @@ fn server(sh: &Shared, t: &mut String) {
         i.pid,
         sh.process.supervised.get().copied().unwrap_or("no"),
         i.run_id,
-        i.port,
+        sh.config.load().port,
         now.as_micros(),
         up / 86400,
         now.as_secs() & ((1 << 24) - 1),
