@@ -36,7 +36,7 @@ pub use backend::Backend;
 pub use client::{connect_on_worker, slow_reader_on_worker, worker_of};
 pub use raw::RawConn;
 pub use resp::{Frame, Proto};
-pub use server::{Opts, Server, Target, target};
+pub use server::{Opts, Server, Target, free_port, ringcast_binary, target};
 
 use std::time::Duration;
 

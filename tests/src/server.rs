@@ -59,6 +59,8 @@ pub struct Opts {
     /// Listen for TLS too, on a port of its own (`--tls-port`); the
     /// certificate flags go in `extra_args`.
     pub tls_port: bool,
+    /// A config file given before the flags (which override it).
+    pub config_file: Option<PathBuf>,
 }
 
 impl Opts {
@@ -76,7 +78,13 @@ impl Opts {
             open_files_limit: None,
             extra_args: Vec::new(),
             tls_port: false,
+            config_file: None,
         }
+    }
+    /// Starts the server from this config file (the test's flags override it).
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Opts {
+        self.config_file = Some(path.into());
+        self
     }
     /// Also listen for TLS, on a free port ([`Server::tls_port`]).
     pub fn tls_port(mut self) -> Opts {
@@ -122,7 +130,11 @@ impl Opts {
     }
 
     fn args(&self, target: Target, port: u16, tls_port: Option<u16>) -> Vec<String> {
-        let mut args: Vec<String> = vec!["--port".into(), port.to_string()];
+        let mut args: Vec<String> = Vec::new();
+        if let Some(file) = &self.config_file {
+            args.push(file.display().to_string());
+        }
+        args.extend(["--port".into(), port.to_string()]);
         if let Some(p) = tls_port {
             args.extend(["--tls-port".into(), p.to_string()]);
         }
@@ -383,6 +395,26 @@ impl Server {
             .count()
     }
 
+    /// Sends `sig` to the server process.
+    pub fn signal(&self, sig: libc::c_int) {
+        signal(self.child.as_ref().expect("server running"), sig);
+    }
+
+    /// Waits (bounded) for the process to exit by itself (after SHUTDOWN).
+    pub fn wait_exit(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        let status = wait_bounded(&mut child, PATIENCE).unwrap_or_else(|| {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "server did not exit within {PATIENCE:?}; output:\n{}",
+                self.log()
+            )
+        });
+        self.join_log_readers();
+        status
+    }
+
     /// Sends SIGTERM and waits (bounded) for the process to exit.
     pub fn terminate(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("server running");
@@ -487,9 +519,15 @@ fn collect_into(mut stream: Box<dyn Read + Send>, log: Arc<Mutex<Vec<u8>>>) -> J
 }
 
 /// A port that was free a moment ago (bind :0, read it, release it).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()
+}
+
+/// Path of the `ringcast` binary the suite runs (for tests that start it
+/// themselves: daemonized, logging to a file, or expected to fail).
+pub fn ringcast_binary() -> PathBuf {
+    binary(Target::Ringcast)
 }
 
 /// Path of the server binary for `target`.
