@@ -222,12 +222,7 @@ fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     ignore_sighup();
-    let (mut config, config_file, ignored) = load_config(&args)?;
-    move_to_dir(&mut config)?;
-    let set_log_level = init_logging(&config)?;
-    if let Some(warning) = ignored {
-        tracing::warn!("{warning}");
-    }
+    let (mut config, config_file, set_log_level) = configure(&args)?;
     let supervisor = Supervisor::from_config(&config);
     let cpus = worker::usable_cpus();
     settle(&mut config, &cpus)?;
@@ -285,6 +280,20 @@ fn run() -> anyhow::Result<()> {
     tracing::info!("{why}, shutting down");
     supervisor.stopping();
     shut_down(&shared, &doorbells, workers.threads, &acceptors)
+}
+
+/// The configuration read, the process moved to its `dir`, logging
+/// started and the warning about ignored Redis directives given.
+fn configure(args: &[String]) -> anyhow::Result<(Config, String, sampler::SetLogLevel)> {
+    let (mut config, config_file, ignored) = load_config(args)?;
+    move_to_dir(&mut config)?;
+    let set_log_level = init_logging(&config)?;
+    if let Some(warning) = ignored {
+        tracing::warn!("{warning}");
+    }
+    // Reported once; the list is of no use any more.
+    config.ignored = Default::default();
+    Ok((config, config_file, set_log_level))
 }
 
 /// `--help` and `--version`: print and return true.
