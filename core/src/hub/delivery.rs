@@ -16,15 +16,12 @@ use crate::stats::WorkerStats;
 const DRAIN_CHUNK: usize = 64;
 const DRAIN_CHUNK_BYTES: usize = 64 << 10;
 /// Messages' bytes one turn of [`Hub::drain_turn`] takes from the inbound
-/// rings before the worker lets its writers send (used at shutdown, which
-/// must not put everything the rings hold into the subscribers' queues at
-/// once). Redis reads at most 16 KiB from a publisher per event-loop turn
-/// and writes to subscribers between turns; a bounded amount per turn
-/// likewise keeps what waits in a reading subscriber's queue (and counts
-/// against its output limit) to about one turn's worth. The inbound task
-/// does not use it yet: letting writers run between its turns needs the
-/// worker to wait for I/O events between them, which monoio's loop does not
-/// do while tasks are ready.
+/// rings before the worker lets its writers send. Redis reads at most 16 KiB
+/// from a publisher per event-loop turn and writes to subscribers between
+/// turns; a bounded amount per turn likewise keeps what waits in a reading
+/// subscriber's queue (and counts against its output limit) to about one
+/// turn's worth, where taking a whole ring at once could push it past a
+/// small limit.
 const TURN_BYTES: usize = 64 << 10;
 
 impl Hub {
