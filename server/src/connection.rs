@@ -356,18 +356,8 @@ fn send_now(fd: RawFd, batch: &mut Vec<Bytes>) -> std::io::Result<bool> {
                 _ => Err(e),
             };
         }
-        let mut n = sent as usize;
-        while n > 0 && start < batch.len() {
-            let b = &mut batch[start];
-            if n >= b.len() {
-                n -= b.len();
-                start += 1;
-            } else {
-                b.advance(n);
-                n = 0;
-            }
-        }
-        if start < end && sent >= 0 {
+        start = consume(batch, start, sent as usize);
+        if start < end {
             // The socket took less than offered: it is full for now.
             batch.drain(..start);
             return Ok(false);
@@ -375,6 +365,22 @@ fn send_now(fd: RawFd, batch: &mut Vec<Bytes>) -> std::io::Result<bool> {
     }
     batch.clear();
     Ok(true)
+}
+
+/// `n` bytes of `batch[start..]` were sent: returns the index of the first
+/// frame not sent whole, advanced past what of it was sent.
+fn consume(batch: &mut [Bytes], mut start: usize, mut n: usize) -> usize {
+    while n > 0 && start < batch.len() {
+        let b = &mut batch[start];
+        if n >= b.len() {
+            n -= b.len();
+            start += 1;
+        } else {
+            b.advance(n);
+            n = 0;
+        }
+    }
+    start
 }
 
 /// Shared frames handed to one writev; owning them keeps the memory valid
@@ -413,20 +419,11 @@ async fn writev_all<W: AsyncWriteRent>(wr: &mut W, batch: &mut [Bytes]) -> std::
                 iovecs,
             })
             .await;
-        let mut n = res?;
+        let n = res?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        while n > 0 && start < batch.len() {
-            let b = &mut batch[start];
-            if n >= b.len() {
-                n -= b.len();
-                start += 1;
-            } else {
-                b.advance(n);
-                n = 0;
-            }
-        }
+        start = consume(batch, start, n);
     }
     Ok(())
 }
