@@ -1,7 +1,7 @@
 //! Why each connection ends: counted once, under the first reason that
 //! ends it ([`Disconnect`]), and logged with the client's id, address, name,
 //! worker and buffer use (`omem`: output queued, `omem_writing`: of which
-//! in a write now, `qbuf`: unprocessed input), at most [`LOGS_PER_SECOND`] lines a second
+//! in a write now, `qbuf`: input buffered at its last read), at most [`LOGS_PER_SECOND`] lines a second
 //! per reason on each worker (a mass disconnect must not flood the log or
 //! slow the worker down writing it). What a window holds back is reported
 //! once it ends, as one "suppressed N similar" line per reason.
@@ -134,7 +134,8 @@ impl Hub {
             .as_ref()
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .unwrap_or_default();
-        let limit = limit.map_or("", |l| match l {
+        // Present only for an output-limit disconnect.
+        let limit = limit.map(|l| match l {
             LimitExceeded::Hard => "hard",
             LimitExceeded::Soft => "soft",
             LimitExceeded::Unauthenticated => "unauthenticated",
