@@ -619,6 +619,28 @@ mod log_format {
     );
 }
 
+// ----- io_uring blocked (Docker's default seccomp profile) ------------------
+
+/// README.md quotes this line for containers whose seccomp profile blocks
+/// io_uring: it must stay what ringcast logs.
+#[test]
+fn blocked_io_uring_is_logged_as_a_fallback_to_epoll() {
+    ringcast_only!("ringcast's I/O backends");
+    let server = Server::start(Opts::new(Backend::UringBlocked));
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("falling back to epoll"))
+        .unwrap_or_else(|| panic!("no fallback line in {log}"));
+    assert!(
+        line.ends_with(
+            " WARN io_uring is not available (blocked, disabled or missing operations); falling back to epoll"
+        ),
+        "{line}"
+    );
+    assert!(log.contains(" backend=epoll "), "{log}");
+}
+
 // ----- the example configuration ------------------------------------------
 
 fn example_conf() -> PathBuf {
