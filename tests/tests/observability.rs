@@ -555,10 +555,15 @@ mod log_format {
         ringcast_only!("ringcast's log format");
         let server = json_server(b);
         const CLIENTS: usize = 200;
-        for _ in 0..CLIENTS {
-            let mut c = server.conn();
-            c.cmd_expect(&["PING"], b"+PONG\r\n");
-        }
+        // All connected first, then all gone at once: a burst of hang-ups.
+        let clients: Vec<RawConn> = (0..CLIENTS)
+            .map(|_| {
+                let mut c = server.conn();
+                c.cmd_expect(&["PING"], b"+PONG\r\n");
+                c
+            })
+            .collect();
+        drop(clients);
         let logged = |lines: &[serde_json::Value]| {
             lines
                 .iter()
