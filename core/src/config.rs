@@ -45,6 +45,15 @@ pub enum LogLevel {
     Warning,
 }
 
+/// How log lines are written (`log-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One line of text per event (the default).
+    Text,
+    /// One JSON object per line, with the event's fields as members.
+    Json,
+}
+
 /// Whether TLS clients must present a certificate (`tls-auth-clients`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsAuthClients {
@@ -160,6 +169,7 @@ pub struct Config {
     pub worker_output_backlog: usize,
     pub enable_debug_command: DebugCommand,
     pub loglevel: LogLevel,
+    pub log_format: LogFormat,
     pub timeout: u64,
     pub tcp_keepalive: u64,
     pub databases: i64,
@@ -302,6 +312,7 @@ impl Default for Config {
             worker_output_backlog: 16 << 20,
             enable_debug_command: DebugCommand::No,
             loglevel: LogLevel::Notice,
+            log_format: LogFormat::Text,
             timeout: 0,
             tcp_keepalive: 300,
             databases: 16,
@@ -982,6 +993,26 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
         get: |c| c.metrics_bind.clone(),
+    },
+    Param {
+        name: "log-format",
+        live: false,
+        help: "text | json: one JSON object per log line",
+        set: |c, v| {
+            c.log_format = match one(v)?.to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err("expects text or json".into()),
+            };
+            Ok(())
+        },
+        get: |c| {
+            match c.log_format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            }
+            .to_string()
+        },
     },
 ];
 

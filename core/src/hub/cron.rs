@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::backlog::STALL;
 use super::conn::ConnState;
 use super::{ConnKey, Hub};
-use crate::stats::WorkerStats;
+use crate::stats::Disconnect;
 
 /// Runs per round over all connections (one round a second at 100 ms).
 const RUNS_PER_ROUND: usize = 10;
@@ -42,6 +42,7 @@ impl Hub {
     /// [`Hub::cron`] with the current time given (tests drive the clock).
     pub fn cron_at(&mut self, now: Instant) {
         self.now = now;
+        self.report_suppressed(now);
         self.acl_sweep();
         let config = self.shared.config.load();
         self.backlog.limit = config.worker_output_backlog;
@@ -110,15 +111,7 @@ impl Hub {
 
     fn close_idle(&mut self, idle: Vec<ConnKey>) {
         for key in idle {
-            if let Some(conn) = self.conns.get(key) {
-                tracing::debug!(
-                    "closing idle client id={} addr={}",
-                    conn.session.id,
-                    conn.session.meta.addr
-                );
-            }
-            WorkerStats::add(&self.stats().idle_timeouts, 1);
-            self.kill(key, None);
+            self.kill(key, Disconnect::IdleTimeout);
         }
     }
 }

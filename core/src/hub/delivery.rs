@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::conn::ConnState;
 use super::{ConnKey, Hub};
 use crate::frame::Message;
-use crate::stats::WorkerStats;
+use crate::stats::{Disconnect, WorkerStats};
 
 /// Messages taken from the inbound rings between two looks at the backlog:
 /// enough to pay for the fence each take costs, few enough that a worker that
@@ -72,7 +72,7 @@ impl Hub {
     /// Close connections whose output crossed a limit during a fan-out.
     pub(super) fn check_doomed(&mut self) {
         while let Some((key, why)) = self.doomed.pop() {
-            self.kill(key, Some(why));
+            self.kill_over_limit(key, why);
         }
     }
 
@@ -163,7 +163,7 @@ impl Hub {
         }
         for id in self.shared.clients.take_kills(self.worker) {
             if let Some(&key) = self.by_id.get(&id) {
-                self.kill(key, None);
+                self.kill(key, Disconnect::Killed);
             }
         }
         n
@@ -192,7 +192,7 @@ impl Hub {
     pub fn abandon_output(&mut self) {
         let keys: Vec<ConnKey> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            self.close_after_reply(key);
+            self.close_after_reply(key, Disconnect::Shutdown);
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.out.clear();
                 conn.out.wake();
@@ -207,7 +207,7 @@ impl Hub {
         self.drain_inbound();
         let keys: Vec<ConnKey> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            self.close_after_reply(key);
+            self.close_after_reply(key, Disconnect::Shutdown);
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.out.wake();
                 if let Some(w) = conn.reader.take() {

@@ -8,7 +8,7 @@ use super::{ConnKey, Hub, Input};
 use crate::commands::{self, Ctx, Exec};
 use crate::output::LimitExceeded;
 use crate::session::ReplyMode;
-use crate::stats::WorkerStats;
+use crate::stats::{Disconnect, WorkerStats};
 
 /// Output a client that has not authenticated may have queued before it is
 /// closed (Redis 7.2.8+, CVE-2025-21605: a client that sends requests without
@@ -80,7 +80,7 @@ impl Hub {
         self.reweigh(key);
         self.shared.errors.record(&out[1..]);
         WorkerStats::add(&self.stats().error_replies, 1);
-        self.close_after_reply(key);
+        self.close_after_reply(key, Disconnect::ProtocolError);
     }
 
     /// Run one command, queue its reply (unless CLIENT REPLY suppresses it),
@@ -139,7 +139,7 @@ impl Hub {
         self.sync_pubsub_gauge(key);
         self.limit_unauthenticated(key);
         if exec == Exec::CloseAfterReply {
-            self.close_after_reply(key);
+            self.close_after_reply(key, closed_by(&args[0]));
         }
         exec
     }
@@ -160,7 +160,7 @@ impl Hub {
                 self.conns[key].session.meta.addr
             );
         }
-        self.kill(key, None);
+        self.kill(key, Disconnect::ProtocolError);
     }
 
     /// Close a client that never authenticated once its output passes
@@ -172,7 +172,7 @@ impl Hub {
             && !s.ever_authenticated
             && self.conns[key].out.memory() > UNAUTHENTICATED_OUTPUT_LIMIT
         {
-            self.kill(key, Some(LimitExceeded::Unauthenticated));
+            self.kill_over_limit(key, LimitExceeded::Unauthenticated);
         }
     }
 
@@ -188,17 +188,22 @@ impl Hub {
         }
         let limit = self.shared.config.load().client_query_buffer_limit;
         if buffered > limit {
-            WorkerStats::add(&self.stats().query_buffer_disconnections, 1);
-            if let Some(conn) = self.conns.get(key) {
-                tracing::warn!(
-                    "closing client id={} addr={}: query buffer over {limit} bytes",
-                    conn.session.id,
-                    conn.session.meta.addr
-                );
-            }
-            self.kill(key, None);
+            self.kill(key, Disconnect::QueryBufferLimit);
             return false;
         }
         true
+    }
+}
+
+/// Why a command that closes its own connection after the reply closes it:
+/// `CLIENT KILL` naming the caller, an `ACL` change that revokes the
+/// caller's user, else `QUIT`.
+fn closed_by(command: &[u8]) -> Disconnect {
+    if command.eq_ignore_ascii_case(b"client") {
+        Disconnect::Killed
+    } else if command.eq_ignore_ascii_case(b"acl") {
+        Disconnect::AclRevoked
+    } else {
+        Disconnect::Quit
     }
 }

@@ -18,9 +18,12 @@
 //! - `writer`: what a connection's writer sends next;
 //! - `backlog`: output queued and not yet written, and the pause it puts
 //!   on the worker's intake when it grows (invariant 5);
+//! - `closing`: why each connection ends, counted once and logged
+//!   (rate-limited per reason);
 //! - `cron`: soft output limits, idle timeouts and gauges, every 100 ms.
 
 mod backlog;
+mod closing;
 mod conn;
 mod cron;
 mod delivery;
@@ -45,6 +48,8 @@ use crate::stats::WorkerStats;
 
 use backlog::Backlog;
 pub use backlog::STALL;
+use closing::DisconnectLog;
+pub use closing::LOGS_PER_SECOND;
 use conn::Conn;
 pub use input::UNAUTHENTICATED_OUTPUT_LIMIT;
 
@@ -100,6 +105,8 @@ pub struct Hub {
     round: cron::Round,
     /// When the cross-protocol warning was last logged.
     security_warned: Option<Instant>,
+    /// The rate limit of disconnect log lines.
+    disconnect_log: DisconnectLog,
     /// Shutting down: no more requests are read ([`Hub::stop_intake`]).
     stopping: bool,
     /// The ACL epoch this worker's connections last read their users at.
@@ -124,6 +131,7 @@ impl Hub {
             backlog: Backlog::new(shared.config.load().worker_output_backlog),
             round: cron::Round::default(),
             security_warned: None,
+            disconnect_log: DisconnectLog::default(),
             stopping: false,
             acl_epoch: shared.acl.epoch(),
             shared,

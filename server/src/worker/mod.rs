@@ -20,6 +20,7 @@ use ringcast_core::shared::Shared;
 
 use crate::acceptor::Handoff;
 use crate::backend::{self, Backend};
+use crate::health::Readiness;
 use crate::memory::IdleTrim;
 
 /// How often the worker checks soft output limits and refreshes gauges.
@@ -30,6 +31,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub(crate) struct WorkerSpec {
     pub id: usize,
     pub shared: Arc<Shared>,
+    pub readiness: Arc<Readiness>,
     pub endpoint: Endpoint<SharedMessage>,
     pub incoming: Receiver<Handoff>,
     pub backend: Backend,
@@ -45,12 +47,14 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
     let WorkerSpec {
         id,
         shared,
+        readiness,
         endpoint,
         incoming,
         backend,
         ..
     } = spec;
     rt.block_on(async move {
+        let _running = readiness.worker_running();
         let worker = Rc::new(Worker::new(
             Hub::new(id, shared.clone(), endpoint),
             matches!(backend, Backend::Uring(_)),
@@ -220,10 +224,47 @@ pub(crate) fn usable_cpus() -> Vec<usize> {
     }
 }
 
+/// Workers to start when `threads` is 0: one per usable core (the CPUs the
+/// process may run on, so `taskset` and `docker run --cpuset-cpus` count),
+/// but no more than a CPU quota (cgroup `cpu.max`, `docker run --cpus`)
+/// gives time for, which `available_parallelism` reads, rounded down. Each
+/// worker busy-polls its core in turn; more workers than the quota pays for
+/// would only be throttled.
+pub(crate) fn default_count(usable_cpus: usize) -> usize {
+    let quota = std::thread::available_parallelism()
+        .ok()
+        .map(std::num::NonZero::get);
+    let n = fit_to_quota(usable_cpus, quota);
+    if n < usable_cpus {
+        tracing::info!(
+            "the CPU quota allows {n} of the {usable_cpus} usable cores: starting {n} workers (--threads sets the number)"
+        );
+    }
+    n.clamp(1, ringcast_core::registry::MAX_WORKERS)
+}
+
+fn fit_to_quota(usable_cpus: usize, quota: Option<usize>) -> usize {
+    match (usable_cpus, quota) {
+        (0, Some(q)) => q,
+        (n, Some(q)) => n.min(q),
+        (n, None) => n,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::cell::Cell;
+
+    #[test]
+    fn a_cpu_quota_below_the_usable_cores_lowers_the_worker_count() {
+        assert_eq!(fit_to_quota(64, Some(2)), 2);
+        assert_eq!(fit_to_quota(4, Some(4)), 4);
+        // available_parallelism is the affinity count when there is no quota.
+        assert_eq!(fit_to_quota(4, Some(8)), 4);
+        assert_eq!(fit_to_quota(4, None), 4);
+        assert_eq!(fit_to_quota(0, Some(3)), 3);
+    }
 
     /// `yield_now` lets a task that is already ready run before the
     /// yielding task continues, on both backends' runtimes.
