@@ -48,6 +48,8 @@ pub(super) struct Conn {
     pub(super) last_interaction: Instant,
     /// Unprocessed input bytes after the last read (INFO `client_recent_max_input_buffer`).
     pub(super) input_buffered: usize,
+    /// One of the worker's monitors (`observe`).
+    pub(super) watching: bool,
 }
 
 impl Conn {
@@ -92,6 +94,7 @@ impl Hub {
             last_progress: self.now,
             last_interaction: self.now,
             input_buffered: 0,
+            watching: false,
         };
         let key = self.conns.insert(conn);
         self.by_id.insert(id, key);
@@ -132,6 +135,7 @@ impl Hub {
             return;
         }
         self.unsubscribe_all(key);
+        self.leave_monitors(key);
         let conn = self.conns.remove(key);
         self.backlog.forget(&conn);
         self.check_congestion();
@@ -173,6 +177,7 @@ impl Hub {
         // The writer may be idle with nothing queued (CLIENT REPLY OFF).
         conn.out.wake();
         self.unsubscribe_all(key);
+        self.leave_monitors(key);
     }
 
     /// Close a connection now, dropping its queued output.
@@ -208,6 +213,7 @@ impl Hub {
         self.check_congestion();
         // Stop deliveries at once; the reader's disconnect finishes the cleanup.
         self.unsubscribe_all(key);
+        self.leave_monitors(key);
     }
 
     /// Drop every subscription of a connection without confirmations.

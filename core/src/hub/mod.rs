@@ -18,13 +18,16 @@
 //! - `writer`: what a connection's writer sends next;
 //! - `backlog`: output queued and not yet written, and the pause it puts
 //!   on the worker's intake when it grows (invariant 5);
-//! - `cron`: soft output limits, idle timeouts and gauges, every 100 ms.
+//! - `cron`: soft output limits, idle timeouts and gauges, every 100 ms;
+//! - `observe`: what MONITOR, the slow log and the latency monitor see of
+//!   the commands run here, and this worker's monitors.
 
 mod backlog;
 mod conn;
 mod cron;
 mod delivery;
 mod input;
+mod observe;
 mod writer;
 
 use std::collections::HashMap;
@@ -107,6 +110,8 @@ pub struct Hub {
     /// Coarse clock, advanced by [`Hub::cron_at`]: reads and writes stamp
     /// connections with it instead of asking the OS for the time.
     now: Instant,
+    /// This worker's monitors and its side of the MONITOR feed.
+    observer: observe::Observer,
 }
 
 impl Hub {
@@ -128,6 +133,7 @@ impl Hub {
             acl_epoch: shared.acl.epoch(),
             shared,
             now: Instant::now(),
+            observer: observe::Observer::default(),
         }
     }
 
@@ -149,5 +155,7 @@ impl Hub {
     }
 }
 
+#[cfg(test)]
+mod observe_tests;
 #[cfg(test)]
 mod tests;
