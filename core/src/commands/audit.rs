@@ -40,6 +40,14 @@ static TRAITS: LazyLock<Vec<Traits>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The id of `CONFIG SET`, after which the hub reads the slow log and
+/// latency settings again.
+pub fn config_set_id() -> Option<u16> {
+    FLAT.iter()
+        .position(|c| c.name == "config|set")
+        .map(|at| at as u16)
+}
+
 /// The traits of the command with this id (see `super::name_of`).
 pub fn traits(id: u16) -> Traits {
     TRAITS.get(usize::from(id)).copied().unwrap_or_default()

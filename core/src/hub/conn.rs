@@ -55,11 +55,13 @@ pub(super) struct Conn {
 impl Conn {
     /// Redis's `clientsCronHandleTimeout`: with `timeout` set, a client idle for
     /// longer than that is closed, unless it is in pub/sub mode (subscribers wait
-    /// for messages by design) or blocked (here: a publisher paused for ring room).
+    /// for messages by design), a monitor (likewise), or blocked (here: a
+    /// publisher paused for ring room).
     pub(super) fn is_idle(&self, now: Instant, timeout: Duration) -> bool {
         !timeout.is_zero()
             && self.pending.is_none()
             && !self.session.in_pubsub()
+            && !self.watching
             && now
                 .saturating_duration_since(self.last_interaction)
                 .as_secs()

@@ -152,6 +152,9 @@ impl Hub {
         // is not shown to the client that ran it.
         self.sync_monitor(key);
         let took = timer.lap(exec);
+        if called.is_some() && called == self.config_set {
+            timer.refresh(&self.shared.config.load());
+        }
         if let Some(id) = called {
             self.observe(key, id, &args, took, timer, skip);
         }

@@ -112,6 +112,8 @@ pub struct Hub {
     now: Instant,
     /// This worker's monitors and its side of the MONITOR feed.
     observer: observe::Observer,
+    /// The id of `CONFIG SET`, after which a turn reads its settings again.
+    config_set: Option<u16>,
 }
 
 impl Hub {
@@ -134,6 +136,7 @@ impl Hub {
             shared,
             now: Instant::now(),
             observer: observe::Observer::default(),
+            config_set: crate::commands::audit::config_set_id(),
         }
     }
 

@@ -100,6 +100,19 @@ pub(super) struct Timer {
 }
 
 impl Timer {
+    /// The configuration changed (`CONFIG SET`): the rest of the turn, and
+    /// the command that changed it (as Redis judges it), follow the new one.
+    pub(super) fn refresh(&mut self, config: &Config) {
+        self.watch = Watch::of(config);
+        if !self.watch.timed() {
+            self.last = None;
+        } else if self.last.is_none() {
+            let now = Instant::now();
+            self.started = Some(now);
+            self.last = Some(now);
+        }
+    }
+
     /// The duration of the command just done, if commands are timed.
     pub(super) fn lap(&mut self, exec: Exec) -> Option<Duration> {
         let before = self.last?;
@@ -198,20 +211,23 @@ impl Hub {
         timer: &Timer,
         silent: bool,
     ) {
-        let traits = audit::traits(id);
         if let Some(took) = took {
             let micros = took.as_micros() as u64;
             self.shared.latency.record(self.worker, id, micros);
-            let event = if traits.fast {
-                "fast-command"
-            } else {
-                "command"
-            };
-            self.latency_event(event, took, timer.watch.latency_ms);
+            let threshold = timer.watch.latency_ms;
+            if threshold > 0 && micros / 1000 >= threshold {
+                let event = if audit::traits(id).fast {
+                    "fast-command"
+                } else {
+                    "command"
+                };
+                self.latency_event(event, took, threshold);
+            }
             self.slow_log(key, id, args, micros, timer.watch);
         }
+        // Invariant 1 of `crate::monitor`: without monitors, this load is all.
         let watchers = self.shared.monitors.watchers();
-        if watchers != 0 && !traits.admin {
+        if watchers != 0 && !audit::traits(id).admin {
             self.feed(key, id, args, watchers, silent);
         }
     }

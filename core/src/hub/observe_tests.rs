@@ -291,3 +291,48 @@ fn debug_sleep_counts_as_a_slow_command_and_a_long_turn() {
         ]
     );
 }
+
+#[test]
+fn idle_monitors_are_not_timed_out() {
+    let config = Config {
+        timeout: 1,
+        ..Config::default()
+    };
+    let mut w = world(1, config);
+    let monitor = w.connect(0, 7001);
+    let idle = w.connect(0, 7002);
+    w.send(monitor, &[b"MONITOR"]);
+    w.hubs[0].cron_at(std::time::Instant::now() + std::time::Duration::from_secs(5));
+    let mut shut = Vec::new();
+    w.hubs[0].take_shutdowns(&mut shut);
+    assert_eq!(shut, vec![idle.1], "only the plain idle client is closed");
+}
+
+#[test]
+fn a_pipelined_config_set_applies_to_the_commands_after_it() {
+    let config = Config {
+        slowlog_log_slower_than: -1,
+        ..Config::default()
+    };
+    let mut w = world(1, config);
+    let c = w.connect(0, 7001);
+    let mut batch = cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"0"]);
+    batch.extend(cmd(&[b"PING"]));
+    batch.extend(cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"-1"]));
+    batch.extend(cmd(&[b"ECHO", b"x"]));
+    let mut buf = BytesMut::from(&batch[..]);
+    w.hubs[0].input(c.1, &mut buf);
+    let logged: Vec<Vec<Bytes>> = w
+        .shared()
+        .slowlog
+        .newest(10)
+        .into_iter()
+        .map(|e| e.args)
+        .collect();
+    assert_eq!(
+        logged,
+        [vec![Bytes::from_static(b"PING")]],
+        "the PING after the enabling CONFIG SET is logged; the CONFIG SET that \
+         disables the log is not (nor the one that enables it: it was not timed)"
+    );
+}
