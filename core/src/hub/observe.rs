@@ -265,7 +265,8 @@ impl Hub {
         let s = &conn.session;
         let redacted = audit::redacted(id, args);
         let line = crate::monitor::line(SystemTime::now(), s.db, &s.meta.addr, args, &redacted);
-        self.feed_local(&line, silent.then_some(key));
+        let config = self.shared.config.load();
+        self.feed_local(&line, silent.then_some(key), &config);
         self.check_doomed();
         let others = watchers & !(1u64 << self.worker);
         if others != 0 {
@@ -275,11 +276,10 @@ impl Hub {
 
     /// Queue a line for this worker's monitors (but `silent`), each held
     /// to its output limit as the line is queued.
-    fn feed_local(&mut self, line: &Bytes, silent: Option<ConnKey>) {
+    fn feed_local(&mut self, line: &Bytes, silent: Option<ConnKey>, config: &Config) {
         if self.observer.monitors.is_empty() {
             return;
         }
-        let config = self.shared.config.load();
         let share_cap = self.backlog.share_cap();
         for &key in &self.observer.monitors {
             let Some(conn) = self.conns.get_mut(key) else {
@@ -302,7 +302,7 @@ impl Hub {
             };
             conn.out.push_frame(frame, Proto::Resp2);
             self.backlog.account(conn, share_cap);
-            let limit = monitor_limit(&config, conn.session.in_pubsub());
+            let limit = monitor_limit(config, conn.session.in_pubsub());
             if let Some(why) = conn.out.check_limit(&limit) {
                 conn.doomed = true;
                 self.doomed.push((key, why));
@@ -318,12 +318,20 @@ impl Hub {
         let mut lines = std::mem::take(&mut self.observer.inbox);
         match self.shared.monitors.take(self.worker, &mut lines) {
             Taken::Complete => {
-                for line in lines.drain(..) {
-                    self.feed_local(&line, None);
+                if !lines.is_empty() {
+                    let config = self.shared.config.load();
+                    for line in lines.drain(..) {
+                        self.feed_local(&line, None, &config);
+                    }
+                    self.check_doomed();
                 }
-                self.check_doomed();
             }
             Taken::Lost => {
+                tracing::warn!(
+                    "worker {} fell behind the MONITOR feed by more than its monitors' output limit: closing its {} monitors",
+                    self.worker,
+                    self.observer.monitors.len()
+                );
                 for key in self.observer.monitors.clone() {
                     self.kill(key, Some(LimitExceeded::Hard));
                 }
