@@ -161,17 +161,17 @@ fn a_slow_command_is_logged_and_max_len_trims_the_log(b: Backend) {
     let server = Server::start(Opts::new(b).debug_command());
     let mut c = server.conn();
     c.cmd_expect(
-        &["CONFIG", "SET", "slowlog-log-slower-than", "100000"],
+        &["CONFIG", "SET", "slowlog-log-slower-than", "200000"],
         b"+OK\r\n",
     );
     c.cmd_expect(&["SLOWLOG", "RESET"], b"+OK\r\n");
     c.cmd_expect(&["CLIENT", "SETNAME", "foobar"], b"+OK\r\n");
-    c.cmd_expect(&["DEBUG", "SLEEP", "0.2"], b"+OK\r\n");
-    c.cmd_expect(&["DEBUG", "SLEEP", "0.2"], b"+OK\r\n");
+    c.cmd_expect(&["DEBUG", "SLEEP", "0.25"], b"+OK\r\n");
+    c.cmd_expect(&["DEBUG", "SLEEP", "0.25"], b"+OK\r\n");
     c.cmd_expect(&["SLOWLOG", "LEN"], b":2\r\n");
     let got = entries(&c.cmd(&["SLOWLOG", "GET"]));
-    assert_eq!(got[0].args, ["DEBUG", "SLEEP", "0.2"]);
-    assert!(got[0].duration > 100_000, "{}", got[0].duration);
+    assert_eq!(got[0].args, ["DEBUG", "SLEEP", "0.25"]);
+    assert!(got[0].duration >= 250_000, "{}", got[0].duration);
     assert_eq!(got[0].name, "foobar");
     c.cmd_expect(&["CONFIG", "SET", "slowlog-max-len", "1"], b"+OK\r\n");
     c.cmd_expect(&["SLOWLOG", "LEN"], b":1\r\n");
@@ -186,10 +186,10 @@ fn latency_monitor_records_slow_commands(b: Backend) {
         "{doctor}"
     );
     c.cmd_expect(
-        &["CONFIG", "SET", "latency-monitor-threshold", "100"],
+        &["CONFIG", "SET", "latency-monitor-threshold", "200"],
         b"+OK\r\n",
     );
-    c.cmd_expect(&["DEBUG", "SLEEP", "0.2"], b"+OK\r\n");
+    c.cmd_expect(&["DEBUG", "SLEEP", "0.25"], b"+OK\r\n");
     let latest = c.cmd(&["LATENCY", "LATEST"]);
     let command = latest
         .items()
@@ -198,7 +198,7 @@ fn latency_monitor_records_slow_commands(b: Backend) {
         .unwrap_or_else(|| panic!("no command event in {latest:?}"));
     let f = command.items();
     let (time, ms, max) = (f[1].int(), f[2].int(), f[3].int());
-    assert!(ms >= 200 && max >= ms, "{command:?}");
+    assert!(ms >= 250 && max >= ms, "{command:?}");
     let history = c.cmd(&["LATENCY", "HISTORY", "command"]);
     assert_eq!(history.items().len(), 1);
     assert_eq!(history.items()[0].items()[0].int(), time);
@@ -242,7 +242,7 @@ fn latency_monitor_records_slow_commands(b: Backend) {
             .all(|e| e.items()[0].text() != "command")
     );
     c.use_proto(Proto::Resp3);
-    c.cmd_expect(&["DEBUG", "SLEEP", "0.2"], b"+OK\r\n");
+    c.cmd_expect(&["DEBUG", "SLEEP", "0.25"], b"+OK\r\n");
     c.send_cmd(&["LATENCY", "GRAPH", "command"]);
     let (_, raw) = c
         .try_read_raw_frame(ringcast_tests::PATIENCE)
