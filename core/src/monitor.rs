@@ -66,6 +66,9 @@ struct Lines {
     lost: bool,
 }
 
+/// Most lines an emptied inbox keeps room for.
+const KEEP: usize = 1024;
+
 /// What [`MonitorFeed::take`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
@@ -136,6 +139,10 @@ impl MonitorFeed {
         }
         let mut held = lock(&inbox.lines);
         std::mem::swap(&mut held.items, into);
+        if held.items.capacity() > KEEP {
+            // The caller's list grew in an earlier burst: not kept here.
+            held.items = Vec::new();
+        }
         held.bytes = 0;
         if std::mem::take(&mut held.lost) {
             into.clear();

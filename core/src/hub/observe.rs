@@ -45,6 +45,9 @@ use crate::slowlog::{self, Entry};
 
 /// An inbox's byte cap when monitors have no hard output limit at all.
 const UNLIMITED_INBOX: usize = 64 << 20;
+/// Most lines the scratch lists keep room for between turns: a burst does
+/// not leave its largest allocation behind.
+const LINES_KEEP: usize = 1024;
 
 /// This worker's side of the feed.
 #[derive(Default)]
@@ -185,8 +188,10 @@ impl Hub {
                 self.shared.doorbells.ring(w);
             }
         }
-        self.observer.outbox = outbox;
-        self.observer.outbox.clear();
+        if outbox.capacity() <= LINES_KEEP {
+            self.observer.outbox = outbox;
+            self.observer.outbox.clear();
+        }
     }
 
     /// Record `event` with the latency monitor if it lasted at least
@@ -338,7 +343,9 @@ impl Hub {
             }
         }
         lines.clear();
-        self.observer.inbox = lines;
+        if lines.capacity() <= LINES_KEEP {
+            self.observer.inbox = lines;
+        }
     }
 
     /// Join or leave the feed as the connection's MONITOR mode says (after
