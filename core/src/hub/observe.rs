@@ -16,9 +16,8 @@
 //! Commands are timed only while the slow log is on
 //! (`slowlog-log-slower-than` at 0 or more, Redis's default) or the latency
 //! monitor is (`latency-monitor-threshold` above 0), and then for one clock
-//! read each: a turn reads the clock when
-//! it starts and after each command, and a command's duration is the time
-//! since the read before it. That includes decoding the request (a few
+//! read each: a turn reads the clock when it starts and after each command,
+//! and a command's duration is the time since the read before it. That includes decoding the request (a few
 //! nanoseconds next to the command) and the monitor feed of the command
 //! before it. Reading before and after each command would cost two reads;
 //! timing a whole turn and only its commands when the turn was slow would
