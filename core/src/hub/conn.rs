@@ -50,16 +50,20 @@ pub(super) struct Conn {
     pub(super) input_buffered: usize,
     /// Why it is closing, once it is (`closing`).
     pub(super) ended: Option<Disconnect>,
+    /// One of the worker's monitors (`observe`).
+    pub(super) watching: bool,
 }
 
 impl Conn {
     /// Redis's `clientsCronHandleTimeout`: with `timeout` set, a client idle for
     /// longer than that is closed, unless it is in pub/sub mode (subscribers wait
-    /// for messages by design) or blocked (here: a publisher paused for ring room).
+    /// for messages by design), a monitor (likewise), or blocked (here: a
+    /// publisher paused for ring room).
     pub(super) fn is_idle(&self, now: Instant, timeout: Duration) -> bool {
         !timeout.is_zero()
             && self.pending.is_none()
             && !self.session.in_pubsub()
+            && !self.watching
             && now
                 .saturating_duration_since(self.last_interaction)
                 .as_secs()
@@ -95,6 +99,7 @@ impl Hub {
             last_interaction: self.now,
             input_buffered: 0,
             ended: None,
+            watching: false,
         };
         let key = self.conns.insert(conn);
         self.by_id.insert(id, key);
@@ -138,6 +143,7 @@ impl Hub {
         // given went away on its own.
         self.note_ending(key, Disconnect::HangUp, None);
         self.unsubscribe_all(key);
+        self.leave_monitors(key);
         let conn = self.conns.remove(key);
         self.backlog.forget(&conn);
         self.check_congestion();
@@ -184,6 +190,7 @@ impl Hub {
         // The writer may be idle with nothing queued (CLIENT REPLY OFF).
         conn.out.wake();
         self.unsubscribe_all(key);
+        self.leave_monitors(key);
     }
 
     /// Close a connection over an output limit, now.
@@ -227,6 +234,7 @@ impl Hub {
         self.check_congestion();
         // Stop deliveries at once; the reader's disconnect finishes the cleanup.
         self.unsubscribe_all(key);
+        self.leave_monitors(key);
     }
 
     /// Drop every subscription of a connection without confirmations.

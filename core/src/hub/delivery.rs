@@ -89,7 +89,8 @@ impl Hub {
     }
 
     /// Deliver every message waiting in the inbound rings, then wake readers
-    /// that were waiting for ring room and act on CLIENT KILL requests.
+    /// that were waiting for ring room, queue the lines other workers posted
+    /// for this worker's monitors and act on CLIENT KILL requests.
     /// Never waits for outbound room (invariant 5: no deadlock).
     pub fn drain_inbound(&mut self) -> usize {
         self.drain_upto(usize::MAX)
@@ -121,6 +122,24 @@ impl Hub {
     }
 
     fn drain_upto(&mut self, budget: usize) -> usize {
+        let threshold = self.shared.config.load().latency_monitor_threshold;
+        let started = (threshold > 0).then(Instant::now);
+        let n = self.drain_rings(budget, threshold);
+        self.drain_monitor_inbox();
+        for id in self.shared.clients.take_kills(self.worker) {
+            if let Some(&key) = self.by_id.get(&id) {
+                self.kill(key, Disconnect::Killed);
+            }
+        }
+        if let Some(started) = started {
+            self.latency_event("event-loop", started.elapsed(), threshold);
+        }
+        n
+    }
+
+    /// Deliver what waits in the inbound rings, up to about `budget` bytes,
+    /// then wake the readers that waited for ring room.
+    fn drain_rings(&mut self, budget: usize, latency_threshold: u64) -> usize {
         self.acl_sweep();
         let (mut n, mut taken_bytes) = (0, 0);
         if !self.congested() {
@@ -144,7 +163,7 @@ impl Hub {
                 // change that revokes one of its subscribers.
                 self.acl_sweep();
                 for m in inbox.drain(..) {
-                    self.record_latency(&m);
+                    self.record_latency(&m, latency_threshold);
                     self.deliver(&m);
                 }
                 if self.congested() || taken_bytes >= budget {
@@ -161,19 +180,17 @@ impl Hub {
                 }
             }
         }
-        for id in self.shared.clients.take_kills(self.worker) {
-            if let Some(&key) = self.by_id.get(&id) {
-                self.kill(key, Disconnect::Killed);
-            }
-        }
         n
     }
 
-    /// Feed the delivery latency histogram from a sampled message.
-    fn record_latency(&self, message: &Message) {
+    /// Feed the delivery latency histogram from a sampled message, and the
+    /// latency monitor's `delivery-lag` event when it waited that long.
+    fn record_latency(&self, message: &Message, latency_threshold: u64) {
         if let Some(published) = message.published {
             let histogram = &self.shared.worker_stats(self.worker).delivery_latency;
-            histogram.record(Instant::now().saturating_duration_since(published));
+            let lag = Instant::now().saturating_duration_since(published);
+            histogram.record(lag);
+            self.latency_event("delivery-lag", lag, latency_threshold);
         }
     }
 

@@ -4,6 +4,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::conn::ConnState;
+use super::observe::Timer;
 use super::{ConnKey, Hub, Input};
 use crate::commands::{self, Ctx, Exec};
 use crate::output::LimitExceeded;
@@ -35,6 +36,15 @@ impl Hub {
         if self.stopping {
             return Input::Close;
         }
+        let mut timer = self.start_turn();
+        let status = self.run_requests(key, buf, &mut timer);
+        self.end_turn(&timer);
+        status
+    }
+
+    /// [`Hub::input`]'s turn: the requests of one read, or of about
+    /// `INPUT_TURN_BYTES` of them.
+    fn run_requests(&mut self, key: ConnKey, buf: &mut BytesMut, timer: &mut Timer) -> Input {
         let start = buf.len();
         loop {
             if start - buf.len() >= INPUT_TURN_BYTES && !buf.is_empty() {
@@ -57,7 +67,7 @@ impl Hub {
                     }
                 },
             };
-            match self.execute(key, args) {
+            match self.execute(key, args, timer) {
                 Exec::Done => {}
                 Exec::Blocked => return Input::Blocked,
                 Exec::Sleep(d) => return Input::Sleep(d),
@@ -85,7 +95,7 @@ impl Hub {
 
     /// Run one command, queue its reply (unless CLIENT REPLY suppresses it),
     /// then deliver what it published to this worker's subscribers.
-    fn execute(&mut self, key: ConnKey, args: Vec<Bytes>) -> Exec {
+    fn execute(&mut self, key: ConnKey, args: Vec<Bytes>, timer: &mut Timer) -> Exec {
         self.acl_sweep();
         if self.conns[key].state != ConnState::Open {
             // Its own user was just deleted or revoked.
@@ -108,9 +118,10 @@ impl Hub {
             shared: &self.shared,
             worker: self.worker,
             now: self.now,
+            called: None,
         };
         let exec = commands::dispatch(&mut ctx, &args);
-        let skip = ctx.skip_reply;
+        let (skip, called) = (ctx.skip_reply, ctx.called);
         if exec == Exec::Abort {
             self.abort(key);
             return exec;
@@ -137,6 +148,16 @@ impl Hub {
         // After the reply: a publisher's own push follows its PUBLISH reply (Redis 7.2).
         self.deliver_local();
         self.sync_pubsub_gauge(key);
+        // Out of MONITOR mode (RESET) before the feed: as in Redis, RESET
+        // is not shown to the client that ran it.
+        self.sync_monitor(key);
+        let took = timer.lap(exec);
+        if called.is_some() && called == self.config_set {
+            timer.refresh(&self.shared.config.load());
+        }
+        if let Some(id) = called {
+            self.observe(key, id, &args, took, timer, skip);
+        }
         self.limit_unauthenticated(key);
         if exec == Exec::CloseAfterReply {
             self.close_after_reply(key, closed_by(&args[0]));

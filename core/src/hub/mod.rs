@@ -20,7 +20,9 @@
 //!   on the worker's intake when it grows (invariant 5);
 //! - `closing`: why each connection ends, counted once and logged
 //!   (rate-limited per reason);
-//! - `cron`: soft output limits, idle timeouts and gauges, every 100 ms.
+//! - `cron`: soft output limits, idle timeouts and gauges, every 100 ms;
+//! - `observe`: what MONITOR, the slow log and the latency monitor see of
+//!   the commands run here, and this worker's monitors.
 
 mod backlog;
 mod closing;
@@ -28,6 +30,7 @@ mod conn;
 mod cron;
 mod delivery;
 mod input;
+mod observe;
 mod writer;
 
 use std::collections::HashMap;
@@ -114,6 +117,10 @@ pub struct Hub {
     /// Coarse clock, advanced by [`Hub::cron_at`]: reads and writes stamp
     /// connections with it instead of asking the OS for the time.
     now: Instant,
+    /// This worker's monitors and its side of the MONITOR feed.
+    observer: observe::Observer,
+    /// The id of `CONFIG SET`, after which a turn reads its settings again.
+    config_set: Option<u16>,
 }
 
 impl Hub {
@@ -136,6 +143,8 @@ impl Hub {
             acl_epoch: shared.acl.epoch(),
             shared,
             now: Instant::now(),
+            observer: observe::Observer::default(),
+            config_set: crate::commands::audit::config_set_id(),
         }
     }
 
@@ -157,5 +166,7 @@ impl Hub {
     }
 }
 
+#[cfg(test)]
+mod observe_tests;
 #[cfg(test)]
 mod tests;
