@@ -196,7 +196,7 @@ impl LatencyMonitor {
         Some(graph)
     }
 
-    /// `LATENCY DOCTOR`'s report (see [`doctor`]).
+    /// `LATENCY DOCTOR`'s report: what each event did, then advice.
     pub fn doctor(&self, settings: DoctorSettings, now: u64) -> String {
         let events = lock(&self.events);
         let stats: Vec<(String, EventStats)> = events

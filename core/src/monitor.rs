@@ -2,7 +2,7 @@
 //! its monitors (`+<sec>.<usec> [<db> <addr>] "cmd" "arg"...`), delivered to
 //! the monitors of every worker.
 //!
-//! The worker that runs a command formats its line once ([`line`]) into a
+//! The worker that runs a command formats its line once ([`line()`]) into a
 //! shared `Bytes`, queues it for its own monitors at once, and at the end of
 //! its input turn posts the turn's lines into the inbox of every other
 //! worker that has monitors ([`MonitorFeed::post`]), ringing that worker's
