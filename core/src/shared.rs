@@ -15,8 +15,11 @@ use crate::WorkerId;
 use crate::acl::Acl;
 use crate::client::Clients;
 use crate::config::Config;
+use crate::latency::LatencyMonitor;
 use crate::mesh::Doorbells;
+use crate::monitor::MonitorFeed;
 use crate::registry::Registry;
+use crate::slowlog::SlowLog;
 use crate::stats::{ErrorStats, ProcessStats, WorkerStats, WorkerTotals};
 
 /// Facts about the running process, fixed at start.
@@ -70,6 +73,10 @@ pub struct Shared {
     pub errors: ErrorStats,
     /// ACL users, the ACL log and its counters.
     pub acl: Acl,
+    /// What operators watch: the MONITOR feed, the slow log, the latency monitor.
+    pub monitors: MonitorFeed,
+    pub slowlog: SlowLog,
+    pub latency: LatencyMonitor,
     /// The counters as `CONFIG RESETSTAT` last saw them ([`Shared::reset_stats`]).
     reset_base: ResetBase,
     /// Asks the process to shut down (`SHUTDOWN`), set by the server.
@@ -130,6 +137,9 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             process: ProcessStats::default(),
             errors: ErrorStats::default(),
+            monitors: MonitorFeed::new(workers),
+            slowlog: SlowLog::default(),
+            latency: LatencyMonitor::new(workers),
             reset_base: ResetBase {
                 workers: (0..workers).map(|_| WorkerStats::default()).collect(),
                 ..ResetBase::default()
@@ -185,11 +195,13 @@ impl Shared {
 
     /// `CONFIG RESETSTAT`: what Redis's `resetServerStats`,
     /// `resetCommandTableStats` and `resetErrorTableStats` reset starts
-    /// again from zero in INFO — the totals, rates and error counts, not
-    /// the gauges, and not the ACL counters, which Redis keeps too.
+    /// again from zero — the totals, rates and error counts in INFO, the
+    /// disconnections by reason, the commands' latency histograms (LATENCY
+    /// HISTOGRAM) — not the gauges, the slow log or the latency events, and
+    /// not the ACL counters, which Redis keeps too.
     pub fn reset_stats(&self) {
         for (s, base) in self.stats.iter().zip(self.reset_base.workers.iter()) {
-            for (now, then) in s.counters().into_iter().zip(base.counters()) {
+            for (now, then) in s.counters().zip(base.counters()) {
                 then.store(now.load(Relaxed), Relaxed);
             }
             s.delivery_latency.copy_to(&base.delivery_latency);
@@ -200,6 +212,7 @@ impl Shared {
         base.tls_handshake_failures
             .store(self.tls_handshake_failures.load(Relaxed), Relaxed);
         self.errors.clear();
+        self.latency.reset_histograms();
         self.process.reset_rates.store(true, Relaxed);
     }
 

@@ -7,7 +7,9 @@
 mod acceptor;
 mod backend;
 mod connection;
+mod health;
 mod listeners;
+mod logging;
 mod memory;
 mod metrics;
 mod open_files;
@@ -22,7 +24,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, bail};
 use crossbeam_channel::Sender;
-use ringcast_core::config::{AclFiles, AclStore, Config, LogLevel, OpenFiles, Relisten, TlsCheck};
+use ringcast_core::config::{AclFiles, AclStore, Config, OpenFiles, Relisten, TlsCheck};
 use ringcast_core::frame::SharedMessage;
 use ringcast_core::mesh::{Doorbells, Endpoint};
 use ringcast_core::shared::{ServerInfo, Shared};
@@ -39,7 +41,7 @@ fn main() {
     match run() {
         Ok(()) => {}
         Err(e) => {
-            eprintln!("ringcast: {e:#}");
+            logging::fatal(&e);
             std::process::exit(1);
         }
     }
@@ -109,77 +111,6 @@ fn read_include(path: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
-fn level_filter(level: LogLevel) -> tracing_subscriber::filter::LevelFilter {
-    use tracing_subscriber::filter::LevelFilter;
-    match level {
-        LogLevel::Debug => LevelFilter::TRACE,
-        LogLevel::Verbose => LevelFilter::DEBUG,
-        LogLevel::Notice => LevelFilter::INFO,
-        LogLevel::Warning => LevelFilter::WARN,
-        LogLevel::Nothing => LevelFilter::OFF,
-    }
-}
-
-/// Logs at `loglevel` to `logfile`, or to standard output when it is empty
-/// (as Redis); the returned function changes the level of the running
-/// subscriber (`CONFIG SET loglevel`).
-fn init_logging(config: &Config) -> anyhow::Result<sampler::SetLogLevel> {
-    use tracing_subscriber::prelude::*;
-    let (filter, handle) = tracing_subscriber::reload::Layer::new(level_filter(config.loglevel));
-    let layer = tracing_subscriber::fmt::layer().with_target(false);
-    let registry = tracing_subscriber::registry().with(filter);
-    if config.logfile.is_empty() {
-        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        registry
-            .with(layer.with_writer(std::io::stdout).with_ansi(ansi))
-            .init();
-    } else {
-        let path: Arc<str> = config.logfile.as_str().into();
-        // As Redis: a log file that cannot be opened stops the start.
-        open_log(&path).with_context(|| format!("Can't open the log file {}", config.logfile))?;
-        registry
-            .with(
-                layer
-                    .with_writer(move || LogWriter(open_log(&path).ok()))
-                    .with_ansi(false),
-            )
-            .init();
-    }
-    Ok(Box::new(move |level| {
-        if handle.modify(|f| *f = level_filter(level)).is_ok() {
-            tracing::info!("log level set to {level:?}");
-        }
-    }))
-}
-
-/// The log file, opened for appending. Opened anew for every line, as Redis
-/// does, so that a log rotation that moves the file away is followed.
-fn open_log(path: &str) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-}
-
-/// One log line's writer: the log file, or nowhere if it cannot be opened.
-struct LogWriter(Option<std::fs::File>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match &mut self.0 {
-            Some(f) => f.write(buf),
-            None => Ok(buf.len()),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.0 {
-            Some(f) => f.flush(),
-            None => Ok(()),
-        }
-    }
-}
-
 /// Moves to `dir` (as Redis does while reading the configuration) and keeps
 /// the absolute working directory in it, which `CONFIG GET dir` answers.
 fn move_to_dir(config: &mut Config) -> anyhow::Result<()> {
@@ -246,7 +177,8 @@ fn run() -> anyhow::Result<()> {
     let shared = Arc::new(Shared::new(config, info, doorbells.clone()));
     let _ = shared.process.supervised.set(supervisor.name());
     shared.load_acl().map_err(anyhow::Error::msg)?;
-    start_observers(&shared, set_log_level)?;
+    let readiness = health::Readiness::new(shared.info.workers);
+    start_observers(&shared, &readiness, set_log_level)?;
     tracing::info!(
         "ringcast {} (redis protocol {}) pid={} workers={} backend={} port={} tls-port={}",
         ringcast_core::VERSION,
@@ -263,7 +195,7 @@ fn run() -> anyhow::Result<()> {
     shared.shutdown.install(move |why| {
         let _ = shutdown.send(why);
     });
-    let workers = start_workers(&shared, endpoints, backend, &cpus, &events_tx)?;
+    let workers = start_workers(&shared, &readiness, endpoints, backend, &cpus, &events_tx)?;
     let kinds: Vec<&str> = ["tcp", "tls"]
         .into_iter()
         .filter(|kind| listeners.iter().any(|l| l.kind() == *kind))
@@ -271,6 +203,7 @@ fn run() -> anyhow::Result<()> {
     let acceptors = Listeners::new(shared.clone(), workers.senders.clone(), tls);
     install_listener_hooks(&shared, &acceptors);
     acceptors.start(listeners)?;
+    readiness.accepting();
     for kind in kinds {
         tracing::info!("Ready to accept connections {kind}");
     }
@@ -284,10 +217,10 @@ fn run() -> anyhow::Result<()> {
 
 /// The configuration read, the process moved to its `dir`, logging
 /// started and the warning about ignored Redis directives given.
-fn configure(args: &[String]) -> anyhow::Result<(Config, String, sampler::SetLogLevel)> {
+fn configure(args: &[String]) -> anyhow::Result<(Config, String, logging::SetLogLevel)> {
     let (mut config, config_file, ignored) = load_config(args)?;
     move_to_dir(&mut config)?;
-    let set_log_level = init_logging(&config)?;
+    let set_log_level = logging::init(&config)?;
     if let Some(warning) = ignored {
         tracing::warn!("{warning}");
     }
@@ -314,11 +247,11 @@ fn answer_without_starting(args: &[String]) -> bool {
 }
 
 /// Settle what the configuration leaves to the machine: the number of
-/// workers (every usable core by default) and `maxclients`, fitted to the
+/// workers (every usable core, within the CPU quota, by default) and `maxclients`, fitted to the
 /// open-file limit now and on every `CONFIG SET`.
 fn settle(config: &mut Config, cpus: &[usize]) -> anyhow::Result<()> {
     if config.threads == 0 {
-        config.threads = cpus.len().clamp(1, ringcast_core::registry::MAX_WORKERS);
+        config.threads = worker::default_count(cpus.len());
     }
     let reserved = open_files::reserved(config.threads, config.metrics_port != 0);
     config.maxclients = open_files::fit_maxclients(config.maxclients, reserved)?;
@@ -415,19 +348,24 @@ fn server_info(
 /// configured, the metrics endpoint.
 fn start_observers(
     shared: &Arc<Shared>,
-    set_log_level: sampler::SetLogLevel,
+    readiness: &Arc<health::Readiness>,
+    set_log_level: logging::SetLogLevel,
 ) -> anyhow::Result<()> {
     sampler::spawn(shared.clone(), set_log_level).context("cannot start the sampler thread")?;
     let config = shared.config.load();
     if config.metrics_port != 0 {
-        metrics::spawn(shared.clone(), &config.metrics_bind, config.metrics_port).with_context(
-            || {
-                format!(
-                    "cannot serve metrics on {}:{}",
-                    config.metrics_bind, config.metrics_port
-                )
-            },
-        )?;
+        metrics::spawn(
+            shared.clone(),
+            readiness.clone(),
+            &config.metrics_bind,
+            config.metrics_port,
+        )
+        .with_context(|| {
+            format!(
+                "cannot serve metrics on {}:{}",
+                config.metrics_bind, config.metrics_port
+            )
+        })?;
     }
     Ok(())
 }
@@ -441,6 +379,7 @@ struct Workers {
 /// One worker thread per mesh endpoint; each reports on `events` when it exits.
 fn start_workers(
     shared: &Arc<Shared>,
+    readiness: &Arc<health::Readiness>,
     endpoints: Vec<Endpoint<SharedMessage>>,
     backend: backend::Backend,
     cpus: &[usize],
@@ -456,6 +395,7 @@ fn start_workers(
         let spec = worker::WorkerSpec {
             id,
             shared: shared.clone(),
+            readiness: readiness.clone(),
             endpoint,
             incoming: rx,
             backend,

@@ -81,7 +81,8 @@ impl Opts {
             config_file: None,
         }
     }
-    /// Starts the server from this config file (the test's flags override it).
+    /// Starts the server with this config file (the harness's flags, such
+    /// as the port, still override it).
     pub fn config_file(mut self, path: impl Into<PathBuf>) -> Opts {
         self.config_file = Some(path.into());
         self
@@ -416,7 +417,12 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits (bounded) for the process to exit.
-    pub fn terminate(mut self) -> ExitStatus {
+    pub fn terminate(self) -> ExitStatus {
+        self.terminate_with_log().0
+    }
+
+    /// [`Server::terminate`], and everything the server wrote until it exited.
+    pub fn terminate_with_log(mut self) -> (ExitStatus, String) {
         let mut child = self.child.take().expect("server running");
         signal(&child, libc::SIGTERM);
         let status = wait_bounded(&mut child, PATIENCE).unwrap_or_else(|| {
@@ -428,7 +434,7 @@ impl Server {
             )
         });
         self.join_log_readers();
-        status
+        (status, self.log())
     }
 
     fn join_log_readers(&mut self) {

@@ -16,7 +16,7 @@ use crate::acl::LogReason;
 use crate::registry::Namespace;
 use crate::resp::encode;
 use crate::shared::Shared;
-use crate::stats::{bytes_to_human, format_cpu};
+use crate::stats::{Disconnect, bytes_to_human, format_cpu};
 
 /// Every section, in the order Redis prints them; `ringcast` (our own, like
 /// a module's section) comes last.
@@ -430,8 +430,8 @@ fn stats(sh: &Shared, t: &mut String) {
         sh.since_reset(|s| &s.error_replies),
         sh.since_reset(|s| &s.reads_processed),
         sh.since_reset(|s| &s.writes_processed),
-        sh.since_reset(|s| &s.query_buffer_disconnections),
-        sh.since_reset(|s| &s.output_limit_disconnections),
+        sh.since_reset(|s| s.disconnections(Disconnect::QueryBufferLimit)),
+        sh.since_reset(|s| s.disconnections(Disconnect::OutputBufferLimit)),
         sh.acl.denied(LogReason::Auth),
         sh.acl.denied(LogReason::Command),
         sh.acl.denied(LogReason::Key),
@@ -507,7 +507,7 @@ fn ringcast(sh: &Shared, t: &mut String) {
         i.workers,
         config.ring_capacity,
         config.ring_bytes,
-        sh.since_reset(|s| &s.idle_timeouts),
+        sh.since_reset(|s| s.disconnections(Disconnect::IdleTimeout)),
         sh.total(|s| &s.paused_publishers),
         latency.count(),
         bound(0.5),

@@ -3,7 +3,8 @@
 //! runs it. One file per command family: `pubsub` (SUBSCRIBE and co.,
 //! PUBLISH, PUBSUB), `connection` (PING, HELLO, AUTH...), `client`, `config`,
 //! `command` (with its metadata in `docs`), `info`, `keyspace` (the
-//! empty keyspace and DEBUG) and `shutdown`.
+//! empty keyspace and DEBUG), `shutdown`, `monitor`, `slowlog` and
+//! `latency` (with what they see of a command in `audit`).
 //!
 //! A command sees the world through a [`Ctx`]: the connection it runs for,
 //! its reply buffer, the worker's pub/sub [`Router`] and the state shared by
@@ -12,6 +13,7 @@
 //! [`Exec`] it returns.
 
 mod acl;
+pub mod audit;
 mod client;
 mod command;
 mod config;
@@ -19,8 +21,11 @@ mod connection;
 mod docs;
 mod info;
 mod keyspace;
+mod latency;
+mod monitor;
 mod pubsub;
 mod shutdown;
+mod slowlog;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -56,6 +61,10 @@ pub struct Ctx<'a> {
     pub worker: WorkerId,
     /// The worker's coarse clock (advanced by its cron).
     pub now: Instant,
+    /// The id of the command dispatch ran (`None` when it was refused before
+    /// running: unknown, arity, authentication, ACL...): what monitors, the
+    /// slow log and the latency monitor are told about.
+    pub called: Option<u16>,
 }
 
 impl Ctx<'_> {
@@ -154,6 +163,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("time", 1, 0, keyspace::time),
     cmd("debug", -2, 0, keyspace::debug),
     cmd("shutdown", -1, 0, shutdown::shutdown),
+    cmd("monitor", 1, 0, monitor::monitor),
+    container("slowlog", slowlog::SLOWLOG),
+    container("latency", latency::LATENCY),
 ];
 
 /// The name a command is called by: the part after `|` for a subcommand.
@@ -186,6 +198,13 @@ pub fn name_of(id: u16) -> &'static str {
         NO_COMMAND => "NULL",
         id => FLAT.get(usize::from(id)).map_or("NULL", |c| c.name),
     }
+}
+
+/// The id of a command of the table (its index in `FLAT`).
+fn id_of(spec: &CommandSpec) -> Option<u16> {
+    FLAT.iter()
+        .position(|c| std::ptr::eq(*c, spec))
+        .map(|at| at as u16)
 }
 
 /// A top-level command by name, any case, with its id.
@@ -273,6 +292,10 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         encode::error(ctx.reply, errors::subscribed_context(spec.name));
         return Exec::Done;
     }
+    if session.monitor && audit::traits(id).keyspace {
+        encode::error(ctx.reply, errors::REPLICA_KEYSPACE);
+        return Exec::Done;
+    }
     let meta = &ctx.session.meta;
     // The worker's coarse clock (100 ms steps): CLIENT LIST shows idle
     // time in seconds, and a clock read per command is not free.
@@ -280,6 +303,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         ctx.now.saturating_duration_since(meta.created).as_millis() as u64,
         Relaxed,
     );
+    ctx.called = Some(id);
     (spec.run)(ctx, args)
 }
 
