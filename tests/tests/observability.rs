@@ -121,6 +121,37 @@ fn readyz_answers_503_from_the_start_of_shutdown_while_healthz_stays_200(b: Back
     assert_eq!(status.code(), Some(0), "{status}");
 }
 
+fn readyz_answers_503_once_a_shutdown_command_runs_and_its_client_counts_as_shutdown(b: Backend) {
+    ringcast_only!("the metrics endpoint is ringcast's");
+    let (server, port) = metrics_server(Opts::new(b));
+    eventually("/readyz answers ready", || get(port, "/readyz").0 == 200);
+    // As above: a subscriber that never reads holds the process in its
+    // shutdown while the probes are read.
+    let mut stuck = slow_reader_on_worker(&server, 0);
+    stuck.sub("SUBSCRIBE", &["held"], &[1]);
+    let mut publisher = server.conn();
+    let payload = "x".repeat(16 * 1024);
+    for _ in 0..64 {
+        publisher.publish("PUBLISH", "held", &payload, 1);
+    }
+    let mut admin = server.conn();
+    admin.send_cmd(&["SHUTDOWN"]);
+    admin.expect_closed();
+    eventually("/readyz turns 503 once SHUTDOWN runs", || {
+        let (status, body) = get(port, "/readyz");
+        status == 503 && body.contains("shutting down")
+    });
+    assert_eq!(get(port, "/healthz").0, 200, "the process is still up");
+    eventually(
+        "the client that sent SHUTDOWN is counted as closed by it",
+        || disconnections(port, "shutdown") >= 1.0,
+    );
+    assert_eq!(disconnections(port, "quit"), 0.0);
+    drop(stuck);
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
 // ----- disconnections by reason -------------------------------------------
 
 const REASONS: [&str; 9] = [
@@ -264,6 +295,38 @@ fn buffer_limits_idle_timeout_and_acl_revoke_are_counted_under_their_reason(b: B
     assert_eq!(info["client_query_buffer_limit_disconnections"], "1");
 }
 
+fn config_resetstat_zeroes_the_disconnections_info_shows_not_the_metrics(b: Backend) {
+    ringcast_only!("the metrics endpoint is ringcast's");
+    let opts = Opts::new(b).pubsub_output_limit("64kb 0 0");
+    let (server, port) = metrics_server(opts);
+    let mut admin = server.conn();
+    let mut slow = slow_reader_on_worker(&server, 1);
+    slow.sub("SUBSCRIBE", &["flood"], &[1]);
+    let payload = "x".repeat(16 * 1024);
+    let mut cut = false;
+    for _ in 0..1000 {
+        if admin.cmd(&["PUBLISH", "flood", &payload]).int() == 0 {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "the subscriber that never reads was not disconnected");
+    eventually("the disconnection is counted", || {
+        disconnections(port, "output_buffer_limit") == 1.0
+    });
+    assert_eq!(
+        server.info("stats")["client_output_buffer_limit_disconnections"],
+        "1"
+    );
+    admin.cmd_expect(&["CONFIG", "RESETSTAT"], b"+OK\r\n");
+    assert_eq!(
+        server.info("stats")["client_output_buffer_limit_disconnections"],
+        "0"
+    );
+    // Prometheus counters never go back.
+    assert_eq!(disconnections(port, "output_buffer_limit"), 1.0);
+}
+
 // ----- process figures ------------------------------------------------------
 
 fn unix_now() -> f64 {
@@ -308,9 +371,11 @@ fn process_start_time_and_open_fds_follow_the_prometheus_conventions(b: Backend)
 backend_tests!(
     healthz_and_readyz_answer_200_while_serving,
     readyz_answers_503_from_the_start_of_shutdown_while_healthz_stays_200,
+    readyz_answers_503_once_a_shutdown_command_runs_and_its_client_counts_as_shutdown,
     every_reason_is_exported_per_worker_from_the_start_and_the_old_metrics_are_gone,
     quit_hangup_protocol_error_and_kill_are_counted_under_their_reason,
     buffer_limits_idle_timeout_and_acl_revoke_are_counted_under_their_reason,
+    config_resetstat_zeroes_the_disconnections_info_shows_not_the_metrics,
     process_start_time_and_open_fds_follow_the_prometheus_conventions,
 );
 
@@ -612,6 +677,58 @@ mod log_format {
                 .any(|l| l["reason"] == "shutdown"),
             "{text}"
         );
+    }
+
+    /// `logfile` takes the JSON lines as it takes text ones: each line of the
+    /// file one object, nothing on standard output.
+    #[test]
+    fn json_lines_go_to_the_logfile() {
+        ringcast_only!("ringcast's log format");
+        let dir = std::env::temp_dir().join(format!("ringcast-json-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the log directory");
+        let log = dir.join("ringcast.log");
+        let _ = std::fs::remove_file(&log);
+        let port = free_port();
+        let mut child = Command::new(ringcast_tests::ringcast_binary())
+            .args(["--port", &port.to_string(), "--threads", "1"])
+            .args(["--log-format", "json", "--logfile"])
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ringcast");
+        let text = || std::fs::read_to_string(&log).unwrap_or_default();
+        eventually("the log file says it is ready", || {
+            text().contains("Ready to accept connections tcp")
+        });
+        RawConn::connect(port).cmd_expect(&["PING"], b"+PONG\r\n");
+        // SAFETY: kill(2) on the pid of the child this test started, still running.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let mut status = None;
+        eventually("ringcast exits after SIGTERM", || {
+            status = child.try_wait().expect("wait for ringcast");
+            status.is_some()
+        });
+        assert_eq!(status.and_then(|s| s.code()), Some(0));
+        let lines: Vec<serde_json::Value> = text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["message"] == "Ready to accept connections tcp"),
+            "{lines:?}"
+        );
+        let mut stdout = String::new();
+        if let Some(mut out) = child.stdout.take() {
+            out.read_to_string(&mut stdout).expect("read stdout");
+        }
+        assert_eq!(stdout, "", "logged to standard output too");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     backend_tests!(

@@ -218,12 +218,14 @@ impl Hub {
 
 /// Why a command that closes its own connection after the reply closes it:
 /// `CLIENT KILL` naming the caller, an `ACL` change that revokes the
-/// caller's user, else `QUIT`.
+/// caller's user, `SHUTDOWN`, else `QUIT`.
 fn closed_by(command: &[u8]) -> Disconnect {
     if command.eq_ignore_ascii_case(b"client") {
         Disconnect::Killed
     } else if command.eq_ignore_ascii_case(b"acl") {
         Disconnect::AclRevoked
+    } else if command.eq_ignore_ascii_case(b"shutdown") {
+        Disconnect::Shutdown
     } else {
         Disconnect::Quit
     }
