@@ -190,7 +190,11 @@ fn run() -> anyhow::Result<()> {
         shared.config.load().tls.port,
     );
     // A signal, a SHUTDOWN or a worker exiting early ends the wait below.
+    // Signals are watched before anything says the process is ready (log,
+    // READY=1, /readyz), so that a SIGTERM sent on seeing it is a clean
+    // shutdown, not the default action that kills the process.
     let (events_tx, events) = crossbeam_channel::unbounded::<String>();
+    watch_signals(events_tx.clone())?;
     let shutdown = events_tx.clone();
     shared.shutdown.install(move |why| {
         let _ = shutdown.send(why);
@@ -208,7 +212,6 @@ fn run() -> anyhow::Result<()> {
         tracing::info!("Ready to accept connections {kind}");
     }
     supervisor.ready();
-    watch_signals(events_tx)?;
     let why = events.recv().unwrap_or_default();
     tracing::info!("{why}, shutting down");
     supervisor.stopping();
