@@ -54,6 +54,30 @@ pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
 pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
 pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 pub const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
+/// SSUBSCRIBE run by EXEC (Redis denies it to a client that may not block,
+/// and EXEC makes its client one; SUBSCRIBE and PSUBSCRIBE are exempted).
+pub const SSUBSCRIBE_DENY_BLOCKING: &str =
+    "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client";
+
+/// EXEC refused before it runs (wrong arity, NOAUTH, NOPERM, the RESP2
+/// subscribed mode): Redis discards the transaction and wraps the refusal
+/// (`execCommandAbort`) as its check wrote it, which is without `ERR `.
+pub fn execabort(why: &[u8]) -> Vec<u8> {
+    let why = why.strip_prefix(b"ERR ").unwrap_or(why);
+    let mut e = b"EXECABORT Transaction discarded because of: ".to_vec();
+    e.extend_from_slice(why);
+    e
+}
+
+/// A queued command EXEC finds its user may no longer run (the ACL rules
+/// changed since it was queued); `channel` when a channel is what is denied.
+pub fn noperm_at_exec(channel: bool) -> &'static str {
+    if channel {
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to access one of the channels used as arguments"
+    } else {
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to execute the command or subcommand"
+    }
+}
 
 /// `-NOPERM User <name> has no permissions to run the '<cmd>' command`
 /// (`cmd` is the full name: `client|kill`).

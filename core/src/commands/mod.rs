@@ -2,8 +2,9 @@
 //! authentication and the RESP2 subscribed-mode gate in Redis's order, then
 //! runs it. One file per command family: `pubsub` (SUBSCRIBE and co.,
 //! PUBLISH, PUBSUB), `connection` (PING, HELLO, AUTH...), `client`, `config`,
-//! `command` (with its metadata in `docs`), `info`, and `keyspace` (the
-//! empty keyspace and DEBUG).
+//! `command` (with its metadata in `docs`), `info`, `keyspace` (the empty
+//! keyspace and DEBUG) and `transaction` (MULTI, EXEC, and the queue
+//! dispatch fills in between).
 //!
 //! A command sees the world through a [`Ctx`]: the connection it runs for,
 //! its reply buffer, the worker's pub/sub [`Router`] and the state shared by
@@ -20,6 +21,9 @@ mod docs;
 mod info;
 mod keyspace;
 mod pubsub;
+mod transaction;
+
+pub use transaction::{Transaction, resume};
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -152,6 +156,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("dbsize", 1, 0, keyspace::dbsize),
     cmd("time", 1, 0, keyspace::time),
     cmd("debug", -2, 0, keyspace::debug),
+    cmd("multi", 1, 0, transaction::multi),
+    cmd("exec", 1, 0, transaction::exec),
+    cmd("discard", 1, 0, transaction::discard_command),
+    cmd("watch", -2, 0, transaction::watch),
+    cmd("unwatch", 1, 0, transaction::unwatch),
 ];
 
 /// The name a command is called by: the part after `|` for a subcommand.
@@ -228,15 +237,15 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 
 /// Run one request (`args[0]` is the command name; never empty): checks in
 /// the order of Redis's `processCommand` (existence, arity, DEBUG's own
-/// gate, authentication, ACL, the RESP2 subscribed mode), then the command.
+/// gate, authentication, ACL, the RESP2 subscribed mode), then the command
+/// — or, inside MULTI, queue it.
 pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     if args[0].eq_ignore_ascii_case(b"post") || args[0].eq_ignore_ascii_case(b"host:") {
         return Exec::Abort;
     }
     let Some((top_id, top)) = find_top(&args[0]) else {
         let e = errors::unknown_command(&args[0], &args[1..]);
-        encode::error(ctx.reply, e);
-        return Exec::Done;
+        return reject(ctx, None, e);
     };
     let (mut id, mut spec) = (top_id, top);
     if !top.subcommands.is_empty() && args.len() >= 2 {
@@ -244,32 +253,27 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
             Some(found) => (id, spec) = found,
             None => {
                 let e = errors::unknown_subcommand(&args[1], &top.name.to_ascii_uppercase());
-                encode::error(ctx.reply, e);
-                return Exec::Done;
+                return reject(ctx, None, e);
             }
         }
     }
     if !arity_ok(spec.arity, args.len()) {
-        encode::error(ctx.reply, errors::wrong_arity(spec.name));
-        return Exec::Done;
+        return reject(ctx, Some(spec), errors::wrong_arity(spec.name));
     }
     if top.name == "debug" && !keyspace::debug_allowed(ctx) {
-        encode::error(ctx.reply, errors::DEBUG_DISABLED);
-        return Exec::Done;
+        return reject(ctx, Some(spec), errors::DEBUG_DISABLED);
     }
     if ctx.session.auth_required() && spec.flags & NO_AUTH == 0 {
-        encode::error(ctx.reply, errors::NOAUTH);
-        return Exec::Done;
+        return reject(ctx, Some(spec), errors::NOAUTH);
     }
     // The ACL log's client line shows the command that was refused.
     ctx.session.meta.last_cmd.store(id, Relaxed);
-    if !acl::allowed(ctx, id, spec, args) {
-        return Exec::Done;
+    if let Err(e) = acl::allowed(ctx, id, spec, args) {
+        return reject(ctx, Some(spec), e);
     }
     let session = &*ctx.session;
     if session.proto == encode::Proto::Resp2 && session.in_pubsub() && spec.flags & PUBSUB_OK == 0 {
-        encode::error(ctx.reply, errors::subscribed_context(spec.name));
-        return Exec::Done;
+        return reject(ctx, Some(spec), errors::subscribed_context(spec.name));
     }
     let meta = &ctx.session.meta;
     // The worker's coarse clock (100 ms steps): CLIENT LIST shows idle
@@ -278,7 +282,23 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         ctx.now.saturating_duration_since(meta.created).as_millis() as u64,
         Relaxed,
     );
+    if transaction::queues(ctx.session, spec) {
+        return transaction::queue(ctx, id, args);
+    }
     (spec.run)(ctx, args)
+}
+
+/// A command refused by dispatch's checks (Redis's `rejectCommand`): an
+/// open transaction is marked for EXEC to discard, and EXEC itself, refused,
+/// discards it at once.
+fn reject(ctx: &mut Ctx<'_>, spec: Option<&CommandSpec>, e: impl AsRef<[u8]>) -> Exec {
+    transaction::flag(ctx.session);
+    if spec.is_some_and(|s| s.name == "exec") {
+        transaction::abort(ctx, e.as_ref());
+    } else {
+        encode::error(ctx.reply, e);
+    }
+    Exec::Done
 }
 
 /// The reply of a HELP subcommand: one simple string per line.

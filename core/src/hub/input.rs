@@ -93,8 +93,15 @@ impl Hub {
         }
         self.reply.clear();
         let conn = &mut self.conns[key];
+        // An EXEC that paused on a publish goes on where it stopped; it
+        // keeps its own CLIENT REPLY state.
+        let resuming = conn
+            .session
+            .transaction
+            .as_ref()
+            .is_some_and(|t| t.under_way());
         // CLIENT REPLY SKIP applies to the command after it.
-        let skip = conn.session.reply_mode == ReplyMode::SkipNext;
+        let skip = !resuming && conn.session.reply_mode == ReplyMode::SkipNext;
         if skip {
             conn.session.reply_mode = ReplyMode::On;
         }
@@ -109,18 +116,33 @@ impl Hub {
             worker: self.worker,
             now: self.now,
         };
-        let exec = commands::dispatch(&mut ctx, &args);
+        let exec = if resuming {
+            commands::resume(&mut ctx)
+        } else {
+            commands::dispatch(&mut ctx, &args)
+        };
         let skip = ctx.skip_reply;
         if exec == Exec::Abort {
             self.abort(key);
             return exec;
         }
         if exec == Exec::Blocked {
-            // Nothing ran; the command is retried as a whole later.
-            if skip {
+            let paused_exec = conn
+                .session
+                .transaction
+                .as_ref()
+                .is_some_and(|t| t.under_way());
+            if paused_exec {
+                // EXEC ran part of its queue (and wrote its output so far):
+                // it resumes at the command that waits.
+                self.reweigh(key);
+                self.deliver_local();
+                self.sync_pubsub_gauge(key);
+            } else if skip {
+                // Nothing ran; the command is retried as a whole later.
                 conn.session.reply_mode = ReplyMode::SkipNext;
             }
-            conn.pending = Some(args);
+            self.conns[key].pending = Some(args);
             return exec;
         }
         WorkerStats::add(&self.stats().commands_processed, 1);
@@ -187,7 +209,12 @@ impl Hub {
             conn.input_buffered = buffered;
         }
         let limit = self.shared.config.load().client_query_buffer_limit;
-        if buffered > limit {
+        // Commands queued by MULTI count as part of the query buffer (as
+        // Redis 7.4 counts them): they are input not yet executed.
+        let queued = self.conns.get(key).map_or(0, |c| {
+            c.session.transaction.as_ref().map_or(0, |t| t.memory())
+        });
+        if buffered + queued > limit {
             WorkerStats::add(&self.stats().query_buffer_disconnections, 1);
             if let Some(conn) = self.conns.get(key) {
                 tracing::warn!(
