@@ -218,7 +218,7 @@ impl Hub {
             WorkerStats::add(&self.stats().query_buffer_disconnections, 1);
             if let Some(conn) = self.conns.get(key) {
                 tracing::warn!(
-                    "closing client id={} addr={}: query buffer over {limit} bytes",
+                    "closing client id={} addr={}: query buffer over {limit} bytes ({buffered} unread, {queued} queued by MULTI)",
                     conn.session.id,
                     conn.session.meta.addr
                 );
