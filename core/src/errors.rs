@@ -43,6 +43,7 @@ pub const CONFIG_REWRITE_UNSUPPORTED: &str =
     "ERR Rewriting config file is not supported by ringcast";
 
 pub const NOPERM_CHANNEL: &str = "NOPERM No permissions to access a channel";
+pub const NOPERM_KEY: &str = "NOPERM No permissions to access a key";
 pub const ACL_NO_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 pub const ACL_SAVE_FAILED: &str = "ERR There was an error trying to save the ACLs. Please check the server logs for more information";
 pub const ACL_USERNAME_SPACES: &str = "ERR Usernames can't contain spaces or null characters";
@@ -70,13 +71,18 @@ pub fn execabort(why: &[u8]) -> Vec<u8> {
 }
 
 /// A queued command EXEC finds its user may no longer run (the ACL rules
-/// changed since it was queued); `channel` when a channel is what is denied.
-pub fn noperm_at_exec(channel: bool) -> &'static str {
-    if channel {
-        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to access one of the channels used as arguments"
-    } else {
-        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to execute the command or subcommand"
-    }
+/// changed since it was queued), with the reason Redis gives for what is
+/// denied.
+pub fn noperm_at_exec(denied: crate::acl::Denied) -> String {
+    use crate::acl::Denied;
+    let reason = match denied {
+        Denied::Command => "no permission to execute the command or subcommand",
+        Denied::Key(_) => "no permission to touch the specified keys",
+        Denied::Channel(_) => "no permission to access one of the channels used as arguments",
+    };
+    format!(
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"
+    )
 }
 
 /// `-NOPERM User <name> has no permissions to run the '<cmd>' command`
@@ -94,6 +100,14 @@ pub fn noperm_channel_verbose(user: &[u8], channel: &[u8]) -> Vec<u8> {
     let mut e = quoted("User ", user, " has no permissions to access the '");
     e.extend_from_slice(channel);
     e.extend_from_slice(b"' channel");
+    e
+}
+
+/// What `ACL DRYRUN` answers for a denied key (Redis's verbose form).
+pub fn noperm_key_verbose(user: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut e = quoted("User ", user, " has no permissions to access the '");
+    e.extend_from_slice(key);
+    e.extend_from_slice(b"' key");
     e
 }
 

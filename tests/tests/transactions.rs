@@ -45,6 +45,15 @@ fn noperm_channel() -> &'static str {
     }
 }
 
+/// Redis 7.2's NOPERM for a key (7.0 words it differently).
+fn noperm_key() -> &'static str {
+    if target().is_redis() {
+        "NOPERM this user has no permissions to access one of the keys used as arguments"
+    } else {
+        "NOPERM No permissions to access a key"
+    }
+}
+
 fn concat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
 }
@@ -554,6 +563,29 @@ fn acl_rules_are_checked_when_queueing_and_again_at_exec(b: Backend) {
     let log = admin.cmd(&["ACL", "LOG"]);
     assert_eq!(entry(&log, 0, "object"), "exec");
     assert_eq!(entry(&log, 0, "context"), "multi");
+    // WATCH's arguments are keys: key patterns apply to them.
+    admin.cmd_expect(
+        &["ACL", "SETUSER", "alice", "+exec", "resetkeys", "%R~k*"],
+        OK,
+    );
+    c.cmd_expect(&["WATCH", "k1", "k2"], OK);
+    let denied = format!("-{}\r\n", noperm_key());
+    c.cmd_expect(&["WATCH", "k1", "x"], denied.as_bytes());
+    let log = admin.cmd(&["ACL", "LOG"]);
+    assert_eq!(entry(&log, 0, "object"), "x");
+    assert_eq!(entry(&log, 0, "reason"), "key");
+    assert_eq!(entry(&log, 0, "context"), "toplevel");
+    // Inside MULTI the ACL check comes first: a denied WATCH spoils the
+    // transaction, an allowed one is only refused.
+    queue(&mut c, &[&["PING"]]);
+    c.cmd_expect(
+        &["WATCH", "k1"],
+        b"-ERR WATCH inside MULTI is not allowed\r\n",
+    );
+    c.cmd_expect(&["EXEC"], b"*1\r\n+PONG\r\n");
+    queue(&mut c, &[&["PING"]]);
+    c.cmd_expect(&["WATCH", "x"], denied.as_bytes());
+    c.cmd_expect(&["EXEC"], EXECABORT);
 }
 
 fn many_publishes_in_one_exec_reach_another_worker_in_order(b: Backend) {

@@ -95,6 +95,7 @@ pub(super) fn allowed(
     log_denial(ctx, denied, spec, args);
     Err(match denied {
         Denied::Command => errors::noperm_command(&name, spec.name),
+        Denied::Key(_) => errors::NOPERM_KEY.into(),
         Denied::Channel(_) => errors::NOPERM_CHANNEL.into(),
     })
 }
@@ -112,8 +113,7 @@ pub(super) fn allowed_at_exec(
         return true;
     };
     log_denial(ctx, denied, spec, args);
-    let channel = matches!(denied, Denied::Channel(_));
-    encode::error(ctx.reply, errors::noperm_at_exec(channel));
+    encode::error(ctx.reply, errors::noperm_at_exec(denied));
     false
 }
 
@@ -132,6 +132,7 @@ fn log_denial(ctx: &mut Ctx<'_>, denied: Denied, spec: &CommandSpec, args: &[Byt
             let object = Bytes::from_static(spec.name.as_bytes());
             record(ctx, LogReason::Command, object, name);
         }
+        Denied::Key(i) => record(ctx, LogReason::Key, args[i].clone(), name),
         Denied::Channel(i) => record(ctx, LogReason::Channel, args[i].clone(), name),
     }
 }
@@ -492,6 +493,9 @@ fn dryrun(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
                 ctx.reply,
                 &errors::noperm_command_verbose(&user.name, spec.name),
             );
+        }
+        Err(Denied::Key(i)) => {
+            encode::bulk(ctx.reply, &errors::noperm_key_verbose(&user.name, &call[i]));
         }
         Err(Denied::Channel(i)) => {
             encode::bulk(
