@@ -135,6 +135,11 @@ impl OutputQueue {
         }
     }
 
+    /// Forget the frames held since [`Self::hold`] (the connection closes).
+    pub fn drop_held(&mut self) {
+        self.held = None;
+    }
+
     /// Queue the frames held since [`Self::hold`] after everything else.
     pub fn release(&mut self) {
         let Some(mut held) = self.held.take() else {

@@ -70,6 +70,11 @@ impl Transaction {
     pub fn under_way(&self) -> bool {
         self.next.is_some()
     }
+
+    /// The queued command a paused EXEC goes on with, by its place in the queue.
+    pub fn waiting_at(&self) -> Option<usize> {
+        self.next
+    }
 }
 
 /// The commands that run at once inside MULTI instead of being queued.
@@ -265,13 +270,17 @@ fn run_queued(ctx: &mut Ctx<'_>) -> Exec {
     }
     let t = ctx.session.transaction.take().unwrap_or_default();
     publish_state(ctx.session);
-    ctx.pushes.release();
     if t.closing {
+        // Nothing is written after the reply that closes the connection.
+        ctx.pushes.drop_held();
         Exec::CloseAfterReply
-    } else if !t.sleep.is_zero() {
-        Exec::Sleep(t.sleep)
     } else {
-        Exec::Done
+        ctx.pushes.release();
+        if t.sleep.is_zero() {
+            Exec::Done
+        } else {
+            Exec::Sleep(t.sleep)
+        }
     }
 }
 

@@ -66,6 +66,14 @@ impl Hub {
         }
     }
 
+    /// Where the paused EXEC of `key` stands (after [`Input::Blocked`]): the
+    /// place in its queue of the command that waits for ring room. For
+    /// checks that follow the hub from outside (the session fuzz target).
+    pub fn paused_exec(&self, key: ConnKey) -> Option<usize> {
+        let t = self.conns.get(key)?.session.transaction.as_ref()?;
+        t.waiting_at()
+    }
+
     /// Redis replies to a protocol error and closes after the reply. Under
     /// `CLIENT REPLY OFF` or `SKIP` the reply is silenced like any other
     /// (Redis's `prepareClientToWrite`), and the connection closes at once.
@@ -156,13 +164,15 @@ impl Hub {
             conn.out.extend(&self.reply);
         }
         self.reweigh(key);
+        // Nothing follows the reply that closes the connection (a client
+        // that killed itself inside EXEC, then published to itself).
+        if exec == Exec::CloseAfterReply {
+            self.close_after_reply(key);
+        }
         // After the reply: a publisher's own push follows its PUBLISH reply (Redis 7.2).
         self.deliver_local();
         self.sync_pubsub_gauge(key);
         self.limit_unauthenticated(key);
-        if exec == Exec::CloseAfterReply {
-            self.close_after_reply(key);
-        }
         exec
     }
 

@@ -892,3 +892,28 @@ fn exec_under_client_reply_skip_keeps_the_skip_across_a_pause() {
         format!("+OK\r\n{queued}*4\r\n:1\r\n:1\r\n$2\r\nin\r\n$5\r\nshown\r\n")
     );
 }
+
+#[test]
+fn nothing_follows_the_reply_of_a_client_that_killed_itself_inside_exec() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    w.send(c, &cmd(&["HELLO", "3"]));
+    w.send(c, &cmd(&["SUBSCRIBE", "mine"]));
+    w.output(c);
+    let mut pipeline = Vec::new();
+    for args in [
+        &["MULTI"][..],
+        &["CLIENT", "KILL", "SKIPME", "no"],
+        &["PUBLISH", "mine", "x"],
+        &["EXEC"],
+    ] {
+        pipeline.extend(cmd(args));
+    }
+    assert_eq!(w.send(c, &pipeline), Input::Close);
+    // The PUBLISH ran (and counted the client), its reply and the client's
+    // own message are not written: Redis writes nothing after that reply.
+    assert_eq!(
+        String::from_utf8_lossy(&w.output(c)),
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n"
+    );
+}
