@@ -229,6 +229,7 @@ pub(super) fn client_line(m: &ClientMeta, omem: usize) -> String {
         m.shard_channels.load(Relaxed),
     );
     let multi = m.multi.load(Relaxed);
+    let multi_mem = m.multi_mem.load(Relaxed);
     // Redis's letters in its order: P (pub/sub), x (in MULTI).
     let flags = match (m.in_pubsub(), multi >= 0) {
         (true, true) => "Px",
@@ -241,7 +242,7 @@ pub(super) fn client_line(m: &ClientMeta, omem: usize) -> String {
     let lib_ver = lock(&m.lib_ver).clone().unwrap_or_default();
     let user = lock(&m.user).clone();
     format!(
-        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem={} rbs=0 rbp=0 obl=0 oll=0 omem={omem} tot-mem={omem} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem={multi_mem} rbs=0 rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
         m.id,
         m.addr,
         m.laddr,
@@ -252,7 +253,7 @@ pub(super) fn client_line(m: &ClientMeta, omem: usize) -> String {
         subs.0,
         subs.1,
         subs.2,
-        m.multi_mem.load(Relaxed),
+        omem + multi_mem,
         super::name_of(m.last_cmd.load(Relaxed)),
         String::from_utf8_lossy(&user),
         m.resp.load(Relaxed),
