@@ -73,7 +73,8 @@ impl Ctx<'_> {
 pub enum Exec {
     Done,
     /// A publish waits for room in another worker's ring: nothing was done;
-    /// run the same command again once woken.
+    /// run the same command again once woken. (EXEC ran the commands queued
+    /// before that publish: [`resume`] goes on from it.)
     Blocked,
     /// `DEBUG SLEEP`: block the worker for this long.
     Sleep(Duration),
