@@ -23,7 +23,8 @@ mod keyspace;
 mod pubsub;
 mod transaction;
 
-pub use transaction::{Transaction, resume};
+pub use transaction::Transaction;
+pub(crate) use transaction::resume;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -74,7 +75,7 @@ pub enum Exec {
     Done,
     /// A publish waits for room in another worker's ring: nothing was done;
     /// run the same command again once woken. (EXEC ran the commands queued
-    /// before that publish: [`resume`] goes on from it.)
+    /// before that publish: `transaction::resume` goes on from it.)
     Blocked,
     /// `DEBUG SLEEP`: block the worker for this long.
     Sleep(Duration),

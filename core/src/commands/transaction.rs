@@ -222,7 +222,7 @@ pub(super) fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
 }
 
 /// Go on with an EXEC that paused on a publish waiting for ring room.
-pub fn resume(ctx: &mut Ctx<'_>) -> Exec {
+pub(crate) fn resume(ctx: &mut Ctx<'_>) -> Exec {
     if let Some(t) = ctx.session.transaction.as_deref() {
         ctx.skip_reply = t.skip;
     }
