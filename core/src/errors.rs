@@ -59,6 +59,9 @@ pub const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
 /// and EXEC makes its client one; SUBSCRIBE and PSUBSCRIBE are exempted).
 pub const SSUBSCRIBE_DENY_BLOCKING: &str =
     "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client";
+/// MONITOR run by EXEC (Redis's `monitorCommand` refuses a client that may
+/// not block, as every command inside a transaction is).
+pub const MONITOR_DENY_BLOCKING: &str = "ERR MONITOR isn't allowed for DENY BLOCKING client";
 
 /// EXEC refused before it runs (wrong arity, NOAUTH, NOPERM, the RESP2
 /// subscribed mode): Redis discards the transaction and wraps the refusal
@@ -275,6 +278,21 @@ pub fn hello_syntax(option: &[u8]) -> Vec<u8> {
     quoted(
         "ERR Syntax error in HELLO option '",
         c_str(option, usize::MAX),
+        "'",
+    )
+}
+
+/// A command that reads or writes keys (or may be replicated, as PUBLISH)
+/// sent by a monitor, which Redis marks as a replica.
+pub const REPLICA_KEYSPACE: &str = "ERR Replica can't interact with the keyspace";
+/// `SLOWLOG GET` with a count below -1 or not a number.
+pub const SLOWLOG_COUNT: &str = "ERR count should be greater than or equal to -1";
+
+/// `LATENCY GRAPH` of an event without samples.
+pub fn no_latency_samples(event: &[u8]) -> Vec<u8> {
+    quoted(
+        "ERR No samples available for event '",
+        c_str(event, usize::MAX),
         "'",
     )
 }

@@ -49,6 +49,8 @@ pub struct Session {
     pub shard_channels: Subscriptions,
     /// Open between MULTI and EXEC or DISCARD.
     pub transaction: Option<Box<Transaction>>,
+    /// In MONITOR mode: sees every command run, may not touch the keyspace.
+    pub monitor: bool,
     pub meta: Arc<ClientMeta>,
 }
 
@@ -72,6 +74,7 @@ impl Session {
             patterns: Subscriptions::default(),
             shard_channels: Subscriptions::default(),
             transaction: None,
+            monitor: false,
             meta,
         }
     }

@@ -229,6 +229,19 @@ fn subscribe_family_inside_exec_puts_each_confirmation_in_the_reply(b: Backend) 
     }
 }
 
+fn monitor_inside_exec_is_refused_and_the_rest_runs(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    queue(&mut c, &[&["MONITOR"], &["PING"]]);
+    // EXEC may not block, and a monitor could: Redis refuses it there.
+    c.cmd_expect(
+        &["EXEC"],
+        b"*2\r\n-ERR MONITOR isn't allowed for DENY BLOCKING client\r\n+PONG\r\n",
+    );
+    // Not a monitor afterwards: it still runs commands.
+    c.cmd_expect(&["PING"], b"+PONG\r\n");
+}
+
 fn a_resp2_client_that_subscribes_in_exec_runs_the_rest(b: Backend) {
     let server = Server::with_backend(b);
     let mut c = server.conn();
@@ -681,6 +694,7 @@ backend_tests!(
     errors_while_queueing_make_exec_abort,
     exec_refused_by_a_check_discards_the_transaction,
     subscribe_family_inside_exec_puts_each_confirmation_in_the_reply,
+    monitor_inside_exec_is_refused_and_the_rest_runs,
     a_resp2_client_that_subscribes_in_exec_runs_the_rest,
     publish_to_itself_inside_exec_arrives_after_the_reply,
     hello_inside_exec_changes_the_protocol_of_the_replies_after_it,

@@ -13,6 +13,7 @@
 //! [`Exec`] it returns.
 
 mod acl;
+pub mod audit;
 mod client;
 mod command;
 mod config;
@@ -20,7 +21,10 @@ mod connection;
 mod docs;
 mod info;
 mod keyspace;
+mod latency;
+mod monitor;
 mod pubsub;
+mod slowlog;
 mod transaction;
 
 pub use transaction::Transaction;
@@ -60,6 +64,10 @@ pub struct Ctx<'a> {
     pub worker: WorkerId,
     /// The worker's coarse clock (advanced by its cron).
     pub now: Instant,
+    /// The id of the command dispatch ran (`None` when it was refused before
+    /// running: unknown, arity, authentication, ACL...): what monitors, the
+    /// slow log and the latency monitor are told about.
+    pub called: Option<u16>,
 }
 
 impl Ctx<'_> {
@@ -163,6 +171,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("discard", 1, 0, transaction::discard_command),
     cmd("watch", -2, 0, transaction::watch),
     cmd("unwatch", 1, 0, transaction::unwatch),
+    cmd("monitor", 1, 0, monitor::monitor),
+    container("slowlog", slowlog::SLOWLOG),
+    container("latency", latency::LATENCY),
 ];
 
 /// The name a command is called by: the part after `|` for a subcommand.
@@ -195,6 +206,13 @@ pub fn name_of(id: u16) -> &'static str {
         NO_COMMAND => "NULL",
         id => FLAT.get(usize::from(id)).map_or("NULL", |c| c.name),
     }
+}
+
+/// The id of a command of the table (its index in `FLAT`).
+fn id_of(spec: &CommandSpec) -> Option<u16> {
+    FLAT.iter()
+        .position(|c| std::ptr::eq(*c, spec))
+        .map(|at| at as u16)
 }
 
 /// A top-level command by name, any case, with its id.
@@ -277,6 +295,10 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     if session.proto == encode::Proto::Resp2 && session.in_pubsub() && spec.flags & PUBSUB_OK == 0 {
         return reject(ctx, Some(spec), errors::subscribed_context(spec.name));
     }
+    if session.monitor && audit::traits(id).keyspace {
+        encode::error(ctx.reply, errors::REPLICA_KEYSPACE);
+        return Exec::Done;
+    }
     let meta = &ctx.session.meta;
     // The worker's coarse clock (100 ms steps): CLIENT LIST shows idle
     // time in seconds, and a clock read per command is not free.
@@ -287,6 +309,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     if transaction::queues(ctx.session, spec) {
         return transaction::queue(ctx, id, args);
     }
+    ctx.called = Some(id);
     (spec.run)(ctx, args)
 }
 

@@ -302,11 +302,15 @@ fn run_one(ctx: &mut Ctx<'_>, pushes: &mut OutputQueue, id: u16, args: &[Bytes])
         shared: ctx.shared,
         worker: ctx.worker,
         now: ctx.now,
+        called: None,
     };
     let exec = if !super::acl::allowed_at_exec(&mut inner, id, spec, args) {
         Exec::Done
     } else if spec.name == "ssubscribe" {
         encode::error(inner.reply, errors::SSUBSCRIBE_DENY_BLOCKING);
+        Exec::Done
+    } else if spec.name == "monitor" {
+        encode::error(inner.reply, errors::MONITOR_DENY_BLOCKING);
         Exec::Done
     } else {
         (spec.run)(&mut inner, args)
