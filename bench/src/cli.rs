@@ -9,10 +9,12 @@ use crate::plan::Workload;
 use crate::report;
 use crate::run::{self, RunOptions, RunReport};
 use crate::sys;
+use crate::tls::{TlsArgs, TlsClient};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -51,7 +53,11 @@ pub struct ServerArgs {
     pub host: String,
     #[arg(long, short = 'p', default_value_t = 6379)]
     pub port: u16,
-    /// AUTH password.
+    /// ACL user every connection authenticates as (needs --password):
+    /// `AUTH user password`, or `HELLO 3 AUTH user password` with --resp 3.
+    #[arg(long, requires = "password")]
+    pub user: Option<String>,
+    /// AUTH password (of --user, else of the default user).
     #[arg(long, short = 'a')]
     pub password: Option<String>,
     /// Pid of the local server process, to measure its CPU (and RSS). By
@@ -61,6 +67,30 @@ pub struct ServerArgs {
     /// Do not sample the server process at all.
     #[arg(long)]
     pub no_server_stats: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+impl ServerArgs {
+    /// The server these flags name, speaking RESP3 or RESP2.
+    pub fn target(&self, resp3: bool) -> Result<Target> {
+        let tls = if self.tls.tls {
+            Some(Arc::new(TlsClient::new(&self.tls, &self.host)?))
+        } else {
+            if self.tls.cacert.is_some() || self.tls.cert.is_some() || self.tls.insecure {
+                bail!("--cacert, --cert, --key and --insecure need --tls");
+            }
+            None
+        };
+        Ok(Target {
+            host: self.host.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            password: self.password.clone(),
+            resp3,
+            tls,
+        })
+    }
 }
 
 /// How the load generator itself runs.
@@ -185,12 +215,7 @@ fn cmd_run(mut a: RunArgs) -> Result<bool> {
             a.workload.rate = Some(r);
         }
     }
-    let target = Target {
-        host: a.server.host.clone(),
-        port: a.server.port,
-        password: a.server.password.clone(),
-        resp3: a.engine.resp == 3,
-    };
+    let target = a.server.target(a.engine.resp == 3)?;
     let server_pid = if a.server.no_server_stats {
         None
     } else {

@@ -1,59 +1,94 @@
 //! Connections: where the server is, the read buffer every connection owns,
-//! the blocking handshake (AUTH / HELLO 3), and channel naming.
+//! the blocking handshake (TLS, AUTH / HELLO 3), and channel naming.
 //!
 //! Setup is done with blocking sockets and plain request/reply; only after a
 //! connection is fully subscribed does the subscriber engine switch it to
 //! non-blocking mode and hand it to its event loop.
 
 use crate::resp::{self, Elem};
+use crate::tls::{Stream, TlsClient};
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 
 /// A Redis-protocol server to talk to.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub host: String,
     pub port: u16,
+    /// ACL user to authenticate as (with `password`); `None` = `default`.
+    pub user: Option<String>,
     pub password: Option<String>,
     /// Speak RESP3 (HELLO 3) instead of RESP2.
     pub resp3: bool,
+    /// TLS on every connection, when set.
+    pub tls: Option<Arc<TlsClient>>,
 }
 
 impl Target {
-    /// Opens a TCP connection with Nagle off (pipelined writes are batched by us).
-    pub fn connect(&self) -> Result<TcpStream> {
+    /// A plain-TCP, RESP2 target without authentication.
+    pub fn plain(host: &str, port: u16) -> Target {
+        Target {
+            host: host.into(),
+            port,
+            user: None,
+            password: None,
+            resp3: false,
+            tls: None,
+        }
+    }
+
+    /// Opens a TCP connection with Nagle off (pipelined writes are batched
+    /// by us) and completes the TLS handshake when the target has TLS.
+    pub fn connect(&self) -> Result<Stream> {
         let s = TcpStream::connect((self.host.as_str(), self.port))
             .with_context(|| format!("connecting to {}:{}", self.host, self.port))?;
         s.set_nodelay(true)?;
+        Ok(match &self.tls {
+            Some(tls) => Stream::Tls(Box::new(
+                tls.handshake(s)
+                    .with_context(|| format!("TLS with {}:{}", self.host, self.port))?,
+            )),
+            None => Stream::Plain(s),
+        })
+    }
+
+    /// Connects and authenticates (AUTH, or HELLO 3 with AUTH) as configured.
+    pub fn open(&self, rb: &mut ReadBuf) -> Result<Stream> {
+        let mut s = self.connect()?;
+        let mut cmd = Vec::new();
+        let user = self.user.as_deref().unwrap_or("default").as_bytes();
+        if self.resp3 {
+            match &self.password {
+                Some(pw) => {
+                    resp::write_command(&mut cmd, &[b"HELLO", b"3", b"AUTH", user, pw.as_bytes()])
+                }
+                None => resp::write_command(&mut cmd, &[b"HELLO", b"3"]),
+            }
+        } else if let Some(pw) = &self.password {
+            match &self.user {
+                Some(u) => resp::write_command(&mut cmd, &[b"AUTH", u.as_bytes(), pw.as_bytes()]),
+                None => resp::write_command(&mut cmd, &[b"AUTH", pw.as_bytes()]),
+            }
+        }
+        if !cmd.is_empty() {
+            s.write_all(&cmd)?;
+            expect_ok_reply(&mut s, rb).context("handshake")?;
+        }
         Ok(s)
     }
 
-    /// Connects and performs AUTH / HELLO 3 as configured.
-    pub fn open(&self, rb: &mut ReadBuf) -> Result<TcpStream> {
-        let mut s = self.connect()?;
+    /// Sends one command on a fresh, authenticated connection and reads
+    /// its reply; fails on an error reply.
+    pub fn command(&self, args: &[&[u8]]) -> Result<()> {
+        let mut rb = ReadBuf::new(4096);
+        let mut s = self.open(&mut rb)?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
         let mut cmd = Vec::new();
-        let mut replies = 0;
-        if self.resp3 {
-            match &self.password {
-                Some(pw) => resp::write_command(
-                    &mut cmd,
-                    &[b"HELLO", b"3", b"AUTH", b"default", pw.as_bytes()],
-                ),
-                None => resp::write_command(&mut cmd, &[b"HELLO", b"3"]),
-            }
-            replies += 1;
-        } else if let Some(pw) = &self.password {
-            resp::write_command(&mut cmd, &[b"AUTH", pw.as_bytes()]);
-            replies += 1;
-        }
-        if replies > 0 {
-            s.write_all(&cmd)?;
-            for _ in 0..replies {
-                expect_ok_reply(&mut s, rb).context("handshake")?;
-            }
-        }
-        Ok(s)
+        resp::write_command(&mut cmd, args);
+        s.write_all(&cmd)?;
+        expect_ok_reply(&mut s, &mut rb)
     }
 }
 
@@ -100,7 +135,7 @@ impl Target {
 /// Sends one command and reads its reply as text: a bulk string, or the
 /// verbatim string RESP3 uses for INFO and CLIENT INFO. `Ok(None)` for any
 /// other reply (an error, say).
-pub fn command_text(s: &mut TcpStream, rb: &mut ReadBuf, args: &[&[u8]]) -> Result<Option<String>> {
+pub fn command_text(s: &mut Stream, rb: &mut ReadBuf, args: &[&[u8]]) -> Result<Option<String>> {
     let mut cmd = Vec::new();
     resp::write_command(&mut cmd, args);
     s.write_all(&cmd)?;
@@ -129,7 +164,7 @@ pub fn command_text(s: &mut TcpStream, rb: &mut ReadBuf, args: &[&[u8]]) -> Resu
 /// The worker (I/O thread) serving this connection, from the `io-thread=`
 /// field of `CLIENT INFO`; `None` when the server does not report one
 /// (redis-server has a single event loop). Must run before SUBSCRIBE.
-pub fn worker_of(s: &mut TcpStream, rb: &mut ReadBuf) -> Result<Option<u32>> {
+pub fn worker_of(s: &mut Stream, rb: &mut ReadBuf) -> Result<Option<u32>> {
     let text = command_text(s, rb, &[b"CLIENT", b"INFO"])?;
     Ok(text.as_deref().and_then(io_thread_field))
 }
@@ -206,7 +241,7 @@ impl ReadBuf {
 
 /// Reads (blocking) until one complete reply is available and skips it;
 /// fails when it is an error reply.
-pub fn expect_ok_reply(s: &mut TcpStream, rb: &mut ReadBuf) -> Result<()> {
+pub fn expect_ok_reply<S: Read>(s: &mut S, rb: &mut ReadBuf) -> Result<()> {
     loop {
         let buf = rb.unparsed();
         if let Some(end) = resp::skip_value(buf, 0)? {
@@ -225,7 +260,7 @@ pub fn expect_ok_reply(s: &mut TcpStream, rb: &mut ReadBuf) -> Result<()> {
 }
 
 /// Reads (blocking) until `count` subscribe-style confirmations have arrived.
-pub fn read_confirmations(s: &mut TcpStream, rb: &mut ReadBuf, mut count: usize) -> Result<()> {
+pub fn read_confirmations(s: &mut Stream, rb: &mut ReadBuf, mut count: usize) -> Result<()> {
     while count > 0 {
         while count > 0 {
             let Some((f, used)) = resp::parse_frame(rb.unparsed())? else {

@@ -3,7 +3,7 @@
 //!
 //! Layers, bottom up: [`resp`] and [`payload`] (bytes on the wire), [`verify`]
 //! (what arrived vs. what was sent), [`plan`] and [`matrix`] (workloads),
-//! [`subscriber`], [`publisher`], [`churn`] (the load engine), [`pacing`],
+//! [`tls`] and [`conn`] (connections), [`subscriber`], [`publisher`], [`churn`] (the load engine), [`pacing`],
 //! [`probe`] and [`relay`] (the latency probe and its floor), [`outcome`]
 //! (what a run is asked and what it found), [`run`] (one run against one server), [`compare`] (servers started here, shape matrix, ratios),
 //! [`report`] and [`plot`] (output).
@@ -25,7 +25,9 @@ pub mod relay;
 pub mod report;
 pub mod resp;
 pub mod run;
+pub mod servers;
 pub mod shared;
 pub mod subscriber;
 pub mod sys;
+pub mod tls;
 pub mod verify;

@@ -104,6 +104,10 @@ pub struct RunReport {
     pub shape: Shape,
     pub resp: u8,
     pub loop_kind: &'static str,
+    /// Every connection spoke TLS.
+    pub tls: bool,
+    /// The ACL user every connection authenticated as (`None`: default).
+    pub user: Option<String>,
     pub target_rate: Option<f64>,
     pub publishers: usize,
     pub subscribers: usize,
@@ -147,6 +151,8 @@ impl RunReport {
             shape: w.shape,
             resp: if opts.target.resp3 { 3 } else { 2 },
             loop_kind: if w.rate.is_some() { "open" } else { "closed" },
+            tls: opts.target.tls.is_some(),
+            user: opts.target.user.clone(),
             target_rate: w.rate,
             publishers: 0,
             subscribers: 0,
@@ -386,12 +392,7 @@ mod tests {
 
     fn options() -> RunOptions {
         RunOptions {
-            target: Target {
-                host: "127.0.0.1".into(),
-                port: 0,
-                password: None,
-                resp3: false,
-            },
+            target: Target::plain("127.0.0.1", 0),
             workload: Workload::defaults(),
             client_threads: 1,
             server_pid: None,

@@ -33,12 +33,14 @@ use crate::relay::Relay;
 use crate::shared::Shared;
 use crate::subscriber::{self, SubConfig, SubSpec, new_histogram};
 use crate::sys::{self, monotonic_ns};
+use crate::tls::Stream;
 use crate::verify::SubscriberCheck;
 use anyhow::{Context, Result, anyhow, bail};
 use hdrhistogram::Histogram;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{ErrorKind, Write};
-use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -162,10 +164,8 @@ fn floor_pass(opts: &RunOptions, plan: &Plan, cpus: &[usize]) -> Result<Floor> {
     }
     let relay = Relay::start(cpus, opts.floor_spin)?;
     let target = Target {
-        host: "127.0.0.1".into(),
-        port: relay.port,
-        password: None,
         resp3: opts.target.resp3,
+        ..Target::plain("127.0.0.1", relay.port)
     };
     let result = measure_floor(opts, plan, &target);
     let stopped = relay.stop().context("floor relay");
@@ -224,10 +224,17 @@ fn ping_half_rtt(target: &Target, count: u64) -> Result<Histogram<u64>> {
 }
 
 /// Writes all of `bytes` to a non-blocking socket, spinning on a full buffer.
-fn write_fully(s: &mut TcpStream, mut bytes: &[u8]) -> Result<()> {
+fn write_fully(s: &mut Stream, mut bytes: &[u8]) -> Result<()> {
     while !bytes.is_empty() {
         match s.write(bytes) {
             Ok(n) => bytes = &bytes[n..],
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    while s.has_pending_output() {
+        match s.flush() {
+            Ok(()) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
             Err(e) => return Err(e.into()),
         }
@@ -237,7 +244,7 @@ fn write_fully(s: &mut TcpStream, mut bytes: &[u8]) -> Result<()> {
 
 /// A publisher connection driven by the probe.
 struct ProbePub {
-    stream: mio::net::TcpStream,
+    stream: Stream,
     rb: ReadBuf,
     /// PUBLISH bytes not yet written, from `written` on.
     wbuf: Vec<u8>,
@@ -269,7 +276,7 @@ struct Pass {
 }
 
 /// A fresh connection, and the worker serving it when the server says.
-type Placed = (TcpStream, ReadBuf, Option<u32>);
+type Placed = (Stream, ReadBuf, Option<u32>);
 
 fn open_placed(target: &Target, read_buf: usize) -> Result<Placed> {
     let mut rb = ReadBuf::new(read_buf);
@@ -413,12 +420,12 @@ fn connect_publishers(
             let s = plan.subscribers.iter().position(|sc| sc.contains(c))?;
             sub_workers[s]
         });
-        let (s, rb, worker) = place(target, opts.read_buf, wanted, anchor, &mut spares)
+        let (mut s, rb, worker) = place(target, opts.read_buf, wanted, anchor, &mut spares)
             .with_context(|| format!("publisher {p}"))?;
         s.set_nonblocking(true)?;
         workers.push(worker);
         pubs.push(ProbePub {
-            stream: mio::net::TcpStream::from_std(s),
+            stream: s,
             rb,
             wbuf: Vec::with_capacity(64 * (w.payload + 64)),
             written: 0,
@@ -451,16 +458,19 @@ impl Pass {
             coalesce: Duration::ZERO,
             head: crate::resp::message_head(target.resp3, plan.kind.message_kind()),
         };
-        let (mut subs, sub_workers) = connect_subscribers(opts, plan, target, &sub_cfg)?;
-        let (mut pubs, pub_workers) = connect_publishers(opts, plan, target, wanted, &sub_workers)?;
+        let (subs, sub_workers) = connect_subscribers(opts, plan, target, &sub_cfg)?;
+        let (pubs, pub_workers) = connect_publishers(opts, plan, target, wanted, &sub_workers)?;
         let poll = Poll::new()?;
-        for (i, c) in subs.iter_mut().enumerate() {
-            poll.registry()
-                .register(&mut c.stream, Token(i), Interest::READABLE)?;
+        for (i, c) in subs.iter().enumerate() {
+            c.register(&poll, Token(i))?;
         }
-        for (i, p) in pubs.iter_mut().enumerate() {
-            poll.registry()
-                .register(&mut p.stream, Token(subs.len() + i), Interest::READABLE)?;
+        for (i, p) in pubs.iter().enumerate() {
+            let fd = p.stream.as_raw_fd();
+            poll.registry().register(
+                &mut SourceFd(&fd),
+                Token(subs.len() + i),
+                Interest::READABLE,
+            )?;
         }
         let placement = PlacementReport::new(wanted, plan, pub_workers, sub_workers);
         let pass = Pass {
@@ -551,6 +561,11 @@ impl Pass {
                     Err(e) => return Err(e).context("writing PUBLISH"),
                 }
             }
+            match p.stream.flush() {
+                Ok(()) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                Err(e) => return Err(e).context("writing PUBLISH"),
+            }
             if p.written == p.wbuf.len() {
                 p.wbuf.clear();
                 p.written = 0;
@@ -584,7 +599,7 @@ impl Pass {
                 );
                 self.shared.delivered.fetch_add(n, Ordering::Relaxed);
                 if c.closed {
-                    let _ = self.poll.registry().deregister(&mut c.stream);
+                    c.deregister(&self.poll);
                 }
             } else if let Some(p) = self.pubs.get_mut(t - n_subs) {
                 read_replies(p, &self.shared)?;
@@ -602,7 +617,9 @@ impl Pass {
     }
 
     fn all_written(&self) -> bool {
-        self.pubs.iter().all(|p| p.written == p.wbuf.len())
+        self.pubs
+            .iter()
+            .all(|p| p.written == p.wbuf.len() && !p.stream.has_pending_output())
     }
 
     /// Publisher outcomes and subscriber verifiers; read errors become violations.

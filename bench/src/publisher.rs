@@ -17,10 +17,10 @@ use crate::payload::{self, Header};
 use crate::plan::SubKind;
 use crate::resp::{self, Elem};
 use crate::shared::Shared;
+use crate::tls::Stream;
 use crate::verify::Sent;
 use anyhow::{Context, Result, bail};
 use std::io::{ErrorKind, Write};
-use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -272,7 +272,7 @@ pub(crate) fn outcome(enc: Encoder, r: Replies) -> PubOutcome {
 }
 
 fn closed_loop(
-    mut s: TcpStream,
+    mut s: Stream,
     mut rb: ReadBuf,
     enc: &mut Encoder,
     r: &mut Replies,
@@ -329,7 +329,7 @@ fn closed_loop(
 }
 
 fn open_loop(
-    mut s: TcpStream,
+    mut s: Stream,
     mut rb: ReadBuf,
     enc: &mut Encoder,
     r: &mut Replies,
@@ -398,8 +398,15 @@ fn open_loop(
                 Err(e) => return Err(e).context("writing PUBLISH"),
             }
         }
+        // TLS records the socket had no room for go out now or at a later tick.
+        match s.flush() {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(e) => return Err(e).context("writing PUBLISH"),
+        }
+        let unwritten = wpos < wbuf.len() || s.has_pending_output();
         let wait_ns = if done {
-            if wpos == wbuf.len() && r.replies >= k {
+            if !unwritten && r.replies >= k {
                 return Ok(());
             }
             if progress_at.elapsed() > REPLY_TIMEOUT {
@@ -415,7 +422,7 @@ fn open_loop(
         if wait_ns > 0 {
             // While sending, replies are collected at each tick rather than
             // waking for each one: wakeups are the dominant client cost.
-            wait_fd(fd, done, wpos < wbuf.len(), wait_ns);
+            wait_fd(fd, done, unwritten, wait_ns);
         }
     }
 }

@@ -352,12 +352,7 @@ mod tests {
     #[test]
     fn relay_delivers_a_publish_to_every_subscriber_and_counts_them() {
         let relay = Relay::start(&[], false).unwrap();
-        let target = Target {
-            host: "127.0.0.1".into(),
-            port: relay.port,
-            password: None,
-            resp3: false,
-        };
+        let target = Target::plain("127.0.0.1", relay.port);
         let mut subs = Vec::new();
         for _ in 0..2 {
             let mut rb = ReadBuf::new(4096);

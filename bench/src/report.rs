@@ -75,8 +75,27 @@ pub fn human(r: &RunReport) -> String {
     o
 }
 
+/// ` TLS` and ` user NAME` when the connections had them.
+fn connection_note(r: &RunReport) -> String {
+    let mut s = String::new();
+    if r.tls {
+        s.push_str("  TLS");
+    }
+    if let Some(u) = &r.user {
+        s.push_str(&format!("  user {u}"));
+    }
+    s
+}
+
 fn memory_block(o: &mut String, r: &RunReport, shape: &str) {
-    let _ = writeln!(o, "{}  shape {}  RESP{}", r.server, shape, r.resp);
+    let _ = writeln!(
+        o,
+        "{}  shape {}  RESP{}{}",
+        r.server,
+        shape,
+        r.resp,
+        connection_note(r)
+    );
     if let Some(m) = &r.memory {
         let _ = writeln!(
             o,
@@ -93,10 +112,11 @@ fn memory_block(o: &mut String, r: &RunReport, shape: &str) {
 fn traffic_block(o: &mut String, r: &RunReport, shape: &str) {
     let _ = writeln!(
         o,
-        "{}  shape {}  RESP{}  {}{}",
+        "{}  shape {}  RESP{}{}  {}{}",
         r.server,
         shape,
         r.resp,
+        connection_note(r),
         if r.probe.is_some() {
             "latency probe".to_string()
         } else {

@@ -12,16 +12,16 @@ pub use crate::outcome::{
     CpuSample, Latency, MemoryReport, RunOptions, RunReport, StalledReport, expected_deliveries,
     fill_figures, verify_deliveries,
 };
-use crate::plan::{Plan, Shape};
+use crate::plan::{Plan, Shape, SubKind, Workload};
 use crate::publisher::{self, PubConfig, PubOutcome};
 use crate::shared::Shared;
 use crate::subscriber::{self, SubConfig, SubSpec, ThreadOutcome, new_histogram};
 use crate::sys;
+use crate::tls::Stream;
 use crate::verify::SubscriberCheck;
 use anyhow::{Context, Result, anyhow};
 use hdrhistogram::Histogram;
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -40,7 +40,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
 /// Idle connections that hold subscriptions for the whole run (noise
 /// patterns, churn's pre-existing channels). They never receive messages.
 struct Holders {
-    _conns: Vec<TcpStream>,
+    _conns: Vec<Stream>,
 }
 
 /// Subscribes `names` over connections of at most `per_conn` names each,
@@ -63,15 +63,35 @@ fn hold(target: &Target, verb: &[u8], names: &[Vec<u8>], per_conn: usize) -> Res
     Ok(Holders { _conns: conns })
 }
 
+/// The non-matching patterns held while publishing (`--noise-patterns`).
+fn noise_patterns(w: &Workload) -> Vec<Vec<u8>> {
+    (0..w.noise_patterns)
+        .map(|k| format!("{}x:{k}:*", w.prefix).into_bytes())
+        .collect()
+}
+
+/// Every pattern a run of `w` PSUBSCRIBEs, as written: what an ACL user
+/// must list literally, since ACL checks a PSUBSCRIBE by its pattern text.
+pub fn subscribed_patterns(w: &Workload) -> Result<Vec<Vec<u8>>> {
+    let plan = w.plan()?;
+    let mut names = noise_patterns(w);
+    if plan.kind == SubKind::Pattern {
+        let naming = Naming {
+            prefix: w.prefix.clone(),
+        };
+        let all: Vec<u32> = (0..plan.channels).collect();
+        names.extend(plan.subscription_names(&naming, &all));
+    }
+    Ok(names)
+}
+
 /// Subscriptions that only add server state (noise patterns, churn's
 /// pre-existing channels), held before anything starts.
 fn hold_background_state(opts: &RunOptions) -> Result<Vec<Holders>> {
     let w = &opts.workload;
     let mut holders = Vec::new();
     if w.noise_patterns > 0 {
-        let names: Vec<Vec<u8>> = (0..w.noise_patterns)
-            .map(|k| format!("{}x:{k}:*", w.prefix).into_bytes())
-            .collect();
+        let names = noise_patterns(w);
         holders.push(hold(&opts.target, b"PSUBSCRIBE", &names, 100_000).context("noise patterns")?);
     }
     if w.shape == Shape::Churn && w.held_channels > 0 {
@@ -98,7 +118,7 @@ fn hold_background_state(opts: &RunOptions) -> Result<Vec<Holders>> {
 /// before), the window already offered is not taken back, so the kernel
 /// drops what it has no room for and the drain at the end crawls through
 /// retransmission timeouts.
-fn stall_subscribers(opts: &RunOptions, plan: &Plan) -> Result<Vec<TcpStream>> {
+fn stall_subscribers(opts: &RunOptions, plan: &Plan) -> Result<Vec<Stream>> {
     let naming = Naming {
         prefix: opts.workload.prefix.clone(),
     };
@@ -126,11 +146,11 @@ fn stall_subscribers(opts: &RunOptions, plan: &Plan) -> Result<Vec<TcpStream>> {
 /// to megabytes), so each is read, without blocking and in turns, until it
 /// ends; the ones that have given nothing for a second, while none of the
 /// others ended either, count as still open.
-fn count_closed(conns: Vec<TcpStream>) -> u32 {
+fn count_closed(conns: Vec<Stream>) -> u32 {
     let mut buf = vec![0u8; 256 * 1024];
-    let mut open: Vec<TcpStream> = conns
+    let mut open: Vec<Stream> = conns
         .into_iter()
-        .filter(|s| s.set_nonblocking(true).is_ok())
+        .filter_map(|mut s| s.set_nonblocking(true).is_ok().then_some(s))
         .collect();
     let mut closed = 0;
     let mut progress_at = Instant::now();

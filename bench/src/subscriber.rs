@@ -13,11 +13,14 @@ use crate::payload;
 use crate::plan::SubKind;
 use crate::resp::{self, Elem};
 use crate::shared::Shared;
+use crate::tls::Stream;
 use crate::verify::SubscriberCheck;
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{ErrorKind, Write};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
@@ -64,7 +67,7 @@ pub struct ThreadOutcome {
 
 /// One subscribed connection, non-blocking, with its verifier.
 pub(crate) struct Conn {
-    pub(crate) stream: mio::net::TcpStream,
+    pub(crate) stream: Stream,
     rb: ReadBuf,
     pub(crate) check: SubscriberCheck,
     index: usize,
@@ -75,10 +78,22 @@ pub(crate) struct Conn {
 impl Conn {
     /// Wraps a connection whose subscriptions are confirmed; switches it to
     /// non-blocking mode.
-    pub(crate) fn subscribed(s: std::net::TcpStream, rb: ReadBuf, spec: &SubSpec) -> Result<Conn> {
+    /// Registers the connection's socket with `poll` (edge-triggered reads).
+    pub(crate) fn register(&self, poll: &Poll, token: Token) -> std::io::Result<()> {
+        let fd = self.stream.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&fd), token, Interest::READABLE)
+    }
+
+    pub(crate) fn deregister(&self, poll: &Poll) {
+        let fd = self.stream.as_raw_fd();
+        let _ = poll.registry().deregister(&mut SourceFd(&fd));
+    }
+
+    pub(crate) fn subscribed(mut s: Stream, rb: ReadBuf, spec: &SubSpec) -> Result<Conn> {
         s.set_nonblocking(true)?;
         Ok(Conn {
-            stream: mio::net::TcpStream::from_std(s),
+            stream: s,
             rb,
             check: SubscriberCheck::new(spec.expected.iter().copied()),
             index: spec.index,
@@ -155,9 +170,8 @@ fn event_loop(
     let mut errors = Vec::new();
     if go {
         let mut poll = Poll::new()?;
-        for (i, c) in conns.iter_mut().enumerate() {
-            poll.registry()
-                .register(&mut c.stream, Token(i), Interest::READABLE)?;
+        for (i, c) in conns.iter().enumerate() {
+            c.register(&poll, Token(i))?;
         }
         let mut events = Events::with_capacity(1024);
         while !shared.stop.load(Ordering::Relaxed) {
@@ -179,7 +193,7 @@ fn event_loop(
                     shared.delivered.fetch_add(n, Ordering::Relaxed);
                 }
                 if c.closed {
-                    let _ = poll.registry().deregister(&mut c.stream);
+                    c.deregister(&poll);
                 }
             }
             if !cfg.coalesce.is_zero() && !events.is_empty() {
