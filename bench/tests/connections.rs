@@ -1,6 +1,7 @@
-//! How the tool connects: TLS (server verified against a CA, client
-//! certificates, SNI, --insecure) and ACL users (--user/--password), for
-//! `run` and `compare`, against ringcast and redis-server started here.
+//! How the tool connects and to what: TLS (server verified against a CA,
+//! client certificates, SNI, --insecure), ACL users (--user/--password), for
+//! `run` and `compare`, and servers already running (`compare --target`),
+//! against ringcast and redis-server started here.
 //! Runs are short; only verification and what the report says are checked.
 
 mod common;
@@ -294,4 +295,79 @@ fn compare_with_acl_patterns_adds_a_column_per_server_authenticated_as_the_user(
             }
         }
     }
+}
+
+#[test]
+fn compare_puts_running_servers_in_the_same_table() {
+    let Some(plain) = start(ServerKind::Redis) else {
+        return;
+    };
+    let kind = if ringcast_bin().is_some() {
+        ServerKind::Ringcast
+    } else {
+        ServerKind::Redis
+    };
+    let c = certs("target");
+    let Some(secured) = start_tls(kind, &c, false) else {
+        return;
+    };
+    admin(
+        &secured,
+        &[
+            "ACL",
+            "SETUSER",
+            "owner",
+            "on",
+            ">pw",
+            "+@all",
+            "allchannels",
+        ],
+    );
+    admin(&secured, &["ACL", "SETUSER", "default", "off"]);
+    let first = format!("first=127.0.0.1:{}", plain.port);
+    let second = format!(
+        "second=localhost:{},pid={},tls,user=owner,password=pw",
+        secured.port,
+        secured.pid()
+    );
+    let ca = path(&c.ca);
+    let (code, out) = bench(&[
+        "compare",
+        "--quick",
+        "--json",
+        "-q",
+        "--duration",
+        "0.3",
+        "--servers",
+        "none",
+        "--shapes",
+        "pairs1,memory",
+        "--target",
+        &first,
+        "--target",
+        &second,
+        "--cacert",
+        &ca,
+        "--acl-patterns",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(
+        out["columns"],
+        serde_json::json!(["first", "second", "first+acl2", "second+acl2"])
+    );
+    let medians = out["medians"].as_array().expect("medians");
+    assert_eq!(medians.len(), 8);
+    for m in medians {
+        assert_eq!(m["passed"], true, "{m:#}");
+        if m["shape"] == "pairs1" {
+            assert!(m["delivered msg/s"].as_f64().unwrap_or(0.0) > 0.0, "{m:#}");
+            // Both pids are known: one from INFO, one given.
+            assert!(m["server CPU ns/msg"].as_f64().is_some(), "{m:#}");
+        } else {
+            assert!(m["RSS bytes/conn"].as_f64().is_some(), "{m:#}");
+        }
+    }
+    // The ACL user made for the comparison is gone again: default alone is left.
+    assert_eq!(command(&plain, &["ACL", "USERS"]), "*1\r\n");
 }

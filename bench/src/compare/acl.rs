@@ -75,6 +75,11 @@ impl AclUser {
             ..target
         })
     }
+
+    /// Removes the user from a server that outlives the comparison.
+    pub(super) fn remove(&self, admin: &Target) -> Result<()> {
+        admin.command(&[b"ACL", b"DELUSER", self.name.as_bytes()])
+    }
 }
 
 #[cfg(test)]

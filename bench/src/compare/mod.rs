@@ -9,6 +9,7 @@
 //! (TLS, an ACL user with `--acl-patterns`).
 
 mod acl;
+mod running;
 mod table;
 
 pub use crate::servers::{
@@ -18,7 +19,7 @@ pub use table::median;
 
 use crate::conn::Target;
 use crate::matrix::{self, Preset};
-use crate::plan::Workload;
+use crate::plan::{Shape, Workload};
 use crate::report::thousands;
 use crate::run::{self, RunOptions, RunReport};
 use crate::sys;
@@ -26,6 +27,7 @@ use crate::tls::{TlsArgs, TlsClient};
 use acl::AclUser;
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use running::Running;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,14 +42,17 @@ pub struct CompareArgs {
     /// redis-server binary [default: `redis-server` on PATH].
     #[arg(long)]
     pub redis_bin: Option<PathBuf>,
-    /// Servers to start and compare, comma separated.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "ringcast,redis"
-    )]
-    pub servers: Vec<ServerKind>,
+    /// Servers to start and compare, comma separated: ringcast, redis, or
+    /// none (only --target servers).
+    #[arg(long, value_delimiter = ',', default_value = "ringcast,redis")]
+    pub servers: Vec<String>,
+    /// A server that is already running, as one more column (repeatable):
+    /// `NAME=HOST:PORT`, optionally followed by `,pid=N` (to read its CPU
+    /// when INFO does not lead to it), `,tls` (with the --cacert/--cert/--key
+    /// /--sni/--insecure flags), `,user=U,password=P`. It is not restarted
+    /// between runs; without a known local pid its CPU and RSS read n/a.
+    #[arg(long = "target", value_name = "NAME=HOST:PORT")]
+    pub targets: Vec<String>,
     /// Presets to run, comma separated [default: the whole matrix; see `ringcast-bench shapes`].
     #[arg(long, value_delimiter = ',')]
     pub shapes: Vec<String>,
@@ -131,14 +136,40 @@ pub struct CompareArgs {
     pub acl_patterns: Option<usize>,
 }
 
-/// One column of the table: a server started for every run, and how the
-/// tool talks to it.
+/// One column of the table: a server, and how the tool talks to it.
 #[derive(Debug, Clone)]
 struct Contender {
     name: String,
-    spec: ServerSpec,
+    /// The column of the same server with the default user.
+    base: String,
+    source: Source,
     /// Every connection authenticates as this ACL user.
     acl: Option<AclUser>,
+}
+
+/// Where a column's server comes from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// Started here, freshly for every run.
+    Started(ServerSpec),
+    /// Already running (`--target`).
+    Running(Running),
+}
+
+impl Contender {
+    /// The server's pid is known for every run: its CPU and RSS can be read.
+    fn pid_known(&self) -> bool {
+        match &self.source {
+            Source::Started(_) => true,
+            Source::Running(r) => r.pid.is_some(),
+        }
+    }
+
+    /// Why `workload` cannot run on this column, if it cannot.
+    fn cannot_run(&self, workload: &Workload) -> Option<String> {
+        (workload.shape == Shape::Memory && !self.pid_known())
+            .then(|| "the memory shape reads the server's RSS: its pid is not known here".into())
+    }
 }
 
 /// All runs of one shape on one column.
@@ -183,7 +214,7 @@ fn ratio_pairs(contenders: &[Contender]) -> Vec<(usize, usize)> {
         }
         if let Some(j) = contenders
             .iter()
-            .position(|b| b.acl.is_none() && b.spec.kind == c.spec.kind)
+            .position(|b| b.acl.is_none() && b.name == c.base)
         {
             pairs.push((i, j));
         }
@@ -246,6 +277,7 @@ pub fn main(a: CompareArgs) -> Result<bool> {
     } else {
         print_table(&setup, &a, &results, t_start.elapsed());
     }
+    setup.remove_acl_users();
     setup.finish_logs(all_passed, a.quiet);
     Ok(all_passed)
 }
@@ -320,15 +352,22 @@ impl Setup {
     /// Finds the binaries (before spending time on anything else), pins this
     /// process, creates the log directory and, for --tls, the certificates.
     fn prepare(a: &CompareArgs) -> Result<Setup> {
-        if a.servers.is_empty() {
-            bail!("--servers is empty");
-        }
+        let kinds = server_kinds(&a.servers)?;
         let mut bins = Vec::new();
-        for &k in &a.servers {
+        for &k in &kinds {
             bins.push(match k {
                 ServerKind::Ringcast => find_ringcast(&a.ringcast_bin)?,
                 ServerKind::Redis => find_redis(&a.redis_bin)?,
             });
+        }
+        let mut running = Vec::new();
+        for t in &a.targets {
+            let spec = running::parse(t)?;
+            let r = Running::connect(&spec, &a.tls)?;
+            running.push((spec.name, r));
+        }
+        if kinds.is_empty() && running.is_empty() {
+            bail!("nothing to compare: --servers none and no --target");
         }
         let acl = a.acl_patterns.map(AclUser::new).transpose()?;
         // Servers get --server-cpus or whatever we had before pinning ourselves.
@@ -350,22 +389,33 @@ impl Setup {
         };
         std::fs::create_dir_all(&log_dir)?;
         let tls = server_tls(a, &log_dir)?;
-        let mut contenders: Vec<Contender> = a
-            .servers
+        let mut contenders: Vec<Contender> = kinds
             .iter()
             .zip(bins)
             .map(|(&kind, bin)| Contender {
                 name: kind.name().to_string(),
-                spec: ServerSpec {
+                base: kind.name().to_string(),
+                source: Source::Started(ServerSpec {
                     cpus: server_cpus.clone(),
                     ringcast_threads,
                     io_backend: a.io_backend.clone(),
                     tls: tls.clone(),
                     ..ServerSpec::new(kind, bin, log_dir.clone())
-                },
+                }),
                 acl: None,
             })
             .collect();
+        for (name, r) in running {
+            if contenders.iter().any(|c| c.name == name) {
+                bail!("--target {name}: a column of that name exists already");
+            }
+            contenders.push(Contender {
+                name: name.clone(),
+                base: name,
+                source: Source::Running(r),
+                acl: None,
+            });
+        }
         if let Some(user) = &acl {
             let with_acl: Vec<Contender> = contenders
                 .iter()
@@ -406,6 +456,20 @@ impl Setup {
         )
     }
 
+    /// Removes the ACL user from the servers that outlive the comparison.
+    fn remove_acl_users(&self) {
+        for c in &self.contenders {
+            if let (Some(user), Source::Running(r)) = (&c.acl, &c.source)
+                && let Err(e) = user.remove(&admin_of(&r.target))
+            {
+                eprintln!(
+                    "note: removing ACL user {} from {}: {e:#}",
+                    user.name, c.name
+                );
+            }
+        }
+    }
+
     fn columns(&self) -> Vec<String> {
         self.contenders.iter().map(|c| c.name.clone()).collect()
     }
@@ -420,19 +484,37 @@ impl Setup {
     }
 }
 
+/// The servers `--servers` names to start; `none` for none.
+fn server_kinds(names: &[String]) -> Result<Vec<ServerKind>> {
+    let mut kinds = Vec::new();
+    for n in names {
+        match n.as_str() {
+            "ringcast" => kinds.push(ServerKind::Ringcast),
+            "redis" => kinds.push(ServerKind::Redis),
+            "none" | "" => {}
+            other => bail!("--servers {other:?}: known are ringcast, redis and none"),
+        }
+    }
+    Ok(kinds)
+}
+
+/// The default-user side of a target: how the ACL user is managed.
+fn admin_of(target: &Target) -> Target {
+    Target {
+        resp3: false,
+        ..target.clone()
+    }
+}
+
 /// The TLS side of the started servers for --tls: the given certificate,
 /// or a throwaway CA and certificates made in `dir`; and the client side
 /// every connection of the tool uses.
 fn server_tls(a: &CompareArgs, dir: &Path) -> Result<Option<ServerTls>> {
     let t = &a.tls;
     if !t.tls {
-        if t.cacert.is_some()
-            || t.cert.is_some()
-            || t.insecure
-            || a.tls_cert_file.is_some()
-            || a.tls_auth_clients
-        {
-            bail!("the TLS options need --tls");
+        // --cacert and the like may still serve a `--target ...,tls`.
+        if a.tls_cert_file.is_some() || a.tls_auth_clients {
+            bail!("--tls-cert-file and --tls-auth-clients need --tls");
         }
         return Ok(None);
     }
@@ -494,8 +576,8 @@ fn run_shape(case: &Case, setup: &Setup, a: &CompareArgs, progress: &mut Progres
             server: c.name.clone(),
             runs: Vec::new(),
             failures: Vec::new(),
-            skipped: None,
-            pid_known: true,
+            skipped: c.cannot_run(&workload),
+            pid_known: c.pid_known(),
         })
         .collect();
     let width = setup
@@ -512,6 +594,9 @@ fn run_shape(case: &Case, setup: &Setup, a: &CompareArgs, progress: &mut Progres
         for i in order {
             progress.done += 1;
             let contender = &setup.contenders[i];
+            if cells[i].skipped.is_some() {
+                continue;
+            }
             let outcome = run_one(contender, &workload, a, setup, case.preset.min_workers);
             if !progress.quiet {
                 eprintln!(
@@ -636,6 +721,20 @@ fn print_table(setup: &Setup, a: &CompareArgs, results: &[ShapeResult], took: Du
         "{}",
         table::table(&columns, &ratio_pairs(&setup.contenders), results)
     );
+    for c in setup.contenders.iter().filter(|c| c.acl.is_none()) {
+        if let Source::Running(r) = &c.source {
+            println!(
+                "note: {} is the server already running at {}:{}, not restarted between runs{}",
+                c.name,
+                r.target.host,
+                r.target.port,
+                match r.pid {
+                    Some(pid) => format!("; pid {pid}"),
+                    None => "; its pid is not known here: server CPU and RSS n/a".into(),
+                }
+            );
+        }
+    }
     for r in results {
         if r.ringcast_threads != setup.ringcast_threads {
             println!(
@@ -674,21 +773,29 @@ fn run_one(
     setup: &Setup,
     min_workers: usize,
 ) -> Result<RunReport> {
-    let mut spec = contender.spec.clone();
-    spec.ringcast_threads = spec.ringcast_threads.max(min_workers);
-    let server = ServerProc::start(&spec)?;
+    // A started server lives until the run's end.
+    let (server, admin, pid) = match &contender.source {
+        Source::Started(spec) => {
+            let mut spec = spec.clone();
+            spec.ringcast_threads = spec.ringcast_threads.max(min_workers);
+            let server = ServerProc::start(&spec)?;
+            let (admin, pid) = (server.target(), server.pid());
+            (Some(server), admin, Some(pid))
+        }
+        Source::Running(r) => (None, admin_of(&r.target), r.pid),
+    };
     let mut target = Target {
         resp3: a.resp == 3,
-        ..server.target()
+        ..admin.clone()
     };
     if let Some(user) = &contender.acl {
-        target = user.install(&server.target(), workload, target)?;
+        target = user.install(&admin, workload, target)?;
     }
     let opts = RunOptions {
         target,
         workload: workload.clone(),
         client_threads: setup.client_threads,
-        server_pid: Some(server.pid()),
+        server_pid: pid,
         read_buf: a.read_buffer_kib.max(1) * 1024,
         progress: false,
         label: contender.name.clone(),
@@ -765,7 +872,8 @@ mod tests {
                 Some(u) => u.label(kind.name()),
                 None => kind.name().into(),
             },
-            spec: ServerSpec::new(kind, PathBuf::new(), PathBuf::new()),
+            base: kind.name().into(),
+            source: Source::Started(ServerSpec::new(kind, PathBuf::new(), PathBuf::new())),
             acl,
         }
     }
@@ -785,5 +893,35 @@ mod tests {
         ];
         assert_eq!(four[2].name, "ringcast+acl10");
         assert_eq!(ratio_pairs(&four), [(0, 1), (2, 3), (2, 0), (3, 1)]);
+    }
+
+    #[test]
+    fn the_memory_shape_is_skipped_where_the_pid_is_unknown() {
+        let running = |pid| Contender {
+            name: "valkey".into(),
+            base: "valkey".into(),
+            source: Source::Running(Running {
+                target: Target::plain("10.0.0.1", 6379),
+                pid,
+            }),
+            acl: None,
+        };
+        let mut w = Workload::defaults();
+        assert!(running(None).cannot_run(&w).is_none());
+        w.shape = Shape::Memory;
+        assert!(running(None).cannot_run(&w).is_some());
+        assert!(running(Some(1)).cannot_run(&w).is_none());
+        assert!(!running(None).pid_known());
+    }
+
+    #[test]
+    fn servers_none_starts_nothing_and_unknown_names_are_refused() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(server_kinds(&names(&["none"])).unwrap(), []);
+        assert_eq!(
+            server_kinds(&names(&["redis", "ringcast"])).unwrap(),
+            [ServerKind::Redis, ServerKind::Ringcast]
+        );
+        assert!(server_kinds(&names(&["valkey"])).is_err());
     }
 }
