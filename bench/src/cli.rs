@@ -3,7 +3,7 @@
 //! Exit codes: 0 every run passed verification, 1 some run failed
 //! verification (violations are printed), 2 the tool could not run.
 
-use crate::conn::Target;
+use crate::conn::{Proto, Target};
 use crate::matrix;
 use crate::plan::Workload;
 use crate::report;
@@ -67,13 +67,17 @@ pub struct ServerArgs {
     /// Do not sample the server process at all.
     #[arg(long)]
     pub no_server_stats: bool,
+    /// Speak the NATS core protocol (nats-server) instead of RESP: channels
+    /// become subjects `rcb.<i>.c`, patterns wildcards `rcb.<i>.*`.
+    #[arg(long)]
+    pub nats: bool,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
 
 impl ServerArgs {
-    /// The server these flags name, speaking RESP3 or RESP2.
-    pub fn target(&self, resp3: bool) -> Result<Target> {
+    /// The server these flags name, speaking `proto`.
+    pub fn target(&self, proto: Proto) -> Result<Target> {
         let tls = if self.tls.tls {
             Some(Arc::new(TlsClient::new(&self.tls, &self.host)?))
         } else {
@@ -87,7 +91,7 @@ impl ServerArgs {
             port: self.port,
             user: self.user.clone(),
             password: self.password.clone(),
-            resp3,
+            proto,
             tls,
         })
     }
@@ -215,7 +219,12 @@ fn cmd_run(mut a: RunArgs) -> Result<bool> {
             a.workload.rate = Some(r);
         }
     }
-    let target = a.server.target(a.engine.resp == 3)?;
+    let proto = match (a.server.nats, a.engine.resp) {
+        (false, v) => Proto::resp(v),
+        (true, 2) => Proto::Nats,
+        (true, _) => bail!("--nats speaks NATS, not RESP3: leave out --resp"),
+    };
+    let target = a.server.target(proto)?;
     let server_pid = if a.server.no_server_stats {
         None
     } else {

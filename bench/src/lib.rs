@@ -1,7 +1,7 @@
 //! ringcast-bench: a verifying publish/subscribe load generator for any
 //! Redis-protocol server, and a side-by-side comparison driver.
 //!
-//! Layers, bottom up: [`resp`] and [`payload`] (bytes on the wire), [`verify`]
+//! Layers, bottom up: [`resp`], [`nats`] and [`payload`] (bytes on the wire), [`verify`]
 //! (what arrived vs. what was sent), [`plan`] and [`matrix`] (workloads),
 //! [`tls`] and [`conn`] (connections), [`subscriber`], [`publisher`], [`churn`] (the load engine), [`pacing`],
 //! [`probe`] and [`relay`] (the latency probe and its floor), [`outcome`]
@@ -14,6 +14,7 @@ pub mod compare;
 pub mod conn;
 pub mod floor;
 pub mod matrix;
+pub mod nats;
 pub mod outcome;
 pub mod pacing;
 pub mod payload;

@@ -3,7 +3,7 @@
 //! through, and the parts the latency probe adds.
 
 use crate::churn::ChurnReport;
-use crate::conn::Target;
+use crate::conn::{Proto, Target};
 use crate::plan::{Placement, Plan, Shape, Workload};
 use crate::publisher::PubOutcome;
 use crate::sys;
@@ -102,7 +102,9 @@ pub struct StalledReport {
 pub struct RunReport {
     pub server: String,
     pub shape: Shape,
+    /// RESP version, 0 over NATS.
     pub resp: u8,
+    pub protocol: Proto,
     pub loop_kind: &'static str,
     /// Every connection spoke TLS.
     pub tls: bool,
@@ -149,7 +151,12 @@ impl RunReport {
         RunReport {
             server: opts.label.clone(),
             shape: w.shape,
-            resp: if opts.target.resp3 { 3 } else { 2 },
+            resp: match opts.target.proto {
+                Proto::Resp2 => 2,
+                Proto::Resp3 => 3,
+                Proto::Nats => 0,
+            },
+            protocol: opts.target.proto,
             loop_kind: if w.rate.is_some() { "open" } else { "closed" },
             tls: opts.target.tls.is_some(),
             user: opts.target.user.clone(),

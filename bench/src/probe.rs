@@ -22,7 +22,7 @@
 //!
 //! A server's figures mean something only as far as they stand above the floor.
 
-use crate::conn::{self, Naming, ReadBuf, Target};
+use crate::conn::{self, Proto, ReadBuf, Target};
 use crate::outcome::{
     self, CpuSample, Latency, PlacementReport, ProbeReport, RunOptions, RunReport,
 };
@@ -163,8 +163,13 @@ fn floor_pass(opts: &RunOptions, plan: &Plan, cpus: &[usize]) -> Result<Floor> {
         eprintln!("[{}] probe: floor pass (relay inside the tool)", opts.label);
     }
     let relay = Relay::start(cpus, opts.floor_spin)?;
+    // The relay speaks RESP: a NATS target's floor is measured over RESP2.
     let target = Target {
-        resp3: opts.target.resp3,
+        proto: if opts.target.is_nats() {
+            Proto::Resp2
+        } else {
+            opts.target.proto
+        },
         ..Target::plain("127.0.0.1", relay.port)
     };
     let result = measure_floor(opts, plan, &target);
@@ -199,12 +204,15 @@ fn ping_half_rtt(target: &Target, count: u64) -> Result<Histogram<u64>> {
     s.set_nonblocking(true)?;
     let mut cmd = Vec::new();
     crate::resp::write_command(&mut cmd, &[b"PING"]);
+    if target.is_nats() {
+        cmd = b"PING\r\n".to_vec();
+    }
     let deadline = monotonic_ns() + 2_000_000_000;
     for _ in 0..count {
         let t0 = monotonic_ns();
         write_fully(&mut s, &cmd)?;
         loop {
-            if let Some(end) = crate::resp::skip_value(rb.unparsed(), 0)? {
+            if let Some(end) = reply_end(target, rb.unparsed())? {
                 rb.consume(end);
                 break;
             }
@@ -221,6 +229,14 @@ fn ping_half_rtt(target: &Target, count: u64) -> Result<Histogram<u64>> {
         }
     }
     Ok(hist)
+}
+
+/// Where the reply at the start of `buf` ends, once it is complete.
+fn reply_end(target: &Target, buf: &[u8]) -> Result<Option<usize>> {
+    if target.is_nats() {
+        return Ok(crate::nats::parse(buf)?.map(|(_, used)| used));
+    }
+    Ok(crate::resp::skip_value(buf, 0)?)
 }
 
 /// Writes all of `bytes` to a non-blocking socket, spinning on a full buffer.
@@ -281,7 +297,11 @@ type Placed = (Stream, ReadBuf, Option<u32>);
 fn open_placed(target: &Target, read_buf: usize) -> Result<Placed> {
     let mut rb = ReadBuf::new(read_buf);
     let mut s = target.open(&mut rb)?;
-    let worker = conn::worker_of(&mut s, &mut rb).context("CLIENT INFO")?;
+    let worker = if target.is_nats() {
+        None
+    } else {
+        conn::worker_of(&mut s, &mut rb).context("CLIENT INFO")?
+    };
     Ok((s, rb, worker))
 }
 
@@ -330,9 +350,11 @@ fn subscribe(
     cfg: &SubConfig,
 ) -> Result<subscriber::Conn> {
     let mut cmd = Vec::new();
-    conn::write_subscribe(&mut cmd, cfg.kind.subscribe_verb(), &spec.names);
+    cfg.proto
+        .write_subscribe(&mut cmd, cfg.kind.subscribe_verb(), &spec.names, 0);
     s.write_all(&cmd)?;
-    conn::read_confirmations(&mut s, &mut rb, spec.names.len())
+    cfg.proto
+        .read_confirmations(&mut s, &mut rb, spec.names.len())
         .with_context(|| format!("subscriber {}", spec.index))?;
     subscriber::Conn::subscribed(s, rb, spec)
 }
@@ -403,9 +425,9 @@ fn connect_publishers(
     let w = &opts.workload;
     let cfg = PubConfig {
         kind: plan.kind,
-        naming: Naming {
-            prefix: w.prefix.clone(),
-        },
+        proto: target.proto,
+        naming: target.proto.naming(&w.prefix),
+        receivers: std::sync::Arc::new(plan.receivers_per_channel()),
         payload: w.payload,
         window: 1,
         duration: Duration::ZERO,
@@ -430,7 +452,7 @@ fn connect_publishers(
             wbuf: Vec::with_capacity(64 * (w.payload + 64)),
             written: 0,
             enc: Encoder::new(p as u32, chans.clone(), &cfg),
-            replies: Replies::default(),
+            replies: Replies::new(target.proto),
         });
     }
     Ok((pubs, workers))
@@ -449,14 +471,13 @@ impl Pass {
         let w = &opts.workload;
         let sub_cfg = SubConfig {
             kind: plan.kind,
-            naming: Naming {
-                prefix: w.prefix.clone(),
-            },
+            proto: target.proto,
+            naming: target.proto.naming(&w.prefix),
             check_padding: !w.no_check_padding,
             read_buf: opts.read_buf,
             drop_every: opts.drop_every,
             coalesce: Duration::ZERO,
-            head: crate::resp::message_head(target.resp3, plan.kind.message_kind()),
+            head: crate::resp::message_head(target.resp3(), plan.kind.message_kind()),
         };
         let (subs, sub_workers) = connect_subscribers(opts, plan, target, &sub_cfg)?;
         let (pubs, pub_workers) = connect_publishers(opts, plan, target, wanted, &sub_workers)?;
@@ -505,6 +526,7 @@ impl Pass {
                 k = due.end;
                 publish_end = now;
             }
+            self.close_batches(now, !sched.has(k));
             self.write_publishers()?;
             self.poll_once(&mut events)?;
             let seen = (self.delivered(), self.replies());
@@ -549,6 +571,18 @@ impl Pass {
             lag.saturating_record(now.saturating_sub(sched.due(j)).max(1));
         }
         deliveries
+    }
+
+    /// NATS: closes each publisher's batch with a PING when it is large or
+    /// old enough, or when sending is over (`all`).
+    fn close_batches(&mut self, now: u64, all: bool) {
+        for p in &mut self.pubs {
+            if all {
+                p.enc.close_batch(&mut p.wbuf, &mut p.replies, now);
+            } else {
+                p.enc.maybe_close_batch(&mut p.wbuf, &mut p.replies, now);
+            }
+        }
     }
 
     fn write_publishers(&mut self) -> Result<()> {
@@ -642,6 +676,7 @@ fn read_replies(p: &mut ProbePub, shared: &Shared) -> Result<()> {
             Ok(0) => bail!("server closed the publisher connection"),
             Ok(_) => {
                 p.replies.take(&mut p.rb, shared)?;
+                p.replies.answer_pings(&mut p.wbuf);
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -659,9 +694,9 @@ mod tests {
     fn pub_config() -> PubConfig {
         PubConfig {
             kind: SubKind::Channel,
-            naming: Naming {
-                prefix: "rcb".into(),
-            },
+            proto: Proto::Resp2,
+            naming: Proto::Resp2.naming("rcb"),
+            receivers: std::sync::Arc::new(vec![1; 8]),
             payload: 64,
             window: 1,
             duration: Duration::ZERO,

@@ -346,7 +346,7 @@ fn write_out(c: &mut Client) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::{self, Target};
+    use crate::conn::{Proto, Target};
     use std::io::Read;
 
     #[test]
@@ -358,9 +358,14 @@ mod tests {
             let mut rb = ReadBuf::new(4096);
             let mut s = target.open(&mut rb).unwrap();
             let mut cmd = Vec::new();
-            conn::write_subscribe(&mut cmd, b"SUBSCRIBE", &[b"ch".to_vec(), b"other".to_vec()]);
+            Proto::Resp2.write_subscribe(
+                &mut cmd,
+                b"SUBSCRIBE",
+                &[b"ch".to_vec(), b"other".to_vec()],
+                0,
+            );
             s.write_all(&cmd).unwrap();
-            conn::read_confirmations(&mut s, &mut rb, 2).unwrap();
+            Proto::Resp2.read_confirmations(&mut s, &mut rb, 2).unwrap();
             subs.push(s);
         }
         let mut rb = ReadBuf::new(4096);

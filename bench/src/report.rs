@@ -1,6 +1,7 @@
 //! Human-readable output: one block per run, and number formatting shared
 //! with the comparison table.
 
+use crate::conn::Proto;
 use crate::outcome::ProbeReport;
 use crate::plan::Shape;
 use crate::run::{Latency, RunReport};
@@ -90,10 +91,10 @@ fn connection_note(r: &RunReport) -> String {
 fn memory_block(o: &mut String, r: &RunReport, shape: &str) {
     let _ = writeln!(
         o,
-        "{}  shape {}  RESP{}{}",
+        "{}  shape {}  {}{}",
         r.server,
         shape,
-        r.resp,
+        r.protocol.name(),
         connection_note(r)
     );
     if let Some(m) = &r.memory {
@@ -112,10 +113,10 @@ fn memory_block(o: &mut String, r: &RunReport, shape: &str) {
 fn traffic_block(o: &mut String, r: &RunReport, shape: &str) {
     let _ = writeln!(
         o,
-        "{}  shape {}  RESP{}{}  {}{}",
+        "{}  shape {}  {}{}  {}{}",
         r.server,
         shape,
-        r.resp,
+        r.protocol.name(),
         connection_note(r),
         if r.probe.is_some() {
             "latency probe".to_string()
@@ -258,7 +259,12 @@ fn verdict(o: &mut String, r: &RunReport) {
     } else if r.passed() {
         let _ = writeln!(
             o,
-            "  verified     OK: 0 lost, 0 reordered, 0 duplicate, 0 corrupt; PUBLISH replies = deliveries"
+            "  verified     OK: 0 lost, 0 reordered, 0 duplicate, 0 corrupt; {}",
+            if r.protocol == Proto::Nats {
+                "deliveries = messages PONG-confirmed x subscribers"
+            } else {
+                "PUBLISH replies = deliveries"
+            }
         );
     } else {
         let _ = writeln!(

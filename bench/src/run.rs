@@ -7,7 +7,7 @@
 //! work of the run.
 
 use crate::churn::{self, ChurnReport};
-use crate::conn::{self, Naming, ReadBuf, Target};
+use crate::conn::{self, Proto, ReadBuf, Target};
 pub use crate::outcome::{
     CpuSample, Latency, MemoryReport, RunOptions, RunReport, StalledReport, expected_deliveries,
     fill_figures, verify_deliveries,
@@ -19,7 +19,7 @@ use crate::subscriber::{self, SubConfig, SubSpec, ThreadOutcome, new_histogram};
 use crate::sys;
 use crate::tls::Stream;
 use crate::verify::SubscriberCheck;
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use hdrhistogram::Histogram;
 use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
@@ -30,6 +30,11 @@ use std::time::{Duration, Instant};
 
 /// Runs one workload against one server.
 pub fn run(opts: &RunOptions) -> Result<RunReport> {
+    if opts.target.is_nats()
+        && let Some(why) = crate::nats::unsupported(opts.workload.shape)
+    {
+        bail!("{why}");
+    }
     match opts.workload.shape {
         Shape::Memory => run_memory(opts),
         _ if opts.workload.probe => crate::probe::run(opts),
@@ -52,11 +57,16 @@ fn hold(target: &Target, verb: &[u8], names: &[Vec<u8>], per_conn: usize) -> Res
         let mut s = target.open(&mut rb)?;
         let mut cmd = Vec::new();
         // Keep a few commands in flight: enough to overlap, bounded in memory.
-        for window in group.chunks(conn::NAMES_PER_COMMAND * 8) {
+        for (k, window) in group.chunks(conn::NAMES_PER_COMMAND * 8).enumerate() {
             cmd.clear();
-            conn::write_subscribe(&mut cmd, verb, window);
+            let first_sid = k * conn::NAMES_PER_COMMAND * 8;
+            target
+                .proto
+                .write_subscribe(&mut cmd, verb, window, first_sid);
             s.write_all(&cmd)?;
-            conn::read_confirmations(&mut s, &mut rb, window.len())?;
+            target
+                .proto
+                .read_confirmations(&mut s, &mut rb, window.len())?;
         }
         conns.push(s);
     }
@@ -64,21 +74,18 @@ fn hold(target: &Target, verb: &[u8], names: &[Vec<u8>], per_conn: usize) -> Res
 }
 
 /// The non-matching patterns held while publishing (`--noise-patterns`).
-fn noise_patterns(w: &Workload) -> Vec<Vec<u8>> {
-    (0..w.noise_patterns)
-        .map(|k| format!("{}x:{k}:*", w.prefix).into_bytes())
-        .collect()
+fn noise_patterns(w: &Workload, proto: Proto) -> Vec<Vec<u8>> {
+    let noise = proto.naming(&format!("{}x", w.prefix));
+    (0..w.noise_patterns).map(|k| noise.pattern(k)).collect()
 }
 
 /// Every pattern a run of `w` PSUBSCRIBEs, as written: what an ACL user
 /// must list literally, since ACL checks a PSUBSCRIBE by its pattern text.
 pub fn subscribed_patterns(w: &Workload) -> Result<Vec<Vec<u8>>> {
     let plan = w.plan()?;
-    let mut names = noise_patterns(w);
+    let mut names = noise_patterns(w, Proto::Resp2);
     if plan.kind == SubKind::Pattern {
-        let naming = Naming {
-            prefix: w.prefix.clone(),
-        };
+        let naming = Proto::Resp2.naming(&w.prefix);
         let all: Vec<u32> = (0..plan.channels).collect();
         names.extend(plan.subscription_names(&naming, &all));
     }
@@ -91,7 +98,7 @@ fn hold_background_state(opts: &RunOptions) -> Result<Vec<Holders>> {
     let w = &opts.workload;
     let mut holders = Vec::new();
     if w.noise_patterns > 0 {
-        let names = noise_patterns(w);
+        let names = noise_patterns(w, opts.target.proto);
         holders.push(hold(&opts.target, b"PSUBSCRIBE", &names, 100_000).context("noise patterns")?);
     }
     if w.shape == Shape::Churn && w.held_channels > 0 {
@@ -119,9 +126,7 @@ fn hold_background_state(opts: &RunOptions) -> Result<Vec<Holders>> {
 /// drops what it has no room for and the drain at the end crawls through
 /// retransmission timeouts.
 fn stall_subscribers(opts: &RunOptions, plan: &Plan) -> Result<Vec<Stream>> {
-    let naming = Naming {
-        prefix: opts.workload.prefix.clone(),
-    };
+    let naming = opts.target.proto.naming(&opts.workload.prefix);
     let all: Vec<u32> = (0..plan.channels).collect();
     let names = plan.subscription_names(&naming, &all);
     let mut conns = Vec::new();
@@ -133,9 +138,10 @@ fn stall_subscribers(opts: &RunOptions, plan: &Plan) -> Result<Vec<Stream>> {
             .open(&mut rb)
             .with_context(|| format!("stalled subscriber {i}"))?;
         cmd.clear();
-        conn::write_subscribe(&mut cmd, plan.kind.subscribe_verb(), &names);
+        let proto = opts.target.proto;
+        proto.write_subscribe(&mut cmd, plan.kind.subscribe_verb(), &names, 0);
         s.write_all(&cmd)?;
-        conn::read_confirmations(&mut s, &mut rb, names.len())?;
+        proto.read_confirmations(&mut s, &mut rb, names.len())?;
         conns.push(s);
     }
     Ok(conns)
@@ -259,18 +265,17 @@ fn spawn_subscribers(
     ready: &mpsc::Sender<Result<()>>,
 ) -> Vec<JoinHandle<Result<ThreadOutcome>>> {
     let w = &opts.workload;
-    let naming = Naming {
-        prefix: w.prefix.clone(),
-    };
+    let naming = opts.target.proto.naming(&w.prefix);
     let by_channel = plan.publishers_by_channel();
     let cfg = Arc::new(SubConfig {
         kind: plan.kind,
+        proto: opts.target.proto,
         naming: naming.clone(),
         check_padding: !w.no_check_padding,
         read_buf: opts.read_buf,
         drop_every: opts.drop_every,
         coalesce: opts.coalesce,
-        head: crate::resp::message_head(opts.target.resp3, plan.kind.message_kind()),
+        head: crate::resp::message_head(opts.target.resp3(), plan.kind.message_kind()),
     });
     let threads = opts.client_threads.clamp(1, plan.subscribers.len().max(1));
     let mut per_thread: Vec<Vec<SubSpec>> = vec![Vec::new(); threads];
@@ -306,15 +311,16 @@ fn spawn_publishers(
     let per_pub_rate = w.rate.map(|r| r / plan.publishers.len() as f64);
     let max_backlog =
         ((w.max_backlog_mib * 1024.0 * 1024.0) / (w.payload as f64 + 64.0)).max(1.0) as u64;
+    let receivers = Arc::new(plan.receivers_per_channel());
     plan.publishers
         .iter()
         .enumerate()
         .map(|(i, chans)| {
             let cfg = Arc::new(PubConfig {
                 kind: plan.kind,
-                naming: Naming {
-                    prefix: w.prefix.clone(),
-                },
+                proto: opts.target.proto,
+                naming: opts.target.proto.naming(&w.prefix),
+                receivers: receivers.clone(),
                 payload: w.payload,
                 window: w.window,
                 duration: Duration::from_secs_f64(w.duration),
@@ -493,9 +499,8 @@ fn run_memory(opts: &RunOptions) -> Result<RunReport> {
     let pid = opts.server_pid.context(
         "the memory shape reads the server's RSS: it needs a local server (--server-pid, or a loopback server that reports process_id in INFO)",
     )?;
-    let naming = Naming {
-        prefix: w.prefix.clone(),
-    };
+    let naming = opts.target.proto.naming(&w.prefix);
+    let proto = opts.target.proto;
     let mut report = RunReport::empty(opts);
     let t0 = Instant::now();
     let rss_before = sys::rss_bytes(pid)?;
@@ -512,12 +517,12 @@ fn run_memory(opts: &RunOptions) -> Result<RunReport> {
                 .open(&mut rb)
                 .with_context(|| format!("idle connection {i}"))?;
             cmd.clear();
-            conn::write_subscribe(&mut cmd, b"SUBSCRIBE", &[naming.channel(i)]);
+            proto.write_subscribe(&mut cmd, b"SUBSCRIBE", &[naming.channel(i)], 0);
             s.write_all(&cmd)?;
             pending.push((s, rb));
         }
         for (mut s, mut rb) in pending {
-            conn::read_confirmations(&mut s, &mut rb, 1)?;
+            proto.read_confirmations(&mut s, &mut rb, 1)?;
             conns.push(s);
         }
         if opts.progress && conns.len() % 2048 == 0 {

@@ -1,13 +1,12 @@
-//! Servers the tool starts itself (ringcast, redis-server), each on a free
-//! loopback port, optionally over TLS, stopped when dropped.
+//! Servers the tool starts itself (ringcast, redis-server, nats-server),
+//! each on a free loopback port, optionally over TLS, stopped when dropped.
 
-use crate::conn::{ReadBuf, Target};
+use crate::conn::{Proto, Target};
 use crate::sys;
 use crate::tls::TlsClient;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use serde::Serialize;
-use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -21,6 +20,8 @@ use std::time::{Duration, Instant};
 pub enum ServerKind {
     Ringcast,
     Redis,
+    /// nats-server, spoken to in the NATS core protocol.
+    Nats,
 }
 
 impl ServerKind {
@@ -28,6 +29,15 @@ impl ServerKind {
         match self {
             ServerKind::Ringcast => "ringcast",
             ServerKind::Redis => "redis",
+            ServerKind::Nats => "nats",
+        }
+    }
+
+    /// The protocol the tool speaks to it (RESP2 before `--resp` applies).
+    pub fn proto(self) -> Proto {
+        match self {
+            ServerKind::Nats => Proto::Nats,
+            _ => Proto::Resp2,
         }
     }
 }
@@ -100,6 +110,30 @@ fn find_redis_in(explicit: &Option<PathBuf>, path: Option<std::ffi::OsString>) -
     )
 }
 
+/// Finds nats-server or explains how to install it.
+pub fn find_nats(explicit: &Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        if p.is_file() {
+            return Ok(p.clone());
+        }
+        bail!("--nats-bin {}: no such file", p.display());
+    }
+    // Debian installs it in /usr/sbin, which not every PATH holds.
+    let path = std::env::join_paths(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")]),
+    )
+    .ok();
+    if let Some(p) = on_path("nats-server", path) {
+        return Ok(p);
+    }
+    bail!(
+        "nats-server not found on PATH or in /usr/sbin.\n\
+         Install it with `apt-get install -y nats-server` (the packaged service need not run: \
+         the benchmark starts its own instance on a free port), or pass --nats-bin PATH."
+    )
+}
+
 /// `name` in one of the directories of `path` (a `PATH`-like list).
 fn on_path(name: &str, path: Option<std::ffi::OsString>) -> Option<PathBuf> {
     std::env::split_paths(&path?)
@@ -156,6 +190,9 @@ impl ServerSpec {
 
     /// Command-line arguments for a server on `port`.
     fn args(&self, port: u16) -> Vec<String> {
+        if self.kind == ServerKind::Nats {
+            return self.nats_args(port);
+        }
         let mut v: Vec<String> = Vec::new();
         let mut push = |args: &[&str]| v.extend(args.iter().map(|a| a.to_string()));
         let port = port.to_string();
@@ -183,6 +220,29 @@ impl ServerSpec {
                 push(&["--threads", &self.ringcast_threads.to_string()]);
                 push(&["--io-backend", &self.io_backend, "--maxclients", "20000"]);
             }
+            ServerKind::Nats => {}
+        }
+        v
+    }
+
+    /// nats-server on loopback, TLS on the same port when asked (NATS
+    /// upgrades a connection after its INFO line).
+    fn nats_args(&self, port: u16) -> Vec<String> {
+        let mut v: Vec<String> = ["-a", "127.0.0.1", "-p"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        v.push(port.to_string());
+        if let Some(t) = &self.tls {
+            v.push("--tls".into());
+            v.extend(["--tlscert".into(), t.cert.display().to_string()]);
+            v.extend(["--tlskey".into(), t.key.display().to_string()]);
+            if t.auth_clients {
+                v.push("--tlsverify".into());
+            }
+            if let Some(ca) = &t.ca {
+                v.extend(["--tlscacert".into(), ca.display().to_string()]);
+            }
         }
         v
     }
@@ -202,10 +262,12 @@ impl ServerProc {
         self.child.id()
     }
 
-    /// How to reach the server: plain or TLS, RESP2, no authentication.
+    /// How to reach the server: plain or TLS, RESP2 (NATS for nats-server),
+    /// no authentication.
     pub fn target(&self) -> Target {
         Target {
             tls: self.tls.clone(),
+            proto: self.kind.proto(),
             ..Target::plain("127.0.0.1", self.port)
         }
     }
@@ -255,7 +317,7 @@ impl ServerProc {
                     log_tail(&self.log)
                 );
             }
-            let answered = ping(&target);
+            let answered = target.ping();
             if answered.is_ok() {
                 return Ok(());
             }
@@ -293,15 +355,6 @@ impl Drop for ServerProc {
     }
 }
 
-/// One PING on a fresh connection (TLS when the target has it).
-pub fn ping(target: &Target) -> Result<()> {
-    let mut s = target.connect()?;
-    s.set_read_timeout(Some(Duration::from_secs(1)))?;
-    s.write_all(b"*1\r\n$4\r\nPING\r\n")?;
-    let mut rb = ReadBuf::new(256);
-    crate::conn::expect_ok_reply(&mut s, &mut rb)
-}
-
 pub fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
@@ -327,6 +380,33 @@ mod tests {
             e.to_string()
                 .contains("cargo build --release -p ringcast-server")
         );
+    }
+
+    #[test]
+    fn nats_server_listens_on_loopback_with_tls_on_its_one_port() {
+        let dir = std::env::temp_dir().join(format!("rcb-nats-args-{}", std::process::id()));
+        let mut spec = ServerSpec::new(ServerKind::Nats, "nats-server".into(), dir.clone());
+        assert_eq!(spec.args(4222).join(" "), "-a 127.0.0.1 -p 4222");
+        let certs = crate::tls::generate_certs(&dir).unwrap();
+        let client = crate::tls::TlsArgs {
+            tls: true,
+            cacert: Some(certs.ca.clone()),
+            ..Default::default()
+        };
+        spec.tls = Some(ServerTls {
+            cert: certs.server_cert.clone(),
+            key: certs.server_key.clone(),
+            ca: None,
+            auth_clients: false,
+            client: Arc::new(TlsClient::new(&client, "127.0.0.1").unwrap()),
+        });
+        let args = spec.args(4222).join(" ");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            args.starts_with("-a 127.0.0.1 -p 4222 --tls --tlscert "),
+            "{args}"
+        );
+        assert!(!args.contains("--tlsverify"));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! is drained into its own large [`ReadBuf`] and parsed in place; the hot path
 //! allocates nothing.
 
-use crate::conn::{self, Naming, ReadBuf, Target};
+use crate::conn::{Naming, Proto, ReadBuf, Target};
+use crate::nats;
 use crate::payload;
 use crate::plan::SubKind;
 use crate::resp::{self, Elem};
@@ -36,6 +37,7 @@ pub fn new_histogram() -> Histogram<u64> {
 #[derive(Debug, Clone)]
 pub struct SubConfig {
     pub kind: SubKind,
+    pub proto: Proto,
     pub naming: Naming,
     pub check_padding: bool,
     pub read_buf: usize,
@@ -147,13 +149,15 @@ fn setup(specs: &[SubSpec], target: &Target, cfg: &SubConfig) -> Result<Vec<Conn
             .open(&mut rb)
             .with_context(|| format!("subscriber {}", spec.index))?;
         cmd.clear();
-        conn::write_subscribe(&mut cmd, cfg.kind.subscribe_verb(), &spec.names);
+        cfg.proto
+            .write_subscribe(&mut cmd, cfg.kind.subscribe_verb(), &spec.names, 0);
         s.write_all(&cmd)?;
         pending.push((s, rb, spec));
     }
     let mut conns = Vec::with_capacity(specs.len());
     for (mut s, mut rb, spec) in pending {
-        conn::read_confirmations(&mut s, &mut rb, spec.names.len())
+        cfg.proto
+            .read_confirmations(&mut s, &mut rb, spec.names.len())
             .with_context(|| format!("subscriber {}", spec.index))?;
         conns.push(Conn::subscribed(s, rb, spec)?);
     }
@@ -264,6 +268,9 @@ fn parse_all(
     now: u64,
     hist: &mut Histogram<u64>,
 ) -> Result<u64, String> {
+    if cfg.proto == Proto::Nats {
+        return parse_all_nats(c, cfg, now, hist);
+    }
     let buf = &c.rb.data[c.rb.start..c.rb.end];
     let mut pos = 0;
     let mut n = 0;
@@ -299,18 +306,64 @@ fn parse_all(
             }
         };
         n += 1;
-        c.seen += 1;
-        if cfg.drop_every > 0 && c.seen.is_multiple_of(cfg.drop_every) {
-            continue;
+        observe(&mut c.check, &mut c.seen, cfg, channel, body, now, hist);
+    }
+    c.rb.consume(pos);
+    Ok(n)
+}
+
+/// Verifies one delivered message and records its latency.
+#[inline]
+fn observe(
+    check: &mut SubscriberCheck,
+    seen: &mut u64,
+    cfg: &SubConfig,
+    channel: &[u8],
+    body: &[u8],
+    now: u64,
+    hist: &mut Histogram<u64>,
+) {
+    *seen += 1;
+    if cfg.drop_every > 0 && seen.is_multiple_of(cfg.drop_every) {
+        return;
+    }
+    match payload::read(body, cfg.check_padding) {
+        Ok(h) if cfg.naming.parse_channel(channel) == Some(h.channel) => {
+            check.observe(h.publisher, h.channel, h.seq);
+            hist.saturating_record(now.saturating_sub(h.sent_ns).max(1));
         }
-        match payload::read(body, cfg.check_padding) {
-            Ok(h) if cfg.naming.parse_channel(channel) == Some(h.channel) => {
-                c.check.observe(h.publisher, h.channel, h.seq);
-                hist.saturating_record(now.saturating_sub(h.sent_ns).max(1));
+        _ => check.observe_corrupt(),
+    }
+}
+
+/// [`parse_all`] for NATS: `MSG` frames, and a PONG for every PING.
+fn parse_all_nats(
+    c: &mut Conn,
+    cfg: &SubConfig,
+    now: u64,
+    hist: &mut Histogram<u64>,
+) -> Result<u64, String> {
+    let buf = &c.rb.data[c.rb.start..c.rb.end];
+    let mut pos = 0;
+    let mut n = 0;
+    let mut pings = 0;
+    while let Some((f, used)) = nats::parse(&buf[pos..]).map_err(|e| e.to_string())? {
+        pos += used;
+        match f {
+            nats::Frame::Msg { subject, payload } => {
+                n += 1;
+                observe(&mut c.check, &mut c.seen, cfg, subject, payload, now, hist);
             }
-            _ => c.check.observe_corrupt(),
+            nats::Frame::Ping => pings += 1,
+            nats::Frame::Pong | nats::Frame::Other => {}
+            nats::Frame::Err(e) => return Err(format!("-ERR {}", String::from_utf8_lossy(e))),
         }
     }
     c.rb.consume(pos);
+    for _ in 0..pings {
+        // Six bytes into an idle send buffer: a full one means the
+        // connection is lost anyway.
+        let _ = c.stream.write_all(b"PONG\r\n");
+    }
     Ok(n)
 }

@@ -13,11 +13,11 @@ mod running;
 mod table;
 
 pub use crate::servers::{
-    ServerKind, ServerProc, ServerSpec, ServerTls, find_redis, find_ringcast,
+    ServerKind, ServerProc, ServerSpec, ServerTls, find_nats, find_redis, find_ringcast,
 };
 pub use table::median;
 
-use crate::conn::Target;
+use crate::conn::{Proto, Target};
 use crate::matrix::{self, Preset};
 use crate::plan::{Shape, Workload};
 use crate::report::thousands;
@@ -42,14 +42,19 @@ pub struct CompareArgs {
     /// redis-server binary [default: `redis-server` on PATH].
     #[arg(long)]
     pub redis_bin: Option<PathBuf>,
-    /// Servers to start and compare, comma separated: ringcast, redis, or
-    /// none (only --target servers).
+    /// nats-server binary [default: `nats-server` on PATH or in /usr/sbin].
+    #[arg(long)]
+    pub nats_bin: Option<PathBuf>,
+    /// Servers to start and compare, comma separated: ringcast, redis,
+    /// nats (NATS core protocol; shapes without an equivalent are skipped),
+    /// or none (only --target servers).
     #[arg(long, value_delimiter = ',', default_value = "ringcast,redis")]
     pub servers: Vec<String>,
     /// A server that is already running, as one more column (repeatable):
     /// `NAME=HOST:PORT`, optionally followed by `,pid=N` (to read its CPU
     /// when INFO does not lead to it), `,tls` (with the --cacert/--cert/--key
-    /// /--sni/--insecure flags), `,user=U,password=P`. It is not restarted
+    /// /--sni/--insecure flags), `,user=U,password=P`, `,nats` (a NATS
+    /// server). It is not restarted
     /// between runs; without a known local pid its CPU and RSS read n/a.
     #[arg(long = "target", value_name = "NAME=HOST:PORT")]
     pub targets: Vec<String>,
@@ -165,8 +170,20 @@ impl Contender {
         }
     }
 
+    fn proto(&self) -> Proto {
+        match &self.source {
+            Source::Started(spec) => spec.kind.proto(),
+            Source::Running(r) => r.target.proto,
+        }
+    }
+
     /// Why `workload` cannot run on this column, if it cannot.
     fn cannot_run(&self, workload: &Workload) -> Option<String> {
+        if self.proto() == Proto::Nats
+            && let Some(why) = crate::nats::unsupported(workload.shape)
+        {
+            return Some(why.into());
+        }
         (workload.shape == Shape::Memory && !self.pid_known())
             .then(|| "the memory shape reads the server's RSS: its pid is not known here".into())
     }
@@ -358,6 +375,7 @@ impl Setup {
             bins.push(match k {
                 ServerKind::Ringcast => find_ringcast(&a.ringcast_bin)?,
                 ServerKind::Redis => find_redis(&a.redis_bin)?,
+                ServerKind::Nats => find_nats(&a.nats_bin)?,
             });
         }
         let mut running = Vec::new();
@@ -417,8 +435,10 @@ impl Setup {
             });
         }
         if let Some(user) = &acl {
+            // NATS permissions are not Redis ACLs: no +acl column for it.
             let with_acl: Vec<Contender> = contenders
                 .iter()
+                .filter(|c| c.proto() != Proto::Nats)
                 .map(|c| Contender {
                     name: user.label(&c.name),
                     acl: Some(user.clone()),
@@ -491,8 +511,9 @@ fn server_kinds(names: &[String]) -> Result<Vec<ServerKind>> {
         match n.as_str() {
             "ringcast" => kinds.push(ServerKind::Ringcast),
             "redis" => kinds.push(ServerKind::Redis),
+            "nats" => kinds.push(ServerKind::Nats),
             "none" | "" => {}
-            other => bail!("--servers {other:?}: known are ringcast, redis and none"),
+            other => bail!("--servers {other:?}: known are ringcast, redis, nats and none"),
         }
     }
     Ok(kinds)
@@ -501,7 +522,11 @@ fn server_kinds(names: &[String]) -> Result<Vec<ServerKind>> {
 /// The default-user side of a target: how the ACL user is managed.
 fn admin_of(target: &Target) -> Target {
     Target {
-        resp3: false,
+        proto: if target.is_nats() {
+            Proto::Nats
+        } else {
+            Proto::Resp2
+        },
         ..target.clone()
     }
 }
@@ -785,7 +810,11 @@ fn run_one(
         Source::Running(r) => (None, admin_of(&r.target), r.pid),
     };
     let mut target = Target {
-        resp3: a.resp == 3,
+        proto: if admin.is_nats() {
+            Proto::Nats
+        } else {
+            Proto::resp(a.resp)
+        },
         ..admin.clone()
     };
     if let Some(user) = &contender.acl {

@@ -6,7 +6,7 @@
 //! read only when its pid is known: given (`pid=`), or found through
 //! INFO's `process_id` when it listens on this machine.
 
-use crate::conn::Target;
+use crate::conn::{Proto, Target};
 use crate::tls::{TlsArgs, TlsClient};
 use anyhow::{Context, Result, bail};
 use std::sync::Arc;
@@ -19,13 +19,15 @@ pub(super) struct TargetSpec {
     pub(super) port: u16,
     pub(super) pid: Option<u32>,
     pub(super) tls: bool,
+    /// Speaks NATS core rather than RESP.
+    pub(super) nats: bool,
     pub(super) user: Option<String>,
     pub(super) password: Option<String>,
 }
 
-/// Parses `NAME=HOST:PORT[,pid=N][,tls][,user=U][,password=P]`.
+/// Parses `NAME=HOST:PORT[,pid=N][,tls][,nats][,user=U][,password=P]`.
 pub(super) fn parse(text: &str) -> Result<TargetSpec> {
-    let usage = "--target takes NAME=HOST:PORT[,pid=N][,tls][,user=U][,password=P]";
+    let usage = "--target takes NAME=HOST:PORT[,pid=N][,tls][,nats][,user=U][,password=P]";
     let mut parts = text.split(',');
     let first = parts.next().unwrap_or_default();
     let (name, addr) = first
@@ -47,6 +49,7 @@ pub(super) fn parse(text: &str) -> Result<TargetSpec> {
         port,
         pid: None,
         tls: false,
+        nats: false,
         user: None,
         password: None,
     };
@@ -56,6 +59,7 @@ pub(super) fn parse(text: &str) -> Result<TargetSpec> {
             Some(("user", v)) => t.user = Some(v.into()),
             Some(("password", v)) => t.password = Some(v.into()),
             None if p == "tls" => t.tls = true,
+            None if p == "nats" => t.nats = true,
             _ => bail!("{text:?}: unknown part {p:?}; {usage}"),
         }
     }
@@ -86,13 +90,14 @@ impl Running {
             None
         };
         let target = Target {
+            proto: if t.nats { Proto::Nats } else { Proto::Resp2 },
             user: t.user.clone(),
             password: t.password.clone(),
             tls,
             ..Target::plain(&t.host, t.port)
         };
         target
-            .command(&[b"PING"])
+            .ping()
             .with_context(|| format!("--target {}: {}:{}", t.name, t.host, t.port))?;
         let pid = match t.pid {
             Some(pid) if crate::sys::pid_alive(pid) => Some(pid),
@@ -114,6 +119,7 @@ mod tests {
             (t.name.as_str(), t.host.as_str(), t.port, t.pid, t.tls),
             ("valkey", "127.0.0.1", 6390, None, false)
         );
+        assert!(parse("n=127.0.0.1:4222,nats").unwrap().nats);
         let t = parse("df=[::1]:7000,pid=42,tls,user=u,password=p").unwrap();
         assert_eq!(
             (t.host.as_str(), t.port, t.pid, t.tls),

@@ -9,7 +9,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use ringcast_bench::servers::{ServerKind, ServerProc, ServerSpec, ServerTls, find_redis};
+use ringcast_bench::servers::{
+    ServerKind, ServerProc, ServerSpec, ServerTls, find_nats, find_redis,
+};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,6 +42,13 @@ pub fn server_bin(kind: ServerKind) -> Option<PathBuf> {
             b
         }
         ServerKind::Redis => match find_redis(&None) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("skipped: {e}");
+                None
+            }
+        },
+        ServerKind::Nats => match find_nats(&None) {
             Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("skipped: {e}");
