@@ -124,6 +124,10 @@ pub struct EngineArgs {
     /// Write a latency distribution plot (SVG) to this file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Write the latency histogram to this file as HdrHistogram percentile
+    /// text (`.hgrm`, µs); a probe's floor goes beside it as `<name>-floor.hgrm`.
+    #[arg(long, value_name = "FILE")]
+    pub hgrm: Option<PathBuf>,
     /// No progress lines on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -263,6 +267,12 @@ fn emit(r: &RunReport, e: &EngineArgs) -> Result<()> {
     } else {
         print!("{}", report::human(r));
     }
+    if let (Some(path), Some(h)) = (&e.hgrm, &r.histogram) {
+        crate::hgrm::write(path, h)?;
+        if let Some(floor) = r.probe.as_ref().and_then(|p| p.floor_histogram.as_ref()) {
+            crate::hgrm::write(&floor_path(path), floor)?;
+        }
+    }
     if let (Some(path), Some(h)) = (&e.plot, &r.histogram) {
         crate::plot::latency_svg(path, &[(r.server.clone(), h.clone())])?;
         if !e.quiet {
@@ -270,4 +280,31 @@ fn emit(r: &RunReport, e: &EngineArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `dir/name.hgrm` → `dir/name-floor.hgrm`.
+fn floor_path(p: &std::path::Path) -> PathBuf {
+    let stem = p.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = p
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    p.with_file_name(format!("{stem}-floor{ext}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_histogram_goes_beside_the_servers() {
+        assert_eq!(
+            floor_path(std::path::Path::new("out/x.hgrm")),
+            PathBuf::from("out/x-floor.hgrm")
+        );
+        assert_eq!(
+            floor_path(std::path::Path::new("x")),
+            PathBuf::from("x-floor")
+        );
+    }
 }

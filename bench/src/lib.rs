@@ -13,6 +13,7 @@ pub mod cli;
 pub mod compare;
 pub mod conn;
 pub mod floor;
+pub mod hgrm;
 pub mod matrix;
 pub mod nats;
 pub mod outcome;

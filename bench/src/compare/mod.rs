@@ -114,6 +114,11 @@ pub struct CompareArgs {
     /// Write one latency plot (SVG) per shape into this directory.
     #[arg(long)]
     pub plot_dir: Option<PathBuf>,
+    /// Write each column's latency histogram per shape into this directory
+    /// as HdrHistogram percentile text (`<shape>-<column>.hgrm`, µs; the
+    /// run with the median p99; `-floor.hgrm` for a probe's floor).
+    #[arg(long)]
+    pub hgrm_dir: Option<PathBuf>,
     /// Keep server logs in this directory [default: a temporary directory, removed at the end].
     #[arg(long)]
     pub log_dir: Option<PathBuf>,
@@ -283,6 +288,9 @@ pub fn main(a: CompareArgs) -> Result<bool> {
         let r = run_shape(case, &setup, &a, &mut progress);
         if let Some(dir) = &a.plot_dir {
             plot_shape(dir, &case.name, &r.cells)?;
+        }
+        if let Some(dir) = &a.hgrm_dir {
+            hgrm_shape(dir, &case.name, &r.cells)?;
         }
         results.push(r);
     }
@@ -865,29 +873,48 @@ fn summary(r: &RunReport) -> String {
     s
 }
 
+/// The run with the median p99 among a cell's runs that have latency: the
+/// one whose histogram stands for the server in plots and `.hgrm` files.
+fn representative_run(c: &Cell) -> Option<&RunReport> {
+    let mut runs: Vec<&RunReport> = c
+        .runs
+        .iter()
+        .filter(|r| r.histogram.as_ref().is_some_and(|h| !h.is_empty()))
+        .collect();
+    runs.sort_by(|a, b| {
+        let p = |r: &RunReport| r.latency.as_ref().map(|l| l.p99_us).unwrap_or(0.0);
+        p(a).total_cmp(&p(b))
+    });
+    runs.get(runs.len() / 2).copied()
+}
+
 fn plot_shape(dir: &Path, name: &str, cells: &[Cell]) -> Result<()> {
     let series: Vec<(String, hdrhistogram::Histogram<u64>)> = cells
         .iter()
-        .filter_map(|c| {
-            // The run with the median p99 represents the server.
-            let mut runs: Vec<&RunReport> = c
-                .runs
-                .iter()
-                .filter(|r| r.histogram.as_ref().is_some_and(|h| !h.is_empty()))
-                .collect();
-            runs.sort_by(|a, b| {
-                let p = |r: &RunReport| r.latency.as_ref().map(|l| l.p99_us).unwrap_or(0.0);
-                p(a).total_cmp(&p(b))
-            });
-            let r = runs.get(runs.len() / 2)?;
-            Some((c.server.clone(), r.histogram.clone()?))
-        })
+        .filter_map(|c| Some((c.server.clone(), representative_run(c)?.histogram.clone()?)))
         .collect();
     if series.is_empty() {
         return Ok(());
     }
     std::fs::create_dir_all(dir)?;
     crate::plot::latency_svg(&dir.join(format!("{name}.svg")), &series)
+}
+
+/// `<shape>-<column>.hgrm` for each column's representative run, and
+/// `<shape>-<column>-floor.hgrm` for the floor of a latency probe.
+fn hgrm_shape(dir: &Path, name: &str, cells: &[Cell]) -> Result<()> {
+    for c in cells {
+        let Some(r) = representative_run(c) else {
+            continue;
+        };
+        if let Some(h) = &r.histogram {
+            crate::hgrm::write(&dir.join(format!("{name}-{}.hgrm", c.server)), h)?;
+        }
+        if let Some(h) = r.probe.as_ref().and_then(|p| p.floor_histogram.as_ref()) {
+            crate::hgrm::write(&dir.join(format!("{name}-{}-floor.hgrm", c.server)), h)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,107 @@
+//! What the tool writes besides its table: HDR histograms (`.hgrm`), CSV
+//! of results, per-second time series, the progress line; and how a run
+//! is shaped: warm-up, presets with flags overridden. Short runs against
+//! redis-server (and ringcast when built); only contents are checked.
+
+mod common;
+
+use common::*;
+use ringcast_bench::servers::{ServerKind, find_redis};
+use std::path::{Path, PathBuf};
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = scratch_dir().join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("output dir");
+    d
+}
+
+/// The (value, percentile, total count) points of an `.hgrm` file.
+fn hgrm_points(path: &Path) -> Vec<(f64, f64, u64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        text.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)\n\n"),
+        "{text}"
+    );
+    assert!(text.contains("#[Max     = "), "{text}");
+    text.lines()
+        .skip(2)
+        .take_while(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[0].parse().expect("value"),
+                f[1].parse().expect("percentile"),
+                f[2].parse().expect("count"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn hgrm_files_hold_every_delivery_of_a_run() {
+    let Some(server) = start(ServerKind::Redis) else {
+        return;
+    };
+    let dir = out_dir("hgrm-run");
+    let file = dir.join("fanout.hgrm");
+    let f = file.display().to_string();
+    let r = run_clean(&server, &["--subscribers", "4", "--hgrm", &f]);
+    let points = hgrm_points(&file);
+    let last = points.last().expect("points");
+    assert_eq!(last.1, 1.0);
+    assert_eq!(Some(last.2), r["latency"]["count"].as_u64());
+    // The probe writes its floor beside it.
+    let file = dir.join("probe.hgrm");
+    let f = file.display().to_string();
+    run_clean(
+        &server,
+        &[
+            "--probe",
+            "--rate",
+            "2000",
+            "--ping-count",
+            "50",
+            "--shape",
+            "pairs",
+            "--hgrm",
+            &f,
+        ],
+    );
+    assert!(!hgrm_points(&file).is_empty());
+    assert!(!hgrm_points(&dir.join("probe-floor.hgrm")).is_empty());
+}
+
+#[test]
+fn compare_writes_one_hgrm_per_shape_and_column() {
+    if find_redis(&None).is_err() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let dir = out_dir("hgrm-compare");
+    let d = dir.display().to_string();
+    let (code, out) = bench(&[
+        "compare",
+        "--quick",
+        "--json",
+        "-q",
+        "--duration",
+        "0.3",
+        "--servers",
+        "redis",
+        "--shapes",
+        "fanout100,latency-pairs1",
+        "--latency-rates",
+        "2000",
+        "--hgrm-dir",
+        &d,
+    ]);
+    assert_eq!(code, 0, "{out:#}");
+    for f in [
+        "fanout100-redis.hgrm",
+        "latency-pairs1@2k-redis.hgrm",
+        "latency-pairs1@2k-redis-floor.hgrm",
+    ] {
+        assert!(!hgrm_points(&dir.join(f)).is_empty(), "{f}");
+    }
+}
