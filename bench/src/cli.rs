@@ -124,6 +124,11 @@ pub struct EngineArgs {
     /// Write a latency distribution plot (SVG) to this file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Append the run's per-second time series to this CSV file: published
+    /// and delivered per second, latency percentiles of the messages that
+    /// arrived in that second, warm-up marked (header written when new).
+    #[arg(long, value_name = "FILE")]
+    pub timeseries: Option<PathBuf>,
     /// Write the latency histogram to this file as HdrHistogram percentile
     /// text (`.hgrm`, µs); a probe's floor goes beside it as `<name>-floor.hgrm`.
     #[arg(long, value_name = "FILE")]
@@ -255,6 +260,7 @@ fn cmd_run(mut a: RunArgs) -> Result<bool> {
         floor_cpus,
         floor_spin: a.engine.floor_spin,
         ping_count: a.engine.ping_count,
+        series: a.engine.timeseries.is_some(),
     };
     let report = run::run(&opts)?;
     emit(&report, &a.engine)?;
@@ -266,6 +272,14 @@ fn emit(r: &RunReport, e: &EngineArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(r)?);
     } else {
         print!("{}", report::human(r));
+    }
+    if let Some(path) = &e.timeseries {
+        let id = crate::csv::RunId {
+            case: &case_name(r),
+            column: &r.server,
+            run: 1,
+        };
+        crate::csv::append_series(path, &[(id, r)])?;
     }
     if let (Some(path), Some(h)) = (&e.hgrm, &r.histogram) {
         crate::hgrm::write(path, h)?;
@@ -280,6 +294,14 @@ fn emit(r: &RunReport, e: &EngineArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The row group of a single run in CSV files: its shape.
+fn case_name(r: &RunReport) -> String {
+    serde_json::to_value(r.shape)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// `dir/name.hgrm` → `dir/name-floor.hgrm`.

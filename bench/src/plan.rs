@@ -105,9 +105,15 @@ pub struct Workload {
     /// Closed loop: PUBLISHes in flight per publisher connection.
     #[arg(long, default_value_t = 64)]
     pub window: usize,
-    /// Seconds of publishing.
+    /// Seconds of publishing, measured.
     #[arg(long, default_value_t = 5.0)]
     pub duration: f64,
+    /// Seconds of publishing before --duration, left out of the figures:
+    /// every message is still verified, but latency counts only messages
+    /// (intended to be) sent after it, and rates and CPU per message are
+    /// measured from its end. The time series marks it.
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+    pub warmup: f64,
     /// Stop each publisher after this many messages (instead of / before --duration).
     #[arg(long)]
     pub messages: Option<u64>,
@@ -173,6 +179,11 @@ pub struct Plan {
 }
 
 impl Workload {
+    /// Seconds every publisher sends for: warm-up, then the measured part.
+    pub fn publish_seconds(&self) -> f64 {
+        self.warmup.max(0.0) + self.duration
+    }
+
     /// The workload with every flag at its default.
     pub fn defaults() -> Workload {
         #[derive(clap::Parser)]
@@ -192,6 +203,9 @@ impl Workload {
         }
         if !self.duration.is_finite() || self.duration <= 0.0 {
             bail!("--duration must be positive");
+        }
+        if !self.warmup.is_finite() || self.warmup < 0.0 {
+            bail!("--warmup must be 0 or more seconds");
         }
         if let Some(r) = self.rate
             && (!r.is_finite() || r <= 0.0)

@@ -24,14 +24,15 @@
 
 use crate::conn::{self, Proto, ReadBuf, Target};
 use crate::outcome::{
-    self, CpuSample, Latency, PlacementReport, ProbeReport, RunOptions, RunReport,
+    self, Latency, PlacementReport, ProbeReport, RunOptions, RunReport, Window, WindowStart,
 };
 use crate::pacing::{self, Schedule, Wait};
 use crate::plan::{Placement, Plan};
 use crate::publisher::{self, Encoder, PubConfig, PubOutcome, Replies};
 use crate::relay::Relay;
+use crate::series::{SeriesBuilder, SeriesPoint};
 use crate::shared::Shared;
-use crate::subscriber::{self, SubConfig, SubSpec, new_histogram};
+use crate::subscriber::{self, Recorder, SubConfig, SubSpec, new_histogram};
 use crate::sys::{self, monotonic_ns};
 use crate::tls::Stream;
 use crate::verify::SubscriberCheck;
@@ -101,19 +102,12 @@ fn run_pinned(opts: &RunOptions, relay_cpus: &[usize]) -> Result<RunReport> {
         eprintln!("[{}] probe: target pass", opts.label);
     }
     let (mut pass, placement) = Pass::connect(opts, &plan, &opts.target, opts.workload.placement)?;
-    let cpu0 = CpuSample::take(opts.server_pid);
-    let stats = pass.run(&schedule(opts), opts)?;
-    let cpu1 = CpuSample::take(opts.server_pid);
+    let stats = pass.run(&schedule(opts), opts, true)?;
     let delivered = pass.delivered();
     let (outcomes, checks) = pass.finish(&mut report.violations);
     outcome::verify_deliveries(&mut report, &plan, &outcomes, &checks, delivered);
-    outcome::fill_figures(
-        &mut report,
-        stats.hist,
-        stats.elapsed_s,
-        stats.publish_s,
-        (cpu0, cpu1),
-    );
+    outcome::fill_figures(&mut report, stats.hist, stats.window);
+    report.series = stats.series;
 
     let mut probe = ProbeReport {
         rate: opts.workload.rate.unwrap_or(0.0),
@@ -145,7 +139,7 @@ fn schedule(opts: &RunOptions) -> Schedule {
     Schedule::new(
         monotonic_ns() + 1_000_000,
         w.rate.unwrap_or(1.0),
-        Duration::from_secs_f64(w.duration),
+        Duration::from_secs_f64(w.publish_seconds()),
         w.messages.map(|m| m.saturating_mul(publishers)),
     )
 }
@@ -181,7 +175,7 @@ fn floor_pass(opts: &RunOptions, plan: &Plan, cpus: &[usize]) -> Result<Floor> {
 
 fn measure_floor(opts: &RunOptions, plan: &Plan, relay: &Target) -> Result<Floor> {
     let (mut pass, _) = Pass::connect(opts, plan, relay, Placement::Any)?;
-    let stats = pass.run(&schedule(opts), opts)?;
+    let stats = pass.run(&schedule(opts), opts, false)?;
     let delivered = pass.delivered();
     let mut scratch = RunReport::empty(opts);
     let (outcomes, checks) = pass.finish(&mut scratch.violations);
@@ -273,8 +267,8 @@ struct ProbePub {
 struct PassStats {
     hist: Histogram<u64>,
     lag: Histogram<u64>,
-    elapsed_s: f64,
-    publish_s: f64,
+    window: Window,
+    series: Vec<SeriesPoint>,
 }
 
 /// Every connection of one pass against one server, and what it observed.
@@ -287,7 +281,7 @@ struct Pass {
     poll: Poll,
     /// The delivered counter and the clock the subscriber code reads.
     shared: Shared,
-    hist: Histogram<u64>,
+    rec: Recorder,
     errors: Vec<String>,
 }
 
@@ -478,6 +472,7 @@ impl Pass {
             drop_every: opts.drop_every,
             coalesce: Duration::ZERO,
             head: crate::resp::message_head(target.resp3(), plan.kind.message_kind()),
+            series: false,
         };
         let (subs, sub_workers) = connect_subscribers(opts, plan, target, &sub_cfg)?;
         let (pubs, pub_workers) = connect_publishers(opts, plan, target, wanted, &sub_workers)?;
@@ -500,8 +495,8 @@ impl Pass {
             sub_cfg,
             receivers: plan.receivers_per_channel(),
             poll,
+            rec: Recorder::new(&Shared::new(), false),
             shared: Shared::new(),
-            hist: new_histogram(),
             errors: Vec::new(),
         };
         Ok((pass, placement))
@@ -509,17 +504,47 @@ impl Pass {
 
     /// Sends on schedule and reads everything until every promised delivery
     /// and reply has arrived (or nothing has moved for the drain timeout).
-    fn run(&mut self, sched: &Schedule, opts: &RunOptions) -> Result<PassStats> {
+    /// The pass against the target (`measured`) samples the server's CPU
+    /// at the end of the warm-up and at the end, builds the time series
+    /// when asked and prints progress.
+    fn run(&mut self, sched: &Schedule, opts: &RunOptions, measured: bool) -> Result<PassStats> {
         let spin_ns = opts.spin.as_nanos() as u64;
         let drain_ns = opts.drain_timeout.as_nanos() as u64;
         let mut lag = new_histogram();
         let mut events = Events::with_capacity(1024);
         let (mut k, mut expected) = (0u64, 0u64);
         let start = sched.due(0);
+        let warmup_end = start + opts.warmup_ns();
+        let pid = opts.server_pid.filter(|_| measured);
+        let progress = measured && opts.progress && opts.workload.publish_seconds() >= 2.0;
+        let mut series =
+            (measured && (opts.series || progress)).then(|| SeriesBuilder::new(start, warmup_end));
+        self.shared
+            .measure_from_ns
+            .store(warmup_end, Ordering::Relaxed);
+        self.rec = Recorder::new(&self.shared, series.is_some());
+        let mut window = (warmup_end == start).then(|| WindowStart::take(pid, &self.shared));
         let mut publish_end = start;
         let (mut last_seen, mut last_change) = ((0, 0), monotonic_ns());
         loop {
             let now = monotonic_ns();
+            if window.is_none() && now >= warmup_end {
+                window = Some(WindowStart::take(pid, &self.shared));
+            }
+            let delivered = self.delivered();
+            if let (Some(b), Some(interval)) = (&mut series, self.rec.interval_mut())
+                && b.due(now)
+            {
+                let p = b.point(
+                    now,
+                    self.shared.published.load(Ordering::Relaxed),
+                    delivered,
+                    interval,
+                );
+                if progress {
+                    eprintln!("[{}] {}", opts.label, crate::run::progress_line(p));
+                }
+            }
             let due = sched.due_by(k, now, MAX_BATCH);
             if !due.is_empty() {
                 expected += self.encode(sched, due.clone(), now, &mut lag);
@@ -544,12 +569,22 @@ impl Pass {
                 sys::sleep_until_ns(until);
             }
         }
-        let end = monotonic_ns();
+        let window = window
+            .unwrap_or_else(|| WindowStart::take(pid, &self.shared))
+            .close(pid, &self.shared, publish_end);
+        let published = self.shared.published.load(Ordering::Relaxed);
+        let delivered = self.delivered();
+        let series = match (series, self.rec.interval_mut()) {
+            (Some(b), Some(interval)) if opts.series => {
+                b.finish(monotonic_ns(), published, delivered, interval)
+            }
+            _ => Vec::new(),
+        };
         Ok(PassStats {
-            hist: std::mem::replace(&mut self.hist, new_histogram()),
+            hist: std::mem::replace(&mut self.rec.hist, new_histogram()),
             lag,
-            elapsed_s: end.saturating_sub(start).max(1) as f64 / 1e9,
-            publish_s: publish_end.saturating_sub(start).max(1) as f64 / 1e9,
+            window,
+            series,
         })
     }
 
@@ -564,12 +599,14 @@ impl Pass {
     ) -> u64 {
         let n = self.pubs.len() as u64;
         let mut deliveries = 0;
+        let count = due.end - due.start;
         for j in due {
             let p = &mut self.pubs[(j % n) as usize];
             deliveries += self.receivers[p.enc.next_channel() as usize];
             p.enc.push(&mut p.wbuf, sched.due(j));
             lag.saturating_record(now.saturating_sub(sched.due(j)).max(1));
         }
+        self.shared.published.fetch_add(count, Ordering::Relaxed);
         deliveries
     }
 
@@ -628,7 +665,7 @@ impl Pass {
                     c,
                     &self.sub_cfg,
                     &self.shared,
-                    &mut self.hist,
+                    &mut self.rec,
                     &mut self.errors,
                 );
                 self.shared.delivered.fetch_add(n, Ordering::Relaxed);

@@ -418,6 +418,7 @@ fn closed_loop(
                 enc.close_batch(&mut wbuf, r, ts);
                 r.answer_pings(&mut wbuf);
                 s.write_all(&wbuf).context("writing PUBLISH")?;
+                shared.published.fetch_add(n, Ordering::Relaxed);
                 outstanding += n as usize;
                 sent += n;
             } else if outstanding == 0 {
@@ -509,6 +510,7 @@ fn open_loop(
                     k += 1;
                     batch += 1;
                 }
+                shared.published.fetch_add(batch, Ordering::Relaxed);
                 enc.maybe_close_batch(&mut wbuf, r, now);
             }
         }

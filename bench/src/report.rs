@@ -130,7 +130,7 @@ fn traffic_block(o: &mut String, r: &RunReport, shape: &str) {
     );
     let _ = writeln!(
         o,
-        "  publishers {}  subscribers {}  channels {}  payload {} B{}  elapsed {:.2} s",
+        "  publishers {}  subscribers {}  channels {}  payload {} B{}  elapsed {:.2} s{}",
         r.publishers,
         r.subscribers,
         r.channels,
@@ -140,7 +140,15 @@ fn traffic_block(o: &mut String, r: &RunReport, shape: &str) {
         } else {
             String::new()
         },
-        r.elapsed_s
+        r.elapsed_s,
+        if r.warmup_s > 0.0 {
+            format!(
+                " after {} s of warm-up (verified, not measured)",
+                r.warmup_s
+            )
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         o,

@@ -9,11 +9,12 @@
 use crate::churn::{self, ChurnReport};
 use crate::conn::{self, Proto, ReadBuf, Target};
 pub use crate::outcome::{
-    CpuSample, Latency, MemoryReport, RunOptions, RunReport, StalledReport, expected_deliveries,
-    fill_figures, verify_deliveries,
+    CpuSample, Latency, MemoryReport, RunOptions, RunReport, StalledReport, Window, WindowStart,
+    expected_deliveries, fill_figures, verify_deliveries,
 };
 use crate::plan::{Plan, Shape, SubKind, Workload};
 use crate::publisher::{self, PubConfig, PubOutcome};
+use crate::series::{SeriesBuilder, SeriesPoint};
 use crate::shared::Shared;
 use crate::subscriber::{self, SubConfig, SubSpec, ThreadOutcome, new_histogram};
 use crate::sys;
@@ -206,7 +207,7 @@ impl Workers {
                 opts.target.clone(),
                 w.prefix.clone(),
                 w.churn_window,
-                Duration::from_secs_f64(w.duration),
+                Duration::from_secs_f64(w.publish_seconds()),
                 shared.clone(),
                 ready_tx.clone(),
             )
@@ -276,6 +277,7 @@ fn spawn_subscribers(
         drop_every: opts.drop_every,
         coalesce: opts.coalesce,
         head: crate::resp::message_head(opts.target.resp3(), plan.kind.message_kind()),
+        series: Monitor::wants_intervals(opts),
     });
     let threads = opts.client_threads.clamp(1, plan.subscribers.len().max(1));
     let mut per_thread: Vec<Vec<SubSpec>> = vec![Vec::new(); threads];
@@ -323,7 +325,7 @@ fn spawn_publishers(
                 receivers: receivers.clone(),
                 payload: w.payload,
                 window: w.window,
-                duration: Duration::from_secs_f64(w.duration),
+                duration: Duration::from_secs_f64(w.publish_seconds()),
                 messages: w.messages,
                 rate: per_pub_rate,
                 phase: i as f64 / plan.publishers.len() as f64,
@@ -341,49 +343,138 @@ fn spawn_publishers(
         .collect()
 }
 
-/// Waits for the publisher threads, printing progress once a second;
-/// returns the seconds they took.
-fn await_publishers(opts: &RunOptions, workers: &Workers, shared: &Shared, t0: Instant) -> f64 {
-    let show_progress = opts.progress && opts.workload.duration >= 2.0;
-    let mut last_tick = t0;
-    let mut last_delivered = 0;
-    while workers.pubs.iter().any(|h| !h.is_finished()) {
-        std::thread::sleep(Duration::from_millis(20));
-        if show_progress && last_tick.elapsed() >= Duration::from_secs(1) {
-            let d = shared.delivered.load(Ordering::Relaxed);
-            let dt = last_tick.elapsed().as_secs_f64();
-            eprintln!(
-                "[{}] {:>5.1}s  delivered {:>12}  {:>12.0} msg/s",
-                opts.label,
-                t0.elapsed().as_secs_f64(),
-                d,
-                (d - last_delivered) as f64 / dt
-            );
-            last_tick = Instant::now();
-            last_delivered = d;
-        }
-    }
-    t0.elapsed().as_secs_f64()
+/// Watches a run from the main thread while the workers run: the end of
+/// the warm-up (where the measurement window starts), the time series and
+/// the progress line.
+struct Monitor<'a> {
+    opts: &'a RunOptions,
+    shared: &'a Shared,
+    warmup_end_ns: u64,
+    window: Option<WindowStart>,
+    series: Option<SeriesBuilder>,
+    /// Interval latencies taken from the subscriber threads.
+    interval: Histogram<u64>,
+    show_progress: bool,
 }
 
-/// Waits until `promised` messages were delivered, or until nothing has
-/// arrived for `timeout`.
-fn drain(shared: &Shared, promised: u64, timeout: Duration) {
-    let mut last = shared.delivered.load(Ordering::Relaxed);
-    let mut last_change = Instant::now();
-    loop {
-        let d = shared.delivered.load(Ordering::Relaxed);
-        if d >= promised {
-            return;
+impl<'a> Monitor<'a> {
+    /// Call just before the start gate opens: sets the warm-up's end for
+    /// the subscriber threads.
+    fn new(opts: &'a RunOptions, shared: &'a Shared) -> Monitor<'a> {
+        let start_ns = shared.now_ns();
+        let warmup_end_ns = start_ns + opts.warmup_ns();
+        shared
+            .measure_from_ns
+            .store(warmup_end_ns, Ordering::Relaxed);
+        let show_progress = opts.progress && opts.workload.publish_seconds() >= 2.0;
+        Monitor {
+            opts,
+            shared,
+            warmup_end_ns,
+            window: (warmup_end_ns == start_ns).then(|| WindowStart::take(opts.server_pid, shared)),
+            series: (opts.series || show_progress)
+                .then(|| SeriesBuilder::new(start_ns, warmup_end_ns)),
+            interval: crate::series::interval_histogram(),
+            show_progress,
         }
-        if d != last {
-            last = d;
-            last_change = Instant::now();
-        } else if last_change.elapsed() >= timeout {
-            return;
-        }
-        std::thread::sleep(Duration::from_micros(200));
     }
+
+    /// Whether subscriber threads must keep interval latencies.
+    fn wants_intervals(opts: &RunOptions) -> bool {
+        opts.series || (opts.progress && opts.workload.publish_seconds() >= 2.0)
+    }
+
+    /// Starts the window when the warm-up is over; adds a point to the
+    /// series (and prints it) once a second.
+    fn tick(&mut self) {
+        let now = self.shared.now_ns();
+        if let Some(series) = &mut self.series
+            && series.due(now)
+        {
+            self.shared.take_interval(&mut self.interval);
+            let p = series.point(
+                now,
+                self.shared.published.load(Ordering::Relaxed),
+                self.shared.delivered.load(Ordering::Relaxed),
+                &mut self.interval,
+            );
+            if self.show_progress {
+                eprintln!("[{}] {}", self.opts.label, progress_line(p));
+            }
+        }
+        if self.window.is_none() && now >= self.warmup_end_ns {
+            self.window = Some(WindowStart::take(self.opts.server_pid, self.shared));
+        }
+    }
+
+    /// Waits for the publisher threads; returns when they ended (ns).
+    fn await_publishers(&mut self, workers: &Workers) -> u64 {
+        while workers.pubs.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(20));
+            self.tick();
+        }
+        self.shared.now_ns()
+    }
+
+    /// Waits until `promised` messages were delivered, or until nothing
+    /// has arrived for `timeout`.
+    fn drain(&mut self, promised: u64, timeout: Duration) {
+        let shared = self.shared;
+        let mut last = shared.delivered.load(Ordering::Relaxed);
+        let mut last_change = Instant::now();
+        loop {
+            let d = shared.delivered.load(Ordering::Relaxed);
+            if d >= promised {
+                return;
+            }
+            if d != last {
+                last = d;
+                last_change = Instant::now();
+            } else if last_change.elapsed() >= timeout {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+            self.tick();
+        }
+    }
+
+    /// The measurement window, ended now, and the series.
+    fn finish(mut self, publish_end_ns: u64) -> (Window, Vec<SeriesPoint>) {
+        let (pid, shared) = (self.opts.server_pid, self.shared);
+        // A run cut short before the warm-up ended measures from here.
+        let start = self
+            .window
+            .unwrap_or_else(|| WindowStart::take(pid, shared));
+        let window = start.close(pid, shared, publish_end_ns);
+        let series = match self.series {
+            Some(b) if self.opts.series => {
+                shared.take_interval(&mut self.interval);
+                b.finish(
+                    shared.now_ns(),
+                    shared.published.load(Ordering::Relaxed),
+                    shared.delivered.load(Ordering::Relaxed),
+                    &mut self.interval,
+                )
+            }
+            _ => Vec::new(),
+        };
+        (window, series)
+    }
+}
+
+/// `  3.0s  published 40,000/s  delivered 4,000,000/s  p50 120.3 us  p99 850.1 us`
+pub(crate) fn progress_line(p: &SeriesPoint) -> String {
+    let mut s = format!(
+        "{:>6.1}s{}  published {:>10}/s  delivered {:>12}/s",
+        p.second,
+        if p.warmup { " (warm-up)" } else { "" },
+        crate::report::thousands(p.published_per_s),
+        crate::report::thousands(p.delivered_per_s)
+    );
+    if let Some(l) = &p.latency {
+        s.push_str(&format!("  p50 {:.1} us  p99 {:.1} us", l.p50_us, l.p99_us));
+    }
+    s
 }
 
 /// Joins the publisher threads; failures become violations.
@@ -459,10 +550,9 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
     let stalled = stall_subscribers(opts, &plan)?;
     let workers = Workers::spawn(opts, &plan, &shared).await_setup(&shared)?;
 
-    let cpu0 = CpuSample::take(opts.server_pid);
-    let t0 = Instant::now();
+    let mut monitor = Monitor::new(opts, &shared);
     shared.gate.decide(true);
-    let publish_elapsed = await_publishers(opts, &workers, &shared, t0);
+    let publish_end = monitor.await_publishers(&workers);
     let outcomes = join_publishers(workers.pubs, &mut report);
     let churn = workers.churn.map(|h| h.join());
     // What the reading subscribers are owed: the replies also count the
@@ -472,9 +562,8 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
     } else {
         expected_deliveries(&plan, &outcomes)
     };
-    drain(&shared, owed, opts.drain_timeout);
-    let elapsed = t0.elapsed().as_secs_f64();
-    let cpu1 = CpuSample::take(opts.server_pid);
+    monitor.drain(owed, opts.drain_timeout);
+    let (window, series) = monitor.finish(publish_end);
     shared.stop.store(true, Ordering::Relaxed);
 
     let (hist, checks) = join_subscribers(workers.subs, &mut report);
@@ -490,7 +579,8 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
     if let Some(c) = churn {
         record_churn(c, &mut report);
     }
-    fill_figures(&mut report, hist, elapsed, publish_elapsed, (cpu0, cpu1));
+    fill_figures(&mut report, hist, window);
+    report.series = series;
     Ok(report)
 }
 

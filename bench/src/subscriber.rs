@@ -4,7 +4,8 @@
 //! Why threads + epoll and not an async runtime: connections are assigned to
 //! threads once, round-robin, so each thread owns its connections' verifiers
 //! and one latency histogram outright — no locks, no task migration, and the
-//! per-thread histograms are merged once at the end. Every readable connection
+//! per-thread histograms are merged once at the end (only the small interval
+//! histograms of the time series are handed over, every 100 ms). Every readable connection
 //! is drained into its own large [`ReadBuf`] and parsed in place; the hot path
 //! allocates nothing.
 
@@ -33,6 +34,61 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("static histogram bounds are valid")
 }
 
+/// Where a subscriber thread (or the probe) puts each message's latency.
+pub(crate) struct Recorder {
+    /// Messages intended to be sent from the end of the warm-up on: the
+    /// run's latency figures.
+    pub(crate) hist: Histogram<u64>,
+    /// Every message, for the time series and the progress line; `None`
+    /// when neither is wanted.
+    interval: Option<Histogram<u64>>,
+    measure_from: u64,
+    flushed_at: u64,
+}
+
+impl Recorder {
+    /// Call once the start gate is open (the warm-up's end is known then).
+    pub(crate) fn new(shared: &Shared, series: bool) -> Recorder {
+        Recorder {
+            hist: new_histogram(),
+            interval: series.then(crate::series::interval_histogram),
+            measure_from: shared.measure_from_ns.load(Ordering::Relaxed),
+            flushed_at: shared.now_ns(),
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, sent_ns: u64, now: u64) {
+        let v = now.saturating_sub(sent_ns).max(1);
+        if sent_ns >= self.measure_from {
+            self.hist.saturating_record(v);
+        }
+        if let Some(i) = &mut self.interval {
+            i.saturating_record(v);
+        }
+    }
+
+    /// Hands the interval latencies to `shared` every
+    /// [`crate::series::FLUSH_EVERY_NS`], or now when `force`.
+    pub(crate) fn flush(&mut self, shared: &Shared, now: u64, force: bool) {
+        let Some(i) = &mut self.interval else {
+            return;
+        };
+        if force || now.saturating_sub(self.flushed_at) >= crate::series::FLUSH_EVERY_NS {
+            if !i.is_empty() {
+                shared.add_interval(i);
+                i.reset();
+            }
+            self.flushed_at = now;
+        }
+    }
+
+    /// The interval latencies, for a thread that builds the series itself.
+    pub(crate) fn interval_mut(&mut self) -> Option<&mut Histogram<u64>> {
+        self.interval.as_mut()
+    }
+}
+
 /// Settings common to every subscriber connection.
 #[derive(Debug, Clone)]
 pub struct SubConfig {
@@ -48,6 +104,8 @@ pub struct SubConfig {
     pub coalesce: Duration,
     /// Exact first bytes of a message frame (see [`resp::message_head`]).
     pub head: Vec<u8>,
+    /// Keep interval latencies for the time series and progress line.
+    pub series: bool,
 }
 
 /// One subscriber connection to set up.
@@ -170,7 +228,7 @@ fn event_loop(
     shared: &Shared,
     go: bool,
 ) -> Result<ThreadOutcome> {
-    let mut hist = new_histogram();
+    let mut rec = Recorder::new(shared, cfg.series);
     let mut errors = Vec::new();
     if go {
         let mut poll = Poll::new()?;
@@ -192,7 +250,7 @@ fn event_loop(
                 if c.closed {
                     continue;
                 }
-                let n = drain(c, cfg, shared, &mut hist, &mut errors);
+                let n = drain(c, cfg, shared, &mut rec, &mut errors);
                 if n > 0 {
                     shared.delivered.fetch_add(n, Ordering::Relaxed);
                 }
@@ -200,14 +258,16 @@ fn event_loop(
                     c.deregister(&poll);
                 }
             }
+            rec.flush(shared, shared.now_ns(), false);
             if !cfg.coalesce.is_zero() && !events.is_empty() {
                 std::thread::sleep(cfg.coalesce);
             }
         }
+        rec.flush(shared, shared.now_ns(), true);
     }
     Ok(ThreadOutcome {
         checks: conns.into_iter().map(|c| (c.index, c.check)).collect(),
-        hist,
+        hist: rec.hist,
         errors,
     })
 }
@@ -218,7 +278,7 @@ pub(crate) fn drain(
     c: &mut Conn,
     cfg: &SubConfig,
     shared: &Shared,
-    hist: &mut Histogram<u64>,
+    rec: &mut Recorder,
     errors: &mut Vec<String>,
 ) -> u64 {
     let mut delivered = 0;
@@ -236,7 +296,7 @@ pub(crate) fn drain(
                 // One timestamp per read: every message in it was available by now.
                 let now = shared.now_ns();
                 let filled = c.rb.end == c.rb.data.len();
-                match parse_all(c, cfg, now, hist) {
+                match parse_all(c, cfg, now, rec) {
                     Ok(n) => delivered += n,
                     Err(e) => {
                         c.closed = true;
@@ -262,14 +322,9 @@ pub(crate) fn drain(
     }
 }
 
-fn parse_all(
-    c: &mut Conn,
-    cfg: &SubConfig,
-    now: u64,
-    hist: &mut Histogram<u64>,
-) -> Result<u64, String> {
+fn parse_all(c: &mut Conn, cfg: &SubConfig, now: u64, rec: &mut Recorder) -> Result<u64, String> {
     if cfg.proto == Proto::Nats {
-        return parse_all_nats(c, cfg, now, hist);
+        return parse_all_nats(c, cfg, now, rec);
     }
     let buf = &c.rb.data[c.rb.start..c.rb.end];
     let mut pos = 0;
@@ -306,7 +361,7 @@ fn parse_all(
             }
         };
         n += 1;
-        observe(&mut c.check, &mut c.seen, cfg, channel, body, now, hist);
+        observe(&mut c.check, &mut c.seen, cfg, channel, body, now, rec);
     }
     c.rb.consume(pos);
     Ok(n)
@@ -321,7 +376,7 @@ fn observe(
     channel: &[u8],
     body: &[u8],
     now: u64,
-    hist: &mut Histogram<u64>,
+    rec: &mut Recorder,
 ) {
     *seen += 1;
     if cfg.drop_every > 0 && seen.is_multiple_of(cfg.drop_every) {
@@ -330,7 +385,7 @@ fn observe(
     match payload::read(body, cfg.check_padding) {
         Ok(h) if cfg.naming.parse_channel(channel) == Some(h.channel) => {
             check.observe(h.publisher, h.channel, h.seq);
-            hist.saturating_record(now.saturating_sub(h.sent_ns).max(1));
+            rec.record(h.sent_ns, now);
         }
         _ => check.observe_corrupt(),
     }
@@ -341,7 +396,7 @@ fn parse_all_nats(
     c: &mut Conn,
     cfg: &SubConfig,
     now: u64,
-    hist: &mut Histogram<u64>,
+    rec: &mut Recorder,
 ) -> Result<u64, String> {
     let buf = &c.rb.data[c.rb.start..c.rb.end];
     let mut pos = 0;
@@ -352,7 +407,7 @@ fn parse_all_nats(
         match f {
             nats::Frame::Msg { subject, payload } => {
                 n += 1;
-                observe(&mut c.check, &mut c.seen, cfg, subject, payload, now, hist);
+                observe(&mut c.check, &mut c.seen, cfg, subject, payload, now, rec);
             }
             nats::Frame::Ping => pings += 1,
             nats::Frame::Pong | nats::Frame::Other => {}

@@ -105,3 +105,99 @@ fn compare_writes_one_hgrm_per_shape_and_column() {
         assert!(!hgrm_points(&dir.join(f)).is_empty(), "{f}");
     }
 }
+
+/// The rows of a CSV file as maps from column name to field (no quoted
+/// commas in the files checked here).
+fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("header")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    lines
+        .map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            assert_eq!(fields.len(), header.len(), "{l}");
+            header
+                .iter()
+                .cloned()
+                .zip(fields.into_iter().map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn warmup_is_verified_but_left_out_of_the_figures_and_marked_in_the_series() {
+    let Some(server) = start(ServerKind::Redis) else {
+        return;
+    };
+    let dir = out_dir("series-run");
+    let file = dir.join("series.csv");
+    let f = file.display().to_string();
+    for extra in [
+        &["--subscribers", "3", "--rate", "2000"][..],
+        &[
+            "--probe",
+            "--rate",
+            "2000",
+            "--ping-count",
+            "50",
+            "--shape",
+            "pairs",
+        ][..],
+    ] {
+        let args = join(
+            &["--warmup", "1", "--duration", "1.2", "--timeseries", &f],
+            extra,
+        );
+        let r = run_clean(&server, &args);
+        assert_eq!(r["warmup_s"], 1.0);
+        // Every message is verified; only those sent after the warm-up count.
+        let delivered = r["delivered"].as_u64().expect("delivered");
+        let measured = r["latency"]["count"].as_u64().expect("latency count");
+        assert!(
+            measured > 0 && measured < delivered,
+            "{measured} of {delivered}"
+        );
+        let series = r["series"].as_array().expect("series");
+        assert!(series.len() >= 2, "{r:#}");
+        assert_eq!(series[0]["warmup"], true);
+        assert_eq!(series[series.len() - 1]["warmup"], false);
+    }
+    let rows = csv_rows(&file);
+    assert!(rows.len() >= 4, "{rows:?}");
+    assert!(rows.iter().any(|r| r["case"] == "pairs"));
+    assert!(
+        rows.iter()
+            .all(|r| r["run"] == "1" && !r["second"].is_empty())
+    );
+    assert_eq!(rows[0]["warmup"], "true");
+    assert!(
+        rows.iter()
+            .any(|r| r["warmup"] == "false" && !r["p99_us"].is_empty())
+    );
+}
+
+#[test]
+fn the_progress_line_shows_latency() {
+    let Some(server) = start(ServerKind::Redis) else {
+        return;
+    };
+    let port = server.port.to_string();
+    let out = std::process::Command::new(bench_bin())
+        .args(["run", "-p", &port, "--subscribers", "2", "--rate", "1000"])
+        .args(["--duration", "2"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("delivered") && l.contains("/s"))
+        .unwrap_or_else(|| panic!("no progress line in:\n{stderr}"));
+    assert!(line.contains(" p50 ") && line.contains(" p99 "), "{line}");
+}

@@ -119,6 +119,10 @@ pub struct CompareArgs {
     /// run with the median p99; `-floor.hgrm` for a probe's floor).
     #[arg(long)]
     pub hgrm_dir: Option<PathBuf>,
+    /// Append every run's per-second time series to this CSV file (one
+    /// row per second, with the shape, column and run it belongs to).
+    #[arg(long, value_name = "FILE")]
+    pub timeseries: Option<PathBuf>,
     /// Keep server logs in this directory [default: a temporary directory, removed at the end].
     #[arg(long)]
     pub log_dir: Option<PathBuf>,
@@ -291,6 +295,9 @@ pub fn main(a: CompareArgs) -> Result<bool> {
         }
         if let Some(dir) = &a.hgrm_dir {
             hgrm_shape(dir, &case.name, &r.cells)?;
+        }
+        if let Some(path) = &a.timeseries {
+            crate::csv::append_series(path, &run_ids(&r))?;
         }
         results.push(r);
     }
@@ -844,6 +851,7 @@ fn run_one(
         floor_cpus: setup.server_cpus.clone(),
         floor_spin: a.floor_spin,
         ping_count: 5000,
+        series: a.timeseries.is_some(),
     };
     let r = run::run(&opts);
     drop(server);
@@ -871,6 +879,23 @@ fn summary(r: &RunReport) -> String {
         s.push_str(&format!("  churn {} ops/s", thousands(c.ops_per_sec)));
     }
     s
+}
+
+/// Every run of a shape with its place in the table, for the CSV files.
+fn run_ids(r: &ShapeResult) -> Vec<(crate::csv::RunId<'_>, &RunReport)> {
+    r.cells
+        .iter()
+        .flat_map(|c| {
+            c.runs.iter().enumerate().map(move |(i, run)| {
+                let id = crate::csv::RunId {
+                    case: &r.shape,
+                    column: &c.server,
+                    run: i + 1,
+                };
+                (id, run)
+            })
+        })
+        .collect()
 }
 
 /// The run with the median p99 among a cell's runs that have latency: the
