@@ -124,6 +124,10 @@ pub struct EngineArgs {
     /// Write a latency distribution plot (SVG) to this file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Append the run's results to this CSV file, one row per run: rates,
+    /// verification counts, latency percentiles, CPU (header written when new).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
     /// Append the run's per-second time series to this CSV file: published
     /// and delivered per second, latency percentiles of the messages that
     /// arrived in that second, warm-up marked (header written when new).
@@ -273,12 +277,16 @@ fn emit(r: &RunReport, e: &EngineArgs) -> Result<()> {
     } else {
         print!("{}", report::human(r));
     }
+    let case = case_name(r);
+    let id = crate::csv::RunId {
+        case: &case,
+        column: &r.server,
+        run: 1,
+    };
+    if let Some(path) = &e.csv {
+        crate::csv::append_results(path, &[(id.clone(), r)])?;
+    }
     if let Some(path) = &e.timeseries {
-        let id = crate::csv::RunId {
-            case: &case_name(r),
-            column: &r.server,
-            run: 1,
-        };
         crate::csv::append_series(path, &[(id, r)])?;
     }
     if let (Some(path), Some(h)) = (&e.hgrm, &r.histogram) {

@@ -201,3 +201,78 @@ fn the_progress_line_shows_latency() {
         .unwrap_or_else(|| panic!("no progress line in:\n{stderr}"));
     assert!(line.contains(" p50 ") && line.contains(" p99 "), "{line}");
 }
+
+#[test]
+fn csv_results_get_one_row_per_run_appended() {
+    let Some(server) = start(ServerKind::Redis) else {
+        return;
+    };
+    let dir = out_dir("csv-run");
+    let file = dir.join("results.csv");
+    let f = file.display().to_string();
+    let r1 = run_clean(&server, &["--subscribers", "3", "--csv", &f]);
+    run_clean(
+        &server,
+        &["--shape", "pairs", "--rate", "2000", "--csv", &f],
+    );
+    let rows = csv_rows(&file);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["case"], "fanout");
+    assert_eq!(rows[0]["passed"], "true");
+    assert_eq!(rows[0]["delivered"], r1["delivered"].to_string());
+    assert_eq!(rows[0]["lost"], "0");
+    assert!(!rows[0]["p99_us"].is_empty() && !rows[0]["server_cpu_ns_per_msg"].is_empty());
+    assert_eq!(
+        (rows[1]["case"].as_str(), rows[1]["loop"].as_str()),
+        ("pairs", "open")
+    );
+}
+
+#[test]
+fn compare_appends_a_csv_row_per_run_and_a_series_per_run() {
+    if find_redis(&None).is_err() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let dir = out_dir("csv-compare");
+    let (results, series) = (dir.join("results.csv"), dir.join("series.csv"));
+    let (r, s) = (results.display().to_string(), series.display().to_string());
+    let (code, out) = bench(&[
+        "compare",
+        "--json",
+        "-q",
+        "--duration",
+        "1.2",
+        "--servers",
+        "redis",
+        "--shapes",
+        "pairs1,fanout100",
+        "--repeat",
+        "2",
+        "--csv",
+        &r,
+        "--timeseries",
+        &s,
+    ]);
+    assert_eq!(code, 0, "{out:#}");
+    let rows = csv_rows(&results);
+    let key = |r: &std::collections::HashMap<String, String>| {
+        (r["case"].clone(), r["column"].clone(), r["run"].clone())
+    };
+    let keys: Vec<_> = rows.iter().map(key).collect();
+    let want = |c: &str, run: &str| (c.to_owned(), "redis".to_owned(), run.to_owned());
+    assert_eq!(
+        keys,
+        [
+            want("pairs1", "1"),
+            want("pairs1", "2"),
+            want("fanout100", "1"),
+            want("fanout100", "2")
+        ]
+    );
+    assert!(rows.iter().all(|r| r["passed"] == "true"));
+    let points = csv_rows(&series);
+    for k in &keys {
+        assert!(points.iter().any(|p| key(p) == *k), "no series for {k:?}");
+    }
+}

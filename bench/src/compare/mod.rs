@@ -119,6 +119,10 @@ pub struct CompareArgs {
     /// run with the median p99; `-floor.hgrm` for a probe's floor).
     #[arg(long)]
     pub hgrm_dir: Option<PathBuf>,
+    /// Append every run's results to this CSV file, one row per run with
+    /// its shape, column and repetition (the medians are in --json).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
     /// Append every run's per-second time series to this CSV file (one
     /// row per second, with the shape, column and run it belongs to).
     #[arg(long, value_name = "FILE")]
@@ -295,6 +299,9 @@ pub fn main(a: CompareArgs) -> Result<bool> {
         }
         if let Some(dir) = &a.hgrm_dir {
             hgrm_shape(dir, &case.name, &r.cells)?;
+        }
+        if let Some(path) = &a.csv {
+            crate::csv::append_results(path, &run_ids(&r))?;
         }
         if let Some(path) = &a.timeseries {
             crate::csv::append_series(path, &run_ids(&r))?;
