@@ -11,7 +11,7 @@ use crate::run::{self, RunOptions, RunReport};
 use crate::sys;
 use crate::tls::{TlsArgs, TlsClient};
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -180,20 +180,36 @@ struct RunArgs {
     workload: Workload,
     #[command(flatten)]
     engine: EngineArgs,
-    /// Start from a named preset (see `ringcast-bench shapes`); shape flags are
-    /// then ignored, except --rate for a latency preset.
+    /// Start from a named preset (see `ringcast-bench shapes`); workload
+    /// flags given on the command line override its values.
     #[arg(long)]
     preset: Option<String>,
+    /// The workload flags given on the command line.
+    #[arg(skip)]
+    given: Vec<String>,
     /// Pin this process to these CPUs (e.g. `0` or `0-1`).
     #[arg(long)]
     client_cpus: Option<String>,
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let given = |name: &str| {
+        matches
+            .subcommand_matches(name)
+            .map(given_workload_flags)
+            .unwrap_or_default()
+    };
     let r = match cli.cmd {
-        Cmd::Run(a) => cmd_run(*a),
-        Cmd::Compare(a) => crate::compare::main(*a),
+        Cmd::Run(mut a) => {
+            a.given = given("run");
+            cmd_run(*a)
+        }
+        Cmd::Compare(mut a) => {
+            a.given = given("compare");
+            crate::compare::main(*a)
+        }
         Cmd::KernelFloor(a) => crate::floor::main(a),
         Cmd::Shapes => {
             print!("{}", matrix::listing());
@@ -225,12 +241,11 @@ fn cmd_run(mut a: RunArgs) -> Result<bool> {
     if let Some(name) = &a.preset {
         let p = matrix::find(name)
             .with_context(|| format!("no preset {name:?}; known:\n{}", matrix::listing()))?;
-        // A latency preset keeps an explicit --rate; otherwise its first rate.
-        let rate = a.workload.rate;
-        p.apply(&mut a.workload, false);
-        if let Some(r) = rate.filter(|_| !p.rates.is_empty()) {
-            a.workload.rate = Some(r);
-        }
+        // The preset, then what was given on the command line over it.
+        let mut w = Workload::defaults();
+        p.apply(&mut w, false);
+        w.override_with(&a.workload, &a.given)?;
+        a.workload = w;
     }
     let proto = match (a.server.nats, a.engine.resp) {
         (false, v) => Proto::resp(v),
@@ -302,6 +317,14 @@ fn emit(r: &RunReport, e: &EngineArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The workload flags given on the command line (not defaults), by id.
+fn given_workload_flags(m: &clap::ArgMatches) -> Vec<String> {
+    Workload::flag_ids()
+        .into_iter()
+        .filter(|id| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .collect()
 }
 
 /// The row group of a single run in CSV files: its shape.

@@ -276,3 +276,81 @@ fn compare_appends_a_csv_row_per_run_and_a_series_per_run() {
         assert!(points.iter().any(|p| key(p) == *k), "no series for {k:?}");
     }
 }
+
+#[test]
+fn a_preset_takes_the_flags_given_over_its_own() {
+    let Some(server) = start(ServerKind::Redis) else {
+        return;
+    };
+    let r = run_clean(
+        &server,
+        &[
+            "--preset",
+            "fanout100",
+            "--subscribers",
+            "5",
+            "--payload",
+            "100",
+        ],
+    );
+    assert_eq!(
+        (r["shape"].as_str(), r["subscribers"].as_u64()),
+        (Some("fanout"), Some(5))
+    );
+    assert_eq!(r["payload"], 100);
+    assert_deliveries(&r, 5);
+    // pairs8 with 3 pairs: the preset's shape, the given count.
+    let r = run_clean(&server, &["--preset", "pairs8", "--subscribers", "3"]);
+    assert_eq!(
+        (r["publishers"].as_u64(), r["subscribers"].as_u64()),
+        (Some(3), Some(3))
+    );
+}
+
+#[test]
+fn compare_applies_the_flags_given_to_every_preset() {
+    if find_redis(&None).is_err() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let (code, out) = bench(&[
+        "compare",
+        "--json",
+        "-q",
+        "--quick",
+        "--servers",
+        "redis",
+        "--shapes",
+        "pairs8,latency-pairs1",
+        "--subscribers",
+        "2",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "1",
+        "--rate",
+        "3000",
+    ]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["duration_s"], 1.0);
+    let overrides = out["overrides"].as_str().expect("overrides");
+    for flag in ["--subscribers 2", "--warmup 0.5", "--rate 3000"] {
+        assert!(overrides.contains(flag), "{overrides}");
+    }
+    let shapes: Vec<&str> = out["shapes"]
+        .as_array()
+        .expect("shapes")
+        .iter()
+        .map(|s| s["shape"].as_str().unwrap_or_default())
+        .collect();
+    // A given --rate replaces the latency preset's own rates.
+    assert_eq!(shapes, ["pairs8", "latency-pairs1@3k"]);
+    for s in out["shapes"].as_array().expect("shapes") {
+        for r in s["cells"][0]["runs"].as_array().expect("runs") {
+            assert_eq!(r["subscribers"], 2);
+            assert_eq!(r["warmup_s"], 0.5);
+            assert_eq!(r["target_rate"], 3000.0);
+            assert_eq!(r["violations"], serde_json::json!([]));
+        }
+    }
+}

@@ -67,9 +67,6 @@ pub struct CompareArgs {
     /// Runs per (shape, server); the table shows medians [default: 3, quick: 1].
     #[arg(long)]
     pub repeat: Option<usize>,
-    /// Seconds of publishing per run [default: 5, quick: 1.5].
-    #[arg(long)]
-    pub duration: Option<f64>,
     /// Pin the servers to these CPUs (e.g. `1`).
     #[arg(long)]
     pub server_cpus: Option<String>,
@@ -152,6 +149,13 @@ pub struct CompareArgs {
     /// against the default user in the same run.
     #[arg(long, value_name = "N")]
     pub acl_patterns: Option<usize>,
+    /// Workload flags: those given override every selected preset
+    /// (`--duration` defaults to 5 s, quick 1.5 s).
+    #[command(flatten)]
+    pub workload: Workload,
+    /// The workload flags given on the command line (filled in by the CLI).
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 /// One column of the table: a server, and how the tool talks to it.
@@ -280,8 +284,17 @@ fn machine() -> Machine {
 /// Runs the comparison; Ok(false) when any run failed verification.
 pub fn main(a: CompareArgs) -> Result<bool> {
     sys::raise_nofile_limit();
-    let cases = select_cases(&a.shapes, &a.latency_rates)?;
+    // A --rate given for the latency presets replaces their rates.
+    let latency_rates = match a.workload.rate {
+        Some(r) if a.latency_rates.is_empty() && a.given.iter().any(|g| g == "rate") => vec![r],
+        _ => a.latency_rates.clone(),
+    };
+    let mut cases = select_cases(&a.shapes, &latency_rates)?;
     let setup = Setup::prepare(&a)?;
+    for case in &mut cases {
+        case.workload = case_workload(case, &a, setup.duration)
+            .with_context(|| format!("shape {}", case.name))?;
+    }
     if !a.quiet {
         eprintln!("{}", setup.banner(cases.len(), &a));
     }
@@ -326,6 +339,22 @@ struct Case {
     preset: &'static Preset,
     name: String,
     rate: Option<f64>,
+    /// The preset's workload, with the flags given on the command line.
+    workload: Workload,
+}
+
+/// A case's workload: the preset (shrunk by --quick), its rate, the run
+/// duration, then every workload flag given on the command line.
+fn case_workload(case: &Case, a: &CompareArgs, duration: f64) -> Result<Workload> {
+    let mut w = Workload::defaults();
+    case.preset.apply(&mut w, a.quick);
+    if case.rate.is_some() {
+        w.rate = case.rate;
+    }
+    w.duration = duration;
+    w.override_with(&a.workload, &a.given)?;
+    w.plan()?;
+    Ok(w)
 }
 
 /// The cases of the presets named by `--shapes` (or the default matrix):
@@ -355,6 +384,7 @@ fn select_cases(names: &[String], latency_rates: &[f64]) -> Result<Vec<Case>> {
                 preset,
                 name: preset.name.to_string(),
                 rate: None,
+                workload: Workload::defaults(),
             });
             continue;
         }
@@ -368,6 +398,7 @@ fn select_cases(names: &[String], latency_rates: &[f64]) -> Result<Vec<Case>> {
                 preset,
                 name: format!("{}@{}", preset.name, matrix::rate_label(r)),
                 rate: Some(r),
+                workload: Workload::defaults(),
             });
         }
     }
@@ -476,7 +507,13 @@ impl Setup {
             client_threads: a.client_threads.unwrap_or(client_cpu_count).max(1),
             ringcast_threads,
             repeat: a.repeat.unwrap_or(if a.quick { 1 } else { 3 }).max(1),
-            duration: a.duration.unwrap_or(if a.quick { 1.5 } else { 5.0 }),
+            duration: if a.given.iter().any(|g| g == "duration") {
+                a.workload.duration
+            } else if a.quick {
+                1.5
+            } else {
+                5.0
+            },
             log_dir,
             remove_logs,
         })
@@ -524,6 +561,26 @@ impl Setup {
             eprintln!("server logs kept in {}", self.log_dir.display());
         }
     }
+}
+
+/// The workload flags given, as typed: `--subscribers 200 --payload 256`.
+fn overrides_text(w: &Workload, given: &[String]) -> String {
+    let mut only = Workload::defaults();
+    // Flags given at their default value still show.
+    let _ = only.override_with(w, given);
+    let v = serde_json::to_value(&only).unwrap_or_default();
+    given
+        .iter()
+        .map(|id| {
+            let flag = format!("--{}", id.replace('_', "-"));
+            match &v[id] {
+                serde_json::Value::Bool(true) => flag,
+                serde_json::Value::String(t) => format!("{flag} {t}"),
+                other => format!("{flag} {other}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The servers `--servers` names to start; `none` for none.
@@ -610,12 +667,7 @@ struct Progress {
 /// Every run of one shape: `repeat` rounds over the columns, alternating
 /// which goes first so drift (thermal, neighbours) hits all alike.
 fn run_shape(case: &Case, setup: &Setup, a: &CompareArgs, progress: &mut Progress) -> ShapeResult {
-    let mut workload = Workload::defaults();
-    case.preset.apply(&mut workload, a.quick);
-    if case.rate.is_some() {
-        workload.rate = case.rate;
-    }
-    workload.duration = setup.duration;
+    let workload = &case.workload;
     let mut cells: Vec<Cell> = setup
         .contenders
         .iter()
@@ -623,7 +675,7 @@ fn run_shape(case: &Case, setup: &Setup, a: &CompareArgs, progress: &mut Progres
             server: c.name.clone(),
             runs: Vec::new(),
             failures: Vec::new(),
-            skipped: c.cannot_run(&workload),
+            skipped: c.cannot_run(workload),
             pid_known: c.pid_known(),
         })
         .collect();
@@ -644,7 +696,7 @@ fn run_shape(case: &Case, setup: &Setup, a: &CompareArgs, progress: &mut Progres
             if cells[i].skipped.is_some() {
                 continue;
             }
-            let outcome = run_one(contender, &workload, a, setup, case.preset.min_workers);
+            let outcome = run_one(contender, workload, a, setup, case.preset.min_workers);
             if !progress.quiet {
                 eprintln!(
                     "[{}/{}] {:<15} {:<width$} run {}/{}  {}",
@@ -703,6 +755,7 @@ fn print_json(setup: &Setup, a: &CompareArgs, results: &[ShapeResult]) -> Result
         ringcast_threads: usize,
         repeat: usize,
         duration_s: f64,
+        overrides: String,
         tls: bool,
         acl_patterns: Option<usize>,
         columns: Vec<String>,
@@ -717,6 +770,7 @@ fn print_json(setup: &Setup, a: &CompareArgs, results: &[ShapeResult]) -> Result
         ringcast_threads: setup.ringcast_threads,
         repeat: setup.repeat,
         duration_s: setup.duration,
+        overrides: overrides_text(&a.workload, &a.given),
         tls: a.tls.tls,
         acl_patterns: a.acl_patterns,
         columns: setup.columns(),
@@ -757,6 +811,12 @@ fn print_table(setup: &Setup, a: &CompareArgs, results: &[ShapeResult], took: Du
         setup.duration,
         took.as_secs_f64()
     );
+    if !a.given.is_empty() {
+        println!(
+            "presets overridden by: {}",
+            overrides_text(&a.workload, &a.given)
+        );
+    }
     if let Some(n) = a.acl_patterns {
         println!(
             "+acl{n}: every connection authenticated as an ACL user with {n} channel patterns, \
