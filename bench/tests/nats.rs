@@ -269,3 +269,36 @@ fn compare_runs_nats_beside_the_others_and_skips_what_it_cannot_express() {
         }
     }
 }
+
+#[test]
+fn a_running_nats_server_is_a_target_too() {
+    let Some(server) = nats() else {
+        return;
+    };
+    let target = format!("gnatsd=127.0.0.1:{},nats", server.port);
+    let (code, out) = bench(&[
+        "compare",
+        "--quick",
+        "--json",
+        "-q",
+        "--duration",
+        "0.3",
+        "--servers",
+        "none",
+        "--target",
+        &target,
+        "--shapes",
+        "pairs1,churn",
+    ]);
+    assert_eq!(code, 0, "{out:#}");
+    let medians = out["medians"].as_array().expect("medians");
+    assert_eq!(medians.len(), 2);
+    assert_eq!(medians[0]["server"], "gnatsd");
+    assert!(medians[0]["delivered msg/s"].as_f64().unwrap_or(0.0) > 0.0);
+    // Its pid is found by its port, so its CPU is measured.
+    assert!(
+        medians[0]["server CPU ns/msg"].as_f64().is_some(),
+        "{out:#}"
+    );
+    assert!(medians[1]["skipped"].as_str().is_some());
+}
