@@ -21,6 +21,16 @@ use crate::lock;
 /// `last_cmd` before the first command (CLIENT LIST shows `cmd=NULL`).
 pub const NO_COMMAND: u16 = u16::MAX;
 
+/// Bits of [`ClientMeta::flags`]: the modes `CLIENT LIST` shows as letters.
+pub mod flags {
+    /// In MONITOR mode (`O`).
+    pub const MONITOR: u8 = 1;
+    /// `CLIENT NO-EVICT on` (`e`).
+    pub const NO_EVICT: u8 = 2;
+    /// `CLIENT NO-TOUCH on` (`T`).
+    pub const NO_TOUCH: u8 = 4;
+}
+
 /// What `CLIENT LIST` shows about a connection, readable from any worker.
 /// The owning worker updates it when the connection's state changes.
 #[derive(Debug)]
@@ -53,6 +63,8 @@ pub struct ClientMeta {
     /// asynchronously until it is freed), but CLIENT KILL no longer counts
     /// it, as Redis frees a client it kills at once.
     pub closing: AtomicBool,
+    /// Modes set by commands ([`flags`]), written by the owning worker.
+    pub flags: AtomicU8,
 }
 
 impl ClientMeta {
@@ -76,7 +88,19 @@ impl ClientMeta {
             last_active_ms: AtomicU64::new(0),
             output_bytes: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
+            flags: AtomicU8::new(0),
         }
+    }
+
+    /// Set or clear mode bits ([`flags`]); only the owning worker writes them.
+    pub fn set_flag(&self, flag: u8, on: bool) {
+        let old = self.flags.load(Ordering::Relaxed);
+        let new = if on { old | flag } else { old & !flag };
+        self.flags.store(new, Ordering::Relaxed);
+    }
+
+    pub fn has_flag(&self, flag: u8) -> bool {
+        self.flags.load(Ordering::Relaxed) & flag != 0
     }
 
     /// Whether the client holds any subscription (CLIENT LIST `flags=P`).

@@ -45,6 +45,15 @@ pub enum LogLevel {
     Warning,
 }
 
+/// How log lines are written (`log-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One line of text per event (the default).
+    Text,
+    /// One JSON object per line, with the event's fields as members.
+    Json,
+}
+
 /// Whether TLS clients must present a certificate (`tls-auth-clients`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsAuthClients {
@@ -160,11 +169,20 @@ pub struct Config {
     pub worker_output_backlog: usize,
     pub enable_debug_command: DebugCommand,
     pub loglevel: LogLevel,
+    pub log_format: LogFormat,
     pub timeout: u64,
     pub tcp_keepalive: u64,
     pub databases: i64,
     pub proto_max_bulk_len: usize,
     pub client_query_buffer_limit: usize,
+    /// Commands that run at least this many microseconds go to the slow
+    /// log (`slowlog-log-slower-than`; -1: off, 0: every command).
+    pub slowlog_log_slower_than: i64,
+    /// Entries the slow log keeps (`slowlog-max-len`).
+    pub slowlog_max_len: u64,
+    /// Events lasting at least this many milliseconds are recorded by the
+    /// latency monitor (`latency-monitor-threshold`; 0: off).
+    pub latency_monitor_threshold: u64,
     /// Port of the Prometheus metrics endpoint (0: off) and its address.
     pub metrics_port: u16,
     pub metrics_bind: String,
@@ -302,11 +320,15 @@ impl Default for Config {
             worker_output_backlog: 16 << 20,
             enable_debug_command: DebugCommand::No,
             loglevel: LogLevel::Notice,
+            log_format: LogFormat::Text,
             timeout: 0,
             tcp_keepalive: 300,
             databases: 16,
             proto_max_bulk_len: 512 << 20,
             client_query_buffer_limit: 1 << 30,
+            slowlog_log_slower_than: 10000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
             metrics_port: 0,
             metrics_bind: "127.0.0.1".to_string(),
             aclfile: String::new(),
@@ -426,6 +448,20 @@ fn parse_num<T: std::str::FromStr>(v: &[String]) -> Result<T, String> {
     one(v)?
         .parse()
         .map_err(|_| "not a valid number".to_string())
+}
+
+/// An integer within Redis's bounds for the parameter, with Redis's reason
+/// when it is not one.
+fn parse_range(v: &[String], min: i64, max: i64) -> Result<i64, String> {
+    let n: i64 = one(v)?
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(n)
 }
 
 /// Memory sizes as Redis writes them: `32mb`, `8m`, `1gb`, `1024`.
@@ -790,6 +826,36 @@ pub static PARAMS: &[Param] = &[
         get: |c| c.client_query_buffer_limit.to_string(),
     },
     Param {
+        name: "slowlog-log-slower-than",
+        live: true,
+        help: "log commands that run at least this many microseconds (-1: off, 0: all)",
+        set: |c, v| {
+            c.slowlog_log_slower_than = parse_range(v, -1, i64::MAX)?;
+            Ok(())
+        },
+        get: |c| c.slowlog_log_slower_than.to_string(),
+    },
+    Param {
+        name: "slowlog-max-len",
+        live: true,
+        help: "entries the slow log keeps",
+        set: |c, v| {
+            c.slowlog_max_len = parse_range(v, 0, i64::MAX)? as u64;
+            Ok(())
+        },
+        get: |c| c.slowlog_max_len.to_string(),
+    },
+    Param {
+        name: "latency-monitor-threshold",
+        live: true,
+        help: "record latency events of at least this many milliseconds (0: off)",
+        set: |c, v| {
+            c.latency_monitor_threshold = parse_range(v, 0, i64::MAX)? as u64;
+            Ok(())
+        },
+        get: |c| c.latency_monitor_threshold.to_string(),
+    },
+    Param {
         name: "tls-port",
         live: false,
         help: "TLS port to listen on (0: no TLS)",
@@ -982,6 +1048,26 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
         get: |c| c.metrics_bind.clone(),
+    },
+    Param {
+        name: "log-format",
+        live: false,
+        help: "text | json: one JSON object per log line",
+        set: |c, v| {
+            c.log_format = match one(v)?.to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err("expects text or json".into()),
+            };
+            Ok(())
+        },
+        get: |c| {
+            match c.log_format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            }
+            .to_string()
+        },
     },
 ];
 

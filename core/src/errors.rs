@@ -241,6 +241,21 @@ pub fn hello_syntax(option: &[u8]) -> Vec<u8> {
     )
 }
 
+/// A command that reads or writes keys (or may be replicated, as PUBLISH)
+/// sent by a monitor, which Redis marks as a replica.
+pub const REPLICA_KEYSPACE: &str = "ERR Replica can't interact with the keyspace";
+/// `SLOWLOG GET` with a count below -1 or not a number.
+pub const SLOWLOG_COUNT: &str = "ERR count should be greater than or equal to -1";
+
+/// `LATENCY GRAPH` of an event without samples.
+pub fn no_latency_samples(event: &[u8]) -> Vec<u8> {
+    quoted(
+        "ERR No samples available for event '",
+        c_str(event, usize::MAX),
+        "'",
+    )
+}
+
 fn quoted(before: &str, echoed: &[u8], after: &str) -> Vec<u8> {
     let mut e = Vec::with_capacity(before.len() + echoed.len() + after.len());
     e.extend_from_slice(before.as_bytes());

@@ -17,13 +17,16 @@ pub mod errors;
 pub mod frame;
 pub mod glob;
 pub mod hub;
+pub mod latency;
 pub mod mesh;
+pub mod monitor;
 pub mod output;
 pub mod registry;
 pub mod resp;
 pub mod router;
 pub mod session;
 pub mod shared;
+pub mod slowlog;
 pub mod stats;
 
 /// The Redis version ringcast's protocol behaviour follows. Clients gate

@@ -46,6 +46,8 @@ pub struct Session {
     pub channels: Subscriptions,
     pub patterns: Subscriptions,
     pub shard_channels: Subscriptions,
+    /// In MONITOR mode: sees every command run, may not touch the keyspace.
+    pub monitor: bool,
     pub meta: Arc<ClientMeta>,
 }
 
@@ -68,6 +70,7 @@ impl Session {
             channels: Subscriptions::default(),
             patterns: Subscriptions::default(),
             shard_channels: Subscriptions::default(),
+            monitor: false,
             meta,
         }
     }

@@ -15,8 +15,11 @@ use crate::WorkerId;
 use crate::acl::Acl;
 use crate::client::Clients;
 use crate::config::Config;
+use crate::latency::LatencyMonitor;
 use crate::mesh::Doorbells;
+use crate::monitor::MonitorFeed;
 use crate::registry::Registry;
+use crate::slowlog::SlowLog;
 use crate::stats::{ErrorStats, ProcessStats, WorkerStats, WorkerTotals};
 
 /// Facts about the running process, fixed at start.
@@ -70,6 +73,10 @@ pub struct Shared {
     pub errors: ErrorStats,
     /// ACL users, the ACL log and its counters.
     pub acl: Acl,
+    /// What operators watch: the MONITOR feed, the slow log, the latency monitor.
+    pub monitors: MonitorFeed,
+    pub slowlog: SlowLog,
+    pub latency: LatencyMonitor,
 }
 
 impl Shared {
@@ -92,6 +99,9 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             process: ProcessStats::default(),
             errors: ErrorStats::default(),
+            monitors: MonitorFeed::new(workers),
+            slowlog: SlowLog::default(),
+            latency: LatencyMonitor::new(workers),
         }
     }
 

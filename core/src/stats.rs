@@ -107,7 +107,6 @@ pub struct WorkerStats {
     pub commands_processed: AtomicU64,
     pub messages_published: AtomicU64,
     pub messages_delivered: AtomicU64,
-    pub output_limit_disconnections: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub inbound_depth: AtomicU64,
@@ -123,9 +122,8 @@ pub struct WorkerStats {
     /// Read and write calls that moved data (INFO `total_reads_processed` / `total_writes_processed`).
     pub reads_processed: AtomicU64,
     pub writes_processed: AtomicU64,
-    pub query_buffer_disconnections: AtomicU64,
-    /// Idle clients closed by `timeout`.
-    pub idle_timeouts: AtomicU64,
+    /// Connections closed, by why ([`Disconnect`] as the index).
+    pub disconnections: [AtomicU64; Disconnect::COUNT],
     /// Failed AUTH / HELLO AUTH attempts (INFO `acl_access_denied_auth`).
     pub auth_denied: AtomicU64,
     /// Gauges refreshed by the worker's cron: output bytes held for its
@@ -143,12 +141,75 @@ pub struct WorkerStats {
 }
 
 impl WorkerStats {
+    /// Connections closed for this reason.
+    pub fn disconnections(&self, why: Disconnect) -> &AtomicU64 {
+        &self.disconnections[why as usize]
+    }
+
     pub fn add(counter: &AtomicU64, n: u64) {
         // Single writer: a load + store is enough and avoids a locked RMW.
         counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
     }
     pub fn sub(counter: &AtomicU64, n: u64) {
         counter.store(counter.load(Relaxed).wrapping_sub(n), Relaxed);
+    }
+}
+
+/// Why a connection closed: the `reason` label of the metrics endpoint's
+/// `ringcast_disconnections_total` and of the disconnect log line. Each
+/// connection is counted once, under the first reason that ends it (a
+/// client that sends QUIT and then hangs up has quit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disconnect {
+    /// QUIT.
+    Quit,
+    /// The client closed its side, or reading from or writing to it failed.
+    HangUp,
+    /// A malformed request (the error is sent, then the connection closes),
+    /// or one that looks like HTTP (closed at once).
+    ProtocolError,
+    /// Over `client-output-buffer-limit`, or over the output allowed a
+    /// client that never authenticated.
+    OutputBufferLimit,
+    /// Over `client-query-buffer-limit`.
+    QueryBufferLimit,
+    /// Idle for longer than `timeout`.
+    IdleTimeout,
+    /// `CLIENT KILL`.
+    Killed,
+    /// Its ACL user was deleted or changed so that it may not stay.
+    AclRevoked,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl Disconnect {
+    pub const COUNT: usize = 9;
+    pub const ALL: [Disconnect; Disconnect::COUNT] = [
+        Disconnect::Quit,
+        Disconnect::HangUp,
+        Disconnect::ProtocolError,
+        Disconnect::OutputBufferLimit,
+        Disconnect::QueryBufferLimit,
+        Disconnect::IdleTimeout,
+        Disconnect::Killed,
+        Disconnect::AclRevoked,
+        Disconnect::Shutdown,
+    ];
+
+    /// The label value, as metrics and logs show it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Disconnect::Quit => "quit",
+            Disconnect::HangUp => "hangup",
+            Disconnect::ProtocolError => "protocol_error",
+            Disconnect::OutputBufferLimit => "output_buffer_limit",
+            Disconnect::QueryBufferLimit => "query_buffer_limit",
+            Disconnect::IdleTimeout => "idle_timeout",
+            Disconnect::Killed => "killed",
+            Disconnect::AclRevoked => "acl_revoked",
+            Disconnect::Shutdown => "shutdown",
+        }
     }
 }
 
@@ -345,6 +406,17 @@ pub fn format_cpu(us: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_disconnect_reason_has_its_own_slot_and_label() {
+        for (i, why) in Disconnect::ALL.iter().enumerate() {
+            assert_eq!(*why as usize, i);
+        }
+        let mut labels: Vec<_> = Disconnect::ALL.iter().map(|d| d.label()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), Disconnect::COUNT);
+    }
 
     #[test]
     fn instantaneous_rate_averages_the_last_sixteen_intervals() {

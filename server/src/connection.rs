@@ -1,6 +1,7 @@
 //! One client connection on its worker: a reader task that feeds the hub and
 //! a writer task that sends what the hub queued, one (vectored) write per
-//! event-loop turn. A TLS connection has the same two tasks around its
+//! event-loop turn (large batches first with a non-blocking `sendmsg`, see
+//! [`DIRECT_WRITE_MIN`]). A TLS connection has the same two tasks around its
 //! rustls session (`crate::tls`): the reader decrypts, the writer encrypts
 //! and is the only one to write to the socket.
 //!
@@ -284,6 +285,12 @@ async fn write_loop<W: AsyncWriteRent>(
             Some(Output::Write(n)) => {
                 let ok = if let Some(session) = &tls {
                     tls::write_batch(&mut wr, session, &batch).await.is_ok()
+                } else if n >= DIRECT_WRITE_MIN && worker.uring() {
+                    match send_now(fd, &mut batch) {
+                        Ok(true) => true,
+                        Ok(false) => writev_all(&mut wr, &mut batch).await.is_ok(),
+                        Err(_) => false,
+                    }
                 } else if batch.len() == 1 {
                     let one = batch.pop().unwrap_or_default();
                     wr.write_all(one).await.0.is_ok()
@@ -303,6 +310,77 @@ async fn write_loop<W: AsyncWriteRent>(
         }
     }
     shutdown(fd);
+}
+
+/// Batches at least this large are written at once with a non-blocking
+/// `sendmsg` rather than through io_uring. An io_uring write's completion is
+/// seen only when the worker next waits for events, and until then its
+/// bytes still count against the connection's output limit although the
+/// kernel took them long ago; with large messages a subscriber that reads
+/// could be cut off for what it already has. A direct write is known to be
+/// done as it returns (as Redis writes). Small batches stay on io_uring,
+/// where one system call submits the sends of many connections.
+const DIRECT_WRITE_MIN: usize = 16 * 1024;
+
+/// Send what the socket takes now, without waiting: whole frames sent are
+/// removed from `batch`, a frame sent in part is advanced. True when all
+/// of it went.
+fn send_now(fd: RawFd, batch: &mut Vec<Bytes>) -> std::io::Result<bool> {
+    let mut start = 0;
+    while start < batch.len() {
+        let end = (start + IOV_MAX).min(batch.len());
+        let mut iovecs: Vec<libc::iovec> = batch[start..end]
+            .iter()
+            .map(|b| libc::iovec {
+                iov_base: b.as_ptr() as *mut _,
+                iov_len: b.len(),
+            })
+            .collect();
+        // SAFETY: msghdr is plain data; every iovec points into a `Bytes`
+        // of `batch`, alive and unmoved for the duration of the call, which
+        // only reads them.
+        let sent = unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = iovecs.as_mut_ptr();
+            msg.msg_iovlen = iovecs.len() as _;
+            libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+        };
+        if sent < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.kind() {
+                std::io::ErrorKind::WouldBlock => {
+                    batch.drain(..start);
+                    Ok(false)
+                }
+                std::io::ErrorKind::Interrupted => continue,
+                _ => Err(e),
+            };
+        }
+        start = consume(batch, start, sent as usize);
+        if start < end {
+            // The socket took less than offered: it is full for now.
+            batch.drain(..start);
+            return Ok(false);
+        }
+    }
+    batch.clear();
+    Ok(true)
+}
+
+/// `n` bytes of `batch[start..]` were sent: returns the index of the first
+/// frame not sent whole, advanced past what of it was sent.
+fn consume(batch: &mut [Bytes], mut start: usize, mut n: usize) -> usize {
+    while n > 0 && start < batch.len() {
+        let b = &mut batch[start];
+        if n >= b.len() {
+            n -= b.len();
+            start += 1;
+        } else {
+            b.advance(n);
+            n = 0;
+        }
+    }
+    start
 }
 
 /// Shared frames handed to one writev; owning them keeps the memory valid
@@ -341,20 +419,11 @@ async fn writev_all<W: AsyncWriteRent>(wr: &mut W, batch: &mut [Bytes]) -> std::
                 iovecs,
             })
             .await;
-        let mut n = res?;
+        let n = res?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        while n > 0 && start < batch.len() {
-            let b = &mut batch[start];
-            if n >= b.len() {
-                n -= b.len();
-                start += 1;
-            } else {
-                b.advance(n);
-                n = 0;
-            }
-        }
+        start = consume(batch, start, n);
     }
     Ok(())
 }

@@ -5,6 +5,8 @@
 mod acceptor;
 mod backend;
 mod connection;
+mod health;
+mod logging;
 mod memory;
 mod metrics;
 mod open_files;
@@ -20,7 +22,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, bail};
 use crossbeam_channel::Sender;
-use ringcast_core::config::{AclFiles, AclStore, Config, LogLevel, OpenFiles, TlsCheck};
+use ringcast_core::config::{AclFiles, AclStore, Config, OpenFiles, TlsCheck};
 use ringcast_core::frame::SharedMessage;
 use ringcast_core::mesh::{Doorbells, Endpoint};
 use ringcast_core::shared::{ServerInfo, Shared};
@@ -35,7 +37,12 @@ fn main() {
     match run() {
         Ok(()) => {}
         Err(e) => {
-            eprintln!("ringcast: {e:#}");
+            if logging::active() {
+                // In the log's own format (a JSON line under `log-format json`).
+                tracing::error!("{e:#}");
+            } else {
+                eprintln!("ringcast: {e:#}");
+            }
             std::process::exit(1);
         }
     }
@@ -62,37 +69,6 @@ fn load_config(args: &[String]) -> anyhow::Result<(Config, String)> {
     Ok((config, file))
 }
 
-fn level_filter(level: LogLevel) -> tracing_subscriber::filter::LevelFilter {
-    use tracing_subscriber::filter::LevelFilter;
-    match level {
-        LogLevel::Debug => LevelFilter::TRACE,
-        LogLevel::Verbose => LevelFilter::DEBUG,
-        LogLevel::Notice => LevelFilter::INFO,
-        LogLevel::Warning => LevelFilter::WARN,
-    }
-}
-
-/// Logs to stderr at `level`; the returned function changes the level of the
-/// running subscriber (`CONFIG SET loglevel`).
-fn init_logging(level: LogLevel) -> sampler::SetLogLevel {
-    use tracing_subscriber::prelude::*;
-    let (filter, handle) = tracing_subscriber::reload::Layer::new(level_filter(level));
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-        )
-        .init();
-    Box::new(move |level| {
-        if handle.modify(|f| *f = level_filter(level)).is_ok() {
-            tracing::info!("log level set to {level:?}");
-        }
-    })
-}
-
 fn run_id() -> String {
     let mut bytes = [0u8; 20];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
@@ -108,7 +84,7 @@ fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let (mut config, config_file) = load_config(&args)?;
-    let set_log_level = init_logging(config.loglevel);
+    let set_log_level = logging::init(config.loglevel, config.log_format);
     let cpus = worker::usable_cpus();
     settle(&mut config, &cpus)?;
     let backend = backend::choose(config.io_backend).map_err(anyhow::Error::msg)?;
@@ -123,7 +99,8 @@ fn run() -> anyhow::Result<()> {
     let info = server_info(&config, &listeners, backend, config_file);
     let shared = Arc::new(Shared::new(config, info, doorbells.clone()));
     shared.load_acl().map_err(anyhow::Error::msg)?;
-    start_observers(&shared, set_log_level)?;
+    let readiness = health::Readiness::new(shared.info.workers);
+    start_observers(&shared, &readiness, set_log_level)?;
     tracing::info!(
         "ringcast {} (redis protocol {}) pid={} workers={} backend={} port={} tls-port={}",
         ringcast_core::VERSION,
@@ -136,12 +113,13 @@ fn run() -> anyhow::Result<()> {
     );
     // Either a signal or a worker exiting early ends the wait below.
     let (events_tx, events) = crossbeam_channel::unbounded::<String>();
-    let workers = start_workers(&shared, endpoints, backend, &cpus, &events_tx)?;
+    let workers = start_workers(&shared, &readiness, endpoints, backend, &cpus, &events_tx)?;
     let kinds: Vec<&str> = ["tcp", "tls"]
         .into_iter()
         .filter(|kind| listeners.iter().any(|l| l.kind() == *kind))
         .collect();
     let acceptors = start_acceptors(listeners, &shared, &workers.senders, tls)?;
+    readiness.accepting();
     for kind in kinds {
         tracing::info!("Ready to accept connections {kind}");
     }
@@ -169,11 +147,11 @@ fn answer_without_starting(args: &[String]) -> bool {
 }
 
 /// Settle what the configuration leaves to the machine: the number of
-/// workers (every usable core by default) and `maxclients`, fitted to the
+/// workers (every usable core, within the CPU quota, by default) and `maxclients`, fitted to the
 /// open-file limit now and on every `CONFIG SET`.
 fn settle(config: &mut Config, cpus: &[usize]) -> anyhow::Result<()> {
     if config.threads == 0 {
-        config.threads = cpus.len().clamp(1, ringcast_core::registry::MAX_WORKERS);
+        config.threads = worker::default_count(cpus.len());
     }
     let reserved = open_files::reserved(config.threads, config.metrics_port != 0);
     config.maxclients = open_files::fit_maxclients(config.maxclients, reserved)?;
@@ -284,19 +262,24 @@ fn server_info(
 /// configured, the metrics endpoint.
 fn start_observers(
     shared: &Arc<Shared>,
-    set_log_level: sampler::SetLogLevel,
+    readiness: &Arc<health::Readiness>,
+    set_log_level: logging::SetLogLevel,
 ) -> anyhow::Result<()> {
     sampler::spawn(shared.clone(), set_log_level).context("cannot start the sampler thread")?;
     let config = shared.config.load();
     if config.metrics_port != 0 {
-        metrics::spawn(shared.clone(), &config.metrics_bind, config.metrics_port).with_context(
-            || {
-                format!(
-                    "cannot serve metrics on {}:{}",
-                    config.metrics_bind, config.metrics_port
-                )
-            },
-        )?;
+        metrics::spawn(
+            shared.clone(),
+            readiness.clone(),
+            &config.metrics_bind,
+            config.metrics_port,
+        )
+        .with_context(|| {
+            format!(
+                "cannot serve metrics on {}:{}",
+                config.metrics_bind, config.metrics_port
+            )
+        })?;
     }
     Ok(())
 }
@@ -310,6 +293,7 @@ struct Workers {
 /// One worker thread per mesh endpoint; each reports on `events` when it exits.
 fn start_workers(
     shared: &Arc<Shared>,
+    readiness: &Arc<health::Readiness>,
     endpoints: Vec<Endpoint<SharedMessage>>,
     backend: backend::Backend,
     cpus: &[usize],
@@ -325,6 +309,7 @@ fn start_workers(
         let spec = worker::WorkerSpec {
             id,
             shared: shared.clone(),
+            readiness: readiness.clone(),
             endpoint,
             incoming: rx,
             backend,

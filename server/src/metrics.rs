@@ -1,4 +1,8 @@
-//! `--metrics-port`: Prometheus metrics over HTTP, on a thread of its own.
+//! `--metrics-port`: Prometheus metrics over HTTP, on a thread of its own,
+//! with the probes an orchestrator asks: `GET /healthz` (200 while the
+//! process is up) and `GET /readyz` (200 once the listeners accept and
+//! every worker runs, 503 before that and from the start of shutdown; see
+//! `crate::health`).
 //!
 //! Every figure is read at scrape time from the counters workers already keep
 //! (`Shared::stats`, single-writer atomics) and from the sampler's process
@@ -7,7 +11,7 @@
 //! histogram is the merge of the per-worker bucket counters.
 //!
 //! The HTTP side is a hand-written handler rather than an HTTP crate: it
-//! serves one fixed resource (`GET /metrics`) to a scraper that connects
+//! serves three fixed resources to a scraper or a probe that connects
 //! every few seconds, one request per connection, so all it needs is to read
 //! a request head and write one response; a server library would add
 //! threads, parsing and dependencies for features this never uses.
@@ -45,13 +49,16 @@ use prometheus_client::registry::Registry;
 use ringcast_core::registry::Namespace;
 use ringcast_core::shared::Shared;
 use ringcast_core::stats::LatencySnapshot;
-use ringcast_core::stats::WorkerStats;
+use ringcast_core::stats::{Disconnect, WorkerStats};
+
+use crate::health::Readiness;
 
 /// Connections served at once.
 pub(crate) const MAX_CONNECTIONS: usize = 16;
-/// Descriptors the endpoint may hold: its connections, its listener and its
-/// runtime's epoll instance and waker.
-pub(crate) const DESCRIPTORS: usize = MAX_CONNECTIONS + 3;
+/// Descriptors the endpoint may hold: its connections, its listener, its
+/// runtime's epoll instance and waker, and `/proc/self/fd` while a scrape
+/// counts the open descriptors.
+pub(crate) const DESCRIPTORS: usize = MAX_CONNECTIONS + 4;
 /// Longest request head read before answering 431 (scrapers send a few hundred bytes).
 const MAX_REQUEST: usize = 8 * 1024;
 /// Time a connection has, from accept, to send its request and take the response.
@@ -60,7 +67,12 @@ const DEADLINE: Duration = Duration::from_secs(5);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// Bind the endpoint (so a bad address fails at startup) and serve it.
-pub(crate) fn spawn(shared: Arc<Shared>, bind: &str, port: u16) -> anyhow::Result<()> {
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    readiness: Arc<Readiness>,
+    bind: &str,
+    port: u16,
+) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind((bind, port))?;
     listener.set_nonblocking(true)?;
     tracing::info!(
@@ -70,7 +82,15 @@ pub(crate) fn spawn(shared: Arc<Shared>, bind: &str, port: u16) -> anyhow::Resul
             .map_or_else(|_| format!("{bind}:{port}"), |a| a.to_string())
     );
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Figures(shared)));
+    registry.register_collector(Box::new(Figures {
+        shared: shared.clone(),
+        started: process_start_time(&shared),
+    }));
+    let site = Site {
+        registry,
+        readiness,
+        shared,
+    };
     // The runtime is built on its thread; startup waits to hear it was.
     let (built_tx, built) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -84,7 +104,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, bind: &str, port: u16) -> anyhow::Resul
                 }
             };
             let _ = built_tx.send(Ok(()));
-            if let Err(e) = rt.block_on(serve(listener, registry)) {
+            if let Err(e) = rt.block_on(serve(listener, site)) {
                 tracing::error!("metrics endpoint stopped: {e}");
             }
         })?;
@@ -92,18 +112,25 @@ pub(crate) fn spawn(shared: Arc<Shared>, bind: &str, port: u16) -> anyhow::Resul
     Ok(())
 }
 
-async fn serve(listener: std::net::TcpListener, registry: Registry) -> io::Result<()> {
+/// What the endpoint answers from.
+struct Site {
+    registry: Registry,
+    readiness: Arc<Readiness>,
+    shared: Arc<Shared>,
+}
+
+async fn serve(listener: std::net::TcpListener, site: Site) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
-    let registry = Rc::new(registry);
+    let site = Rc::new(site);
     let places = Rc::new(Places::new(MAX_CONNECTIONS));
     let mut last_error_logged: Option<Instant> = None;
     loop {
         let place = places.take().await;
         match listener.accept().await {
             Ok((stream, _)) => {
-                let registry = registry.clone();
+                let site = site.clone();
                 monoio::spawn(async move {
-                    match monoio::time::timeout(DEADLINE, respond(stream, &registry)).await {
+                    match monoio::time::timeout(DEADLINE, respond(stream, &site)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => tracing::debug!("metrics request: {e}"),
                         Err(_) => tracing::debug!(
@@ -175,9 +202,9 @@ enum Request {
     TooLarge,
 }
 
-async fn respond(mut stream: TcpStream, registry: &Registry) -> io::Result<()> {
+async fn respond(mut stream: TcpStream, site: &Site) -> io::Result<()> {
     let request = read_request(&mut stream).await?;
-    let (res, _) = stream.write_all(answer(&request, registry)).await;
+    let (res, _) = stream.write_all(answer(&request, site)).await;
     res.map(drop)
 }
 
@@ -202,7 +229,7 @@ async fn read_request(stream: &mut TcpStream) -> io::Result<Request> {
 }
 
 /// The whole response (head and body) to a request.
-fn answer(request: &Request, registry: &Registry) -> Vec<u8> {
+fn answer(request: &Request, site: &Site) -> Vec<u8> {
     let (head, complete) = match request {
         Request::Complete(h) => (h.as_slice(), true),
         Request::Partial(h) => (h.as_slice(), false),
@@ -226,7 +253,7 @@ fn answer(request: &Request, registry: &Registry) -> Vec<u8> {
     match (method, path) {
         (b"GET" | b"HEAD", b"/metrics") => {
             let mut body = String::new();
-            match prometheus_client::encoding::prometheus_text::encode(&mut body, registry) {
+            match prometheus_client::encoding::prometheus_text::encode(&mut body, &site.registry) {
                 Ok(()) => response(
                     "200 OK",
                     prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
@@ -236,9 +263,22 @@ fn answer(request: &Request, registry: &Registry) -> Vec<u8> {
                 Err(_) => response("500 Internal Server Error", "text/plain", "", with_body),
             }
         }
-        (b"GET" | b"HEAD", _) => {
-            response("404 Not Found", "text/plain", "try /metrics\n", with_body)
-        }
+        (b"GET" | b"HEAD", b"/healthz") => response("200 OK", "text/plain", "ok\n", with_body),
+        (b"GET" | b"HEAD", b"/readyz") => match site.readiness.check(&site.shared) {
+            Ok(()) => response("200 OK", "text/plain", "ready\n", with_body),
+            Err(why) => response(
+                "503 Service Unavailable",
+                "text/plain",
+                &format!("not ready: {why}\n"),
+                with_body,
+            ),
+        },
+        (b"GET" | b"HEAD", _) => response(
+            "404 Not Found",
+            "text/plain",
+            "try /metrics, /healthz or /readyz\n",
+            with_body,
+        ),
         _ if !complete => response("400 Bad Request", "text/plain", "", true),
         _ => response("405 Method Not Allowed", "text/plain", "", true),
     }
@@ -257,7 +297,11 @@ fn response(status: &str, content_type: &str, body: &str, with_body: bool) -> Ve
 }
 
 /// Reads every figure at scrape time.
-struct Figures(Arc<Shared>);
+struct Figures {
+    shared: Arc<Shared>,
+    /// `process_start_time_seconds`.
+    started: f64,
+}
 
 impl std::fmt::Debug for Figures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -294,7 +338,7 @@ impl Figures {
         field: Field,
     ) -> std::fmt::Result {
         let mut m = e.encode_descriptor(name, help, None, kind)?;
-        for (w, stats) in self.0.stats.iter().enumerate() {
+        for (w, stats) in self.shared.stats.iter().enumerate() {
             let labels = [("worker", w.to_string())];
             let series = m.encode_family(&labels)?;
             let v = field(stats).load(Relaxed);
@@ -308,7 +352,7 @@ impl Figures {
 }
 
 /// The per-worker figures, each exported with a `worker` label.
-const WORKER_FIGURES: [(&str, &str, MetricType, Field); 15] = [
+const WORKER_FIGURES: [(&str, &str, MetricType, Field); 12] = [
     (
         "ringcast_connected_clients",
         "Clients connected",
@@ -344,24 +388,6 @@ const WORKER_FIGURES: [(&str, &str, MetricType, Field); 15] = [
         "Messages queued for subscribers (one per receiving subscription)",
         MetricType::Counter,
         |s| &s.messages_delivered,
-    ),
-    (
-        "ringcast_output_buffer_disconnections",
-        "Clients closed for crossing client-output-buffer-limit",
-        MetricType::Counter,
-        |s| &s.output_limit_disconnections,
-    ),
-    (
-        "ringcast_query_buffer_disconnections",
-        "Clients closed for crossing client-query-buffer-limit",
-        MetricType::Counter,
-        |s| &s.query_buffer_disconnections,
-    ),
-    (
-        "ringcast_idle_timeout_disconnections",
-        "Idle clients closed by timeout",
-        MetricType::Counter,
-        |s| &s.idle_timeouts,
     ),
     (
         "ringcast_error_replies",
@@ -408,6 +434,7 @@ impl Collector for Figures {
         for (name, help, kind, field) in WORKER_FIGURES {
             self.per_worker(e, name, help, kind, field)?;
         }
+        self.disconnections(e)?;
         self.worker_cpu(e)?;
         self.server_figures(e)?;
         self.process_figures(e)?;
@@ -417,7 +444,7 @@ impl Collector for Figures {
 
 impl Figures {
     fn build_info(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
-        let sh = &self.0;
+        let sh = &self.shared;
         let info = [
             ("version", ringcast_core::VERSION.to_string()),
             ("redis_version", ringcast_core::REDIS_VERSION.to_string()),
@@ -432,6 +459,28 @@ impl Figures {
         ConstGauge::new(1i64).encode(m.encode_family(&info)?)
     }
 
+    /// One series per worker and reason (`hub::closing`), every reason
+    /// present from the start so that `rate()` sees the first one.
+    fn disconnections(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
+        let mut m = e.encode_descriptor(
+            "ringcast_disconnections",
+            "Connections closed, by reason: quit, hangup (closed by the client or a failed read or write), protocol_error, output_buffer_limit, query_buffer_limit, idle_timeout, killed (CLIENT KILL), acl_revoked, shutdown",
+            None,
+            MetricType::Counter,
+        )?;
+        for (w, stats) in self.shared.stats.iter().enumerate() {
+            for why in Disconnect::ALL {
+                let labels = [
+                    ("worker", w.to_string()),
+                    ("reason", why.label().to_string()),
+                ];
+                ConstCounter::new(stats.disconnections(why).load(Relaxed))
+                    .encode(m.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+
     fn worker_cpu(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
         let mut m = e.encode_descriptor(
             "ringcast_worker_cpu_seconds",
@@ -439,7 +488,7 @@ impl Figures {
             None,
             MetricType::Counter,
         )?;
-        for (w, s) in self.0.stats.iter().enumerate() {
+        for (w, s) in self.shared.stats.iter().enumerate() {
             let us = s.cpu_user_us.load(Relaxed) + s.cpu_sys_us.load(Relaxed);
             ConstCounter::new(us as f64 / 1e6)
                 .encode(m.encode_family(&[("worker", w.to_string())])?)?;
@@ -449,7 +498,7 @@ impl Figures {
 
     /// Figures of the whole server: refused connections and the registry.
     fn server_figures(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
-        let sh = &self.0;
+        let sh = &self.shared;
         self.counter(
             e,
             "ringcast_rejected_connections",
@@ -477,8 +526,28 @@ impl Figures {
         Ok(())
     }
 
+    /// The process figures of the Prometheus client libraries, by their
+    /// names and units (client_golang's process collector), then ringcast's.
     fn process_figures(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
-        let p = &self.0.process;
+        let p = &self.shared.process;
+        let m = e.encode_descriptor(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(self.started).encode(m)?;
+        if let Some(n) = open_fds() {
+            self.gauge(e, "process_open_fds", "Number of open file descriptors", n)?;
+        }
+        if let Some(n) = max_fds() {
+            self.gauge(
+                e,
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                n,
+            )?;
+        }
         self.gauge(
             e,
             "process_resident_memory_bytes",
@@ -503,7 +572,7 @@ impl Figures {
 
     fn delivery_latency(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
         let mut latency = LatencySnapshot::default();
-        for s in self.0.stats.iter() {
+        for s in self.shared.stats.iter() {
             s.delivery_latency.merge_into(&mut latency);
         }
         let mut m = e.encode_descriptor(
@@ -519,4 +588,54 @@ impl Figures {
             None,
         )
     }
+}
+
+/// When the process started, in seconds since the Unix epoch: as the
+/// Prometheus clients compute it, its start in clock ticks after boot
+/// (`/proc/self/stat`, field 22) plus the boot time (`btime` of
+/// `/proc/stat`); else now less the server's uptime.
+fn process_start_time(shared: &Shared) -> f64 {
+    from_proc_stat().unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        now.saturating_sub(shared.info.started.elapsed())
+            .as_secs_f64()
+    })
+}
+
+fn from_proc_stat() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count
+    // fields from the last `)`, which ends it; field 3 comes next.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let ticks: u64 = after_name.split_whitespace().nth(22 - 3)?.parse().ok()?;
+    let boot: u64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| boot as f64 + ticks as f64 / hz as f64)
+}
+
+/// Descriptors the process has open (entries of `/proc/self/fd`, less the
+/// one reading it).
+fn open_fds() -> Option<i64> {
+    let n = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    Some(n.saturating_sub(1) as i64)
+}
+
+/// The soft open-file limit (`RLIMIT_NOFILE`).
+fn max_fds() -> Option<i64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes into the rlimit it is given.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (rc == 0).then(|| i64::try_from(limit.rlim_cur).unwrap_or(i64::MAX))
 }

@@ -11,12 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use ringcast_core::config::LogLevel;
 use ringcast_core::shared::Shared;
 use ringcast_core::stats::{CpuTimes, ProcessSample, Sampler};
 
-/// Applies a new log level to the running subscriber.
-pub(crate) type SetLogLevel = Box<dyn Fn(LogLevel) + Send>;
+use crate::logging::SetLogLevel;
 
 pub(crate) fn spawn(shared: Arc<Shared>, set_log_level: SetLogLevel) -> std::io::Result<()> {
     let _ = shared.process.allocator.set(allocator_name());

@@ -59,6 +59,8 @@ pub struct Opts {
     /// Listen for TLS too, on a port of its own (`--tls-port`); the
     /// certificate flags go in `extra_args`.
     pub tls_port: bool,
+    /// A config file, given as the first argument (the flags override it).
+    pub config_file: Option<PathBuf>,
 }
 
 impl Opts {
@@ -76,7 +78,14 @@ impl Opts {
             open_files_limit: None,
             extra_args: Vec::new(),
             tls_port: false,
+            config_file: None,
         }
+    }
+    /// Starts the server with this config file (the harness's flags, such
+    /// as the port, still override it).
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Opts {
+        self.config_file = Some(path.into());
+        self
     }
     /// Also listen for TLS, on a free port ([`Server::tls_port`]).
     pub fn tls_port(mut self) -> Opts {
@@ -201,7 +210,8 @@ impl Server {
     fn try_start(opts: &Opts, target: Target, port: u16) -> Result<Server, String> {
         let tls_port = opts.tls_port.then(free_port);
         let mut cmd = Command::new(binary(target));
-        cmd.args(opts.args(target, port, tls_port))
+        cmd.args(&opts.config_file)
+            .args(opts.args(target, port, tls_port))
             // Plain log lines: the readiness check looks for a phrase in them.
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -384,7 +394,12 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits (bounded) for the process to exit.
-    pub fn terminate(mut self) -> ExitStatus {
+    pub fn terminate(self) -> ExitStatus {
+        self.terminate_with_log().0
+    }
+
+    /// [`Server::terminate`], and everything the server wrote until it exited.
+    pub fn terminate_with_log(mut self) -> (ExitStatus, String) {
         let mut child = self.child.take().expect("server running");
         signal(&child, libc::SIGTERM);
         let status = wait_bounded(&mut child, PATIENCE).unwrap_or_else(|| {
@@ -396,7 +411,7 @@ impl Server {
             )
         });
         self.join_log_readers();
-        status
+        (status, self.log())
     }
 
     fn join_log_readers(&mut self) {

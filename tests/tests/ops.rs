@@ -475,7 +475,7 @@ mod metrics {
             "ringcast_messages_published_total",
             "ringcast_messages_delivered_total",
             "ringcast_inbound_ring_depth",
-            "ringcast_output_buffer_disconnections_total",
+            "ringcast_disconnections_total",
             "ringcast_rejected_connections_total",
             "ringcast_delivery_latency_seconds_count",
             "process_resident_memory_bytes",

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::Bytes;
 
 use super::{CommandSpec, Ctx, Exec, cmd, help};
-use crate::client::ClientMeta;
+use crate::client::{ClientMeta, flags};
 use crate::errors;
 use crate::lock;
 use crate::resp::encode;
@@ -76,8 +76,12 @@ pub(super) static CLIENT: &[CommandSpec] = &[
         }
         Exec::Done
     }),
-    cmd("client|no-evict", 3, 0, on_off),
-    cmd("client|no-touch", 3, 0, on_off),
+    cmd("client|no-evict", 3, 0, |ctx, a| {
+        on_off(ctx, a, flags::NO_EVICT)
+    }),
+    cmd("client|no-touch", 3, 0, |ctx, a| {
+        on_off(ctx, a, flags::NO_TOUCH)
+    }),
     cmd("client|help", 2, 0, |ctx, _| {
         help(
             ctx,
@@ -133,13 +137,42 @@ pub(super) static CLIENT: &[CommandSpec] = &[
     }),
 ];
 
-fn on_off(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    if args[2].eq_ignore_ascii_case(b"on") || args[2].eq_ignore_ascii_case(b"off") {
-        encode::simple(ctx.reply, b"OK");
+/// `CLIENT NO-EVICT|NO-TOUCH ON|OFF`: a mode CLIENT LIST shows (`e`, `T`).
+/// ringcast evicts no client for memory and has no keys to touch, so the
+/// mode changes nothing else.
+fn on_off(ctx: &mut Ctx<'_>, args: &[Bytes], flag: u8) -> Exec {
+    let on = if args[2].eq_ignore_ascii_case(b"on") {
+        true
+    } else if args[2].eq_ignore_ascii_case(b"off") {
+        false
     } else {
         encode::error(ctx.reply, errors::SYNTAX);
-    }
+        return Exec::Done;
+    };
+    ctx.session.meta.set_flag(flag, on);
+    encode::simple(ctx.reply, b"OK");
     Exec::Done
+}
+
+/// The `flags=` of a CLIENT LIST line, letters in Redis's order.
+fn flag_letters(m: &ClientMeta) -> String {
+    let mut letters = String::new();
+    if m.has_flag(flags::MONITOR) {
+        letters.push('O');
+    }
+    if m.in_pubsub() {
+        letters.push('P');
+    }
+    if m.has_flag(flags::NO_EVICT) {
+        letters.push('e');
+    }
+    if m.has_flag(flags::NO_TOUCH) {
+        letters.push('T');
+    }
+    if letters.is_empty() {
+        letters.push('N');
+    }
+    letters
 }
 
 /// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
@@ -228,7 +261,7 @@ pub(super) fn client_line(m: &ClientMeta, omem: usize) -> String {
         m.patterns.load(Relaxed),
         m.shard_channels.load(Relaxed),
     );
-    let flags = if m.in_pubsub() { "P" } else { "N" };
+    let flags = flag_letters(m);
     let name = lock(&m.name).clone().unwrap_or_default();
     let lib_name = lock(&m.lib_name).clone().unwrap_or_default();
     let lib_ver = lock(&m.lib_ver).clone().unwrap_or_default();

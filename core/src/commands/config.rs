@@ -10,6 +10,7 @@ pub(super) static CONFIG: &[CommandSpec] = &[
     cmd("config|get", -3, 0, config_get),
     cmd("config|set", -4, 0, config_set),
     cmd("config|resetstat", 2, 0, |ctx, _| {
+        ctx.shared.latency.reset_histograms();
         encode::simple(ctx.reply, b"OK");
         Exec::Done
     }),

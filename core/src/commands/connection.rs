@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::{Ctx, Exec};
 use crate::acl::LogReason;
+use crate::client::flags;
 use crate::errors;
 use crate::resp::encode::{self, Proto};
 use crate::session::ReplyMode;
@@ -55,6 +56,11 @@ pub(super) fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     s.meta.resp.store(2, Relaxed);
     s.meta.db.store(0, Relaxed);
     *crate::lock(&s.meta.name) = None;
+    // Out of MONITOR mode (the hub leaves the feed), and NO-EVICT and
+    // NO-TOUCH off (Redis 7.2's `clearClientConnectionState`).
+    s.monitor = false;
+    let modes = flags::MONITOR | flags::NO_EVICT | flags::NO_TOUCH;
+    s.meta.set_flag(modes, false);
     // A SKIP in effect for RESET itself still applies (Redis clears only
     // REPLY OFF and a SKIP pending for the next command).
     encode::simple(ctx.reply, b"RESET");

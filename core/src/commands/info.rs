@@ -16,7 +16,7 @@ use crate::acl::LogReason;
 use crate::registry::Namespace;
 use crate::resp::encode;
 use crate::shared::Shared;
-use crate::stats::{LatencySnapshot, bytes_to_human, format_cpu};
+use crate::stats::{Disconnect, LatencySnapshot, bytes_to_human, format_cpu};
 
 /// Every section, in the order Redis prints them; `ringcast` (our own, like
 /// a module's section) comes last.
@@ -428,8 +428,8 @@ fn stats(sh: &Shared, t: &mut String) {
         sh.total(|s| &s.error_replies),
         sh.total(|s| &s.reads_processed),
         sh.total(|s| &s.writes_processed),
-        sh.total(|s| &s.query_buffer_disconnections),
-        sh.total(|s| &s.output_limit_disconnections),
+        sh.total(|s| s.disconnections(Disconnect::QueryBufferLimit)),
+        sh.total(|s| s.disconnections(Disconnect::OutputBufferLimit)),
         sh.acl.denied(LogReason::Auth),
         sh.acl.denied(LogReason::Command),
         sh.acl.denied(LogReason::Key),
@@ -508,7 +508,7 @@ fn ringcast(sh: &Shared, t: &mut String) {
         i.workers,
         config.ring_capacity,
         config.ring_bytes,
-        sh.total(|s| &s.idle_timeouts),
+        sh.total(|s| s.disconnections(Disconnect::IdleTimeout)),
         sh.total(|s| &s.paused_publishers),
         latency.count(),
         bound(0.5),

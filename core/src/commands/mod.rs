@@ -12,6 +12,7 @@
 //! [`Exec`] it returns.
 
 mod acl;
+pub mod audit;
 mod client;
 mod command;
 mod config;
@@ -19,7 +20,10 @@ mod connection;
 mod docs;
 mod info;
 mod keyspace;
+mod latency;
+mod monitor;
 mod pubsub;
+mod slowlog;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -55,6 +59,10 @@ pub struct Ctx<'a> {
     pub worker: WorkerId,
     /// The worker's coarse clock (advanced by its cron).
     pub now: Instant,
+    /// The id of the command dispatch ran (`None` when it was refused before
+    /// running: unknown, arity, authentication, ACL...): what monitors, the
+    /// slow log and the latency monitor are told about.
+    pub called: Option<u16>,
 }
 
 impl Ctx<'_> {
@@ -152,6 +160,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("dbsize", 1, 0, keyspace::dbsize),
     cmd("time", 1, 0, keyspace::time),
     cmd("debug", -2, 0, keyspace::debug),
+    cmd("monitor", 1, 0, monitor::monitor),
+    container("slowlog", slowlog::SLOWLOG),
+    container("latency", latency::LATENCY),
 ];
 
 /// The name a command is called by: the part after `|` for a subcommand.
@@ -184,6 +195,13 @@ pub fn name_of(id: u16) -> &'static str {
         NO_COMMAND => "NULL",
         id => FLAT.get(usize::from(id)).map_or("NULL", |c| c.name),
     }
+}
+
+/// The id of a command of the table (its index in `FLAT`).
+fn id_of(spec: &CommandSpec) -> Option<u16> {
+    FLAT.iter()
+        .position(|c| std::ptr::eq(*c, spec))
+        .map(|at| at as u16)
 }
 
 /// A top-level command by name, any case, with its id.
@@ -271,6 +289,10 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         encode::error(ctx.reply, errors::subscribed_context(spec.name));
         return Exec::Done;
     }
+    if session.monitor && audit::traits(id).keyspace {
+        encode::error(ctx.reply, errors::REPLICA_KEYSPACE);
+        return Exec::Done;
+    }
     let meta = &ctx.session.meta;
     // The worker's coarse clock (100 ms steps): CLIENT LIST shows idle
     // time in seconds, and a clock read per command is not free.
@@ -278,6 +300,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         ctx.now.saturating_duration_since(meta.created).as_millis() as u64,
         Relaxed,
     );
+    ctx.called = Some(id);
     (spec.run)(ctx, args)
 }
 

@@ -11,7 +11,7 @@ use super::{ConnKey, Hub};
 use crate::output::{LimitExceeded, OutputQueue};
 use crate::resp::decode::{Decoder, RequestLimits};
 use crate::session::Session;
-use crate::stats::WorkerStats;
+use crate::stats::{Disconnect, WorkerStats};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ConnState {
@@ -48,16 +48,22 @@ pub(super) struct Conn {
     pub(super) last_interaction: Instant,
     /// Unprocessed input bytes after the last read (INFO `client_recent_max_input_buffer`).
     pub(super) input_buffered: usize,
+    /// Why it is closing, once it is (`closing`).
+    pub(super) ended: Option<Disconnect>,
+    /// One of the worker's monitors (`observe`).
+    pub(super) watching: bool,
 }
 
 impl Conn {
     /// Redis's `clientsCronHandleTimeout`: with `timeout` set, a client idle for
     /// longer than that is closed, unless it is in pub/sub mode (subscribers wait
-    /// for messages by design) or blocked (here: a publisher paused for ring room).
+    /// for messages by design), a monitor (likewise), or blocked (here: a
+    /// publisher paused for ring room).
     pub(super) fn is_idle(&self, now: Instant, timeout: Duration) -> bool {
         !timeout.is_zero()
             && self.pending.is_none()
             && !self.session.in_pubsub()
+            && !self.watching
             && now
                 .saturating_duration_since(self.last_interaction)
                 .as_secs()
@@ -92,6 +98,8 @@ impl Hub {
             last_progress: self.now,
             last_interaction: self.now,
             input_buffered: 0,
+            ended: None,
+            watching: false,
         };
         let key = self.conns.insert(conn);
         self.by_id.insert(id, key);
@@ -121,7 +129,7 @@ impl Hub {
             }
         }
         for key in revoked {
-            self.kill(key, None);
+            self.kill(key, Disconnect::AclRevoked);
         }
     }
 
@@ -131,7 +139,11 @@ impl Hub {
         if !self.conns.contains(key) {
             return;
         }
+        // Every connection is counted once: one that ends with no reason
+        // given went away on its own.
+        self.note_ending(key, Disconnect::HangUp, None);
         self.unsubscribe_all(key);
+        self.leave_monitors(key);
         let conn = self.conns.remove(key);
         self.backlog.forget(&conn);
         self.check_congestion();
@@ -149,7 +161,7 @@ impl Hub {
             .get(key)
             .is_some_and(|c| c.state != ConnState::Killed)
         {
-            self.kill(key, None);
+            self.kill(key, Disconnect::HangUp);
         }
     }
 
@@ -162,45 +174,59 @@ impl Hub {
 
     /// Send what is queued, then close (QUIT, a protocol error): stop
     /// deliveries now and tell the writer.
-    pub(super) fn close_after_reply(&mut self, key: ConnKey) {
+    pub(super) fn close_after_reply(&mut self, key: ConnKey, why: Disconnect) {
+        if self
+            .conns
+            .get(key)
+            .is_none_or(|c| c.state != ConnState::Open)
+        {
+            return;
+        }
+        self.note_ending(key, why, None);
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if conn.state != ConnState::Open {
-            return;
-        }
         conn.state = ConnState::CloseAfterReply;
         // The writer may be idle with nothing queued (CLIENT REPLY OFF).
         conn.out.wake();
         self.unsubscribe_all(key);
+        self.leave_monitors(key);
+    }
+
+    /// Close a connection over an output limit, now.
+    pub(super) fn kill_over_limit(&mut self, key: ConnKey, limit: LimitExceeded) {
+        if self
+            .conns
+            .get(key)
+            .is_some_and(|c| c.state != ConnState::Killed)
+        {
+            self.note_ending(key, Disconnect::OutputBufferLimit, Some(limit));
+            self.kill(key, Disconnect::OutputBufferLimit);
+        }
     }
 
     /// Close a connection now, dropping its queued output.
-    pub(super) fn kill(&mut self, key: ConnKey, why: Option<LimitExceeded>) {
+    pub(super) fn kill(&mut self, key: ConnKey, why: Disconnect) {
+        if self
+            .conns
+            .get(key)
+            .is_none_or(|c| c.state == ConnState::Killed)
+        {
+            return;
+        }
+        self.note_ending(key, why, None);
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if conn.state == ConnState::Killed {
-            return;
-        }
         conn.state = ConnState::Killed;
         conn.session
             .meta
             .closing
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        let (held, writing) = (conn.out.memory(), conn.out.in_flight());
         conn.out.clear();
         conn.out.wake();
         if let Some(w) = conn.reader.take() {
             w.wake();
-        }
-        if let Some(why) = why {
-            let id = conn.session.id;
-            let addr = conn.session.meta.addr.clone();
-            tracing::warn!(
-                "client id={id} addr={addr} omem={held} (being written: {writing}) closed for overcoming of output buffer limits ({why:?})"
-            );
-            WorkerStats::add(&self.stats().output_limit_disconnections, 1);
         }
         // The socket goes at once, even if a write to it is blocked.
         self.shutdowns.push(key);
@@ -208,6 +234,7 @@ impl Hub {
         self.check_congestion();
         // Stop deliveries at once; the reader's disconnect finishes the cleanup.
         self.unsubscribe_all(key);
+        self.leave_monitors(key);
     }
 
     /// Drop every subscription of a connection without confirmations.

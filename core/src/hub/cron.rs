@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::backlog::STALL;
 use super::conn::ConnState;
 use super::{ConnKey, Hub};
-use crate::stats::WorkerStats;
+use crate::stats::Disconnect;
 
 /// Runs per round over all connections (one round a second at 100 ms).
 const RUNS_PER_ROUND: usize = 10;
@@ -41,7 +41,17 @@ impl Hub {
 
     /// [`Hub::cron`] with the current time given (tests drive the clock).
     pub fn cron_at(&mut self, now: Instant) {
+        let threshold = self.shared.config.load().latency_monitor_threshold;
+        let started = (threshold > 0).then(Instant::now);
+        self.run_cron(now);
+        if let Some(started) = started {
+            self.latency_event("event-loop", started.elapsed(), threshold);
+        }
+    }
+
+    fn run_cron(&mut self, now: Instant) {
         self.now = now;
+        self.report_suppressed(now);
         self.acl_sweep();
         let config = self.shared.config.load();
         self.backlog.limit = config.worker_output_backlog;
@@ -72,9 +82,16 @@ impl Hub {
                 conn.stalled = true;
                 self.backlog.account(conn, share_cap);
             }
-            if limit.soft > 0
-                && conn.session.in_pubsub()
-                && let Some(why) = conn.out.check_limit(&limit)
+            // Soft limits run out with no new output: subscribers and monitors.
+            let class = if conn.session.in_pubsub() {
+                Some(limit)
+            } else {
+                conn.watching
+                    .then(|| super::observe::monitor_limit(&config, false))
+            };
+            if let Some(class) = class
+                && class.soft > 0
+                && let Some(why) = conn.out.check_limit(&class)
             {
                 self.doomed.push((key, why));
             } else if conn.is_idle(now, timeout) {
@@ -110,15 +127,7 @@ impl Hub {
 
     fn close_idle(&mut self, idle: Vec<ConnKey>) {
         for key in idle {
-            if let Some(conn) = self.conns.get(key) {
-                tracing::debug!(
-                    "closing idle client id={} addr={}",
-                    conn.session.id,
-                    conn.session.meta.addr
-                );
-            }
-            WorkerStats::add(&self.stats().idle_timeouts, 1);
-            self.kill(key, None);
+            self.kill(key, Disconnect::IdleTimeout);
         }
     }
 }

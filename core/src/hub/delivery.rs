@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::conn::ConnState;
 use super::{ConnKey, Hub};
 use crate::frame::Message;
-use crate::stats::WorkerStats;
+use crate::stats::{Disconnect, WorkerStats};
 
 /// Messages taken from the inbound rings between two looks at the backlog:
 /// enough to pay for the fence each take costs, few enough that a worker that
@@ -16,15 +16,12 @@ use crate::stats::WorkerStats;
 const DRAIN_CHUNK: usize = 64;
 const DRAIN_CHUNK_BYTES: usize = 64 << 10;
 /// Messages' bytes one turn of [`Hub::drain_turn`] takes from the inbound
-/// rings before the worker lets its writers send (used at shutdown, which
-/// must not put everything the rings hold into the subscribers' queues at
-/// once). Redis reads at most 16 KiB from a publisher per event-loop turn
-/// and writes to subscribers between turns; a bounded amount per turn
-/// likewise keeps what waits in a reading subscriber's queue (and counts
-/// against its output limit) to about one turn's worth. The inbound task
-/// does not use it yet: letting writers run between its turns needs the
-/// worker to wait for I/O events between them, which monoio's loop does not
-/// do while tasks are ready.
+/// rings before the worker lets its writers send. Redis reads at most 16 KiB
+/// from a publisher per event-loop turn and writes to subscribers between
+/// turns; a bounded amount per turn likewise keeps what waits in a reading
+/// subscriber's queue (and counts against its output limit) to about one
+/// turn's worth, where taking a whole ring at once could push it past a
+/// small limit.
 const TURN_BYTES: usize = 64 << 10;
 
 impl Hub {
@@ -75,7 +72,7 @@ impl Hub {
     /// Close connections whose output crossed a limit during a fan-out.
     pub(super) fn check_doomed(&mut self) {
         while let Some((key, why)) = self.doomed.pop() {
-            self.kill(key, Some(why));
+            self.kill_over_limit(key, why);
         }
     }
 
@@ -92,7 +89,8 @@ impl Hub {
     }
 
     /// Deliver every message waiting in the inbound rings, then wake readers
-    /// that were waiting for ring room and act on CLIENT KILL requests.
+    /// that were waiting for ring room, queue the lines other workers posted
+    /// for this worker's monitors and act on CLIENT KILL requests.
     /// Never waits for outbound room (invariant 5: no deadlock).
     pub fn drain_inbound(&mut self) -> usize {
         self.drain_upto(usize::MAX)
@@ -124,6 +122,24 @@ impl Hub {
     }
 
     fn drain_upto(&mut self, budget: usize) -> usize {
+        let threshold = self.shared.config.load().latency_monitor_threshold;
+        let started = (threshold > 0).then(Instant::now);
+        let n = self.drain_rings(budget, threshold);
+        self.drain_monitor_inbox();
+        for id in self.shared.clients.take_kills(self.worker) {
+            if let Some(&key) = self.by_id.get(&id) {
+                self.kill(key, Disconnect::Killed);
+            }
+        }
+        if let Some(started) = started {
+            self.latency_event("event-loop", started.elapsed(), threshold);
+        }
+        n
+    }
+
+    /// Deliver what waits in the inbound rings, up to about `budget` bytes,
+    /// then wake the readers that waited for ring room.
+    fn drain_rings(&mut self, budget: usize, latency_threshold: u64) -> usize {
         self.acl_sweep();
         let (mut n, mut taken_bytes) = (0, 0);
         if !self.congested() {
@@ -147,7 +163,7 @@ impl Hub {
                 // change that revokes one of its subscribers.
                 self.acl_sweep();
                 for m in inbox.drain(..) {
-                    self.record_latency(&m);
+                    self.record_latency(&m, latency_threshold);
                     self.deliver(&m);
                 }
                 if self.congested() || taken_bytes >= budget {
@@ -164,19 +180,17 @@ impl Hub {
                 }
             }
         }
-        for id in self.shared.clients.take_kills(self.worker) {
-            if let Some(&key) = self.by_id.get(&id) {
-                self.kill(key, None);
-            }
-        }
         n
     }
 
-    /// Feed the delivery latency histogram from a sampled message.
-    fn record_latency(&self, message: &Message) {
+    /// Feed the delivery latency histogram from a sampled message, and the
+    /// latency monitor's `delivery-lag` event when it waited that long.
+    fn record_latency(&self, message: &Message, latency_threshold: u64) {
         if let Some(published) = message.published {
             let histogram = &self.shared.worker_stats(self.worker).delivery_latency;
-            histogram.record(Instant::now().saturating_duration_since(published));
+            let lag = Instant::now().saturating_duration_since(published);
+            histogram.record(lag);
+            self.latency_event("delivery-lag", lag, latency_threshold);
         }
     }
 
@@ -195,7 +209,7 @@ impl Hub {
     pub fn abandon_output(&mut self) {
         let keys: Vec<ConnKey> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            self.close_after_reply(key);
+            self.close_after_reply(key, Disconnect::Shutdown);
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.out.clear();
                 conn.out.wake();
@@ -210,7 +224,7 @@ impl Hub {
         self.drain_inbound();
         let keys: Vec<ConnKey> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            self.close_after_reply(key);
+            self.close_after_reply(key, Disconnect::Shutdown);
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.out.wake();
                 if let Some(w) = conn.reader.take() {

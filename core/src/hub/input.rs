@@ -4,11 +4,12 @@
 use bytes::{Bytes, BytesMut};
 
 use super::conn::ConnState;
+use super::observe::Timer;
 use super::{ConnKey, Hub, Input};
 use crate::commands::{self, Ctx, Exec};
 use crate::output::LimitExceeded;
 use crate::session::ReplyMode;
-use crate::stats::WorkerStats;
+use crate::stats::{Disconnect, WorkerStats};
 
 /// Output a client that has not authenticated may have queued before it is
 /// closed (Redis 7.2.8+, CVE-2025-21605: a client that sends requests without
@@ -35,6 +36,15 @@ impl Hub {
         if self.stopping {
             return Input::Close;
         }
+        let mut timer = self.start_turn();
+        let status = self.run_requests(key, buf, &mut timer);
+        self.end_turn(&timer);
+        status
+    }
+
+    /// [`Hub::input`]'s turn: the requests of one read, or of about
+    /// `INPUT_TURN_BYTES` of them.
+    fn run_requests(&mut self, key: ConnKey, buf: &mut BytesMut, timer: &mut Timer) -> Input {
         let start = buf.len();
         loop {
             if start - buf.len() >= INPUT_TURN_BYTES && !buf.is_empty() {
@@ -57,7 +67,7 @@ impl Hub {
                     }
                 },
             };
-            match self.execute(key, args) {
+            match self.execute(key, args, timer) {
                 Exec::Done => {}
                 Exec::Blocked => return Input::Blocked,
                 Exec::Sleep(d) => return Input::Sleep(d),
@@ -80,12 +90,12 @@ impl Hub {
         self.reweigh(key);
         self.shared.errors.record(&out[1..]);
         WorkerStats::add(&self.stats().error_replies, 1);
-        self.close_after_reply(key);
+        self.close_after_reply(key, Disconnect::ProtocolError);
     }
 
     /// Run one command, queue its reply (unless CLIENT REPLY suppresses it),
     /// then deliver what it published to this worker's subscribers.
-    fn execute(&mut self, key: ConnKey, args: Vec<Bytes>) -> Exec {
+    fn execute(&mut self, key: ConnKey, args: Vec<Bytes>, timer: &mut Timer) -> Exec {
         self.acl_sweep();
         if self.conns[key].state != ConnState::Open {
             // Its own user was just deleted or revoked.
@@ -108,9 +118,10 @@ impl Hub {
             shared: &self.shared,
             worker: self.worker,
             now: self.now,
+            called: None,
         };
         let exec = commands::dispatch(&mut ctx, &args);
-        let skip = ctx.skip_reply;
+        let (skip, called) = (ctx.skip_reply, ctx.called);
         if exec == Exec::Abort {
             self.abort(key);
             return exec;
@@ -137,9 +148,19 @@ impl Hub {
         // After the reply: a publisher's own push follows its PUBLISH reply (Redis 7.2).
         self.deliver_local();
         self.sync_pubsub_gauge(key);
+        // Out of MONITOR mode (RESET) before the feed: as in Redis, RESET
+        // is not shown to the client that ran it.
+        self.sync_monitor(key);
+        let took = timer.lap(exec);
+        if called.is_some() && called == self.config_set {
+            timer.refresh(&self.shared.config.load());
+        }
+        if let Some(id) = called {
+            self.observe(key, id, &args, took, timer, skip);
+        }
         self.limit_unauthenticated(key);
         if exec == Exec::CloseAfterReply {
-            self.close_after_reply(key);
+            self.close_after_reply(key, closed_by(&args[0]));
         }
         exec
     }
@@ -160,7 +181,7 @@ impl Hub {
                 self.conns[key].session.meta.addr
             );
         }
-        self.kill(key, None);
+        self.kill(key, Disconnect::ProtocolError);
     }
 
     /// Close a client that never authenticated once its output passes
@@ -172,7 +193,7 @@ impl Hub {
             && !s.ever_authenticated
             && self.conns[key].out.memory() > UNAUTHENTICATED_OUTPUT_LIMIT
         {
-            self.kill(key, Some(LimitExceeded::Unauthenticated));
+            self.kill_over_limit(key, LimitExceeded::Unauthenticated);
         }
     }
 
@@ -188,17 +209,22 @@ impl Hub {
         }
         let limit = self.shared.config.load().client_query_buffer_limit;
         if buffered > limit {
-            WorkerStats::add(&self.stats().query_buffer_disconnections, 1);
-            if let Some(conn) = self.conns.get(key) {
-                tracing::warn!(
-                    "closing client id={} addr={}: query buffer over {limit} bytes",
-                    conn.session.id,
-                    conn.session.meta.addr
-                );
-            }
-            self.kill(key, None);
+            self.kill(key, Disconnect::QueryBufferLimit);
             return false;
         }
         true
+    }
+}
+
+/// Why a command that closes its own connection after the reply closes it:
+/// `CLIENT KILL` naming the caller, an `ACL` change that revokes the
+/// caller's user, else `QUIT`.
+fn closed_by(command: &[u8]) -> Disconnect {
+    if command.eq_ignore_ascii_case(b"client") {
+        Disconnect::Killed
+    } else if command.eq_ignore_ascii_case(b"acl") {
+        Disconnect::AclRevoked
+    } else {
+        Disconnect::Quit
     }
 }

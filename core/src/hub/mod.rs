@@ -18,13 +18,19 @@
 //! - `writer`: what a connection's writer sends next;
 //! - `backlog`: output queued and not yet written, and the pause it puts
 //!   on the worker's intake when it grows (invariant 5);
-//! - `cron`: soft output limits, idle timeouts and gauges, every 100 ms.
+//! - `closing`: why each connection ends, counted once and logged
+//!   (rate-limited per reason);
+//! - `cron`: soft output limits, idle timeouts and gauges, every 100 ms;
+//! - `observe`: what MONITOR, the slow log and the latency monitor see of
+//!   the commands run here, and this worker's monitors.
 
 mod backlog;
+mod closing;
 mod conn;
 mod cron;
 mod delivery;
 mod input;
+mod observe;
 mod writer;
 
 use std::collections::HashMap;
@@ -45,6 +51,8 @@ use crate::stats::WorkerStats;
 
 use backlog::Backlog;
 pub use backlog::STALL;
+use closing::DisconnectLog;
+pub use closing::LOGS_PER_SECOND;
 use conn::Conn;
 pub use input::UNAUTHENTICATED_OUTPUT_LIMIT;
 
@@ -100,6 +108,8 @@ pub struct Hub {
     round: cron::Round,
     /// When the cross-protocol warning was last logged.
     security_warned: Option<Instant>,
+    /// The rate limit of disconnect log lines.
+    disconnect_log: DisconnectLog,
     /// Shutting down: no more requests are read ([`Hub::stop_intake`]).
     stopping: bool,
     /// The ACL epoch this worker's connections last read their users at.
@@ -107,6 +117,10 @@ pub struct Hub {
     /// Coarse clock, advanced by [`Hub::cron_at`]: reads and writes stamp
     /// connections with it instead of asking the OS for the time.
     now: Instant,
+    /// This worker's monitors and its side of the MONITOR feed.
+    observer: observe::Observer,
+    /// The id of `CONFIG SET`, after which a turn reads its settings again.
+    config_set: Option<u16>,
 }
 
 impl Hub {
@@ -124,10 +138,13 @@ impl Hub {
             backlog: Backlog::new(shared.config.load().worker_output_backlog),
             round: cron::Round::default(),
             security_warned: None,
+            disconnect_log: DisconnectLog::default(),
             stopping: false,
             acl_epoch: shared.acl.epoch(),
             shared,
             now: Instant::now(),
+            observer: observe::Observer::default(),
+            config_set: crate::commands::audit::config_set_id(),
         }
     }
 
@@ -149,5 +166,7 @@ impl Hub {
     }
 }
 
+#[cfg(test)]
+mod observe_tests;
 #[cfg(test)]
 mod tests;

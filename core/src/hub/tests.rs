@@ -15,6 +15,7 @@ use super::*;
 use crate::config::{Config, OutputLimit};
 use crate::registry::Namespace;
 use crate::shared::{ServerInfo, Shared};
+use crate::stats::Disconnect;
 
 struct World {
     hubs: Vec<Hub>,
@@ -408,7 +409,12 @@ fn a_worker_behind_on_its_writes_stops_taking_messages_until_they_are_written() 
     assert!(received.iter().all(|&n| n == 40 * frame), "{received:?}");
     let stats = w.shared.worker_stats(1);
     assert!(stats.backlog_pauses.load(Relaxed) >= 1);
-    assert_eq!(stats.output_limit_disconnections.load(Relaxed), 0);
+    assert_eq!(
+        stats
+            .disconnections(Disconnect::OutputBufferLimit)
+            .load(Relaxed),
+        0
+    );
 }
 
 #[test]
@@ -479,7 +485,11 @@ fn subscriber_over_hard_output_limit_is_closed_and_counted() {
         w.hubs[0].poll_output(slow.1, &mut cx, &mut batch),
         Poll::Ready(Output::Close)
     );
-    assert_eq!(w.shared.total(|s| &s.output_limit_disconnections), 1);
+    assert_eq!(
+        w.shared
+            .total(|s| s.disconnections(Disconnect::OutputBufferLimit)),
+        1
+    );
 }
 
 #[test]
@@ -521,7 +531,12 @@ fn only_clients_that_never_authenticated_have_their_output_capped() {
     assert_eq!(w.send(member, &pings), Input::NeedMore);
     assert!(is_open(&w, member));
     let stats = w.shared.worker_stats(0);
-    assert_eq!(stats.output_limit_disconnections.load(Relaxed), 1);
+    assert_eq!(
+        stats
+            .disconnections(Disconnect::OutputBufferLimit)
+            .load(Relaxed),
+        1
+    );
 }
 
 #[test]
@@ -600,7 +615,11 @@ fn idle_client_is_closed_after_timeout_but_subscribers_are_not() {
         is_open(&w, resp3_sub),
         "shard subscribers too, whatever the protocol"
     );
-    assert_eq!(w.shared.total(|s| &s.idle_timeouts), 1);
+    assert_eq!(
+        w.shared
+            .total(|s| s.disconnections(Disconnect::IdleTimeout)),
+        1
+    );
 }
 
 #[test]
@@ -723,7 +742,11 @@ fn cron_visits_a_slice_of_many_connections_per_run_and_all_of_them_per_round() {
         w.hubs[0].cron_at(t0 + Duration::from_secs(3) + Duration::from_millis(100 * i));
     }
     assert_eq!(open(&w), 0, "one round (ten runs) visits every connection");
-    assert_eq!(w.shared.total(|s| &s.idle_timeouts), 2000);
+    assert_eq!(
+        w.shared
+            .total(|s| s.disconnections(Disconnect::IdleTimeout)),
+        2000
+    );
 }
 
 #[test]
@@ -808,4 +831,33 @@ fn client_list_shows_each_clients_last_command() {
     w.send(b, &cmd(&["CLIENT", "LIST", "ID", "3"]));
     let list = String::from_utf8(w.output(b)).unwrap();
     assert!(list.contains(" cmd=NULL "), "no command yet: {list}");
+}
+
+#[test]
+fn a_connection_is_counted_once_under_the_first_reason_that_ends_it() {
+    let mut w = world(2);
+    let quitter = w.connect(0);
+    w.send(quitter, b"QUIT\r\n");
+    // Its reader then sees the peer close: still one quit, no hang-up.
+    w.hubs[0].close(quitter.1);
+    w.hubs[0].disconnect(quitter.1);
+    let bad = w.connect(0);
+    assert_eq!(w.send(bad, b"*1\r\n$x\r\n"), Input::Close);
+    w.hubs[0].disconnect(bad.1);
+    let gone = w.connect(1);
+    w.hubs[1].disconnect(gone.1);
+    let victim = w.connect(1);
+    let killer = w.connect(0);
+    let id = w.hubs[1].conns[victim.1].session.id.to_string();
+    w.send(killer, format!("CLIENT KILL ID {id}\r\n").as_bytes());
+    w.hubs[1].drain_inbound();
+    w.hubs[1].close(victim.1);
+    w.hubs[1].disconnect(victim.1);
+    let count = |d| w.shared.total(|s| s.disconnections(d));
+    assert_eq!(count(Disconnect::Quit), 1);
+    assert_eq!(count(Disconnect::ProtocolError), 1);
+    assert_eq!(count(Disconnect::HangUp), 1);
+    assert_eq!(count(Disconnect::Killed), 1);
+    let total: u64 = Disconnect::ALL.iter().map(|d| count(*d)).sum();
+    assert_eq!(total, 4);
 }

@@ -20,6 +20,7 @@ use ringcast_core::shared::Shared;
 
 use crate::acceptor::Handoff;
 use crate::backend::{self, Backend};
+use crate::health::Readiness;
 use crate::memory::IdleTrim;
 
 /// How often the worker checks soft output limits and refreshes gauges.
@@ -30,6 +31,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub(crate) struct WorkerSpec {
     pub id: usize,
     pub shared: Arc<Shared>,
+    pub readiness: Arc<Readiness>,
     pub endpoint: Endpoint<SharedMessage>,
     pub incoming: Receiver<Handoff>,
     pub backend: Backend,
@@ -45,23 +47,23 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
     let WorkerSpec {
         id,
         shared,
+        readiness,
         endpoint,
         incoming,
+        backend,
         ..
     } = spec;
     rt.block_on(async move {
-        let worker = Rc::new(Worker::new(Hub::new(id, shared.clone(), endpoint)));
+        let _running = readiness.worker_running();
+        let worker = Rc::new(Worker::new(
+            Hub::new(id, shared.clone(), endpoint),
+            matches!(backend, Backend::Uring(_)),
+        ));
         monoio::spawn(cron(worker.clone()));
-        loop {
-            poll_fn(|cx| worker.hub().poll_idle(cx)).await;
-            worker.with_hub(|h| h.drain_inbound());
-            while let Ok(handoff) = incoming.try_recv() {
-                crate::connection::spawn(worker.clone(), handoff);
-            }
-            if shared.shutting_down.load(Ordering::Acquire) {
-                break;
-            }
-        }
+        // A task of its own, not this future: the runtime polls the future
+        // it blocks on again and again while it wakes itself, before any
+        // other task, so a yield here would not let the writers run.
+        monoio::spawn(intake(worker.clone(), incoming, shared)).await;
         let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
         deliver_what_arrived(&worker, deadline).await;
         // Flush what clients were promised, for a bounded time, then stop.
@@ -111,7 +113,43 @@ async fn deliver_what_arrived(worker: &Worker, deadline: std::time::Instant) {
     }
 }
 
+/// Take what arrives for this worker — messages in its inbound rings and
+/// new connections from the acceptor — until shutdown begins.
+async fn intake(worker: Rc<Worker>, incoming: Receiver<Handoff>, shared: Arc<Shared>) {
+    loop {
+        poll_fn(|cx| worker.hub().poll_idle(cx)).await;
+        deliver_inbound(&worker).await;
+        while let Ok(handoff) = incoming.try_recv() {
+            crate::connection::spawn(worker.clone(), handoff);
+        }
+        if shared.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
+    }
+}
+
+/// Deliver what the other workers published here, a turn (about 64 KiB of
+/// messages) at a time, letting the writers run between turns — as Redis
+/// writes to its clients between event-loop turns — so that a subscriber
+/// that reads is not pushed past its output limit by a whole ring's worth
+/// queued at once.
+async fn deliver_inbound(worker: &Worker) {
+    loop {
+        if worker.with_hub(|h| h.drain_turn()) == 0 {
+            // The rings are empty, or the worker is congested (its backlog
+            // rings the doorbell when it clears).
+            return;
+        }
+        yield_now().await;
+    }
+}
+
 /// Let every other ready task of this worker run once, then continue.
+///
+/// The task is woken by another, freshly spawned one: monoio puts a task
+/// that wakes itself while it runs at the *front* of its queue, so a plain
+/// `wake_by_ref` would run it again before anything else. Woken from
+/// another task, it goes to the back, behind the tasks already ready.
 pub(crate) async fn yield_now() {
     let mut yielded = false;
     poll_fn(|cx| {
@@ -119,7 +157,8 @@ pub(crate) async fn yield_now() {
             return std::task::Poll::Ready(());
         }
         yielded = true;
-        cx.waker().wake_by_ref();
+        let waker = cx.waker().clone();
+        monoio::spawn(async move { waker.wake() });
         std::task::Poll::Pending
     })
     .await;
@@ -182,5 +221,89 @@ pub(crate) fn usable_cpus() -> Vec<usize> {
         (0..libc::CPU_SETSIZE as usize)
             .filter(|&c| libc::CPU_ISSET(c, &set))
             .collect()
+    }
+}
+
+/// Workers to start when `threads` is 0: one per usable core (the CPUs the
+/// process may run on, so `taskset` and `docker run --cpuset-cpus` count),
+/// but no more than a CPU quota (cgroup `cpu.max`, `docker run --cpus`)
+/// gives time for, which `available_parallelism` reads, rounded down. Each
+/// worker busy-polls its core in turn; more workers than the quota pays for
+/// would only be throttled.
+pub(crate) fn default_count(usable_cpus: usize) -> usize {
+    let quota = std::thread::available_parallelism()
+        .ok()
+        .map(std::num::NonZero::get);
+    let n = fit_to_quota(usable_cpus, quota);
+    if n < usable_cpus {
+        tracing::info!(
+            "the CPU quota allows {n} of the {usable_cpus} usable cores: starting {n} workers (--threads sets the number)"
+        );
+    }
+    n.clamp(1, ringcast_core::registry::MAX_WORKERS)
+}
+
+fn fit_to_quota(usable_cpus: usize, quota: Option<usize>) -> usize {
+    match (usable_cpus, quota) {
+        (0, Some(q)) => q,
+        (n, Some(q)) => n.min(q),
+        (n, None) => n,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn a_cpu_quota_below_the_usable_cores_lowers_the_worker_count() {
+        assert_eq!(fit_to_quota(64, Some(2)), 2);
+        assert_eq!(fit_to_quota(4, Some(4)), 4);
+        // available_parallelism is the affinity count when there is no quota.
+        assert_eq!(fit_to_quota(4, Some(8)), 4);
+        assert_eq!(fit_to_quota(4, None), 4);
+        assert_eq!(fit_to_quota(0, Some(3)), 3);
+    }
+
+    /// `yield_now` lets a task that is already ready run before the
+    /// yielding task continues, on both backends' runtimes.
+    #[test]
+    fn yield_now_lets_other_ready_tasks_run_first() {
+        for backend in [
+            backend::choose(ringcast_core::config::IoBackend::Auto),
+            Ok(Backend::Epoll),
+        ] {
+            let Ok(backend) = backend else { continue };
+            let mut rt = backend::build_runtime(backend).expect("runtime");
+            // Run as a spawned task: the future `block_on` drives is polled
+            // apart from the task queue.
+            let order = rt.block_on(async {
+                monoio::spawn(async {
+                    let log = Rc::new(Cell::new(Vec::new()));
+                    let other = log.clone();
+                    // Ready, but queued behind the task that is running now.
+                    let task = monoio::spawn(async move {
+                        let mut v = other.take();
+                        v.push("other");
+                        other.set(v);
+                    });
+                    for _ in 0..3 {
+                        yield_now().await;
+                        let mut v = log.take();
+                        v.push("yielder");
+                        log.set(v);
+                    }
+                    task.await;
+                    log.take()
+                })
+                .await
+            });
+            assert_eq!(
+                order,
+                ["other", "yielder", "yielder", "yielder"],
+                "{backend:?}"
+            );
+        }
     }
 }

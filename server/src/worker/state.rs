@@ -17,14 +17,17 @@ pub(crate) struct Worker {
     sockets: RefCell<HashMap<ConnKey, RawFd>>,
     /// Keys taken from the hub by `settle`, kept to avoid allocating.
     closing: RefCell<Vec<ConnKey>>,
+    /// The worker runs on io_uring (whose writes are seen done late).
+    uring: bool,
 }
 
 impl Worker {
-    pub(super) fn new(hub: Hub) -> Self {
+    pub(super) fn new(hub: Hub, uring: bool) -> Self {
         Worker {
             hub: RefCell::new(hub),
             sockets: RefCell::new(HashMap::new()),
             closing: RefCell::new(Vec::new()),
+            uring,
         }
     }
 
@@ -69,6 +72,12 @@ impl Worker {
     pub(crate) fn disconnect(&self, key: ConnKey) {
         self.sockets.borrow_mut().remove(&key);
         self.hub.borrow_mut().disconnect(key);
+    }
+
+    /// Whether this worker runs on io_uring: a write's completion is seen
+    /// only when the worker next waits for events.
+    pub(crate) fn uring(&self) -> bool {
+        self.uring
     }
 
     pub(crate) fn shutting_down(&self) -> bool {
