@@ -14,7 +14,8 @@
 # Node.js 20 or later and npm must be on PATH; compat/node/node_modules is
 # installed with `npm ci` from package-lock.json when missing or stale.
 #
-# The plain server is started here on a free 127.0.0.1 port and handed to pytest
+# The plain server is started here (ringcast from Debian's stock redis.conf)
+# on a free 127.0.0.1 port and handed to pytest
 # in COMPAT_PORT; fixtures start the other variants (two workers, requirepass,
 # restartable) themselves. Exits non-zero if a test fails, the server dies
 # during the run, or it does not shut down cleanly on SIGTERM.
@@ -78,7 +79,15 @@ ringcast)
     fi
     [[ -x $RINGCAST_BIN ]] || die "no executable at RINGCAST_BIN=$RINGCAST_BIN"
     export RINGCAST_BIN
-    server=("$RINGCAST_BIN" --port "$port")
+    # Started as an operator moving from Redis would: from Debian's stock
+    # redis.conf, changing only what a foreground run beside the suite needs
+    # (this port, no daemon or supervisor, the log on standard output, a
+    # scratch working directory).
+    stock=/etc/redis/redis.conf
+    [[ -r $stock ]] || die "$stock is missing (Debian package redis-server)"
+    workdir=$(mktemp -d "${TMPDIR:-/tmp}/compat-dir.XXXXXX")
+    server=("$RINGCAST_BIN" "$stock" --port "$port" --daemonize no --supervised no
+        --logfile "" --pidfile "" --dir "$workdir")
     ;;
 redis)
     command -v redis-server >/dev/null || die "redis-server not found (Debian package redis-server)"
@@ -109,6 +118,7 @@ stop_server() {
 cleanup() {
     [[ -z $pid ]] || stop_server
     rm -f "$server_log"
+    [[ -z ${workdir:-} ]] || rm -rf "$workdir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

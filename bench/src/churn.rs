@@ -61,7 +61,7 @@ pub fn spawn(
 }
 
 fn churn_loop(
-    mut s: std::net::TcpStream,
+    mut s: crate::tls::Stream,
     mut rb: ReadBuf,
     prefix: &str,
     window: usize,

@@ -3,16 +3,18 @@
 //! Exit codes: 0 every run passed verification, 1 some run failed
 //! verification (violations are printed), 2 the tool could not run.
 
-use crate::conn::Target;
+use crate::conn::{Proto, Target};
 use crate::matrix;
 use crate::plan::Workload;
 use crate::report;
 use crate::run::{self, RunOptions, RunReport};
 use crate::sys;
+use crate::tls::{TlsArgs, TlsClient};
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -51,7 +53,11 @@ pub struct ServerArgs {
     pub host: String,
     #[arg(long, short = 'p', default_value_t = 6379)]
     pub port: u16,
-    /// AUTH password.
+    /// ACL user every connection authenticates as (needs --password):
+    /// `AUTH user password`, or `HELLO 3 AUTH user password` with --resp 3.
+    #[arg(long, requires = "password")]
+    pub user: Option<String>,
+    /// AUTH password (of --user, else of the default user).
     #[arg(long, short = 'a')]
     pub password: Option<String>,
     /// Pid of the local server process, to measure its CPU (and RSS). By
@@ -61,6 +67,34 @@ pub struct ServerArgs {
     /// Do not sample the server process at all.
     #[arg(long)]
     pub no_server_stats: bool,
+    /// Speak the NATS core protocol (nats-server) instead of RESP: channels
+    /// become subjects `rcb.<i>.c`, patterns wildcards `rcb.<i>.*`.
+    #[arg(long)]
+    pub nats: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+impl ServerArgs {
+    /// The server these flags name, speaking `proto`.
+    pub fn target(&self, proto: Proto) -> Result<Target> {
+        let tls = if self.tls.tls {
+            Some(Arc::new(TlsClient::new(&self.tls, &self.host)?))
+        } else {
+            if self.tls.cacert.is_some() || self.tls.cert.is_some() || self.tls.insecure {
+                bail!("--cacert, --cert, --key and --insecure need --tls");
+            }
+            None
+        };
+        Ok(Target {
+            host: self.host.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            password: self.password.clone(),
+            proto,
+            tls,
+        })
+    }
 }
 
 /// How the load generator itself runs.
@@ -90,6 +124,19 @@ pub struct EngineArgs {
     /// Write a latency distribution plot (SVG) to this file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Append the run's results to this CSV file, one row per run: rates,
+    /// verification counts, latency percentiles, CPU (header written when new).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Append the run's per-second time series to this CSV file: published
+    /// and delivered per second, latency percentiles of the messages that
+    /// arrived in that second, warm-up marked (header written when new).
+    #[arg(long, value_name = "FILE")]
+    pub timeseries: Option<PathBuf>,
+    /// Write the latency histogram to this file as HdrHistogram percentile
+    /// text (`.hgrm`, µs); a probe's floor goes beside it as `<name>-floor.hgrm`.
+    #[arg(long, value_name = "FILE")]
+    pub hgrm: Option<PathBuf>,
     /// No progress lines on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -133,20 +180,36 @@ struct RunArgs {
     workload: Workload,
     #[command(flatten)]
     engine: EngineArgs,
-    /// Start from a named preset (see `ringcast-bench shapes`); shape flags are
-    /// then ignored, except --rate for a latency preset.
+    /// Start from a named preset (see `ringcast-bench shapes`); workload
+    /// flags given on the command line override its values.
     #[arg(long)]
     preset: Option<String>,
+    /// The workload flags given on the command line.
+    #[arg(skip)]
+    given: Vec<String>,
     /// Pin this process to these CPUs (e.g. `0` or `0-1`).
     #[arg(long)]
     client_cpus: Option<String>,
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let given = |name: &str| {
+        matches
+            .subcommand_matches(name)
+            .map(given_workload_flags)
+            .unwrap_or_default()
+    };
     let r = match cli.cmd {
-        Cmd::Run(a) => cmd_run(*a),
-        Cmd::Compare(a) => crate::compare::main(*a),
+        Cmd::Run(mut a) => {
+            a.given = given("run");
+            cmd_run(*a)
+        }
+        Cmd::Compare(mut a) => {
+            a.given = given("compare");
+            crate::compare::main(*a)
+        }
         Cmd::KernelFloor(a) => crate::floor::main(a),
         Cmd::Shapes => {
             print!("{}", matrix::listing());
@@ -178,19 +241,18 @@ fn cmd_run(mut a: RunArgs) -> Result<bool> {
     if let Some(name) = &a.preset {
         let p = matrix::find(name)
             .with_context(|| format!("no preset {name:?}; known:\n{}", matrix::listing()))?;
-        // A latency preset keeps an explicit --rate; otherwise its first rate.
-        let rate = a.workload.rate;
-        p.apply(&mut a.workload, false);
-        if let Some(r) = rate.filter(|_| !p.rates.is_empty()) {
-            a.workload.rate = Some(r);
-        }
+        // The preset, then what was given on the command line over it.
+        let mut w = Workload::defaults();
+        p.apply(&mut w, false);
+        w.override_with(&a.workload, &a.given)?;
+        a.workload = w;
     }
-    let target = Target {
-        host: a.server.host.clone(),
-        port: a.server.port,
-        password: a.server.password.clone(),
-        resp3: a.engine.resp == 3,
+    let proto = match (a.server.nats, a.engine.resp) {
+        (false, v) => Proto::resp(v),
+        (true, 2) => Proto::Nats,
+        (true, _) => bail!("--nats speaks NATS, not RESP3: leave out --resp"),
     };
+    let target = a.server.target(proto)?;
     let server_pid = if a.server.no_server_stats {
         None
     } else {
@@ -217,6 +279,7 @@ fn cmd_run(mut a: RunArgs) -> Result<bool> {
         floor_cpus,
         floor_spin: a.engine.floor_spin,
         ping_count: a.engine.ping_count,
+        series: a.engine.timeseries.is_some(),
     };
     let report = run::run(&opts)?;
     emit(&report, &a.engine)?;
@@ -229,6 +292,24 @@ fn emit(r: &RunReport, e: &EngineArgs) -> Result<()> {
     } else {
         print!("{}", report::human(r));
     }
+    let case = case_name(r);
+    let id = crate::csv::RunId {
+        case: &case,
+        column: &r.server,
+        run: 1,
+    };
+    if let Some(path) = &e.csv {
+        crate::csv::append_results(path, &[(id.clone(), r)])?;
+    }
+    if let Some(path) = &e.timeseries {
+        crate::csv::append_series(path, &[(id, r)])?;
+    }
+    if let (Some(path), Some(h)) = (&e.hgrm, &r.histogram) {
+        crate::hgrm::write(path, h)?;
+        if let Some(floor) = r.probe.as_ref().and_then(|p| p.floor_histogram.as_ref()) {
+            crate::hgrm::write(&floor_path(path), floor)?;
+        }
+    }
     if let (Some(path), Some(h)) = (&e.plot, &r.histogram) {
         crate::plot::latency_svg(path, &[(r.server.clone(), h.clone())])?;
         if !e.quiet {
@@ -236,4 +317,47 @@ fn emit(r: &RunReport, e: &EngineArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The workload flags given on the command line (not defaults), by id.
+fn given_workload_flags(m: &clap::ArgMatches) -> Vec<String> {
+    Workload::flag_ids()
+        .into_iter()
+        .filter(|id| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .collect()
+}
+
+/// The row group of a single run in CSV files: its shape.
+fn case_name(r: &RunReport) -> String {
+    serde_json::to_value(r.shape)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `dir/name.hgrm` → `dir/name-floor.hgrm`.
+fn floor_path(p: &std::path::Path) -> PathBuf {
+    let stem = p.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = p
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    p.with_file_name(format!("{stem}-floor{ext}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_histogram_goes_beside_the_servers() {
+        assert_eq!(
+            floor_path(std::path::Path::new("out/x.hgrm")),
+            PathBuf::from("out/x-floor.hgrm")
+        );
+        assert_eq!(
+            floor_path(std::path::Path::new("x")),
+            PathBuf::from("x-floor")
+        );
+    }
 }

@@ -1,59 +1,192 @@
 //! Connections: where the server is, the read buffer every connection owns,
-//! the blocking handshake (AUTH / HELLO 3), and channel naming.
+//! the blocking handshake (TLS, AUTH / HELLO 3), and channel naming.
 //!
 //! Setup is done with blocking sockets and plain request/reply; only after a
 //! connection is fully subscribed does the subscriber engine switch it to
 //! non-blocking mode and hand it to its event loop.
 
 use crate::resp::{self, Elem};
+use crate::tls::{Stream, TlsClient};
 use anyhow::{Context, Result, anyhow, bail};
+use serde::Serialize;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 
-/// A Redis-protocol server to talk to.
+/// The protocol every connection to a target speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Resp2,
+    /// RESP3 (HELLO 3): messages arrive as push frames.
+    Resp3,
+    /// NATS core (see [`crate::nats`]).
+    Nats,
+}
+
+impl Proto {
+    /// RESP2 or RESP3 for `--resp 2|3`.
+    pub fn resp(version: u8) -> Proto {
+        if version == 3 {
+            Proto::Resp3
+        } else {
+            Proto::Resp2
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Resp2 => "RESP2",
+            Proto::Resp3 => "RESP3",
+            Proto::Nats => "NATS",
+        }
+    }
+
+    /// Channel and pattern names in this protocol.
+    pub fn naming(self, prefix: &str) -> Naming {
+        Naming {
+            prefix: prefix.to_owned(),
+            sep: if self == Proto::Nats { '.' } else { ':' },
+        }
+    }
+
+    /// Appends what subscribes a connection to `names`: `verb name...`
+    /// commands of at most [`NAMES_PER_COMMAND`] names, or NATS `SUB`s
+    /// with sids from `first_sid + 1` on (unique per connection) and a PING.
+    pub fn write_subscribe(
+        self,
+        out: &mut Vec<u8>,
+        verb: &[u8],
+        names: &[Vec<u8>],
+        first_sid: usize,
+    ) {
+        if self == Proto::Nats {
+            crate::nats::write_subs(out, names, first_sid);
+        } else {
+            write_subscribe(out, verb, names);
+        }
+    }
+
+    /// Reads (blocking) the confirmations of `count` subscriptions written
+    /// by [`Proto::write_subscribe`].
+    pub fn read_confirmations(self, s: &mut Stream, rb: &mut ReadBuf, count: usize) -> Result<()> {
+        if self == Proto::Nats {
+            crate::nats::await_pong(s, rb)
+        } else {
+            read_confirmations(s, rb, count)
+        }
+    }
+}
+
+/// A pub/sub server to talk to.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub host: String,
     pub port: u16,
+    /// ACL user to authenticate as (with `password`); `None` = `default`.
+    pub user: Option<String>,
     pub password: Option<String>,
-    /// Speak RESP3 (HELLO 3) instead of RESP2.
-    pub resp3: bool,
+    pub proto: Proto,
+    /// TLS on every connection, when set.
+    pub tls: Option<Arc<TlsClient>>,
 }
 
 impl Target {
-    /// Opens a TCP connection with Nagle off (pipelined writes are batched by us).
-    pub fn connect(&self) -> Result<TcpStream> {
+    /// A plain-TCP, RESP2 target without authentication.
+    pub fn plain(host: &str, port: u16) -> Target {
+        Target {
+            host: host.into(),
+            port,
+            user: None,
+            password: None,
+            proto: Proto::Resp2,
+            tls: None,
+        }
+    }
+
+    pub fn resp3(&self) -> bool {
+        self.proto == Proto::Resp3
+    }
+
+    pub fn is_nats(&self) -> bool {
+        self.proto == Proto::Nats
+    }
+
+    /// Opens a TCP connection with Nagle off (pipelined writes are batched
+    /// by us) and completes the TLS handshake when the target has TLS.
+    pub fn connect(&self) -> Result<Stream> {
         let s = TcpStream::connect((self.host.as_str(), self.port))
             .with_context(|| format!("connecting to {}:{}", self.host, self.port))?;
         s.set_nodelay(true)?;
+        // A NATS server speaks first, in the clear, and says whether TLS follows.
+        let mut s = s;
+        if self.is_nats() && crate::nats::read_info(&mut s)? && self.tls.is_none() {
+            bail!("{}:{} requires TLS: give --tls", self.host, self.port);
+        }
+        Ok(match &self.tls {
+            Some(tls) => Stream::Tls(Box::new(
+                tls.handshake(s)
+                    .with_context(|| format!("TLS with {}:{}", self.host, self.port))?,
+            )),
+            None => Stream::Plain(s),
+        })
+    }
+
+    /// Connects and authenticates (AUTH, or HELLO 3 with AUTH; NATS
+    /// CONNECT) as configured.
+    pub fn open(&self, rb: &mut ReadBuf) -> Result<Stream> {
+        let mut s = self.connect()?;
+        let mut cmd = Vec::new();
+        if self.is_nats() {
+            crate::nats::write_connect(&mut cmd, self.user.as_deref(), self.password.as_deref());
+            s.write_all(&cmd)?;
+            crate::nats::await_pong(&mut s, rb).context("NATS CONNECT")?;
+            return Ok(s);
+        }
+        let user = self.user.as_deref().unwrap_or("default").as_bytes();
+        if self.resp3() {
+            match &self.password {
+                Some(pw) => {
+                    resp::write_command(&mut cmd, &[b"HELLO", b"3", b"AUTH", user, pw.as_bytes()])
+                }
+                None => resp::write_command(&mut cmd, &[b"HELLO", b"3"]),
+            }
+        } else if let Some(pw) = &self.password {
+            match &self.user {
+                Some(u) => resp::write_command(&mut cmd, &[b"AUTH", u.as_bytes(), pw.as_bytes()]),
+                None => resp::write_command(&mut cmd, &[b"AUTH", pw.as_bytes()]),
+            }
+        }
+        if !cmd.is_empty() {
+            s.write_all(&cmd)?;
+            expect_ok_reply(&mut s, rb).context("handshake")?;
+        }
         Ok(s)
     }
 
-    /// Connects and performs AUTH / HELLO 3 as configured.
-    pub fn open(&self, rb: &mut ReadBuf) -> Result<TcpStream> {
-        let mut s = self.connect()?;
+    /// Checks the server answers: a PING round trip on a fresh connection.
+    pub fn ping(&self) -> Result<()> {
+        if self.is_nats() {
+            // Opening a NATS connection ends with a PING answered.
+            let mut rb = ReadBuf::new(4096);
+            return self.open(&mut rb).map(drop);
+        }
+        self.command(&[b"PING"])
+    }
+
+    /// Sends one command on a fresh, authenticated connection and reads
+    /// its reply; fails on an error reply.
+    pub fn command(&self, args: &[&[u8]]) -> Result<()> {
+        if self.is_nats() {
+            bail!("{} is a NATS server: no Redis commands", self.host);
+        }
+        let mut rb = ReadBuf::new(4096);
+        let mut s = self.open(&mut rb)?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
         let mut cmd = Vec::new();
-        let mut replies = 0;
-        if self.resp3 {
-            match &self.password {
-                Some(pw) => resp::write_command(
-                    &mut cmd,
-                    &[b"HELLO", b"3", b"AUTH", b"default", pw.as_bytes()],
-                ),
-                None => resp::write_command(&mut cmd, &[b"HELLO", b"3"]),
-            }
-            replies += 1;
-        } else if let Some(pw) = &self.password {
-            resp::write_command(&mut cmd, &[b"AUTH", pw.as_bytes()]);
-            replies += 1;
-        }
-        if replies > 0 {
-            s.write_all(&cmd)?;
-            for _ in 0..replies {
-                expect_ok_reply(&mut s, rb).context("handshake")?;
-            }
-        }
-        Ok(s)
+        resp::write_command(&mut cmd, args);
+        s.write_all(&cmd)?;
+        expect_ok_reply(&mut s, &mut rb)
     }
 }
 
@@ -72,6 +205,10 @@ impl Target {
     pub fn local_server_pid(&self) -> Option<u32> {
         if !is_loopback(&self.host) {
             return None;
+        }
+        if self.is_nats() {
+            // NATS's INFO has no pid: find the listener here.
+            return crate::sys::pid_listening_on(self.port);
         }
         let mut rb = ReadBuf::new(16 * 1024);
         let mut s = self.open(&mut rb).ok()?;
@@ -100,7 +237,7 @@ impl Target {
 /// Sends one command and reads its reply as text: a bulk string, or the
 /// verbatim string RESP3 uses for INFO and CLIENT INFO. `Ok(None)` for any
 /// other reply (an error, say).
-pub fn command_text(s: &mut TcpStream, rb: &mut ReadBuf, args: &[&[u8]]) -> Result<Option<String>> {
+pub fn command_text(s: &mut Stream, rb: &mut ReadBuf, args: &[&[u8]]) -> Result<Option<String>> {
     let mut cmd = Vec::new();
     resp::write_command(&mut cmd, args);
     s.write_all(&cmd)?;
@@ -129,7 +266,7 @@ pub fn command_text(s: &mut TcpStream, rb: &mut ReadBuf, args: &[&[u8]]) -> Resu
 /// The worker (I/O thread) serving this connection, from the `io-thread=`
 /// field of `CLIENT INFO`; `None` when the server does not report one
 /// (redis-server has a single event loop). Must run before SUBSCRIBE.
-pub fn worker_of(s: &mut TcpStream, rb: &mut ReadBuf) -> Result<Option<u32>> {
+pub fn worker_of(s: &mut Stream, rb: &mut ReadBuf) -> Result<Option<u32>> {
     let text = command_text(s, rb, &[b"CLIENT", b"INFO"])?;
     Ok(text.as_deref().and_then(io_thread_field))
 }
@@ -206,7 +343,7 @@ impl ReadBuf {
 
 /// Reads (blocking) until one complete reply is available and skips it;
 /// fails when it is an error reply.
-pub fn expect_ok_reply(s: &mut TcpStream, rb: &mut ReadBuf) -> Result<()> {
+pub fn expect_ok_reply<S: Read>(s: &mut S, rb: &mut ReadBuf) -> Result<()> {
     loop {
         let buf = rb.unparsed();
         if let Some(end) = resp::skip_value(buf, 0)? {
@@ -225,7 +362,7 @@ pub fn expect_ok_reply(s: &mut TcpStream, rb: &mut ReadBuf) -> Result<()> {
 }
 
 /// Reads (blocking) until `count` subscribe-style confirmations have arrived.
-pub fn read_confirmations(s: &mut TcpStream, rb: &mut ReadBuf, mut count: usize) -> Result<()> {
+fn read_confirmations(s: &mut Stream, rb: &mut ReadBuf, mut count: usize) -> Result<()> {
     while count > 0 {
         while count > 0 {
             let Some((f, used)) = resp::parse_frame(rb.unparsed())? else {
@@ -252,7 +389,7 @@ pub fn read_confirmations(s: &mut TcpStream, rb: &mut ReadBuf, mut count: usize)
 pub const NAMES_PER_COMMAND: usize = 1000;
 
 /// Appends `verb name...` commands, at most [`NAMES_PER_COMMAND`] names each.
-pub fn write_subscribe(out: &mut Vec<u8>, verb: &[u8], names: &[Vec<u8>]) {
+fn write_subscribe(out: &mut Vec<u8>, verb: &[u8], names: &[Vec<u8>]) {
     for chunk in names.chunks(NAMES_PER_COMMAND) {
         out.push(b'*');
         resp::push_int(out, chunk.len() as u64 + 1);
@@ -269,19 +406,22 @@ pub fn write_subscribe(out: &mut Vec<u8>, verb: &[u8], names: &[Vec<u8>]) {
 }
 
 /// Names of channels and patterns. Channel `i` is `<prefix>:<i>:c`; its
-/// private pattern is `<prefix>:<i>:*`, which matches that channel and no other.
+/// private pattern is `<prefix>:<i>:*`, which matches that channel and no
+/// other. NATS separates tokens with `.` (`rcb.<i>.c`, `rcb.<i>.*`), so its
+/// wildcard matches the same way.
 #[derive(Debug, Clone)]
 pub struct Naming {
     pub prefix: String,
+    pub sep: char,
 }
 
 impl Naming {
     pub fn channel(&self, i: u32) -> Vec<u8> {
-        format!("{}:{i}:c", self.prefix).into_bytes()
+        format!("{}{s}{i}{s}c", self.prefix, s = self.sep).into_bytes()
     }
 
     pub fn pattern(&self, i: u32) -> Vec<u8> {
-        format!("{}:{i}:*", self.prefix).into_bytes()
+        format!("{}{s}{i}{s}*", self.prefix, s = self.sep).into_bytes()
     }
 
     /// Channel index from a channel name, without allocating; `None` if the
@@ -290,8 +430,8 @@ impl Naming {
     pub fn parse_channel(&self, name: &[u8]) -> Option<u32> {
         let rest = name
             .strip_prefix(self.prefix.as_bytes())?
-            .strip_prefix(b":")?;
-        let digits = rest.strip_suffix(b":c")?;
+            .strip_prefix(&[self.sep as u8])?;
+        let digits = rest.strip_suffix(b"c")?.strip_suffix(&[self.sep as u8])?;
         if digits.is_empty() || digits.len() > 10 {
             return None;
         }
@@ -312,15 +452,18 @@ mod tests {
 
     #[test]
     fn channel_names_round_trip_and_foreign_names_are_rejected() {
-        let n = Naming {
-            prefix: "rcb".into(),
-        };
+        let n = Proto::Resp2.naming("rcb");
         assert_eq!(n.channel(42), b"rcb:42:c");
         assert_eq!(n.parse_channel(b"rcb:42:c"), Some(42));
         assert_eq!(n.parse_channel(b"rcb:42:x"), None);
         assert_eq!(n.parse_channel(b"rcb::c"), None);
         assert_eq!(n.parse_channel(b"other:42:c"), None);
         assert_eq!(n.parse_channel(b"rcb:99999999999:c"), None);
+        let n = Proto::Nats.naming("rcb");
+        assert_eq!(n.channel(42), b"rcb.42.c");
+        assert_eq!(n.pattern(42), b"rcb.42.*");
+        assert_eq!(n.parse_channel(b"rcb.42.c"), Some(42));
+        assert_eq!(n.parse_channel(b"rcb:42:c"), None);
     }
 
     #[test]

@@ -263,12 +263,17 @@ pub fn rate_label(r: f64) -> String {
     }
 }
 
-/// Text listing of every preset.
+/// Text listing of every preset, each with the flags it stands for.
 pub fn listing() -> String {
-    let mut s = String::new();
+    let mut s = String::from(
+        "Each preset stands for the flags under it; flags given on the command line \
+         (run --preset NAME, compare --shapes NAME) override them.\n\n",
+    );
     for p in PRESETS {
+        let mut w = Workload::defaults();
+        p.apply(&mut w, false);
         s.push_str(&format!(
-            "{:<18} {}{}{}\n",
+            "{:<18} {}{}{}\n{:<18} {}\n",
             p.name,
             p.about,
             if p.rates.is_empty() {
@@ -283,7 +288,9 @@ pub fn listing() -> String {
                 "  (compare --shapes latency)"
             } else {
                 "  (not in the default matrix)"
-            }
+            },
+            "",
+            w.flags().join(" ")
         ));
     }
     s

@@ -3,14 +3,17 @@
 //! through, and the parts the latency probe adds.
 
 use crate::churn::ChurnReport;
-use crate::conn::Target;
+use crate::conn::{Proto, Target};
 use crate::plan::{Placement, Plan, Shape, Workload};
 use crate::publisher::PubOutcome;
+use crate::series::SeriesPoint;
+use crate::shared::Shared;
 use crate::sys;
 use crate::verify::{Counts, Sent, SubscriberCheck};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How a run is executed (as opposed to what traffic it generates).
@@ -44,6 +47,37 @@ pub struct RunOptions {
     pub floor_spin: bool,
     /// Latency probe: PING round trips to time against the target.
     pub ping_count: u64,
+    /// Collect the per-second time series into the report.
+    pub series: bool,
+}
+
+impl RunOptions {
+    /// Options for unit tests: a target on port 0, default workload.
+    pub fn for_tests() -> RunOptions {
+        RunOptions {
+            target: Target::plain("127.0.0.1", 0),
+            workload: Workload::defaults(),
+            client_threads: 1,
+            server_pid: None,
+            read_buf: 1024,
+            progress: false,
+            label: "test".into(),
+            drop_every: 0,
+            coalesce: Duration::ZERO,
+            drain_timeout: Duration::from_secs(1),
+            spin: Duration::ZERO,
+            floor: false,
+            floor_cpus: Vec::new(),
+            floor_spin: false,
+            ping_count: 0,
+            series: false,
+        }
+    }
+
+    /// The warm-up, in ns.
+    pub fn warmup_ns(&self) -> u64 {
+        (self.workload.warmup.max(0.0) * 1e9) as u64
+    }
 }
 
 /// Latency percentiles in microseconds.
@@ -102,8 +136,14 @@ pub struct StalledReport {
 pub struct RunReport {
     pub server: String,
     pub shape: Shape,
+    /// RESP version, 0 over NATS.
     pub resp: u8,
+    pub protocol: Proto,
     pub loop_kind: &'static str,
+    /// Every connection spoke TLS.
+    pub tls: bool,
+    /// The ACL user every connection authenticated as (`None`: default).
+    pub user: Option<String>,
     pub target_rate: Option<f64>,
     pub publishers: usize,
     pub subscribers: usize,
@@ -111,6 +151,9 @@ pub struct RunReport {
     pub payload: usize,
     pub window: usize,
     pub noise_patterns: u32,
+    /// Seconds of publishing before the measurement window.
+    pub warmup_s: f64,
+    /// From the end of the warm-up until every delivery arrived.
     pub elapsed_s: f64,
     pub published: u64,
     pub publish_rate: f64,
@@ -134,6 +177,9 @@ pub struct RunReport {
     pub probe: Option<ProbeReport>,
     /// Every way the run failed verification; empty means it passed.
     pub violations: Vec<String>,
+    /// One point per second, warm-up included (`--timeseries`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<SeriesPoint>,
     #[serde(skip)]
     pub histogram: Option<Histogram<u64>>,
 }
@@ -145,8 +191,15 @@ impl RunReport {
         RunReport {
             server: opts.label.clone(),
             shape: w.shape,
-            resp: if opts.target.resp3 { 3 } else { 2 },
+            resp: match opts.target.proto {
+                Proto::Resp2 => 2,
+                Proto::Resp3 => 3,
+                Proto::Nats => 0,
+            },
+            protocol: opts.target.proto,
             loop_kind: if w.rate.is_some() { "open" } else { "closed" },
+            tls: opts.target.tls.is_some(),
+            user: opts.target.user.clone(),
             target_rate: w.rate,
             publishers: 0,
             subscribers: 0,
@@ -154,6 +207,7 @@ impl RunReport {
             payload: w.payload,
             window: w.window,
             noise_patterns: w.noise_patterns,
+            warmup_s: w.warmup,
             elapsed_s: 0.0,
             published: 0,
             publish_rate: 0.0,
@@ -173,6 +227,7 @@ impl RunReport {
             stalled: None,
             probe: None,
             violations: Vec::new(),
+            series: Vec::new(),
             histogram: None,
         }
     }
@@ -196,6 +251,59 @@ impl CpuSample {
             client_ns: sys::self_cpu_ns().unwrap_or(0),
         }
     }
+}
+
+/// Where the measurement window starts: the end of the warm-up, or the
+/// start gate when there is none.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowStart {
+    cpu: CpuSample,
+    at_ns: u64,
+    delivered: u64,
+    published: u64,
+}
+
+impl WindowStart {
+    pub fn take(server_pid: Option<u32>, shared: &Shared) -> WindowStart {
+        WindowStart {
+            cpu: CpuSample::take(server_pid),
+            at_ns: shared.now_ns(),
+            delivered: shared.delivered.load(Ordering::Relaxed),
+            published: shared.published.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The window from here to now; publishing ended at `publish_end_ns`.
+    pub fn close(self, server_pid: Option<u32>, shared: &Shared, publish_end_ns: u64) -> Window {
+        let now = shared.now_ns();
+        Window {
+            cpu: (self.cpu, CpuSample::take(server_pid)),
+            elapsed_s: now.saturating_sub(self.at_ns).max(1) as f64 / 1e9,
+            publish_s: publish_end_ns.saturating_sub(self.at_ns).max(1) as f64 / 1e9,
+            delivered: shared
+                .delivered
+                .load(Ordering::Relaxed)
+                .saturating_sub(self.delivered),
+            published: shared
+                .published
+                .load(Ordering::Relaxed)
+                .saturating_sub(self.published),
+        }
+    }
+}
+
+/// The measurement window of a run: what rates and CPU per message are
+/// computed over. Verification covers the whole run, warm-up included.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub cpu: (CpuSample, CpuSample),
+    /// Seconds from the window's start until every delivery arrived.
+    pub elapsed_s: f64,
+    /// Seconds of publishing inside the window.
+    pub publish_s: f64,
+    /// Messages delivered and published inside the window.
+    pub delivered: u64,
+    pub published: u64,
 }
 
 /// Checks what arrived against what was published: every subscriber's
@@ -297,16 +405,12 @@ pub fn expected_deliveries(plan: &Plan, outcomes: &[PubOutcome]) -> u64 {
 }
 
 /// Rates, latency and CPU figures of a verified run.
-pub fn fill_figures(
-    report: &mut RunReport,
-    hist: Histogram<u64>,
-    elapsed: f64,
-    publish_elapsed: f64,
-    cpu: (CpuSample, CpuSample),
-) {
-    let delivered = report.delivered;
+pub fn fill_figures(report: &mut RunReport, hist: Histogram<u64>, window: Window) {
+    let delivered = window.delivered;
+    let elapsed = window.elapsed_s;
+    let cpu = window.cpu;
     report.elapsed_s = elapsed;
-    report.publish_rate = report.published as f64 / publish_elapsed;
+    report.publish_rate = window.published as f64 / window.publish_s;
     report.delivered_rate = delivered as f64 / elapsed;
     report.payload_bytes_rate = report.delivered_rate * report.payload as f64;
     report.latency = Latency::from_histogram(&hist);
@@ -385,28 +489,7 @@ mod tests {
     use crate::plan::SubKind;
 
     fn options() -> RunOptions {
-        RunOptions {
-            target: Target {
-                host: "127.0.0.1".into(),
-                port: 0,
-                password: None,
-                resp3: false,
-            },
-            workload: Workload::defaults(),
-            client_threads: 1,
-            server_pid: None,
-            read_buf: 1024,
-            progress: false,
-            label: "test".into(),
-            drop_every: 0,
-            coalesce: Duration::ZERO,
-            drain_timeout: Duration::ZERO,
-            spin: Duration::ZERO,
-            floor: false,
-            floor_cpus: Vec::new(),
-            floor_spin: false,
-            ping_count: 0,
-        }
+        RunOptions::for_tests()
     }
 
     /// One publisher on channels 0 and 1, one subscriber on both.

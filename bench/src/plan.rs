@@ -8,13 +8,13 @@
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::conn::Naming;
 use crate::payload::HEADER_LEN;
 
 /// What kind of pub/sub traffic to generate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Shape {
     /// Every subscriber on the same channels; every publisher publishes to all of them.
@@ -35,7 +35,7 @@ pub enum Shape {
 
 /// Where the latency probe wants each publisher relative to the
 /// subscribers of its channels, on a server with several workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Placement {
     /// Wherever the server puts it.
@@ -82,7 +82,7 @@ impl SubKind {
 }
 
 /// Workload flags, shared by `run` and (as presets) by `compare`.
-#[derive(Debug, Clone, Args, Serialize)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct Workload {
     /// Traffic shape.
     #[arg(long, value_enum, default_value = "fanout")]
@@ -105,9 +105,15 @@ pub struct Workload {
     /// Closed loop: PUBLISHes in flight per publisher connection.
     #[arg(long, default_value_t = 64)]
     pub window: usize,
-    /// Seconds of publishing.
+    /// Seconds of publishing, measured.
     #[arg(long, default_value_t = 5.0)]
     pub duration: f64,
+    /// Seconds of publishing before --duration, left out of the figures:
+    /// every message is still verified, but latency counts only messages
+    /// (intended to be) sent after it, and rates and CPU per message are
+    /// measured from its end. The time series marks it.
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+    pub warmup: f64,
     /// Stop each publisher after this many messages (instead of / before --duration).
     #[arg(long)]
     pub messages: Option<u64>,
@@ -173,6 +179,64 @@ pub struct Plan {
 }
 
 impl Workload {
+    /// Seconds every publisher sends for: warm-up, then the measured part.
+    pub fn publish_seconds(&self) -> f64 {
+        self.warmup.max(0.0) + self.duration
+    }
+
+    /// The ids of every workload flag (clap's, which are the field names).
+    pub fn flag_ids() -> Vec<String> {
+        Workload::augment_args(clap::Command::new("workload"))
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect()
+    }
+
+    /// Takes from `from` the fields whose flags are in `given`: the flags
+    /// given on the command line, over a preset's values.
+    pub fn override_with(&mut self, from: &Workload, given: &[String]) -> Result<()> {
+        if given.is_empty() {
+            return Ok(());
+        }
+        let mut mine = serde_json::to_value(&*self)?;
+        let theirs = serde_json::to_value(from)?;
+        for id in given {
+            let Some(v) = theirs.get(id) else {
+                bail!("no workload flag {id:?}");
+            };
+            mine[id] = v.clone();
+        }
+        *self = serde_json::from_value(mine)?;
+        Ok(())
+    }
+
+    /// The flags that turn the defaults into this workload, as typed on a
+    /// command line (`--shape fanout --subscribers 100`).
+    pub fn flags(&self) -> Vec<String> {
+        let (Ok(mine), Ok(base)) = (
+            serde_json::to_value(self),
+            serde_json::to_value(Workload::defaults()),
+        ) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for id in Workload::flag_ids() {
+            let (v, d) = (&mine[&id], &base[&id]);
+            // The shape always shows: it is what the other flags shape.
+            if v == d && id != "shape" {
+                continue;
+            }
+            let flag = format!("--{}", id.replace('_', "-"));
+            match v {
+                serde_json::Value::Bool(true) => out.push(flag),
+                serde_json::Value::Bool(false) | serde_json::Value::Null => {}
+                serde_json::Value::String(t) => out.push(format!("{flag} {t}")),
+                other => out.push(format!("{flag} {other}")),
+            }
+        }
+        out
+    }
+
     /// The workload with every flag at its default.
     pub fn defaults() -> Workload {
         #[derive(clap::Parser)]
@@ -192,6 +256,9 @@ impl Workload {
         }
         if !self.duration.is_finite() || self.duration <= 0.0 {
             bail!("--duration must be positive");
+        }
+        if !self.warmup.is_finite() || self.warmup < 0.0 {
+            bail!("--warmup must be 0 or more seconds");
         }
         if let Some(r) = self.rate
             && (!r.is_finite() || r <= 0.0)
@@ -409,6 +476,44 @@ mod tests {
         assert_eq!(p.publishers.len(), 8);
         assert_eq!(p.subscribers[3], vec![3]);
         assert_eq!(p.publishers[3], vec![3]);
+    }
+
+    #[test]
+    fn every_flag_can_override_a_preset() {
+        let given = Workload::flag_ids();
+        assert!(given.len() >= 20, "{given:?}");
+        let from = workload(&[
+            "--shape",
+            "spread",
+            "--subscribers",
+            "7",
+            "--payload",
+            "100",
+            "--probe",
+            "--placement",
+            "cross",
+            "--warmup",
+            "2",
+        ]);
+        let mut w = Workload::defaults();
+        w.override_with(&from, &given).unwrap();
+        assert_eq!(w.flags(), from.flags());
+        assert_eq!(
+            from.flags(),
+            [
+                "--shape spread",
+                "--subscribers 7",
+                "--payload 100",
+                "--warmup 2.0",
+                "--probe",
+                "--placement cross"
+            ]
+        );
+        // Only what is given is taken.
+        let mut w = workload(&["--subscribers", "3", "--payload", "200"]);
+        w.override_with(&from, &["payload".to_string()]).unwrap();
+        assert_eq!((w.subscribers, w.payload), (Some(3), 100));
+        assert!(w.override_with(&from, &["nonsense".to_string()]).is_err());
     }
 
     #[test]

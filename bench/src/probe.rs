@@ -22,23 +22,26 @@
 //!
 //! A server's figures mean something only as far as they stand above the floor.
 
-use crate::conn::{self, Naming, ReadBuf, Target};
+use crate::conn::{self, Proto, ReadBuf, Target};
 use crate::outcome::{
-    self, CpuSample, Latency, PlacementReport, ProbeReport, RunOptions, RunReport,
+    self, Latency, PlacementReport, ProbeReport, RunOptions, RunReport, Window, WindowStart,
 };
 use crate::pacing::{self, Schedule, Wait};
 use crate::plan::{Placement, Plan};
 use crate::publisher::{self, Encoder, PubConfig, PubOutcome, Replies};
 use crate::relay::Relay;
+use crate::series::{SeriesBuilder, SeriesPoint};
 use crate::shared::Shared;
-use crate::subscriber::{self, SubConfig, SubSpec, new_histogram};
+use crate::subscriber::{self, Recorder, SubConfig, SubSpec, new_histogram};
 use crate::sys::{self, monotonic_ns};
+use crate::tls::Stream;
 use crate::verify::SubscriberCheck;
 use anyhow::{Context, Result, anyhow, bail};
 use hdrhistogram::Histogram;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{ErrorKind, Write};
-use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -99,19 +102,12 @@ fn run_pinned(opts: &RunOptions, relay_cpus: &[usize]) -> Result<RunReport> {
         eprintln!("[{}] probe: target pass", opts.label);
     }
     let (mut pass, placement) = Pass::connect(opts, &plan, &opts.target, opts.workload.placement)?;
-    let cpu0 = CpuSample::take(opts.server_pid);
-    let stats = pass.run(&schedule(opts), opts)?;
-    let cpu1 = CpuSample::take(opts.server_pid);
+    let stats = pass.run(&schedule(opts), opts, true)?;
     let delivered = pass.delivered();
     let (outcomes, checks) = pass.finish(&mut report.violations);
     outcome::verify_deliveries(&mut report, &plan, &outcomes, &checks, delivered);
-    outcome::fill_figures(
-        &mut report,
-        stats.hist,
-        stats.elapsed_s,
-        stats.publish_s,
-        (cpu0, cpu1),
-    );
+    outcome::fill_figures(&mut report, stats.hist, stats.window);
+    report.series = stats.series;
 
     let mut probe = ProbeReport {
         rate: opts.workload.rate.unwrap_or(0.0),
@@ -143,7 +139,7 @@ fn schedule(opts: &RunOptions) -> Schedule {
     Schedule::new(
         monotonic_ns() + 1_000_000,
         w.rate.unwrap_or(1.0),
-        Duration::from_secs_f64(w.duration),
+        Duration::from_secs_f64(w.publish_seconds()),
         w.messages.map(|m| m.saturating_mul(publishers)),
     )
 }
@@ -161,11 +157,14 @@ fn floor_pass(opts: &RunOptions, plan: &Plan, cpus: &[usize]) -> Result<Floor> {
         eprintln!("[{}] probe: floor pass (relay inside the tool)", opts.label);
     }
     let relay = Relay::start(cpus, opts.floor_spin)?;
+    // The relay speaks RESP: a NATS target's floor is measured over RESP2.
     let target = Target {
-        host: "127.0.0.1".into(),
-        port: relay.port,
-        password: None,
-        resp3: opts.target.resp3,
+        proto: if opts.target.is_nats() {
+            Proto::Resp2
+        } else {
+            opts.target.proto
+        },
+        ..Target::plain("127.0.0.1", relay.port)
     };
     let result = measure_floor(opts, plan, &target);
     let stopped = relay.stop().context("floor relay");
@@ -176,7 +175,7 @@ fn floor_pass(opts: &RunOptions, plan: &Plan, cpus: &[usize]) -> Result<Floor> {
 
 fn measure_floor(opts: &RunOptions, plan: &Plan, relay: &Target) -> Result<Floor> {
     let (mut pass, _) = Pass::connect(opts, plan, relay, Placement::Any)?;
-    let stats = pass.run(&schedule(opts), opts)?;
+    let stats = pass.run(&schedule(opts), opts, false)?;
     let delivered = pass.delivered();
     let mut scratch = RunReport::empty(opts);
     let (outcomes, checks) = pass.finish(&mut scratch.violations);
@@ -199,12 +198,15 @@ fn ping_half_rtt(target: &Target, count: u64) -> Result<Histogram<u64>> {
     s.set_nonblocking(true)?;
     let mut cmd = Vec::new();
     crate::resp::write_command(&mut cmd, &[b"PING"]);
+    if target.is_nats() {
+        cmd = b"PING\r\n".to_vec();
+    }
     let deadline = monotonic_ns() + 2_000_000_000;
     for _ in 0..count {
         let t0 = monotonic_ns();
         write_fully(&mut s, &cmd)?;
         loop {
-            if let Some(end) = crate::resp::skip_value(rb.unparsed(), 0)? {
+            if let Some(end) = reply_end(target, rb.unparsed())? {
                 rb.consume(end);
                 break;
             }
@@ -223,11 +225,26 @@ fn ping_half_rtt(target: &Target, count: u64) -> Result<Histogram<u64>> {
     Ok(hist)
 }
 
+/// Where the reply at the start of `buf` ends, once it is complete.
+fn reply_end(target: &Target, buf: &[u8]) -> Result<Option<usize>> {
+    if target.is_nats() {
+        return Ok(crate::nats::parse(buf)?.map(|(_, used)| used));
+    }
+    Ok(crate::resp::skip_value(buf, 0)?)
+}
+
 /// Writes all of `bytes` to a non-blocking socket, spinning on a full buffer.
-fn write_fully(s: &mut TcpStream, mut bytes: &[u8]) -> Result<()> {
+fn write_fully(s: &mut Stream, mut bytes: &[u8]) -> Result<()> {
     while !bytes.is_empty() {
         match s.write(bytes) {
             Ok(n) => bytes = &bytes[n..],
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    while s.has_pending_output() {
+        match s.flush() {
+            Ok(()) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
             Err(e) => return Err(e.into()),
         }
@@ -237,7 +254,7 @@ fn write_fully(s: &mut TcpStream, mut bytes: &[u8]) -> Result<()> {
 
 /// A publisher connection driven by the probe.
 struct ProbePub {
-    stream: mio::net::TcpStream,
+    stream: Stream,
     rb: ReadBuf,
     /// PUBLISH bytes not yet written, from `written` on.
     wbuf: Vec<u8>,
@@ -250,8 +267,8 @@ struct ProbePub {
 struct PassStats {
     hist: Histogram<u64>,
     lag: Histogram<u64>,
-    elapsed_s: f64,
-    publish_s: f64,
+    window: Window,
+    series: Vec<SeriesPoint>,
 }
 
 /// Every connection of one pass against one server, and what it observed.
@@ -264,17 +281,21 @@ struct Pass {
     poll: Poll,
     /// The delivered counter and the clock the subscriber code reads.
     shared: Shared,
-    hist: Histogram<u64>,
+    rec: Recorder,
     errors: Vec<String>,
 }
 
 /// A fresh connection, and the worker serving it when the server says.
-type Placed = (TcpStream, ReadBuf, Option<u32>);
+type Placed = (Stream, ReadBuf, Option<u32>);
 
 fn open_placed(target: &Target, read_buf: usize) -> Result<Placed> {
     let mut rb = ReadBuf::new(read_buf);
     let mut s = target.open(&mut rb)?;
-    let worker = conn::worker_of(&mut s, &mut rb).context("CLIENT INFO")?;
+    let worker = if target.is_nats() {
+        None
+    } else {
+        conn::worker_of(&mut s, &mut rb).context("CLIENT INFO")?
+    };
     Ok((s, rb, worker))
 }
 
@@ -323,9 +344,11 @@ fn subscribe(
     cfg: &SubConfig,
 ) -> Result<subscriber::Conn> {
     let mut cmd = Vec::new();
-    conn::write_subscribe(&mut cmd, cfg.kind.subscribe_verb(), &spec.names);
+    cfg.proto
+        .write_subscribe(&mut cmd, cfg.kind.subscribe_verb(), &spec.names, 0);
     s.write_all(&cmd)?;
-    conn::read_confirmations(&mut s, &mut rb, spec.names.len())
+    cfg.proto
+        .read_confirmations(&mut s, &mut rb, spec.names.len())
         .with_context(|| format!("subscriber {}", spec.index))?;
     subscriber::Conn::subscribed(s, rb, spec)
 }
@@ -396,9 +419,9 @@ fn connect_publishers(
     let w = &opts.workload;
     let cfg = PubConfig {
         kind: plan.kind,
-        naming: Naming {
-            prefix: w.prefix.clone(),
-        },
+        proto: target.proto,
+        naming: target.proto.naming(&w.prefix),
+        receivers: std::sync::Arc::new(plan.receivers_per_channel()),
         payload: w.payload,
         window: 1,
         duration: Duration::ZERO,
@@ -413,17 +436,17 @@ fn connect_publishers(
             let s = plan.subscribers.iter().position(|sc| sc.contains(c))?;
             sub_workers[s]
         });
-        let (s, rb, worker) = place(target, opts.read_buf, wanted, anchor, &mut spares)
+        let (mut s, rb, worker) = place(target, opts.read_buf, wanted, anchor, &mut spares)
             .with_context(|| format!("publisher {p}"))?;
         s.set_nonblocking(true)?;
         workers.push(worker);
         pubs.push(ProbePub {
-            stream: mio::net::TcpStream::from_std(s),
+            stream: s,
             rb,
             wbuf: Vec::with_capacity(64 * (w.payload + 64)),
             written: 0,
             enc: Encoder::new(p as u32, chans.clone(), &cfg),
-            replies: Replies::default(),
+            replies: Replies::new(target.proto),
         });
     }
     Ok((pubs, workers))
@@ -442,25 +465,28 @@ impl Pass {
         let w = &opts.workload;
         let sub_cfg = SubConfig {
             kind: plan.kind,
-            naming: Naming {
-                prefix: w.prefix.clone(),
-            },
+            proto: target.proto,
+            naming: target.proto.naming(&w.prefix),
             check_padding: !w.no_check_padding,
             read_buf: opts.read_buf,
             drop_every: opts.drop_every,
             coalesce: Duration::ZERO,
-            head: crate::resp::message_head(target.resp3, plan.kind.message_kind()),
+            head: crate::resp::message_head(target.resp3(), plan.kind.message_kind()),
+            series: false,
         };
-        let (mut subs, sub_workers) = connect_subscribers(opts, plan, target, &sub_cfg)?;
-        let (mut pubs, pub_workers) = connect_publishers(opts, plan, target, wanted, &sub_workers)?;
+        let (subs, sub_workers) = connect_subscribers(opts, plan, target, &sub_cfg)?;
+        let (pubs, pub_workers) = connect_publishers(opts, plan, target, wanted, &sub_workers)?;
         let poll = Poll::new()?;
-        for (i, c) in subs.iter_mut().enumerate() {
-            poll.registry()
-                .register(&mut c.stream, Token(i), Interest::READABLE)?;
+        for (i, c) in subs.iter().enumerate() {
+            c.register(&poll, Token(i))?;
         }
-        for (i, p) in pubs.iter_mut().enumerate() {
-            poll.registry()
-                .register(&mut p.stream, Token(subs.len() + i), Interest::READABLE)?;
+        for (i, p) in pubs.iter().enumerate() {
+            let fd = p.stream.as_raw_fd();
+            poll.registry().register(
+                &mut SourceFd(&fd),
+                Token(subs.len() + i),
+                Interest::READABLE,
+            )?;
         }
         let placement = PlacementReport::new(wanted, plan, pub_workers, sub_workers);
         let pass = Pass {
@@ -469,8 +495,8 @@ impl Pass {
             sub_cfg,
             receivers: plan.receivers_per_channel(),
             poll,
+            rec: Recorder::new(&Shared::new(), false),
             shared: Shared::new(),
-            hist: new_histogram(),
             errors: Vec::new(),
         };
         Ok((pass, placement))
@@ -478,23 +504,54 @@ impl Pass {
 
     /// Sends on schedule and reads everything until every promised delivery
     /// and reply has arrived (or nothing has moved for the drain timeout).
-    fn run(&mut self, sched: &Schedule, opts: &RunOptions) -> Result<PassStats> {
+    /// The pass against the target (`measured`) samples the server's CPU
+    /// at the end of the warm-up and at the end, builds the time series
+    /// when asked and prints progress.
+    fn run(&mut self, sched: &Schedule, opts: &RunOptions, measured: bool) -> Result<PassStats> {
         let spin_ns = opts.spin.as_nanos() as u64;
         let drain_ns = opts.drain_timeout.as_nanos() as u64;
         let mut lag = new_histogram();
         let mut events = Events::with_capacity(1024);
         let (mut k, mut expected) = (0u64, 0u64);
         let start = sched.due(0);
+        let warmup_end = start + opts.warmup_ns();
+        let pid = opts.server_pid.filter(|_| measured);
+        let progress = measured && opts.progress && opts.workload.publish_seconds() >= 2.0;
+        let mut series =
+            (measured && (opts.series || progress)).then(|| SeriesBuilder::new(start, warmup_end));
+        self.shared
+            .measure_from_ns
+            .store(warmup_end, Ordering::Relaxed);
+        self.rec = Recorder::new(&self.shared, series.is_some());
+        let mut window = (warmup_end == start).then(|| WindowStart::take(pid, &self.shared));
         let mut publish_end = start;
         let (mut last_seen, mut last_change) = ((0, 0), monotonic_ns());
         loop {
             let now = monotonic_ns();
+            if window.is_none() && now >= warmup_end {
+                window = Some(WindowStart::take(pid, &self.shared));
+            }
+            let delivered = self.delivered();
+            if let (Some(b), Some(interval)) = (&mut series, self.rec.interval_mut())
+                && b.due(now)
+            {
+                let p = b.point(
+                    now,
+                    self.shared.published.load(Ordering::Relaxed),
+                    delivered,
+                    interval,
+                );
+                if progress {
+                    eprintln!("[{}] {}", opts.label, crate::run::progress_line(p));
+                }
+            }
             let due = sched.due_by(k, now, MAX_BATCH);
             if !due.is_empty() {
                 expected += self.encode(sched, due.clone(), now, &mut lag);
                 k = due.end;
                 publish_end = now;
             }
+            self.close_batches(now, !sched.has(k));
             self.write_publishers()?;
             self.poll_once(&mut events)?;
             let seen = (self.delivered(), self.replies());
@@ -512,12 +569,22 @@ impl Pass {
                 sys::sleep_until_ns(until);
             }
         }
-        let end = monotonic_ns();
+        let window = window
+            .unwrap_or_else(|| WindowStart::take(pid, &self.shared))
+            .close(pid, &self.shared, publish_end);
+        let published = self.shared.published.load(Ordering::Relaxed);
+        let delivered = self.delivered();
+        let series = match (series, self.rec.interval_mut()) {
+            (Some(b), Some(interval)) if opts.series => {
+                b.finish(monotonic_ns(), published, delivered, interval)
+            }
+            _ => Vec::new(),
+        };
         Ok(PassStats {
-            hist: std::mem::replace(&mut self.hist, new_histogram()),
+            hist: std::mem::replace(&mut self.rec.hist, new_histogram()),
             lag,
-            elapsed_s: end.saturating_sub(start).max(1) as f64 / 1e9,
-            publish_s: publish_end.saturating_sub(start).max(1) as f64 / 1e9,
+            window,
+            series,
         })
     }
 
@@ -532,13 +599,27 @@ impl Pass {
     ) -> u64 {
         let n = self.pubs.len() as u64;
         let mut deliveries = 0;
+        let count = due.end - due.start;
         for j in due {
             let p = &mut self.pubs[(j % n) as usize];
             deliveries += self.receivers[p.enc.next_channel() as usize];
             p.enc.push(&mut p.wbuf, sched.due(j));
             lag.saturating_record(now.saturating_sub(sched.due(j)).max(1));
         }
+        self.shared.published.fetch_add(count, Ordering::Relaxed);
         deliveries
+    }
+
+    /// NATS: closes each publisher's batch with a PING when it is large or
+    /// old enough, or when sending is over (`all`).
+    fn close_batches(&mut self, now: u64, all: bool) {
+        for p in &mut self.pubs {
+            if all {
+                p.enc.close_batch(&mut p.wbuf, &mut p.replies, now);
+            } else {
+                p.enc.maybe_close_batch(&mut p.wbuf, &mut p.replies, now);
+            }
+        }
     }
 
     fn write_publishers(&mut self) -> Result<()> {
@@ -550,6 +631,11 @@ impl Pass {
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => return Err(e).context("writing PUBLISH"),
                 }
+            }
+            match p.stream.flush() {
+                Ok(()) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                Err(e) => return Err(e).context("writing PUBLISH"),
             }
             if p.written == p.wbuf.len() {
                 p.wbuf.clear();
@@ -579,12 +665,12 @@ impl Pass {
                     c,
                     &self.sub_cfg,
                     &self.shared,
-                    &mut self.hist,
+                    &mut self.rec,
                     &mut self.errors,
                 );
                 self.shared.delivered.fetch_add(n, Ordering::Relaxed);
                 if c.closed {
-                    let _ = self.poll.registry().deregister(&mut c.stream);
+                    c.deregister(&self.poll);
                 }
             } else if let Some(p) = self.pubs.get_mut(t - n_subs) {
                 read_replies(p, &self.shared)?;
@@ -602,7 +688,9 @@ impl Pass {
     }
 
     fn all_written(&self) -> bool {
-        self.pubs.iter().all(|p| p.written == p.wbuf.len())
+        self.pubs
+            .iter()
+            .all(|p| p.written == p.wbuf.len() && !p.stream.has_pending_output())
     }
 
     /// Publisher outcomes and subscriber verifiers; read errors become violations.
@@ -625,6 +713,7 @@ fn read_replies(p: &mut ProbePub, shared: &Shared) -> Result<()> {
             Ok(0) => bail!("server closed the publisher connection"),
             Ok(_) => {
                 p.replies.take(&mut p.rb, shared)?;
+                p.replies.answer_pings(&mut p.wbuf);
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -642,9 +731,9 @@ mod tests {
     fn pub_config() -> PubConfig {
         PubConfig {
             kind: SubKind::Channel,
-            naming: Naming {
-                prefix: "rcb".into(),
-            },
+            proto: Proto::Resp2,
+            naming: Proto::Resp2.naming("rcb"),
+            receivers: std::sync::Arc::new(vec![1; 8]),
             payload: 64,
             window: 1,
             duration: Duration::ZERO,

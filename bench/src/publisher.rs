@@ -12,15 +12,16 @@
 //!   of silently lowering the rate. The same thread reads replies while it
 //!   waits (ppoll); waits are precise because its timer slack is set to 1 ns.
 
-use crate::conn::{Naming, ReadBuf, Target};
+use crate::conn::{Naming, Proto, ReadBuf, Target};
+use crate::nats;
 use crate::payload::{self, Header};
 use crate::plan::SubKind;
 use crate::resp::{self, Elem};
 use crate::shared::Shared;
+use crate::tls::Stream;
 use crate::verify::Sent;
 use anyhow::{Context, Result, bail};
 use std::io::{ErrorKind, Write};
-use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -38,7 +39,11 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct PubConfig {
     pub kind: SubKind,
+    pub proto: Proto,
     pub naming: Naming,
+    /// Deliveries one message on each channel must produce: what a NATS
+    /// PONG stands for, since NATS does not count receivers.
+    pub receivers: Arc<Vec<u64>>,
     pub payload: usize,
     pub window: usize,
     pub duration: Duration,
@@ -103,6 +108,9 @@ fn command_heads(cfg: &PubConfig, channels: &[u32]) -> Vec<Vec<u8>> {
         .iter()
         .map(|&c| {
             let name = cfg.naming.channel(c);
+            if cfg.proto == Proto::Nats {
+                return nats::pub_head(&name, cfg.payload);
+            }
             let mut v = Vec::new();
             v.extend_from_slice(b"*3\r\n");
             resp::write_bulk_header(&mut v, verb.len());
@@ -125,7 +133,27 @@ pub(crate) struct Encoder {
     seqs: Vec<u64>,
     next: usize,
     payload: usize,
+    /// NATS: deliveries a message on each of `channels` produces.
+    receivers: Vec<u64>,
+    nats: bool,
+    /// NATS: messages, and their deliveries, since the last PING.
+    unpinged: Batch,
+    /// NATS: when the last PING went out (CLOCK_MONOTONIC ns).
+    pinged_at: u64,
 }
+
+/// Messages a NATS PING closes, and the deliveries they must produce.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Batch {
+    messages: u64,
+    deliveries: u64,
+}
+
+/// Open loop and probe over NATS: a PING closes a batch once it holds this
+/// many messages, or once this long has passed since the last PING, so
+/// the server is not asked for a PONG per message.
+const PING_EVERY_MESSAGES: u64 = 64;
+const PING_EVERY_NS: u64 = 1_000_000;
 
 impl Encoder {
     pub(crate) fn new(id: u32, channels: Vec<u32>, cfg: &PubConfig) -> Encoder {
@@ -133,9 +161,36 @@ impl Encoder {
             id,
             heads: command_heads(cfg, &channels),
             seqs: vec![0; channels.len()],
+            receivers: channels
+                .iter()
+                .map(|&c| cfg.receivers.get(c as usize).copied().unwrap_or(0))
+                .collect(),
+            nats: cfg.proto == Proto::Nats,
+            unpinged: Batch::default(),
+            pinged_at: 0,
             channels,
             next: 0,
             payload: cfg.payload,
+        }
+    }
+
+    /// NATS: appends a PING that closes the messages pushed since the last
+    /// one; `r` counts them when its PONG arrives. Nothing over RESP (every
+    /// PUBLISH has its reply) or when no message is waiting.
+    pub(crate) fn close_batch(&mut self, out: &mut Vec<u8>, r: &mut Replies, now: u64) {
+        if self.nats && self.unpinged.messages > 0 {
+            out.extend_from_slice(b"PING\r\n");
+            r.batches.push_back(std::mem::take(&mut self.unpinged));
+            self.pinged_at = now;
+        }
+    }
+
+    /// NATS: [`Encoder::close_batch`] when the batch is large or old enough.
+    pub(crate) fn maybe_close_batch(&mut self, out: &mut Vec<u8>, r: &mut Replies, now: u64) {
+        if self.unpinged.messages >= PING_EVERY_MESSAGES
+            || now.saturating_sub(self.pinged_at) >= PING_EVERY_NS
+        {
+            self.close_batch(out, r, now);
         }
     }
 
@@ -164,21 +219,49 @@ impl Encoder {
         payload::write(out, &h, self.payload);
         out.extend_from_slice(b"\r\n");
         self.seqs[i] += 1;
+        if self.nats {
+            self.unpinged.messages += 1;
+            self.unpinged.deliveries += self.receivers[i];
+        }
     }
 }
 
-/// Reply accounting shared by both loops (and the latency probe).
+/// Reply accounting shared by both loops (and the latency probe). Over
+/// NATS a PONG answers a whole [`Batch`]: its messages count as replies and
+/// its deliveries as promised.
 #[derive(Default)]
 pub(crate) struct Replies {
     promised: u64,
     pub(crate) replies: u64,
     errors: u64,
     first_error: Option<String>,
+    nats: bool,
+    /// NATS: batches whose PONG has not come yet, oldest first.
+    batches: std::collections::VecDeque<Batch>,
+    /// NATS: PINGs from the server not yet answered.
+    pongs_owed: u32,
 }
 
 impl Replies {
-    /// Consumes complete replies from `rb`; returns how many.
+    pub(crate) fn new(proto: Proto) -> Replies {
+        Replies {
+            nats: proto == Proto::Nats,
+            ..Replies::default()
+        }
+    }
+
+    /// NATS: appends a PONG for each PING the server sent.
+    pub(crate) fn answer_pings(&mut self, out: &mut Vec<u8>) {
+        for _ in 0..std::mem::take(&mut self.pongs_owed) {
+            out.extend_from_slice(b"PONG\r\n");
+        }
+    }
+
+    /// Consumes complete replies from `rb`; returns how many messages they answer.
     pub(crate) fn take(&mut self, rb: &mut ReadBuf, shared: &Shared) -> Result<u64> {
+        if self.nats {
+            return self.take_nats(rb, shared);
+        }
         let buf = rb.unparsed();
         let mut pos = 0;
         let mut n = 0;
@@ -197,6 +280,41 @@ impl Replies {
                 other => bail!(
                     "unexpected reply to PUBLISH: {:?}",
                     other.iter().map(resp::describe).collect::<Vec<_>>()
+                ),
+            }
+        }
+        rb.consume(pos);
+        self.promised += promised;
+        self.replies += n;
+        shared.promised.fetch_add(promised, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn take_nats(&mut self, rb: &mut ReadBuf, shared: &Shared) -> Result<u64> {
+        let buf = rb.unparsed();
+        let mut pos = 0;
+        let (mut n, mut promised) = (0, 0);
+        while let Some((f, used)) = nats::parse(&buf[pos..])? {
+            pos += used;
+            match f {
+                nats::Frame::Pong => {
+                    let Some(b) = self.batches.pop_front() else {
+                        bail!("PONG without a PING");
+                    };
+                    n += b.messages;
+                    promised += b.deliveries;
+                }
+                nats::Frame::Ping => self.pongs_owed += 1,
+                nats::Frame::Other => {}
+                nats::Frame::Err(e) => {
+                    self.errors += 1;
+                    if self.first_error.is_none() {
+                        self.first_error = Some(format!("-ERR {}", String::from_utf8_lossy(e)));
+                    }
+                }
+                nats::Frame::Msg { subject, .. } => bail!(
+                    "a publisher connection received a message on {}",
+                    String::from_utf8_lossy(subject)
                 ),
             }
         }
@@ -240,7 +358,7 @@ pub fn spawn(
                 return Ok(PubOutcome::default());
             }
             let mut enc = enc;
-            let mut r = Replies::default();
+            let mut r = Replies::new(cfg.proto);
             let result = if cfg.rate.is_some() {
                 open_loop(stream, rb, &mut enc, &mut r, &cfg, &shared)
             } else {
@@ -272,7 +390,7 @@ pub(crate) fn outcome(enc: Encoder, r: Replies) -> PubOutcome {
 }
 
 fn closed_loop(
-    mut s: TcpStream,
+    mut s: Stream,
     mut rb: ReadBuf,
     enc: &mut Encoder,
     r: &mut Replies,
@@ -297,7 +415,10 @@ fn closed_loop(
                 for _ in 0..n {
                     enc.push(&mut wbuf, ts);
                 }
+                enc.close_batch(&mut wbuf, r, ts);
+                r.answer_pings(&mut wbuf);
                 s.write_all(&wbuf).context("writing PUBLISH")?;
+                shared.published.fetch_add(n, Ordering::Relaxed);
                 outstanding += n as usize;
                 sent += n;
             } else if outstanding == 0 {
@@ -329,7 +450,7 @@ fn closed_loop(
 }
 
 fn open_loop(
-    mut s: TcpStream,
+    mut s: Stream,
     mut rb: ReadBuf,
     enc: &mut Encoder,
     r: &mut Replies,
@@ -374,6 +495,7 @@ fn open_loop(
             if k >= limit || shared.abort.load(Ordering::Relaxed) || due(k) >= end {
                 done = true;
                 progress_at = Instant::now();
+                enc.close_batch(&mut wbuf, r, now);
             } else {
                 if wpos == wbuf.len() {
                     wbuf.clear();
@@ -388,8 +510,11 @@ fn open_loop(
                     k += 1;
                     batch += 1;
                 }
+                shared.published.fetch_add(batch, Ordering::Relaxed);
+                enc.maybe_close_batch(&mut wbuf, r, now);
             }
         }
+        r.answer_pings(&mut wbuf);
         while wpos < wbuf.len() {
             match s.write(&wbuf[wpos..]) {
                 Ok(n) => wpos += n,
@@ -398,8 +523,15 @@ fn open_loop(
                 Err(e) => return Err(e).context("writing PUBLISH"),
             }
         }
+        // TLS records the socket had no room for go out now or at a later tick.
+        match s.flush() {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(e) => return Err(e).context("writing PUBLISH"),
+        }
+        let unwritten = wpos < wbuf.len() || s.has_pending_output();
         let wait_ns = if done {
-            if wpos == wbuf.len() && r.replies >= k {
+            if !unwritten && r.replies >= k {
                 return Ok(());
             }
             if progress_at.elapsed() > REPLY_TIMEOUT {
@@ -415,7 +547,7 @@ fn open_loop(
         if wait_ns > 0 {
             // While sending, replies are collected at each tick rather than
             // waking for each one: wakeups are the dominant client cost.
-            wait_fd(fd, done, wpos < wbuf.len(), wait_ns);
+            wait_fd(fd, done, unwritten, wait_ns);
         }
     }
 }

@@ -346,26 +346,26 @@ fn write_out(c: &mut Client) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::{self, Target};
+    use crate::conn::{Proto, Target};
     use std::io::Read;
 
     #[test]
     fn relay_delivers_a_publish_to_every_subscriber_and_counts_them() {
         let relay = Relay::start(&[], false).unwrap();
-        let target = Target {
-            host: "127.0.0.1".into(),
-            port: relay.port,
-            password: None,
-            resp3: false,
-        };
+        let target = Target::plain("127.0.0.1", relay.port);
         let mut subs = Vec::new();
         for _ in 0..2 {
             let mut rb = ReadBuf::new(4096);
             let mut s = target.open(&mut rb).unwrap();
             let mut cmd = Vec::new();
-            conn::write_subscribe(&mut cmd, b"SUBSCRIBE", &[b"ch".to_vec(), b"other".to_vec()]);
+            Proto::Resp2.write_subscribe(
+                &mut cmd,
+                b"SUBSCRIBE",
+                &[b"ch".to_vec(), b"other".to_vec()],
+                0,
+            );
             s.write_all(&cmd).unwrap();
-            conn::read_confirmations(&mut s, &mut rb, 2).unwrap();
+            Proto::Resp2.read_confirmations(&mut s, &mut rb, 2).unwrap();
             subs.push(s);
         }
         let mut rb = ReadBuf::new(4096);

@@ -1,6 +1,7 @@
 //! Human-readable output: one block per run, and number formatting shared
 //! with the comparison table.
 
+use crate::conn::Proto;
 use crate::outcome::ProbeReport;
 use crate::plan::Shape;
 use crate::run::{Latency, RunReport};
@@ -75,8 +76,27 @@ pub fn human(r: &RunReport) -> String {
     o
 }
 
+/// ` TLS` and ` user NAME` when the connections had them.
+fn connection_note(r: &RunReport) -> String {
+    let mut s = String::new();
+    if r.tls {
+        s.push_str("  TLS");
+    }
+    if let Some(u) = &r.user {
+        s.push_str(&format!("  user {u}"));
+    }
+    s
+}
+
 fn memory_block(o: &mut String, r: &RunReport, shape: &str) {
-    let _ = writeln!(o, "{}  shape {}  RESP{}", r.server, shape, r.resp);
+    let _ = writeln!(
+        o,
+        "{}  shape {}  {}{}",
+        r.server,
+        shape,
+        r.protocol.name(),
+        connection_note(r)
+    );
     if let Some(m) = &r.memory {
         let _ = writeln!(
             o,
@@ -93,10 +113,11 @@ fn memory_block(o: &mut String, r: &RunReport, shape: &str) {
 fn traffic_block(o: &mut String, r: &RunReport, shape: &str) {
     let _ = writeln!(
         o,
-        "{}  shape {}  RESP{}  {}{}",
+        "{}  shape {}  {}{}  {}{}",
         r.server,
         shape,
-        r.resp,
+        r.protocol.name(),
+        connection_note(r),
         if r.probe.is_some() {
             "latency probe".to_string()
         } else {
@@ -109,7 +130,7 @@ fn traffic_block(o: &mut String, r: &RunReport, shape: &str) {
     );
     let _ = writeln!(
         o,
-        "  publishers {}  subscribers {}  channels {}  payload {} B{}  elapsed {:.2} s",
+        "  publishers {}  subscribers {}  channels {}  payload {} B{}  elapsed {:.2} s{}",
         r.publishers,
         r.subscribers,
         r.channels,
@@ -119,7 +140,15 @@ fn traffic_block(o: &mut String, r: &RunReport, shape: &str) {
         } else {
             String::new()
         },
-        r.elapsed_s
+        r.elapsed_s,
+        if r.warmup_s > 0.0 {
+            format!(
+                " after {} s of warm-up (verified, not measured)",
+                r.warmup_s
+            )
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         o,
@@ -238,7 +267,12 @@ fn verdict(o: &mut String, r: &RunReport) {
     } else if r.passed() {
         let _ = writeln!(
             o,
-            "  verified     OK: 0 lost, 0 reordered, 0 duplicate, 0 corrupt; PUBLISH replies = deliveries"
+            "  verified     OK: 0 lost, 0 reordered, 0 duplicate, 0 corrupt; {}",
+            if r.protocol == Proto::Nats {
+                "deliveries = messages PONG-confirmed x subscribers"
+            } else {
+                "PUBLISH replies = deliveries"
+            }
         );
     } else {
         let _ = writeln!(

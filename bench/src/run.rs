@@ -7,21 +7,22 @@
 //! work of the run.
 
 use crate::churn::{self, ChurnReport};
-use crate::conn::{self, Naming, ReadBuf, Target};
+use crate::conn::{self, Proto, ReadBuf, Target};
 pub use crate::outcome::{
-    CpuSample, Latency, MemoryReport, RunOptions, RunReport, StalledReport, expected_deliveries,
-    fill_figures, verify_deliveries,
+    CpuSample, Latency, MemoryReport, RunOptions, RunReport, StalledReport, Window, WindowStart,
+    expected_deliveries, fill_figures, verify_deliveries,
 };
-use crate::plan::{Plan, Shape};
+use crate::plan::{Plan, Shape, SubKind, Workload};
 use crate::publisher::{self, PubConfig, PubOutcome};
+use crate::series::{SeriesBuilder, SeriesPoint};
 use crate::shared::Shared;
 use crate::subscriber::{self, SubConfig, SubSpec, ThreadOutcome, new_histogram};
 use crate::sys;
+use crate::tls::Stream;
 use crate::verify::SubscriberCheck;
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use hdrhistogram::Histogram;
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -30,6 +31,11 @@ use std::time::{Duration, Instant};
 
 /// Runs one workload against one server.
 pub fn run(opts: &RunOptions) -> Result<RunReport> {
+    if opts.target.is_nats()
+        && let Some(why) = crate::nats::unsupported(opts.workload.shape)
+    {
+        bail!("{why}");
+    }
     match opts.workload.shape {
         Shape::Memory => run_memory(opts),
         _ if opts.workload.probe => crate::probe::run(opts),
@@ -40,7 +46,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport> {
 /// Idle connections that hold subscriptions for the whole run (noise
 /// patterns, churn's pre-existing channels). They never receive messages.
 struct Holders {
-    _conns: Vec<TcpStream>,
+    _conns: Vec<Stream>,
 }
 
 /// Subscribes `names` over connections of at most `per_conn` names each,
@@ -52,15 +58,39 @@ fn hold(target: &Target, verb: &[u8], names: &[Vec<u8>], per_conn: usize) -> Res
         let mut s = target.open(&mut rb)?;
         let mut cmd = Vec::new();
         // Keep a few commands in flight: enough to overlap, bounded in memory.
-        for window in group.chunks(conn::NAMES_PER_COMMAND * 8) {
+        for (k, window) in group.chunks(conn::NAMES_PER_COMMAND * 8).enumerate() {
             cmd.clear();
-            conn::write_subscribe(&mut cmd, verb, window);
+            let first_sid = k * conn::NAMES_PER_COMMAND * 8;
+            target
+                .proto
+                .write_subscribe(&mut cmd, verb, window, first_sid);
             s.write_all(&cmd)?;
-            conn::read_confirmations(&mut s, &mut rb, window.len())?;
+            target
+                .proto
+                .read_confirmations(&mut s, &mut rb, window.len())?;
         }
         conns.push(s);
     }
     Ok(Holders { _conns: conns })
+}
+
+/// The non-matching patterns held while publishing (`--noise-patterns`).
+fn noise_patterns(w: &Workload, proto: Proto) -> Vec<Vec<u8>> {
+    let noise = proto.naming(&format!("{}x", w.prefix));
+    (0..w.noise_patterns).map(|k| noise.pattern(k)).collect()
+}
+
+/// Every pattern a run of `w` PSUBSCRIBEs, as written: what an ACL user
+/// must list literally, since ACL checks a PSUBSCRIBE by its pattern text.
+pub fn subscribed_patterns(w: &Workload) -> Result<Vec<Vec<u8>>> {
+    let plan = w.plan()?;
+    let mut names = noise_patterns(w, Proto::Resp2);
+    if plan.kind == SubKind::Pattern {
+        let naming = Proto::Resp2.naming(&w.prefix);
+        let all: Vec<u32> = (0..plan.channels).collect();
+        names.extend(plan.subscription_names(&naming, &all));
+    }
+    Ok(names)
 }
 
 /// Subscriptions that only add server state (noise patterns, churn's
@@ -69,9 +99,7 @@ fn hold_background_state(opts: &RunOptions) -> Result<Vec<Holders>> {
     let w = &opts.workload;
     let mut holders = Vec::new();
     if w.noise_patterns > 0 {
-        let names: Vec<Vec<u8>> = (0..w.noise_patterns)
-            .map(|k| format!("{}x:{k}:*", w.prefix).into_bytes())
-            .collect();
+        let names = noise_patterns(w, opts.target.proto);
         holders.push(hold(&opts.target, b"PSUBSCRIBE", &names, 100_000).context("noise patterns")?);
     }
     if w.shape == Shape::Churn && w.held_channels > 0 {
@@ -98,10 +126,8 @@ fn hold_background_state(opts: &RunOptions) -> Result<Vec<Holders>> {
 /// before), the window already offered is not taken back, so the kernel
 /// drops what it has no room for and the drain at the end crawls through
 /// retransmission timeouts.
-fn stall_subscribers(opts: &RunOptions, plan: &Plan) -> Result<Vec<TcpStream>> {
-    let naming = Naming {
-        prefix: opts.workload.prefix.clone(),
-    };
+fn stall_subscribers(opts: &RunOptions, plan: &Plan) -> Result<Vec<Stream>> {
+    let naming = opts.target.proto.naming(&opts.workload.prefix);
     let all: Vec<u32> = (0..plan.channels).collect();
     let names = plan.subscription_names(&naming, &all);
     let mut conns = Vec::new();
@@ -113,9 +139,10 @@ fn stall_subscribers(opts: &RunOptions, plan: &Plan) -> Result<Vec<TcpStream>> {
             .open(&mut rb)
             .with_context(|| format!("stalled subscriber {i}"))?;
         cmd.clear();
-        conn::write_subscribe(&mut cmd, plan.kind.subscribe_verb(), &names);
+        let proto = opts.target.proto;
+        proto.write_subscribe(&mut cmd, plan.kind.subscribe_verb(), &names, 0);
         s.write_all(&cmd)?;
-        conn::read_confirmations(&mut s, &mut rb, names.len())?;
+        proto.read_confirmations(&mut s, &mut rb, names.len())?;
         conns.push(s);
     }
     Ok(conns)
@@ -126,11 +153,11 @@ fn stall_subscribers(opts: &RunOptions, plan: &Plan) -> Result<Vec<TcpStream>> {
 /// to megabytes), so each is read, without blocking and in turns, until it
 /// ends; the ones that have given nothing for a second, while none of the
 /// others ended either, count as still open.
-fn count_closed(conns: Vec<TcpStream>) -> u32 {
+fn count_closed(conns: Vec<Stream>) -> u32 {
     let mut buf = vec![0u8; 256 * 1024];
-    let mut open: Vec<TcpStream> = conns
+    let mut open: Vec<Stream> = conns
         .into_iter()
-        .filter(|s| s.set_nonblocking(true).is_ok())
+        .filter_map(|mut s| s.set_nonblocking(true).is_ok().then_some(s))
         .collect();
     let mut closed = 0;
     let mut progress_at = Instant::now();
@@ -180,7 +207,7 @@ impl Workers {
                 opts.target.clone(),
                 w.prefix.clone(),
                 w.churn_window,
-                Duration::from_secs_f64(w.duration),
+                Duration::from_secs_f64(w.publish_seconds()),
                 shared.clone(),
                 ready_tx.clone(),
             )
@@ -239,18 +266,18 @@ fn spawn_subscribers(
     ready: &mpsc::Sender<Result<()>>,
 ) -> Vec<JoinHandle<Result<ThreadOutcome>>> {
     let w = &opts.workload;
-    let naming = Naming {
-        prefix: w.prefix.clone(),
-    };
+    let naming = opts.target.proto.naming(&w.prefix);
     let by_channel = plan.publishers_by_channel();
     let cfg = Arc::new(SubConfig {
         kind: plan.kind,
+        proto: opts.target.proto,
         naming: naming.clone(),
         check_padding: !w.no_check_padding,
         read_buf: opts.read_buf,
         drop_every: opts.drop_every,
         coalesce: opts.coalesce,
-        head: crate::resp::message_head(opts.target.resp3, plan.kind.message_kind()),
+        head: crate::resp::message_head(opts.target.resp3(), plan.kind.message_kind()),
+        series: Monitor::wants_intervals(opts),
     });
     let threads = opts.client_threads.clamp(1, plan.subscribers.len().max(1));
     let mut per_thread: Vec<Vec<SubSpec>> = vec![Vec::new(); threads];
@@ -286,18 +313,19 @@ fn spawn_publishers(
     let per_pub_rate = w.rate.map(|r| r / plan.publishers.len() as f64);
     let max_backlog =
         ((w.max_backlog_mib * 1024.0 * 1024.0) / (w.payload as f64 + 64.0)).max(1.0) as u64;
+    let receivers = Arc::new(plan.receivers_per_channel());
     plan.publishers
         .iter()
         .enumerate()
         .map(|(i, chans)| {
             let cfg = Arc::new(PubConfig {
                 kind: plan.kind,
-                naming: Naming {
-                    prefix: w.prefix.clone(),
-                },
+                proto: opts.target.proto,
+                naming: opts.target.proto.naming(&w.prefix),
+                receivers: receivers.clone(),
                 payload: w.payload,
                 window: w.window,
-                duration: Duration::from_secs_f64(w.duration),
+                duration: Duration::from_secs_f64(w.publish_seconds()),
                 messages: w.messages,
                 rate: per_pub_rate,
                 phase: i as f64 / plan.publishers.len() as f64,
@@ -315,49 +343,138 @@ fn spawn_publishers(
         .collect()
 }
 
-/// Waits for the publisher threads, printing progress once a second;
-/// returns the seconds they took.
-fn await_publishers(opts: &RunOptions, workers: &Workers, shared: &Shared, t0: Instant) -> f64 {
-    let show_progress = opts.progress && opts.workload.duration >= 2.0;
-    let mut last_tick = t0;
-    let mut last_delivered = 0;
-    while workers.pubs.iter().any(|h| !h.is_finished()) {
-        std::thread::sleep(Duration::from_millis(20));
-        if show_progress && last_tick.elapsed() >= Duration::from_secs(1) {
-            let d = shared.delivered.load(Ordering::Relaxed);
-            let dt = last_tick.elapsed().as_secs_f64();
-            eprintln!(
-                "[{}] {:>5.1}s  delivered {:>12}  {:>12.0} msg/s",
-                opts.label,
-                t0.elapsed().as_secs_f64(),
-                d,
-                (d - last_delivered) as f64 / dt
-            );
-            last_tick = Instant::now();
-            last_delivered = d;
-        }
-    }
-    t0.elapsed().as_secs_f64()
+/// Watches a run from the main thread while the workers run: the end of
+/// the warm-up (where the measurement window starts), the time series and
+/// the progress line.
+struct Monitor<'a> {
+    opts: &'a RunOptions,
+    shared: &'a Shared,
+    warmup_end_ns: u64,
+    window: Option<WindowStart>,
+    series: Option<SeriesBuilder>,
+    /// Interval latencies taken from the subscriber threads.
+    interval: Histogram<u64>,
+    show_progress: bool,
 }
 
-/// Waits until `promised` messages were delivered, or until nothing has
-/// arrived for `timeout`.
-fn drain(shared: &Shared, promised: u64, timeout: Duration) {
-    let mut last = shared.delivered.load(Ordering::Relaxed);
-    let mut last_change = Instant::now();
-    loop {
-        let d = shared.delivered.load(Ordering::Relaxed);
-        if d >= promised {
-            return;
+impl<'a> Monitor<'a> {
+    /// Call just before the start gate opens: sets the warm-up's end for
+    /// the subscriber threads.
+    fn new(opts: &'a RunOptions, shared: &'a Shared) -> Monitor<'a> {
+        let start_ns = shared.now_ns();
+        let warmup_end_ns = start_ns + opts.warmup_ns();
+        shared
+            .measure_from_ns
+            .store(warmup_end_ns, Ordering::Relaxed);
+        let show_progress = opts.progress && opts.workload.publish_seconds() >= 2.0;
+        Monitor {
+            opts,
+            shared,
+            warmup_end_ns,
+            window: (warmup_end_ns == start_ns).then(|| WindowStart::take(opts.server_pid, shared)),
+            series: (opts.series || show_progress)
+                .then(|| SeriesBuilder::new(start_ns, warmup_end_ns)),
+            interval: crate::series::interval_histogram(),
+            show_progress,
         }
-        if d != last {
-            last = d;
-            last_change = Instant::now();
-        } else if last_change.elapsed() >= timeout {
-            return;
-        }
-        std::thread::sleep(Duration::from_micros(200));
     }
+
+    /// Whether subscriber threads must keep interval latencies.
+    fn wants_intervals(opts: &RunOptions) -> bool {
+        opts.series || (opts.progress && opts.workload.publish_seconds() >= 2.0)
+    }
+
+    /// Starts the window when the warm-up is over; adds a point to the
+    /// series (and prints it) once a second.
+    fn tick(&mut self) {
+        let now = self.shared.now_ns();
+        if let Some(series) = &mut self.series
+            && series.due(now)
+        {
+            self.shared.take_interval(&mut self.interval);
+            let p = series.point(
+                now,
+                self.shared.published.load(Ordering::Relaxed),
+                self.shared.delivered.load(Ordering::Relaxed),
+                &mut self.interval,
+            );
+            if self.show_progress {
+                eprintln!("[{}] {}", self.opts.label, progress_line(p));
+            }
+        }
+        if self.window.is_none() && now >= self.warmup_end_ns {
+            self.window = Some(WindowStart::take(self.opts.server_pid, self.shared));
+        }
+    }
+
+    /// Waits for the publisher threads; returns when they ended (ns).
+    fn await_publishers(&mut self, workers: &Workers) -> u64 {
+        while workers.pubs.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(20));
+            self.tick();
+        }
+        self.shared.now_ns()
+    }
+
+    /// Waits until `promised` messages were delivered, or until nothing
+    /// has arrived for `timeout`.
+    fn drain(&mut self, promised: u64, timeout: Duration) {
+        let shared = self.shared;
+        let mut last = shared.delivered.load(Ordering::Relaxed);
+        let mut last_change = Instant::now();
+        loop {
+            let d = shared.delivered.load(Ordering::Relaxed);
+            if d >= promised {
+                return;
+            }
+            if d != last {
+                last = d;
+                last_change = Instant::now();
+            } else if last_change.elapsed() >= timeout {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+            self.tick();
+        }
+    }
+
+    /// The measurement window, ended now, and the series.
+    fn finish(mut self, publish_end_ns: u64) -> (Window, Vec<SeriesPoint>) {
+        let (pid, shared) = (self.opts.server_pid, self.shared);
+        // A run cut short before the warm-up ended measures from here.
+        let start = self
+            .window
+            .unwrap_or_else(|| WindowStart::take(pid, shared));
+        let window = start.close(pid, shared, publish_end_ns);
+        let series = match self.series {
+            Some(b) if self.opts.series => {
+                shared.take_interval(&mut self.interval);
+                b.finish(
+                    shared.now_ns(),
+                    shared.published.load(Ordering::Relaxed),
+                    shared.delivered.load(Ordering::Relaxed),
+                    &mut self.interval,
+                )
+            }
+            _ => Vec::new(),
+        };
+        (window, series)
+    }
+}
+
+/// `  3.0s  published 40,000/s  delivered 4,000,000/s  p50 120.3 us  p99 850.1 us`
+pub(crate) fn progress_line(p: &SeriesPoint) -> String {
+    let mut s = format!(
+        "{:>6.1}s{}  published {:>10}/s  delivered {:>12}/s",
+        p.second,
+        if p.warmup { " (warm-up)" } else { "" },
+        crate::report::thousands(p.published_per_s),
+        crate::report::thousands(p.delivered_per_s)
+    );
+    if let Some(l) = &p.latency {
+        s.push_str(&format!("  p50 {:.1} us  p99 {:.1} us", l.p50_us, l.p99_us));
+    }
+    s
 }
 
 /// Joins the publisher threads; failures become violations.
@@ -433,10 +550,9 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
     let stalled = stall_subscribers(opts, &plan)?;
     let workers = Workers::spawn(opts, &plan, &shared).await_setup(&shared)?;
 
-    let cpu0 = CpuSample::take(opts.server_pid);
-    let t0 = Instant::now();
+    let mut monitor = Monitor::new(opts, &shared);
     shared.gate.decide(true);
-    let publish_elapsed = await_publishers(opts, &workers, &shared, t0);
+    let publish_end = monitor.await_publishers(&workers);
     let outcomes = join_publishers(workers.pubs, &mut report);
     let churn = workers.churn.map(|h| h.join());
     // What the reading subscribers are owed: the replies also count the
@@ -446,9 +562,8 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
     } else {
         expected_deliveries(&plan, &outcomes)
     };
-    drain(&shared, owed, opts.drain_timeout);
-    let elapsed = t0.elapsed().as_secs_f64();
-    let cpu1 = CpuSample::take(opts.server_pid);
+    monitor.drain(owed, opts.drain_timeout);
+    let (window, series) = monitor.finish(publish_end);
     shared.stop.store(true, Ordering::Relaxed);
 
     let (hist, checks) = join_subscribers(workers.subs, &mut report);
@@ -464,7 +579,8 @@ fn run_pubsub(opts: &RunOptions) -> Result<RunReport> {
     if let Some(c) = churn {
         record_churn(c, &mut report);
     }
-    fill_figures(&mut report, hist, elapsed, publish_elapsed, (cpu0, cpu1));
+    fill_figures(&mut report, hist, window);
+    report.series = series;
     Ok(report)
 }
 
@@ -473,9 +589,8 @@ fn run_memory(opts: &RunOptions) -> Result<RunReport> {
     let pid = opts.server_pid.context(
         "the memory shape reads the server's RSS: it needs a local server (--server-pid, or a loopback server that reports process_id in INFO)",
     )?;
-    let naming = Naming {
-        prefix: w.prefix.clone(),
-    };
+    let naming = opts.target.proto.naming(&w.prefix);
+    let proto = opts.target.proto;
     let mut report = RunReport::empty(opts);
     let t0 = Instant::now();
     let rss_before = sys::rss_bytes(pid)?;
@@ -492,12 +607,12 @@ fn run_memory(opts: &RunOptions) -> Result<RunReport> {
                 .open(&mut rb)
                 .with_context(|| format!("idle connection {i}"))?;
             cmd.clear();
-            conn::write_subscribe(&mut cmd, b"SUBSCRIBE", &[naming.channel(i)]);
+            proto.write_subscribe(&mut cmd, b"SUBSCRIBE", &[naming.channel(i)], 0);
             s.write_all(&cmd)?;
             pending.push((s, rb));
         }
         for (mut s, mut rb) in pending {
-            conn::read_confirmations(&mut s, &mut rb, 1)?;
+            proto.read_confirmations(&mut s, &mut rb, 1)?;
             conns.push(s);
         }
         if opts.progress && conns.len() % 2048 == 0 {

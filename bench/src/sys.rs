@@ -92,6 +92,16 @@ pub fn pid_listens_on(pid: u32, port: u16) -> bool {
     })
 }
 
+/// The process holding the listening TCP socket on `port`, found by
+/// scanning `/proc` (for servers that do not report their pid, like
+/// nats-server).
+pub fn pid_listening_on(port: u16) -> Option<u32> {
+    let dir = std::fs::read_dir("/proc").ok()?;
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&pid| pid_listens_on(pid, port))
+}
+
 /// Inodes of sockets in LISTEN state (`0A`) on `port`, from a `/proc/net/tcp*` table.
 fn listening_inodes(text: &str, port: u16) -> Vec<u64> {
     text.lines()
@@ -249,6 +259,10 @@ mod tests {
 
     #[test]
     fn own_listening_socket_is_found_and_other_ports_are_not() {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        assert_eq!(pid_listening_on(port), Some(std::process::id()));
+        drop(probe);
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         assert!(pid_listens_on(std::process::id(), port));

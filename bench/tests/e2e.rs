@@ -8,95 +8,11 @@
 //! Each test starts its own server on a free loopback port. Runs are short
 //! and nothing asserts on time: only exit codes and verification counts.
 
-use ringcast_bench::compare::{ServerKind, ServerProc, ServerSpec, find_redis};
+mod common;
+
+use common::*;
+use ringcast_bench::servers::{ServerKind, ServerProc, find_redis};
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::Command;
-
-fn bench_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ringcast-bench"))
-}
-
-fn ringcast_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("RINGCAST_BIN") {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    let p = bench_bin().parent()?.join("ringcast");
-    p.is_file().then_some(p)
-}
-
-fn start(kind: ServerKind) -> Option<ServerProc> {
-    let bin = match kind {
-        ServerKind::Ringcast => match ringcast_bin() {
-            Some(b) => b,
-            None => {
-                eprintln!(
-                    "skipped: no ringcast binary (set RINGCAST_BIN or build ringcast-server next to {})",
-                    bench_bin().display()
-                );
-                return None;
-            }
-        },
-        ServerKind::Redis => match find_redis(&None) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("skipped: {e}");
-                return None;
-            }
-        },
-    };
-    let log_dir = std::env::temp_dir().join(format!("rcb-e2e-{}", std::process::id()));
-    std::fs::create_dir_all(&log_dir).expect("log dir");
-    let spec = ServerSpec {
-        kind,
-        bin,
-        cpus: (0..256).collect(),
-        ringcast_threads: 2,
-        io_backend: "auto".into(),
-        log_dir,
-    };
-    Some(ServerProc::start(&spec).expect("server starts and answers PING"))
-}
-
-/// Runs the tool; returns (exit code, parsed JSON stdout).
-fn bench(args: &[&str]) -> (i32, Value) {
-    let out = Command::new(bench_bin())
-        .args(args)
-        .output()
-        .expect("ringcast-bench runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}); stdout:\n{stdout}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), json)
-}
-
-fn run_clean(server: &ServerProc, extra: &[&str]) -> Value {
-    let port = server.port.to_string();
-    let mut args = vec!["run", "-p", &port, "--json", "-q", "--duration", "0.5"];
-    args.extend_from_slice(extra);
-    let (code, r) = bench(&args);
-    assert_eq!(code, 0, "run {extra:?} failed: {r:#}");
-    assert_eq!(r["violations"], Value::Array(vec![]), "{r:#}");
-    assert_eq!(r["verify"]["lost"], 0);
-    assert_eq!(r["verify"]["duplicates"], 0);
-    assert_eq!(r["verify"]["reordered"], 0);
-    assert_eq!(r["verify"]["corrupt"], 0);
-    r
-}
-
-fn assert_deliveries(r: &Value, subscribers_per_message: u64) {
-    let published = r["published"].as_u64().expect("published");
-    assert!(published > 0, "nothing published: {r:#}");
-    assert_eq!(
-        r["promised"].as_u64(),
-        Some(published * subscribers_per_message)
-    );
-    assert_eq!(r["delivered"], r["promised"]);
-}
 
 #[test]
 fn short_fanout_against_ringcast_verifies_clean() {
@@ -180,20 +96,6 @@ fn injected_loss_is_counted_exactly_and_fails_the_run() {
     assert_eq!(r["verify"]["lost"].as_u64(), Some(4 * (1000 / 7)));
     assert_eq!(r["verify"]["duplicates"], 0);
     assert!(!r["violations"].as_array().expect("violations").is_empty());
-}
-
-/// Sends one command on a fresh connection and returns the first reply line.
-fn command(server: &ServerProc, args: &[&str]) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-    let mut req = format!("*{}\r\n", args.len());
-    for a in args {
-        req += &format!("${}\r\n{a}\r\n", a.len());
-    }
-    s.write_all(req.as_bytes()).expect("write");
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).expect("reply");
-    line
 }
 
 fn stalled_subscribers_cut_by_the_server_leave_the_others_verified(kind: ServerKind) {

@@ -9,7 +9,9 @@
 //! on when it next drains its inbound rings.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU8, AtomicU16, AtomicU64, AtomicUsize, Ordering,
+};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -48,6 +50,10 @@ pub struct ClientMeta {
     pub channels: AtomicUsize,
     pub patterns: AtomicUsize,
     pub shard_channels: AtomicUsize,
+    /// Commands queued since MULTI, or -1 outside a transaction (`multi=`).
+    pub multi: AtomicI64,
+    /// Bytes those commands hold (`multi-mem=`).
+    pub multi_mem: AtomicUsize,
     pub db: AtomicU64,
     pub resp: AtomicU8,
     /// The last command run (`cmd=` of CLIENT LIST), as its index in the
@@ -82,6 +88,8 @@ impl ClientMeta {
             channels: AtomicUsize::new(0),
             patterns: AtomicUsize::new(0),
             shard_channels: AtomicUsize::new(0),
+            multi: AtomicI64::new(-1),
+            multi_mem: AtomicUsize::new(0),
             db: AtomicU64::new(0),
             resp: AtomicU8::new(2),
             last_cmd: AtomicU16::new(NO_COMMAND),

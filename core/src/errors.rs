@@ -47,6 +47,7 @@ pub const SHUTDOWN_NOT_IN_PROGRESS: &str = "ERR No shutdown in progress.";
 pub const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
 
 pub const NOPERM_CHANNEL: &str = "NOPERM No permissions to access a channel";
+pub const NOPERM_KEY: &str = "NOPERM No permissions to access a key";
 pub const ACL_NO_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 pub const ACL_SAVE_FAILED: &str = "ERR There was an error trying to save the ACLs. Please check the server logs for more information";
 pub const ACL_USERNAME_SPACES: &str = "ERR Usernames can't contain spaces or null characters";
@@ -58,6 +59,38 @@ pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
 pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
 pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 pub const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
+/// SSUBSCRIBE run by EXEC (Redis denies it to a client that may not block,
+/// and EXEC makes its client one; SUBSCRIBE and PSUBSCRIBE are exempted).
+pub const SSUBSCRIBE_DENY_BLOCKING: &str =
+    "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client";
+/// MONITOR run by EXEC (Redis's `monitorCommand` refuses a client that may
+/// not block, as every command inside a transaction is).
+pub const MONITOR_DENY_BLOCKING: &str = "ERR MONITOR isn't allowed for DENY BLOCKING client";
+
+/// EXEC refused before it runs (wrong arity, NOAUTH, NOPERM, the RESP2
+/// subscribed mode): Redis discards the transaction and wraps the refusal
+/// (`execCommandAbort`) as its check wrote it, which is without `ERR `.
+pub fn execabort(why: &[u8]) -> Vec<u8> {
+    let why = why.strip_prefix(b"ERR ").unwrap_or(why);
+    let mut e = b"EXECABORT Transaction discarded because of: ".to_vec();
+    e.extend_from_slice(why);
+    e
+}
+
+/// A queued command EXEC finds its user may no longer run (the ACL rules
+/// changed since it was queued), with the reason Redis gives for what is
+/// denied.
+pub fn noperm_at_exec(denied: crate::acl::Denied) -> String {
+    use crate::acl::Denied;
+    let reason = match denied {
+        Denied::Command => "no permission to execute the command or subcommand",
+        Denied::Key(_) => "no permission to touch the specified keys",
+        Denied::Channel(_) => "no permission to access one of the channels used as arguments",
+    };
+    format!(
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"
+    )
+}
 
 /// `-NOPERM User <name> has no permissions to run the '<cmd>' command`
 /// (`cmd` is the full name: `client|kill`).
@@ -74,6 +107,14 @@ pub fn noperm_channel_verbose(user: &[u8], channel: &[u8]) -> Vec<u8> {
     let mut e = quoted("User ", user, " has no permissions to access the '");
     e.extend_from_slice(channel);
     e.extend_from_slice(b"' channel");
+    e
+}
+
+/// What `ACL DRYRUN` answers for a denied key (Redis's verbose form).
+pub fn noperm_key_verbose(user: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut e = quoted("User ", user, " has no permissions to access the '");
+    e.extend_from_slice(key);
+    e.extend_from_slice(b"' key");
     e
 }
 

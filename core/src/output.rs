@@ -35,6 +35,9 @@ pub struct OutputQueue {
     in_flight: usize,
     over_soft_since: Option<Instant>,
     waker: Option<Waker>,
+    /// Frames pushed while the connection's EXEC is paused ([`Self::hold`]):
+    /// they go out after it, as they would after Redis's atomic EXEC.
+    held: Option<Box<OutputQueue>>,
 }
 
 /// Why an output limit closed a connection.
@@ -58,6 +61,10 @@ impl OutputQueue {
     /// copied when small, else queued by reference (a `pmessage` header is
     /// copied and its shared payload tail referenced).
     pub fn push_frame(&mut self, frame: FrameRef<'_>, proto: Proto) {
+        if let Some(held) = self.held.as_deref_mut() {
+            held.push_frame(frame, proto);
+            return;
+        }
         let len = frame.len();
         if len < SHARE_THRESHOLD {
             self.tail.reserve(len);
@@ -110,9 +117,42 @@ impl OutputQueue {
         }
     }
 
-    /// Bytes held for this connection: queued plus handed to the writer and not yet sent.
+    /// Bytes held for this connection: queued (held frames too) plus
+    /// handed to the writer and not yet sent.
     pub fn memory(&self) -> usize {
-        self.queued + self.tail.len() + self.in_flight
+        self.queued
+            + self.tail.len()
+            + self.in_flight
+            + self.held.as_ref().map_or(0, |h| h.memory())
+    }
+
+    /// From now on frames ([`Self::push_frame`]) wait apart, behind what
+    /// [`Self::extend`] appends, until [`Self::release`]: the reply of an
+    /// EXEC that paused stays in one piece.
+    pub fn hold(&mut self) {
+        if self.held.is_none() {
+            self.held = Some(Box::default());
+        }
+    }
+
+    /// Forget the frames held since [`Self::hold`] (the connection closes).
+    pub fn drop_held(&mut self) {
+        self.held = None;
+    }
+
+    /// Queue the frames held since [`Self::hold`] after everything else.
+    pub fn release(&mut self) {
+        let Some(mut held) = self.held.take() else {
+            return;
+        };
+        held.seal_tail();
+        if held.queued == 0 {
+            return;
+        }
+        self.seal_tail();
+        self.queued += held.queued;
+        self.items.append(&mut held.items);
+        self.wake();
     }
 
     /// Bytes handed to the writer and not yet reported sent.
@@ -147,6 +187,7 @@ impl OutputQueue {
         self.items.clear();
         self.tail.clear();
         self.queued = 0;
+        self.held = None;
     }
 
     pub fn register(&mut self, waker: &Waker) {
@@ -253,6 +294,28 @@ mod tests {
         assert_eq!(&out[..5], b"+OK\r\n");
         assert_eq!(out.len(), 5 + 2000 + 4);
         assert_eq!(&out[2005..], b":1\r\n");
+    }
+
+    #[test]
+    fn held_frames_go_out_after_what_is_appended_until_release() {
+        let (frame, _) = crate::frame::message(crate::registry::Namespace::Global, b"c", b"m");
+        let big = Bytes::from(vec![b'*'; 2000]);
+        let mut q = OutputQueue::default();
+        q.extend(b"*2\r\n");
+        q.hold();
+        q.push_frame(whole(&frame), Proto::Resp2);
+        q.push_frame(whole(&big), Proto::Resp2);
+        q.extend(b":1\r\n");
+        assert_eq!(q.memory(), 4 + frame.len() + 2000 + 4);
+        assert_eq!(drain(&mut q), b"*2\r\n:1\r\n", "held frames wait");
+        q.extend(b":2\r\n");
+        q.release();
+        let out = drain(&mut q);
+        assert_eq!(&out[..4], b":2\r\n");
+        assert_eq!(&out[4..4 + frame.len()], &frame[..]);
+        assert_eq!(out.len(), 4 + frame.len() + 2000);
+        q.push_frame(whole(&frame), Proto::Resp2);
+        assert_eq!(drain(&mut q), &frame[..], "no longer held");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use indexmap::IndexSet;
 
 use crate::acl::{User, Users};
 use crate::client::ClientMeta;
+use crate::commands::Transaction;
 use crate::resp::encode::Proto;
 
 /// `CLIENT REPLY` mode.
@@ -46,6 +47,8 @@ pub struct Session {
     pub channels: Subscriptions,
     pub patterns: Subscriptions,
     pub shard_channels: Subscriptions,
+    /// Open between MULTI and EXEC or DISCARD.
+    pub transaction: Option<Box<Transaction>>,
     /// In MONITOR mode: sees every command run, may not touch the keyspace.
     pub monitor: bool,
     pub meta: Arc<ClientMeta>,
@@ -70,6 +73,7 @@ impl Session {
             channels: Subscriptions::default(),
             patterns: Subscriptions::default(),
             shard_channels: Subscriptions::default(),
+            transaction: None,
             monitor: false,
             meta,
         }

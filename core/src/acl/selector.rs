@@ -13,7 +13,8 @@ use super::table::{self, CommandId, WORDS};
 use crate::glob;
 
 /// A key pattern and what it allows (`~p`: both, `%R~p`, `%W~p`). ringcast
-/// has no keys: patterns are kept only to be shown and saved back.
+/// has no keys: patterns are shown and saved back, and checked only against
+/// WATCH's arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct KeyPattern {
     pattern: Bytes,
@@ -52,8 +53,11 @@ pub struct Selector {
 /// Outcome of checking a command against a selector or a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Denied {
-    /// Ordered as Redis ranks them (`ACL_DENIED_CMD` < `ACL_DENIED_CHANNEL`).
+    /// Ordered as Redis ranks them (`ACL_DENIED_CMD` < `ACL_DENIED_KEY` <
+    /// `ACL_DENIED_CHANNEL`).
     Command,
+    /// The argument at this index is a key the user may not use.
+    Key(usize),
     /// The argument at this index names a channel the user may not use.
     Channel(usize),
 }
@@ -68,6 +72,9 @@ pub enum ChannelArgs {
     All,
     /// `PSUBSCRIBE pattern...`: every argument, compared literally.
     AllPatterns,
+    /// `WATCH key...`: no channels, every argument a key (its key spec asks
+    /// for no read or write access, so any key pattern may allow it).
+    Keys,
 }
 
 impl ChannelArgs {
@@ -76,6 +83,7 @@ impl ChannelArgs {
             "publish" | "spublish" => ChannelArgs::First,
             "subscribe" | "ssubscribe" => ChannelArgs::All,
             "psubscribe" => ChannelArgs::AllPatterns,
+            "watch" => ChannelArgs::Keys,
             _ => ChannelArgs::None,
         }
     }
@@ -331,11 +339,14 @@ impl Selector {
                 return Err(Denied::Command);
             }
         }
+        if channels == ChannelArgs::Keys {
+            return self.check_keys(args);
+        }
         if self.allchannels {
             return Ok(());
         }
         let (named, is_pattern) = match channels {
-            ChannelArgs::None => return Ok(()),
+            ChannelArgs::None | ChannelArgs::Keys => return Ok(()),
             ChannelArgs::First => (args.get(1..2).unwrap_or_default(), false),
             ChannelArgs::All => (args.get(1..).unwrap_or_default(), false),
             ChannelArgs::AllPatterns => (args.get(1..).unwrap_or_default(), true),
@@ -345,6 +356,22 @@ impl Selector {
             .position(|c| !channel_in(&self.channels, c, is_pattern))
         {
             Some(i) => Err(Denied::Channel(i + 1)),
+            None => Ok(()),
+        }
+    }
+
+    /// Redis's `ACLSelectorCheckKey` for keys whose spec needs no access
+    /// flag (WATCH's): each key must match a key pattern, whatever it allows.
+    fn check_keys(&self, args: &[Bytes]) -> Result<(), Denied> {
+        if self.allkeys {
+            return Ok(());
+        }
+        let keys = args.get(1..).unwrap_or_default();
+        match keys
+            .iter()
+            .position(|k| !self.keys.iter().any(|p| glob::matches(&p.pattern, k)))
+        {
+            Some(i) => Err(Denied::Key(i + 1)),
             None => Ok(()),
         }
     }

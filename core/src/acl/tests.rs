@@ -279,3 +279,18 @@ fn config_user_lines_are_checked_when_read() {
         "Error in user declaration 'alice': Duplicate user found. A user can only be defined once in config files"
     );
 }
+
+#[test]
+fn watch_keys_are_checked_against_any_key_pattern() {
+    let u = user("on +watch %R~r:* %W~w:* ~both");
+    assert_eq!(check(&u, &["watch", "r:1", "w:1", "both"]), Ok(()));
+    assert_eq!(check(&u, &["watch", "r:1", "x"]), Err(Denied::Key(2)));
+    assert_eq!(check(&user("on +watch allkeys"), &["watch", "x"]), Ok(()));
+    assert_eq!(
+        check(&user("on +watch"), &["watch", "x"]),
+        Err(Denied::Key(1))
+    );
+    // A denied key ranks above a denied command, as in Redis.
+    let two = user("on +watch ~a (+ping ~*)");
+    assert_eq!(check(&two, &["watch", "b"]), Err(Denied::Key(1)));
+}

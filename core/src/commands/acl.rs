@@ -80,36 +80,74 @@ static ACL_INFO: LazyLock<Vec<Option<(CommandId, ChannelArgs)>>> = LazyLock::new
 });
 
 /// Dispatch's ACL check (after authentication, as in Redis's
-/// `processCommand`): false if the user may not run the command with these
-/// channels, with the NOPERM error in the reply and the denial logged.
-pub(super) fn allowed(ctx: &mut Ctx<'_>, id: u16, spec: &CommandSpec, args: &[Bytes]) -> bool {
-    let Some(&Some((acl_id, channels))) = ACL_INFO.get(usize::from(id)) else {
+/// `processCommand`): Err with the NOPERM error if the user may not run the
+/// command with these channels, the denial logged.
+pub(super) fn allowed(
+    ctx: &mut Ctx<'_>,
+    id: u16,
+    spec: &CommandSpec,
+    args: &[Bytes],
+) -> Result<(), Vec<u8>> {
+    let Some(denied) = denial(ctx, id, args) else {
+        return Ok(());
+    };
+    let name = ctx.session.user.name.clone();
+    log_denial(ctx, denied, spec, args);
+    Err(match denied {
+        Denied::Command => errors::noperm_command(&name, spec.name),
+        Denied::Key(_) => errors::NOPERM_KEY.into(),
+        Denied::Channel(_) => errors::NOPERM_CHANNEL.into(),
+    })
+}
+
+/// EXEC's check of a queued command, against the rules as they are now:
+/// false, with Redis's error in the reply and the denial logged, if they
+/// no longer allow it.
+pub(super) fn allowed_at_exec(
+    ctx: &mut Ctx<'_>,
+    id: u16,
+    spec: &CommandSpec,
+    args: &[Bytes],
+) -> bool {
+    let Some(denied) = denial(ctx, id, args) else {
         return true;
     };
-    let user = &ctx.session.user;
-    let Err(denied) = user.check(acl_id, args, channels) else {
-        return true;
-    };
-    let name = user.name.clone();
-    match denied {
-        Denied::Command => {
-            encode::error(ctx.reply, errors::noperm_command(&name, spec.name));
-            let object = Bytes::from_static(spec.name.as_bytes());
-            record(ctx, LogReason::Command, object, name);
-        }
-        Denied::Channel(i) => {
-            encode::error(ctx.reply, errors::NOPERM_CHANNEL);
-            record(ctx, LogReason::Channel, args[i].clone(), name);
-        }
-    }
+    log_denial(ctx, denied, spec, args);
+    encode::error(ctx.reply, errors::noperm_at_exec(denied));
     false
 }
 
-/// Count and log a denial, with the client's `CLIENT LIST` line.
+/// Why the user may not run the command with these arguments, if it may not.
+fn denial(ctx: &Ctx<'_>, id: u16, args: &[Bytes]) -> Option<Denied> {
+    let &Some((acl_id, channels)) = ACL_INFO.get(usize::from(id))? else {
+        return None;
+    };
+    ctx.session.user.check(acl_id, args, channels).err()
+}
+
+fn log_denial(ctx: &mut Ctx<'_>, denied: Denied, spec: &CommandSpec, args: &[Bytes]) {
+    let name = ctx.session.user.name.clone();
+    match denied {
+        Denied::Command => {
+            let object = Bytes::from_static(spec.name.as_bytes());
+            record(ctx, LogReason::Command, object, name);
+        }
+        Denied::Key(i) => record(ctx, LogReason::Key, args[i].clone(), name),
+        Denied::Channel(i) => record(ctx, LogReason::Channel, args[i].clone(), name),
+    }
+}
+
+/// Count and log a denial, with the client's `CLIENT LIST` line; its
+/// context is `multi` while a transaction is open (queueing or EXEC).
 pub(super) fn record(ctx: &Ctx<'_>, reason: LogReason, object: Bytes, username: Bytes) {
     let info = super::client::client_line(&ctx.session.meta, ctx.pushes.memory());
-    // Always `toplevel`: ringcast has no MULTI (`multi`) or scripts (`lua`).
-    let entry = LogEntry::new(reason, "toplevel", object, username, info, unix_ms());
+    // No scripts or modules here: never `lua` or `module`.
+    let context = if ctx.session.transaction.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    let entry = LogEntry::new(reason, context, object, username, info, unix_ms());
     let max = ctx.shared.config.load().acllog_max_len;
     ctx.shared.acl.record(entry, max);
 }
@@ -455,6 +493,9 @@ fn dryrun(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
                 ctx.reply,
                 &errors::noperm_command_verbose(&user.name, spec.name),
             );
+        }
+        Err(Denied::Key(i)) => {
+            encode::bulk(ctx.reply, &errors::noperm_key_verbose(&user.name, &call[i]));
         }
         Err(Denied::Channel(i)) => {
             encode::bulk(

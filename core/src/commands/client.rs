@@ -163,6 +163,9 @@ fn flag_letters(m: &ClientMeta) -> String {
     if m.in_pubsub() {
         letters.push('P');
     }
+    if m.multi.load(Relaxed) >= 0 {
+        letters.push('x');
+    }
     if m.has_flag(flags::NO_EVICT) {
         letters.push('e');
     }
@@ -261,13 +264,15 @@ pub(super) fn client_line(m: &ClientMeta, omem: usize) -> String {
         m.patterns.load(Relaxed),
         m.shard_channels.load(Relaxed),
     );
+    let multi = m.multi.load(Relaxed);
+    let multi_mem = m.multi_mem.load(Relaxed);
     let flags = flag_letters(m);
     let name = lock(&m.name).clone().unwrap_or_default();
     let lib_name = lock(&m.lib_name).clone().unwrap_or_default();
     let lib_ver = lock(&m.lib_ver).clone().unwrap_or_default();
     let user = lock(&m.user).clone();
     format!(
-        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={omem} tot-mem={omem} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem={multi_mem} rbs=0 rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
         m.id,
         m.addr,
         m.laddr,
@@ -278,6 +283,7 @@ pub(super) fn client_line(m: &ClientMeta, omem: usize) -> String {
         subs.0,
         subs.1,
         subs.2,
+        omem + multi_mem,
         super::name_of(m.last_cmd.load(Relaxed)),
         String::from_utf8_lossy(&user),
         m.resp.load(Relaxed),

@@ -43,8 +43,10 @@ pub(super) fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     Exec::CloseAfterReply
 }
 
-/// RESET: back to a fresh connection's state, dropping subscriptions without confirmations.
+/// RESET: back to a fresh connection's state, dropping the transaction and
+/// subscriptions without confirmations.
 pub(super) fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+    super::transaction::discard(ctx.session);
     ctx.router.unsubscribe_all(ctx.conn, ctx.session);
     ctx.session.publish_counts();
     ctx.session.log_out(ctx.shared.acl.users());

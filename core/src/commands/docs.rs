@@ -23,6 +23,7 @@ use ArgType::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ArgType {
     Str,
+    Key,
     Integer,
     Pattern,
     PureToken,
@@ -34,6 +35,7 @@ impl ArgType {
     pub(super) fn as_str(self) -> &'static str {
         match self {
             ArgType::Str => "string",
+            ArgType::Key => "key",
             ArgType::Integer => "integer",
             ArgType::Pattern => "pattern",
             ArgType::PureToken => "pure-token",
@@ -43,13 +45,14 @@ impl ArgType {
     }
 }
 
-/// One documented argument. `arguments` is used by `OneOf` and `Block` only.
-/// No argument of these commands is a key, so there is no `key_spec_index`.
+/// One documented argument. `arguments` is used by `OneOf` and `Block` only;
+/// `key_spec_index` by `Key` only (WATCH's keys).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Arg {
     pub name: &'static str,
     pub kind: ArgType,
     pub display_text: Option<&'static str>,
+    pub key_spec_index: Option<i64>,
     pub token: Option<&'static str>,
     pub since: Option<&'static str>,
     pub deprecated_since: Option<&'static str>,
@@ -63,6 +66,7 @@ const fn arg(name: &'static str, kind: ArgType) -> Arg {
         name,
         kind,
         display_text: None,
+        key_spec_index: None,
         token: None,
         since: None,
         deprecated_since: None,
@@ -75,6 +79,10 @@ const fn arg(name: &'static str, kind: ArgType) -> Arg {
 impl Arg {
     const fn display(mut self, text: &'static str) -> Self {
         self.display_text = Some(text);
+        self
+    }
+    const fn key_spec(mut self, index: i64) -> Self {
+        self.key_spec_index = Some(index);
         self
     }
     const fn token(mut self, token: &'static str) -> Self {
@@ -327,6 +335,7 @@ fn write_args(out: &mut BytesMut, args: &[Arg], proto: Proto) {
         let nested = matches!(a.kind, ArgType::OneOf | ArgType::Block);
         let fields = 2
             + usize::from(a.display_text.is_some())
+            + usize::from(a.key_spec_index.is_some())
             + usize::from(a.token.is_some())
             + usize::from(a.since.is_some())
             + usize::from(a.deprecated_since.is_some())
@@ -335,8 +344,14 @@ fn write_args(out: &mut BytesMut, args: &[Arg], proto: Proto) {
         encode::map(out, fields, proto);
         pair(out, "name", a.name);
         pair(out, "type", a.kind.as_str());
+        if let Some(v) = a.display_text {
+            pair(out, "display_text", v);
+        }
+        if let Some(i) = a.key_spec_index {
+            encode::bulk(out, b"key_spec_index");
+            encode::integer(out, i);
+        }
         for (key, value) in [
-            ("display_text", a.display_text),
             ("token", a.token),
             ("since", a.since),
             ("deprecated_since", a.deprecated_since),
@@ -1834,6 +1849,73 @@ pub(super) static DOCS: &[CommandDoc] = &[
         ..CommandDoc::NONE
     },
     CommandDoc {
+        name: "multi",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+        acl_categories: &["@fast", "@transaction"],
+        summary: "Starts a transaction.",
+        since: "1.2.0",
+        group: "transactions",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "exec",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "skip_slowlog"],
+        acl_categories: &["@slow", "@transaction"],
+        summary: "Executes all commands in a transaction.",
+        since: "1.2.0",
+        group: "transactions",
+        complexity: "Depends on commands in the transaction",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "discard",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+        acl_categories: &["@fast", "@transaction"],
+        summary: "Discards a transaction.",
+        since: "2.0.0",
+        group: "transactions",
+        complexity: "O(N), when N is the number of queued commands",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "watch",
+        arity: -2,
+        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+        key_range: (1, -1, 1),
+        acl_categories: &["@fast", "@transaction"],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin_index: 1,
+            last_key: -1,
+            key_step: 1,
+            limit: 0,
+        }],
+        summary: "Monitors changes to keys to determine the execution of a transaction.",
+        since: "2.2.0",
+        group: "transactions",
+        complexity: "O(1) for every key.",
+        arguments: &[arg("key", Key)
+            .display("key")
+            .key_spec(0)
+            .flags(&["multiple"])],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "unwatch",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+        acl_categories: &["@fast", "@transaction"],
+        summary: "Forgets about watched keys of a transaction.",
+        since: "2.2.0",
+        group: "transactions",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
         name: "acl|whoami",
         arity: 2,
         flags: &["noscript", "loading", "stale"],
@@ -1942,6 +2024,22 @@ mod tests {
         assert_eq!(
             docs("quit", Proto::Resp2),
             b"*14\r\n$7\r\nsummary\r\n$22\r\nCloses the connection.\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$10\r\nconnection\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n$9\r\ndoc_flags\r\n*1\r\n+deprecated\r\n$16\r\ndeprecated_since\r\n$5\r\n7.2.0\r\n$11\r\nreplaced_by\r\n$27\r\njust closing the connection\r\n"
+        );
+    }
+
+    #[test]
+    fn watch_info_and_docs_carry_its_key_spec_as_redis() {
+        assert_eq!(
+            info("watch", Proto::Resp2),
+            b"*10\r\n$5\r\nwatch\r\n:-2\r\n*5\r\n+noscript\r\n+loading\r\n+stale\r\n+fast\r\n+allow_busy\r\n:1\r\n:-1\r\n:1\r\n*2\r\n+@fast\r\n+@transaction\r\n*0\r\n*1\r\n*6\r\n$5\r\nflags\r\n*1\r\n+RO\r\n$12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n*2\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n*6\r\n$7\r\nlastkey\r\n:-1\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n*0\r\n"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&docs("watch", Proto::Resp3)),
+            "%5\r\n$7\r\nsummary\r\n$69\r\nMonitors changes to keys to determine the execution of a transaction.\r\n$5\r\nsince\r\n$5\r\n2.2.0\r\n$5\r\ngroup\r\n$12\r\ntransactions\r\n$10\r\ncomplexity\r\n$19\r\nO(1) for every key.\r\n$9\r\narguments\r\n*1\r\n%5\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n$12\r\ndisplay_text\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n$5\r\nflags\r\n~1\r\n+multiple\r\n"
+        );
+        assert_eq!(
+            info("exec", Proto::Resp3),
+            b"*10\r\n$4\r\nexec\r\n:1\r\n~4\r\n+noscript\r\n+loading\r\n+stale\r\n+skip_slowlog\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@slow\r\n+@transaction\r\n~0\r\n~0\r\n~0\r\n"
         );
     }
 

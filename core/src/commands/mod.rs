@@ -4,7 +4,8 @@
 //! PUBLISH, PUBSUB), `connection` (PING, HELLO, AUTH...), `client`, `config`,
 //! `command` (with its metadata in `docs`), `info`, `keyspace` (the
 //! empty keyspace and DEBUG), `shutdown`, `monitor`, `slowlog` and
-//! `latency` (with what they see of a command in `audit`).
+//! `latency` (with what they see of a command in `audit`), and
+//! `transaction` (MULTI, EXEC, and the queue dispatch fills in between).
 //!
 //! A command sees the world through a [`Ctx`]: the connection it runs for,
 //! its reply buffer, the worker's pub/sub [`Router`] and the state shared by
@@ -26,6 +27,10 @@ mod monitor;
 mod pubsub;
 mod shutdown;
 mod slowlog;
+mod transaction;
+
+pub use transaction::Transaction;
+pub(crate) use transaction::resume;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -79,7 +84,8 @@ impl Ctx<'_> {
 pub enum Exec {
     Done,
     /// A publish waits for room in another worker's ring: nothing was done;
-    /// run the same command again once woken.
+    /// run the same command again once woken. (EXEC ran the commands queued
+    /// before that publish: `transaction::resume` goes on from it.)
     Blocked,
     /// `DEBUG SLEEP`: block the worker for this long.
     Sleep(Duration),
@@ -94,6 +100,8 @@ pub enum Exec {
 const NO_AUTH: u8 = 1;
 /// Allowed in RESP2 subscribed mode.
 const PUBSUB_OK: u8 = 2;
+/// Refused inside MULTI (Redis's `no_multi`).
+const NO_MULTI: u8 = 4;
 
 type Fast = foldhash::fast::RandomState;
 
@@ -162,7 +170,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("dbsize", 1, 0, keyspace::dbsize),
     cmd("time", 1, 0, keyspace::time),
     cmd("debug", -2, 0, keyspace::debug),
-    cmd("shutdown", -1, 0, shutdown::shutdown),
+    cmd("shutdown", -1, NO_MULTI, shutdown::shutdown),
+    cmd("multi", 1, 0, transaction::multi),
+    cmd("exec", 1, 0, transaction::exec),
+    cmd("discard", 1, 0, transaction::discard_command),
+    cmd("watch", -2, 0, transaction::watch),
+    cmd("unwatch", 1, 0, transaction::unwatch),
     cmd("monitor", 1, 0, monitor::monitor),
     container("slowlog", slowlog::SLOWLOG),
     container("latency", latency::LATENCY),
@@ -249,15 +262,15 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 
 /// Run one request (`args[0]` is the command name; never empty): checks in
 /// the order of Redis's `processCommand` (existence, arity, DEBUG's own
-/// gate, authentication, ACL, the RESP2 subscribed mode), then the command.
+/// gate, authentication, ACL, the RESP2 subscribed mode), then the command
+/// — or, inside MULTI, queue it.
 pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     if args[0].eq_ignore_ascii_case(b"post") || args[0].eq_ignore_ascii_case(b"host:") {
         return Exec::Abort;
     }
     let Some((top_id, top)) = find_top(&args[0]) else {
         let e = errors::unknown_command(&args[0], &args[1..]);
-        encode::error(ctx.reply, e);
-        return Exec::Done;
+        return reject(ctx, None, e);
     };
     let (mut id, mut spec) = (top_id, top);
     if !top.subcommands.is_empty() && args.len() >= 2 {
@@ -265,32 +278,30 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
             Some(found) => (id, spec) = found,
             None => {
                 let e = errors::unknown_subcommand(&args[1], &top.name.to_ascii_uppercase());
-                encode::error(ctx.reply, e);
-                return Exec::Done;
+                return reject(ctx, None, e);
             }
         }
     }
     if !arity_ok(spec.arity, args.len()) {
-        encode::error(ctx.reply, errors::wrong_arity(spec.name));
-        return Exec::Done;
+        return reject(ctx, Some(spec), errors::wrong_arity(spec.name));
     }
     if top.name == "debug" && !keyspace::debug_allowed(ctx) {
-        encode::error(ctx.reply, errors::DEBUG_DISABLED);
-        return Exec::Done;
+        return reject(ctx, Some(spec), errors::DEBUG_DISABLED);
     }
     if ctx.session.auth_required() && spec.flags & NO_AUTH == 0 {
-        encode::error(ctx.reply, errors::NOAUTH);
-        return Exec::Done;
+        return reject(ctx, Some(spec), errors::NOAUTH);
+    }
+    if spec.flags & NO_MULTI != 0 && ctx.session.transaction.is_some() {
+        return reject(ctx, Some(spec), errors::NOT_IN_MULTI);
     }
     // The ACL log's client line shows the command that was refused.
     ctx.session.meta.last_cmd.store(id, Relaxed);
-    if !acl::allowed(ctx, id, spec, args) {
-        return Exec::Done;
+    if let Err(e) = acl::allowed(ctx, id, spec, args) {
+        return reject(ctx, Some(spec), e);
     }
     let session = &*ctx.session;
     if session.proto == encode::Proto::Resp2 && session.in_pubsub() && spec.flags & PUBSUB_OK == 0 {
-        encode::error(ctx.reply, errors::subscribed_context(spec.name));
-        return Exec::Done;
+        return reject(ctx, Some(spec), errors::subscribed_context(spec.name));
     }
     if session.monitor && audit::traits(id).keyspace {
         encode::error(ctx.reply, errors::REPLICA_KEYSPACE);
@@ -303,8 +314,24 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         ctx.now.saturating_duration_since(meta.created).as_millis() as u64,
         Relaxed,
     );
+    if transaction::queues(ctx.session, spec) {
+        return transaction::queue(ctx, id, args);
+    }
     ctx.called = Some(id);
     (spec.run)(ctx, args)
+}
+
+/// A command refused by dispatch's checks (Redis's `rejectCommand`): an
+/// open transaction is marked for EXEC to discard, and EXEC itself, refused,
+/// discards it at once.
+fn reject(ctx: &mut Ctx<'_>, spec: Option<&CommandSpec>, e: impl AsRef<[u8]>) -> Exec {
+    transaction::flag(ctx.session);
+    if spec.is_some_and(|s| s.name == "exec") {
+        transaction::abort(ctx, e.as_ref());
+    } else {
+        encode::error(ctx.reply, e);
+    }
+    Exec::Done
 }
 
 /// The reply of a HELP subcommand: one simple string per line.

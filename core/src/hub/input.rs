@@ -76,6 +76,14 @@ impl Hub {
         }
     }
 
+    /// Where the paused EXEC of `key` stands (after [`Input::Blocked`]): the
+    /// place in its queue of the command that waits for ring room. For
+    /// checks that follow the hub from outside (the session fuzz target).
+    pub fn paused_exec(&self, key: ConnKey) -> Option<usize> {
+        let t = self.conns.get(key)?.session.transaction.as_ref()?;
+        t.waiting_at()
+    }
+
     /// Redis replies to a protocol error and closes after the reply. Under
     /// `CLIENT REPLY OFF` or `SKIP` the reply is silenced like any other
     /// (Redis's `prepareClientToWrite`), and the connection closes at once.
@@ -103,8 +111,15 @@ impl Hub {
         }
         self.reply.clear();
         let conn = &mut self.conns[key];
+        // An EXEC that paused on a publish goes on where it stopped; it
+        // keeps its own CLIENT REPLY state.
+        let resuming = conn
+            .session
+            .transaction
+            .as_ref()
+            .is_some_and(|t| t.under_way());
         // CLIENT REPLY SKIP applies to the command after it.
-        let skip = conn.session.reply_mode == ReplyMode::SkipNext;
+        let skip = !resuming && conn.session.reply_mode == ReplyMode::SkipNext;
         if skip {
             conn.session.reply_mode = ReplyMode::On;
         }
@@ -120,18 +135,33 @@ impl Hub {
             now: self.now,
             called: None,
         };
-        let exec = commands::dispatch(&mut ctx, &args);
+        let exec = if resuming {
+            commands::resume(&mut ctx)
+        } else {
+            commands::dispatch(&mut ctx, &args)
+        };
         let (skip, called) = (ctx.skip_reply, ctx.called);
         if exec == Exec::Abort {
             self.abort(key);
             return exec;
         }
         if exec == Exec::Blocked {
-            // Nothing ran; the command is retried as a whole later.
-            if skip {
+            let paused_exec = conn
+                .session
+                .transaction
+                .as_ref()
+                .is_some_and(|t| t.under_way());
+            if paused_exec {
+                // EXEC ran part of its queue (and wrote its output so far):
+                // it resumes at the command that waits.
+                self.reweigh(key);
+                self.deliver_local();
+                self.sync_pubsub_gauge(key);
+            } else if skip {
+                // Nothing ran; the command is retried as a whole later.
                 conn.session.reply_mode = ReplyMode::SkipNext;
             }
-            conn.pending = Some(args);
+            self.conns[key].pending = Some(args);
             return exec;
         }
         WorkerStats::add(&self.stats().commands_processed, 1);
@@ -145,6 +175,11 @@ impl Hub {
             conn.out.extend(&self.reply);
         }
         self.reweigh(key);
+        // Nothing follows the reply that closes the connection (a client
+        // that killed itself inside EXEC, then published to itself).
+        if exec == Exec::CloseAfterReply {
+            self.close_after_reply(key, closed_by(&args[0]));
+        }
         // After the reply: a publisher's own push follows its PUBLISH reply (Redis 7.2).
         self.deliver_local();
         self.sync_pubsub_gauge(key);
@@ -159,9 +194,6 @@ impl Hub {
             self.observe(key, id, &args, took, timer, skip);
         }
         self.limit_unauthenticated(key);
-        if exec == Exec::CloseAfterReply {
-            self.close_after_reply(key, closed_by(&args[0]));
-        }
         exec
     }
 
@@ -208,7 +240,12 @@ impl Hub {
             conn.input_buffered = buffered;
         }
         let limit = self.shared.config.load().client_query_buffer_limit;
-        if buffered > limit {
+        // Commands queued by MULTI count as part of the query buffer (as
+        // Redis 7.4 counts them): they are input not yet executed.
+        let queued = self.conns.get(key).map_or(0, |c| {
+            c.session.transaction.as_ref().map_or(0, |t| t.memory())
+        });
+        if buffered + queued > limit {
             self.kill(key, Disconnect::QueryBufferLimit);
             return false;
         }

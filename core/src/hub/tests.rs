@@ -834,6 +834,114 @@ fn client_list_shows_each_clients_last_command() {
 }
 
 #[test]
+fn exec_paused_on_a_full_ring_resumes_at_that_publish_and_keeps_its_reply_whole() {
+    let mut w = world_with(2, 2, Config::default());
+    let sub = w.connect(1);
+    let p = w.connect(0);
+    let other = w.connect(0);
+    w.send(sub, &cmd(&["SUBSCRIBE", "c"]));
+    w.output(sub);
+    w.send(p, &cmd(&["HELLO", "3"]));
+    w.send(p, &cmd(&["SUBSCRIBE", "mine"]));
+    w.output(p);
+    let mut pipeline = Vec::new();
+    for args in [
+        &["MULTI"][..],
+        &["PUBLISH", "c", "0"],
+        &["PUBLISH", "c", "1"],
+        &["PUBLISH", "c", "2"],
+        &["PUBLISH", "mine", "self"],
+        &["PING"],
+        &["EXEC"],
+        &["PING", "after"],
+    ] {
+        pipeline.extend(cmd(args));
+    }
+    let mut buf = BytesMut::from(&pipeline[..]);
+    assert_eq!(w.hubs[0].input(p.1, &mut buf), Input::Blocked);
+    let queued = "+QUEUED\r\n".repeat(5);
+    assert_eq!(
+        String::from_utf8_lossy(&w.output(p)),
+        format!("+OK\r\n{queued}*5\r\n:1\r\n:1\r\n")
+    );
+    // A message for the client while its EXEC waits comes after the EXEC reply.
+    w.send(other, &cmd(&["PUBLISH", "mine", "other"]));
+    assert_eq!(w.output(other), b":1\r\n");
+    assert_eq!(w.output(p), b"");
+    w.hubs[1].drain_inbound();
+    assert_eq!(w.hubs[0].input(p.1, &mut buf), Input::NeedMore);
+    assert_eq!(
+        String::from_utf8_lossy(&w.output(p)),
+        ":1\r\n:1\r\n+PONG\r\n\
+         >3\r\n$7\r\nmessage\r\n$4\r\nmine\r\n$5\r\nother\r\n\
+         >3\r\n$7\r\nmessage\r\n$4\r\nmine\r\n$4\r\nself\r\n\
+         $5\r\nafter\r\n"
+    );
+    w.drain_all();
+    let expected: Vec<u8> = (0..3)
+        .flat_map(|i| format!("*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\n{i}\r\n").into_bytes())
+        .collect();
+    assert_eq!(w.output(sub), expected, "each publish ran once, in order");
+}
+
+#[test]
+fn exec_under_client_reply_skip_keeps_the_skip_across_a_pause() {
+    let mut w = world_with(2, 1, Config::default());
+    let sub = w.connect(1);
+    let p = w.connect(0);
+    w.send(sub, &cmd(&["SUBSCRIBE", "c"]));
+    w.output(sub);
+    let mut pipeline = Vec::new();
+    for args in [
+        &["MULTI"][..],
+        &["PUBLISH", "c", "0"],
+        &["PUBLISH", "c", "1"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["PING", "in"],
+        &["EXEC"],
+        &["PING", "skipped"],
+        &["PING", "shown"],
+    ] {
+        pipeline.extend(cmd(args));
+    }
+    let mut buf = BytesMut::from(&pipeline[..]);
+    assert_eq!(w.hubs[0].input(p.1, &mut buf), Input::Blocked);
+    w.hubs[1].drain_inbound();
+    assert_eq!(w.hubs[0].input(p.1, &mut buf), Input::NeedMore);
+    let queued = "+QUEUED\r\n".repeat(4);
+    // As Redis: a SKIP run by EXEC skips the reply of the command after EXEC.
+    assert_eq!(
+        String::from_utf8_lossy(&w.output(p)),
+        format!("+OK\r\n{queued}*4\r\n:1\r\n:1\r\n$2\r\nin\r\n$5\r\nshown\r\n")
+    );
+}
+
+#[test]
+fn nothing_follows_the_reply_of_a_client_that_killed_itself_inside_exec() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    w.send(c, &cmd(&["HELLO", "3"]));
+    w.send(c, &cmd(&["SUBSCRIBE", "mine"]));
+    w.output(c);
+    let mut pipeline = Vec::new();
+    for args in [
+        &["MULTI"][..],
+        &["CLIENT", "KILL", "SKIPME", "no"],
+        &["PUBLISH", "mine", "x"],
+        &["EXEC"],
+    ] {
+        pipeline.extend(cmd(args));
+    }
+    assert_eq!(w.send(c, &pipeline), Input::Close);
+    // The PUBLISH ran (and counted the client), its reply and the client's
+    // own message are not written: Redis writes nothing after that reply.
+    assert_eq!(
+        String::from_utf8_lossy(&w.output(c)),
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n"
+    );
+}
+
+#[test]
 fn a_connection_is_counted_once_under_the_first_reason_that_ends_it() {
     let mut w = world(2);
     let quitter = w.connect(0);

@@ -7,7 +7,8 @@
 //! [`script::config`]), then steps over up to 32 connection slots spread over
 //! both workers ([`script::Step`]): connect; write a request from a small
 //! alphabet (every pub/sub command, PUBLISH and SPUBLISH, PUBSUB, PING, HELLO,
-//! RESET, QUIT, AUTH, CLIENT REPLY and KILL, unknown commands) or raw bytes,
+//! RESET, QUIT, AUTH, CLIENT REPLY and KILL, MULTI, EXEC and DISCARD, unknown
+//! commands) or raw bytes,
 //! inline or RESP, delivered at once or held and sent later cut anywhere; let
 //! a worker drain its inbound ring; let a connection's writer take its
 //! output (or not, so that output limits and the backlog pause come into
@@ -18,7 +19,9 @@
 //! knows what each connection holds and must read next. Properties:
 //!
 //! 1. Nothing panics, and the hub stops reading where the model says:
-//!    after the same bytes, with the same status (a pause only on a publish).
+//!    after the same bytes, with the same status (a pause only on a publish,
+//!    or on an EXEC at the queued command the hub says waits, from which
+//!    the model's EXEC goes on too).
 //! 2. After every step: what the registry counts (`channel_count`,
 //!    `pattern_count`, `numsub`, and the channel and pattern hits of a
 //!    publish lookup of every name used, per worker) is what the
@@ -30,7 +33,9 @@
 //!    speaks, and is what it expects next: confirmations byte for byte
 //!    (counts, nulls, RESP2 or RESP3), replies by shape (PUBSUB answers
 //!    within what the registry held; errors where Redis errs), and the
-//!    frames of each message published to it.
+//!    frames of each message published to it; EXEC's array header byte for
+//!    byte, then each queued command's output in place (messages that
+//!    arrive while a paused EXEC waits come after it).
 //! 4. Delivery (DESIGN.md invariants 1-4): a connection gets a message
 //!    exactly when the PUBLISH counted one of its subscriptions and it
 //!    still holds that subscription when the message reaches its worker (a

@@ -102,6 +102,25 @@ pub(crate) struct Client {
     read: Vec<u8>,
     /// Bytes taken by the writer whose write is still in flight.
     pub(crate) in_flight: usize,
+    /// Open between MULTI and EXEC or DISCARD.
+    pub(crate) tx: Option<Tx>,
+    /// Messages delivered while its EXEC is paused: read after the EXEC reply.
+    held: Vec<Expect>,
+}
+
+/// A transaction, as the model follows it.
+#[derive(Debug, Default)]
+pub(crate) struct Tx {
+    /// Queued commands: full name and arguments.
+    queued: Vec<(&'static str, Vec<Bytes>)>,
+    /// A command was refused while queueing: EXEC discards it.
+    dirty: bool,
+    /// EXEC is under way: the next queued command to run.
+    pub(crate) next: Option<usize>,
+    /// EXEC's reply is skipped (`CLIENT REPLY SKIP` before it).
+    skip: bool,
+    /// A command closed the connection: nothing more is written.
+    closing: bool,
 }
 
 impl Client {
@@ -139,11 +158,18 @@ impl Client {
             tapbuf: BytesMut::new(),
             read: Vec::new(),
             in_flight: 0,
+            tx: None,
+            held: Vec::new(),
         }
     }
 
     pub(crate) fn in_pubsub(&self) -> bool {
         self.subs.iter().any(|s| !s.is_empty())
+    }
+
+    /// Its EXEC paused on a publish waiting for ring room.
+    fn exec_paused(&self) -> bool {
+        self.tx.as_ref().is_some_and(|t| t.next.is_some())
     }
 
     fn held(&self, kind: Kind, name: &[u8]) -> Option<&Sub> {
@@ -170,6 +196,10 @@ impl Client {
 pub(crate) enum Expect {
     /// This frame, byte for byte.
     Exact(Vec<u8>),
+    /// These bytes, which begin a frame: EXEC's array header, whose
+    /// elements (as many frames as its commands write, a SUBSCRIBE of two
+    /// channels writing two) are expected one by one after it.
+    Header(Vec<u8>),
     /// A reply of this shape, in this protocol, to this command.
     Reply {
         shape: Shape,
@@ -259,6 +289,8 @@ pub(crate) struct Model {
     local: Vec<Msg>,
     /// `requirepass` after the current step, for a `CONFIG SET` in it.
     requirepass_after: Option<Vec<u8>>,
+    /// The hub paused the EXEC being followed at this queued command.
+    exec_stop: Option<usize>,
 }
 
 /// What a command did to its connection.
@@ -269,9 +301,13 @@ enum Exec {
     Close,
     /// Looked like HTTP: closed at once, no reply.
     Abort,
+    /// EXEC paused on a publish waiting for ring room.
+    Paused,
 }
 
 const NO_AUTH: &[&str] = &["quit", "reset", "hello", "auth"];
+/// Run at once inside MULTI instead of being queued.
+const RUN_IN_MULTI: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 const PUBSUB_OK: &[&str] = &[
     "subscribe",
     "unsubscribe",
@@ -313,6 +349,7 @@ impl Model {
             kill_maybe: BTreeSet::new(),
             local: Vec::new(),
             requirepass_after: requirepass,
+            exec_stop: None,
         }
     }
 
@@ -335,6 +372,8 @@ impl Model {
             c.subs = Default::default();
             c.expect.clear();
             c.pending = None;
+            c.tx = None;
+            c.held.clear();
         }
     }
 
@@ -361,6 +400,7 @@ impl Model {
         left: usize,
         closed: &[usize],
         requirepass: Option<Vec<u8>>,
+        paused_exec: Option<usize>,
     ) -> Outcome {
         self.closed_now = closed.to_vec();
         self.requirepass_after = requirepass;
@@ -381,6 +421,29 @@ impl Model {
                 },
             };
             let at_end = self.client(slot).tapbuf.len() == left;
+            if let Some(k) = paused_exec.filter(|_| status == Input::Blocked && at_end) {
+                let c = self.client(slot);
+                let exec = c.exec_paused()
+                    || (args[0].eq_ignore_ascii_case(b"exec")
+                        && args.len() == 1
+                        && c.tx.as_ref().is_some_and(|t| !t.dirty));
+                if !exec {
+                    return Err(format!(
+                        "slot {slot}: an EXEC paused on {}, which runs none",
+                        shown(&args)
+                    ));
+                }
+                self.exec_stop = Some(k);
+                let exec = self.execute(slot, &args);
+                self.exec_stop = None;
+                if exec != Exec::Paused {
+                    return Err(format!(
+                        "slot {slot}: EXEC paused at its command {k}, which the model does not reach"
+                    ));
+                }
+                self.client(slot).pending = Some(args);
+                break Input::Blocked;
+            }
             if status == Input::Blocked && at_end {
                 let publish = args.len() == 3
                     && (args[0].eq_ignore_ascii_case(b"publish")
@@ -429,11 +492,17 @@ impl Model {
     /// One request, as `Hub::execute` runs it.
     fn execute(&mut self, slot: usize, args: &[Bytes]) -> Exec {
         let c = self.client(slot);
-        let mut skip = c.reply_mode == ReplyMode::SkipNext;
+        // A paused EXEC goes on with the CLIENT REPLY state it had.
+        let resuming = c.exec_paused();
+        let mut skip = !resuming && c.reply_mode == ReplyMode::SkipNext;
         if skip {
             c.reply_mode = ReplyMode::On;
         }
-        let (exec, reply) = self.dispatch(slot, args, &mut skip);
+        let (exec, reply) = if resuming {
+            self.run_exec(slot, &mut skip)
+        } else {
+            self.dispatch(slot, args, &mut skip)
+        };
         if exec == Exec::Abort {
             self.kill(slot);
             return exec;
@@ -446,11 +515,12 @@ impl Model {
             c.expect.push_back(reply);
         }
         let worker = c.worker;
-        for m in std::mem::take(&mut self.local) {
-            self.deliver(worker, &m);
-        }
+        // Nothing follows the reply that closes the connection.
         if exec == Exec::Close {
             self.close_after_reply(slot);
+        }
+        for m in std::mem::take(&mut self.local) {
+            self.deliver(worker, &m);
         }
         exec
     }
@@ -467,14 +537,25 @@ impl Model {
         if args[0].eq_ignore_ascii_case(b"post") || args[0].eq_ignore_ascii_case(b"host:") {
             return (Exec::Abort, None);
         }
+        // Refused by a check: an open transaction is spoiled, and a refused
+        // EXEC discards it.
+        let refuse = |c: &mut Client, name: &str| {
+            if let Some(t) = c.tx.as_mut() {
+                t.dirty = true;
+            }
+            if name == "exec" {
+                c.tx = None;
+            }
+            (Exec::Done, error(name))
+        };
         let Some(top) = find(COMMANDS, &args[0]).filter(|_| args[0].len() <= 32) else {
-            return (Exec::Done, error("unknown"));
+            return refuse(self.client(slot), "unknown");
         };
         let mut spec = top;
         if !top.subcommands.is_empty() && args.len() >= 2 {
             match find(top.subcommands, &args[1]) {
                 Some(sub) => spec = sub,
-                None => return (Exec::Done, error(top.name)),
+                None => return refuse(self.client(slot), "unknown subcommand"),
             }
         }
         let argc = args.len() as i32;
@@ -483,17 +564,82 @@ impl Model {
         } else {
             argc >= -spec.arity
         };
-        if !arity_ok || top.name == "debug" {
-            return (Exec::Done, error(spec.name));
-        }
         let c = self.client(slot);
+        if !arity_ok || top.name == "debug" {
+            return refuse(c, spec.name);
+        }
         if !c.authenticated && !NO_AUTH.contains(&spec.name) {
-            return (Exec::Done, error(spec.name));
+            return refuse(c, spec.name);
         }
         if c.proto == 2 && c.in_pubsub() && !PUBSUB_OK.contains(&spec.name) {
-            return (Exec::Done, error(spec.name));
+            return refuse(c, spec.name);
+        }
+        if let Some(t) = c.tx.as_mut()
+            && !RUN_IN_MULTI.contains(&spec.name)
+        {
+            if !t.dirty {
+                t.queued.push((spec.name, args.to_vec()));
+            }
+            return (Exec::Done, Some(Expect::Exact(b"+QUEUED\r\n".to_vec())));
         }
         self.run(slot, spec.name, args, skip)
+    }
+
+    /// EXEC: every queued command from where it is, each one's output in
+    /// place (its pushes, then its reply), until all ran or the hub paused
+    /// it (`exec_stop`).
+    fn run_exec(&mut self, slot: usize, skip: &mut bool) -> (Exec, Option<Expect>) {
+        loop {
+            let stop = self.exec_stop;
+            let c = self.client(slot);
+            let Some(t) = c.tx.as_mut() else {
+                return (Exec::Done, None);
+            };
+            let j = t.next.unwrap_or(0);
+            t.next = Some(j);
+            let Some((name, args)) = t.queued.get(j).cloned() else {
+                break;
+            };
+            if stop == Some(j) {
+                t.skip = *skip;
+                return (Exec::Paused, None);
+            }
+            let closing = t.closing;
+            let mark = c.expect.len();
+            let (exec, reply) = if name == "ssubscribe" {
+                // EXEC may not block, so SSUBSCRIBE is refused there.
+                let error = Expect::Reply {
+                    shape: Shape::Error,
+                    proto: 2,
+                    command: name.into(),
+                };
+                (Exec::Done, Some(error))
+            } else {
+                self.run(slot, name, &args, skip)
+            };
+            let c = self.client(slot);
+            if closing {
+                c.expect.truncate(mark);
+            } else if let Some(reply) = reply
+                && !*skip
+                && c.reply_mode != ReplyMode::Off
+            {
+                c.expect.push_back(reply);
+            }
+            let Some(t) = c.tx.as_mut() else {
+                return (Exec::Done, None);
+            };
+            t.closing |= exec == Exec::Close;
+            t.next = Some(j + 1);
+        }
+        let c = self.client(slot);
+        let closing = c.tx.take().is_some_and(|t| t.closing);
+        let held = std::mem::take(&mut c.held);
+        if closing {
+            return (Exec::Close, None);
+        }
+        c.expect.extend(held);
+        (Exec::Done, None)
     }
 
     fn run(
@@ -540,7 +686,40 @@ impl Model {
             }
             "echo" => (Exec::Done, exact(Out::new().bulk(&args[1]).done())),
             "quit" => (Exec::Close, exact(b"+OK\r\n".to_vec())),
+            "multi" => {
+                let c = self.client(slot);
+                if c.tx.is_some() {
+                    return (Exec::Done, reply(Shape::Error));
+                }
+                c.tx = Some(Tx::default());
+                (Exec::Done, exact(b"+OK\r\n".to_vec()))
+            }
+            "discard" => {
+                let c = self.client(slot);
+                if c.tx.take().is_none() {
+                    return (Exec::Done, reply(Shape::Error));
+                }
+                (Exec::Done, exact(b"+OK\r\n".to_vec()))
+            }
+            "exec" => {
+                let c = self.client(slot);
+                let Some(t) = c.tx.as_ref() else {
+                    return (Exec::Done, reply(Shape::Error));
+                };
+                if t.dirty {
+                    c.tx = None;
+                    return (Exec::Done, reply(Shape::Error));
+                }
+                if !*skip && c.reply_mode != ReplyMode::Off {
+                    let header = format!("*{}\r\n", t.queued.len()).into_bytes();
+                    c.expect.push_back(Expect::Header(header));
+                }
+                self.run_exec(slot, skip)
+            }
+            "watch" if self.client(slot).tx.is_some() => (Exec::Done, reply(Shape::Error)),
+            "watch" | "unwatch" => (Exec::Done, exact(b"+OK\r\n".to_vec())),
             "reset" => {
+                self.client(slot).tx = None;
                 self.unsubscribe_all(slot);
                 let authenticated = self.requirepass.is_none();
                 let c = self.client(slot);
@@ -940,7 +1119,13 @@ impl Model {
                 .map(|p| pmessage_frame(c.proto, p, m))
                 .collect();
             if channel.is_some() || !patterns.is_empty() {
-                c.expect.push_back(Expect::Delivery { channel, patterns });
+                let delivery = Expect::Delivery { channel, patterns };
+                if c.exec_paused() {
+                    // It goes out after the EXEC reply.
+                    c.held.push(delivery);
+                } else {
+                    c.expect.push_back(delivery);
+                }
             }
         }
     }
@@ -972,6 +1157,22 @@ impl Model {
             let c = self.client(slot);
             if at == c.read.len() {
                 break Ok(());
+            }
+            if let Some(Expect::Header(header)) = c.expect.front() {
+                let rest = &c.read[at..];
+                if rest.starts_with(header) {
+                    at += header.len();
+                    c.expect.pop_front();
+                    continue;
+                }
+                if header.starts_with(rest) {
+                    break Ok(());
+                }
+                break Err(format!(
+                    "slot {slot}: expected {:?}, read {:?}",
+                    header.escape_ascii().to_string(),
+                    rest.escape_ascii().to_string()
+                ));
             }
             match super::resp::parse(&c.read[at..]) {
                 Ok(Some((frame, n))) => {
@@ -1008,6 +1209,7 @@ impl Model {
             return Err("nothing more was expected".into());
         };
         match front {
+            Expect::Header(_) => return Err("a frame where an EXEC header belongs".into()),
             Expect::Exact(bytes) => {
                 if bytes[..] != *raw {
                     return Err(format!("expected {:?}", bytes.escape_ascii().to_string()));

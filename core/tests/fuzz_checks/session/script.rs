@@ -373,7 +373,12 @@ impl<'a> Script<'a> {
                 2 => words(&["AUTH", "default", "pw"]),
                 _ => words(&["AUTH", "a", "b", "c"]),
             },
-            21 => with("GET", self.names(n)?),
+            21 => match n {
+                0 => words(&["MULTI"]),
+                1 => words(&["EXEC"]),
+                2 => words(&["DISCARD"]),
+                _ => with("GET", self.names(1)?),
+            },
             22 => with("ECHO", self.names(n.min(2))?),
             _ => match n {
                 0 => words(&["PUBSUB", "HELP"]),

@@ -226,8 +226,9 @@ impl World {
             .requirepass
             .as_ref()
             .map(|p| p.as_bytes().to_vec());
+        let paused_exec = self.hubs[w].paused_exec(key);
         self.model
-            .follow_input(slot, status, left, &closed, requirepass)?;
+            .follow_input(slot, status, left, &closed, requirepass, paused_exec)?;
         self.check_closed(&closed, Cause::Input(slot), hard_before)?;
         for s in closed {
             self.model.kill(s);
