@@ -46,6 +46,8 @@ pub struct Selector {
     first_args: Vec<(CommandId, Vec<Bytes>)>,
     keys: Vec<KeyPattern>,
     pub(super) channels: Vec<Bytes>,
+    /// How each of `channels` is checked (same order).
+    channel_matches: Vec<ChannelMatch>,
     /// The command rules in the order that matters, lowercase (`+@pubsub -publish`).
     rules: String,
 }
@@ -89,17 +91,60 @@ impl ChannelArgs {
     }
 }
 
-/// Whether `channel` is allowed by a list of channel patterns: a channel
-/// is matched as a glob against each; a pattern (PSUBSCRIBE) only equals
-/// one literally (Redis's `ACLCheckChannelAgainstList`).
-pub(super) fn channel_in(list: &[Bytes], channel: &[u8], is_pattern: bool) -> bool {
-    list.iter().any(|p| {
-        if is_pattern {
-            &p[..] == channel
+/// How one channel pattern is checked on the publish path. Most ACL channel
+/// patterns are a literal (`orders`) or a literal prefix and a star
+/// (`orders.*`), which one byte comparison decides; the glob runs only for
+/// the others, and only on channels that start with the pattern's literal
+/// prefix (every channel it matches does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChannelMatch {
+    /// No glob character: the channel equals the pattern.
+    Exact,
+    /// The literal prefix of this many bytes, then only `*`: the channel
+    /// starts with it and is not empty (the glob matches no empty string).
+    Prefix(usize),
+    /// The literal prefix of this many bytes, then the glob decides.
+    Glob(usize),
+}
+
+impl ChannelMatch {
+    fn of(pattern: &[u8]) -> ChannelMatch {
+        let prefix = glob::literal_prefix(pattern).len();
+        if prefix == pattern.len() {
+            ChannelMatch::Exact
+        } else if pattern[prefix..].iter().all(|&b| b == b'*') {
+            ChannelMatch::Prefix(prefix)
         } else {
-            glob::matches(p, channel)
+            ChannelMatch::Glob(prefix)
         }
-    })
+    }
+
+    /// Whether `channel` matches `pattern` (which this was made from), as
+    /// `glob::matches` would say.
+    fn matches(self, pattern: &[u8], channel: &[u8]) -> bool {
+        match self {
+            ChannelMatch::Exact => pattern == channel,
+            ChannelMatch::Prefix(n) => !channel.is_empty() && channel.starts_with(&pattern[..n]),
+            ChannelMatch::Glob(n) => {
+                channel.starts_with(&pattern[..n]) && glob::matches(pattern, channel)
+            }
+        }
+    }
+}
+
+impl Selector {
+    /// Whether `channel` is allowed by the channel patterns: a channel is
+    /// matched as a glob against each; a pattern (PSUBSCRIBE) only equals
+    /// one literally (Redis's `ACLCheckChannelAgainstList`).
+    fn channel_allowed(&self, channel: &[u8], is_pattern: bool) -> bool {
+        if is_pattern {
+            return self.channels.iter().any(|p| &p[..] == channel);
+        }
+        self.channels
+            .iter()
+            .zip(&self.channel_matches)
+            .any(|(p, m)| m.matches(p, channel))
+    }
 }
 
 /// Redis rejects spaces and NULs in patterns (`ACLStringHasSpaces`).
@@ -120,6 +165,7 @@ impl Selector {
             first_args: Vec::new(),
             keys: Vec::new(),
             channels: Vec::new(),
+            channel_matches: Vec::new(),
             rules: String::new(),
         }
     }
@@ -196,9 +242,11 @@ impl Selector {
         } else if is("allchannels") || op == b"&*" {
             self.allchannels = true;
             self.channels.clear();
+            self.channel_matches.clear();
         } else if is("resetchannels") {
             self.allchannels = false;
             self.channels.clear();
+            self.channel_matches.clear();
         } else if is("allcommands") || is("+@all") {
             self.allowed = [u64::MAX; WORDS];
             self.allcommands = true;
@@ -223,6 +271,7 @@ impl Selector {
             }
             if !self.channels.iter().any(|c| &c[..] == pattern) {
                 self.channels.push(Bytes::copy_from_slice(pattern));
+                self.channel_matches.push(ChannelMatch::of(pattern));
             }
             self.allchannels = false;
         } else if op.len() > 1 && op[1] == b'@' && (op[0] == b'+' || op[0] == b'-') {
@@ -353,7 +402,7 @@ impl Selector {
         };
         match named
             .iter()
-            .position(|c| !channel_in(&self.channels, c, is_pattern))
+            .position(|c| !self.channel_allowed(c, is_pattern))
         {
             Some(i) => Err(Denied::Channel(i + 1)),
             None => Ok(()),
@@ -378,7 +427,7 @@ impl Selector {
 
     /// May this selector use `channel` (a pattern if `is_pattern`)?
     pub(super) fn allows_channel(&self, channel: &[u8], is_pattern: bool) -> bool {
-        self.allchannels || channel_in(&self.channels, channel, is_pattern)
+        self.allchannels || self.channel_allowed(channel, is_pattern)
     }
 
     /// `+@all ...` / `-@all ...`: the command part of a description.
@@ -450,5 +499,63 @@ impl Selector {
             out.extend_from_slice(c);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChannelMatch;
+    use crate::glob;
+
+    /// The shortcuts decide every channel exactly as the glob does.
+    #[test]
+    fn channel_shortcuts_agree_with_the_glob() {
+        let patterns: [&[u8]; 14] = [
+            b"",
+            b"*",
+            b"**",
+            b"orders",
+            b"orders.*",
+            b"orders.**",
+            b"orders*x",
+            b"o?ders",
+            b"orders.\\*",
+            b"[o]rders*",
+            b"orders.[a-c]",
+            b"*.eu",
+            b"a*b*",
+            b"\\",
+        ];
+        let channels: [&[u8]; 14] = [
+            b"",
+            b"o",
+            b"orders",
+            b"orders.",
+            b"orders.eu",
+            b"orders*",
+            b"orders.*",
+            b"ordersx",
+            b"oXders",
+            b"orders.b",
+            b"payments",
+            b"x.eu",
+            b"ab",
+            b"\\",
+        ];
+        for p in patterns {
+            let m = ChannelMatch::of(p);
+            for c in channels {
+                assert_eq!(
+                    m.matches(p, c),
+                    glob::matches(p, c),
+                    "pattern {:?} channel {:?} ({m:?})",
+                    String::from_utf8_lossy(p),
+                    String::from_utf8_lossy(c)
+                );
+            }
+        }
+        assert_eq!(ChannelMatch::of(b"orders"), ChannelMatch::Exact);
+        assert_eq!(ChannelMatch::of(b"orders.*"), ChannelMatch::Prefix(7));
+        assert_eq!(ChannelMatch::of(b"orders.[a-c]"), ChannelMatch::Glob(7));
     }
 }
