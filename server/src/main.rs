@@ -147,8 +147,20 @@ fn run_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The arguments, each of which must be UTF-8 (the configuration is text);
+/// one that is not is an error naming it, not a panic.
+fn command_line() -> anyhow::Result<Vec<String>> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| anyhow::anyhow!("argument {a:?} is not valid UTF-8"))
+        })
+        .collect()
+}
+
 fn run() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = command_line()?;
     if answer_without_starting(&args) {
         return Ok(());
     }
