@@ -34,7 +34,11 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(subscribers: usize, channel: &[u8]) -> Self {
+    /// With `acl_patterns`, every connection first authenticates as a user
+    /// holding that many channel patterns, of which only the last allows
+    /// `channel` (as `ringcast-bench compare --acl-patterns` does), so each
+    /// PUBLISH is checked against all of them.
+    fn new(subscribers: usize, channel: &[u8], acl_patterns: Option<usize>) -> Self {
         let (doorbells, mut endpoints) = mesh(1, 1024, 64 << 20);
         let info = ServerInfo {
             started: Instant::now(),
@@ -55,13 +59,39 @@ impl Setup {
             batch: Vec::new(),
         };
         let addr: SocketAddr = "127.0.0.1:6379".parse().expect("address");
+        let auth = acl_patterns.map(|n| {
+            let mut rule: Vec<Vec<u8>> = ["ACL", "SETUSER", "u", "on", ">p", "+@all"]
+                .iter()
+                .map(|a| a.as_bytes().to_vec())
+                .collect();
+            // The denying patterns share the channel's first half, so each
+            // is ruled out only past it, as in `compare --acl-patterns`.
+            let prefix = &channel[..channel.len() / 2];
+            for i in 1..n {
+                rule.push([b"&", prefix, format!("deny{i}:*").as_bytes()].concat());
+            }
+            rule.push([b"&", prefix, b"*"].concat());
+            let rule: Vec<&[u8]> = rule.iter().map(Vec::as_slice).collect();
+            let admin = setup.hub.connect(addr, addr);
+            setup.feed(admin, &common::command(&rule));
+            common::command(&[b"AUTH", b"u", b"p"])
+        });
         let subscribe = common::command(&[b"SUBSCRIBE", channel]);
-        for _ in 0..subscribers {
+        for _ in 0..=subscribers {
             let key = setup.hub.connect(addr, addr);
-            setup.feed(key, &subscribe);
+            if let Some(auth) = &auth {
+                setup.feed(key, auth);
+                assert_eq!(setup.take_output(key), b"+OK\r\n", "AUTH as the ACL user");
+            }
             setup.subscribers.push(key);
         }
-        setup.publisher = setup.hub.connect(addr, addr);
+        setup.publisher = setup
+            .subscribers
+            .pop()
+            .expect("one more than the subscribers");
+        for key in setup.subscribers.clone() {
+            setup.feed(key, &subscribe);
+        }
         setup.drain();
         setup
     }
@@ -69,6 +99,19 @@ impl Setup {
     fn feed(&mut self, key: ConnKey, request: &[u8]) {
         let mut buf = BytesMut::from(request);
         assert_eq!(self.hub.input(key, &mut buf), Input::NeedMore);
+    }
+
+    /// Take and "send" everything queued for one connection.
+    fn take_output(&mut self, key: ConnKey) -> Vec<u8> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut out = Vec::new();
+        while let Poll::Ready(Output::Write(n)) =
+            self.hub.poll_output(key, &mut cx, &mut self.batch)
+        {
+            self.hub.sent(key, n);
+            out.extend(self.batch.drain(..).flat_map(|b| b.to_vec()));
+        }
+        out
     }
 
     /// Take and "send" everything queued for every connection; returns bytes.
@@ -93,45 +136,67 @@ fn publish(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (payload_name, payload_len) in [("64B", 64), ("4KiB", 4096)] {
         for subscribers in [1usize, 100] {
-            let channel = b"news.sports";
-            let mut setup = Setup::new(subscribers, channel);
-            let request = common::command(&[b"PUBLISH", channel, &vec![b'x'; payload_len]]);
-            // One read buffer per PUBLISH of a run, each refilled and fed
-            // to its own `input` call, as if each came in its own read.
-            let mut bufs: Vec<BytesMut> = (0..RUN)
-                .map(|_| BytesMut::with_capacity(request.len()))
-                .collect();
             let id = BenchmarkId::new(payload_name, format!("{subscribers}_subscribers"));
-            group.bench_function(id, |b| {
-                b.iter_custom(|iters| {
-                    let mut timed = Duration::ZERO;
-                    let mut left = iters;
-                    while left > 0 {
-                        let run = &mut bufs[..left.min(RUN) as usize];
-                        for buf in run.iter_mut() {
-                            buf.extend_from_slice(&request);
-                        }
-                        let start = Instant::now();
-                        for buf in run.iter_mut() {
-                            setup.hub.input(setup.publisher, buf);
-                            setup.hub.flush_rings();
-                        }
-                        timed += start.elapsed();
-                        assert!(run.iter().all(|buf| buf.is_empty()));
-                        assert!(setup.drain() > 0);
-                        left -= run.len() as u64;
-                    }
-                    timed
-                })
-            });
-            // Every subscriber got every message: nothing was dropped.
-            let stats = &setup.hub.shared().stats[0];
-            let delivered = stats.messages_delivered.load(Ordering::Relaxed);
-            let published = stats.messages_published.load(Ordering::Relaxed);
-            assert_eq!(delivered, published * subscribers as u64);
+            publish_one(&mut group, id, subscribers, payload_len, None);
         }
     }
     group.finish();
+
+    // The default user against one holding ten channel patterns: what the
+    // permission checks add to a PUBLISH and its deliveries.
+    let mut group = c.benchmark_group("hub/publish_acl");
+    group.throughput(Throughput::Elements(1));
+    for subscribers in [1usize, 100] {
+        for (user, acl) in [("default", None), ("acl10", Some(10))] {
+            let id = BenchmarkId::new(user, format!("{subscribers}_subscribers"));
+            publish_one(&mut group, id, subscribers, 64, acl);
+        }
+    }
+    group.finish();
+}
+
+fn publish_one(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    subscribers: usize,
+    payload_len: usize,
+    acl_patterns: Option<usize>,
+) {
+    let channel = b"news.sports";
+    let mut setup = Setup::new(subscribers, channel, acl_patterns);
+    let request = common::command(&[b"PUBLISH", channel, &vec![b'x'; payload_len]]);
+    // One read buffer per PUBLISH of a run, each refilled and fed
+    // to its own `input` call, as if each came in its own read.
+    let mut bufs: Vec<BytesMut> = (0..RUN)
+        .map(|_| BytesMut::with_capacity(request.len()))
+        .collect();
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let run = &mut bufs[..left.min(RUN) as usize];
+                for buf in run.iter_mut() {
+                    buf.extend_from_slice(&request);
+                }
+                let start = Instant::now();
+                for buf in run.iter_mut() {
+                    setup.hub.input(setup.publisher, buf);
+                    setup.hub.flush_rings();
+                }
+                timed += start.elapsed();
+                assert!(run.iter().all(|buf| buf.is_empty()));
+                assert!(setup.drain() > 0);
+                left -= run.len() as u64;
+            }
+            timed
+        })
+    });
+    // Every subscriber got every message: nothing was dropped.
+    let stats = &setup.hub.shared().stats[0];
+    let delivered = stats.messages_delivered.load(Ordering::Relaxed);
+    let published = stats.messages_published.load(Ordering::Relaxed);
+    assert_eq!(delivered, published * subscribers as u64);
 }
 
 criterion_group! {

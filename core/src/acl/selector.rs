@@ -95,9 +95,19 @@ impl ChannelArgs {
 /// patterns are a literal (`orders`) or a literal prefix and a star
 /// (`orders.*`), which one byte comparison decides; the glob runs only for
 /// the others, and only on channels that start with the pattern's literal
-/// prefix (every channel it matches does).
+/// prefix (every channel it matches does). Before any of that, the first
+/// eight bytes of the literal prefix are compared as one word with the
+/// channel's, which rules out most non-matching patterns without a call to
+/// `memcmp`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ChannelMatch {
+struct ChannelMatch {
+    kind: MatchKind,
+    /// The literal prefix's first (up to) eight bytes.
+    head: Head,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MatchKind {
     /// No glob character: the channel equals the pattern.
     Exact,
     /// The literal prefix of this many bytes, then only `*`: the channel
@@ -107,25 +117,64 @@ enum ChannelMatch {
     Glob(usize),
 }
 
-impl ChannelMatch {
-    fn of(pattern: &[u8]) -> ChannelMatch {
-        let prefix = glob::literal_prefix(pattern).len();
-        if prefix == pattern.len() {
-            ChannelMatch::Exact
-        } else if pattern[prefix..].iter().all(|&b| b == b'*') {
-            ChannelMatch::Prefix(prefix)
-        } else {
-            ChannelMatch::Glob(prefix)
+/// Up to eight leading bytes as a little-endian word, with the mask of the
+/// bytes that are there. A channel shorter than a pattern's head reads as
+/// zero bytes past its end, which no pattern byte equals (a pattern holds no
+/// NUL, see [`has_spaces`]), so the word comparison never admits it wrongly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Head {
+    word: u64,
+    mask: u64,
+}
+
+impl Head {
+    fn of(bytes: &[u8]) -> Head {
+        let n = bytes.len().min(8);
+        let mut word = [0u8; 8];
+        word[..n].copy_from_slice(&bytes[..n]);
+        Head {
+            word: u64::from_le_bytes(word),
+            mask: if n == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * n)) - 1
+            },
         }
     }
 
-    /// Whether `channel` matches `pattern` (which this was made from), as
-    /// `glob::matches` would say.
-    fn matches(self, pattern: &[u8], channel: &[u8]) -> bool {
-        match self {
-            ChannelMatch::Exact => pattern == channel,
-            ChannelMatch::Prefix(n) => !channel.is_empty() && channel.starts_with(&pattern[..n]),
-            ChannelMatch::Glob(n) => {
+    /// Whether a channel whose head is `channel` may start with this head.
+    fn admits(self, channel: Head) -> bool {
+        channel.word & self.mask == self.word
+    }
+}
+
+impl ChannelMatch {
+    fn of(pattern: &[u8]) -> ChannelMatch {
+        let prefix = glob::literal_prefix(pattern);
+        let n = prefix.len();
+        let kind = if n == pattern.len() {
+            MatchKind::Exact
+        } else if pattern[n..].iter().all(|&b| b == b'*') {
+            MatchKind::Prefix(n)
+        } else {
+            MatchKind::Glob(n)
+        };
+        ChannelMatch {
+            kind,
+            head: Head::of(prefix),
+        }
+    }
+
+    /// Whether `channel` (whose [`Head`] is `head`) matches `pattern` (which
+    /// this was made from), as `glob::matches` would say.
+    fn matches(self, pattern: &[u8], channel: &[u8], head: Head) -> bool {
+        if !self.head.admits(head) {
+            return false;
+        }
+        match self.kind {
+            MatchKind::Exact => pattern == channel,
+            MatchKind::Prefix(n) => !channel.is_empty() && channel.starts_with(&pattern[..n]),
+            MatchKind::Glob(n) => {
                 channel.starts_with(&pattern[..n]) && glob::matches(pattern, channel)
             }
         }
@@ -140,10 +189,11 @@ impl Selector {
         if is_pattern {
             return self.channels.iter().any(|p| &p[..] == channel);
         }
+        let head = Head::of(channel);
         self.channels
             .iter()
             .zip(&self.channel_matches)
-            .any(|(p, m)| m.matches(p, channel))
+            .any(|(p, m)| m.matches(p, channel, head))
     }
 }
 
@@ -504,13 +554,18 @@ impl Selector {
 
 #[cfg(test)]
 mod tests {
-    use super::ChannelMatch;
+    use super::{ChannelMatch, Head, MatchKind};
     use crate::glob;
 
     /// The shortcuts decide every channel exactly as the glob does.
     #[test]
     fn channel_shortcuts_agree_with_the_glob() {
-        let patterns: [&[u8]; 14] = [
+        let patterns: [&[u8]; 19] = [
+            b"orders.europe",
+            b"orders.europe.*",
+            b"orders.e*",
+            b"orders.europe.[a-c]*",
+            b"ordersZZ",
             b"",
             b"*",
             b"**",
@@ -526,7 +581,13 @@ mod tests {
             b"a*b*",
             b"\\",
         ];
-        let channels: [&[u8]; 14] = [
+        let channels: [&[u8]; 20] = [
+            b"orders.europe",
+            b"orders.europe.",
+            b"orders.europe.b1",
+            b"orders.europ",
+            b"orders.e",
+            b"ordersZ",
             b"",
             b"o",
             b"orders",
@@ -546,7 +607,7 @@ mod tests {
             let m = ChannelMatch::of(p);
             for c in channels {
                 assert_eq!(
-                    m.matches(p, c),
+                    m.matches(p, c, Head::of(c)),
                     glob::matches(p, c),
                     "pattern {:?} channel {:?} ({m:?})",
                     String::from_utf8_lossy(p),
@@ -554,8 +615,8 @@ mod tests {
                 );
             }
         }
-        assert_eq!(ChannelMatch::of(b"orders"), ChannelMatch::Exact);
-        assert_eq!(ChannelMatch::of(b"orders.*"), ChannelMatch::Prefix(7));
-        assert_eq!(ChannelMatch::of(b"orders.[a-c]"), ChannelMatch::Glob(7));
+        assert_eq!(ChannelMatch::of(b"orders").kind, MatchKind::Exact);
+        assert_eq!(ChannelMatch::of(b"orders.*").kind, MatchKind::Prefix(7));
+        assert_eq!(ChannelMatch::of(b"orders.[a-c]").kind, MatchKind::Glob(7));
     }
 }
