@@ -135,7 +135,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counted<A> {
     }
 }
 
-/// Cron ticks without activity before a worker gives memory back: long
+/// Ticks (at least 100 ms apart, one per cron run or fewer when `hz` is
+/// above 10) without activity before a worker gives memory back: long
 /// enough that a short pause in traffic does not pay for a collection.
 const QUIET_TICKS: u32 = 2;
 /// While a worker stays quiet, it collects again this often (in ticks):

@@ -1,12 +1,13 @@
-//! Housekeeping every 100 ms: soft output limits that expire with no new
-//! message, idle clients past `timeout`, writes that stopped making progress,
-//! and the gauges INFO shows.
+//! Housekeeping `hz` times a second (10 by default, every 100 ms): soft
+//! output limits that expire with no new message, idle clients past
+//! `timeout`, writes that stopped making progress, and the gauges INFO shows.
 //!
-//! Like Redis's `clientsCron`, each run visits a slice of the connections, so
-//! that every connection is seen about once a second whatever their number:
-//! 10,000 idle subscribers cost a tenth of a full pass per run, and no run
-//! holds the worker long enough to show in delivery latency. The gauges are
-//! totals over a full round, published when the round ends.
+//! Like Redis's `clientsCron`, each run visits a slice of the connections
+//! (a `hz`-th of them), so that every connection is seen about once a second
+//! whatever their number and whatever `hz`: 10,000 idle subscribers cost a
+//! tenth of a full pass per run at the default, and no run holds the worker
+//! long enough to show in delivery latency. The gauges are totals over a
+//! full round, published when the round ends.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -16,11 +17,9 @@ use super::conn::ConnState;
 use super::{ConnKey, Hub};
 use crate::stats::Disconnect;
 
-/// Runs per round over all connections (one round a second at 100 ms).
-const RUNS_PER_ROUND: usize = 10;
 /// Fewest connection slots a run visits: a worker with few connections
 /// does the whole round in every run.
-const MIN_SLICE: usize = 64;
+pub(super) const MIN_SLICE: usize = 64;
 
 /// Where the current round is, and what it has summed so far.
 #[derive(Debug, Default)]
@@ -34,7 +33,7 @@ pub(super) struct Round {
 }
 
 impl Hub {
-    /// Periodic housekeeping (about every 100 ms).
+    /// Periodic housekeeping, `hz` times a second ([`Hub::cron_interval`]).
     pub fn cron(&mut self) {
         self.cron_at(Instant::now());
     }
@@ -60,7 +59,9 @@ impl Hub {
         let share_cap = self.backlog.share_cap();
         let slots = self.conns.capacity();
         let start = self.round.next;
-        let end = (start + slots.div_ceil(RUNS_PER_ROUND).max(MIN_SLICE)).min(slots);
+        // `hz` runs per round: each connection once a second.
+        let runs_per_round = config.hz.max(1) as usize;
+        let end = (start + slots.div_ceil(runs_per_round).max(MIN_SLICE)).min(slots);
         let mut idle = Vec::new();
         for key in start..end {
             let Some(conn) = self.conns.get_mut(key) else {
@@ -113,6 +114,12 @@ impl Hub {
             .ring_bytes_out
             .store(self.router.outbound_bytes(), Relaxed);
         stats.output_backlog.store(self.backlog() as u64, Relaxed);
+    }
+
+    /// How long the worker waits between two runs of [`Hub::cron`]: a
+    /// `hz`-th of a second (`hz` is 1 to 500, as Redis clamps it).
+    pub fn cron_interval(&self) -> Duration {
+        Duration::from_secs(1) / self.shared.config.load().hz.max(1)
     }
 
     /// A round over every connection is complete: publish its totals.

@@ -969,3 +969,44 @@ fn a_connection_is_counted_once_under_the_first_reason_that_ends_it() {
     let total: u64 = Disconnect::ALL.iter().map(|d| count(*d)).sum();
     assert_eq!(total, 4);
 }
+
+#[test]
+fn hz_sets_the_cron_pace_and_its_slice_of_the_connections() {
+    let conns = 1000;
+    let gauge_after_runs = |hz: u32| {
+        let config = Config {
+            hz,
+            ..Config::default()
+        };
+        let mut w = world_with(1, 64, config);
+        let keys: Vec<_> = (0..conns).map(|_| w.connect(0)).collect();
+        for &c in &keys {
+            w.send(c, &cmd(&["SUBSCRIBE", "x"]));
+        }
+        // A second of output waiting on every connection: the gauge shows it
+        // once a full round has visited them all.
+        let t0 = w.hubs[0].now;
+        let mut runs = 0;
+        while w.shared.total(|s| &s.output_memory) == 0 {
+            runs += 1;
+            assert!(runs <= 1000, "no round completed");
+            w.hubs[0].cron_at(t0 + Duration::from_millis(runs));
+        }
+        (w.hubs[0].cron_interval(), runs)
+    };
+    // Each connection once a second: a round is `hz` runs (or fewer, as a
+    // run visits at least `MIN_SLICE` slots).
+    let (every, runs) = gauge_after_runs(10);
+    assert_eq!(every, Duration::from_millis(100));
+    assert!((2..=10).contains(&runs), "hz 10: {runs} runs");
+    let (every, runs) = gauge_after_runs(1);
+    assert_eq!(every, Duration::from_secs(1));
+    assert_eq!(runs, 1, "hz 1: the whole round in one run");
+    let (every, runs) = gauge_after_runs(500);
+    assert_eq!(every, Duration::from_millis(2));
+    assert!(
+        runs > 10,
+        "hz 500: {runs} runs of {} slots at least",
+        super::cron::MIN_SLICE
+    );
+}

@@ -10,7 +10,7 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use ringcast_core::frame::SharedMessage;
@@ -23,8 +23,11 @@ use crate::backend::{self, Backend};
 use crate::health::Readiness;
 use crate::memory::IdleTrim;
 
-/// How often the worker checks soft output limits and refreshes gauges.
-const CRON_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the worker's own housekeeping (returning idle memory, reading
+/// its CPU time) looks; the hub's cron runs at `hz` (`Hub::cron_interval`).
+const TRIM_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the worker reads its own CPU time for INFO.
+const CPU_INTERVAL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for connections to take what is queued for them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -64,11 +67,11 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
         // it blocks on again and again while it wakes itself, before any
         // other task, so a yield here would not let the writers run.
         monoio::spawn(intake(worker.clone(), incoming, shared)).await;
-        let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
         deliver_what_arrived(&worker, deadline).await;
         // Flush what clients were promised, for a bounded time, then stop.
         worker.with_hub(|h| h.close_all());
-        while worker.hub().connections() > 0 && std::time::Instant::now() < deadline {
+        while worker.hub().connections() > 0 && Instant::now() < deadline {
             monoio::time::sleep(Duration::from_millis(5)).await;
             worker.with_hub(|h| h.close_all());
         }
@@ -78,8 +81,8 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
             // unless its peer does not read at all, so this waits too only
             // for a bounded time.
             worker.with_hub(|h| h.abandon_output());
-            let last = std::time::Instant::now() + SHUTDOWN_GRACE;
-            while worker.hub().connections() > 0 && std::time::Instant::now() < last {
+            let last = Instant::now() + SHUTDOWN_GRACE;
+            while worker.hub().connections() > 0 && Instant::now() < last {
                 monoio::time::sleep(Duration::from_millis(5)).await;
             }
         }
@@ -99,7 +102,7 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
 async fn deliver_what_arrived(worker: &Worker, deadline: std::time::Instant) {
     worker.with_hub(|h| h.stop_intake());
     let mut quiet = 0;
-    while quiet < 3 && std::time::Instant::now() < deadline {
+    while quiet < 3 && Instant::now() < deadline {
         let delivered = worker.with_hub(|h| h.drain_turn());
         let empty = !worker.hub().inbound_pending();
         quiet = if delivered == 0 && empty {
@@ -165,14 +168,22 @@ pub(crate) async fn yield_now() {
 }
 
 async fn cron(worker: Rc<Worker>) {
-    let mut ticks = 0u32;
     let mut trim = IdleTrim::default();
+    let mut trimmed = Instant::now();
+    let mut sampled = trimmed;
     loop {
-        monoio::time::sleep(CRON_INTERVAL).await;
+        // Read each time: `CONFIG SET hz` takes effect from the next run.
+        let interval = worker.hub().cron_interval();
+        monoio::time::sleep(interval).await;
         worker.with_hub(|h| h.cron());
+        let now = Instant::now();
+        if now.duration_since(trimmed) < TRIM_INTERVAL {
+            continue;
+        }
+        trimmed = now;
         trim.tick(activity(&worker.hub()));
-        ticks = ticks.wrapping_add(1);
-        if ticks.is_multiple_of(10) {
+        if now.duration_since(sampled) >= CPU_INTERVAL {
+            sampled = now;
             // This worker thread's own CPU time, once a second, for INFO.
             let cpu = crate::sampler::rusage(libc::RUSAGE_THREAD);
             let h = worker.hub();
