@@ -51,6 +51,9 @@ pub struct Session {
     pub transaction: Option<Box<Transaction>>,
     /// In MONITOR mode: sees every command run, may not touch the keyspace.
     pub monitor: bool,
+    /// The commands EXEC ran (command id and arguments) that the monitors
+    /// have not been shown yet; filled only while some connection monitors.
+    pub ran_in_exec: Vec<(u16, Vec<Bytes>)>,
     pub meta: Arc<ClientMeta>,
 }
 
@@ -75,6 +78,7 @@ impl Session {
             shard_channels: Subscriptions::default(),
             transaction: None,
             monitor: false,
+            ran_in_exec: Vec::new(),
             meta,
         }
     }

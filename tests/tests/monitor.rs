@@ -289,7 +289,49 @@ fn client_no_evict_and_no_touch_show_in_client_list(b: Backend) {
     assert_eq!(flags(&mut c), "N");
 }
 
+/// Each command EXEC runs is shown as it runs, then EXEC; queuing shows
+/// nothing, and a discarded transaction shows only MULTI and DISCARD.
+fn monitor_sees_the_commands_exec_runs_then_exec(b: Backend) {
+    let server = Server::with_backend(b);
+    // A monitor on each worker: the lines cross workers too.
+    let mut monitors: Vec<RawConn> = (0..server.threads())
+        .map(|w| start_monitor(&server, w))
+        .collect();
+    let mut c = connect_on_worker(&server, 0);
+    let addr = addr_of(&mut c);
+    c.cmd_expect(&["MULTI"], b"+OK\r\n");
+    c.cmd_expect(&["PUBLISH", "ch", "m1"], b"+QUEUED\r\n");
+    c.cmd_expect(&["CONFIG", "GET", "port"], b"+QUEUED\r\n");
+    c.cmd_expect(&["ECHO", "e"], b"+QUEUED\r\n");
+    let Frame::Array(replies) = c.cmd(&["EXEC"]) else {
+        panic!("EXEC answers an array");
+    };
+    assert_eq!(replies.len(), 3);
+    assert_eq!(replies[0], Frame::Integer(0));
+    assert_eq!(replies[2], Frame::Bulk(b"e".to_vec()));
+    c.cmd_expect(&["MULTI"], b"+OK\r\n");
+    c.cmd_expect(&["ECHO", "never"], b"+QUEUED\r\n");
+    c.cmd_expect(&["DISCARD"], b"+OK\r\n");
+    c.cmd_expect(&["PING", "done"], b"$4\r\ndone\r\n");
+    let expected = [
+        format!("[0 {addr}] \"MULTI\""),
+        format!("[0 {addr}] \"PUBLISH\" \"ch\" \"m1\""),
+        // CONFIG is an admin command: never shown, inside EXEC or not.
+        format!("[0 {addr}] \"ECHO\" \"e\""),
+        format!("[0 {addr}] \"EXEC\""),
+        format!("[0 {addr}] \"MULTI\""),
+        format!("[0 {addr}] \"DISCARD\""),
+        format!("[0 {addr}] \"PING\" \"done\""),
+    ];
+    for monitor in &mut monitors {
+        for line in &expected {
+            assert_eq!(&next_line(monitor), line);
+        }
+    }
+}
+
 backend_tests!(
+    monitor_sees_the_commands_exec_runs_then_exec,
     monitor_sees_commands_from_connections_on_every_worker,
     monitor_lines_escape_arguments_redact_secrets_and_leave_out_admin_commands,
     a_monitor_sees_its_own_commands_and_may_not_touch_the_keyspace,

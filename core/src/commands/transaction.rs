@@ -266,6 +266,11 @@ fn run_queued(ctx: &mut Ctx<'_>) -> Exec {
             Exec::Done | Exec::Blocked => {}
         }
         t.next = Some(j + 1);
+        if ctx.shared.monitors.watchers() != 0 {
+            // As Redis's `call` does for each command EXEC runs: the
+            // monitors see it (the hub shows them, before EXEC itself).
+            ctx.session.ran_in_exec.push((id, args));
+        }
         emit(ctx, &mut pushes, closing);
     }
     let t = ctx.session.transaction.take().unwrap_or_default();

@@ -157,6 +157,7 @@ impl Hub {
                 self.reweigh(key);
                 self.deliver_local();
                 self.sync_pubsub_gauge(key);
+                self.show_ran_in_exec(key, skip);
             } else if skip {
                 // Nothing ran; the command is retried as a whole later.
                 conn.session.reply_mode = ReplyMode::SkipNext;
@@ -190,6 +191,7 @@ impl Hub {
         if called.is_some() && called == self.config_set {
             timer.refresh(&self.shared.config.load());
         }
+        self.show_ran_in_exec(key, skip);
         if let Some(id) = called {
             self.observe(key, id, &args, took, timer, skip);
         }

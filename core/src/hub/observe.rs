@@ -236,6 +236,24 @@ impl Hub {
         }
     }
 
+    /// Show the monitors the commands EXEC ran on `key`, in the order they
+    /// ran (Redis feeds them from `call`, before EXEC's own line).
+    pub(super) fn show_ran_in_exec(&mut self, key: ConnKey, silent: bool) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.session.ran_in_exec.is_empty() {
+            return;
+        }
+        let ran = std::mem::take(&mut conn.session.ran_in_exec);
+        let watchers = self.shared.monitors.watchers();
+        for (id, args) in &ran {
+            if watchers != 0 && !audit::traits(*id).admin {
+                self.feed(key, *id, args, watchers, silent);
+            }
+        }
+    }
+
     /// Redis's `slowlogPushEntryIfNeeded`: while the log is on, log a
     /// command that took long enough, and keep the log to its length.
     fn slow_log(&self, key: ConnKey, id: u16, args: &[Bytes], micros: u64, watch: Watch) {
