@@ -273,6 +273,9 @@ pub struct Config {
     /// Values of the Redis parameters ringcast accepts but does not use,
     /// by name, where they differ from the default.
     pub redis_values: BTreeMap<&'static str, String>,
+    /// Not a parameter: the `rename-command` lines, in order (old name,
+    /// new name, empty to remove the command), read only from the file.
+    pub renamed_commands: Vec<(Vec<u8>, Vec<u8>)>,
     /// Not a parameter: the directives of Redis's the load accepted without
     /// using them, for the startup warning (or `strict-config` errors).
     pub ignored: Ignored,
@@ -439,6 +442,7 @@ impl Default for Config {
             dir: String::new(),
             strict_config: false,
             redis_values: BTreeMap::new(),
+            renamed_commands: Vec::new(),
             ignored: Ignored::default(),
             tls_check: TlsCheck::default(),
             relisten: Relisten::default(),
@@ -1435,7 +1439,21 @@ impl Config {
             why: why.to_string(),
         };
         match lower.as_str() {
-            "rename-command" if values.len() == 2 => Ok(Applied::Ignored(Group::Commands)),
+            "rename-command" if values.len() == 2 => {
+                let rename = (values[0].as_bytes().to_vec(), values[1].as_bytes().to_vec());
+                self.renamed_commands.push(rename);
+                // Checked as Redis's loader checks each line, in order.
+                match crate::commands::CommandNames::new(&self.renamed_commands) {
+                    Ok(_) => Ok(Applied::Used),
+                    Err(why) => {
+                        self.renamed_commands.pop();
+                        Err(ConfigError::Invalid {
+                            name: lower,
+                            why: why.to_string(),
+                        })
+                    }
+                }
+            }
             "loadmodule" if !values.is_empty() => Ok(Applied::Ignored(Group::Modules)),
             "include" => Err(invalid("include is only read from a config file")),
             "sentinel" => Err(invalid("sentinel directive while not in sentinel mode")),
@@ -2191,7 +2209,7 @@ mod tests {
     #[test]
     fn redis_directives_ringcast_does_not_use_are_kept_and_reported_once() {
         let mut c = Config::default();
-        c.apply_file("appendonly yes\nport 7000\nsave 900 1\nsave 300 10\nmaxmemory 1gb\nslave-read-only no\nrename-command CONFIG \"\"\nloadmodule /x.so\n")
+        c.apply_file("appendonly yes\nport 7000\nsave 900 1\nsave 300 10\nmaxmemory 1gb\nslave-read-only no\nloadmodule /x.so\n")
             .unwrap();
         c.apply_args(&["--repl-timeout".into(), "30".into()])
             .unwrap();
@@ -2204,7 +2222,7 @@ mod tests {
         let warning = c.ignored_report().unwrap().unwrap();
         assert_eq!(warning.lines().count(), 1, "{warning}");
         assert!(
-            warning.starts_with("Ignoring 8 Redis directive(s)"),
+            warning.starts_with("Ignoring 7 Redis directive(s)"),
             "{warning}"
         );
         for part in [
@@ -2212,10 +2230,57 @@ mod tests {
             "replication: slave-read-only repl-timeout",
             "memory: maxmemory",
             "modules: loadmodule",
-            "commands: rename-command",
         ] {
             assert!(warning.contains(part), "{part} missing from {warning}");
         }
+    }
+
+    #[test]
+    fn rename_command_lines_are_checked_in_order_as_redis_does() {
+        let mut c = Config::default();
+        c.apply_file(
+            "rename-command CONFIG \"\"\nrename-command publish send\nrename-command PING config\n",
+        )
+        .unwrap();
+        assert_eq!(c.renamed_commands.len(), 3);
+        let names = crate::commands::CommandNames::new(&c.renamed_commands).unwrap();
+        let name = |n: &[u8]| {
+            names
+                .find_top(n)
+                .map(|(id, _)| crate::commands::name_of(id))
+        };
+        assert_eq!(name(b"SEND"), Some("publish"));
+        assert_eq!(name(b"publish"), None);
+        assert_eq!(
+            name(b"Config"),
+            Some("ping"),
+            "a removed name may be reused"
+        );
+        assert_eq!(name(b"ping"), None);
+        assert_eq!(name(b"subscribe"), Some("subscribe"));
+        for (line, why) in [
+            (
+                "rename-command nosuch x",
+                "No such command in rename-command",
+            ),
+            (
+                "rename-command config|get x",
+                "No such command in rename-command",
+            ),
+            (
+                "rename-command ping echo",
+                "Target command name already exists",
+            ),
+        ] {
+            let err = Config::default().apply_file(line).unwrap_err().to_string();
+            assert!(err.contains(why), "{line}: {err}");
+        }
+        // Only from the file, as in Redis.
+        assert!(
+            Config::default()
+                .set_live("rename-command", "ping x")
+                .is_err()
+        );
     }
 
     #[test]

@@ -56,6 +56,8 @@ impl ServerInfo {
 
 pub struct Shared {
     pub registry: Registry,
+    /// The names commands answer to (`rename-command`, fixed at startup).
+    pub command_names: crate::commands::CommandNames,
     pub config: ArcSwap<Config>,
     pub info: ServerInfo,
     pub stats: Box<[CachePadded<WorkerStats>]>,
@@ -121,9 +123,14 @@ impl Shared {
     pub fn new(config: Config, info: ServerInfo, doorbells: std::sync::Arc<Doorbells>) -> Self {
         let workers = info.workers;
         let acl = Acl::new(config.requirepass.as_deref(), config.acl_defaults());
+        // Checked when the file was read; a configuration built otherwise
+        // (tests) with a bad rename keeps every command's name.
+        let command_names =
+            crate::commands::CommandNames::new(&config.renamed_commands).unwrap_or_default();
         Shared {
             acl,
             registry: Registry::new(workers),
+            command_names,
             config: ArcSwap::from_pointee(config),
             info,
             stats: (0..workers)

@@ -580,3 +580,65 @@ fn include_reads_the_files_a_glob_names_in_order() {
     assert_eq!(config_get(&mut c, "hz"), "40");
     assert_eq!(config_get(&mut c, "maxclients"), "50");
 }
+
+/// `rename-command` in the file: the old name is unknown, the new one runs
+/// the command (also inside MULTI), an empty name removes it; the same on
+/// redis-server.
+#[test]
+fn rename_command_renames_and_removes_commands() {
+    let dir = TempDir::new("rename");
+    let conf = dir.write(
+        "rename.conf",
+        "rename-command CONFIG \"\"\nrename-command PUBLISH send\nrename-command SUBSCRIBE listen\n",
+    );
+    let server = Server::start(opts().config_file(conf));
+    let mut sub = server.conn();
+    sub.cmd_expect(
+        &["LISTEN", "ch"],
+        b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+    );
+    let mut c = server.conn();
+    for (args, reply) in [
+        (
+            &["CONFIG", "GET", "port"][..],
+            &b"-ERR unknown command 'CONFIG', with args beginning with: 'GET' 'port' \r\n"[..],
+        ),
+        (
+            &["PUBLISH", "ch", "m"],
+            b"-ERR unknown command 'PUBLISH', with args beginning with: 'ch' 'm' \r\n",
+        ),
+        (&["send", "ch", "m1"], b":1\r\n"),
+        (&["MULTI"], b"+OK\r\n"),
+        (&["SEND", "ch", "m2"], b"+QUEUED\r\n"),
+        (&["EXEC"], b"*1\r\n:1\r\n"),
+    ] {
+        c.cmd_expect(args, reply);
+    }
+    for m in ["m1", "m2"] {
+        let push = format!("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\n{m}\r\n");
+        sub.expect(push.as_bytes());
+    }
+}
+
+#[test]
+fn rename_command_errors_stop_the_start() {
+    ringcast_only!("ringcast's error messages");
+    let dir = TempDir::new("badrename");
+    let port = free_port().to_string();
+    for (text, why) in [
+        (
+            "rename-command NOSUCH x\n",
+            "No such command in rename-command",
+        ),
+        (
+            "rename-command PING echo\n",
+            "Target command name already exists",
+        ),
+    ] {
+        let conf = dir.write("bad.conf", text);
+        let out = run_to_end(&[conf.to_str().unwrap(), "--port", &port]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("line 1") && err.contains(why), "{err}");
+    }
+}

@@ -465,7 +465,7 @@ fn dryrun(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         return Exec::Done;
     };
     let call = &args[3..];
-    let Some((mut id, mut spec)) = super::find_top(&call[0]) else {
+    let Some((mut id, mut spec)) = ctx.shared.command_names.find_top(&call[0]) else {
         encode::error(ctx.reply, errors::acl_command_not_found(&call[0]));
         return Exec::Done;
     };

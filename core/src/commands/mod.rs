@@ -205,6 +205,68 @@ static BY_NAME: LazyLock<HashMap<&'static [u8], (u16, &'static CommandSpec), Fas
             .collect()
     });
 
+/// The names clients call the top-level commands by: Redis's, unless the
+/// configuration file renamed or removed some (`rename-command`, read at
+/// startup only, as in Redis). Dispatch, MULTI's queue and `ACL DRYRUN`
+/// look commands up here; a renamed command answers only to its new name,
+/// a removed one to none (`unknown command`). Everything else keeps the
+/// command's own name, as Redis keeps `cmd->fullname`: `COMMAND INFO`,
+/// `CLIENT LIST`, the slow log, ACL rules.
+#[derive(Default)]
+pub struct CommandNames {
+    /// `None` while nothing is renamed: the static table answers directly.
+    renamed: Option<HashMap<Vec<u8>, (u16, &'static CommandSpec), Fast>>,
+}
+
+impl std::fmt::Debug for CommandNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = self.renamed.as_ref().map(|n| {
+            let mut names: Vec<_> = n.keys().map(|k| String::from_utf8_lossy(k)).collect();
+            names.sort();
+            names
+        });
+        f.debug_struct("CommandNames")
+            .field("renamed", &names)
+            .finish()
+    }
+}
+
+impl CommandNames {
+    /// Apply `rename-command` lines in order; the error text is Redis's.
+    pub fn new(renames: &[(Vec<u8>, Vec<u8>)]) -> Result<CommandNames, &'static str> {
+        if renames.is_empty() {
+            return Ok(CommandNames::default());
+        }
+        let mut names: HashMap<Vec<u8>, (u16, &'static CommandSpec), Fast> = BY_NAME
+            .iter()
+            .map(|(name, found)| (name.to_vec(), *found))
+            .collect();
+        for (old, new) in renames {
+            let found = names
+                .remove(&old.to_ascii_lowercase())
+                .ok_or("No such command in rename-command")?;
+            if !new.is_empty() {
+                let new = new.to_ascii_lowercase();
+                if names.contains_key(&new) {
+                    return Err("Target command name already exists");
+                }
+                names.insert(new, found);
+            }
+        }
+        Ok(CommandNames {
+            renamed: Some(names),
+        })
+    }
+
+    /// A top-level command by the name clients call it, any case, with its id.
+    pub(crate) fn find_top(&self, name: &[u8]) -> Option<(u16, &'static CommandSpec)> {
+        match &self.renamed {
+            None => find_top(name),
+            Some(names) => names.get(&name.to_ascii_lowercase()).copied(),
+        }
+    }
+}
+
 /// The full name of the command with this id (`NULL` for none, as CLIENT LIST shows it).
 pub fn name_of(id: u16) -> &'static str {
     match id {
@@ -268,7 +330,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     if args[0].eq_ignore_ascii_case(b"post") || args[0].eq_ignore_ascii_case(b"host:") {
         return Exec::Abort;
     }
-    let Some((top_id, top)) = find_top(&args[0]) else {
+    let Some((top_id, top)) = ctx.shared.command_names.find_top(&args[0]) else {
         let e = errors::unknown_command(&args[0], &args[1..]);
         return reject(ctx, None, e);
     };
