@@ -409,7 +409,7 @@ const WORKER_FIGURES: [(&str, &str, MetricType, Field); 12] = [
     ),
     (
         "ringcast_inbound_ring_depth",
-        "Messages waiting in the worker's inbound rings (sampled every 100 ms)",
+        "Messages waiting in the worker's inbound rings (sampled `hz` times a second)",
         MetricType::Gauge,
         |s| &s.inbound_depth,
     ),
@@ -421,7 +421,7 @@ const WORKER_FIGURES: [(&str, &str, MetricType, Field); 12] = [
     ),
     (
         "ringcast_output_buffer_bytes",
-        "Bytes queued for the worker's clients (sampled every 100 ms)",
+        "Bytes queued for the worker's clients (sampled `hz` times a second)",
         MetricType::Gauge,
         |s| &s.output_memory,
     ),

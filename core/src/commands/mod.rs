@@ -370,8 +370,9 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         return Exec::Done;
     }
     let meta = &ctx.session.meta;
-    // The worker's coarse clock (100 ms steps): CLIENT LIST shows idle
-    // time in seconds, and a clock read per command is not free.
+    // The worker's coarse clock (advanced by each cron run, 100 ms steps by
+    // default): CLIENT LIST shows idle time in seconds, and a clock read per
+    // command is not free.
     meta.last_active_ms.store(
         ctx.now.saturating_duration_since(meta.created).as_millis() as u64,
         Relaxed,

@@ -20,7 +20,7 @@
 //!   on the worker's intake when it grows (invariant 5);
 //! - `closing`: why each connection ends, counted once and logged
 //!   (rate-limited per reason);
-//! - `cron`: soft output limits, idle timeouts and gauges, every 100 ms;
+//! - `cron`: soft output limits, idle timeouts and gauges, `hz` times a second (every 100 ms by default);
 //! - `observe`: what MONITOR, the slow log and the latency monitor see of
 //!   the commands run here, and this worker's monitors.
 
