@@ -2,18 +2,30 @@
 //! taking messages faster than it can write them (invariant 5).
 //!
 //! A worker's backlog is the output it has queued for its connections and not
-//! yet written, counted per connection up to a share (1/16 of
-//! `worker-output-backlog`), and not at all for a connection whose writes
-//! have made no progress for [`STALL`]. Above `worker-output-backlog` the
-//! worker is *congested*: it stops taking messages from its inbound rings
-//! (they fill, and the publishing workers stop reading their publishers) and
+//! yet written. A connection whose writes are going through (one finished
+//! within [`RECENT`]) counts for all its output; one whose writes wait counts
+//! for at most a share (1/16 of `worker-output-backlog`), so a few that do
+//! not read cannot pause the worker; one whose writes made no progress for
+//! [`STALL`] does not count at all. Above `worker-output-backlog` the worker
+//! is *congested*: it stops taking messages from its inbound rings (they
+//! fill, and the publishing workers stop reading their publishers) and
 //! pauses its own publishers that have local subscribers, until the backlog
-//! is back under half of that. So when a worker falls behind because there is
-//! too much to write, publishers are slowed down, and subscribers that read
-//! are never cut off for it; a subscriber that does not read stalls, stops
-//! counting, and meets its own output limit as before.
+//! is back under half of that.
+//!
+//! So when publishers send faster than the worker or its reading subscribers
+//! take messages, publishers are slowed down to their pace (as one Redis
+//! thread, busy writing, reads its publishers less often), and a subscriber
+//! that reads is not cut off for it, however few subscribers there are. Two
+//! limits keep one client from holding everyone back: a subscriber that
+//! does not read stops counting in full after [`RECENT`], and then meets its
+//! own output limit; and when the worker has stayed congested for
+//! [`LAG_LIMIT`] without catching up, the connections counted in full at
+//! that moment become *laggards*, counted up to their share only, until
+//! they are back under it: a reader that stays slower than the publishers
+//! meets its output limit, as in Redis, instead of slowing everyone to its
+//! pace.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::conn::{Conn, ConnState};
 use super::{ConnKey, Hub};
@@ -23,9 +35,18 @@ use crate::stats::WorkerStats;
 /// reading: its output no longer holds the worker back.
 pub const STALL: Duration = Duration::from_secs(2);
 
-/// How much of the backlog one connection may account for: 1/16 of it, so a
-/// few subscribers that do not read cannot pause a worker.
+/// How much of the backlog one connection whose writes wait may account
+/// for: 1/16 of it, so a few subscribers that do not read cannot pause a worker.
 const SHARE_DIVISOR: usize = 16;
+
+/// A connection whose last write finished this recently is reading: all its
+/// queued output counts (two runs of the cron's coarse clock at the default
+/// `hz`, since the clock moves in its steps).
+pub(super) const RECENT: Duration = Duration::from_millis(250);
+
+/// Longest the worker stays congested before the connections that keep it
+/// so are counted as laggards (module docs).
+pub(super) const LAG_LIMIT: Duration = Duration::from_secs(1);
 
 /// The backlog of one worker.
 #[derive(Debug)]
@@ -35,14 +56,22 @@ pub(super) struct Backlog {
     /// `worker-output-backlog`, refreshed by the cron.
     pub(super) limit: usize,
     congested: bool,
+    /// When the worker last became congested (coarse clock).
+    since: Instant,
+    /// The connections counted for more than their share (`Conn::heavy`),
+    /// judged again at every run of the cron; may hold keys of closed
+    /// connections, which the cron drops.
+    heavy: Vec<ConnKey>,
 }
 
 impl Backlog {
-    pub(super) fn new(limit: usize) -> Self {
+    pub(super) fn new(limit: usize, now: Instant) -> Self {
         Backlog {
             total: 0,
             limit,
             congested: false,
+            since: now,
+            heavy: Vec::new(),
         }
     }
 
@@ -51,13 +80,29 @@ impl Backlog {
         self.limit / SHARE_DIVISOR
     }
 
-    /// Bring `conn`'s share in line with its output now.
-    pub(super) fn account(&mut self, conn: &mut Conn, share_cap: usize) {
+    /// Bring `conn`'s (key `key`) share in line with its output now.
+    pub(super) fn account(
+        &mut self,
+        key: ConnKey,
+        conn: &mut Conn,
+        share_cap: usize,
+        now: Instant,
+    ) {
+        let out = conn.out.memory();
+        if conn.laggard && out <= share_cap {
+            conn.laggard = false;
+        }
+        let reading = now.saturating_duration_since(conn.last_progress) <= RECENT;
         let share = match conn.state {
             ConnState::Killed => 0,
             _ if conn.stalled => 0,
-            _ => conn.out.memory().min(share_cap),
+            _ if reading && !conn.laggard => out,
+            _ => out.min(share_cap),
         };
+        if share > share_cap && !conn.heavy {
+            conn.heavy = true;
+            self.heavy.push(key);
+        }
         self.total = self.total - conn.backlog_share + share;
         conn.backlog_share = share;
     }
@@ -75,8 +120,41 @@ impl Hub {
     pub(super) fn reweigh(&mut self, key: ConnKey) {
         let share_cap = self.backlog.share_cap();
         if let Some(conn) = self.conns.get_mut(key) {
-            self.backlog.account(conn, share_cap);
+            self.backlog.account(key, conn, share_cap, self.now);
         }
+    }
+
+    /// From the cron: judge again the connections counted in full, as time
+    /// passes without their writes finishing, and make laggards of them if
+    /// the worker has been congested for [`LAG_LIMIT`].
+    pub(super) fn rejudge_heavy(&mut self, now: Instant) {
+        let share_cap = self.backlog.share_cap();
+        let lagging = self.backlog.congested
+            && now.saturating_duration_since(self.backlog.since) >= LAG_LIMIT;
+        let mut heavy = std::mem::take(&mut self.backlog.heavy);
+        heavy.sort_unstable();
+        heavy.dedup();
+        for &key in &heavy {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            conn.heavy = false;
+            if lagging && conn.backlog_share > share_cap {
+                conn.laggard = true;
+            }
+            self.backlog.account(key, conn, share_cap, now);
+        }
+        if lagging {
+            // Judged from here on: the next laggards only after another
+            // LAG_LIMIT of congestion.
+            self.backlog.since = now;
+        }
+        heavy.clear();
+        if self.backlog.heavy.is_empty() {
+            // Keep the allocation (most runs have none or few).
+            std::mem::swap(&mut self.backlog.heavy, &mut heavy);
+        }
+        self.check_congestion();
     }
 
     /// Enter or leave the congested state as the backlog crosses its marks.
@@ -84,6 +162,7 @@ impl Hub {
         let limit = self.backlog.limit;
         if !self.backlog.congested && self.backlog.total > limit {
             self.backlog.congested = true;
+            self.backlog.since = self.now;
             self.router.set_congested(true);
             WorkerStats::add(&self.stats().backlog_pauses, 1);
         } else if self.backlog.congested && self.backlog.total <= limit / 2 {

@@ -41,6 +41,11 @@ pub(super) struct Conn {
     pub(super) backlog_share: usize,
     /// Its writes made no progress for `backlog::STALL`: it does not read.
     pub(super) stalled: bool,
+    /// Counted in the backlog for more than its share (in `Backlog::heavy`).
+    pub(super) heavy: bool,
+    /// Kept the worker congested too long: counted up to its share only,
+    /// until its output is back under it (`backlog`).
+    pub(super) laggard: bool,
     /// When its writer last finished a write, or its queue last became non-empty.
     pub(super) last_progress: Instant,
     /// Last read or write that moved data, on the hub's coarse clock
@@ -95,6 +100,8 @@ impl Hub {
             doomed: false,
             backlog_share: 0,
             stalled: false,
+            heavy: false,
+            laggard: false,
             last_progress: self.now,
             last_interaction: self.now,
             input_buffered: 0,

@@ -81,7 +81,7 @@ impl Hub {
             {
                 // Writes made no progress: its output stops holding the worker back.
                 conn.stalled = true;
-                self.backlog.account(conn, share_cap);
+                self.backlog.account(key, conn, share_cap, now);
             }
             // Soft limits run out with no new output: subscribers and monitors.
             let class = if conn.session.in_pubsub() {
@@ -101,7 +101,7 @@ impl Hub {
         }
         self.check_doomed();
         self.close_idle(idle);
-        self.check_congestion();
+        self.rejudge_heavy(now);
         self.round.next = end;
         if end >= slots {
             self.end_round();

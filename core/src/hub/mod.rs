@@ -135,7 +135,7 @@ impl Hub {
             blocked: Vec::new(),
             inbox: Vec::new(),
             shutdowns: Vec::new(),
-            backlog: Backlog::new(shared.config.load().worker_output_backlog),
+            backlog: Backlog::new(shared.config.load().worker_output_backlog, Instant::now()),
             round: cron::Round::default(),
             security_warned: None,
             disconnect_log: DisconnectLog::default(),

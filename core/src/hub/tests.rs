@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use super::backlog::{LAG_LIMIT, RECENT};
 use super::conn::ConnState;
 use super::*;
 use crate::config::{Config, OutputLimit};
@@ -1009,4 +1010,131 @@ fn hz_sets_the_cron_pace_and_its_slice_of_the_connections() {
         "hz 500: {runs} runs of {} slots at least",
         super::cron::MIN_SLICE
     );
+}
+
+/// A world with a 64 KiB backlog (4 KiB share) and a 128 KiB hard output
+/// limit for subscribers.
+fn world_with_small_backlog_and_limit() -> World {
+    let config = Config {
+        worker_output_backlog: 64 << 10,
+        output_limit_pubsub: OutputLimit {
+            hard: 128 << 10,
+            soft: 0,
+            soft_seconds: 0,
+        },
+        ..Config::default()
+    };
+    world_with(2, 4, config)
+}
+
+fn output_limit_disconnections(w: &World) -> u64 {
+    w.shared
+        .total(|s| s.disconnections(Disconnect::OutputBufferLimit))
+}
+
+#[test]
+fn a_few_reading_subscribers_slow_the_publisher_down_instead_of_meeting_their_limit() {
+    let mut w = world_with_small_backlog_and_limit();
+    // Three subscribers: at 4 KiB each, their shares alone could never fill
+    // the 64 KiB backlog; 200 messages of 1000 bytes would take each past
+    // its 128 KiB limit if nothing slowed the publisher.
+    let subs = subscribers(&mut w, 1, 3, "c");
+    let publisher = w.connect(0);
+    let payload = "x".repeat(1000);
+    let mut requests = Vec::new();
+    for _ in 0..200 {
+        requests.extend(cmd(&["PUBLISH", "c", &payload]));
+    }
+    let mut buf = BytesMut::from(&requests[..]);
+    let mut paused = 0;
+    let mut received = vec![0usize; subs.len()];
+    while !buf.is_empty() {
+        let status = w.hubs[0].input(publisher.1, &mut buf);
+        w.hubs[0].flush_rings();
+        w.output(publisher);
+        w.hubs[1].drain_inbound();
+        if status == Input::Blocked && w.hubs[1].congested() {
+            paused += 1;
+            for (i, &s) in subs.iter().enumerate() {
+                received[i] += w.output(s).len();
+            }
+            assert!(!w.hubs[1].congested());
+            w.hubs[1].drain_inbound();
+        }
+    }
+    while w.hubs[1].drain_inbound() > 0 || w.hubs[1].congested() {
+        for (i, &s) in subs.iter().enumerate() {
+            received[i] += w.output(s).len();
+        }
+    }
+    assert!(paused >= 1, "the publisher was never slowed down");
+    let frame = b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1000\r\n".len() + 1002;
+    for (i, &s) in subs.iter().enumerate() {
+        received[i] += w.output(s).len();
+        assert!(is_open(&w, s));
+    }
+    assert!(received.iter().all(|&n| n == 200 * frame), "{received:?}");
+    assert_eq!(output_limit_disconnections(&w), 0);
+}
+
+/// Publish `n` messages of 1000 bytes from worker 0 and queue them on worker 1.
+fn flood(w: &mut World, publisher: (usize, ConnKey), n: usize) {
+    let payload = "x".repeat(1000);
+    for _ in 0..n {
+        w.send(publisher, &cmd(&["PUBLISH", "c", &payload]));
+        w.output(publisher);
+        w.hubs[1].drain_inbound();
+    }
+}
+
+#[test]
+fn a_subscriber_whose_writes_wait_counts_only_its_share_soon_after() {
+    let mut w = world_with_small_backlog_and_limit();
+    let _idle = subscribers(&mut w, 1, 1, "c");
+    let publisher = w.connect(0);
+    flood(&mut w, publisher, 70);
+    assert!(w.hubs[1].congested(), "70 KB just queued counts in full");
+    let t0 = w.hubs[1].now;
+    w.hubs[1].cron_at(t0 + RECENT + Duration::from_millis(100));
+    assert!(
+        !w.hubs[1].congested(),
+        "no write finished since: it counts for its share only, long before the stall time"
+    );
+    assert_eq!(w.hubs[1].backlog(), 4 << 10);
+    assert!(RECENT + Duration::from_millis(100) < STALL);
+}
+
+#[test]
+fn a_reader_that_stays_slower_than_the_publisher_becomes_a_laggard_and_meets_its_limit() {
+    let mut w = world_with_small_backlog_and_limit();
+    let slow = subscribers(&mut w, 1, 1, "c")[0];
+    let publisher = w.connect(0);
+    flood(&mut w, publisher, 70);
+    assert!(w.hubs[1].congested());
+    // It reads, a little at a time: its writes go on finishing, but the
+    // worker stays congested.
+    let mut batch = Vec::new();
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(
+        w.hubs[1].poll_output(slow.1, &mut cx, &mut batch),
+        Poll::Ready(Output::Write(_))
+    ));
+    let t0 = w.hubs[1].now;
+    let step = Duration::from_millis(100);
+    let mut t = t0 + step;
+    while t < t0 + LAG_LIMIT {
+        w.hubs[1].cron_at(t);
+        w.hubs[1].sent(slow.1, 100);
+        assert!(w.hubs[1].congested(), "still within the lag limit");
+        t += step;
+    }
+    w.hubs[1].cron_at(t0 + LAG_LIMIT);
+    assert!(
+        !w.hubs[1].congested(),
+        "a laggard counts for its share only"
+    );
+    // The worker takes messages again; the laggard meets its own limit.
+    flood(&mut w, publisher, 100);
+    assert!(!is_open(&w, slow));
+    assert_eq!(output_limit_disconnections(&w), 1);
 }
