@@ -283,19 +283,29 @@ async fn write_loop<W: AsyncWriteRent>(
             }
             Some(Output::Close) => break,
             Some(Output::Write(n)) => {
+                // Bytes the socket took are reported as each write finishes,
+                // not only once the whole batch is out: a subscriber that
+                // reads shows it does (its share of the worker's backlog,
+                // `ringcast_core::hub` backlog docs), and the rest of a
+                // large batch counts as its output meanwhile.
+                let mut reported = 0;
+                let mut progress = |bytes: usize| {
+                    reported += bytes;
+                    worker.with_hub(|h| h.sent(key, bytes));
+                };
                 let ok = if let Some(session) = &tls {
                     tls::write_batch(&mut wr, session, &batch).await.is_ok()
                 } else if n >= DIRECT_WRITE_MIN && worker.uring() {
-                    match send_now(fd, &mut batch) {
+                    match send_now(fd, &mut batch, &mut progress) {
                         Ok(true) => true,
-                        Ok(false) => writev_all(&mut wr, &mut batch).await.is_ok(),
+                        Ok(false) => writev_all(&mut wr, &mut batch, &mut progress).await.is_ok(),
                         Err(_) => false,
                     }
                 } else if batch.len() == 1 {
                     let one = batch.pop().unwrap_or_default();
                     wr.write_all(one).await.0.is_ok()
                 } else {
-                    writev_all(&mut wr, &mut batch).await.is_ok()
+                    writev_all(&mut wr, &mut batch, &mut progress).await.is_ok()
                 };
                 batch.clear();
                 if batch.capacity() > IOV_MAX {
@@ -305,7 +315,9 @@ async fn write_loop<W: AsyncWriteRent>(
                 if !ok {
                     break;
                 }
-                worker.with_hub(|h| h.sent(key, n));
+                if reported < n {
+                    worker.with_hub(|h| h.sent(key, n - reported));
+                }
             }
         }
     }
@@ -323,9 +335,13 @@ async fn write_loop<W: AsyncWriteRent>(
 const DIRECT_WRITE_MIN: usize = 16 * 1024;
 
 /// Send what the socket takes now, without waiting: whole frames sent are
-/// removed from `batch`, a frame sent in part is advanced. True when all
-/// of it went.
-fn send_now(fd: RawFd, batch: &mut Vec<Bytes>) -> std::io::Result<bool> {
+/// removed from `batch`, a frame sent in part is advanced, and `progress`
+/// hears of the bytes sent by each call. True when all of it went.
+fn send_now(
+    fd: RawFd,
+    batch: &mut Vec<Bytes>,
+    progress: &mut impl FnMut(usize),
+) -> std::io::Result<bool> {
     let mut start = 0;
     while start < batch.len() {
         let end = (start + IOV_MAX).min(batch.len());
@@ -356,6 +372,7 @@ fn send_now(fd: RawFd, batch: &mut Vec<Bytes>) -> std::io::Result<bool> {
                 _ => Err(e),
             };
         }
+        progress(sent as usize);
         start = consume(batch, start, sent as usize);
         if start < end {
             // The socket took less than offered: it is full for now.
@@ -401,7 +418,13 @@ unsafe impl IoVecBuf for IoVecs {
     }
 }
 
-async fn writev_all<W: AsyncWriteRent>(wr: &mut W, batch: &mut [Bytes]) -> std::io::Result<()> {
+/// Write all of `batch`, `IOV_MAX` frames per vectored write; `progress`
+/// hears of the bytes each write sent.
+async fn writev_all<W: AsyncWriteRent>(
+    wr: &mut W,
+    batch: &mut [Bytes],
+    progress: &mut impl FnMut(usize),
+) -> std::io::Result<()> {
     let mut start = 0;
     while start < batch.len() {
         let end = (start + IOV_MAX).min(batch.len());
@@ -423,6 +446,7 @@ async fn writev_all<W: AsyncWriteRent>(wr: &mut W, batch: &mut [Bytes]) -> std::
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        progress(n);
         start = consume(batch, start, n);
     }
     Ok(())
