@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use super::Cluster;
 use super::node::{Addr, Flags, Node, NodeId, Version};
-use super::slots::{self, SLOTS, Slot, SlotSet};
+use super::slots::{self, SlotSet};
 
 /// A node's account of itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -238,8 +238,15 @@ impl Cluster {
             self.set_node_as_master(&claim.id);
             return;
         };
-        if self.peers.get(&claim.id).is_some_and(Node::is_master) {
+        if let Some(node) = self.peers.get(&claim.id)
+            && node.is_master()
+        {
+            // Its slots are unbound; nobody claims them yet (rule 6).
+            let slots = node.slots.clone();
             self.del_node_slots(&claim.id);
+            for slot in slots.iter() {
+                self.loose.insert(slot, self.now);
+            }
         }
         let shard = self.node(&master).map(|m| m.shard_id);
         if let Some(node) = self.peers.get_mut(&claim.id)
@@ -262,26 +269,38 @@ impl Cluster {
         } else {
             self.me.master
         };
-        let (mut took_ours, mut sender_slots, mut ours_moved) = (false, 0, 0);
-        for slot in 0..SLOTS as Slot {
+        let bound = self
+            .node(&sender)
+            .map(|n| n.slots.clone())
+            .unwrap_or_default();
+        for slot in bound.difference(claimed).iter() {
+            self.loose.entry(slot).or_insert(self.now);
+        }
+        let (mut took_ours, mut ours_moved) = (false, 0);
+        // Slots come in runs of one owner: look each owner up once per run.
+        let mut last: Option<(NodeId, bool)> = None;
+        for slot in claimed.iter() {
             let owner = self.owner_id(slot);
-            if !claimed.contains(slot) {
-                if owner == Some(sender) {
-                    self.unclaimed.entry(slot).or_insert(self.now);
-                }
-                continue;
-            }
-            sender_slots += 1;
             if owner == Some(sender) {
-                self.unclaimed.remove(&slot);
+                self.loose.remove(&slot);
                 continue;
             }
             if self.importing.contains_key(&slot) {
                 continue;
             }
-            let owner_epoch = owner.and_then(|o| self.node(&o)).map(|n| n.config_epoch);
-            let loose = owner.is_none() || self.unclaimed.contains_key(&slot);
-            if loose || owner_epoch < Some(epoch) {
+            let beaten = match (owner, last) {
+                (None, _) => true,
+                (Some(o), Some((id, beaten))) if o == id => beaten,
+                (Some(o), _) => {
+                    // A dead owner claims nothing: any claim takes its
+                    // slots, even on an equal epoch it can no longer resolve.
+                    let node = self.node(&o);
+                    let beaten = node.is_none_or(|n| n.is_failed() || n.config_epoch < epoch);
+                    last = Some((o, beaten));
+                    beaten
+                }
+            };
+            if beaten || self.loose.contains_key(&slot) {
                 if owner.is_some() && owner == current_master {
                     took_ours = true;
                     ours_moved += 1;
@@ -292,7 +311,7 @@ impl Cluster {
         let emptied = current_master
             .and_then(|m| self.node(&m))
             .is_some_and(|m| m.slots.is_empty());
-        let may_follow = self.settings.allow_replica_migration || sender_slots == ours_moved;
+        let may_follow = self.settings.allow_replica_migration || claimed.len() == ours_moved;
         if took_ours && emptied && may_follow {
             self.set_my_master(sender);
         } else if let Some(grand) = self.my_master().and_then(|m| m.master)

@@ -16,7 +16,7 @@ impl Cluster {
             let Some(node) = c.peers.get_mut(id) else {
                 return;
             };
-            let before = node.flags;
+            let before = (node.flags, node.link);
             match liveness {
                 Liveness::Alive => {
                     node.flags.remove(Flags::FAIL | Flags::PFAIL);
@@ -30,7 +30,7 @@ impl Cluster {
                     node.link = Link::Disconnected;
                 }
             }
-            if node.flags != before {
+            if (node.flags, node.link) != before {
                 c.save = true;
             }
         })
@@ -42,26 +42,28 @@ impl Cluster {
     pub(super) fn reassign(&mut self) {
         let mut mine = SlotSet::new();
         let mut promoted = false;
-        let grace = self.settings.orphan_grace_ms;
-        for owner in self.peers.values().filter(|n| !n.slots.is_empty()) {
-            if owner.is_failed() {
-                match self.replica_heir(owner) {
-                    Some(heir) if heir == self.me.id => {
-                        promoted = true;
-                        mine = owner.slots.iter().fold(mine, with);
-                    }
-                    Some(_) => {}
-                    None => mine = self.master_heir_of(owner.slots.iter(), mine),
+        let dead = self
+            .peers
+            .values()
+            .filter(|n| n.is_failed() && !n.slots.is_empty());
+        for owner in dead {
+            match self.replica_heir(owner) {
+                Some(heir) if heir == self.me.id => {
+                    promoted = true;
+                    mine = owner.slots.iter().fold(mine, with);
                 }
-            } else {
-                let orphans = owner.slots.iter().filter(|slot| {
-                    self.unclaimed
-                        .get(slot)
-                        .is_some_and(|since| self.now.saturating_sub(*since) >= grace)
-                });
-                mine = self.master_heir_of(orphans, mine);
+                Some(_) => {}
+                None => mine = self.master_heir_of(owner.slots.iter(), mine),
             }
         }
+        let grace = self.settings.orphan_grace_ms;
+        let orphans = self
+            .loose
+            .iter()
+            .filter(|(_, since)| self.now.saturating_sub(**since) >= grace)
+            .map(|(slot, _)| *slot)
+            .filter(|slot| self.owner(*slot).is_none_or(|o| !o.is_failed()));
+        mine = self.master_heir_of(orphans, mine);
         if mine.is_empty() {
             return;
         }
@@ -93,15 +95,17 @@ impl Cluster {
         if !self.me.is_master() {
             return mine;
         }
-        let live: Vec<NodeId> = self
+        let live: Vec<(u64, NodeId)> = self
             .nodes()
             .into_iter()
             .filter(|n| n.is_master() && !n.is_failed())
-            .map(|n| n.id)
+            .map(|n| (id_hash(&n.id), n.id))
             .collect();
         for slot in slots {
-            let heir = live.iter().max_by_key(|id| rendezvous(slot, id));
-            if heir == Some(&self.me.id) {
+            let heir = live
+                .iter()
+                .max_by_key(|(h, id)| (rendezvous(slot, *h), *id));
+            if heir.map(|(_, id)| id) == Some(&self.me.id) {
                 mine.insert(slot);
             }
         }
@@ -114,14 +118,19 @@ fn with(mut set: SlotSet, slot: Slot) -> SlotSet {
     set
 }
 
-/// The weight of node `id` for `slot` (rendezvous hashing): the same on
-/// every node and every platform, so no std hasher (its algorithm may
-/// change). FNV-1a, then SplitMix64's finalizer to spread the bits.
-pub(super) fn rendezvous(slot: Slot, id: &NodeId) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in slot.to_le_bytes().iter().chain(id.as_bytes()) {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
+/// A node id's hash for [`rendezvous`]: FNV-1a, the same on every node and
+/// every platform (the std hasher's algorithm may change).
+pub(super) fn id_hash(id: &NodeId) -> u64 {
+    id.as_bytes().iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The weight of a node (by its [`id_hash`]) for `slot`: the heir of a slot
+/// is the live master of greatest weight. SplitMix64's finalizer spreads
+/// the bits.
+pub(super) fn rendezvous(slot: Slot, id_hash: u64) -> u64 {
+    let mut h = id_hash ^ u64::from(slot).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^ (h >> 31)
@@ -141,7 +150,7 @@ mod tests {
             let (at, _) = ids
                 .iter()
                 .enumerate()
-                .max_by_key(|(_, id)| rendezvous(slot, id))
+                .max_by_key(|(_, id)| rendezvous(slot, id_hash(id)))
                 .unwrap();
             won[at] += 1;
         }

@@ -22,9 +22,10 @@
 //!
 //! 1. Each node publishes its own [`Claim`]: role, config epoch, the slots
 //!    bound to it. A claim moves a slot to the claimer when the slot is
-//!    unbound, when its owner no longer claims it, or when the claim's config
-//!    epoch is greater than the owner's (`clusterUpdateSlotsConfigWith`).
-//!    A slot this node is importing moves only by hand.
+//!    unbound, when its owner no longer claims it (or is dead: ringcast's
+//!    addition), or when the claim's config epoch is greater than the
+//!    owner's (`clusterUpdateSlotsConfigWith`). A slot this node is
+//!    importing moves only by hand.
 //! 2. Two masters with the same config epoch: the one with the smaller id
 //!    takes `currentEpoch + 1` (`clusterHandleConfigEpochCollision`), so
 //!    epochs end up distinct and every contest has a winner.
@@ -39,10 +40,11 @@
 //!    smallest id), else, slot by slot, to the live master with the highest
 //!    rendezvous hash of (slot, id). Only that node acts: it claims them with
 //!    an epoch above every epoch it knows; the others wait for its claim.
-//! 6. A slot bound to a live master that has not claimed it for
-//!    [`Settings::orphan_grace_ms`] is taken over the same way. This ends
-//!    the deadlock Redis leaves to `redis-cli --cluster fix`: two reshards
-//!    of one slot crossing, each target handing it to the other.
+//! 6. A slot no claim backs for [`Settings::orphan_grace_ms`] (bound to a
+//!    live master that leaves it out of its claim, or unbound because its
+//!    owner turned replica) is taken over the same way. This ends the
+//!    deadlocks Redis leaves to `redis-cli --cluster fix`, such as two
+//!    reshards of one slot crossing, each target handing it to the other.
 //!
 //! Rules 5 and 6 are checked after every input, so they hold whatever
 //! order things happen in.
@@ -149,11 +151,12 @@ pub enum Effect {
     Forget(NodeId),
 }
 
-/// How a node starts: its incarnation orders its claims across restarts
-/// (its start time in ms serves), the seed feeds the ids it makes up.
+/// How a node starts: the time (unix ms), which also orders its claims
+/// across restarts (it must grow from one start to the next), and a seed
+/// for the ids it makes up.
 #[derive(Clone, Copy, Debug)]
 pub struct Boot {
-    pub incarnation: u64,
+    pub now: u64,
     pub seed: u64,
 }
 
@@ -169,9 +172,10 @@ pub struct Cluster {
     owners: Vec<Option<NodeId>>,
     migrating: BTreeMap<Slot, NodeId>,
     importing: BTreeMap<Slot, NodeId>,
-    /// Slots whose owner's latest claim leaves them out, with the time that
-    /// was first seen (Redis's `owner_not_claiming_slot`, timed for rule 6).
-    unclaimed: BTreeMap<Slot, u64>,
+    /// Slots no claim backs, and since when: bound to an owner whose latest
+    /// claim leaves them out (Redis's `owner_not_claiming_slot`), or left
+    /// unbound when their owner turned replica. Rule 6 acts on them.
+    loose: BTreeMap<Slot, u64>,
     current_epoch: u64,
     last_vote_epoch: u64,
     /// Forgotten ids and until when their claims are ignored.
@@ -210,7 +214,7 @@ impl Cluster {
         rng: u64,
     ) -> Cluster {
         let version = Version {
-            incarnation: boot.incarnation,
+            incarnation: boot.now,
             seq: 0,
         };
         let (mut me, mut peers) = (me, peers);
@@ -231,14 +235,14 @@ impl Cluster {
             peers,
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
-            unclaimed: BTreeMap::new(),
+            loose: BTreeMap::new(),
             current_epoch: 0,
             last_vote_epoch: 0,
             banned: BTreeMap::new(),
             settings,
             rng,
             ok: false,
-            now: 0,
+            now: boot.now,
             save: false,
             pending: Vec::new(),
         };
@@ -380,20 +384,17 @@ impl Cluster {
     }
 
     fn compute_ok(&self) -> bool {
-        if self.settings.require_full_coverage
-            && self
-                .owners
-                .iter()
-                .any(|o| o.and_then(|id| self.node(&id)).is_none_or(Node::is_failed))
-        {
+        let all = || std::iter::once(&self.me).chain(self.peers.values());
+        // Every slot is in exactly one node's set, so counting is enough.
+        let covered: usize = all()
+            .filter(|n| !n.is_failed())
+            .map(|n| n.slots.len())
+            .sum();
+        if self.settings.require_full_coverage && covered < SLOTS {
             return false;
         }
-        let serving = self
-            .nodes()
-            .into_iter()
-            .filter(|n| n.is_master() && !n.slots.is_empty());
         let (mut size, mut reachable) = (0, 0);
-        for node in serving {
+        for node in all().filter(|n| n.is_master() && !n.slots.is_empty()) {
             size += 1;
             if !node.flags.intersects(Flags::FAIL | Flags::PFAIL) {
                 reachable += 1;
@@ -429,6 +430,7 @@ impl Cluster {
         if let Some(node) = self.node_mut(&id) {
             node.slots.insert(slot);
             self.owners[usize::from(slot)] = Some(id);
+            self.loose.remove(&slot);
             self.save = true;
         }
     }
@@ -439,7 +441,7 @@ impl Cluster {
             if let Some(node) = self.node_mut(&id) {
                 node.slots.remove(slot);
             }
-            self.unclaimed.remove(&slot);
+            self.loose.remove(&slot);
             self.save = true;
         }
     }

@@ -174,8 +174,8 @@ pub enum Link {
 }
 
 /// The order of a node's claims: a claim replaces only an older one.
-/// `incarnation` changes each time the node starts (its start time, say), and
-/// `seq` counts the claims of one incarnation.
+/// `incarnation` is the node's start time (it grows from one start to the
+/// next), and `seq` counts the claims of one incarnation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct Version {
     pub incarnation: u64,

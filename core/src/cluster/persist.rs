@@ -4,6 +4,10 @@
 //! (`clusterSaveConfig`, `clusterLoadConfig`). Files written by Redis 7.0
 //! (no aux fields) and 7.2 both load.
 //!
+//! The `vars` line may carry one variable of ringcast's own, `looseSlots`:
+//! the unbound slots rule 6 is waiting on, so that a restart does not
+//! forget them (Redis skips variables it does not know).
+//!
 //! Unlike Redis, `fail` and `fail?` flags are not restored: they were the
 //! failure detector's view before the restart, and the gossip layer tells
 //! anew who is alive. Restoring them would have the restarted node take
@@ -13,7 +17,7 @@ use std::collections::BTreeMap;
 
 use super::claim::parse_addr;
 use super::node::{Flags, Link, Node, NodeId};
-use super::slots::parse_range;
+use super::slots::{SlotSet, parse_range, render_ranges};
 use super::{Boot, Cluster, Settings};
 
 /// A nodes.conf that does not parse (Redis refuses to start on one).
@@ -35,9 +39,20 @@ impl Cluster {
             .map(|n| self.node_line(n, true) + "\n")
             .collect();
         text.push_str(&format!(
-            "vars currentEpoch {} lastVoteEpoch {}\n",
+            "vars currentEpoch {} lastVoteEpoch {}",
             self.current_epoch, self.last_vote_epoch
         ));
+        let unbound: SlotSet = self
+            .loose
+            .keys()
+            .copied()
+            .filter(|slot| self.owner_id(*slot).is_none())
+            .collect();
+        if !unbound.is_empty() {
+            let ranges = render_ranges(&unbound.ranges()).replace(' ', ",");
+            text.push_str(&format!(" looseSlots {ranges}"));
+        }
+        text.push('\n');
         text
     }
 
@@ -45,15 +60,14 @@ impl Cluster {
     pub fn load(text: &str, settings: Settings, boot: Boot) -> Result<Cluster, ConfError> {
         let mut nodes: BTreeMap<NodeId, Node> = BTreeMap::new();
         let mut open: Vec<(u16, bool, NodeId)> = Vec::new();
-        let (mut current_epoch, mut last_vote_epoch) = (0, 0);
+        let mut vars = Vars::default();
         for (at, line) in text.lines().enumerate() {
             let fail = |why| ConfError::Line { line: at + 1, why };
             let words: Vec<&str> = line.split_ascii_whitespace().collect();
             match words.first() {
                 None => continue,
                 Some(w) if w.eq_ignore_ascii_case("vars") => {
-                    read_vars(&words[1..], &mut current_epoch, &mut last_vote_epoch)
-                        .map_err(fail)?;
+                    vars.read(&words[1..]).map_err(fail)?;
                 }
                 Some(_) => read_node(&words, &mut nodes, &mut open).map_err(fail)?,
             }
@@ -74,27 +88,47 @@ impl Cluster {
             };
             table.insert(slot, peer);
         }
-        cluster.last_vote_epoch = last_vote_epoch;
-        cluster.current_epoch = current_epoch.max(cluster.max_epoch());
+        cluster.last_vote_epoch = vars.last_vote_epoch;
+        cluster.current_epoch = vars.current_epoch.max(cluster.max_epoch());
+        for slot in vars.loose.iter() {
+            if cluster.owner_id(slot).is_none() {
+                cluster.loose.insert(slot, boot.now);
+            }
+        }
         cluster.published = cluster.build_claim(cluster.published.version);
         Ok(cluster)
     }
 }
 
-fn read_vars(words: &[&str], current: &mut u64, last_vote: &mut u64) -> Result<(), &'static str> {
-    if !words.len().is_multiple_of(2) {
-        return Err("vars");
-    }
-    for pair in words.chunks(2) {
-        // Redis reads these with strtoull, unknown variables are skipped.
-        let value = pair[1].parse().unwrap_or(0);
-        if pair[0].eq_ignore_ascii_case("currentEpoch") {
-            *current = value;
-        } else if pair[0].eq_ignore_ascii_case("lastVoteEpoch") {
-            *last_vote = value;
+/// The `vars` line.
+#[derive(Default)]
+struct Vars {
+    current_epoch: u64,
+    last_vote_epoch: u64,
+    loose: SlotSet,
+}
+
+impl Vars {
+    fn read(&mut self, words: &[&str]) -> Result<(), &'static str> {
+        if !words.len().is_multiple_of(2) {
+            return Err("vars");
         }
+        for pair in words.chunks(2) {
+            // Redis reads epochs with strtoull and skips unknown variables.
+            let (name, value) = (pair[0], pair[1]);
+            if name.eq_ignore_ascii_case("currentEpoch") {
+                self.current_epoch = value.parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("lastVoteEpoch") {
+                self.last_vote_epoch = value.parse().unwrap_or(0);
+            } else if name == "looseSlots" {
+                for range in value.split(',') {
+                    let (start, end) = parse_range(range).ok_or("looseSlots")?;
+                    (start..=end).for_each(|slot| _ = self.loose.insert(slot));
+                }
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// One node line: `id addr flags master ping pong epoch link slots...`.

@@ -128,15 +128,16 @@ impl fmt::Debug for SlotSet {
 
 /// Ranges as CLUSTER NODES writes them: `0-5460 5462 6000-6001`.
 pub(crate) fn render_ranges(ranges: &[(Slot, Slot)]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(ranges.len() * 12);
+    let mut digits = itoa::Buffer::new();
     for (i, (start, end)) in ranges.iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}-{end}"));
+        out.push_str(digits.format(*start));
+        if start != end {
+            out.push('-');
+            out.push_str(digits.format(*end));
         }
     }
     out

@@ -51,10 +51,7 @@ fn err(reply: Reply) -> String {
 }
 
 fn boot(seed: u64) -> Boot {
-    Boot {
-        incarnation: 1,
-        seed,
-    }
+    Boot { now: 1, seed }
 }
 
 fn addr(port: u16) -> Addr {
