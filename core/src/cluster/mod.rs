@@ -56,18 +56,30 @@
 //! subscribers of their channels; [`Effect::SaveConfig`] before
 //! [`Effect::PublishClaim`], so a restart never goes back on what was
 //! announced; [`Effect::Meet`] and [`Effect::Forget`] for the gossip layer.
+//!
+//! # Where ringcast parts from Redis
+//!
+//! Rules 5 and 6 and the dead-owner case of rule 1 above; claims carry a
+//! version so that a stale one is dropped; the rest is listed where it
+//! happens: admin commands (module `admin`: no keys, MEET without a
+//! handshake node, FAILOVER as an immediate takeover), renderings (`render`:
+//! node order, replicas listed at once, no bus counters), nodes.conf
+//! (`persist`: failure flags not restored, `looseSlots`). A slot is
+//! announced lost only when it is (Redis also unsubscribes when SETSLOT NODE
+//! gives a slot to the node that already has it), and a replica that moves
+//! to another shard loses its old master's slots (Redis 7.4's rule; 7.2
+//! keeps those subscribers).
 
 mod admin;
 mod claim;
 mod errors;
 mod failover;
+mod node;
 mod persist;
 mod render;
 mod reply;
 mod route;
 mod slots;
-
-mod node;
 
 use std::collections::BTreeMap;
 

@@ -9,6 +9,7 @@
 //! migrated counts as missing.
 
 use super::errors;
+use super::reply::Reply;
 use super::slots::{Slot, key_slot};
 use super::{Cluster, Endpoint};
 use crate::cluster::node::Node;
@@ -20,6 +21,30 @@ pub struct ConnFlags {
     pub readonly: bool,
     /// ASKING: an importing node may serve it the next command.
     pub asking: bool,
+}
+
+impl ConnFlags {
+    /// READONLY, READWRITE or ASKING (any case, arity checked by the
+    /// caller): change the flags and give the reply; None for any other
+    /// command.
+    pub fn apply(&mut self, command: &[u8]) -> Option<Reply> {
+        if command.eq_ignore_ascii_case(b"readonly") {
+            self.readonly = true;
+        } else if command.eq_ignore_ascii_case(b"readwrite") {
+            self.readonly = false;
+        } else if command.eq_ignore_ascii_case(b"asking") {
+            self.asking = true;
+        } else {
+            return None;
+        }
+        Some(Reply::Ok)
+    }
+
+    /// After a command other than ASKING, outside MULTI: ASKING lasts for
+    /// one command (Redis's `resetClient`).
+    pub fn command_done(&mut self) {
+        self.asking = false;
+    }
 }
 
 /// Why a command is not served here, as the client is told.

@@ -1189,3 +1189,119 @@ fn migrating_slots_never_ask_sharded_commands_but_exec_is_asked() {
         "without ASKING: MOVED"
     );
 }
+
+#[test]
+fn readonly_readwrite_and_asking_are_connection_flags() {
+    let mut conn = ConnFlags::default();
+    assert_eq!(conn.apply(b"READONLY"), Some(Reply::Ok));
+    assert!(conn.readonly);
+    assert_eq!(conn.apply(b"readwrite"), Some(Reply::Ok));
+    assert!(!conn.readonly);
+    assert_eq!(conn.apply(b"asking"), Some(Reply::Ok));
+    assert!(conn.asking);
+    conn.command_done();
+    assert!(!conn.asking);
+    assert_eq!(conn.apply(b"ping"), None);
+    assert_eq!(
+        Reply::error(DISABLED).to_resp(Proto::Resp2),
+        b"-ERR This instance has cluster support disabled\r\n"
+    );
+}
+
+#[test]
+fn a_replica_moving_to_another_shard_loses_its_old_masters_slots() {
+    let mut nodes = cluster(2, 1);
+    let other = nodes[2].myself().id;
+    let (reply, effects) = nodes[1].command(&args(&format!("CLUSTER REPLICATE {other}")), 0);
+    assert_eq!(reply, Reply::Ok);
+    assert_eq!(lost(&effects), vec![(0, 8191)]);
+    assert_eq!(nodes[1].served_slots().ranges(), vec![(8192, 16383)]);
+}
+
+#[test]
+fn a_restarted_peer_replaces_its_old_claims() {
+    let mut nodes = cluster(2, 0);
+    let conf = nodes[1].nodes_conf();
+    let old = nodes[1].claim().clone();
+    let later = Boot {
+        now: 5_000,
+        seed: 7,
+    };
+    let restarted = Cluster::load(&conf, Settings::default(), later).unwrap();
+    let new = restarted.claim().clone();
+    assert!(
+        new.version > old.version,
+        "a new incarnation orders after the old one"
+    );
+    assert_eq!(
+        (new.id, new.config_epoch, &new.slots),
+        (old.id, old.config_epoch, &old.slots)
+    );
+    nodes[0].apply_claim(&new, 5_000);
+    assert!(
+        nodes[0].apply_claim(&old, 5_000).is_empty(),
+        "the old incarnation is stale"
+    );
+}
+
+#[test]
+fn cluster_shards_groups_a_replica_with_its_master() {
+    let nodes = cluster(2, 1);
+    let Reply::Array(shards) = nodes[0].shards_reply() else {
+        panic!()
+    };
+    assert_eq!(shards.len(), 2);
+    let text = |r: &Reply| String::from_utf8(r.to_resp(Proto::Resp2)).unwrap();
+    let first = shards
+        .iter()
+        .map(text)
+        .find(|s| s.contains(":0\r\n:8191\r\n"))
+        .unwrap();
+    assert!(first.contains("$5\r\nnodes\r\n*2\r\n"), "{first}");
+    assert!(first.contains("$4\r\nrole\r\n$7\r\nreplica\r\n"));
+    assert!(!first.contains("loading"), "ringcast replicas need no sync");
+}
+
+#[test]
+fn loose_slots_survive_a_restart() {
+    let mut nodes = cluster(2, 0);
+    let b = nodes[1].myself().id;
+    // B gives away all it has, then turns replica: its slots are unbound
+    // in A's view with nobody claiming them.
+    assert_eq!(
+        run(&mut nodes[1], "CLUSTER DELSLOTSRANGE 8192 16383"),
+        Reply::Ok
+    );
+    let a = nodes[0].myself().id;
+    assert_eq!(
+        run(&mut nodes[1], &format!("CLUSTER REPLICATE {a}")),
+        Reply::Ok
+    );
+    let claim = nodes[1].claim().clone();
+    nodes[0].apply_claim(&claim, 1_000);
+    assert_eq!(owner_of(&nodes[0], 8192), None);
+    assert!(nodes[0].node(&b).unwrap().is_replica());
+    let conf = nodes[0].nodes_conf();
+    assert!(
+        conf.ends_with("vars currentEpoch 2 lastVoteEpoch 0 looseSlots 8192-16383\n"),
+        "{conf}"
+    );
+    let mut a = Cluster::load(
+        &conf,
+        Settings::default(),
+        Boot {
+            now: 2_000,
+            seed: 1,
+        },
+    )
+    .unwrap();
+    a.tick(2_000 + 14_999);
+    assert_eq!(owner_of(&a, 8192), None, "not before the grace");
+    a.tick(2_000 + 15_000);
+    assert_eq!(
+        owner_of(&a, 8192),
+        Some(a.myself().id),
+        "the heir (A alone) takes them"
+    );
+    assert!(!a.nodes_conf().contains("looseSlots"));
+}
