@@ -164,8 +164,9 @@ pub enum Effect {
 }
 
 /// How a node starts: the time (unix ms), which also orders its claims
-/// across restarts (it must grow from one start to the next), and a seed
-/// for the ids it makes up.
+/// across restarts, and a seed for the ids it makes up. `now` must grow
+/// from one start to the next (a wall clock does unless it is set back by
+/// more than the downtime): peers drop claims of an older incarnation.
 #[derive(Clone, Copy, Debug)]
 pub struct Boot {
     pub now: u64,
@@ -207,7 +208,8 @@ pub struct Cluster {
 
 impl Cluster {
     /// A node that knows only itself, with a new random id: what Redis is
-    /// on its first start.
+    /// on its first start. Save [`Cluster::nodes_conf`], then publish
+    /// [`Cluster::claim`].
     pub fn new(addr: Addr, settings: Settings, boot: Boot) -> Cluster {
         let mut rng = boot.seed;
         let id = NodeId::random(|| splitmix(&mut rng));

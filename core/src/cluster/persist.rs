@@ -56,7 +56,8 @@ impl Cluster {
         text
     }
 
-    /// A node restarting from its nodes.conf.
+    /// A node restarting from its nodes.conf; publish [`Cluster::claim`]
+    /// once started.
     pub fn load(text: &str, settings: Settings, boot: Boot) -> Result<Cluster, ConfError> {
         let mut nodes: BTreeMap<NodeId, Node> = BTreeMap::new();
         let mut open: Vec<(u16, bool, NodeId)> = Vec::new();

@@ -1305,3 +1305,33 @@ fn loose_slots_survive_a_restart() {
     );
     assert!(!a.nodes_conf().contains("looseSlots"));
 }
+
+/// nodes.conf of the replica 127.0.0.1:30004 (hostname `host-four`) added
+/// to the captured cluster with `redis-cli --cluster add-node --cluster-slave`.
+const REPLICA_CONF_70: &str = "\
+de4dfd7307570589293a2814b2e7b8eda193ee1f 127.0.0.1:30003@40003 master - 0 1796049236828 3 connected 10923-16383
+59842a06895be50589d2680b301a8082e78dec90 127.0.0.1:30002@40002 master - 0 1796049236726 2 connected 5461-10922
+432db750da54b3d5ade2d900c753f459f58e016c 127.0.0.1:30001@40001 master - 0 1796049236930 4 connected 0-5460
+ffb809c71a66580edbae0ce7c6e8330df6d3b3c7 127.0.0.1:30004@40004,host-four myself,slave 432db750da54b3d5ade2d900c753f459f58e016c 0 0 4 connected
+vars currentEpoch 4 lastVoteEpoch 0
+";
+
+#[test]
+fn cluster_slots_with_a_replica_matches_redis_byte_for_byte() {
+    let mut replica = Cluster::load(REPLICA_CONF_70, Settings::default(), boot(1)).unwrap();
+    let redis = format!(
+        "*3\r\n*4\r\n:0\r\n:5460\r\n*4\r\n$9\r\n127.0.0.1\r\n:30001\r\n$40\r\n{A}\r\n*0\r\n\
+         *4\r\n$9\r\n127.0.0.1\r\n:30004\r\n$40\r\n{R}\r\n*2\r\n$8\r\nhostname\r\n$9\r\nhost-four\r\n\
+         *3\r\n:5461\r\n:10922\r\n*4\r\n$9\r\n127.0.0.1\r\n:30002\r\n$40\r\n{B}\r\n*0\r\n\
+         *3\r\n:10923\r\n:16383\r\n*4\r\n$9\r\n127.0.0.1\r\n:30003\r\n$40\r\n{C}\r\n*0\r\n"
+    );
+    let reply = run(&mut replica, "CLUSTER SLOTS").to_resp(Proto::Resp2);
+    assert_eq!(String::from_utf8(reply).unwrap(), redis);
+    let Reply::Text(info) = run(&mut replica, "CLUSTER INFO") else {
+        panic!()
+    };
+    assert!(info.contains("cluster_known_nodes:4\r\ncluster_size:3\r\ncluster_current_epoch:4\r\ncluster_my_epoch:4\r\n"));
+    let me = replica.nodes_text();
+    let line = format!("{R} 127.0.0.1:30004@40004,host-four myself,slave {A} 0 0 4 connected");
+    assert!(me.lines().any(|l| l == line), "{me}");
+}
