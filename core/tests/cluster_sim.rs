@@ -10,7 +10,8 @@
 //! one owner, a live master, and no epoch may ever have gone back.
 //!
 //! Every run is determined by its seed. More seeds:
-//! `RINGCAST_CLUSTER_SIM_SEEDS=2000 cargo test -p ringcast-core --test cluster_sim`;
+//! `RINGCAST_CLUSTER_SIM_SEEDS=2000 cargo test -p ringcast-core --test cluster_sim`
+//! (or a range, `RINGCAST_CLUSTER_SIM_SEEDS=401-800`);
 //! one seed: `RINGCAST_CLUSTER_SIM_SEED=1234` (its trace is printed when it fails).
 
 use std::collections::VecDeque;
@@ -29,11 +30,10 @@ fn seeds() -> Vec<u64> {
     if let Ok(one) = std::env::var("RINGCAST_CLUSTER_SIM_SEED") {
         return vec![one.parse().expect("a seed")];
     }
-    let count = std::env::var("RINGCAST_CLUSTER_SIM_SEEDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(16);
-    (1..=count).collect()
+    // `N` for seeds 1 to N, or `A-B`.
+    let range = std::env::var("RINGCAST_CLUSTER_SIM_SEEDS").unwrap_or_else(|_| "16".into());
+    let (first, last) = range.split_once('-').unwrap_or(("1", &range));
+    (first.parse().expect("a seed")..=last.parse().expect("a seed")).collect()
 }
 
 #[test]
