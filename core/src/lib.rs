@@ -11,6 +11,7 @@
 
 pub mod acl;
 pub mod client;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod errors;
