@@ -536,7 +536,23 @@ fn config_get_answers_maxclients(b: Backend) {
     c.cmd_expect(&["CONFIG", "GET", "no-such-parameter"], b"*0\r\n");
 }
 
+/// Integers are read as Redis's `string2ll` reads them: no leading zero,
+/// no `-0`.
+fn integers_with_a_leading_zero_or_minus_zero_are_not_integers(b: Backend) {
+    let server = Server::with_backend(b);
+    let mut c = server.conn();
+    for args in [&["SELECT", "03"][..], &["SELECT", "-0"]] {
+        c.cmd_expect(args, b"-ERR value is not an integer or out of range\r\n");
+    }
+    c.cmd_expect(
+        &["HELLO", "03"],
+        b"-ERR Protocol version is not an integer or out of range\r\n",
+    );
+    c.cmd_expect(&["SELECT", "0"], b"+OK\r\n");
+}
+
 backend_tests!(
+    integers_with_a_leading_zero_or_minus_zero_are_not_integers,
     ping_replies_pong_or_its_argument,
     echo_replies_its_argument_as_bulk,
     command_names_are_case_insensitive,

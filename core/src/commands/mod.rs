@@ -408,7 +408,13 @@ fn help(ctx: &mut Ctx<'_>, lines: &[&str]) -> Exec {
 
 /// Parse an integer argument as Redis does (`string2ll`: no spaces, no `+`).
 pub(crate) fn parse_i64(arg: &[u8]) -> Option<i64> {
-    if arg.is_empty() || arg.len() > 20 || arg[0] == b'+' {
+    // Redis's `string2ll`: an optional `-`, then `0` alone or digits not
+    // starting with `0` (so `03` and `-0` are not numbers), within range.
+    let digits = arg.strip_prefix(b"-").unwrap_or(arg);
+    if digits.is_empty() || arg.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if digits[0] == b'0' && arg.len() > 1 {
         return None;
     }
     std::str::from_utf8(arg).ok()?.parse().ok()
@@ -425,6 +431,12 @@ mod tests {
         assert_eq!(parse_i64(b"+3"), None);
         assert_eq!(parse_i64(b" 3"), None);
         assert_eq!(parse_i64(b""), None);
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"03"), None);
+        assert_eq!(parse_i64(b"-0"), None);
+        assert_eq!(parse_i64(b"-"), None);
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
     }
 
     #[test]

@@ -234,14 +234,7 @@ fn parse_enum(names: &[&str], args: &[&str], multi: bool) -> Result<String, Stri
 
 /// Redis's `string2ll`: an optional `-`, digits, nothing else, in range.
 pub(crate) fn string2ll(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if digits.len() > 1 && digits.starts_with('0') {
-        return None;
-    }
-    s.parse().ok()
+    crate::commands::parse_i64(s.as_bytes())
 }
 
 /// Redis's `memtoull`: digits then an optional unit (`b`, `k`, `kb`, `m`,
