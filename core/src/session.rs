@@ -10,6 +10,7 @@ use indexmap::IndexSet;
 use crate::acl::{User, Users};
 use crate::client::ClientMeta;
 use crate::commands::Transaction;
+use crate::registry::{Name, NameHasher};
 use crate::resp::encode::Proto;
 
 /// `CLIENT REPLY` mode.
@@ -22,8 +23,11 @@ pub enum ReplyMode {
     SkipNext,
 }
 
-/// Channel-like subscriptions of one kind held by a session.
-pub type Subscriptions = IndexSet<Bytes, foldhash::fast::RandomState>;
+/// Channel-like subscriptions of one kind held by a session, under the
+/// names the registry holds (searched with [`Registry::name_ref`]).
+///
+/// [`Registry::name_ref`]: crate::registry::Registry::name_ref
+pub type Subscriptions = IndexSet<Name, NameHasher>;
 
 #[derive(Debug)]
 pub struct Session {
