@@ -617,8 +617,9 @@ impl Entry {
 /// it), and giving the subscription back ([`Registry::unsubscribe_name`])
 /// goes straight to the entry without searching for it.
 ///
-/// Hashes as its registry hash alone; a table of names is built with
-/// [`NameHasher`] and searched with a [`NameRef`] of the same registry.
+/// Hashes as its registry hash alone; a table of names is keyed by
+/// [`Name::hash_value`] and searched with a [`NameRef`] of the same
+/// registry.
 #[derive(Clone)]
 pub struct Name(Arc<Entry>);
 
@@ -685,54 +686,6 @@ impl<'a> NameRef<'a> {
     /// The registry's hash of the name ([`Registry::hash`]).
     pub fn hash_value(&self) -> u64 {
         self.hash
-    }
-}
-
-impl Hash for NameRef<'_> {
-    // As `Name` hashes.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-impl indexmap::Equivalent<Name> for NameRef<'_> {
-    fn equivalent(&self, name: &Name) -> bool {
-        self.bytes == &name.0.key[..]
-    }
-}
-
-/// Builds the hasher of a table of [`Name`]s: the registry hash a name
-/// carries is its hash there, so the table never reads (nor hashes) the
-/// name's bytes, not even to grow.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NameHasher;
-
-impl BuildHasher for NameHasher {
-    type Hasher = CarriedHash;
-
-    fn build_hasher(&self) -> CarriedHash {
-        CarriedHash(0)
-    }
-}
-
-/// The hasher of [`NameHasher`]: passes a name's registry hash through.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CarriedHash(u64);
-
-impl Hasher for CarriedHash {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only for keys that carry no registry hash (FNV-1a).
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = self.0.rotate_left(29) ^ n;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 
@@ -845,7 +798,7 @@ fn shard_index(hasher: &RandomState, key: &[u8], shards: usize) -> usize {
 /// particular order, exactly as long as it needs to be (every change builds
 /// a new one anyway). A shard holds a few entries (`SHARD_LOAD` on average),
 /// so a search is a scan of a few adjacent hashes.
-type Slots = Vec<Slot>;
+type Slots = Box<[Slot]>;
 
 #[derive(Clone)]
 struct Slot {
@@ -861,7 +814,7 @@ fn find_slot<'s>(slots: &'s [Slot], hash: u64, key: &[u8]) -> Option<&'s Arc<Ent
         .map(|s| &s.entry)
 }
 
-/// `slots` without the slot of `entry`, allocated to size.
+/// `slots` without the slot of `entry`.
 fn without(slots: &[Slot], entry: &Arc<Entry>) -> Slots {
     let mut rest = Vec::with_capacity(slots.len().saturating_sub(1));
     rest.extend(
@@ -870,7 +823,7 @@ fn without(slots: &[Slot], entry: &Arc<Entry>) -> Slots {
             .filter(|s| !Arc::ptr_eq(&s.entry, entry))
             .cloned(),
     );
-    rest
+    rest.into_boxed_slice()
 }
 
 /// Which shard holds a channel, by linear hashing: a table of
@@ -994,7 +947,7 @@ impl ChannelTable {
                 .pack(),
             ),
             segments: (BASE_LEVEL..=MAX_LEVEL).map(|_| OnceLock::new()).collect(),
-            empty: Arc::new(Vec::new()),
+            empty: Arc::new(Box::default()),
             grow: Mutex::new(()),
             len: AtomicUsize::new(0),
         };
@@ -1136,13 +1089,13 @@ impl ChannelTable {
         // old shard without what moved: a reader sees each channel at least
         // in the shard its addressing names, or retries.
         self.mark(to, true);
-        target.snapshot.store(Arc::new(moved));
+        target.snapshot.store(Arc::new(moved.into_boxed_slice()));
         self.addressing.store(next.pack(), Ordering::Release);
         if stay.is_empty() {
             source.snapshot.store(Arc::clone(&self.empty));
             self.mark(from, false);
         } else {
-            source.snapshot.store(Arc::new(stay));
+            source.snapshot.store(Arc::new(stay.into_boxed_slice()));
         }
     }
 
@@ -1563,7 +1516,7 @@ impl Registry {
             entry: Arc::clone(&entry),
         });
         drop(current);
-        shard.snapshot.store(Arc::new(next));
+        shard.snapshot.store(Arc::new(next.into_boxed_slice()));
         let len = table.len.fetch_add(1, Ordering::AcqRel) + 1;
         drop(lock);
         if len > SHARD_LOAD * table.addressing().shards() {
@@ -2596,13 +2549,6 @@ mod tests {
         let pattern = reg.psubscribe_name(b"n*", 1, 4);
         assert_eq!(&pattern[..], b"n*");
         assert_eq!(pattern.hash_value(), reg.hash(b"n*"));
-
-        // A set of names is searched by bytes and hash.
-        let mut set: indexmap::IndexSet<Name, NameHasher> = Default::default();
-        set.insert(first.clone());
-        set.insert(pattern.clone());
-        assert!(set.contains(&reg.name_ref(b"news")));
-        assert!(!set.contains(&reg.name_ref(b"new")));
 
         reg.unsubscribe_name(Namespace::Global, &first, 0);
         assert_eq!(reg.numsub(Namespace::Global, b"news"), 1);

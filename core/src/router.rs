@@ -245,7 +245,7 @@ impl Router {
     ) -> bool {
         let registry = &self.shared.registry;
         let held = held_mut(session, kind);
-        if held.contains(&registry.name_ref(name)) {
+        if held.contains(registry.name_ref(name)) {
             return false;
         }
         self.seq += 1;
@@ -276,21 +276,16 @@ impl Router {
         kind: SubKind,
         name: &[u8],
     ) -> bool {
-        // Order among held subscriptions only matters for UNSUBSCRIBE without
-        // arguments; swap_remove keeps removal O(1).
         let held = held_mut(session, kind);
-        let Some(name) = held.swap_take(&self.shared.registry.name_ref(name)) else {
+        let Some(name) = held.take(self.shared.registry.name_ref(name)) else {
             return false;
         };
-        if held.capacity() > SHRINK_ABOVE && held.len() * 4 < held.capacity() {
-            held.shrink_to_fit();
-        }
         self.forget(conn, kind, &name);
         true
     }
 
-    /// Remove every subscription of one kind and return them, in the order
-    /// they were held (UNSUBSCRIBE without arguments).
+    /// Remove every subscription of one kind and return them, in no
+    /// particular order (UNSUBSCRIBE without arguments).
     pub fn unsubscribe_kind(
         &mut self,
         conn: ConnKey,
@@ -298,7 +293,7 @@ impl Router {
         kind: SubKind,
     ) -> Subscriptions {
         let held = std::mem::take(held_mut(session, kind));
-        for name in &held {
+        for name in held.iter() {
             self.forget(conn, kind, name);
         }
         held
