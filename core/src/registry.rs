@@ -185,12 +185,16 @@
 //! copy dominated.) Subscribing a second connection of a worker to a
 //! channel is one CAS; the first connection of a worker to an existing
 //! channel takes the shard lock but copies nothing. A channel costs, in the
-//! registry, its entry (key, hash, worker bits and 8 bytes per worker,
-//! 64-80 bytes for 1-2 workers), its key bytes and about 32 bytes of slot
-//! and shard. A lookup hashes the channel once, loads the addressing, the
-//! shard's snapshot and the addressing again, and scans the few hashes of
-//! the shard; for global publishes then one probe per distinct pattern
-//! prefix length and a glob match per pattern in the buckets found.
+//! registry, its entry (key, hash, worker bits and 8 bytes per worker: 80
+//! bytes with one or two workers), its key bytes and about 36 bytes of slot
+//! and shard (118 bytes in all measured at a million channels, two
+//! workers). A [`Name`] is a 16-byte pointer (the entry's counters are a
+//! slice sized for the worker count, so the pointer carries its length).
+//!
+//! A lookup hashes the channel once, loads the addressing, the shard's
+//! snapshot and the addressing again, and scans the few hashes of the
+//! shard; for global publishes then one probe per distinct pattern prefix
+//! length and a glob match per pattern in the buckets found.
 //!
 //! Adding or removing a pattern copies its prefix shard's hash set (one entry
 //! per distinct prefix in that shard) and the root-to-leaf path of the
