@@ -15,15 +15,25 @@
 //! Three separate namespaces: global channels, shard channels (SSUBSCRIBE; the
 //! same structure, separate table) and patterns.
 //!
-//! A channel table is split into [`CHANNEL_SHARDS`] shards by key hash. A shard
-//! is an `ArcSwap` holding an immutable hash set of `Arc<Entry>` plus a mutex
-//! that only writers of that shard take. An `Entry` holds the key, a bit set
-//! of workers with subscribers and one atomic counter word per worker (the
-//! worker's subscriber count and the sequence number of its latest subscribe
-//! there, invariant 6), so counts change in place and only *creating* or
-//! *removing* an entry copies its shard. A bitmap beside the shards tells
-//! which of them hold entries (invariant 7), so PUBSUB CHANNELS skips the
-//! empty ones.
+//! A channel table is split into shards by key hash, and grows by one shard
+//! each time it holds more than `SHARD_LOAD` (4) channels per shard (linear
+//! hashing, invariant 8), so a shard always holds a few entries. A shard is
+//! an `ArcSwap` holding an immutable array of `(hash, Arc<Entry>)` slots plus
+//! a mutex that only writers of that shard take. An `Entry` holds the key,
+//! its hash, a bit set of workers with subscribers and one atomic counter
+//! word per worker (the worker's subscriber count and the sequence number of
+//! its latest subscribe there, invariant 6), so counts change in place and
+//! only *creating* or *removing* an entry copies its shard's few slots.
+//! Shards live in segments of doubling size, allocated as the table grows
+//! into them and never moved, so a reader finds its shard with no lock and
+//! no extra indirection. A bitmap beside each segment's shards tells which
+//! of them hold entries (invariant 7), so PUBSUB CHANNELS skips the empty
+//! ones.
+//!
+//! The entry is also the one copy of the channel's name: a subscriber's
+//! worker keeps a [`Name`] (a reference to the entry) in its local index
+//! and in the connection's set of subscriptions, and gives the subscription
+//! back through it ([`Registry::unsubscribe_name`]) without a search.
 //!
 //! Patterns are indexed by their literal prefix (the bytes before the first
 //! `*?[\`): a sharded map prefix → bucket of patterns (sorted by pattern bytes),
@@ -47,7 +57,8 @@
 //!
 //! 1. `count[w]` crosses zero (0 → 1 or 1 → 0) only while the shard's write
 //!    lock is held, and only on the entry that is in the shard's *current*
-//!    snapshot (found again after taking the lock). Without the lock, a
+//!    snapshot (found again after taking the lock, in the shard the current
+//!    addressing names: invariant 8). Without the lock, a
 //!    counter moves only between values ≥ 1 (CAS from n ≥ 1 to n + 1, or
 //!    from n ≥ 2 to n − 1).
 //! 2. `bit[w]` changes only under the same lock: it is set just *before*
@@ -108,9 +119,28 @@
 //!    its bit set at every instant, and outside the lock the bit is set iff
 //!    the shard holds an entry; PUBSUB CHANNELS visits only the shards with a
 //!    bit set (and none when the table's channel count is zero).
+//! 8. **Growth.** A channel's shard is named by the table's *addressing*
+//!    (linear hashing: `2^level + split` shards, one atomic word), which
+//!    changes only when a shard is split, and a split of shard `i` holds
+//!    `i`'s lock and the new shard's. It publishes, in this order, the new
+//!    shard's snapshot with the channels that move there, the addressing
+//!    that names the new shard, and shard `i`'s snapshot without them; a
+//!    split never creates or removes an entry, it moves the same `Arc`. So
+//!    a writer that locked the shard the addressing names for its channel,
+//!    and finds the addressing still names it, holds the channel's one
+//!    shard until it unlocks; and a lock-free reader that finds the
+//!    addressing unchanged for its channel *after* reading the snapshot read
+//!    the channel's shard (if a split emptied it of the channel, the reader
+//!    read the store that followed the new addressing, so it sees that and
+//!    reads again). Every shard below the shard count of a loaded
+//!    addressing exists. One thread splits at a time (the `grow` lock), and
+//!    PUBSUB CHANNELS holds that lock so that no channel moves while it
+//!    visits the shards. Shards are never merged back: an emptied table
+//!    keeps 64 bytes per shard it grew to.
 //!
 //! Lock order, when two are held: pattern shard lock, then the prefix-length
-//! lock. Readers take no lock at all.
+//! lock; a table's `grow` lock, then the shard being split, then the new
+//! one. Readers take no lock at all.
 //!
 //! # Memory ordering
 //!
@@ -129,29 +159,42 @@
 //! needs no ordering between variables either. A populated-shard bit is set
 //! (`AcqRel` read-modify-write) before the snapshot store that it covers, so
 //! a `channels()` that starts after a subscribe returned loads the bit set and
-//! then that snapshot or a later one (invariant 7). Nothing here needs a total
+//! then that snapshot or a later one (invariant 7). A split stores the new
+//! shard's snapshot, then the addressing (`Release`), then the old shard's
+//! snapshot; a reader loads the addressing (`Acquire`), the snapshot, and
+//! the addressing again: a reader that sees the new addressing sees the new
+//! shard filled, and one that sees the old shard emptied sees the new
+//! addressing on its second load (invariant 8). Nothing here needs a total
 //! order across different variables, so `SeqCst` is not used.
 //!
 //! The races between removal and increment (with the packed counter word),
-//! the bit-before-counter order, which subscriptions a lookup covers, and the
-//! populated-shard bits are model-checked with loom (`loom_tests`, run with
+//! the bit-before-counter order, which subscriptions a lookup covers, the
+//! populated-shard bits and lookups and writers racing a split are
+//! model-checked with loom (`loom_tests`, run with
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p ringcast-core --release -- loom`).
 //!
 //! # Cost
 //!
-//! Creating or removing a channel clones its shard's hash set: one refcount
-//! increment per entry of that shard (usually a cache miss each at scale), a
-//! table copy, and the matching decrements when the old snapshot is freed.
-//! With [`CHANNEL_SHARDS`] = 65536 a shard holds ~15 entries at 1,000,000
-//! channels, and a new-channel subscribe or last unsubscribe there measured
-//! about 2 µs on a small VM (about 6 µs with 8192 shards, i.e. the copy
-//! dominates; a persistent hash trie would copy a similar number of child
-//! pointers per level, so plain sharding was kept for its simplicity).
-//! Subscribing a second connection of a worker to a channel is one CAS; the
-//! first connection of a worker to an existing channel takes the shard lock
-//! but copies nothing. A lookup is one hash probe, plus for global publishes
-//! one probe per distinct pattern prefix length and a glob match per pattern
-//! in the buckets found.
+//! Creating or removing a channel copies its shard's slots: at most a few
+//! (`SHARD_LOAD` on average, whatever the number of channels), one refcount
+//! increment each, and the matching decrements when the old snapshot is
+//! freed. Growing the table splits one shard per `SHARD_LOAD` channels
+//! created (a copy of the same few slots), so creating a channel costs O(1)
+//! amortised; removing one never splits. (With a fixed 65,536 shards it was
+//! a copy of ~15 entries and a hash table at a million channels, and the
+//! copy dominated.) Subscribing a second connection of a worker to a
+//! channel is one CAS; the first connection of a worker to an existing
+//! channel takes the shard lock but copies nothing. A channel costs, in the
+//! registry, its entry (key, hash, worker bits and 8 bytes per worker: 80
+//! bytes with one or two workers), its key bytes and about 36 bytes of slot
+//! and shard (118 bytes in all measured at a million channels, two
+//! workers). A [`Name`] is a 16-byte pointer (the entry's counters are a
+//! slice sized for the worker count, so the pointer carries its length).
+//!
+//! A lookup hashes the channel once, loads the addressing, the shard's
+//! snapshot and the addressing again, and scans the few hashes of the
+//! shard; for global publishes then one probe per distinct pattern prefix
+//! length and a glob match per pattern in the buckets found.
 //!
 //! Adding or removing a pattern copies its prefix shard's hash set (one entry
 //! per distinct prefix in that shard) and the root-to-leaf path of the
@@ -166,7 +209,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, OnceLock, PoisonError, TryLockError};
 
 use bytes::Bytes;
 /// Key hashing for shard choice and shard tables: seeded per registry, so
@@ -234,21 +277,41 @@ mod sync {
 /// Most workers a registry can track (one bit each in a [`WorkerSet`]).
 pub const MAX_WORKERS: usize = 64;
 
-/// Shards per channel namespace.
+/// Shards a channel namespace starts with: `2^BASE_LEVEL`.
 ///
-/// Creating or removing a channel copies one shard, at a cost proportional to
-/// the shard's size (mostly one cache miss per entry for its refcount).
-/// 65536 keeps that near 15 entries at a million channels. Untouched shards
-/// share one empty snapshot, so an empty namespace costs 16 bytes per shard
-/// (1 MiB), plus one bit in the populated-shard bitmap through which PUBSUB
-/// CHANNELS finds the non-empty ones (invariant 7). Must be a power of two.
+/// A namespace grows by one shard each time its channels exceed
+/// [`SHARD_LOAD`] per shard (see "Growth" in the module docs), so that
+/// creating or removing a channel copies a shard of a few entries whatever
+/// the number of channels.
 #[cfg(not(any(loom, fuzzing)))]
-pub const CHANNEL_SHARDS: usize = 65536;
-/// Few shards under loom, which models every lock it is given, and in fuzz
-/// builds, which make a registry per input (65536 shards cost more to make
-/// and drop than a whole input costs to run, and fewer shards share more).
-#[cfg(any(loom, fuzzing))]
-pub const CHANNEL_SHARDS: usize = 2;
+const BASE_LEVEL: u32 = 6;
+/// Two shards under loom, which models every lock it is given (three
+/// channels split one), and in fuzz builds, which make a registry per input
+/// and grow it with a handful of channels.
+#[cfg(loom)]
+const BASE_LEVEL: u32 = 1;
+#[cfg(all(fuzzing, not(loom)))]
+const BASE_LEVEL: u32 = 1;
+
+/// A namespace never has more than `2^MAX_LEVEL` shards (under loom, four).
+#[cfg(not(loom))]
+const MAX_LEVEL: u32 = if usize::BITS > 40 {
+    40
+} else {
+    usize::BITS - 2
+};
+#[cfg(loom)]
+const MAX_LEVEL: u32 = 2;
+
+/// Average channels per shard above which a namespace adds a shard.
+///
+/// A change to a channel's entry copies its shard's slots (16 bytes and one
+/// refcount increment each); a shard costs 64 bytes besides its slots. 4
+/// keeps both small: a few slots per copy, 32 bytes per channel in all.
+#[cfg(not(loom))]
+const SHARD_LOAD: usize = 4;
+#[cfg(loom)]
+const SHARD_LOAD: usize = 1;
 
 /// Shards of the pattern prefix map. Patterns are far fewer than channels.
 #[cfg(not(any(loom, fuzzing)))]
@@ -380,6 +443,9 @@ pub fn widen_seq(low: u32, current: u64) -> Option<u64> {
 /// a lookup touches one allocation for the entry and one for its key.
 struct EntryOf<C: ?Sized> {
     key: Bytes,
+    /// The registry's hash of `key` ([`Registry::hash`]), kept so that
+    /// neither a shard split nor a holder's hash table reads the key again.
+    hash: u64,
     workers: AtomicU64,
     counts: C,
 }
@@ -412,12 +478,14 @@ enum FastDecrement {
 }
 
 impl Entry {
-    /// A new entry holding one subscriber of worker `w` (sequence `seq`),
-    /// with counters for at least `workers` workers.
-    fn new(key: &[u8], workers: usize, w: WorkerId, seq: u64) -> Arc<Self> {
-        fn build<const N: usize>(key: Bytes, w: WorkerId, seq: u64) -> Arc<Entry> {
+    /// A new entry for `key` (whose registry hash is `hash`) holding one
+    /// subscriber of worker `w` (sequence `seq`), with counters for at least
+    /// `workers` workers.
+    fn new(key: &[u8], hash: u64, workers: usize, w: WorkerId, seq: u64) -> Arc<Self> {
+        fn build<const N: usize>(key: Bytes, hash: u64, w: WorkerId, seq: u64) -> Arc<Entry> {
             Arc::new(EntryOf {
                 key,
+                hash,
                 workers: AtomicU64::new(1 << w),
                 counts: std::array::from_fn::<_, N, _>(|i| {
                     AtomicU64::new(if i == w { pack(seq, 1) } else { 0 })
@@ -427,13 +495,13 @@ impl Entry {
         // A copy, so the key never pins a larger buffer it was sliced from.
         let key = Bytes::copy_from_slice(key);
         match workers {
-            0..=1 => build::<1>(key, w, seq),
-            2 => build::<2>(key, w, seq),
-            3..=4 => build::<4>(key, w, seq),
-            5..=8 => build::<8>(key, w, seq),
-            9..=16 => build::<16>(key, w, seq),
-            17..=32 => build::<32>(key, w, seq),
-            _ => build::<MAX_WORKERS>(key, w, seq),
+            0..=1 => build::<1>(key, hash, w, seq),
+            2 => build::<2>(key, hash, w, seq),
+            3..=4 => build::<4>(key, hash, w, seq),
+            5..=8 => build::<8>(key, hash, w, seq),
+            9..=16 => build::<16>(key, hash, w, seq),
+            17..=32 => build::<32>(key, hash, w, seq),
+            _ => build::<MAX_WORKERS>(key, hash, w, seq),
         }
     }
 
@@ -543,6 +611,88 @@ impl Entry {
     }
 }
 
+/// A channel's or pattern's name as the registry holds it, shared with
+/// whoever holds a subscription to it.
+///
+/// [`Registry::subscribe_name`] and [`Registry::psubscribe_name`] return it:
+/// a reference to the registry's own entry for the name. A worker's local
+/// index and a connection's set of subscriptions keep it instead of a copy
+/// of the name (so a channel's name is allocated once, however many hold
+/// it), and giving the subscription back ([`Registry::unsubscribe_name`])
+/// goes straight to the entry without searching for it.
+///
+/// Hashes as its registry hash alone; a table of names is keyed by
+/// [`Name::hash_value`] and searched with a [`NameRef`] of the same
+/// registry.
+#[derive(Clone)]
+pub struct Name(Arc<Entry>);
+
+impl Name {
+    /// The name's bytes, as the registry stores them.
+    pub fn bytes(&self) -> &Bytes {
+        &self.0.key
+    }
+
+    /// The registry's hash of the name ([`Registry::hash`]).
+    pub fn hash_value(&self) -> u64 {
+        self.0.hash
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0.key
+    }
+}
+
+impl AsRef<[u8]> for Name {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.key
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.key == other.0.key
+    }
+}
+
+impl Eq for Name {}
+
+impl Hash for Name {
+    // Equal names have equal bytes, hence equal registry hashes.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.key.fmt(f)
+    }
+}
+
+/// The bytes of a name with their registry hash ([`Registry::name_ref`]):
+/// what a table of [`Name`]s is searched with.
+#[derive(Clone, Copy, Debug)]
+pub struct NameRef<'a> {
+    hash: u64,
+    bytes: &'a [u8],
+}
+
+impl<'a> NameRef<'a> {
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The registry's hash of the name ([`Registry::hash`]).
+    pub fn hash_value(&self) -> u64 {
+        self.hash
+    }
+}
+
 /// Something stored in a shard's hash set, found by its key bytes.
 trait Keyed {
     fn key(&self) -> &[u8];
@@ -602,15 +752,15 @@ impl<T: Keyed + ?Sized> std::borrow::Borrow<[u8]> for ByKey<T> {
 type Snapshot<T> = HashSet<ByKey<T>, RandomState>;
 
 /// One shard: the snapshot readers load, and the lock its writers share.
-struct Shard<T: ?Sized> {
-    snapshot: ArcSwap<Snapshot<T>>,
+struct Shard<S> {
+    snapshot: ArcSwap<S>,
     write: Mutex<()>,
 }
 
-impl<T: Keyed + ?Sized> Shard<T> {
+impl<S> Shard<S> {
     /// A shard starting from `empty`, one snapshot shared by all shards of a
     /// table so that untouched shards cost no allocation.
-    fn new(empty: &Arc<Snapshot<T>>) -> Self {
+    fn new(empty: &Arc<S>) -> Self {
         Shard {
             snapshot: ArcSwap::new(Arc::clone(empty)),
             write: Mutex::new(()),
@@ -622,7 +772,9 @@ impl<T: Keyed + ?Sized> Shard<T> {
     fn lock(&self) -> MutexGuard<'_, ()> {
         self.write.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
 
+impl<T: Keyed + ?Sized> Shard<Snapshot<T>> {
     /// Publishes a copy of the current snapshot changed by `edit`; returns
     /// its size. Caller holds the lock.
     fn rewrite(&self, edit: impl FnOnce(&mut Snapshot<T>)) -> usize {
@@ -639,41 +791,208 @@ impl<T: Keyed + ?Sized> Shard<T> {
     }
 }
 
-/// Picks a shard from the key hash. Uses bits 32.. so the choice is
+/// Picks a pattern shard from the key hash. Uses bits 32.. so the choice is
 /// independent of the bits the shard's own table uses (low bits for the
 /// bucket, top 7 for the tag).
 fn shard_index(hasher: &RandomState, key: &[u8], shards: usize) -> usize {
     (hasher.hash_one(key) >> 32) as usize & (shards - 1)
 }
 
+/// A channel shard's snapshot: its entries with their hashes, in no
+/// particular order, exactly as long as it needs to be (every change builds
+/// a new one anyway). A shard holds a few entries (`SHARD_LOAD` on average),
+/// so a search is a scan of a few adjacent hashes.
+type Slots = Box<[Slot]>;
+
+#[derive(Clone)]
+struct Slot {
+    hash: u64,
+    entry: Arc<Entry>,
+}
+
+/// The entry for `key` (whose hash is `hash`) among `slots`.
+fn find_slot<'s>(slots: &'s [Slot], hash: u64, key: &[u8]) -> Option<&'s Arc<Entry>> {
+    slots
+        .iter()
+        .find(|s| s.hash == hash && s.entry.key == key)
+        .map(|s| &s.entry)
+}
+
+/// `slots` without the slot of `entry`.
+fn without(slots: &[Slot], entry: &Arc<Entry>) -> Slots {
+    let mut rest = Vec::with_capacity(slots.len().saturating_sub(1));
+    rest.extend(
+        slots
+            .iter()
+            .filter(|s| !Arc::ptr_eq(&s.entry, entry))
+            .cloned(),
+    );
+    rest.into_boxed_slice()
+}
+
+/// Which shard holds a channel, by linear hashing: a table of
+/// `2^level + split` shards, in which shards `0..split` have already been
+/// split at this level (their channels spread over them and the shards
+/// `2^level..2^level + split`). Packed in one word, which a reader loads
+/// whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Addressing {
+    level: u32,
+    split: usize,
+}
+
+impl Addressing {
+    const SPLIT_BITS: u32 = 48;
+
+    fn pack(self) -> u64 {
+        (u64::from(self.level) << Self::SPLIT_BITS) | self.split as u64
+    }
+
+    fn unpack(word: u64) -> Self {
+        Addressing {
+            level: (word >> Self::SPLIT_BITS) as u32,
+            split: (word & ((1 << Self::SPLIT_BITS) - 1)) as usize,
+        }
+    }
+
+    fn shards(self) -> usize {
+        (1 << self.level) + self.split
+    }
+
+    /// The shard of a channel whose hash is `hash`.
+    fn shard_of(self, hash: u64) -> usize {
+        let bits = hash as usize;
+        let low = bits & ((1 << self.level) - 1);
+        if low < self.split {
+            bits & ((1 << (self.level + 1)) - 1)
+        } else {
+            low
+        }
+    }
+
+    /// The addressing once shard `split` has been split into itself and
+    /// shard `2^level + split`.
+    fn after_split(self) -> Addressing {
+        if self.split + 1 == 1 << self.level {
+            Addressing {
+                level: self.level + 1,
+                split: 0,
+            }
+        } else {
+            Addressing {
+                level: self.level,
+                split: self.split + 1,
+            }
+        }
+    }
+}
+
+/// Where shard `i` of a channel table lives: its segment and its place
+/// there. Segment 0 holds the first `2^BASE_LEVEL` shards, segment `k ≥ 1`
+/// the shards `2^(BASE_LEVEL + k - 1)..2^(BASE_LEVEL + k)`.
+fn segment_of(i: usize) -> (usize, usize) {
+    let bits = usize::BITS - i.leading_zeros();
+    if bits <= BASE_LEVEL {
+        (0, i)
+    } else {
+        ((bits - BASE_LEVEL) as usize, i - (1 << (bits - 1)))
+    }
+}
+
+/// Shards in segment `k`.
+fn segment_len(k: usize) -> usize {
+    match k {
+        0 => 1 << BASE_LEVEL,
+        _ => 1 << (BASE_LEVEL as usize + k - 1),
+    }
+}
+
+/// A run of a channel table's shards, allocated when the table first grows
+/// into it and never moved: a reader finds a shard with one load.
+struct Segment {
+    shards: Box<[Shard<Slots>]>,
+    /// Bit `i % 64` of word `i / 64` is set iff the segment's shard `i`
+    /// holds an entry (invariant 7); changed under that shard's lock.
+    populated: Box<[AtomicU64]>,
+}
+
+impl Segment {
+    fn new(len: usize, empty: &Arc<Slots>) -> Self {
+        Segment {
+            shards: (0..len).map(|_| Shard::new(empty)).collect(),
+            populated: (0..len.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
 /// One channel namespace.
 struct ChannelTable {
-    shards: Box<[Shard<Entry>]>,
-    /// Bit `i % 64` of word `i / 64` is set iff shard `i` holds an entry
-    /// (invariant 7); changed under that shard's lock.
-    populated: Box<[AtomicU64]>,
+    /// The packed [`Addressing`]; changed only by a split, under the
+    /// `grow` lock and the locks of both shards concerned (invariant 8).
+    addressing: AtomicU64,
+    segments: Box<[OnceLock<Segment>]>,
+    /// The snapshot of every empty shard.
+    empty: Arc<Slots>,
+    /// Held by the one thread splitting shards, and by PUBSUB CHANNELS so
+    /// that no channel moves while it visits the shards.
+    grow: Mutex<()>,
     /// Channels with ≥1 subscriber; changed under a shard lock.
     len: AtomicUsize,
 }
 
 impl ChannelTable {
-    fn new(hasher: &RandomState) -> Self {
-        ChannelTable {
-            shards: {
-                let empty = Arc::new(HashSet::with_hasher(hasher.clone()));
-                (0..CHANNEL_SHARDS).map(|_| Shard::new(&empty)).collect()
-            },
-            populated: (0..CHANNEL_SHARDS.div_ceil(64))
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+    fn new() -> Self {
+        let table = ChannelTable {
+            addressing: AtomicU64::new(
+                Addressing {
+                    level: BASE_LEVEL,
+                    split: 0,
+                }
+                .pack(),
+            ),
+            segments: (BASE_LEVEL..=MAX_LEVEL).map(|_| OnceLock::new()).collect(),
+            empty: Arc::new(Box::default()),
+            grow: Mutex::new(()),
             len: AtomicUsize::new(0),
+        };
+        table.segment(0);
+        // Loom does not model `OnceLock`: every segment (four shards in all)
+        // exists before any thread starts.
+        #[cfg(loom)]
+        for k in 1..table.segments.len() {
+            table.segment(k);
         }
+        table
+    }
+
+    fn addressing(&self) -> Addressing {
+        Addressing::unpack(self.addressing.load(Ordering::Acquire))
+    }
+
+    /// Segment `k`, allocated on first use.
+    fn segment(&self, k: usize) -> &Segment {
+        self.segments[k].get_or_init(|| Segment::new(segment_len(k), &self.empty))
+    }
+
+    /// Shard `i` if its segment exists (it does for every `i` below the
+    /// shard count of an addressing that was loaded: invariant 8).
+    fn shard(&self, i: usize) -> Option<&Shard<Slots>> {
+        let (k, at) = segment_of(i);
+        self.segments.get(k)?.get()?.shards.get(at)
+    }
+
+    /// Shard `i`, allocating its segment if need be (`i` below
+    /// `2^MAX_LEVEL`).
+    fn writable(&self, i: usize) -> &Shard<Slots> {
+        let (k, at) = segment_of(i);
+        &self.segment(k).shards[at]
     }
 
     /// Records whether shard `i` holds entries. Caller holds its lock.
     fn mark(&self, i: usize, populated: bool) {
-        let word = &self.populated[i / 64];
-        let bit = 1u64 << (i % 64);
+        let (k, at) = segment_of(i);
+        let word = &self.segment(k).populated[at / 64];
+        let bit = 1u64 << (at % 64);
         if populated {
             word.fetch_or(bit, Ordering::AcqRel);
         } else {
@@ -681,14 +1000,141 @@ impl ChannelTable {
         }
     }
 
-    /// The shards holding entries (and, racing writers, maybe a few that just
-    /// became empty), ascending.
-    fn populated_shards(&self) -> impl Iterator<Item = &Shard<Entry>> {
-        self.populated
+    /// Calls `f` with the entry of `key` (hash `hash`) in the snapshot of
+    /// its shard, or with `None`, and returns what `f` returns. Lock-free.
+    /// `f` may be called more than once (once per split that moved the key
+    /// away meanwhile); only its last result is returned.
+    fn read<R>(&self, hash: u64, key: &[u8], mut f: impl FnMut(Option<&Arc<Entry>>) -> R) -> R {
+        let mut at = self.addressing();
+        loop {
+            let i = at.shard_of(hash);
+            let found = match self.shard(i) {
+                Some(shard) => f(find_slot(&shard.snapshot.load(), hash, key)),
+                None => f(None),
+            };
+            // Invariant 8: if a split moved the key out of shard i since
+            // `at` was read, the snapshot read may be one without it; it is
+            // then in the shard the addressing names now.
+            let now = self.addressing();
+            if now.shard_of(hash) == i {
+                return found;
+            }
+            at = now;
+        }
+    }
+
+    /// Locks the shard that holds (or would hold) a channel whose hash is
+    /// `hash`, and returns its index, the shard and the guard. Moving the
+    /// channel elsewhere takes the same lock (a split), so it stays there
+    /// until the guard is dropped.
+    fn lock(&self, hash: u64) -> (usize, &Shard<Slots>, MutexGuard<'_, ()>) {
+        let mut at = self.addressing();
+        loop {
+            let i = at.shard_of(hash);
+            let shard = self.writable(i);
+            let guard = shard.lock();
+            let now = self.addressing();
+            if now.shard_of(hash) == i {
+                return (i, shard, guard);
+            }
+            at = now;
+        }
+    }
+
+    /// Adds shards while the table holds more than [`SHARD_LOAD`] channels
+    /// per shard. One thread grows the table at a time; a writer finding
+    /// another one at it carries on (the grower sees its channel counted).
+    fn grow(&self) {
+        let _grower = match self.grow.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        loop {
+            let at = self.addressing();
+            let wanted = self.len.load(Ordering::Acquire).div_ceil(SHARD_LOAD);
+            if at.shards() >= wanted || at.level >= MAX_LEVEL {
+                return;
+            }
+            self.split(at);
+        }
+    }
+
+    /// Splits shard `at.split` into itself and shard `2^level + split`, the
+    /// channels whose next hash bit is set moving to the new shard
+    /// (invariant 8). Caller holds the `grow` lock.
+    fn split(&self, at: Addressing) {
+        let from = at.split;
+        let to = from + (1 << at.level);
+        let next = at.after_split();
+        let (source, target) = (self.writable(from), self.writable(to));
+        let _source = source.lock();
+        let _target = target.lock();
+        let current = source.snapshot.load();
+        let moving = current
             .iter()
-            .enumerate()
-            .flat_map(move |(i, word)| {
-                ones(word.load(Ordering::Acquire)).map(move |bit| &self.shards[i * 64 + bit])
+            .filter(|s| next.shard_of(s.hash) == to)
+            .count();
+        if moving == 0 {
+            self.addressing.store(next.pack(), Ordering::Release);
+            return;
+        }
+        let mut stay = Vec::with_capacity(current.len() - moving);
+        let mut moved = Vec::with_capacity(moving);
+        for slot in current.iter() {
+            if next.shard_of(slot.hash) == to {
+                moved.push(slot.clone());
+            } else {
+                stay.push(slot.clone());
+            }
+        }
+        drop(current);
+        // The new shard first, then the addressing that names it, then the
+        // old shard without what moved: a reader sees each channel at least
+        // in the shard its addressing names, or retries.
+        self.mark(to, true);
+        target.snapshot.store(Arc::new(moved.into_boxed_slice()));
+        self.addressing.store(next.pack(), Ordering::Release);
+        if stay.is_empty() {
+            source.snapshot.store(Arc::clone(&self.empty));
+            self.mark(from, false);
+        } else {
+            source.snapshot.store(Arc::new(stay.into_boxed_slice()));
+        }
+    }
+
+    /// Every shard allocated so far, with its index and its populated bit.
+    #[cfg(test)]
+    fn shards_and_bits(&self) -> Vec<(usize, &Shard<Slots>, bool)> {
+        let mut out = Vec::new();
+        for (k, segment) in self.segments.iter().enumerate() {
+            let Some(segment) = segment.get() else {
+                continue;
+            };
+            let base = if k == 0 { 0 } else { segment_len(k) };
+            for (at, shard) in segment.shards.iter().enumerate() {
+                let bit = segment.populated[at / 64].load(Ordering::Acquire) >> (at % 64) & 1;
+                out.push((base + at, shard, bit == 1));
+            }
+        }
+        out
+    }
+
+    /// The shards holding entries (and, racing writers, maybe a few that just
+    /// became empty).
+    fn populated_shards(&self) -> impl Iterator<Item = &Shard<Slots>> {
+        self.segments
+            .iter()
+            .filter_map(OnceLock::get)
+            .flat_map(|segment| {
+                segment
+                    .populated
+                    .iter()
+                    .enumerate()
+                    .flat_map(move |(i, word)| {
+                        ones(word.load(Ordering::Acquire))
+                            .map(move |bit| &segment.shards[i * 64 + bit])
+                    })
             })
     }
 }
@@ -918,7 +1364,7 @@ impl Bucket {
 
 /// The pattern namespace, indexed by literal prefix.
 struct PatternTable {
-    shards: Box<[Shard<Bucket>]>,
+    shards: Box<[Shard<Snapshot<Bucket>>]>,
     /// Distinct prefix lengths with ≥1 bucket, ascending.
     lengths: ArcSwap<Vec<usize>>,
     /// Buckets per prefix length; the writers' side of `lengths`.
@@ -994,8 +1440,8 @@ impl Registry {
         let hasher = RandomState::default();
         Registry {
             workers,
-            global: ChannelTable::new(&hasher),
-            shard: ChannelTable::new(&hasher),
+            global: ChannelTable::new(),
+            shard: ChannelTable::new(),
             patterns: PatternTable::new(&hasher),
             hasher,
         }
@@ -1008,12 +1454,22 @@ impl Registry {
         }
     }
 
-    fn channel_shard(&self, ns: Namespace, channel: &[u8]) -> &Shard<Entry> {
-        &self.table(ns).shards[shard_index(&self.hasher, channel, CHANNEL_SHARDS)]
+    fn pattern_shard(&self, prefix: &[u8]) -> &Shard<Snapshot<Bucket>> {
+        &self.patterns.shards[shard_index(&self.hasher, prefix, PATTERN_SHARDS)]
     }
 
-    fn pattern_shard(&self, prefix: &[u8]) -> &Shard<Bucket> {
-        &self.patterns.shards[shard_index(&self.hasher, prefix, PATTERN_SHARDS)]
+    /// The registry's hash of a channel or pattern name: what a [`Name`]
+    /// carries, and what places a channel in its shard.
+    pub fn hash(&self, name: &[u8]) -> u64 {
+        self.hasher.hash_one(name)
+    }
+
+    /// `name` with its hash, to search a table of [`Name`]s with.
+    pub fn name_ref<'a>(&self, name: &'a [u8]) -> NameRef<'a> {
+        NameRef {
+            hash: self.hash(name),
+            bytes: name,
+        }
     }
 
     /// Worker `w` gained one subscription to `channel` (one connection),
@@ -1024,31 +1480,53 @@ impl Registry {
     /// # Panics
     /// If `w` is not below the worker count given to [`Registry::new`].
     pub fn subscribe(&self, ns: Namespace, channel: &Bytes, w: WorkerId, seq: u64) {
+        self.subscribe_name(ns, channel, w, seq);
+    }
+
+    /// [`Registry::subscribe`], returning the channel's [`Name`]: the
+    /// holder gives the subscription back with
+    /// [`Registry::unsubscribe_name`].
+    ///
+    /// # Panics
+    /// If `w` is not below the worker count given to [`Registry::new`].
+    pub fn subscribe_name(&self, ns: Namespace, channel: &[u8], w: WorkerId, seq: u64) -> Name {
         assert!(w < self.workers, "worker id out of range");
         let table = self.table(ns);
-        let i = shard_index(&self.hasher, channel, CHANNEL_SHARDS);
-        let shard = &table.shards[i];
-        if let Some(entry) = shard.snapshot.load().get(channel.as_ref())
-            && entry.0.try_increment(w, seq)
+        let hash = self.hash(channel);
+        // Lock-free when `w` already has a subscriber here. A stale
+        // snapshot does no harm: a removed entry's counters stay at zero
+        // (invariant 4), so the increment only lands on a live entry.
+        if let Some(shard) = table.shard(table.addressing().shard_of(hash))
+            && let Some(entry) = find_slot(&shard.snapshot.load(), hash, channel)
+            && entry.try_increment(w, seq)
         {
-            return;
+            return Name(Arc::clone(entry));
         }
-        let _lock = shard.lock();
+        let (i, shard, lock) = table.lock(hash);
         let current = shard.snapshot.load();
-        if let Some(entry) = current.get(channel.as_ref()) {
-            entry.0.increment_locked(w, seq);
-            return;
+        if let Some(entry) = find_slot(&current, hash, channel) {
+            entry.increment_locked(w, seq);
+            return Name(Arc::clone(entry));
         }
         if current.is_empty() {
             // Invariant 7: the bit goes up before the first entry is published.
             table.mark(i, true);
         }
-        drop(current);
-        let entry = Entry::new(channel, self.workers, w, seq);
-        shard.rewrite(|set| {
-            set.insert(ByKey(entry));
+        let entry = Entry::new(channel, hash, self.workers, w, seq);
+        let mut next = Vec::with_capacity(current.len() + 1);
+        next.extend(current.iter().cloned());
+        next.push(Slot {
+            hash,
+            entry: Arc::clone(&entry),
         });
-        table.len.fetch_add(1, Ordering::AcqRel);
+        drop(current);
+        shard.snapshot.store(Arc::new(next.into_boxed_slice()));
+        let len = table.len.fetch_add(1, Ordering::AcqRel) + 1;
+        drop(lock);
+        if len > SHARD_LOAD * table.addressing().shards() {
+            table.grow();
+        }
+        Name(entry)
     }
 
     /// Worker `w` lost one subscription to `channel`. A subscription that was
@@ -1058,28 +1536,42 @@ impl Registry {
             return;
         }
         let table = self.table(ns);
-        let i = shard_index(&self.hasher, channel, CHANNEL_SHARDS);
-        let shard = &table.shards[i];
-        match shard.snapshot.load().get(channel) {
-            None => return,
-            Some(entry) => match entry.0.try_decrement(w) {
-                FastDecrement::Done | FastDecrement::NotCounted => return,
-                FastDecrement::NeedsLock => {}
-            },
+        let hash = self.hash(channel);
+        if let Some(entry) = table.read(hash, channel, |e| e.cloned()) {
+            self.release(table, &entry, w);
         }
-        let _lock = shard.lock();
+    }
+
+    /// Worker `w` gives back one subscription to the channel `name`, which
+    /// [`Registry::subscribe_name`] returned for `ns` (to any worker).
+    pub fn unsubscribe_name(&self, ns: Namespace, name: &Name, w: WorkerId) {
+        if w < self.workers {
+            self.release(self.table(ns), &name.0, w);
+        }
+    }
+
+    /// Takes one subscriber of `w` from `entry`, removing the entry with its
+    /// last subscriber.
+    fn release(&self, table: &ChannelTable, entry: &Arc<Entry>, w: WorkerId) {
+        match entry.try_decrement(w) {
+            FastDecrement::Done | FastDecrement::NotCounted => return,
+            FastDecrement::NeedsLock => {}
+        }
+        let (i, shard, _lock) = table.lock(entry.hash);
         let current = shard.snapshot.load();
-        let Some(entry) = current.get(channel) else {
+        // Not there: removed already, every counter at zero (invariant 4).
+        if !current.iter().any(|s| Arc::ptr_eq(&s.entry, entry)) {
             return;
-        };
-        if entry.0.decrement_locked(w) {
+        }
+        if entry.decrement_locked(w) {
+            let rest = without(&current, entry);
             drop(current);
-            let left = shard.rewrite(|set| {
-                set.remove(channel);
-            });
-            if left == 0 {
+            if rest.is_empty() {
+                shard.snapshot.store(Arc::clone(&table.empty));
                 // Invariant 7: the bit goes down after the last entry left.
                 table.mark(i, false);
+            } else {
+                shard.snapshot.store(Arc::new(rest));
             }
             table.len.fetch_sub(1, Ordering::AcqRel);
         }
@@ -1092,6 +1584,16 @@ impl Registry {
     /// # Panics
     /// If `w` is not below the worker count given to [`Registry::new`].
     pub fn psubscribe(&self, pattern: &Bytes, w: WorkerId, seq: u64) {
+        self.psubscribe_name(pattern, w, seq);
+    }
+
+    /// [`Registry::psubscribe`], returning the pattern's [`Name`]: the
+    /// holder gives the subscription back with
+    /// [`Registry::punsubscribe_name`].
+    ///
+    /// # Panics
+    /// If `w` is not below the worker count given to [`Registry::new`].
+    pub fn psubscribe_name(&self, pattern: &[u8], w: WorkerId, seq: u64) -> Name {
         assert!(w < self.workers, "worker id out of range");
         let prefix = glob::literal_prefix(pattern);
         let shard = self.pattern_shard(prefix);
@@ -1099,7 +1601,7 @@ impl Registry {
             && let Some(entry) = bucket.0.find(pattern)
             && entry.try_increment(w, seq)
         {
-            return;
+            return Name(Arc::clone(entry));
         }
         let _lock = shard.lock();
         let current = shard.snapshot.load();
@@ -1107,15 +1609,15 @@ impl Registry {
         drop(current);
         if let Some(entry) = old.as_ref().and_then(|b| b.find(pattern)) {
             entry.increment_locked(w, seq);
-            return;
+            return Name(Arc::clone(entry));
         }
-        let entry = Entry::new(pattern, self.workers, w, seq);
+        let entry = Entry::new(pattern, self.hash(pattern), self.workers, w, seq);
         // Promote the key to shared storage now, so that cloning it into
         // every matching lookup is a refcount increment, never an allocation.
         drop(entry.key.clone());
         let bucket = match &old {
-            Some(bucket) => bucket.with(entry),
-            None => Bucket::new(prefix, entry),
+            Some(bucket) => bucket.with(Arc::clone(&entry)),
+            None => Bucket::new(prefix, Arc::clone(&entry)),
         };
         shard.rewrite(|set| {
             set.replace(ByKey(Arc::new(bucket)));
@@ -1124,6 +1626,7 @@ impl Registry {
             self.patterns.count_length(prefix.len(), true);
         }
         self.patterns.len.fetch_add(1, Ordering::AcqRel);
+        Name(entry)
     }
 
     /// Worker `w` lost one subscription to `pattern`. A subscription that was
@@ -1133,9 +1636,8 @@ impl Registry {
             return;
         }
         let prefix = glob::literal_prefix(pattern);
-        let shard = self.pattern_shard(prefix);
         {
-            let current = shard.snapshot.load();
+            let current = self.pattern_shard(prefix).snapshot.load();
             let Some(entry) = current.get(prefix).and_then(|b| b.0.find(pattern)) else {
                 return;
             };
@@ -1144,6 +1646,26 @@ impl Registry {
                 FastDecrement::NeedsLock => {}
             }
         }
+        self.punsubscribe_locked(pattern, w);
+    }
+
+    /// Worker `w` gives back one subscription to the pattern `name`, which
+    /// [`Registry::psubscribe_name`] returned (to any worker).
+    pub fn punsubscribe_name(&self, name: &Name, w: WorkerId) {
+        if w >= self.workers {
+            return;
+        }
+        match name.0.try_decrement(w) {
+            FastDecrement::Done | FastDecrement::NotCounted => {}
+            FastDecrement::NeedsLock => self.punsubscribe_locked(&name.0.key, w),
+        }
+    }
+
+    /// The locked path of a pattern unsubscribe, once the lock-free one
+    /// found `w`'s counter at 1.
+    fn punsubscribe_locked(&self, pattern: &[u8], w: WorkerId) {
+        let prefix = glob::literal_prefix(pattern);
+        let shard = self.pattern_shard(prefix);
         let _lock = shard.lock();
         let current = shard.snapshot.load();
         let Some(bucket) = current.get(prefix).map(|b| Arc::clone(&b.0)) else {
@@ -1185,12 +1707,11 @@ impl Registry {
         out.patterns.clear();
         out.seqs.clear();
         out.seqs.resize(stride, 0);
-        out.channel = self
-            .channel_shard(ns, channel)
-            .snapshot
-            .load()
-            .get(channel)
-            .map_or_else(Hits::default, |e| e.0.hits(&mut out.seqs));
+        let seqs = &mut out.seqs;
+        out.channel = self.table(ns).read(self.hash(channel), channel, |found| {
+            seqs.fill(0);
+            found.map_or_else(Hits::default, |e| e.hits(seqs))
+        });
         if ns != Namespace::Global {
             return;
         }
@@ -1223,11 +1744,9 @@ impl Registry {
 
     /// PUBSUB NUMSUB / SHARDNUMSUB for one channel (channel subscribers only).
     pub fn numsub(&self, ns: Namespace, channel: &[u8]) -> u64 {
-        self.channel_shard(ns, channel)
-            .snapshot
-            .load()
-            .get(channel)
-            .map_or(0, |e| e.0.hits(&mut []).count)
+        self.table(ns).read(self.hash(channel), channel, |found| {
+            found.map_or(0, |e| e.hits(&mut []).count)
+        })
     }
 
     /// PUBSUB CHANNELS / SHARDCHANNELS: channels with ≥1 subscriber, optionally filtered by glob.
@@ -1240,16 +1759,22 @@ impl Registry {
         if table.len.load(Ordering::Acquire) == 0 {
             return out;
         }
+        // No split meanwhile, so every channel is in exactly one shard
+        // while they are visited (invariant 8). Writers carry on.
+        let no_split = table.grow.lock().unwrap_or_else(PoisonError::into_inner);
         for shard in table.populated_shards() {
             let snapshot = shard.snapshot.load();
-            for entry in snapshot.iter() {
-                let entry = &entry.0;
+            for slot in snapshot.iter() {
+                let entry = &slot.entry;
                 let wanted = pattern.is_none_or(|p| glob::matches(p, &entry.key));
                 if wanted && !entry.hits(&mut []).workers.is_empty() {
                     out.push(entry.key.clone());
                 }
             }
         }
+        drop(no_split);
+        // The splits that writers left meanwhile.
+        table.grow();
         out
     }
 
@@ -1280,6 +1805,12 @@ mod tests {
         out
     }
 
+    /// The entry of a channel, found as a lookup finds it.
+    fn entry_of(reg: &Registry, ns: Namespace, channel: &[u8]) -> Option<Arc<Entry>> {
+        reg.table(ns)
+            .read(reg.hash(channel), channel, |found| found.cloned())
+    }
+
     fn pattern_names(out: &Lookup) -> Vec<&[u8]> {
         out.patterns.iter().map(|p| p.pattern.as_ref()).collect()
     }
@@ -1287,13 +1818,10 @@ mod tests {
     /// Every shard snapshot and the prefix-length set are empty.
     fn assert_fully_empty(reg: &Registry) {
         for table in [&reg.global, &reg.shard] {
-            assert!(table.shards.iter().all(|s| s.snapshot.load().is_empty()));
-            assert!(
-                table
-                    .populated
-                    .iter()
-                    .all(|w| w.load(Ordering::Relaxed) == 0)
-            );
+            for (_, shard, bit) in table.shards_and_bits() {
+                assert!(shard.snapshot.load().is_empty());
+                assert!(!bit);
+            }
             assert_eq!(table.len.load(Ordering::Relaxed), 0);
         }
         assert!(
@@ -1681,10 +2209,7 @@ mod tests {
         let ch = b("news");
         reg.subscribe(Namespace::Global, &ch, 1, 1);
         let before = lookup(&reg, Namespace::Global, "news");
-        let old = {
-            let shard = reg.channel_shard(Namespace::Global, &ch);
-            Arc::clone(&shard.snapshot.load().get(ch.as_ref()).unwrap().0)
-        };
+        let old = entry_of(&reg, Namespace::Global, &ch).unwrap();
         reg.unsubscribe(Namespace::Global, &ch, 1);
         reg.subscribe(Namespace::Global, &ch, 1, 2);
         assert_eq!(before.seq(0, 1), 1);
@@ -1897,9 +2422,8 @@ mod tests {
             reg.unsubscribe(Namespace::Global, name, 0);
         }
         let bits_match_shards = |table: &ChannelTable| {
-            for (i, shard) in table.shards.iter().enumerate() {
-                let bit = table.populated[i / 64].load(Ordering::Relaxed) >> (i % 64) & 1;
-                assert_eq!(bit == 1, !shard.snapshot.load().is_empty(), "shard {i}");
+            for (i, shard, bit) in table.shards_and_bits() {
+                assert_eq!(bit, !shard.snapshot.load().is_empty(), "shard {i}");
             }
         };
         bits_match_shards(&reg.global);
@@ -1925,6 +2449,253 @@ mod tests {
         assert!(reg.channels(Namespace::Global, None).is_empty());
         assert!(reg.channels(Namespace::Shard, None).is_empty());
         assert_fully_empty(&reg);
+    }
+
+    /// Checks the table's shape: every channel in the shard its addressing
+    /// names and in no other, the bits equal to the shards' contents, the
+    /// count equal to the channels held, and about `SHARD_LOAD` per shard
+    /// on average at most (a writer that found the table being grown by
+    /// another may leave it a split or two behind until the next creation).
+    fn assert_table_shape(table: &ChannelTable) {
+        let at = table.addressing();
+        let mut held = 0;
+        for (i, shard, bit) in table.shards_and_bits() {
+            let snapshot = shard.snapshot.load();
+            assert_eq!(bit, !snapshot.is_empty(), "shard {i}");
+            assert!(i < at.shards() || snapshot.is_empty(), "shard {i}");
+            for slot in snapshot.iter() {
+                assert_eq!(at.shard_of(slot.hash), i);
+                assert_eq!(slot.hash, slot.entry.hash);
+            }
+            held += snapshot.len();
+        }
+        assert_eq!(held, table.len.load(Ordering::Acquire));
+        assert!(held <= SHARD_LOAD * (at.shards() + 2));
+    }
+
+    #[test]
+    fn a_split_moves_only_the_split_shards_channels_to_the_new_one() {
+        let mut at = Addressing { level: 2, split: 0 };
+        let hashes: Vec<u64> = (0..64).collect();
+        for _ in 0..12 {
+            let before: Vec<usize> = hashes.iter().map(|&h| at.shard_of(h)).collect();
+            let next = at.after_split();
+            for (&h, &i) in hashes.iter().zip(&before) {
+                let j = next.shard_of(h);
+                // Only the split shard's channels move, and only to the new one.
+                if i == at.split {
+                    assert!(j == i || j == at.split + (1 << at.level));
+                } else {
+                    assert_eq!(j, i);
+                }
+                assert!(j < next.shards());
+            }
+            assert_eq!(next.shards(), at.shards() + 1);
+            assert_eq!(Addressing::unpack(next.pack()), next);
+            at = next;
+        }
+        assert_eq!((at.level, at.split), (4, 0));
+        for i in 0..1000 {
+            let (k, place) = segment_of(i);
+            let base = if k == 0 { 0 } else { segment_len(k) };
+            assert_eq!(base + place, i);
+            assert!(place < segment_len(k));
+        }
+    }
+
+    #[test]
+    fn a_table_grows_with_its_channels_and_keeps_every_one() {
+        const CHANNELS: usize = 20_000;
+        let reg = Registry::new(2);
+        let names: Vec<Bytes> = (0..CHANNELS).map(|i| b(&format!("ch:{i}"))).collect();
+        for (i, name) in names.iter().enumerate() {
+            reg.subscribe(Namespace::Global, name, i % 2, i as u64 + 1);
+            if i % 997 == 0 {
+                assert_table_shape(&reg.global);
+            }
+        }
+        assert_table_shape(&reg.global);
+        let shards = reg.global.addressing().shards();
+        assert_eq!(shards, CHANNELS.div_ceil(SHARD_LOAD));
+        for (i, name) in names.iter().enumerate() {
+            let out = lookup(&reg, Namespace::Global, std::str::from_utf8(name).unwrap());
+            assert_eq!(out.channel.count, 1);
+            assert_eq!(out.channel.workers, WorkerSet(1 << (i % 2)));
+            assert_eq!(out.seq(0, i % 2), i as u32 + 1);
+        }
+        let mut listed = reg.channels(Namespace::Global, None);
+        listed.sort();
+        let mut want = names.clone();
+        want.sort();
+        assert_eq!(listed, want);
+        for (i, name) in names.iter().enumerate() {
+            reg.unsubscribe(Namespace::Global, name, i % 2);
+        }
+        // Shards are not merged back; they are all empty.
+        assert_eq!(reg.global.addressing().shards(), shards);
+        assert_fully_empty(&reg);
+        assert_table_shape(&reg.global);
+    }
+
+    #[test]
+    fn names_are_the_registry_entries_and_give_subscriptions_back() {
+        let reg = Registry::new(2);
+        let first = reg.subscribe_name(Namespace::Global, b"news", 0, 1);
+        let second = reg.subscribe_name(Namespace::Global, b"news", 1, 2);
+        assert!(Arc::ptr_eq(&first.0, &second.0), "one entry, one name");
+        assert_eq!(&first[..], b"news");
+        assert_eq!(first.bytes(), &b("news"));
+        assert_eq!(first.hash_value(), reg.hash(b"news"));
+        assert_eq!(reg.name_ref(b"news").hash_value(), first.hash_value());
+        let shard = reg.subscribe_name(Namespace::Shard, b"news", 0, 3);
+        assert!(!Arc::ptr_eq(&first.0, &shard.0), "namespaces are separate");
+        assert_eq!(shard, first, "equal as names");
+        let pattern = reg.psubscribe_name(b"n*", 1, 4);
+        assert_eq!(&pattern[..], b"n*");
+        assert_eq!(pattern.hash_value(), reg.hash(b"n*"));
+
+        reg.unsubscribe_name(Namespace::Global, &first, 0);
+        assert_eq!(reg.numsub(Namespace::Global, b"news"), 1);
+        // Given back twice by mistake: the second finds nothing to take.
+        reg.unsubscribe_name(Namespace::Global, &first, 0);
+        assert_eq!(reg.numsub(Namespace::Global, b"news"), 1);
+        reg.unsubscribe_name(Namespace::Global, &second, 1);
+        assert_eq!(reg.channel_count(Namespace::Global), 0);
+        assert_eq!(reg.numsub(Namespace::Shard, b"news"), 1);
+        reg.unsubscribe_name(Namespace::Shard, &shard, 0);
+        reg.punsubscribe_name(&pattern, 1);
+        assert_fully_empty(&reg);
+        // The names outlive their entries' removal, with their bytes.
+        assert_eq!(&first[..], b"news");
+    }
+
+    /// Worker 0 creates 50,000 channels (the table splits thousands of
+    /// times) and subscribes to a third of worker 1's, while worker 1 gives
+    /// back another third of its own by name, a publisher looks up the
+    /// ones nobody gives back and PUBSUB CHANNELS lists them: never a
+    /// miss, never a duplicate, and every count exact at the end.
+    #[test]
+    fn growth_racing_subscribes_unsubscribes_and_lookups_keeps_counts_exact() {
+        const KEPT: usize = 6000;
+        const NEW: usize = 50_000;
+        let reg = Registry::new(2);
+        let kept: Vec<Bytes> = (0..KEPT).map(|i| b(&format!("kept:{i}"))).collect();
+        let new: Vec<Bytes> = (0..NEW).map(|i| b(&format!("new:{i}"))).collect();
+        let names: Vec<Name> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, c)| reg.subscribe_name(Namespace::Global, c, 1, i as u64 + 1))
+            .collect();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let grower = s.spawn(|| {
+                let mut seq = 0;
+                for (i, c) in new.iter().enumerate() {
+                    seq += 1;
+                    reg.subscribe(Namespace::Global, c, 0, seq);
+                    // A third of the channels worker 1 keeps.
+                    let j = i / 3;
+                    if i % 3 == 0 && j < KEPT && j % 3 == 1 {
+                        seq += 1;
+                        reg.subscribe(Namespace::Global, &kept[j], 0, seq);
+                    }
+                }
+            });
+            let giver = s.spawn(|| {
+                for (j, name) in names.iter().enumerate() {
+                    if j % 3 == 2 {
+                        reg.unsubscribe_name(Namespace::Global, name, 1);
+                    }
+                }
+            });
+            s.spawn(|| {
+                let mut out = Lookup::default();
+                let mut rounds = 0;
+                while !stop.load(Ordering::Relaxed) || rounds < 2 {
+                    for (j, c) in kept.iter().enumerate().filter(|(j, _)| j % 3 != 2) {
+                        reg.lookup(Namespace::Global, c, &mut out);
+                        assert!(out.channel.workers.contains(1), "{c:?} missed");
+                        assert!(out.channel.count >= 1);
+                        assert_eq!(out.seq(0, 1), j as u32 + 1);
+                    }
+                    rounds += 1;
+                }
+            });
+            s.spawn(|| {
+                let mut rounds = 0;
+                while !stop.load(Ordering::Relaxed) || rounds < 2 {
+                    let mut listed = reg.channels(Namespace::Global, Some(b"kept:*"));
+                    let all = listed.len();
+                    listed.sort();
+                    listed.dedup();
+                    assert_eq!(listed.len(), all, "a channel listed twice");
+                    for (j, c) in kept.iter().enumerate().filter(|(j, _)| j % 3 != 2) {
+                        assert!(listed.binary_search(c).is_ok(), "kept:{j} not listed");
+                    }
+                    rounds += 1;
+                }
+            });
+            grower.join().unwrap();
+            giver.join().unwrap();
+            stop.store(true, Ordering::Relaxed);
+        });
+        for (j, c) in kept.iter().enumerate() {
+            let want = u64::from(j % 3 != 2) + u64::from(j % 3 == 1);
+            assert_eq!(reg.numsub(Namespace::Global, c), want, "kept:{j}");
+        }
+        for c in &new {
+            assert_eq!(reg.numsub(Namespace::Global, c), 1);
+        }
+        let live = NEW + KEPT - KEPT / 3;
+        assert_eq!(reg.channel_count(Namespace::Global), live);
+        assert_eq!(reg.channels(Namespace::Global, None).len(), live);
+        assert_table_shape(&reg.global);
+    }
+
+    proptest! {
+        /// Subscribes and unsubscribes (mostly subscribes, so the table
+        /// grows past its first shards) compared with a plain model.
+        #[test]
+        fn channel_counts_equal_a_model_through_growth(
+            ops in proptest::collection::vec((0..400usize, 0..3usize, 0..4u8), 0..1500),
+        ) {
+            let reg = Registry::new(3);
+            let names: Vec<Bytes> = (0..400).map(|i| b(&format!("c{i}"))).collect();
+            let mut held: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+            for (c, w, r) in ops {
+                let n = held.entry((c, w)).or_default();
+                if r != 0 {
+                    reg.subscribe(Namespace::Global, &names[c], w, 1);
+                    *n += 1;
+                } else {
+                    reg.unsubscribe(Namespace::Global, &names[c], w);
+                    *n = n.saturating_sub(1);
+                }
+            }
+            let mut live = Vec::new();
+            for (c, name) in names.iter().enumerate() {
+                let mut want = (WorkerSet::default(), 0);
+                for w in 0..3 {
+                    let n = held.get(&(c, w)).copied().unwrap_or(0);
+                    if n > 0 {
+                        want.0.insert(w);
+                        want.1 += n;
+                    }
+                }
+                let mut out = Lookup::default();
+                reg.lookup(Namespace::Global, name, &mut out);
+                prop_assert_eq!((out.channel.workers, out.channel.count), want);
+                if want.1 > 0 {
+                    live.push(name.clone());
+                }
+            }
+            prop_assert_eq!(reg.channel_count(Namespace::Global), live.len());
+            let mut listed = reg.channels(Namespace::Global, None);
+            listed.sort();
+            live.sort();
+            prop_assert_eq!(listed, live);
+            assert_table_shape(&reg.global);
+        }
     }
 
     #[test]
@@ -2368,8 +3139,8 @@ mod loom_tests {
         loom::model(|| {
             let reg = Arc::new(Registry::new(2));
             let c = Bytes::from_static(b"c");
-            let shard_of = |name: &[u8]| shard_index(&reg.hasher, name, CHANNEL_SHARDS);
-            // In the other shard (the hasher is fixed under loom).
+            let shard_of = |name: &[u8]| reg.global.addressing().shard_of(reg.hash(name));
+            // In the other shard of the two (the hasher is fixed under loom).
             let d = (0..64)
                 .map(|i| Bytes::from(format!("d{i}")))
                 .find(|d| shard_of(d) != shard_of(&c))
@@ -2393,8 +3164,126 @@ mod loom_tests {
             subscriber.join().unwrap();
             remover.join().unwrap();
             assert_eq!(reg.channels(Namespace::Global, None), vec![c.clone()]);
-            let bits = reg.global.populated[0].load(Ordering::Acquire);
-            assert_eq!(bits, 1 << shard_of(&c));
+            for (i, _, bit) in reg.global.shards_and_bits() {
+                assert_eq!(bit, i == shard_of(&c), "shard {i}");
+            }
+        });
+    }
+
+    /// A registry of two shards holding `c` (of worker 0) and a filler
+    /// channel, where `c` is a channel that the next split (of shard 0, on
+    /// the third channel) moves to shard 2.
+    /// Also returns `c`'s [`Name`].
+    fn registry_before_a_split() -> (Arc<Registry>, Bytes, Name) {
+        let reg = Arc::new(Registry::new(2));
+        let c = (0..256)
+            .map(|i| Bytes::from(format!("c{i}")))
+            .find(|c| reg.hash(c) & 3 == 2)
+            .expect("a name that moves");
+        let name = reg.subscribe_name(Namespace::Global, &c, 0, 1);
+        reg.subscribe(Namespace::Global, &Bytes::from_static(b"filler"), 0, 2);
+        assert_eq!(reg.global.addressing().shards(), 2);
+        (reg, c, name)
+    }
+
+    /// A third channel splits shard 0, moving `c` to shard 2, while a
+    /// publisher looks `c` up and PUBSUB CHANNELS lists the channels: both
+    /// find `c` (confirmed before) exactly once.
+    #[test]
+    fn lookups_racing_a_split_find_a_confirmed_channel_once() {
+        loom::model(|| {
+            let (reg, c, _) = registry_before_a_split();
+            let grower = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || {
+                    reg.subscribe(Namespace::Global, &Bytes::from_static(b"d"), 1, 1)
+                })
+            };
+            let out = lookup(&reg, &c);
+            assert_eq!(
+                (out.channel.workers, out.channel.count),
+                (WorkerSet(0b01), 1)
+            );
+            assert_eq!(out.seq(0, 0), 1);
+            let listed = reg.channels(Namespace::Global, None);
+            assert_eq!(listed.iter().filter(|&n| *n == c).count(), 1);
+            assert!(listed.len() <= 3);
+            grower.join().unwrap();
+            // Split, unless PUBSUB CHANNELS held the table still when the
+            // grower came (the next creation splits then).
+            let at = reg.global.addressing();
+            assert!(at.shards() == 2 || at.shard_of(reg.hash(&c)) == 2);
+            assert_eq!(reg.numsub(Namespace::Global, &c), 1);
+            assert_eq!(reg.channels(Namespace::Global, None).len(), 3);
+        });
+    }
+
+    /// `c`'s last subscriber leaves while a split moves it: it is removed
+    /// exactly once, wherever it was, and the bits follow the shards. (With
+    /// the removal first, the third channel splits nothing.)
+    #[test]
+    fn last_unsubscribe_racing_a_split_removes_the_channel() {
+        loom::model(|| {
+            let (reg, c, name) = registry_before_a_split();
+            let grower = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || {
+                    reg.subscribe(Namespace::Global, &Bytes::from_static(b"d"), 1, 1)
+                })
+            };
+            // By name, as a worker gives its subscriptions back.
+            let remover = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || reg.unsubscribe_name(Namespace::Global, &name, 0))
+            };
+            grower.join().unwrap();
+            remover.join().unwrap();
+            assert_eq!(reg.numsub(Namespace::Global, &c), 0);
+            assert_eq!(reg.channel_count(Namespace::Global), 2);
+            let mut listed = reg.channels(Namespace::Global, None);
+            listed.sort();
+            assert_eq!(
+                listed,
+                vec![Bytes::from_static(b"d"), Bytes::from_static(b"filler")]
+            );
+            for (i, shard, bit) in reg.global.shards_and_bits() {
+                assert_eq!(bit, !shard.snapshot.load().is_empty(), "shard {i}");
+            }
+        });
+    }
+
+    /// Worker 1's first subscriber of `c` arrives while a split moves `c`:
+    /// it is counted once, in the entry that moved, visible on return.
+    #[test]
+    fn first_subscribe_of_a_worker_racing_a_split_is_counted_once() {
+        loom::model(|| {
+            let (reg, c, _) = registry_before_a_split();
+            let confirmed = Arc::new(AtomicBool::new(false));
+            let grower = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || {
+                    reg.subscribe(Namespace::Global, &Bytes::from_static(b"d"), 1, 1)
+                })
+            };
+            let subscriber = {
+                let (reg, c, confirmed) = (Arc::clone(&reg), c.clone(), Arc::clone(&confirmed));
+                thread::spawn(move || {
+                    reg.subscribe(Namespace::Global, &c, 1, 2);
+                    confirmed.store(true, Ordering::Release);
+                })
+            };
+            if confirmed.load(Ordering::Acquire) {
+                let out = lookup(&reg, &c);
+                assert_eq!(
+                    (out.channel.workers, out.channel.count),
+                    (WorkerSet(0b11), 2)
+                );
+                assert_eq!(out.seq(0, 1), 2);
+            }
+            grower.join().unwrap();
+            subscriber.join().unwrap();
+            assert_eq!(reg.numsub(Namespace::Global, &c), 2);
+            assert_eq!(reg.channel_count(Namespace::Global), 3);
         });
     }
 }

@@ -15,18 +15,18 @@
 //! The router knows connections only by their [`ConnKey`]; their output
 //! queues belong to the hub.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 use indexmap::IndexMap;
 
 use crate::WorkerId;
 use crate::frame::{FrameRef, Message, SharedMessage};
 use crate::mesh::Endpoint;
-use crate::registry::{Lookup, Namespace, WorkerSet, widen_seq};
+use crate::registry::{Lookup, Name, Namespace, WorkerSet, widen_seq};
 use crate::session::{Session, Subscriptions};
 use crate::shared::Shared;
 
@@ -38,15 +38,92 @@ pub type ConnKey = usize;
 pub const LATENCY_SAMPLE_EVERY: u64 = 32;
 
 type Fast = foldhash::fast::RandomState;
-/// A name's subscribers on this worker, each with the sequence number of
-/// its subscription (see [`Router::subscribe`]).
-type Subscribers = IndexMap<ConnKey, u64, Fast>;
-type Index = HashMap<Bytes, Subscribers, Fast>;
 
 /// Subscription sets larger than this give memory back once three quarters
 /// empty; smaller ones are not worth a rehash (nor an allocation per
 /// subscribe/unsubscribe churn).
 const SHRINK_ABOVE: usize = 256;
+
+/// A name's subscribers on this worker, each with the sequence number of
+/// its subscription (see [`Router::subscribe`]). Most channels have one
+/// subscriber per worker: it is held inline, with no allocation; a set
+/// holds two or more.
+enum Subscribers {
+    One { conn: u32, seq: u64 },
+    Many(Box<IndexMap<ConnKey, u64, Fast>>),
+}
+
+impl Subscribers {
+    fn new(conn: ConnKey, seq: u64) -> Self {
+        match u32::try_from(conn) {
+            Ok(conn) => Subscribers::One { conn, seq },
+            Err(_) => Subscribers::Many(Box::new(IndexMap::from_iter([(conn, seq)]))),
+        }
+    }
+
+    fn insert(&mut self, conn: ConnKey, seq: u64) {
+        match self {
+            Subscribers::One {
+                conn: held,
+                seq: at,
+            } if *held as ConnKey == conn => *at = seq,
+            Subscribers::One {
+                conn: held,
+                seq: at,
+            } => {
+                let first = (*held as ConnKey, *at);
+                *self = Subscribers::Many(Box::new(IndexMap::from_iter([first, (conn, seq)])));
+            }
+            Subscribers::Many(set) => {
+                set.insert(conn, seq);
+            }
+        }
+    }
+
+    /// Removes `conn`; true when no subscriber is left.
+    fn remove(&mut self, conn: ConnKey) -> bool {
+        match self {
+            Subscribers::One { conn: held, .. } => *held as ConnKey == conn,
+            Subscribers::Many(set) => {
+                // Order among a channel's subscribers carries no meaning: O(1).
+                set.swap_remove(&conn);
+                if set.len() == 1
+                    && let Some((&last, &seq)) = set.first()
+                    && let Ok(last) = u32::try_from(last)
+                {
+                    *self = Subscribers::One { conn: last, seq };
+                    return false;
+                }
+                if set.capacity() > SHRINK_ABOVE && set.len() * 4 < set.capacity() {
+                    set.shrink_to_fit();
+                }
+                set.is_empty()
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (ConnKey, u64)> + '_ {
+        let (one, many) = match self {
+            Subscribers::One { conn, seq } => (Some((*conn as ConnKey, *seq)), None),
+            Subscribers::Many(set) => (None, Some(set.iter().map(|(&c, &s)| (c, s)))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
+/// One channel's, shard channel's or pattern's subscribers on this worker,
+/// under the name the registry holds (no copy of it).
+struct Local {
+    name: Name,
+    subs: Subscribers,
+}
+
+/// Locals by the registry hash of their names.
+type Index = HashTable<Local>;
+
+fn name_hash(local: &Local) -> u64 {
+    local.name.hash_value()
+}
 
 /// What a subscription is to: a channel in one of the two channel
 /// namespaces, or a pattern (patterns only see global publishes).
@@ -82,28 +159,36 @@ impl LocalIndex {
         }
     }
 
-    fn add(&mut self, kind: SubKind, name: &Bytes, conn: ConnKey, seq: u64) {
-        self.map(kind)
-            .entry(name.clone())
-            .or_default()
-            .insert(conn, seq);
-    }
-
-    fn remove(&mut self, kind: SubKind, name: &[u8], conn: ConnKey) {
+    fn add(&mut self, kind: SubKind, name: Name, conn: ConnKey, seq: u64) {
         let map = self.map(kind);
-        if let Some(subs) = map.get_mut(name) {
-            // Order among a channel's subscribers carries no meaning: O(1).
-            subs.swap_remove(&conn);
-            if subs.is_empty() {
-                map.remove(name);
-                // Give the memory back once mostly empty, as the registry
-                // does (amortised over the removals): a worker that once
-                // held a million channels does not keep room for them.
-                if map.capacity() > SHRINK_ABOVE && map.len() * 4 < map.capacity() {
-                    map.shrink_to_fit();
-                }
+        match map.find_mut(name.hash_value(), |l| l.name == name) {
+            Some(local) => local.subs.insert(conn, seq),
+            None => {
+                let subs = Subscribers::new(conn, seq);
+                map.insert_unique(name.hash_value(), Local { name, subs }, name_hash);
             }
         }
+    }
+
+    fn remove(&mut self, kind: SubKind, name: &Name, conn: ConnKey) {
+        let map = self.map(kind);
+        let Ok(mut local) = map.find_entry(name.hash_value(), |l| l.name == *name) else {
+            return;
+        };
+        if local.get_mut().subs.remove(conn) {
+            local.remove();
+            // Give the memory back once mostly empty (amortised over the
+            // removals): a worker that once held a million channels does
+            // not keep room for them.
+            if map.capacity() > SHRINK_ABOVE && map.len() * 4 < map.capacity() {
+                map.shrink_to_fit(name_hash);
+            }
+        }
+    }
+
+    /// This worker's subscribers of `name` (of hash `hash`) in `map`.
+    fn find<'a>(map: &'a Index, hash: u64, name: &[u8]) -> Option<&'a Subscribers> {
+        map.find(hash, |l| l.name[..] == *name).map(|l| &l.subs)
     }
 }
 
@@ -158,14 +243,11 @@ impl Router {
         kind: SubKind,
         name: &Bytes,
     ) -> bool {
+        let registry = &self.shared.registry;
         let held = held_mut(session, kind);
-        if held.contains(&name[..]) {
+        if held.contains(registry.name_ref(name)) {
             return false;
         }
-        // A copy, so the subscription never pins the read buffer it was
-        // parsed from (an idle subscriber must stay small).
-        let name = Bytes::copy_from_slice(name);
-        held.insert(name.clone());
         self.seq += 1;
         if self.seq as u32 == 0 {
             // A lookup reports 0 for a worker it counted nobody of: no
@@ -174,12 +256,15 @@ impl Router {
         }
         let seq = self.seq;
         // Invariant 1 (visible before confirmed): the registry counts the
-        // subscriber before the caller writes the confirmation.
-        match kind {
-            SubKind::Channel(ns) => self.shared.registry.subscribe(ns, &name, self.worker, seq),
-            SubKind::Pattern => self.shared.registry.psubscribe(&name, self.worker, seq),
-        }
-        self.local.add(kind, &name, conn, seq);
+        // subscriber before the caller writes the confirmation. The name
+        // it returns is its own copy (so the subscription never pins the
+        // read buffer it was parsed from), shared by every holder.
+        let name = match kind {
+            SubKind::Channel(ns) => registry.subscribe_name(ns, name, self.worker, seq),
+            SubKind::Pattern => registry.psubscribe_name(name, self.worker, seq),
+        };
+        held.insert(name.clone());
+        self.local.add(kind, name, conn, seq);
         true
     }
 
@@ -191,21 +276,16 @@ impl Router {
         kind: SubKind,
         name: &[u8],
     ) -> bool {
-        // Order among held subscriptions only matters for UNSUBSCRIBE without
-        // arguments; swap_remove keeps removal O(1).
         let held = held_mut(session, kind);
-        if !held.swap_remove(name) {
+        let Some(name) = held.take(self.shared.registry.name_ref(name)) else {
             return false;
-        }
-        if held.capacity() > SHRINK_ABOVE && held.len() * 4 < held.capacity() {
-            held.shrink_to_fit();
-        }
-        self.forget(conn, kind, name);
+        };
+        self.forget(conn, kind, &name);
         true
     }
 
-    /// Remove every subscription of one kind and return them, in the order
-    /// they were held (UNSUBSCRIBE without arguments).
+    /// Remove every subscription of one kind and return them, in no
+    /// particular order (UNSUBSCRIBE without arguments).
     pub fn unsubscribe_kind(
         &mut self,
         conn: ConnKey,
@@ -213,7 +293,7 @@ impl Router {
         kind: SubKind,
     ) -> Subscriptions {
         let held = std::mem::take(held_mut(session, kind));
-        for name in &held {
+        for name in held.iter() {
             self.forget(conn, kind, name);
         }
         held
@@ -230,11 +310,11 @@ impl Router {
         }
     }
 
-    fn forget(&mut self, conn: ConnKey, kind: SubKind, name: &[u8]) {
+    fn forget(&mut self, conn: ConnKey, kind: SubKind, name: &Name) {
         self.local.remove(kind, name, conn);
         match kind {
-            SubKind::Channel(ns) => self.shared.registry.unsubscribe(ns, name, self.worker),
-            SubKind::Pattern => self.shared.registry.punsubscribe(name, self.worker),
+            SubKind::Channel(ns) => self.shared.registry.unsubscribe_name(ns, name, self.worker),
+            SubKind::Pattern => self.shared.registry.punsubscribe_name(name, self.worker),
         }
     }
 
@@ -320,12 +400,15 @@ impl Router {
             Namespace::Global => &self.local.channels,
             Namespace::Shard => &self.local.shard,
         };
+        let registry = &self.shared.registry;
         let channel = message.channel_frame().and_then(|frame| {
-            let subs = channels.get(&message.channel)?;
+            let hash = registry.hash(&message.channel);
+            let subs = LocalIndex::find(channels, hash, &message.channel)?;
             Some((subs, frame, self.counted_up_to(message, 0)))
         });
         let patterns = message.patterns.iter().enumerate().filter_map(|(i, p)| {
-            let subs = self.local.patterns.get(&p.pattern)?;
+            let hash = registry.hash(&p.pattern);
+            let subs = LocalIndex::find(&self.local.patterns, hash, &p.pattern)?;
             Some((
                 subs,
                 message.pattern_frame(p),
@@ -337,8 +420,8 @@ impl Router {
             .chain(patterns)
             .flat_map(|(subs, frame, counted)| {
                 subs.iter()
-                    .filter(move |&(_, &seq)| seq <= counted)
-                    .map(move |(&conn, _)| Recipient { conn, frame })
+                    .filter(move |&(_, seq)| seq <= counted)
+                    .map(move |(conn, _)| Recipient { conn, frame })
             })
     }
 
@@ -399,13 +482,48 @@ impl Router {
 mod tests {
     use super::*;
 
+    fn subscribers(subs: &Subscribers) -> Vec<(ConnKey, u64)> {
+        let mut all: Vec<_> = subs.iter().collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn one_subscriber_is_inline_and_more_make_a_set() {
+        let mut subs = Subscribers::new(3, 10);
+        assert!(matches!(subs, Subscribers::One { conn: 3, seq: 10 }));
+        subs.insert(5, 11);
+        subs.insert(9, 12);
+        assert!(matches!(subs, Subscribers::Many(_)));
+        assert_eq!(subscribers(&subs), vec![(3, 10), (5, 11), (9, 12)]);
+        assert!(!subs.remove(3));
+        assert!(!subs.remove(9));
+        // Down to one: inline again.
+        assert!(matches!(subs, Subscribers::One { conn: 5, seq: 11 }));
+        assert!(!subs.remove(4), "not a subscriber");
+        assert!(subs.remove(5));
+        // A key beyond 32 bits stays in a set.
+        let big = ConnKey::try_from(u64::from(u32::MAX) + 1).unwrap_or(ConnKey::MAX);
+        if big > u32::MAX as ConnKey {
+            let mut subs = Subscribers::new(big, 1);
+            assert_eq!(subscribers(&subs), vec![(big, 1)]);
+            subs.insert(2, 2);
+            assert!(!subs.remove(2));
+            assert!(matches!(subs, Subscribers::Many(_)));
+            assert!(subs.remove(big));
+        }
+    }
+
     #[test]
     fn the_local_index_gives_memory_back_once_mostly_unsubscribed() {
+        let registry = crate::registry::Registry::new(1);
         let mut index = LocalIndex::default();
         let kind = SubKind::Channel(Namespace::Global);
-        let names: Vec<Bytes> = (0..10_000).map(|i| Bytes::from(format!("c{i}"))).collect();
+        let names: Vec<Name> = (0..10_000)
+            .map(|i| registry.subscribe_name(Namespace::Global, format!("c{i}").as_bytes(), 0, 1))
+            .collect();
         for name in &names {
-            index.add(kind, name, 7, 1);
+            index.add(kind, name.clone(), 7, 1);
         }
         let full = index.channels.capacity();
         for name in &names[..9_990] {

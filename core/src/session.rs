@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use indexmap::IndexSet;
+use hashbrown::HashTable;
 
 use crate::acl::{User, Users};
 use crate::client::ClientMeta;
 use crate::commands::Transaction;
+use crate::registry::{Name, NameRef};
 use crate::resp::encode::Proto;
 
 /// `CLIENT REPLY` mode.
@@ -22,8 +23,65 @@ pub enum ReplyMode {
     SkipNext,
 }
 
-/// Channel-like subscriptions of one kind held by a session.
-pub type Subscriptions = IndexSet<Bytes, foldhash::fast::RandomState>;
+/// Channel-like subscriptions of one kind held by a session: the names the
+/// registry holds (no copy of them), in a hash table keyed by the registry
+/// hash they carry and searched with [`Registry::name_ref`]. In no
+/// particular order, as in Redis (whose UNSUBSCRIBE without arguments walks
+/// a hash table).
+///
+/// [`Registry::name_ref`]: crate::registry::Registry::name_ref
+#[derive(Default)]
+pub struct Subscriptions(HashTable<Name>);
+
+/// Sets larger than this give memory back once three quarters empty.
+const SHRINK_ABOVE: usize = 256;
+
+impl Subscriptions {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, name: NameRef<'_>) -> bool {
+        self.0
+            .find(name.hash_value(), |held| held[..] == *name.bytes())
+            .is_some()
+    }
+
+    /// Adds `name`, which the set does not hold.
+    pub fn insert(&mut self, name: Name) {
+        self.0
+            .insert_unique(name.hash_value(), name, Name::hash_value);
+    }
+
+    /// Removes `name` and returns it as it was held.
+    pub fn take(&mut self, name: NameRef<'_>) -> Option<Name> {
+        let held = self
+            .0
+            .find_entry(name.hash_value(), |held| held[..] == *name.bytes())
+            .ok()?;
+        let (held, _) = held.remove();
+        // Amortised over the removals: a connection that once held 10,000
+        // channels does not keep room for them.
+        if self.0.capacity() > SHRINK_ABOVE && self.0.len() * 4 < self.0.capacity() {
+            self.0.shrink_to_fit(Name::hash_value);
+        }
+        Some(held)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Name> {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Debug for Subscriptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.iter()).finish()
+    }
+}
 
 #[derive(Debug)]
 pub struct Session {
@@ -165,5 +223,44 @@ impl Session {
         self.meta
             .shard_channels
             .store(self.shard_channels.len(), Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{Namespace, Registry};
+
+    #[test]
+    fn subscriptions_hold_registry_names_and_give_memory_back() {
+        let registry = Registry::new(1);
+        let mut held = Subscriptions::default();
+        let names: Vec<Name> = (0..10_000)
+            .map(|i| registry.subscribe_name(Namespace::Global, format!("c{i}").as_bytes(), 0, 1))
+            .collect();
+        for name in &names {
+            assert!(!held.contains(registry.name_ref(name)));
+            held.insert(name.clone());
+        }
+        assert_eq!(held.len(), 10_000);
+        assert!(held.contains(registry.name_ref(b"c9999")));
+        assert!(!held.contains(registry.name_ref(b"c10000")));
+        let full = held.0.capacity();
+        for i in 0..9_990 {
+            let name = format!("c{i}");
+            let taken = held.take(registry.name_ref(name.as_bytes()));
+            assert_eq!(taken.as_deref(), Some(name.as_bytes()));
+        }
+        assert!(held.take(registry.name_ref(b"c0")).is_none());
+        assert_eq!(held.len(), 10);
+        assert!(
+            held.0.capacity() <= SHRINK_ABOVE,
+            "capacity {} of {full} kept for 10 channels",
+            held.0.capacity()
+        );
+        let mut rest: Vec<&[u8]> = held.iter().map(|n| &n[..]).collect();
+        rest.sort();
+        assert_eq!(rest.len(), 10);
+        assert_eq!(rest[0], b"c9990");
     }
 }

@@ -57,7 +57,8 @@ fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]
             confirm(ctx, word, Some(name), n);
         }
     } else {
-        // Every held one, in the order subscribed; the count falls by one per frame.
+        // Every held one (in no particular order, as Redis walks a hash
+        // table); the count falls by one per frame.
         let held = ctx.router.unsubscribe_kind(ctx.conn, ctx.session, kind);
         let rest = count(ctx.session, kind);
         if held.is_empty() {
