@@ -273,7 +273,7 @@ impl Cluster {
         Ok(())
     }
 
-    /// SETSLOT <slot> NODE <id>: bind the slot here; a master giving away
+    /// `SETSLOT <slot> NODE <id>`: bind the slot here; a master giving away
     /// its last slot becomes a replica of the taker; a node closing an
     /// import takes a new epoch so its claim wins.
     fn set_slot_node(&mut self, slot: Slot, id: &[u8]) -> Result<(), Vec<u8>> {
