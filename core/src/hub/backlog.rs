@@ -80,19 +80,27 @@ impl Backlog {
         self.limit / SHARE_DIVISOR
     }
 
-    /// Bring `conn`'s (key `key`) share in line with its output now.
+    /// The earliest last write of a connection that still reads at `now`
+    /// ([`RECENT`]); computed once per batch of [`Backlog::account`] calls,
+    /// so that each of them is one comparison.
+    pub(super) fn reading_since(now: Instant) -> Instant {
+        now.checked_sub(RECENT).unwrap_or(now)
+    }
+
+    /// Bring `conn`'s (key `key`) share in line with its output now;
+    /// `reading_since` is [`Backlog::reading_since`] of the coarse clock.
     pub(super) fn account(
         &mut self,
         key: ConnKey,
         conn: &mut Conn,
         share_cap: usize,
-        now: Instant,
+        reading_since: Instant,
     ) {
         let out = conn.out.memory();
         if conn.laggard && out <= share_cap {
             conn.laggard = false;
         }
-        let reading = now.saturating_duration_since(conn.last_progress) <= RECENT;
+        let reading = conn.last_progress >= reading_since;
         let share = match conn.state {
             ConnState::Killed => 0,
             _ if conn.stalled => 0,
@@ -120,7 +128,8 @@ impl Hub {
     pub(super) fn reweigh(&mut self, key: ConnKey) {
         let share_cap = self.backlog.share_cap();
         if let Some(conn) = self.conns.get_mut(key) {
-            self.backlog.account(key, conn, share_cap, self.now);
+            let since = Backlog::reading_since(self.now);
+            self.backlog.account(key, conn, share_cap, since);
         }
     }
 
@@ -131,6 +140,7 @@ impl Hub {
         let share_cap = self.backlog.share_cap();
         let lagging = self.backlog.congested
             && now.saturating_duration_since(self.backlog.since) >= LAG_LIMIT;
+        let since = Backlog::reading_since(now);
         let mut heavy = std::mem::take(&mut self.backlog.heavy);
         heavy.sort_unstable();
         heavy.dedup();
@@ -142,7 +152,7 @@ impl Hub {
             if lagging && conn.backlog_share > share_cap {
                 conn.laggard = true;
             }
-            self.backlog.account(key, conn, share_cap, now);
+            self.backlog.account(key, conn, share_cap, since);
         }
         if lagging {
             // Judged from here on: the next laggards only after another

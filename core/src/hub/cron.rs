@@ -57,6 +57,7 @@ impl Hub {
         let limit = config.output_limit_pubsub;
         let timeout = Duration::from_secs(config.timeout);
         let share_cap = self.backlog.share_cap();
+        let since = super::backlog::Backlog::reading_since(now);
         let slots = self.conns.capacity();
         let start = self.round.next;
         // `hz` runs per round: each connection once a second.
@@ -81,7 +82,7 @@ impl Hub {
             {
                 // Writes made no progress: its output stops holding the worker back.
                 conn.stalled = true;
-                self.backlog.account(key, conn, share_cap, now);
+                self.backlog.account(key, conn, share_cap, since);
             }
             // Soft limits run out with no new output: subscribers and monitors.
             let class = if conn.session.in_pubsub() {

@@ -41,7 +41,7 @@ impl Hub {
     fn deliver(&mut self, message: &Message) {
         let limit = self.shared.config.load().output_limit_pubsub;
         let share_cap = self.backlog.share_cap();
-        let now = self.now;
+        let since = super::backlog::Backlog::reading_since(self.now);
         let mut delivered = 0u64;
         for r in self.router.recipients(message) {
             delivered += 1;
@@ -55,7 +55,7 @@ impl Hub {
                 conn.last_progress = self.now;
             }
             conn.out.push_frame(r.frame, conn.session.proto);
-            self.backlog.account(r.conn, conn, share_cap, now);
+            self.backlog.account(r.conn, conn, share_cap, since);
             // The limit applies as frames are queued: once over it, nothing
             // more is queued for the connection, which is closed after the batch.
             if let Some(why) = conn.out.check_limit(&limit) {

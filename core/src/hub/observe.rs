@@ -303,7 +303,7 @@ impl Hub {
             return;
         }
         let share_cap = self.backlog.share_cap();
-        let now = self.now;
+        let since = super::backlog::Backlog::reading_since(self.now);
         for &key in &self.observer.monitors {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
@@ -324,7 +324,7 @@ impl Hub {
                 body: None,
             };
             conn.out.push_frame(frame, Proto::Resp2);
-            self.backlog.account(key, conn, share_cap, now);
+            self.backlog.account(key, conn, share_cap, since);
             let limit = monitor_limit(config, conn.session.in_pubsub());
             if let Some(why) = conn.out.check_limit(&limit) {
                 conn.doomed = true;
