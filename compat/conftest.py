@@ -18,6 +18,9 @@ import redis
 import harness
 from harness import WAIT
 
+# The cluster scenarios' fixtures and the `cluster` marker (`-m cluster`).
+pytest_plugins = ["cluster_harness"]
+
 PASSWORD = "compat-secret"
 
 
