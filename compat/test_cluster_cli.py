@@ -19,7 +19,7 @@ import time
 import pytest
 
 import harness
-from cluster_harness import NODE_TIMEOUT_MS, SLOTS, Cluster, cli
+from cluster_harness import NODE_TIMEOUT_MS, SLOTS, Cluster, Raw, channel_in_slot, cli
 
 pytestmark = pytest.mark.cluster
 
@@ -390,6 +390,17 @@ def test_kill9_master_without_replica(make_cluster):
         for node in c.live():
             assert node.info()["cluster_state"] == "fail"
             assert ranges_of(c, victim, node) == lost
+        # Shard commands for those slots still redirect to the dead master
+        # (cluster-allow-pubsubshard-when-down yes); global PUBLISH still works.
+        slot = lost[0][0]
+        channel = channel_in_slot(slot)
+        for node in c.live():
+            conn = Raw(node.port)
+            try:
+                assert conn.call("SPUBLISH", channel, "x") == b"-MOVED %d 127.0.0.1:%d\r\n" % (slot, victim.port)
+                assert conn.call("PUBLISH", channel, "x") == b":0\r\n"
+            finally:
+                conn.close()
         return
 
     # ringcast: with no data to lose, a live master claims the dead one's slots.
@@ -402,6 +413,16 @@ def test_kill9_master_without_replica(make_cluster):
 
     c.wait_for(taken_over, "a live master serving the dead master's slots", timeout=NODE_TIMEOUT + 2)
     print(f"\ntakeover window (kill -9 to all slots served by live masters): {time.monotonic() - started:.2f}s")
+    slot = lost[0][0]
+    channel = channel_in_slot(slot)
+    heir = c.owner(slot)
+    for node in c.live():
+        conn = Raw(node.port)
+        try:
+            want = b":0\r\n" if node is heir else b"-MOVED %d 127.0.0.1:%d\r\n" % (slot, heir.port)
+            assert conn.call("SPUBLISH", channel, "x") == want
+        finally:
+            conn.close()
 
 
 def test_sigstopped_master_is_replaced_and_rejoins_as_replica(make_cluster):
