@@ -95,6 +95,9 @@ def _answers(port: int) -> bool:
 class Server:
     """One server process on a fixed 127.0.0.1 port; can be stopped and started again."""
 
+    # Run in the child before exec (a subclass may set it, e.g. to die with the suite).
+    preexec = None
+
     def __init__(
         self,
         threads: int | None = None,
@@ -116,7 +119,9 @@ class Server:
     def start(self) -> "Server":
         assert self.proc is None, "server already running"
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=self.preexec
+        )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:

@@ -21,7 +21,8 @@ import pytest
 import harness
 from cluster_harness import NODE_TIMEOUT_MS, SLOTS, Cluster, Raw, channel_in_slot, cli
 
-pytestmark = pytest.mark.cluster
+# Forming a cluster and waiting for failover take longer than the suite's 60 s default allows for.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(150)]
 
 NODE_TIMEOUT = NODE_TIMEOUT_MS / 1000
 

@@ -24,7 +24,8 @@ from redis.cluster import RedisCluster
 from cluster_harness import Cluster, Raw, bulk, channel_in_slot, push, slot_of
 from harness import WAIT, next_message
 
-pytestmark = pytest.mark.cluster
+# Forming a cluster and waiting for failover take longer than the suite's 60 s default allows for.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(150)]
 
 CROSSSLOT = b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
 
