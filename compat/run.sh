@@ -11,6 +11,8 @@
 # COMPAT_TARGET    ringcast (default) or redis: run the same suite against a real
 #                  redis-server, which is how the suite itself is checked
 # PYTHON           interpreter used to create compat/.venv (default python3)
+# The cluster scenarios (marker `cluster`) start clusters of their own: `-m cluster`
+# runs only them, `-m 'not cluster'` leaves them out.
 # Node.js 20 or later and npm must be on PATH; compat/node/node_modules is
 # installed with `npm ci` from package-lock.json when missing or stale.
 #
