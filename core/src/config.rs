@@ -211,6 +211,9 @@ pub struct Config {
     pub port: u16,
     pub bind: Vec<String>,
     pub threads: usize,
+    /// `server_cpulist`: the CPUs workers are pinned to, one each in order
+    /// (empty: not pinned). As typed, checked by [`parse_cpulist`].
+    pub server_cpulist: String,
     pub io_backend: IoBackend,
     pub requirepass: Option<String>,
     /// Refuse non-loopback clients while no password is set (`protected-mode`).
@@ -403,6 +406,7 @@ impl Default for Config {
             port: 6379,
             bind: vec!["127.0.0.1".to_string()],
             threads: 0,
+            server_cpulist: String::new(),
             io_backend: IoBackend::Auto,
             requirepass: None,
             protected_mode: true,
@@ -630,6 +634,39 @@ fn yes_no(v: &[String]) -> Result<bool, String> {
     }
 }
 
+/// A CPU list as Redis's `server_cpulist` takes it (its
+/// `setcpuaffinity.c`, as `taskset -c`): comma-separated CPUs and ranges,
+/// a range optionally with a stride (`0-7:2` is 0, 2, 4, 6). Empty: none.
+pub fn parse_cpulist(list: &str) -> Result<Vec<usize>, String> {
+    // Beyond any machine's CPU count, and keeps a hostile range short.
+    const MAX_CPU: usize = 4095;
+    let bad = || format!("invalid cpu list '{list}'");
+    let mut cpus = Vec::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        let (range, stride) = match part.split_once(':') {
+            Some((r, s)) => (r, s.parse::<usize>().map_err(|_| bad())?),
+            None => (part, 1),
+        };
+        let (a, b) = match range.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (range, range),
+        };
+        let (a, b) = (
+            a.parse::<usize>().map_err(|_| bad())?,
+            b.parse::<usize>().map_err(|_| bad())?,
+        );
+        if stride == 0 || a > b || b > MAX_CPU {
+            return Err(bad());
+        }
+        for cpu in (a..=b).step_by(stride) {
+            if !cpus.contains(&cpu) {
+                cpus.push(cpu);
+            }
+        }
+    }
+    Ok(cpus)
+}
+
 fn one(v: &[String]) -> Result<&str, String> {
     match v {
         [x] => Ok(x.as_str()),
@@ -766,6 +803,18 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
         get: |c| c.threads.to_string(),
+    },
+    Param {
+        name: "server_cpulist",
+        live: false,
+        help: "CPUs to pin the workers to, one each in order, as taskset lists them (0-3, 0,2,4-7:2); empty: workers are not pinned",
+        set: |c, v| {
+            let list = one(v)?;
+            parse_cpulist(list)?;
+            c.server_cpulist = list.to_string();
+            Ok(())
+        },
+        get: |c| c.server_cpulist.clone(),
     },
     Param {
         name: "io-backend",
@@ -2472,5 +2521,23 @@ mod tests {
             vec!["requirepass", "a b"]
         );
         assert!(split_line("x \"open").is_err());
+    }
+
+    #[test]
+    fn server_cpulist_reads_lists_as_redis_and_taskset_write_them() {
+        assert_eq!(parse_cpulist(""), Ok(vec![]));
+        assert_eq!(parse_cpulist("3"), Ok(vec![3]));
+        assert_eq!(parse_cpulist("0-3"), Ok(vec![0, 1, 2, 3]));
+        assert_eq!(parse_cpulist("0-7:2"), Ok(vec![0, 2, 4, 6]));
+        assert_eq!(parse_cpulist("1,3,5-6"), Ok(vec![1, 3, 5, 6]));
+        assert_eq!(parse_cpulist("2,2,1-2"), Ok(vec![2, 1]));
+        for bad in ["x", "1-", "-1", "3-1", "0-7:0", "0-7:x", "1,,a", "0-99999"] {
+            assert!(parse_cpulist(bad).is_err(), "{bad}");
+        }
+        let mut c = Config::default();
+        c.set("server_cpulist", &["0-1".to_string()]).unwrap();
+        assert_eq!(c.get("server_cpulist").as_deref(), Some("0-1"));
+        assert!(c.set("server_cpulist", &["0-a".to_string()]).is_err());
+        assert_eq!(c.server_cpulist, "0-1");
     }
 }

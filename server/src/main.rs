@@ -169,6 +169,12 @@ fn run() -> anyhow::Result<()> {
     let supervisor = Supervisor::from_config(&config);
     let cpus = worker::usable_cpus();
     settle(&mut config, &cpus)?;
+    // Workers are pinned only when asked: a worker pinned to a core that
+    // another busy process also runs on waits for it, where an unpinned
+    // one moves to a free core (the scheduler keeps a busy worker where
+    // it is anyway).
+    let pinned =
+        ringcast_core::config::parse_cpulist(&config.server_cpulist).map_err(anyhow::Error::msg)?;
     let backend = backend::choose(config.io_backend).map_err(anyhow::Error::msg)?;
     let tls = start_tls(&config)?;
     // Listen before starting workers so a bad address fails fast (and,
@@ -211,7 +217,7 @@ fn run() -> anyhow::Result<()> {
     shared.shutdown.install(move |why| {
         let _ = shutdown.send(why);
     });
-    let workers = start_workers(&shared, &readiness, endpoints, backend, &cpus, &events_tx)?;
+    let workers = start_workers(&shared, &readiness, endpoints, backend, &pinned, &events_tx)?;
     let kinds: Vec<&str> = ["tcp", "tls"]
         .into_iter()
         .filter(|kind| listeners.iter().any(|l| l.kind() == *kind))
@@ -266,7 +272,11 @@ fn answer_without_starting(args: &[String]) -> bool {
 /// open-file limit now and on every `CONFIG SET`.
 fn settle(config: &mut Config, cpus: &[usize]) -> anyhow::Result<()> {
     if config.threads == 0 {
-        config.threads = worker::default_count(cpus.len());
+        // One worker per usable core, or per core of `server_cpulist`.
+        let listed = ringcast_core::config::parse_cpulist(&config.server_cpulist)
+            .map_err(anyhow::Error::msg)?
+            .len();
+        config.threads = worker::default_count(if listed > 0 { listed } else { cpus.len() });
     }
     let reserved = open_files::reserved(config.threads, config.metrics_port != 0);
     config.maxclients = open_files::fit_maxclients(config.maxclients, reserved)?;

@@ -418,7 +418,57 @@ fn shutdown_is_logged(b: Backend) {
     assert_eq!(server.wait_exit().code(), Some(0));
 }
 
+/// The CPUs each worker thread may run on, by thread name (`ringcast-wN`),
+/// and the process's main thread's, from `/proc`.
+fn worker_affinity(pid: u32) -> (Vec<String>, String) {
+    let allowed = |status: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let main = allowed(&std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap());
+    let mut workers = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim().starts_with("ringcast-w") {
+            workers.push(allowed(
+                &std::fs::read_to_string(dir.join("status")).unwrap_or_default(),
+            ));
+        }
+    }
+    (workers, main)
+}
+
+/// Workers are not pinned unless `server_cpulist` says where: by default
+/// each may run wherever the process may; with a list, each is pinned to
+/// its CPU of it.
+fn server_cpulist_pins_workers_and_only_then(b: Backend) {
+    ringcast_only!("worker threads");
+    let server = Server::start(Opts::new(b).threads(2));
+    eventually("both workers running", || {
+        worker_affinity(server.pid()).0.len() == 2
+    });
+    let (workers, main) = worker_affinity(server.pid());
+    assert_eq!(workers, vec![main.clone(), main], "not pinned by default");
+    drop(server);
+
+    let server = Server::start(Opts::new(b).threads(2).arg("server_cpulist", "0"));
+    eventually("both workers running", || {
+        worker_affinity(server.pid()).0.len() == 2
+    });
+    assert_eq!(worker_affinity(server.pid()).0, vec!["0", "0"]);
+    let mut c = server.conn();
+    c.cmd_expect(
+        &["CONFIG", "GET", "server_cpulist"],
+        b"*2\r\n$14\r\nserver_cpulist\r\n$1\r\n0\r\n",
+    );
+}
+
 backend_tests!(
+    server_cpulist_pins_workers_and_only_then,
     config_set_errors_are_redis_texts,
     config_set_takes_several_pairs_all_or_nothing,
     config_set_port_listens_on_the_new_port,

@@ -209,14 +209,17 @@ fn activity(hub: &Hub) -> u64 {
     .fold(0u64, |sum, c| sum.wrapping_add(c.load(Ordering::Relaxed)))
 }
 
-/// Pin the calling thread to one CPU: a worker owns its core.
+/// Pin the calling thread to one CPU of `server_cpulist`.
 fn pin_to_cpu(cpu: usize) {
     // SAFETY: cpu_set_t is plain data; sched_setaffinity only reads it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            tracing::debug!("could not pin worker to cpu {cpu}");
+            tracing::warn!(
+                "server_cpulist: could not pin a worker to cpu {cpu}: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }
