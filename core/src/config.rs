@@ -90,6 +90,42 @@ pub enum TlsAuthClients {
     Optional,
 }
 
+/// Cluster mode's parameters (Redis's `cluster-*` that ringcast uses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// `cluster-enabled`: run as a Redis Cluster node.
+    pub enabled: bool,
+    /// `cluster-config-file`: this node's nodes.conf.
+    pub config_file: String,
+    /// `cluster-node-timeout`, in milliseconds.
+    pub node_timeout: u64,
+    /// `cluster-port`: the bus port (0: the client port + 10000).
+    pub port: u16,
+    /// `cluster-announce-ip` (empty: the first address listened on, or
+    /// 127.0.0.1), `-port` (0: the client port), `-bus-port` (0: the bus port).
+    pub announce_ip: String,
+    pub announce_port: u16,
+    pub announce_bus_port: u16,
+    pub allow_pubsubshard_when_down: bool,
+    pub require_full_coverage: bool,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            enabled: false,
+            config_file: "nodes.conf".into(),
+            node_timeout: 15000,
+            port: 0,
+            announce_ip: String::new(),
+            announce_port: 0,
+            announce_bus_port: 0,
+            allow_pubsubshard_when_down: true,
+            require_full_coverage: true,
+        }
+    }
+}
+
 /// The TLS parameters (Redis's `tls-*`). TLS is on when `port` is not 0.
 /// Empty strings are unset, as in Redis.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -257,6 +293,7 @@ pub struct Config {
     /// `user <name> <rules>...` lines of the config file, in order, the name first.
     pub users: Vec<Vec<String>>,
     pub tls: TlsConfig,
+    pub cluster: ClusterConfig,
     /// Server cron frequency, 1 to 500 (`hz`; Redis clamps it so too).
     pub hz: u32,
     /// Where the log goes (`logfile`; empty: standard output).
@@ -438,6 +475,7 @@ impl Default for Config {
             acllog_max_len: 128,
             users: Vec::new(),
             tls: TlsConfig::default(),
+            cluster: ClusterConfig::default(),
             hz: 10,
             logfile: String::new(),
             daemonize: false,
@@ -665,6 +703,10 @@ pub fn parse_cpulist(list: &str) -> Result<Vec<usize>, String> {
         }
     }
     Ok(cpus)
+}
+
+fn yes_no_str(on: bool) -> String {
+    if on { "yes" } else { "no" }.to_string()
 }
 
 fn one(v: &[String]) -> Result<&str, String> {
@@ -1187,6 +1229,96 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
         get: |c| c.latency_monitor_threshold.to_string(),
+    },
+    Param {
+        name: "cluster-enabled",
+        live: false,
+        help: "run as a Redis Cluster node (sharded pub/sub across nodes)",
+        set: |c, v| {
+            c.cluster.enabled = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| yes_no_str(c.cluster.enabled),
+    },
+    Param {
+        name: "cluster-config-file",
+        live: false,
+        help: "the cluster node's state file, written by ringcast (nodes.conf)",
+        set: |c, v| {
+            c.cluster.config_file = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.cluster.config_file.clone(),
+    },
+    Param {
+        name: "cluster-node-timeout",
+        live: true,
+        help: "milliseconds without news before a cluster node is suspected, then failed",
+        set: |c, v| {
+            c.cluster.node_timeout = int_in(v, 0, i64::MAX)? as u64;
+            Ok(())
+        },
+        get: |c| c.cluster.node_timeout.to_string(),
+    },
+    Param {
+        name: "cluster-port",
+        live: false,
+        help: "cluster bus port, UDP (0: port + 10000)",
+        set: |c, v| {
+            c.cluster.port = int_in(v, 0, 65535)? as u16;
+            Ok(())
+        },
+        get: |c| c.cluster.port.to_string(),
+    },
+    Param {
+        name: "cluster-announce-ip",
+        live: true,
+        help: "the address other nodes and clients are told to reach this node at",
+        set: |c, v| {
+            c.cluster.announce_ip = one(v)?.to_string();
+            Ok(())
+        },
+        get: |c| c.cluster.announce_ip.clone(),
+    },
+    Param {
+        name: "cluster-announce-port",
+        live: true,
+        help: "the client port announced to the cluster (0: port)",
+        set: |c, v| {
+            c.cluster.announce_port = int_in(v, 0, 65535)? as u16;
+            Ok(())
+        },
+        get: |c| c.cluster.announce_port.to_string(),
+    },
+    Param {
+        name: "cluster-announce-bus-port",
+        live: true,
+        help: "the bus port announced to the cluster (0: cluster-port)",
+        set: |c, v| {
+            c.cluster.announce_bus_port = int_in(v, 0, 65535)? as u16;
+            Ok(())
+        },
+        get: |c| c.cluster.announce_bus_port.to_string(),
+    },
+    Param {
+        name: "cluster-allow-pubsubshard-when-down",
+        live: true,
+        help: "serve SSUBSCRIBE/SPUBLISH for this node's slots while the cluster is down",
+        set: |c, v| {
+            c.cluster.allow_pubsubshard_when_down = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| yes_no_str(c.cluster.allow_pubsubshard_when_down),
+    },
+    Param {
+        name: "cluster-require-full-coverage",
+        live: true,
+        help: "the cluster is down while some slot has no live owner",
+        set: |c, v| {
+            c.cluster.require_full_coverage = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| yes_no_str(c.cluster.require_full_coverage),
     },
     Param {
         name: "tls-port",

@@ -18,6 +18,7 @@ pub const AUTH_NOT_CONFIGURED: &str = "ERR AUTH <password> called without any pa
 pub const SYNTAX: &str = "ERR syntax error";
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 pub const DB_INDEX: &str = "ERR DB index is out of range";
+pub const SELECT_IN_CLUSTER: &str = "ERR SELECT is not allowed in cluster mode";
 pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
 /// Sent to a non-loopback client refused by protected mode, before closing
 /// (Redis 7.2 `clientAcceptHandler`).

@@ -113,6 +113,21 @@ pub struct Session {
     /// have not been shown yet; filled only while some connection monitors.
     pub ran_in_exec: Vec<(u16, Vec<Bytes>)>,
     pub meta: Arc<ClientMeta>,
+    /// Cluster mode: READONLY and ASKING.
+    pub cluster: crate::cluster::ConnFlags,
+    /// Cluster mode: a CLUSTER command handed to the bus thread.
+    pub cluster_wait: ClusterWait,
+}
+
+/// Where a CLUSTER command of the connection stands (see `commands::cluster`).
+#[derive(Debug, Default)]
+pub enum ClusterWait {
+    #[default]
+    Idle,
+    /// Sent to the bus thread; the connection is parked.
+    Waiting,
+    /// The bus thread's reply, to send when the command runs again.
+    Answered(crate::cluster::Reply),
 }
 
 impl Session {
@@ -138,6 +153,8 @@ impl Session {
             monitor: false,
             ran_in_exec: Vec::new(),
             meta,
+            cluster: Default::default(),
+            cluster_wait: ClusterWait::Idle,
         }
     }
 

@@ -83,6 +83,8 @@ pub struct Shared {
     reset_base: ResetBase,
     /// Asks the process to shut down (`SHUTDOWN`), set by the server.
     pub shutdown: ShutdownHook,
+    /// Cluster mode: the slot table's snapshot and the way to the bus thread.
+    pub cluster: crate::cluster::Bus,
 }
 
 /// The counters at the last `CONFIG RESETSTAT`. The counters themselves
@@ -127,6 +129,7 @@ impl Shared {
         // (tests) with a bad rename keeps every command's name.
         let command_names =
             crate::commands::CommandNames::new(&config.renamed_commands).unwrap_or_default();
+        let cluster = crate::cluster::Bus::new(config.cluster.enabled, workers);
         Shared {
             acl,
             registry: Registry::new(workers),
@@ -152,6 +155,7 @@ impl Shared {
                 ..ResetBase::default()
             },
             shutdown: ShutdownHook::default(),
+            cluster,
         }
     }
 
@@ -312,6 +316,12 @@ impl Shared {
         for w in 0..self.info.workers {
             self.doorbells.ring(w);
         }
+    }
+
+    /// Posts to worker `w`'s cluster mailbox and wakes it.
+    pub fn post_cluster_mail(&self, w: WorkerId, mail: crate::cluster::Mail) {
+        self.cluster.post(w, mail);
+        self.doorbells.ring(w);
     }
 
     /// The counters of worker `w` (only that worker writes them).

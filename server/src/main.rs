@@ -6,6 +6,7 @@
 
 mod acceptor;
 mod backend;
+mod cluster;
 mod connection;
 mod health;
 mod listeners;
@@ -197,6 +198,9 @@ fn run() -> anyhow::Result<()> {
     shared.load_acl().map_err(anyhow::Error::msg)?;
     let readiness = health::Readiness::new(shared.info.workers);
     start_observers(&shared, &readiness, set_log_level)?;
+    if shared.cluster.enabled() {
+        cluster::start(&shared)?;
+    }
     tracing::info!(
         "ringcast {} (redis protocol {}) pid={} workers={} backend={} port={} tls-port={}",
         ringcast_core::VERSION,

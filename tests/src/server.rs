@@ -56,6 +56,8 @@ pub struct Opts {
     pub open_files_limit: Option<u64>,
     /// More `--name value` flags, passed to ringcast only.
     pub extra_args: Vec<String>,
+    /// More `--name value` flags, passed to ringcast and redis-server alike.
+    pub common_args: Vec<String>,
     /// Listen for TLS too, on a port of its own (`--tls-port`); the
     /// certificate flags go in `extra_args`.
     pub tls_port: bool,
@@ -77,6 +79,7 @@ impl Opts {
             debug_command: false,
             open_files_limit: None,
             extra_args: Vec::new(),
+            common_args: Vec::new(),
             tls_port: false,
             config_file: None,
         }
@@ -130,6 +133,13 @@ impl Opts {
         self
     }
 
+    /// Adds `--<name> <value>` to the command line of either server.
+    pub fn common_arg(mut self, name: &str, value: &str) -> Opts {
+        self.common_args
+            .extend([format!("--{name}"), value.to_owned()]);
+        self
+    }
+
     fn args(&self, target: Target, port: u16, tls_port: Option<u16>) -> Vec<String> {
         let mut args: Vec<String> = Vec::new();
         if let Some(file) = &self.config_file {
@@ -154,6 +164,7 @@ impl Opts {
                 args.extend(self.extra_args.iter().cloned());
             }
         }
+        args.extend(self.common_args.iter().cloned());
         if let Some(pw) = &self.requirepass {
             args.extend(["--requirepass".into(), pw.clone()]);
         }

@@ -71,6 +71,7 @@
 //! keeps those subscribers).
 
 mod admin;
+mod bus;
 mod claim;
 mod errors;
 mod failover;
@@ -84,6 +85,7 @@ mod slots;
 use std::collections::BTreeMap;
 
 pub use admin::SUBCOMMANDS;
+pub use bus::{Bus, BusRequest, Mail};
 pub use claim::{Claim, ClaimError};
 pub use errors::DISABLED;
 pub use node::{Addr, Flags, Link, Node, NodeId, Version};
@@ -176,8 +178,9 @@ pub struct Boot {
 /// Redis's `CLUSTER_BLACKLIST_TTL`: a forgotten node stays out this long.
 const FORGET_BAN_MS: u64 = 60_000;
 
-/// One node's view of the cluster.
-#[derive(Debug)]
+/// One node's view of the cluster. Cloned for the workers' snapshot
+/// ([`Bus::publish`]) after each change.
+#[derive(Clone, Debug)]
 pub struct Cluster {
     me: Node,
     peers: BTreeMap<NodeId, Node>,

@@ -221,6 +221,9 @@ pub(super) fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     let databases = ctx.shared.config.load().databases;
     match super::parse_i64(&args[1]) {
         None => encode::error(ctx.reply, errors::NOT_INTEGER),
+        Some(db) if db != 0 && ctx.shared.cluster.enabled() => {
+            encode::error(ctx.reply, errors::SELECT_IN_CLUSTER)
+        }
         Some(db) if db < 0 || db >= databases => encode::error(ctx.reply, errors::DB_INDEX),
         Some(db) => {
             let s = &mut *ctx.session;

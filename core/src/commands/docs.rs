@@ -6,7 +6,7 @@
 //! Redis 7.2's own description (its `src/commands/*.json`, as a Redis 7.2.4
 //! server reports it) of every command in the dispatch table, and of every
 //! Redis subcommand of the containers ringcast has (CLIENT, CONFIG, COMMAND,
-//! PUBSUB), so a subcommand added to the table finds its docs here.
+//! PUBSUB, CLUSTER), so a subcommand added to the table finds its docs here.
 //!
 //! The dispatch table (`super::COMMANDS`) stays the one list of what ringcast
 //! answers: replies walk it and look each command up here by full name
@@ -1934,6 +1934,429 @@ pub(super) static DOCS: &[CommandDoc] = &[
         summary: "Returns helpful text about the different subcommands.",
         since: "6.0.0",
         group: "server",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster",
+        arity: -2,
+        flags: &[],
+        acl_categories: &["@slow"],
+        summary: "A container for Redis Cluster commands.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "Depends on subcommand.",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|addslots",
+        arity: -3,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Assigns new hash slots to a node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of hash slot arguments",
+        arguments: &[arg("slot", Integer).display("slot").flags(&["multiple"])],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|addslotsrange",
+        arity: -4,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Assigns new hash slot ranges to a node.",
+        since: "7.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of the slots between the start slot and end slot arguments.",
+        arguments: &[arg("range", Block).flags(&["multiple"]).args(&[
+            arg("start-slot", Integer).display("start-slot"),
+            arg("end-slot", Integer).display("end-slot"),
+        ])],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|bumpepoch",
+        arity: 2,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        tips: &["nondeterministic_output"],
+        summary: "Advances the cluster config epoch.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|count-failure-reports",
+        arity: 3,
+        flags: &["admin", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        tips: &["nondeterministic_output"],
+        summary: "Returns the number of active failure reports active for a node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the number of failure reports",
+        arguments: &[arg("node-id", Str).display("node-id")],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|countkeysinslot",
+        arity: 3,
+        flags: &["stale"],
+        acl_categories: &["@slow"],
+        summary: "Returns the number of keys in a hash slot.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        arguments: &[arg("slot", Integer).display("slot")],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|delslots",
+        arity: -3,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Sets hash slots as unbound for a node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of hash slot arguments",
+        arguments: &[arg("slot", Integer).display("slot").flags(&["multiple"])],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|delslotsrange",
+        arity: -4,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Sets hash slot ranges as unbound for a node.",
+        since: "7.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of the slots between the start slot and end slot arguments.",
+        arguments: &[arg("range", Block).flags(&["multiple"]).args(&[
+            arg("start-slot", Integer).display("start-slot"),
+            arg("end-slot", Integer).display("end-slot"),
+        ])],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|failover",
+        arity: -2,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Forces a replica to perform a manual failover of its master.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        arguments: &[arg("options", OneOf).flags(&["optional"]).args(&[
+            arg("force", PureToken).display("force").token("FORCE"),
+            arg("takeover", PureToken)
+                .display("takeover")
+                .token("TAKEOVER"),
+        ])],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|flushslots",
+        arity: 2,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Deletes all slots information from a node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|forget",
+        arity: 3,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Removes a node from the nodes table.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        arguments: &[arg("node-id", Str).display("node-id")],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|getkeysinslot",
+        arity: 4,
+        flags: &["stale"],
+        acl_categories: &["@slow"],
+        tips: &["nondeterministic_output"],
+        summary: "Returns the key names in a hash slot.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the number of requested keys",
+        arguments: &[
+            arg("slot", Integer).display("slot"),
+            arg("count", Integer).display("count"),
+        ],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|help",
+        arity: 2,
+        flags: &["loading", "stale"],
+        acl_categories: &["@slow"],
+        summary: "Returns helpful text about the different subcommands.",
+        since: "5.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|info",
+        arity: 2,
+        flags: &["stale"],
+        acl_categories: &["@slow"],
+        tips: &["nondeterministic_output"],
+        summary: "Returns information about the state of a node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|keyslot",
+        arity: 3,
+        flags: &["stale"],
+        acl_categories: &["@slow"],
+        summary: "Returns the hash slot for a key.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the number of bytes in the key",
+        arguments: &[arg("key", Str).display("key")],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|links",
+        arity: 2,
+        flags: &["stale"],
+        acl_categories: &["@slow"],
+        tips: &["nondeterministic_output"],
+        summary: "Returns a list of all TCP links to and from peer nodes.",
+        since: "7.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of Cluster nodes",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|meet",
+        arity: -4,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Forces a node to handshake with another node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        history: &[("4.0.0", "Added the optional `cluster_bus_port` argument.")],
+        arguments: &[
+            arg("ip", Str).display("ip"),
+            arg("port", Integer).display("port"),
+            arg("cluster-bus-port", Integer)
+                .display("cluster-bus-port")
+                .since("4.0.0")
+                .flags(&["optional"]),
+        ],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|myid",
+        arity: 2,
+        flags: &["stale"],
+        acl_categories: &["@slow"],
+        summary: "Returns the ID of a node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|myshardid",
+        arity: 2,
+        flags: &["stale"],
+        acl_categories: &["@slow"],
+        tips: &["nondeterministic_output"],
+        summary: "Returns the shard ID of a node.",
+        since: "7.2.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|nodes",
+        arity: 2,
+        flags: &["stale"],
+        acl_categories: &["@slow"],
+        tips: &["nondeterministic_output"],
+        summary: "Returns the cluster configuration for a node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of Cluster nodes",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|replicas",
+        arity: 3,
+        flags: &["admin", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        tips: &["nondeterministic_output"],
+        summary: "Lists the replica nodes of a master node.",
+        since: "5.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the number of replicas.",
+        arguments: &[arg("node-id", Str).display("node-id")],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|replicate",
+        arity: 3,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Configure a node as replica of a master node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        arguments: &[arg("node-id", Str).display("node-id")],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|reset",
+        arity: -2,
+        flags: &["admin", "noscript", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Resets a node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the number of known nodes. The command may execute a FLUSHALL as a side effect.",
+        arguments: &[arg("reset-type", OneOf).flags(&["optional"]).args(&[
+            arg("hard", PureToken).display("hard").token("HARD"),
+            arg("soft", PureToken).display("soft").token("SOFT"),
+        ])],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|saveconfig",
+        arity: 2,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Forces a node to save the cluster configuration to disk.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|set-config-epoch",
+        arity: 3,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Sets the configuration epoch for a new node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        arguments: &[arg("config-epoch", Integer).display("config-epoch")],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|setslot",
+        arity: -4,
+        flags: &["admin", "stale", "no_async_loading"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Binds a hash slot to a node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        arguments: &[
+            arg("slot", Integer).display("slot"),
+            arg("subcommand", OneOf).args(&[
+                arg("importing", Str).display("node-id").token("IMPORTING"),
+                arg("migrating", Str).display("node-id").token("MIGRATING"),
+                arg("node", Str).display("node-id").token("NODE"),
+                arg("stable", PureToken).display("stable").token("STABLE"),
+            ]),
+        ],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|shards",
+        arity: 2,
+        flags: &["loading", "stale"],
+        acl_categories: &["@slow"],
+        tips: &["nondeterministic_output"],
+        summary: "Returns the mapping of cluster slots to shards.",
+        since: "7.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of cluster nodes",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|slaves",
+        arity: 3,
+        flags: &["admin", "stale"],
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        tips: &["nondeterministic_output"],
+        summary: "Lists the replica nodes of a master node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the number of replicas.",
+        doc_flags: &["deprecated"],
+        deprecated_since: Some("5.0.0"),
+        replaced_by: Some("`CLUSTER REPLICAS`"),
+        arguments: &[arg("node-id", Str).display("node-id")],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "cluster|slots",
+        arity: 2,
+        flags: &["loading", "stale"],
+        acl_categories: &["@slow"],
+        tips: &["nondeterministic_output"],
+        summary: "Returns the mapping of cluster slots to nodes.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of Cluster nodes",
+        doc_flags: &["deprecated"],
+        deprecated_since: Some("7.0.0"),
+        replaced_by: Some("`CLUSTER SHARDS`"),
+        history: &[
+            ("4.0.0", "Added node IDs."),
+            ("7.0.0", "Added additional networking metadata field."),
+        ],
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "asking",
+        arity: 1,
+        flags: &["fast"],
+        acl_categories: &["@fast", "@connection"],
+        summary: "Signals that a cluster client is following an -ASK redirect.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "readonly",
+        arity: 1,
+        flags: &["loading", "stale", "fast"],
+        acl_categories: &["@fast", "@connection"],
+        summary: "Enables read-only queries for a connection to a Redis Cluster replica node.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..CommandDoc::NONE
+    },
+    CommandDoc {
+        name: "readwrite",
+        arity: 1,
+        flags: &["loading", "stale", "fast"],
+        acl_categories: &["@fast", "@connection"],
+        summary: "Enables read-write queries for a connection to a Reids Cluster replica node.",
+        since: "3.0.0",
+        group: "cluster",
         complexity: "O(1)",
         ..CommandDoc::NONE
     },

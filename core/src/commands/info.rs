@@ -140,7 +140,10 @@ fn section_text(sh: &Shared, section: &str, t: &mut String) {
                 let _ = write!(t, "errorstat_{code}:count={n}\r\n");
             }
         }
-        "cluster" => t.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "cluster" => {
+            let on = u8::from(sh.cluster.enabled());
+            let _ = write!(t, "# Cluster\r\ncluster_enabled:{on}\r\n");
+        }
         "keyspace" => t.push_str("# Keyspace\r\n"),
         "ringcast" => ringcast(sh, t),
         _ => {}

@@ -16,6 +16,7 @@
 mod acl;
 pub mod audit;
 mod client;
+mod cluster;
 mod command;
 mod config;
 mod connection;
@@ -179,6 +180,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("monitor", 1, 0, monitor::monitor),
     container("slowlog", slowlog::SLOWLOG),
     container("latency", latency::LATENCY),
+    container("cluster", cluster::CLUSTER),
+    cmd("readonly", 1, 0, cluster::conn_flag),
+    cmd("readwrite", 1, 0, cluster::conn_flag),
+    cmd("asking", 1, 0, cluster::conn_flag),
 ];
 
 /// The name a command is called by: the part after `|` for a subcommand.
@@ -361,6 +366,16 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     if let Err(e) = acl::allowed(ctx, id, spec, args) {
         return reject(ctx, Some(spec), e);
     }
+    if let Some(e) = cluster::redirect(ctx, spec, args) {
+        // As Redis: EXEC drops its transaction and answers the redirect
+        // itself; a command being queued marks the transaction.
+        if spec.name == "exec" {
+            transaction::discard(ctx.session);
+            encode::error(ctx.reply, e);
+            return Exec::Done;
+        }
+        return reject(ctx, Some(spec), e);
+    }
     let session = &*ctx.session;
     if session.proto == encode::Proto::Resp2 && session.in_pubsub() && spec.flags & PUBSUB_OK == 0 {
         return reject(ctx, Some(spec), errors::subscribed_context(spec.name));
@@ -381,7 +396,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         return transaction::queue(ctx, id, args);
     }
     ctx.called = Some(id);
-    (spec.run)(ctx, args)
+    let exec = (spec.run)(ctx, args);
+    if exec != Exec::Blocked {
+        cluster::command_done(ctx, spec);
+    }
+    exec
 }
 
 /// A command refused by dispatch's checks (Redis's `rejectCommand`): an

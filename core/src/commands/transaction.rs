@@ -71,6 +71,19 @@ impl Transaction {
         self.next.is_some()
     }
 
+    /// The shard channels the queued commands name, which EXEC is routed
+    /// on in cluster mode.
+    pub(crate) fn shard_channels(&self) -> impl Iterator<Item = &[u8]> {
+        self.queued.iter().flat_map(|q| {
+            let channels = match super::name_of(q.id) {
+                "ssubscribe" | "sunsubscribe" => q.args.get(1..).unwrap_or_default(),
+                "spublish" => q.args.get(1..2).unwrap_or_default(),
+                _ => &[],
+            };
+            channels.iter().map(|c| &c[..])
+        })
+    }
+
     /// The queued command a paused EXEC goes on with, by its place in the queue.
     pub fn waiting_at(&self) -> Option<usize> {
         self.next

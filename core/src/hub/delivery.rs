@@ -127,6 +127,7 @@ impl Hub {
         let started = (threshold > 0).then(Instant::now);
         let n = self.drain_rings(budget, threshold);
         self.drain_monitor_inbox();
+        self.drain_cluster_mail();
         for id in self.shared.clients.take_kills(self.worker) {
             if let Some(&key) = self.by_id.get(&id) {
                 self.kill(key, Disconnect::Killed);

@@ -18,6 +18,8 @@
 //! - `writer`: what a connection's writer sends next;
 //! - `backlog`: output queued and not yet written, and the pause it puts
 //!   on the worker's intake when it grows (invariant 5);
+//! - `cluster`: what the cluster bus thread posts (CLUSTER replies, slots
+//!   lost);
 //! - `closing`: why each connection ends, counted once and logged
 //!   (rate-limited per reason);
 //! - `cron`: soft output limits, idle timeouts and gauges, `hz` times a second (every 100 ms by default);
@@ -26,6 +28,7 @@
 
 mod backlog;
 mod closing;
+mod cluster;
 mod conn;
 mod cron;
 mod delivery;

@@ -1,0 +1,359 @@
+//! Cluster mode (`cluster-enabled yes`): a single node that owns every slot
+//! (CLUSTER's replies, routing errors, nodes.conf across a restart, the
+//! `sunsubscribe` push when a slot leaves), then several nodes joined by
+//! gossip (MEET, `redis-cli --cluster create` and `check`, failover after
+//! `kill -9`).
+//!
+//! The single-node tests run against `redis-server --cluster-enabled yes`
+//! too (`RINGCAST_TEST_TARGET=redis`); the multi-node ones need ringcast's
+//! failover (Redis fails over only to replicas) and run against ringcast.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ringcast_tests::resp::Frame;
+use ringcast_tests::{Backend, Opts, RawConn, Server, eventually, free_port, ringcast_only};
+
+/// A directory of its own for a test's nodes.conf files, removed at the end.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!(
+            "ringcast-cluster-{name}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the test directory");
+        Dir(dir)
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A cluster node with its nodes.conf at `conf`, a bus port of its own and
+/// the given node timeout.
+fn node(conf: &str, timeout_ms: u64) -> Server {
+    node_on_bus(conf, timeout_ms, free_port())
+}
+
+fn node_on_bus(conf: &str, timeout_ms: u64, bus_port: u16) -> Server {
+    let opts = Opts::new(Backend::Epoll)
+        .threads(1)
+        .common_arg("cluster-enabled", "yes")
+        .common_arg("cluster-config-file", conf)
+        .common_arg("cluster-port", &bus_port.to_string())
+        .common_arg("cluster-node-timeout", &timeout_ms.to_string());
+    Server::start(opts)
+}
+
+fn text(frame: &Frame) -> String {
+    frame.text()
+}
+
+fn cluster_info(c: &mut RawConn) -> String {
+    text(&c.cmd(&["CLUSTER", "INFO"]))
+}
+
+fn myid(c: &mut RawConn) -> String {
+    text(&c.cmd(&["CLUSTER", "MYID"]))
+}
+
+/// A single node that owns every slot.
+fn single_node(dir: &Dir) -> Server {
+    let server = node(&dir.file("nodes.conf"), 15000);
+    let mut c = server.conn();
+    c.cmd_expect(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"], b"+OK\r\n");
+    eventually("cluster_state:ok", || {
+        cluster_info(&mut c).contains("cluster_state:ok")
+    });
+    server
+}
+
+#[test]
+fn single_node_with_every_slot_serves_sharded_pubsub() {
+    let dir = Dir::new("serve");
+    let server = single_node(&dir);
+    let mut sub = server.conn();
+    sub.sub("SSUBSCRIBE", &["news"], &[1]);
+    let mut publisher = server.conn();
+    publisher.publish("SPUBLISH", "news", "hello", 1);
+    sub.expect_smessage("news", "hello");
+    // Hash tags put channels in one slot.
+    sub.sub("SSUBSCRIBE", &["{user1}.a", "{user1}.b"], &[2, 3]);
+}
+
+#[test]
+fn cluster_introspection_has_redis_shapes() {
+    let dir = Dir::new("shapes");
+    let server = single_node(&dir);
+    let mut c = server.conn();
+    let id = myid(&mut c);
+    assert_eq!(id.len(), 40);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    let info = cluster_info(&mut c);
+    for line in [
+        "cluster_state:ok",
+        "cluster_slots_assigned:16384",
+        "cluster_slots_ok:16384",
+        "cluster_known_nodes:1",
+        "cluster_size:1",
+    ] {
+        assert!(info.contains(line), "{line} in {info}");
+    }
+    let nodes = text(&c.cmd(&["CLUSTER", "NODES"]));
+    let fields: Vec<&str> = nodes.trim_end().split(' ').collect();
+    assert_eq!(fields[0], id);
+    assert_eq!(fields[2], "myself,master");
+    assert_eq!(fields[8], "0-16383");
+    let slots = c.cmd(&["CLUSTER", "SLOTS"]);
+    let range = &slots.items()[0];
+    assert_eq!(range.items()[0].int(), 0);
+    assert_eq!(range.items()[1].int(), 16383);
+    assert_eq!(range.items()[2].items()[1].int(), i64::from(server.port()));
+    assert_eq!(text(&range.items()[2].items()[2]), id);
+    let shards = c.cmd(&["CLUSTER", "SHARDS"]);
+    assert_eq!(shards.items().len(), 1);
+    c.cmd_expect(&["CLUSTER", "KEYSLOT", "foo"], b":12182\r\n");
+    c.cmd_expect(&["CLUSTER", "KEYSLOT", "{user1}.x"], b":8106\r\n");
+    let info = server.info("cluster");
+    assert_eq!(info.get("cluster_enabled").map(String::as_str), Some("1"));
+}
+
+#[test]
+fn channels_in_different_slots_are_crossslot() {
+    let dir = Dir::new("crossslot");
+    let server = single_node(&dir);
+    let mut c = server.conn();
+    c.cmd_expect(
+        &["SSUBSCRIBE", "a", "b"],
+        b"-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+    );
+    c.cmd_expect(
+        &["SELECT", "1"],
+        b"-ERR SELECT is not allowed in cluster mode\r\n",
+    );
+    c.cmd_expect(&["SELECT", "0"], b"+OK\r\n");
+    c.cmd_expect(&["READONLY"], b"+OK\r\n");
+    c.cmd_expect(&["READWRITE"], b"+OK\r\n");
+    c.cmd_expect(&["ASKING"], b"+OK\r\n");
+}
+
+#[test]
+fn a_node_without_slots_is_down_for_sharded_pubsub() {
+    let dir = Dir::new("down");
+    let server = node(&dir.file("nodes.conf"), 15000);
+    let mut c = server.conn();
+    assert!(cluster_info(&mut c).contains("cluster_state:fail"));
+    c.cmd_expect(
+        &["SPUBLISH", "a", "x"],
+        b"-CLUSTERDOWN Hash slot not served\r\n",
+    );
+    c.cmd_expect(
+        &["SSUBSCRIBE", "a"],
+        b"-CLUSTERDOWN Hash slot not served\r\n",
+    );
+    // Without channels SUNSUBSCRIBE always runs.
+    c.cmd_expect(
+        &["SUNSUBSCRIBE"],
+        b"*3\r\n$12\r\nsunsubscribe\r\n$-1\r\n:0\r\n",
+    );
+}
+
+#[test]
+fn nodes_conf_keeps_id_and_slots_across_a_restart() {
+    let dir = Dir::new("restart");
+    let conf = dir.file("nodes.conf");
+    let server = node(&conf, 15000);
+    let mut c = server.conn();
+    c.cmd_expect(
+        &["CLUSTER", "ADDSLOTSRANGE", "0", "100", "200", "300"],
+        b"+OK\r\n",
+    );
+    let id = myid(&mut c);
+    let saved = std::fs::read_to_string(&conf).expect("nodes.conf written");
+    assert!(saved.contains(&id), "{saved}");
+    drop(c);
+    drop(server);
+    let server = node(&conf, 15000);
+    let mut c = server.conn();
+    assert_eq!(myid(&mut c), id);
+    let nodes = text(&c.cmd(&["CLUSTER", "NODES"]));
+    assert!(nodes.trim_end().ends_with(" 0-100 200-300"), "{nodes}");
+}
+
+#[test]
+fn losing_a_slot_unsubscribes_its_shard_channel_subscribers() {
+    let dir = Dir::new("lost");
+    let server = single_node(&dir);
+    let mut sub = server.conn();
+    // `foo` is in slot 12182, `bar` in 5061.
+    sub.sub("SSUBSCRIBE", &["foo"], &[1]);
+    sub.sub("SSUBSCRIBE", &["bar"], &[2]);
+    let mut admin = server.conn();
+    admin.cmd_expect(&["CLUSTER", "DELSLOTS", "12182"], b"+OK\r\n");
+    sub.expect(b"*3\r\n$12\r\nsunsubscribe\r\n$3\r\nfoo\r\n:1\r\n");
+    admin.cmd_expect(
+        &["SPUBLISH", "foo", "x"],
+        b"-CLUSTERDOWN Hash slot not served\r\n",
+    );
+}
+
+#[test]
+fn cluster_commands_answer_disabled_without_cluster_mode() {
+    let server = Server::start(Opts::new(Backend::Epoll).threads(1));
+    let mut c = server.conn();
+    let disabled = b"-ERR This instance has cluster support disabled\r\n";
+    c.cmd_expect(&["CLUSTER", "INFO"], disabled);
+    c.cmd_expect(&["READONLY"], disabled);
+    c.cmd_expect(&["ASKING"], disabled);
+    c.cmd_expect(
+        &["SSUBSCRIBE", "a", "b"],
+        b"*3\r\n$10\r\nssubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$10\r\nssubscribe\r\n$1\r\nb\r\n:2\r\n",
+    );
+}
+
+// ---- several nodes ------------------------------------------------------
+
+const TIMEOUT_MS: u64 = 1500;
+
+/// Three nodes and their bus ports.
+fn three_nodes(dir: &Dir) -> (Vec<Server>, Vec<u16>) {
+    let buses: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let servers = buses
+        .iter()
+        .enumerate()
+        .map(|(i, bus)| node_on_bus(&dir.file(&format!("nodes-{i}.conf")), TIMEOUT_MS, *bus))
+        .collect();
+    (servers, buses)
+}
+
+/// Within a generous bound, as gossip on a busy machine allows.
+fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "not true after {limit:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn all_ok(servers: &[Server]) -> bool {
+    servers
+        .iter()
+        .all(|s| cluster_info(&mut s.conn()).contains("cluster_state:ok"))
+}
+
+#[test]
+fn three_nodes_meet_and_route_sharded_pubsub() {
+    ringcast_only!("a cluster of ringcast nodes");
+    let dir = Dir::new("three");
+    let (servers, buses) = three_nodes(&dir);
+    let ranges = [("0", "5460"), ("5461", "10922"), ("10923", "16383")];
+    for (s, (start, end)) in servers.iter().zip(ranges) {
+        s.conn()
+            .cmd_expect(&["CLUSTER", "ADDSLOTSRANGE", start, end], b"+OK\r\n");
+    }
+    let mut first = servers[0].conn();
+    for (s, bus) in servers.iter().zip(&buses).skip(1) {
+        let (port, bus) = (s.port().to_string(), bus.to_string());
+        first.cmd_expect(&["CLUSTER", "MEET", "127.0.0.1", &port, &bus], b"+OK\r\n");
+    }
+    wait_for(
+        "cluster_state:ok everywhere",
+        Duration::from_secs(30),
+        || all_ok(&servers),
+    );
+    // `foo` is in slot 12182: the third node's.
+    let owner = &servers[2];
+    let mut sub = owner.conn();
+    sub.sub("SSUBSCRIBE", &["foo"], &[1]);
+    owner.conn().publish("SPUBLISH", "foo", "hi", 1);
+    sub.expect_smessage("foo", "hi");
+    let moved = format!("-MOVED 12182 127.0.0.1:{}\r\n", owner.port());
+    servers[0]
+        .conn()
+        .cmd_expect(&["SPUBLISH", "foo", "x"], moved.as_bytes());
+    for s in &servers {
+        let known = cluster_info(&mut s.conn());
+        assert!(known.contains("cluster_known_nodes:3"), "{known}");
+    }
+}
+
+fn redis_cli(args: &[&str]) -> (bool, String) {
+    match Command::new("redis-cli").args(args).output() {
+        Ok(out) => (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        ),
+        Err(e) => (false, format!("cannot run redis-cli: {e}")),
+    }
+}
+
+#[test]
+fn redis_cli_creates_and_checks_a_cluster_and_a_master_fails_over() {
+    ringcast_only!("failover without replicas is ringcast's");
+    if Command::new("redis-cli").arg("--version").output().is_err() {
+        eprintln!("skipped: no redis-cli");
+        return;
+    }
+    let dir = Dir::new("create");
+    let (mut servers, _) = three_nodes(&dir);
+    let addrs: Vec<String> = servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port()))
+        .collect();
+    let mut args = vec!["--cluster", "create"];
+    args.extend(addrs.iter().map(String::as_str));
+    args.push("--cluster-yes");
+    let (ok, out) = redis_cli(&args);
+    assert!(ok && out.contains("[OK] All 16384 slots covered."), "{out}");
+    wait_for(
+        "cluster_state:ok everywhere",
+        Duration::from_secs(30),
+        || all_ok(&servers),
+    );
+    let (ok, out) = redis_cli(&["--cluster", "check", &addrs[0]]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("[OK] All nodes agree about slots configuration."),
+        "{out}"
+    );
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+
+    // `foo` (slot 12182) belongs to the third master: kill it.
+    let victim = servers.pop().expect("three servers");
+    let victim_id = myid(&mut victim.conn());
+    victim.signal(libc::SIGKILL);
+    let _ = victim.wait_exit();
+    let limit = Duration::from_millis(TIMEOUT_MS * 2) + Duration::from_secs(20);
+    wait_for("a survivor owns slot 12182", limit, || {
+        servers.iter().all(|s| {
+            let slots = s.conn().cmd(&["CLUSTER", "SLOTS"]);
+            slots.items().iter().any(|r| {
+                let (start, end) = (r.items()[0].int(), r.items()[1].int());
+                (start..=end).contains(&12182) && text(&r.items()[2].items()[2]) != victim_id
+            })
+        })
+    });
+    let heir = servers
+        .iter()
+        .find(|s| s.conn().cmd(&["SPUBLISH", "foo", "x"]).int() == 0)
+        .expect("one survivor serves slot 12182");
+    let mut sub = heir.conn();
+    sub.sub("SSUBSCRIBE", &["foo"], &[1]);
+    heir.conn().publish("SPUBLISH", "foo", "after", 1);
+    sub.expect_smessage("foo", "after");
+}
