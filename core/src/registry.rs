@@ -205,6 +205,20 @@
 //!
 //! PUBSUB CHANNELS reads the populated-shard bitmap (one word per 64 shards)
 //! and the snapshots of populated shards only.
+//!
+//! A worker giving back many subscriptions at once (UNSUBSCRIBE naming many
+//! channels or none, PUNSUBSCRIBE likewise, a connection closing) hands
+//! them over in one batch ([`Registry::unsubscribe_names`],
+//! [`Registry::punsubscribe_names`]): the lock-free decrements first, then
+//! the last subscribers of the worker grouped by shard, each shard locked
+//! once and its snapshot rebuilt and stored once for all its removals. A
+//! pattern shard's set of buckets, one per distinct prefix, is so copied
+//! once per command instead of once per pattern. Each entry still crosses
+//! zero under its shard's lock, in the current snapshot, and leaves it in
+//! the same critical section (invariants 1 to 3, 7 and 8 as for one
+//! removal); a lookup meanwhile may see some shards before and some after
+//! their removals, which no client can tell apart, none being confirmed
+//! before the batch returns (invariant 5).
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -1041,6 +1055,99 @@ impl ChannelTable {
         }
     }
 
+    /// Publishes `rest` as shard `i`'s snapshot once entries left it.
+    /// Caller holds the shard's lock.
+    fn publish_without(&self, i: usize, shard: &Shard<Slots>, rest: Slots) {
+        if rest.is_empty() {
+            shard.snapshot.store(Arc::clone(&self.empty));
+            // Invariant 7: the bit goes down after the last entry left.
+            self.mark(i, false);
+        } else {
+            shard.snapshot.store(Arc::new(rest));
+        }
+    }
+
+    /// Takes one subscriber of `w` from `entry`, removing the entry with
+    /// its last subscriber.
+    fn release(&self, entry: &Arc<Entry>, w: WorkerId) {
+        match entry.try_decrement(w) {
+            FastDecrement::Done | FastDecrement::NotCounted => {}
+            FastDecrement::NeedsLock => self.release_locked(entry, w),
+        }
+    }
+
+    /// The locked path of [`ChannelTable::release`], once `w`'s counter
+    /// was found at 1.
+    fn release_locked(&self, entry: &Arc<Entry>, w: WorkerId) {
+        let (i, shard, _lock) = self.lock(entry.hash);
+        let current = shard.snapshot.load();
+        // Not there: removed already, every counter at zero (invariant 4).
+        if !current.iter().any(|s| Arc::ptr_eq(&s.entry, entry)) {
+            return;
+        }
+        if entry.decrement_locked(w) {
+            let rest = without(&current, entry);
+            drop(current);
+            self.publish_without(i, shard, rest);
+            self.len.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// [`ChannelTable::release_locked`] for every entry of `group`, which
+    /// the addressing `at` placed in one shard: one lock, one new snapshot
+    /// and one store for all of them. An entry that a split moved out of
+    /// the shard since `at` was read is released on its own afterwards.
+    /// `gone` is scratch space (left empty).
+    fn release_group<'e>(
+        &self,
+        at: Addressing,
+        group: &[&'e Arc<Entry>],
+        w: WorkerId,
+        gone: &mut Vec<&'e Arc<Entry>>,
+    ) {
+        let Some(first) = group.first() else {
+            return;
+        };
+        let i = at.shard_of(first.hash);
+        let shard = self.writable(i);
+        let lock = shard.lock();
+        // Invariant 8: with the lock held, the entries the addressing
+        // still places here stay here.
+        let now = self.addressing();
+        let mut moved = Vec::new();
+        let current = shard.snapshot.load();
+        gone.clear();
+        for &entry in group {
+            if now.shard_of(entry.hash) != i {
+                moved.push(entry);
+            } else if current.iter().any(|s| Arc::ptr_eq(&s.entry, entry))
+                && entry.decrement_locked(w)
+            {
+                // Invariant 3: removed in this critical section.
+                gone.push(entry);
+            }
+            // Else not there: removed already, every counter at zero
+            // (invariant 4).
+        }
+        if !gone.is_empty() {
+            let mut rest = Vec::with_capacity(current.len().saturating_sub(gone.len()));
+            rest.extend(
+                current
+                    .iter()
+                    .filter(|s| !gone.iter().any(|g| Arc::ptr_eq(&s.entry, g)))
+                    .cloned(),
+            );
+            drop(current);
+            self.publish_without(i, shard, rest.into_boxed_slice());
+            self.len.fetch_sub(gone.len(), Ordering::AcqRel);
+            gone.clear();
+        }
+        drop(lock);
+        for entry in moved {
+            self.release_locked(entry, w);
+        }
+    }
+
     /// Adds shards while the table holds more than [`SHARD_LOAD`] channels
     /// per shard. One thread grows the table at a time; a writer finding
     /// another one at it carries on (the grower sees its channel counted).
@@ -1418,6 +1525,36 @@ impl PatternTable {
     }
 }
 
+impl PatternTable {
+    /// [`PatternTable::count_length`] for buckets that went away, with
+    /// prefixes of `lens` bytes: one lock, and one new length set if a
+    /// length disappears. Caller holds the buckets' shard lock.
+    fn forget_lengths(&self, lens: &[usize]) {
+        if lens.is_empty() {
+            return;
+        }
+        let mut counts = self
+            .length_counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut changed = false;
+        for len in lens {
+            match counts.get_mut(len) {
+                Some(n) if *n > 1 => *n -= 1,
+                Some(_) => {
+                    counts.remove(len);
+                    changed = true;
+                }
+                None => {}
+            }
+        }
+        if changed {
+            self.lengths
+                .store(Arc::new(counts.keys().copied().collect()));
+        }
+    }
+}
+
 /// The shared subscription registry. See the module docs.
 pub struct Registry {
     workers: usize,
@@ -1538,7 +1675,7 @@ impl Registry {
         let table = self.table(ns);
         let hash = self.hash(channel);
         if let Some(entry) = table.read(hash, channel, |e| e.cloned()) {
-            self.release(table, &entry, w);
+            table.release(&entry, w);
         }
     }
 
@@ -1546,34 +1683,40 @@ impl Registry {
     /// [`Registry::subscribe_name`] returned for `ns` (to any worker).
     pub fn unsubscribe_name(&self, ns: Namespace, name: &Name, w: WorkerId) {
         if w < self.workers {
-            self.release(self.table(ns), &name.0, w);
+            self.table(ns).release(&name.0, w);
         }
     }
 
-    /// Takes one subscriber of `w` from `entry`, removing the entry with its
-    /// last subscriber.
-    fn release(&self, table: &ChannelTable, entry: &Arc<Entry>, w: WorkerId) {
-        match entry.try_decrement(w) {
-            FastDecrement::Done | FastDecrement::NotCounted => return,
-            FastDecrement::NeedsLock => {}
-        }
-        let (i, shard, _lock) = table.lock(entry.hash);
-        let current = shard.snapshot.load();
-        // Not there: removed already, every counter at zero (invariant 4).
-        if !current.iter().any(|s| Arc::ptr_eq(&s.entry, entry)) {
+    /// Worker `w` gives back one subscription to each of `names`, which
+    /// [`Registry::subscribe_name`] returned for `ns`: what as many calls of
+    /// [`Registry::unsubscribe_name`] would do, in one pass. The channels
+    /// that lose their last subscriber are removed shard by shard, with one
+    /// lock, one new snapshot and one store per shard, not per channel.
+    /// Every removal is done when this returns. A lookup meanwhile may see
+    /// some of them and not others, as it may see any unsubscribe that is
+    /// not confirmed yet (invariant 5).
+    pub fn unsubscribe_names<'n>(
+        &self,
+        ns: Namespace,
+        names: impl IntoIterator<Item = &'n Name>,
+        w: WorkerId,
+    ) {
+        if w >= self.workers {
             return;
         }
-        if entry.decrement_locked(w) {
-            let rest = without(&current, entry);
-            drop(current);
-            if rest.is_empty() {
-                shard.snapshot.store(Arc::clone(&table.empty));
-                // Invariant 7: the bit goes down after the last entry left.
-                table.mark(i, false);
-            } else {
-                shard.snapshot.store(Arc::new(rest));
-            }
-            table.len.fetch_sub(1, Ordering::AcqRel);
+        let table = self.table(ns);
+        // The lock-free step first: only the last subscriber of `w` in an
+        // entry needs its shard's lock.
+        let mut last: Vec<&Arc<Entry>> = names
+            .into_iter()
+            .map(|name| &name.0)
+            .filter(|entry| matches!(entry.try_decrement(w), FastDecrement::NeedsLock))
+            .collect();
+        let at = table.addressing();
+        last.sort_unstable_by_key(|entry| at.shard_of(entry.hash));
+        let mut gone = Vec::new();
+        for group in last.chunk_by(|a, b| at.shard_of(a.hash) == at.shard_of(b.hash)) {
+            table.release_group(at, group, w, &mut gone);
         }
     }
 
@@ -1659,6 +1802,94 @@ impl Registry {
             FastDecrement::Done | FastDecrement::NotCounted => {}
             FastDecrement::NeedsLock => self.punsubscribe_locked(&name.0.key, w),
         }
+    }
+
+    /// Worker `w` gives back one subscription to each of `names`, which
+    /// [`Registry::psubscribe_name`] returned: what as many calls of
+    /// [`Registry::punsubscribe_name`] would do, in one pass. The patterns
+    /// that lose their last subscriber are removed prefix shard by prefix
+    /// shard, with one lock and one new snapshot of the shard's buckets
+    /// per shard (and one update of the prefix lengths), not per pattern.
+    /// Every removal is done when this returns.
+    pub fn punsubscribe_names<'n>(&self, names: impl IntoIterator<Item = &'n Name>, w: WorkerId) {
+        if w >= self.workers {
+            return;
+        }
+        // (shard, prefix, pattern) of every last subscriber of `w`, sorted
+        // so that a shard's patterns, and a bucket's, are adjacent.
+        let mut last: Vec<(usize, &[u8], &[u8])> = names
+            .into_iter()
+            .filter(|name| matches!(name.0.try_decrement(w), FastDecrement::NeedsLock))
+            .map(|name| {
+                let prefix = glob::literal_prefix(&name.0.key);
+                let shard = shard_index(&self.hasher, prefix, PATTERN_SHARDS);
+                (shard, prefix, &name.0.key[..])
+            })
+            .collect();
+        last.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for group in last.chunk_by(|a, b| a.0 == b.0) {
+            self.punsubscribe_group(group, w);
+        }
+    }
+
+    /// The locked path of [`Registry::punsubscribe_names`] for the patterns
+    /// of one prefix shard, sorted by prefix.
+    fn punsubscribe_group(&self, group: &[(usize, &[u8], &[u8])], w: WorkerId) {
+        let Some(&(i, _, _)) = group.first() else {
+            return;
+        };
+        let shard = &self.patterns.shards[i];
+        let _lock = shard.lock();
+        let current = shard.snapshot.load();
+        // Each changed bucket's next version (`None`: it is gone).
+        let mut changed: Vec<(&[u8], Option<Bucket>)> = Vec::new();
+        let mut removed = 0;
+        for bucket_group in group.chunk_by(|a, b| a.1 == b.1) {
+            let prefix = bucket_group[0].1;
+            let Some(old) = current.get(prefix) else {
+                continue;
+            };
+            let mut next: Option<Option<Bucket>> = None;
+            for &(_, _, pattern) in bucket_group {
+                let bucket: &Bucket = match &next {
+                    None => &old.0,
+                    Some(Some(bucket)) => bucket,
+                    Some(None) => break,
+                };
+                let Some(entry) = bucket.find(pattern) else {
+                    continue;
+                };
+                if !entry.decrement_locked(w) {
+                    continue;
+                }
+                // Invariant 3: removed in this critical section.
+                removed += 1;
+                next = Some(bucket.without(pattern));
+            }
+            if let Some(next) = next {
+                changed.push((prefix, next));
+            }
+        }
+        drop(current);
+        if changed.is_empty() {
+            return;
+        }
+        let mut emptied = Vec::new();
+        shard.rewrite(|set| {
+            for (prefix, next) in changed {
+                match next {
+                    Some(bucket) => {
+                        set.replace(ByKey(Arc::new(bucket)));
+                    }
+                    None => {
+                        set.remove(prefix);
+                        emptied.push(prefix.len());
+                    }
+                }
+            }
+        });
+        self.patterns.forget_lengths(&emptied);
+        self.patterns.len.fetch_sub(removed, Ordering::AcqRel);
     }
 
     /// The locked path of a pattern unsubscribe, once the lock-free one
@@ -2602,9 +2833,15 @@ mod tests {
                 }
             });
             let giver = s.spawn(|| {
-                for (j, name) in names.iter().enumerate() {
-                    if j % 3 == 2 {
-                        reg.unsubscribe_name(Namespace::Global, name, 1);
+                // One by one, and in batches (one snapshot per shard).
+                for (k, chunk) in names.chunks(150).enumerate() {
+                    let gone = chunk.iter().enumerate().filter(|(j, _)| j % 3 == 2);
+                    if k % 2 == 0 {
+                        for (_, name) in gone {
+                            reg.unsubscribe_name(Namespace::Global, name, 1);
+                        }
+                    } else {
+                        reg.unsubscribe_names(Namespace::Global, gone.map(|(_, n)| n), 1);
                     }
                 }
             });
@@ -2919,6 +3156,211 @@ mod tests {
 
 /// Exhaustive checks of the remove-versus-increment protocol. Run with
 /// `RUSTFLAGS="--cfg loom" cargo test -p ringcast-core --release registry::loom`.
+#[cfg(all(test, not(loom)))]
+mod batch_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    /// What a registry shows of its subscriptions: every channel of both
+    /// namespaces with its subscribers per worker, every pattern likewise,
+    /// the counts INFO reports and the prefix lengths a lookup probes.
+    fn observed(reg: &Registry, channels: &[Bytes], patterns: &[Bytes]) -> Vec<String> {
+        let mut seen = Vec::new();
+        for ns in [Namespace::Global, Namespace::Shard] {
+            for c in channels {
+                let mut out = Lookup::default();
+                reg.lookup(ns, c, &mut out);
+                let hits = out.channel;
+                seen.push(format!("{ns:?} {c:?} {:?} {}", hits.workers, hits.count));
+            }
+            let mut listed = reg.channels(ns, None);
+            listed.sort();
+            seen.push(format!("{ns:?} {listed:?} {}", reg.channel_count(ns)));
+        }
+        for p in patterns {
+            let entry = glob::literal_prefix(p);
+            let shard = reg.pattern_shard(entry).snapshot.load();
+            let hits = shard
+                .get(entry)
+                .and_then(|bucket| bucket.0.find(p))
+                .map(|e| e.hits(&mut []));
+            seen.push(format!("{p:?} {:?}", hits.map(|h| (h.workers, h.count))));
+        }
+        seen.push(format!(
+            "{} {:?}",
+            reg.pattern_count(),
+            reg.patterns.lengths.load().to_vec()
+        ));
+        seen
+    }
+
+    fn check_tables(reg: &Registry) {
+        for table in [&reg.global, &reg.shard] {
+            let at = table.addressing();
+            let mut held = 0;
+            for (i, shard, bit) in table.shards_and_bits() {
+                let snapshot = shard.snapshot.load();
+                assert_eq!(bit, !snapshot.is_empty(), "shard {i}");
+                for slot in snapshot.iter() {
+                    assert_eq!(at.shard_of(slot.hash), i);
+                    // Invariant 3: every entry left has a subscriber.
+                    assert!(!slot.entry.hits(&mut []).workers.is_empty());
+                }
+                held += snapshot.len();
+            }
+            assert_eq!(held, table.len.load(Ordering::Acquire));
+        }
+    }
+
+    #[test]
+    fn giving_back_a_thousand_channels_at_once_removes_them_shard_by_shard() {
+        let reg = Registry::new(2);
+        let names: Vec<Bytes> = (0..4000).map(|i| b(&format!("chan:{i}"))).collect();
+        let held: Vec<Name> = names
+            .iter()
+            .enumerate()
+            .map(|(i, c)| reg.subscribe_name(Namespace::Global, c, 0, i as u64 + 1))
+            .collect();
+        // Worker 1 keeps every fourth; worker 0 subscribes the fifth ones twice.
+        for c in names.iter().step_by(4) {
+            reg.subscribe(Namespace::Global, c, 1, 1);
+        }
+        for c in names.iter().step_by(5) {
+            reg.subscribe(Namespace::Global, c, 0, 9000);
+        }
+        let shards = reg.global.addressing().shards();
+        reg.unsubscribe_names(Namespace::Global, &held, 0);
+        for (i, c) in names.iter().enumerate() {
+            let want = u64::from(i % 4 == 0) + u64::from(i % 5 == 0);
+            assert_eq!(reg.numsub(Namespace::Global, c), want, "{c:?}");
+        }
+        let live = names.len()
+            - (0..names.len())
+                .filter(|i| i % 4 != 0 && i % 5 != 0)
+                .count();
+        assert_eq!(reg.channel_count(Namespace::Global), live);
+        assert_eq!(
+            reg.global.addressing().shards(),
+            shards,
+            "removal never splits"
+        );
+        check_tables(&reg);
+        // Giving back what is not counted any more changes nothing.
+        let uncounted = held.iter().enumerate().filter(|(i, _)| i % 5 != 0);
+        reg.unsubscribe_names(Namespace::Global, uncounted.map(|(_, n)| n), 0);
+        assert_eq!(reg.channel_count(Namespace::Global), live);
+        check_tables(&reg);
+    }
+
+    #[test]
+    fn giving_back_many_patterns_at_once_keeps_buckets_and_prefix_lengths_exact() {
+        let reg = Registry::new(2);
+        // Distinct prefixes, one shared prefix with many patterns (a tree
+        // of several leaves), and prefixes of several lengths.
+        let mut patterns: Vec<Bytes> = (0..600).map(|i| b(&format!("news.{i}.*"))).collect();
+        patterns.extend((0..300).map(|i| b(&format!("wide.*.{i}"))));
+        patterns.extend([b("*"), b("a?"), b("ab*"), b("abc[de]")]);
+        let held: Vec<Name> = patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| reg.psubscribe_name(p, 0, i as u64 + 1))
+            .collect();
+        reg.psubscribe(&b("wide.*.7"), 1, 1);
+        reg.psubscribe(&b("ab*"), 1, 2);
+        reg.psubscribe(&b("news.3.*"), 0, 5000);
+        reg.punsubscribe_names(&held, 0);
+        assert_eq!(reg.pattern_count(), 3);
+        assert_eq!(reg.patterns.lengths.load().as_slice(), &[2, 5, 7]);
+        let mut out = Lookup::default();
+        reg.lookup(Namespace::Global, b"wide.x.7", &mut out);
+        assert_eq!(out.patterns.len(), 1);
+        assert_eq!(out.patterns[0].hits.workers, WorkerSet(0b10));
+        reg.lookup(Namespace::Global, b"news.3.x", &mut out);
+        assert_eq!(out.patterns.len(), 1);
+        assert_eq!(out.patterns[0].hits.workers, WorkerSet(0b01));
+        reg.punsubscribe(b"wide.*.7", 1);
+        reg.punsubscribe(b"ab*", 1);
+        reg.punsubscribe(b"news.3.*", 0);
+        assert_eq!(reg.pattern_count(), 0);
+        assert!(reg.patterns.lengths.load().is_empty());
+        assert!(
+            reg.patterns
+                .shards
+                .iter()
+                .all(|s| s.snapshot.load().is_empty())
+        );
+    }
+
+    fn name_strategy() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b'b'), Just(b'*'), Just(b'?'), Just(b'.')],
+            0..5,
+        )
+    }
+
+    proptest! {
+        /// A batch give-back leaves a registry exactly as giving the same
+        /// subscriptions back one at a time does, whatever else is held.
+        #[test]
+        fn a_batch_equals_one_by_one(
+            subs in proptest::collection::vec((name_strategy(), 0..3usize, 0..2usize, 1..3u32), 0..120),
+            gone in proptest::collection::vec(any::<bool>(), 120),
+        ) {
+            let batch = Registry::new(2);
+            let single = Registry::new(2);
+            let mut channels = Vec::new();
+            let mut patterns = Vec::new();
+            // (kind, worker, name) of each subscription to give back.
+            let mut given = Vec::new();
+            let mut seq = 0;
+            for (i, (name, kind, w, times)) in subs.iter().enumerate() {
+                let name = Bytes::from(name.clone());
+                for _ in 0..*times {
+                    seq += 1;
+                    let held = [&batch, &single].map(|reg| match kind {
+                        0 => reg.subscribe_name(Namespace::Global, &name, *w, seq),
+                        1 => reg.subscribe_name(Namespace::Shard, &name, *w, seq),
+                        _ => reg.psubscribe_name(&name, *w, seq),
+                    });
+                    if gone[i] {
+                        given.push((*kind, *w, held));
+                    }
+                }
+                if *kind == 2 { patterns.push(name) } else { channels.push(name) }
+            }
+            for (kind, w, [_, name]) in &given {
+                match kind {
+                    0 => single.unsubscribe_name(Namespace::Global, name, *w),
+                    1 => single.unsubscribe_name(Namespace::Shard, name, *w),
+                    _ => single.punsubscribe_name(name, *w),
+                }
+            }
+            for w in 0..2 {
+                for kind in 0..3 {
+                    let names = given
+                        .iter()
+                        .filter(|(k, v, _)| (*k, *v) == (kind, w))
+                        .map(|(_, _, [name, _])| name);
+                    match kind {
+                        0 => batch.unsubscribe_names(Namespace::Global, names, w),
+                        1 => batch.unsubscribe_names(Namespace::Shard, names, w),
+                        _ => batch.punsubscribe_names(names, w),
+                    }
+                }
+            }
+            prop_assert_eq!(
+                observed(&batch, &channels, &patterns),
+                observed(&single, &channels, &patterns)
+            );
+            check_tables(&batch);
+        }
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
@@ -3284,6 +3726,80 @@ mod loom_tests {
             subscriber.join().unwrap();
             assert_eq!(reg.numsub(Namespace::Global, &c), 2);
             assert_eq!(reg.channel_count(Namespace::Global), 3);
+        });
+    }
+    /// Worker 0 gives back, in one batch, `c` (which the split moves) and
+    /// `e` (which stays in shard 0) while a third channel splits shard 0:
+    /// both are removed exactly once, the batch's removals are visible when
+    /// it returns, and the bits follow the shards.
+    #[test]
+    fn batch_release_racing_a_split_removes_every_channel() {
+        loom::model(|| {
+            let (reg, c, name) = registry_before_a_split();
+            reg.unsubscribe(Namespace::Global, b"filler", 0);
+            let e = (0..256)
+                .map(|i| Bytes::from(format!("e{i}")))
+                .find(|e| reg.hash(e) & 3 == 0)
+                .expect("a name that stays");
+            let e_name = reg.subscribe_name(Namespace::Global, &e, 0, 3);
+            let done = Arc::new(AtomicBool::new(false));
+            let grower = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || {
+                    reg.subscribe(Namespace::Global, &Bytes::from_static(b"d"), 1, 1)
+                })
+            };
+            let remover = {
+                let (reg, done) = (Arc::clone(&reg), Arc::clone(&done));
+                thread::spawn(move || {
+                    reg.unsubscribe_names(Namespace::Global, [&name, &e_name], 0);
+                    done.store(true, Ordering::Release);
+                })
+            };
+            if done.load(Ordering::Acquire) {
+                // Confirmed gone: no publish counts them any more.
+                assert_eq!(workers_of(&reg, &c).count, 0);
+                assert_eq!(workers_of(&reg, &e).count, 0);
+            }
+            grower.join().unwrap();
+            remover.join().unwrap();
+            assert_eq!(reg.channel_count(Namespace::Global), 1);
+            assert_eq!(
+                reg.channels(Namespace::Global, None),
+                vec![Bytes::from_static(b"d")]
+            );
+            for (i, shard, bit) in reg.global.shards_and_bits() {
+                assert_eq!(bit, !shard.snapshot.load().is_empty(), "shard {i}");
+            }
+        });
+    }
+
+    /// Worker 0 gives back two patterns of one bucket and one of another
+    /// in one batch while worker 1 subscribes to one of them: worker 1's
+    /// stays, counted once, and the rest are gone with their prefixes.
+    #[test]
+    fn pattern_batch_racing_a_psubscribe_keeps_it() {
+        loom::model(|| {
+            let reg = Arc::new(Registry::new(2));
+            let names = [b"c*".as_slice(), b"c?x", b"dd*"].map(|p| reg.psubscribe_name(p, 0, 1));
+            let remover = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || reg.punsubscribe_names(&names, 0))
+            };
+            let subscriber = {
+                let reg = Arc::clone(&reg);
+                thread::spawn(move || reg.psubscribe(&Bytes::from_static(b"c?x"), 1, 5))
+            };
+            remover.join().unwrap();
+            subscriber.join().unwrap();
+            let out = lookup(&reg, b"cxx");
+            assert_eq!(out.patterns.len(), 1);
+            assert_eq!(&out.patterns[0].pattern[..], b"c?x");
+            assert_eq!(out.patterns[0].hits.workers, WorkerSet(0b10));
+            assert_eq!(out.seq(1, 1), 5);
+            assert_eq!(reg.pattern_count(), 1);
+            assert!(lookup(&reg, b"dd").patterns.is_empty());
+            assert_eq!(reg.patterns.lengths.load().as_slice(), &[1]);
         });
     }
 }

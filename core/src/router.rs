@@ -284,6 +284,32 @@ impl Router {
         true
     }
 
+    /// Unsubscribe `conn` from each of `names`, in order (UNSUBSCRIBE with
+    /// arguments). After each step `each(name, left)` is told how many
+    /// subscriptions of this kind the connection still holds: what that
+    /// step's confirmation counts. The index and the registry let go of
+    /// them all together once every step is done, before this returns (so
+    /// before any confirmation can be sent: invariant 2).
+    pub fn unsubscribe_each(
+        &mut self,
+        conn: ConnKey,
+        session: &mut Session,
+        kind: SubKind,
+        names: &[Bytes],
+        mut each: impl FnMut(&Bytes, usize),
+    ) {
+        let registry = &self.shared.registry;
+        let held = held_mut(session, kind);
+        let mut gone = Vec::new();
+        for name in names {
+            if let Some(held_name) = held.take(registry.name_ref(name)) {
+                gone.push(held_name);
+            }
+            each(name, held.len());
+        }
+        self.forget_all(conn, kind, gone.iter());
+    }
+
     /// Remove every subscription of one kind and return them, in no
     /// particular order (UNSUBSCRIBE without arguments).
     pub fn unsubscribe_kind(
@@ -293,9 +319,7 @@ impl Router {
         kind: SubKind,
     ) -> Subscriptions {
         let held = std::mem::take(held_mut(session, kind));
-        for name in held.iter() {
-            self.forget(conn, kind, name);
-        }
+        self.forget_all(conn, kind, held.iter());
         held
     }
 
@@ -315,6 +339,24 @@ impl Router {
         match kind {
             SubKind::Channel(ns) => self.shared.registry.unsubscribe_name(ns, name, self.worker),
             SubKind::Pattern => self.shared.registry.punsubscribe_name(name, self.worker),
+        }
+    }
+
+    /// [`Router::forget`] for many names of one kind: the registry gives
+    /// them back in one pass (one new snapshot per shard touched).
+    fn forget_all<'n>(
+        &mut self,
+        conn: ConnKey,
+        kind: SubKind,
+        names: impl Iterator<Item = &'n Name>,
+    ) {
+        let worker = self.worker;
+        let local = &mut self.local;
+        let names = names.inspect(|name| local.remove(kind, name, conn));
+        let registry = &self.shared.registry;
+        match kind {
+            SubKind::Channel(ns) => registry.unsubscribe_names(ns, names, worker),
+            SubKind::Pattern => registry.punsubscribe_names(names, worker),
         }
     }
 

@@ -9,25 +9,43 @@ use bytes::{Bytes, BytesMut};
 use super::{CommandSpec, Ctx, Exec, cmd, help};
 use crate::errors;
 use crate::registry::Namespace;
-use crate::resp::encode;
-use crate::router::SubKind;
+use crate::resp::encode::{self, Proto};
+use crate::router::{self, SubKind};
 use crate::session::Session;
 
 const GLOBAL: SubKind = SubKind::Channel(Namespace::Global);
 const SHARD: SubKind = SubKind::Channel(Namespace::Shard);
 
-/// `<kind> <name|null> <count>` confirmation push.
-fn confirm(ctx: &mut Ctx<'_>, word: &[u8], name: Option<&[u8]>, count: usize) {
-    let proto = ctx.session.proto;
-    let mut out = BytesMut::with_capacity(32 + name.map_or(0, <[u8]>::len));
-    encode::push(&mut out, 3, proto);
-    encode::bulk(&mut out, word);
+/// Appends a `<kind> <name|null> <count>` confirmation push to `out`.
+/// A command confirms each of its arguments: they are encoded into one
+/// buffer and queued once ([`queue`]), however many there are.
+fn confirm(out: &mut BytesMut, proto: Proto, word: &[u8], name: Option<&[u8]>, count: usize) {
+    encode::push(out, 3, proto);
+    encode::bulk(out, word);
     match name {
-        Some(n) => encode::bulk(&mut out, n),
-        None => encode::null(&mut out, proto),
+        Some(n) => encode::bulk(out, n),
+        None => encode::null(out, proto),
     }
-    encode::integer(&mut out, count as i64);
-    ctx.pushes.extend(&out);
+    encode::integer(out, count as i64);
+}
+
+/// A buffer for the confirmations of a command naming `names`.
+fn confirmations(names: &[Bytes], word: &[u8]) -> BytesMut {
+    // `*3\r\n$<w>\r\n<word>\r\n$<n>\r\n<name>\r\n:<count>\r\n`: a name and
+    // its count take at most 40 bytes besides their digits' worth.
+    let each = word.len() + 40;
+    BytesMut::with_capacity(
+        names
+            .iter()
+            .map(|n| n.len() + each)
+            .sum::<usize>()
+            .max(each),
+    )
+}
+
+/// Queues a command's confirmations.
+fn queue(ctx: &mut Ctx<'_>, out: &BytesMut) {
+    ctx.pushes.extend(out);
 }
 
 /// The count a confirmation of this kind reports: shard channels are
@@ -40,22 +58,32 @@ fn count(session: &Session, kind: SubKind) -> usize {
 }
 
 fn subscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]) -> Exec {
+    let proto = ctx.session.proto;
+    let mut out = confirmations(&args[1..], word);
     for name in &args[1..] {
         ctx.router.subscribe(ctx.conn, ctx.session, kind, name);
         let n = count(ctx.session, kind);
-        confirm(ctx, word, Some(name), n);
+        confirm(&mut out, proto, word, Some(name), n);
     }
+    queue(ctx, &out);
     ctx.session.publish_counts();
     Exec::Done
 }
 
 fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]) -> Exec {
-    if args.len() > 1 {
-        for name in &args[1..] {
-            ctx.router.unsubscribe(ctx.conn, ctx.session, kind, name);
-            let n = count(ctx.session, kind);
-            confirm(ctx, word, Some(name), n);
-        }
+    let proto = ctx.session.proto;
+    let names = &args[1..];
+    let mut out = confirmations(names, word);
+    // What the count holds besides this kind's subscriptions (patterns
+    // for channels and the other way round), unchanged by the command.
+    let others = count(ctx.session, kind) - router::held_mut(ctx.session, kind).len();
+    if !names.is_empty() {
+        // One frame per argument, in order, each with the count after its
+        // step (also for names not held: the count is unchanged).
+        ctx.router
+            .unsubscribe_each(ctx.conn, ctx.session, kind, names, |name, left| {
+                confirm(&mut out, proto, word, Some(name), others + left);
+            });
     } else {
         // Every held one (in no particular order, as Redis walks a hash
         // table); the count falls by one per frame.
@@ -63,12 +91,14 @@ fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]
         let rest = count(ctx.session, kind);
         if held.is_empty() {
             // Nothing held and nothing named: one frame with a null name.
-            confirm(ctx, word, None, rest);
+            confirm(&mut out, proto, word, None, rest);
         }
+        out.reserve(held.len() * (word.len() + 40));
         for (i, name) in held.iter().enumerate() {
-            confirm(ctx, word, Some(name), rest + held.len() - i - 1);
+            confirm(&mut out, proto, word, Some(name), rest + held.len() - i - 1);
         }
     }
+    queue(ctx, &out);
     ctx.session.publish_counts();
     Exec::Done
 }

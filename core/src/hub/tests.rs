@@ -1138,3 +1138,152 @@ fn a_reader_that_stays_slower_than_the_publisher_becomes_a_laggard_and_meets_its
     assert!(!is_open(&w, slow));
     assert_eq!(output_limit_disconnections(&w), 1);
 }
+
+/// A RESP2 `<word> <name> <count>` confirmation.
+fn confirmation(word: &str, name: &[u8], count: usize) -> Vec<u8> {
+    let mut v = format!("*3\r\n${}\r\n{word}\r\n${}\r\n", word.len(), name.len()).into_bytes();
+    v.extend_from_slice(name);
+    v.extend(format!("\r\n:{count}\r\n").bytes());
+    v
+}
+
+#[test]
+fn unsubscribe_by_name_confirms_each_argument_in_order_with_the_count_after_it() {
+    let mut w = world(2);
+    let c = w.connect(0);
+    let publisher = w.connect(1);
+    w.send(c, &cmd(&["SUBSCRIBE", "a", "b", "c"]));
+    w.send(c, &cmd(&["PSUBSCRIBE", "p*"]));
+    w.output(c);
+    // Held names, names never held and repeats alike get a frame; the
+    // count (channels + patterns) falls only where a subscription went.
+    w.send(c, &cmd(&["UNSUBSCRIBE", "b", "x", "a", "b", "c"]));
+    let want: Vec<u8> = [("b", 3), ("x", 3), ("a", 2), ("b", 2), ("c", 1)]
+        .iter()
+        .flat_map(|&(n, k)| confirmation("unsubscribe", n.as_bytes(), k))
+        .collect();
+    assert_eq!(w.output(c), want);
+    // Gone from every worker: PUBLISH counts nobody and nothing arrives.
+    for ch in ["a", "b", "c"] {
+        w.send(publisher, &cmd(&["PUBLISH", ch, "m"]));
+        assert_eq!(w.output(publisher), b":0\r\n");
+    }
+    w.send(publisher, &cmd(&["PUBLISH", "pz", "m"]));
+    assert_eq!(w.output(publisher), b":1\r\n");
+    w.drain_all();
+    assert_eq!(
+        w.output(c),
+        b"*4\r\n$8\r\npmessage\r\n$2\r\np*\r\n$2\r\npz\r\n$1\r\nm\r\n"
+    );
+    w.send(c, &cmd(&["PUNSUBSCRIBE", "q*", "p*", "p*"]));
+    let want: Vec<u8> = [("q*", 1), ("p*", 0), ("p*", 0)]
+        .iter()
+        .flat_map(|&(n, k)| confirmation("punsubscribe", n.as_bytes(), k))
+        .collect();
+    assert_eq!(w.output(c), want);
+    assert_eq!(w.shared.registry.channel_count(Namespace::Global), 0);
+    assert_eq!(w.shared.registry.pattern_count(), 0);
+}
+
+#[test]
+fn unsubscribe_of_thousands_by_name_leaves_other_subscribers_counted() {
+    let mut w = world(2);
+    let c = w.connect(0);
+    let other = w.connect(1);
+    let publisher = w.connect(1);
+    let names: Vec<String> = (0..3000).map(|i| format!("ch:{i}")).collect();
+    let patterns: Vec<String> = (0..3000).map(|i| format!("news.{i}.*")).collect();
+    let all = |verb: &str, names: &[String]| {
+        let mut args = vec![verb];
+        args.extend(names.iter().map(String::as_str));
+        cmd(&args)
+    };
+    w.send(c, &all("SUBSCRIBE", &names));
+    w.send(c, &all("PSUBSCRIBE", &patterns));
+    w.send(other, &all("SUBSCRIBE", &names[..1000]));
+    w.output(c);
+    w.output(other);
+    w.send(c, &all("UNSUBSCRIBE", &names));
+    let want: Vec<u8> = names
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| confirmation("unsubscribe", n.as_bytes(), 3000 + 3000 - i - 1))
+        .collect();
+    assert_eq!(w.output(c), want);
+    w.send(c, &all("PUNSUBSCRIBE", &patterns));
+    let want: Vec<u8> = patterns
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| confirmation("punsubscribe", n.as_bytes(), 3000 - i - 1))
+        .collect();
+    assert_eq!(w.output(c), want);
+    let registry = &w.shared.registry;
+    assert_eq!(registry.channel_count(Namespace::Global), 1000);
+    assert_eq!(registry.pattern_count(), 0);
+    for (i, n) in names.iter().enumerate().step_by(7) {
+        w.send(publisher, &cmd(&["PUBLISH", n.as_str(), "m"]));
+        let want = if i < 1000 { b":1\r\n" } else { b":0\r\n" };
+        assert_eq!(w.output(publisher), want, "{n}");
+    }
+    w.send(publisher, &cmd(&["PUBLISH", "news.7.x", "m"]));
+    assert_eq!(w.output(publisher), b":0\r\n");
+    w.drain_all();
+    assert_eq!(w.output(c), b"");
+}
+
+#[test]
+fn unsubscribe_without_arguments_confirms_in_the_held_sets_order_counting_down() {
+    let mut w = world(2);
+    let c = w.connect(0);
+    let publisher = w.connect(1);
+    let names: Vec<String> = (0..500).map(|i| format!("ch:{i}")).collect();
+    let patterns: Vec<String> = (0..300).map(|i| format!("p.{i}.*")).collect();
+    let mut args = vec!["SUBSCRIBE"];
+    args.extend(names.iter().map(String::as_str));
+    w.send(c, &cmd(&args));
+    let mut args = vec!["PSUBSCRIBE"];
+    args.extend(patterns.iter().map(String::as_str));
+    w.send(c, &cmd(&args));
+    w.send(c, &cmd(&["SSUBSCRIBE", "s1", "s2"]));
+    w.output(c);
+    // The order the session's set holds them in (the registry's hash order).
+    let order = |w: &World, which: usize| -> Vec<Vec<u8>> {
+        let session = &w.hubs[0].conns[c.1].session;
+        let set = match which {
+            0 => &session.channels,
+            1 => &session.patterns,
+            _ => &session.shard_channels,
+        };
+        set.iter().map(|n| n.to_vec()).collect()
+    };
+    let channels = order(&w, 0);
+    w.send(c, &cmd(&["UNSUBSCRIBE"]));
+    let want: Vec<u8> = channels
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| confirmation("unsubscribe", n, 300 + 500 - i - 1))
+        .collect();
+    assert_eq!(w.output(c), want);
+    let pats = order(&w, 1);
+    w.send(c, &cmd(&["PUNSUBSCRIBE"]));
+    let want: Vec<u8> = pats
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| confirmation("punsubscribe", n, 300 - i - 1))
+        .collect();
+    assert_eq!(w.output(c), want);
+    let shard = order(&w, 2);
+    w.send(c, &cmd(&["SUNSUBSCRIBE"]));
+    let want: Vec<u8> = shard
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| confirmation("sunsubscribe", n, 2 - i - 1))
+        .collect();
+    assert_eq!(w.output(c), want);
+    w.send(publisher, &cmd(&["PUBLISH", "ch:1", "m"]));
+    assert_eq!(w.output(publisher), b":0\r\n");
+    let registry = &w.shared.registry;
+    assert_eq!(registry.channel_count(Namespace::Global), 0);
+    assert_eq!(registry.channel_count(Namespace::Shard), 0);
+    assert_eq!(registry.pattern_count(), 0);
+}
