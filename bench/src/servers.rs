@@ -248,6 +248,23 @@ impl ServerSpec {
     }
 }
 
+/// The server could not listen: its port was taken between choosing it and
+/// binding it.
+#[derive(Debug)]
+struct PortTaken(u16);
+
+impl std::fmt::Display for PortTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "port {} was taken before the server could bind it",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for PortTaken {}
+
 /// A running server; stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct ServerProc {
     pub kind: ServerKind,
@@ -273,8 +290,21 @@ impl ServerProc {
     }
 
     /// Starts the server on a free port and waits until it answers PING.
+    /// The port is free when chosen, but something else may bind it before
+    /// the server does: then the server exits saying so, and it is started
+    /// again on another port.
     pub fn start(spec: &ServerSpec) -> Result<ServerProc> {
-        let port = free_port()?;
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            match ServerProc::start_on(spec, free_port()?) {
+                Err(e) if attempt < ATTEMPTS && e.is::<PortTaken>() => attempt += 1,
+                started => return started,
+            }
+        }
+    }
+
+    fn start_on(spec: &ServerSpec, port: u16) -> Result<ServerProc> {
         let mut cmd = Command::new(&spec.bin);
         cmd.args(spec.args(port));
         let log = spec
@@ -311,14 +341,20 @@ impl ServerProc {
         let target = self.target();
         loop {
             if let Some(status) = self.child.try_wait()? {
+                let log = log_tail(&self.log);
+                if log.to_ascii_lowercase().contains("already in use") {
+                    return Err(PortTaken(self.port).into());
+                }
                 bail!(
                     "{} exited during startup ({status}); its log:\n{}",
                     self.kind.name(),
-                    log_tail(&self.log)
+                    log
                 );
             }
             let answered = target.ping();
-            if answered.is_ok() {
+            // A PING answered while the child has already exited came from
+            // whatever else holds the port: the next turn reports the exit.
+            if answered.is_ok() && self.child.try_wait()?.is_none() {
                 return Ok(());
             }
             if t0.elapsed() > limit {
@@ -371,6 +407,26 @@ mod tests {
         assert!(e.to_string().contains("apt-get install -y redis-server"));
         let e = find_redis(&Some(PathBuf::from("/nonexistent/redis-server"))).unwrap_err();
         assert!(e.to_string().contains("no such file"));
+    }
+
+    #[test]
+    fn a_taken_port_is_reported_as_such_so_start_can_choose_another() {
+        let Ok(bin) = find_redis(&None) else {
+            return; // redis-server is not installed here
+        };
+        let dir = std::env::temp_dir().join(format!("rcb-taken-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = ServerSpec::new(ServerKind::Redis, bin, dir.clone());
+        let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = holder.local_addr().unwrap().port();
+        let err = ServerProc::start_on(&spec, port)
+            .err()
+            .expect("bind must fail");
+        assert!(err.is::<PortTaken>(), "{err:#}");
+        let started = ServerProc::start(&spec).unwrap();
+        assert_ne!(started.port, port);
+        drop(started);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
