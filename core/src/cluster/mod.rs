@@ -304,6 +304,32 @@ impl Cluster {
         }
     }
 
+    /// When the transport last heard from a peer (unix ms), at `now`: the
+    /// link is `connected` while that is within `node_timeout`, and the
+    /// ping times are what Redis's would be. Redis pings a peer silent for
+    /// half the node timeout and shows that ping as sent until a pong comes
+    /// back; a peer heard more recently has no ping outstanding (0).
+    pub fn set_heard(&mut self, id: &NodeId, heard: u64, now: u64, node_timeout: u64) {
+        let Some(node) = self.peers.get_mut(id) else {
+            return;
+        };
+        let silent = now.saturating_sub(heard);
+        let link = if silent < node_timeout {
+            Link::Connected
+        } else {
+            Link::Disconnected
+        };
+        if link == Link::Connected && node.link != Link::Connected {
+            node.link_since = now;
+        }
+        node.link = link;
+        node.pong_received = heard;
+        node.ping_sent = match silent >= node_timeout / 2 {
+            true => heard + node_timeout / 2,
+            false => 0,
+        };
+    }
+
     // ---- queries ------------------------------------------------------
 
     pub fn myself(&self) -> &Node {
