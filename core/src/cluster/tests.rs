@@ -1131,6 +1131,36 @@ fn a_slot_nobody_claims_goes_to_its_heir_after_the_grace() {
     );
 }
 
+#[test]
+fn a_reshards_partial_claim_leaves_nothing_loose_once_the_full_one_arrives() {
+    // redis-cli moves slots 0 and 1 from A to B and tells C of each at once;
+    // B's claims reach C later: the one with slot 0 only, then the one with
+    // both, which is what C's table already says.
+    let mut nodes = cluster(3, 0);
+    let (a, b) = (nodes[0].myself().id, nodes[1].myself().id);
+    let mut claims = Vec::new();
+    for slot in [0, 1] {
+        run(
+            &mut nodes[1],
+            &format!("CLUSTER SETSLOT {slot} IMPORTING {a}"),
+        );
+        run(
+            &mut nodes[0],
+            &format!("CLUSTER SETSLOT {slot} MIGRATING {b}"),
+        );
+        run(&mut nodes[1], &format!("CLUSTER SETSLOT {slot} NODE {b}"));
+        run(&mut nodes[0], &format!("CLUSTER SETSLOT {slot} NODE {b}"));
+        run(&mut nodes[2], &format!("CLUSTER SETSLOT {slot} NODE {b}"));
+        claims.push(nodes[1].claim().clone());
+    }
+    for claim in &claims {
+        nodes[2].apply_claim(claim, 1_000);
+    }
+    nodes[2].tick(60_000);
+    assert_eq!(owner_of(&nodes[2], 1), Some(b));
+    assert_eq!(owner_of(&nodes[2], 0), Some(b));
+}
+
 // ---- routing ------------------------------------------------------------
 
 #[test]
