@@ -11,6 +11,8 @@
 //!   peer's latest claim again from time to time, as Redis's pings repeat
 //!   it: merging is idempotent, and some rules act on the repeat.
 //! - [`Cluster::set_liveness`]: the gossip layer's verdict on a peer.
+//! - [`Cluster::set_heard`]: when the gossip layer last heard from a peer
+//!   (the link state and ping times CLUSTER NODES and LINKS show).
 //! - [`Cluster::command`]: a `CLUSTER ...` request, with Redis's reply.
 //! - [`Cluster::tick`]: time passing.
 //!
@@ -59,12 +61,17 @@
 //!
 //! # Where ringcast parts from Redis
 //!
-//! Rules 5 and 6 and the dead-owner case of rule 1 above; claims carry a
-//! version so that a stale one is dropped; the rest is listed where it
-//! happens: admin commands (module `admin`: no keys, MEET without a
-//! handshake node, FAILOVER as an immediate takeover), renderings (`render`:
-//! node order, replicas listed at once, no bus counters), nodes.conf
-//! (`persist`: failure flags not restored, `looseSlots`). A slot is
+//! Rules 5 and 6 and the dead-owner case of rule 1 above; each node judges
+//! a peer suspect and dead alone, from its own node timeout (Redis marks
+//! `fail` only on the failure reports of a majority of masters); claims
+//! carry a version so that a stale one is dropped; a link is `connected`
+//! while the peer was heard within the node timeout (there is no TCP link
+//! per peer: CLUSTER LINKS shows both directions of each such peer, with
+//! empty buffers); the rest is listed where it happens: admin commands
+//! (module `admin`: no keys, MEET without a handshake node, FAILOVER as an
+//! immediate takeover), renderings (`render`: node order, replicas listed
+//! at once, no bus counters), nodes.conf (`persist`: failure flags not
+//! restored, `looseSlots`). A slot is
 //! announced lost only when it is (Redis also unsubscribes when SETSLOT NODE
 //! gives a slot to the node that already has it), and a replica that moves
 //! to another shard loses its old master's slots (Redis 7.4's rule; 7.2
