@@ -8,8 +8,10 @@
 //! too (`RINGCAST_TEST_TARGET=redis`); the multi-node ones need ringcast's
 //! failover (Redis fails over only to replicas) and run against ringcast.
 
+use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ringcast_tests::resp::Frame;
@@ -43,7 +45,22 @@ impl Drop for Dir {
 /// A cluster node with its nodes.conf at `conf`, a bus port of its own and
 /// the given node timeout.
 fn node(conf: &str, timeout_ms: u64) -> Server {
-    node_on_bus(conf, timeout_ms, free_port())
+    node_on_bus(conf, timeout_ms, bus_port())
+}
+
+/// A port for a node's bus: free for gossip (UDP) as well as TCP, and
+/// never handed out twice in this process, whose tests run in parallel.
+fn bus_port() -> u16 {
+    static TAKEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    loop {
+        let port = free_port();
+        let udp_free = UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        if udp_free && !taken.contains(&port) {
+            taken.push(port);
+            return port;
+        }
+    }
 }
 
 fn node_on_bus(conf: &str, timeout_ms: u64, bus_port: u16) -> Server {
@@ -228,7 +245,7 @@ const TIMEOUT_MS: u64 = 1500;
 
 /// Three nodes and their bus ports.
 fn three_nodes(dir: &Dir) -> (Vec<Server>, Vec<u16>) {
-    let buses: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let buses: Vec<u16> = (0..3).map(|_| bus_port()).collect();
     let servers = buses
         .iter()
         .enumerate()
@@ -363,7 +380,7 @@ fn redis_cli_creates_and_checks_a_cluster_and_a_master_fails_over() {
 /// joined by MEET, then `extra` more nodes met but given no slots; each
 /// with its bus port.
 fn joined(dir: &Dir, extra: usize) -> (Vec<Server>, Vec<u16>) {
-    let buses: Vec<u16> = (0..3 + extra).map(|_| free_port()).collect();
+    let buses: Vec<u16> = (0..3 + extra).map(|_| bus_port()).collect();
     let servers: Vec<Server> = buses
         .iter()
         .enumerate()
