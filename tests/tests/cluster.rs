@@ -8,8 +8,10 @@
 //! too (`RINGCAST_TEST_TARGET=redis`); the multi-node ones need ringcast's
 //! failover (Redis fails over only to replicas) and run against ringcast.
 
+use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ringcast_tests::resp::Frame;
@@ -43,7 +45,22 @@ impl Drop for Dir {
 /// A cluster node with its nodes.conf at `conf`, a bus port of its own and
 /// the given node timeout.
 fn node(conf: &str, timeout_ms: u64) -> Server {
-    node_on_bus(conf, timeout_ms, free_port())
+    node_on_bus(conf, timeout_ms, bus_port())
+}
+
+/// A port for a node's bus: free for gossip (UDP) as well as TCP, and
+/// never handed out twice in this process, whose tests run in parallel.
+fn bus_port() -> u16 {
+    static TAKEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    loop {
+        let port = free_port();
+        let udp_free = UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        if udp_free && !taken.contains(&port) {
+            taken.push(port);
+            return port;
+        }
+    }
 }
 
 fn node_on_bus(conf: &str, timeout_ms: u64, bus_port: u16) -> Server {
@@ -228,7 +245,7 @@ const TIMEOUT_MS: u64 = 1500;
 
 /// Three nodes and their bus ports.
 fn three_nodes(dir: &Dir) -> (Vec<Server>, Vec<u16>) {
-    let buses: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let buses: Vec<u16> = (0..3).map(|_| bus_port()).collect();
     let servers = buses
         .iter()
         .enumerate()
@@ -357,4 +374,208 @@ fn redis_cli_creates_and_checks_a_cluster_and_a_master_fails_over() {
     sub.sub("SSUBSCRIBE", &["foo"], &[1]);
     heir.conn().publish("SPUBLISH", "foo", "after", 1);
     sub.expect_smessage("foo", "after");
+}
+
+/// Three masters splitting the slots as `redis-cli --cluster create` does,
+/// joined by MEET, then `extra` more nodes met but given no slots; each
+/// with its bus port.
+fn joined(dir: &Dir, extra: usize) -> (Vec<Server>, Vec<u16>) {
+    let buses: Vec<u16> = (0..3 + extra).map(|_| bus_port()).collect();
+    let servers: Vec<Server> = buses
+        .iter()
+        .enumerate()
+        .map(|(i, bus)| node_on_bus(&dir.file(&format!("nodes-{i}.conf")), TIMEOUT_MS, *bus))
+        .collect();
+    let ranges = [("0", "5460"), ("5461", "10922"), ("10923", "16383")];
+    for (s, (start, end)) in servers.iter().zip(ranges) {
+        s.conn()
+            .cmd_expect(&["CLUSTER", "ADDSLOTSRANGE", start, end], b"+OK\r\n");
+    }
+    let mut first = servers[0].conn();
+    for (s, bus) in servers.iter().zip(&buses).skip(1) {
+        let (port, bus) = (s.port().to_string(), bus.to_string());
+        first.cmd_expect(&["CLUSTER", "MEET", "127.0.0.1", &port, &bus], b"+OK\r\n");
+    }
+    let n = servers.len();
+    wait_for(
+        "every node knows every other, cluster_state:ok",
+        Duration::from_secs(30),
+        || {
+            all_ok(&servers)
+                && servers.iter().all(|s| {
+                    cluster_info(&mut s.conn()).contains(&format!("cluster_known_nodes:{n}\r\n"))
+                })
+        },
+    );
+    (servers, buses)
+}
+
+/// CLUSTER NODES as lines of fields.
+fn nodes_of(server: &Server) -> Vec<Vec<String>> {
+    text(&server.conn().cmd(&["CLUSTER", "NODES"]))
+        .lines()
+        .map(|l| l.split(' ').map(str::to_string).collect())
+        .collect()
+}
+
+/// The link field of `id`'s line in `server`'s CLUSTER NODES.
+fn link_of(server: &Server, id: &str) -> Option<String> {
+    nodes_of(server)
+        .into_iter()
+        .find(|f| f[0] == id)
+        .map(|f| f[7].clone())
+}
+
+/// CLUSTER LINKS as (direction, node) pairs, each entry checked for
+/// Redis 7.2's six fields in order.
+fn links_of(server: &Server) -> Vec<(String, String)> {
+    let reply = server.conn().cmd(&["CLUSTER", "LINKS"]);
+    reply
+        .items()
+        .iter()
+        .map(|link| {
+            let fields = link.items();
+            let names: Vec<String> = fields.iter().step_by(2).map(Frame::text).collect();
+            assert_eq!(
+                names,
+                [
+                    "direction",
+                    "node",
+                    "create-time",
+                    "events",
+                    "send-buffer-allocated",
+                    "send-buffer-used"
+                ]
+            );
+            assert!(fields[5].int() > 0, "create-time {:?}", fields[5]);
+            (fields[1].text(), fields[3].text())
+        })
+        .collect()
+}
+
+#[test]
+fn links_are_connected_while_peers_are_heard_and_disconnected_after_a_kill() {
+    ringcast_only!("a cluster of ringcast nodes");
+    let dir = Dir::new("links");
+    let (mut servers, _) = joined(&dir, 0);
+    let ids: Vec<String> = servers.iter().map(|s| myid(&mut s.conn())).collect();
+    wait_for("every link connected", Duration::from_secs(30), || {
+        servers.iter().all(|s| {
+            nodes_of(s)
+                .iter()
+                .all(|f| f[7] == "connected" && (f[2].contains("myself") || f[5] != "0"))
+        })
+    });
+    for (s, me) in servers.iter().zip(&ids) {
+        let mut links = links_of(s);
+        links.sort();
+        let mut want: Vec<(String, String)> = ids
+            .iter()
+            .filter(|id| *id != me)
+            .flat_map(|id| {
+                [
+                    ("from".to_string(), id.clone()),
+                    ("to".to_string(), id.clone()),
+                ]
+            })
+            .collect();
+        want.sort();
+        assert_eq!(links, want);
+    }
+
+    let victim = servers.pop().expect("three servers");
+    victim.signal(libc::SIGKILL);
+    let _ = victim.wait_exit();
+    let limit = Duration::from_millis(TIMEOUT_MS * 2) + Duration::from_secs(20);
+    wait_for("the killed node's link disconnected", limit, || {
+        servers
+            .iter()
+            .all(|s| link_of(s, &ids[2]).as_deref() == Some("disconnected"))
+    });
+    for s in &servers {
+        assert!(links_of(s).iter().all(|(_, node)| *node != ids[2]));
+        // The survivors still hear each other.
+        let other = nodes_of(s)
+            .into_iter()
+            .find(|f| !f[2].contains("myself") && f[0] != ids[2])
+            .expect("the other survivor");
+        assert_eq!(other[7], "connected");
+    }
+}
+
+/// Whether `server` lists `replica` as a replica of `master` in CLUSTER
+/// NODES and after it in CLUSTER SLOTS.
+fn lists_replica(server: &Server, replica: &str, master: &str) -> bool {
+    let in_nodes = nodes_of(server)
+        .iter()
+        .any(|f| f[0] == replica && f[2].contains("slave") && f[3] == master);
+    let slots = server.conn().cmd(&["CLUSTER", "SLOTS"]);
+    let in_slots = slots.items().iter().any(|range| {
+        let nodes = range.items();
+        nodes.len() == 4
+            && nodes[2].items()[2].text() == master
+            && nodes[3].items()[2].text() == replica
+    });
+    in_nodes && in_slots
+}
+
+#[test]
+fn a_replica_serves_its_masters_shard_channels_and_takes_over_when_it_dies() {
+    ringcast_only!("a cluster of ringcast nodes");
+    let dir = Dir::new("replica");
+    let (mut servers, _) = joined(&dir, 1);
+    let ids: Vec<String> = servers.iter().map(|s| myid(&mut s.conn())).collect();
+    // `foo` (slot 12182) is the third master's.
+    let (master, replica) = (ids[2].clone(), ids[3].clone());
+    servers[3]
+        .conn()
+        .cmd_expect(&["CLUSTER", "REPLICATE", &master], b"+OK\r\n");
+    wait_for(
+        "every node lists the replica",
+        Duration::from_secs(30),
+        || servers.iter().all(|s| lists_replica(s, &replica, &master)),
+    );
+
+    // Sharded commands of its master's slots run on the replica, others
+    // are sent to their master.
+    let mut sub = servers[3].conn();
+    sub.sub("SSUBSCRIBE", &["foo"], &[1]);
+    servers[3].conn().publish("SPUBLISH", "foo", "before", 1);
+    sub.expect_smessage("foo", "before");
+    let moved = format!("-MOVED 5061 127.0.0.1:{}\r\n", servers[0].port());
+    servers[3]
+        .conn()
+        .cmd_expect(&["SSUBSCRIBE", "bar"], moved.as_bytes());
+    let nodes = text(&servers[3].conn().cmd(&["CLUSTER", "NODES"]));
+    assert!(
+        nodes.contains(&format!("{replica} 127.0.0.1:{}@", servers[3].port())),
+        "{nodes}"
+    );
+    assert!(
+        nodes.contains(&format!(" myself,slave {master} ")),
+        "{nodes}"
+    );
+
+    let victim = servers.remove(2);
+    victim.signal(libc::SIGKILL);
+    let _ = victim.wait_exit();
+    let limit = Duration::from_millis(TIMEOUT_MS * 2) + Duration::from_secs(20);
+    wait_for(
+        "the replica owns its master's slots everywhere",
+        limit,
+        || {
+            servers.iter().all(|s| {
+                nodes_of(s).iter().any(|f| {
+                    f[0] == replica && f[2].contains("master") && f[8..] == ["10923-16383"]
+                })
+            }) && all_ok(&servers)
+        },
+    );
+    // Its subscriber stayed subscribed through the promotion.
+    servers[2].conn().publish("SPUBLISH", "foo", "after", 1);
+    sub.expect_smessage("foo", "after");
+    let moved = format!("-MOVED 12182 127.0.0.1:{}\r\n", servers[2].port());
+    servers[0]
+        .conn()
+        .cmd_expect(&["SPUBLISH", "foo", "x"], moved.as_bytes());
 }

@@ -6,7 +6,7 @@
 //! only hands the address to the gossip layer ([`Effect::Meet`]), without
 //! a handshake node in the table; CLUSTER FAILOVER, in every mode, takes
 //! over at once with a new epoch (there is no data to catch up on and no
-//! vote); LINKS is empty (no Redis bus); SAVECONFIG asks the server to save
+//! vote); LINKS lists the peers gossip hears from; SAVECONFIG asks the server to save
 //! ([`Effect::SaveConfig`]).
 
 use std::net::IpAddr;
@@ -85,7 +85,7 @@ impl Cluster {
             "slots" => self.slots_reply(),
             "shards" => self.shards_reply(),
             "info" => Reply::Text(self.info_text()),
-            "links" => Reply::Array(Vec::new()),
+            "links" => self.links_reply(),
             "flushslots" => {
                 let me = self.me.id;
                 self.del_node_slots(&me);

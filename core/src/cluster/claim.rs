@@ -188,10 +188,14 @@ impl Cluster {
         }
         self.learn_epochs(claim);
         self.take_role(claim);
+        // A claim equal to the table still backs the slots an earlier,
+        // partial claim of the sender's left loose (a reshard's claims
+        // arrive while the table already has its later slots).
+        let backs_loose = self.loose.keys().any(|slot| claim.slots.contains(*slot));
         let changed = self
             .peers
             .get(&id)
-            .is_some_and(|n| n.is_master() && n.slots != claim.slots);
+            .is_some_and(|n| n.is_master() && (n.slots != claim.slots || backs_loose));
         if changed {
             self.update_slots_config_with(id, claim.config_epoch, &claim.slots);
         }

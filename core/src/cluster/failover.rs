@@ -4,7 +4,7 @@
 //! only the heir acts; differing views end in several claims, which the
 //! epoch rule settles.
 
-use super::node::{Flags, Link, Node, NodeId};
+use super::node::{Flags, Node, NodeId};
 use super::slots::{Slot, SlotSet};
 use super::{Cluster, Effect, Liveness};
 
@@ -16,21 +16,17 @@ impl Cluster {
             let Some(node) = c.peers.get_mut(id) else {
                 return;
             };
-            let before = (node.flags, node.link);
+            let before = node.flags;
             match liveness {
-                Liveness::Alive => {
-                    node.flags.remove(Flags::FAIL | Flags::PFAIL);
-                    node.link = Link::Connected;
-                }
+                Liveness::Alive => node.flags.remove(Flags::FAIL | Flags::PFAIL),
                 Liveness::Suspect if !node.is_failed() => node.flags.insert(Flags::PFAIL),
                 Liveness::Suspect => {}
                 Liveness::Dead => {
                     node.flags.remove(Flags::PFAIL);
                     node.flags.insert(Flags::FAIL);
-                    node.link = Link::Disconnected;
                 }
             }
-            if (node.flags, node.link) != before {
+            if node.flags != before {
                 c.save = true;
             }
         })

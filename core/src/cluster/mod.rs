@@ -11,6 +11,8 @@
 //!   peer's latest claim again from time to time, as Redis's pings repeat
 //!   it: merging is idempotent, and some rules act on the repeat.
 //! - [`Cluster::set_liveness`]: the gossip layer's verdict on a peer.
+//! - [`Cluster::set_heard`]: when the gossip layer last heard from a peer
+//!   (the link state and ping times CLUSTER NODES and LINKS show).
 //! - [`Cluster::command`]: a `CLUSTER ...` request, with Redis's reply.
 //! - [`Cluster::tick`]: time passing.
 //!
@@ -59,12 +61,17 @@
 //!
 //! # Where ringcast parts from Redis
 //!
-//! Rules 5 and 6 and the dead-owner case of rule 1 above; claims carry a
-//! version so that a stale one is dropped; the rest is listed where it
-//! happens: admin commands (module `admin`: no keys, MEET without a
-//! handshake node, FAILOVER as an immediate takeover), renderings (`render`:
-//! node order, replicas listed at once, no bus counters), nodes.conf
-//! (`persist`: failure flags not restored, `looseSlots`). A slot is
+//! Rules 5 and 6 and the dead-owner case of rule 1 above; each node judges
+//! a peer suspect and dead alone, from its own node timeout (Redis marks
+//! `fail` only on the failure reports of a majority of masters); claims
+//! carry a version so that a stale one is dropped; a link is `connected`
+//! while the peer was heard within the node timeout (there is no TCP link
+//! per peer: CLUSTER LINKS shows both directions of each such peer, with
+//! empty buffers); the rest is listed where it happens: admin commands
+//! (module `admin`: no keys, MEET without a handshake node, FAILOVER as an
+//! immediate takeover), renderings (`render`: node order, replicas listed
+//! at once, no bus counters), nodes.conf (`persist`: failure flags not
+//! restored, `looseSlots`). A slot is
 //! announced lost only when it is (Redis also unsubscribes when SETSLOT NODE
 //! gives a slot to the node that already has it), and a replica that moves
 //! to another shard loses its old master's slots (Redis 7.4's rule; 7.2
@@ -302,6 +309,32 @@ impl Cluster {
             node.ping_sent = ping_sent;
             node.pong_received = pong_received;
         }
+    }
+
+    /// When the transport last heard from a peer (unix ms), at `now`: the
+    /// link is `connected` while that is within `node_timeout`, and the
+    /// ping times are what Redis's would be. Redis pings a peer silent for
+    /// half the node timeout and shows that ping as sent until a pong comes
+    /// back; a peer heard more recently has no ping outstanding (0).
+    pub fn set_heard(&mut self, id: &NodeId, heard: u64, now: u64, node_timeout: u64) {
+        let Some(node) = self.peers.get_mut(id) else {
+            return;
+        };
+        let silent = now.saturating_sub(heard);
+        let link = if silent < node_timeout {
+            Link::Connected
+        } else {
+            Link::Disconnected
+        };
+        if link == Link::Connected && node.link != Link::Connected {
+            node.link_since = now;
+        }
+        node.link = link;
+        node.pong_received = heard;
+        node.ping_sent = match silent >= node_timeout / 2 {
+            true => heard + node_timeout / 2,
+            false => 0,
+        };
     }
 
     // ---- queries ------------------------------------------------------

@@ -196,6 +196,9 @@ pub struct Node {
     /// The current epoch the node last published.
     pub current_epoch: u64,
     pub link: Link,
+    /// Since when the link has been connected (unix ms; CLUSTER LINKS's
+    /// `create-time`).
+    pub link_since: u64,
     /// When this node last sent it a ping still unanswered, and last got its
     /// pong (unix ms; 0 for never), as the transport reports them.
     pub ping_sent: u64,
@@ -217,6 +220,7 @@ impl Node {
             config_epoch: 0,
             current_epoch: 0,
             link: Link::Disconnected,
+            link_since: 0,
             ping_sent: 0,
             pong_received: 0,
             slots: SlotSet::new(),

@@ -85,6 +85,30 @@ impl Cluster {
         }
     }
 
+    /// CLUSTER LINKS (`addReplyClusterLinksDescription`): for each peer
+    /// whose link is connected, the link this node opened to it (`to`) and
+    /// the one it opened here (`from`). ringcast's gossip queues nothing
+    /// per peer, so both buffers are 0 and the links wait only to read.
+    pub fn links_reply(&self) -> Reply {
+        let mut links = Vec::new();
+        for node in self.peers.values().filter(|n| n.link == Link::Connected) {
+            for direction in ["to", "from"] {
+                links.push(Reply::Map(vec![
+                    (Reply::bulk("direction"), Reply::bulk(direction)),
+                    (Reply::bulk("node"), Reply::bulk(node.id.as_str())),
+                    (
+                        Reply::bulk("create-time"),
+                        Reply::Int(node.link_since as i64),
+                    ),
+                    (Reply::bulk("events"), Reply::bulk("r")),
+                    (Reply::bulk("send-buffer-allocated"), Reply::Int(0)),
+                    (Reply::bulk("send-buffer-used"), Reply::Int(0)),
+                ]));
+            }
+        }
+        Reply::Array(links)
+    }
+
     /// CLUSTER REPLICAS: the lines of a master's replicas.
     pub(super) fn replica_lines(&self, master: &Node) -> Reply {
         let lines = self

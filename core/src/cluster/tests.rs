@@ -70,10 +70,8 @@ fn fresh(port: u16) -> Cluster {
 /// The captured node 30001, its peers alive and their ping times as captured.
 fn captured() -> Cluster {
     let mut c = Cluster::load(NODES_CONF_70, Settings::default(), boot(1)).unwrap();
-    c.set_liveness(&id(B), Liveness::Alive, 0);
-    c.set_liveness(&id(C), Liveness::Alive, 0);
-    c.set_ping_times(&id(B), 0, 1796049209913);
-    c.set_ping_times(&id(C), 0, 1796049210918);
+    c.set_heard(&id(B), 1796049209913, 1796049210918, 15000);
+    c.set_heard(&id(C), 1796049210918, 1796049210918, 15000);
     c
 }
 
@@ -124,6 +122,7 @@ fn cluster(masters: usize, replicas: usize) -> Vec<Cluster> {
         let ids: Vec<NodeId> = nodes.iter().map(|n| n.myself().id).collect();
         for other in ids {
             nodes[i].set_liveness(&other, Liveness::Alive, 0);
+            nodes[i].set_heard(&other, 0, 0, 15_000);
         }
     }
     nodes
@@ -567,6 +566,48 @@ fn keyless_subcommands_answer_as_an_empty_redis() {
 }
 
 #[test]
+fn links_follow_when_a_peer_was_last_heard() {
+    let mut c = captured();
+    let line = |c: &Cluster, id: &str| {
+        c.nodes_text()
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_string()
+    };
+    // Heard 2 s ago with a 15 s timeout: connected, no ping outstanding.
+    c.set_heard(&id(B), 1_000_000, 1_002_000, 15_000);
+    assert!(line(&c, B).contains(" master - 0 1000000 2 connected 5461-10922"));
+    // Silent for half the timeout: Redis's ping is out since then.
+    c.set_heard(&id(B), 1_000_000, 1_008_000, 15_000);
+    assert!(line(&c, B).contains(" master - 1007500 1000000 2 connected "));
+    // Silent for the whole timeout: disconnected.
+    c.set_heard(&id(B), 1_000_000, 1_015_000, 15_000);
+    assert!(line(&c, B).contains(" master - 1007500 1000000 2 disconnected "));
+
+    // CLUSTER LINKS: both directions of each connected peer, Redis 7.2's
+    // fields, created when the link last came up.
+    c.set_heard(&id(B), 1_020_000, 1_020_000, 15_000);
+    let links = run(&mut c, "CLUSTER LINKS").to_resp(Proto::Resp2);
+    let entry = |direction: &str, node: &str, ctime: u64| {
+        format!(
+            "*12\r\n$9\r\ndirection\r\n${}\r\n{direction}\r\n$4\r\nnode\r\n$40\r\n{node}\r\n\
+             $11\r\ncreate-time\r\n:{ctime}\r\n$6\r\nevents\r\n$1\r\nr\r\n\
+             $21\r\nsend-buffer-allocated\r\n:0\r\n$16\r\nsend-buffer-used\r\n:0\r\n",
+            direction.len()
+        )
+    };
+    let want = format!(
+        "*4\r\n{}{}{}{}",
+        entry("to", B, 1_020_000),
+        entry("from", B, 1_020_000),
+        entry("to", C, 1_796_049_210_918),
+        entry("from", C, 1_796_049_210_918),
+    );
+    assert_eq!(String::from_utf8(links).unwrap(), want);
+}
+
+#[test]
 fn unknown_subcommands_arity_and_syntax_errors() {
     let mut c = fresh(30001);
     assert_eq!(
@@ -783,8 +824,7 @@ fn replicas_render_with_their_masters_epoch_and_hostname() {
     );
     let mut c = Cluster::load(&conf, Settings::default(), boot(1)).unwrap();
     run(&mut c, "CLUSTER BUMPEPOCH");
-    c.set_liveness(&id(R), Liveness::Alive, 0);
-    c.set_ping_times(&id(R), 0, 1796049240061);
+    c.set_heard(&id(R), 1796049240061, 1796049240061, 15000);
     let line = format!("{R} 127.0.0.1:30004@40004,host-four slave {A} 0 1796049240061 4 connected");
     assert!(
         c.nodes_text().lines().any(|l| l == line),
@@ -1089,6 +1129,36 @@ fn a_slot_nobody_claims_goes_to_its_heir_after_the_grace() {
             .iter()
             .any(|n| n.myself().id == owner && n.myself().slots.contains(0))
     );
+}
+
+#[test]
+fn a_reshards_partial_claim_leaves_nothing_loose_once_the_full_one_arrives() {
+    // redis-cli moves slots 0 and 1 from A to B and tells C of each at once;
+    // B's claims reach C later: the one with slot 0 only, then the one with
+    // both, which is what C's table already says.
+    let mut nodes = cluster(3, 0);
+    let (a, b) = (nodes[0].myself().id, nodes[1].myself().id);
+    let mut claims = Vec::new();
+    for slot in [0, 1] {
+        run(
+            &mut nodes[1],
+            &format!("CLUSTER SETSLOT {slot} IMPORTING {a}"),
+        );
+        run(
+            &mut nodes[0],
+            &format!("CLUSTER SETSLOT {slot} MIGRATING {b}"),
+        );
+        run(&mut nodes[1], &format!("CLUSTER SETSLOT {slot} NODE {b}"));
+        run(&mut nodes[0], &format!("CLUSTER SETSLOT {slot} NODE {b}"));
+        run(&mut nodes[2], &format!("CLUSTER SETSLOT {slot} NODE {b}"));
+        claims.push(nodes[1].claim().clone());
+    }
+    for claim in &claims {
+        nodes[2].apply_claim(claim, 1_000);
+    }
+    nodes[2].tick(60_000);
+    assert_eq!(owner_of(&nodes[2], 1), Some(b));
+    assert_eq!(owner_of(&nodes[2], 0), Some(b));
 }
 
 // ---- routing ------------------------------------------------------------

@@ -32,6 +32,9 @@ const FORGET_BAN: Duration = Duration::from_secs(60);
 /// Every this many polls each peer's latest claim is delivered again, as
 /// Redis's pings repeat it (merging is idempotent; some rules act on it).
 const REDELIVER_EVERY: u32 = 10;
+/// How late a poll may come (they are due every 100 ms) before the time
+/// this node missed is not held against its peers' silence.
+const STALL: Duration = Duration::from_millis(500);
 
 /// What one poll found out.
 #[derive(Default)]
@@ -62,6 +65,7 @@ pub(super) struct Gossip {
     meets: Vec<(SocketAddr, Instant, Instant)>,
     banned: HashMap<String, Instant>,
     polls: u32,
+    last_poll: Option<Instant>,
 }
 
 /// How the gossip layer starts.
@@ -103,6 +107,7 @@ impl Gossip {
             meets: Vec::new(),
             banned: HashMap::new(),
             polls: 0,
+            last_poll: None,
         })
     }
 
@@ -144,6 +149,21 @@ impl Gossip {
     /// Read what gossip brought since the last poll.
     pub(super) async fn poll(&mut self, node_timeout: Duration, unix_ms: u64) -> News {
         let now = Instant::now();
+        // A node that was stopped (SIGSTOP, a stalled host) heard nothing
+        // meanwhile, and nobody heard it: its peers' silence over that time
+        // says nothing about them. Without this, a node resumed after the
+        // node timeout would find every peer dead and take all the slots.
+        let stalled = self
+            .last_poll
+            .map_or(Duration::ZERO, |last| now.saturating_duration_since(last))
+            .saturating_sub(STALL);
+        self.last_poll = Some(now);
+        if !stalled.is_zero() {
+            tracing::info!("cluster bus: this node stalled for {stalled:?}");
+            for peer in self.peers.values_mut() {
+                peer.advanced = (peer.advanced + stalled).min(now);
+            }
+        }
         self.polls = self.polls.wrapping_add(1);
         let redeliver = self.polls.is_multiple_of(REDELIVER_EVERY);
         self.banned.retain(|_, until| *until > now);

@@ -264,8 +264,9 @@ impl BusThread {
             tracing::info!("cluster node {id} is now {liveness:?}");
             effects.extend(self.cluster.set_liveness(id, *liveness, now));
         }
+        let timeout_ms = config.cluster.node_timeout.max(1);
         for (id, heard) in &news.heard {
-            self.cluster.set_ping_times(id, 0, *heard);
+            self.cluster.set_heard(id, *heard, now, timeout_ms);
         }
         effects.extend(self.cluster.tick(now));
         if !effects.is_empty() {
