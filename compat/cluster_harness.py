@@ -31,7 +31,7 @@ import redis
 from redis.crc import key_slot
 
 import harness
-from harness import WAIT, wait_until
+from harness import WAIT, encode, reply_end, wait_until
 
 SLOTS = 16384
 NODE_TIMEOUT_MS = 1500
@@ -81,39 +81,6 @@ def slot_of(name: str) -> int:
 # --- A raw connection, for replies that must match byte for byte.
 
 
-def encode(*args: str | bytes) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a.encode() if isinstance(a, str) else a
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-def _reply_end(buf: bytes, pos: int) -> int | None:
-    """Index just past the complete RESP2/RESP3 reply starting at pos, or None if incomplete."""
-    line_end = buf.find(b"\r\n", pos)
-    if line_end < 0:
-        return None
-    kind, head, nxt = buf[pos : pos + 1], buf[pos + 1 : line_end], line_end + 2
-    if kind in b"+-:_,#(":
-        return nxt
-    if kind in b"$=!":
-        size = int(head)
-        if size < 0:
-            return nxt
-        return nxt + size + 2 if len(buf) >= nxt + size + 2 else None
-    if kind in b"*~>%|":
-        count = int(head)
-        if kind in b"%|":
-            count *= 2
-        for _ in range(max(count, 0)):
-            nxt = _reply_end(buf, nxt)
-            if nxt is None:
-                return None
-        return nxt
-    raise AssertionError(f"not RESP at {pos}: {buf[pos:pos + 40]!r}")
-
-
 class Raw:
     """One TCP connection; send() pipelines commands, replies(n) reads n whole replies as bytes."""
 
@@ -129,7 +96,7 @@ class Raw:
         out: list[bytes] = []
         deadline = time.monotonic() + timeout
         while len(out) < n:
-            end = _reply_end(self.buf, 0) if self.buf else None
+            end = reply_end(self.buf, 0) if self.buf else None
             if end is not None:
                 out.append(self.buf[:end])
                 self.buf = self.buf[end:]

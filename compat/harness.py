@@ -211,3 +211,39 @@ async def anext_message(pubsub, timeout: float = WAIT):
 def brief(msg) -> tuple:
     """(type, pattern, channel, data) of a redis-py message, with str type."""
     return (msg["type"], msg["pattern"], msg["channel"], msg["data"])
+
+
+# --- RESP on a raw socket, for replies that must match byte for byte.
+
+
+def encode(*args: str | bytes) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def reply_end(buf: bytes, pos: int) -> int | None:
+    """Index just past the complete RESP2/RESP3 reply starting at pos, or None if incomplete."""
+    line_end = buf.find(b"\r\n", pos)
+    if line_end < 0:
+        return None
+    kind, head, nxt = buf[pos : pos + 1], buf[pos + 1 : line_end], line_end + 2
+    if kind in b"+-:_,#(":
+        return nxt
+    if kind in b"$=!":
+        size = int(head)
+        if size < 0:
+            return nxt
+        return nxt + size + 2 if len(buf) >= nxt + size + 2 else None
+    if kind in b"*~>%|":
+        count = int(head)
+        if kind in b"%|":
+            count *= 2
+        for _ in range(max(count, 0)):
+            nxt = reply_end(buf, nxt)
+            if nxt is None:
+                return None
+        return nxt
+    raise AssertionError(f"not RESP at {pos}: {buf[pos:pos + 40]!r}")

@@ -22,7 +22,7 @@ import time
 import pytest
 
 import harness
-from harness import WAIT
+from harness import WAIT, encode, reply_end
 
 PY_VER = "8.1.0"  # as redis-py, ioredis and node-redis send them; any value would do
 IOREDIS_VER = "6.0.0"
@@ -30,39 +30,6 @@ NODE_REDIS_VER = "6.3.1"
 
 
 # --- A raw connection and a RESP reader that returns each reply's exact bytes.
-
-
-def encode(*args: str | bytes) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a.encode() if isinstance(a, str) else a
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-def _reply_end(buf: bytes, pos: int) -> int | None:
-    """Index just past the complete RESP2/RESP3 reply starting at pos, or None if incomplete."""
-    line_end = buf.find(b"\r\n", pos)
-    if line_end < 0:
-        return None
-    kind, head, nxt = buf[pos : pos + 1], buf[pos + 1 : line_end], line_end + 2
-    if kind in b"+-:_,#(":
-        return nxt
-    if kind in b"$=!":
-        size = int(head)
-        if size < 0:
-            return nxt
-        return nxt + size + 2 if len(buf) >= nxt + size + 2 else None
-    if kind in b"*~>%|":
-        count = int(head)
-        if kind in b"%|":
-            count *= 2
-        for _ in range(max(count, 0)):
-            nxt = _reply_end(buf, nxt)
-            if nxt is None:
-                return None
-        return nxt
-    raise AssertionError(f"not RESP at {pos}: {buf[pos:pos + 40]!r}")
 
 
 class Raw:
@@ -80,7 +47,7 @@ class Raw:
         out: list[bytes] = []
         deadline = time.monotonic() + WAIT
         while len(out) < n:
-            end = _reply_end(self.buf, 0) if self.buf else None
+            end = reply_end(self.buf, 0) if self.buf else None
             if end is not None:
                 out.append(self.buf[:end])
                 self.buf = self.buf[end:]
