@@ -14,12 +14,16 @@ themselves; against a ringcast without cluster mode they are skipped.
 from __future__ import annotations
 
 import re
+import select
+import socket
+import threading
 import time
 
 import pytest
 
 import harness
-from cluster_harness import NODE_TIMEOUT_MS, SLOTS, Cluster, Raw, channel_in_slot, cli
+from cluster_harness import NODE_TIMEOUT_MS, SLOTS, Cluster, Raw, channel_in_slot, cli, slot_of
+from harness import WAIT, encode, reply_end
 
 # Forming a cluster and waiting for failover take longer than the suite's 60 s default allows for.
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(150)]
@@ -455,3 +459,261 @@ def test_sigstopped_master_is_replaced_and_rejoins_as_replica(make_cluster):
     c.wait_ok(c.nodes)
     for node in c.nodes:
         assert ranges_of(c, heir, node) == lost
+
+
+# --- delivery through a failover, with a sequence number in every message
+
+
+def _items(frame: bytes) -> list[bytes | int]:
+    """The elements of a flat RESP2 array of bulk strings and integers."""
+    out: list[bytes | int] = []
+    pos = frame.index(b"\r\n") + 2
+    while pos < len(frame):
+        end = frame.index(b"\r\n", pos)
+        kind, head = frame[pos : pos + 1], frame[pos + 1 : end]
+        if kind == b":":
+            out.append(int(head))
+            pos = end + 2
+        else:
+            size = int(head)
+            out.append(frame[end + 2 : end + 2 + size])
+            pos = end + 4 + size
+    return out
+
+
+class ShardSubscriber(threading.Thread):
+    """One SSUBSCRIBE per channel, kept on the channel's current owner as a
+    cluster client keeps it: after a `sunsubscribe` push, a closed
+    connection or a subscribe that is not confirmed, it asks a live node
+    where the slot is and subscribes there. Records every message's
+    sequence number and when each channel was confirmed subscribed."""
+
+    def __init__(self, cluster: Cluster, channels: list[str]):
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.channels = channels
+        self.got: dict[str, list[int]] = {ch: [] for ch in channels}
+        self.subscribed_at: dict[str, list[float]] = {ch: [] for ch in channels}
+        self.stopping = threading.Event()
+        self.conns: dict[str, tuple[socket.socket, bytearray] | None] = {ch: None for ch in channels}
+
+    def _owner_port(self, channel: str) -> int | None:
+        slot = slot_of(channel)
+        for node in self.cluster.live():
+            try:
+                owner = self.cluster.owner(slot, via=node)
+            except Exception:
+                continue
+            return owner.port if owner.alive() else None
+        return None
+
+    def _subscribe(self, channel: str) -> None:
+        port = self._owner_port(channel)
+        if port is None:
+            return
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+            sock.sendall(encode("SSUBSCRIBE", channel))
+            buf = bytearray()
+            deadline = time.monotonic() + 0.5
+            while (end := reply_end(bytes(buf), 0) if buf else None) is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError
+                buf += chunk
+        except OSError:
+            return
+        if _items(bytes(buf[:end]))[0] != b"ssubscribe":
+            sock.close()  # -MOVED: the map we read was already stale
+            return
+        del buf[:end]
+        sock.setblocking(False)
+        self.conns[channel] = (sock, buf)
+        self.subscribed_at[channel].append(time.monotonic())
+
+    def _drop(self, channel: str) -> None:
+        conn = self.conns[channel]
+        if conn is not None:
+            conn[0].close()
+        self.conns[channel] = None
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            for ch in self.channels:
+                if self.conns[ch] is None:
+                    self._subscribe(ch)
+            socks = {c[0]: ch for ch, c in self.conns.items() if c is not None}
+            if not socks:
+                time.sleep(0.05)
+                continue
+            for sock in select.select(list(socks), [], [], 0.05)[0]:
+                ch = socks[sock]
+                _, buf = self.conns[ch]
+                try:
+                    chunk = sock.recv(65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    self._drop(ch)
+                    continue
+                buf += chunk
+                while buf and (end := reply_end(bytes(buf), 0)) is not None:
+                    items = _items(bytes(buf[:end]))
+                    del buf[:end]
+                    if items[0] == b"smessage":
+                        self.got[ch].append(int(items[2]))
+                    elif items[0] == b"sunsubscribe":
+                        self._drop(ch)
+                        break
+        for ch in self.channels:
+            self._drop(ch)
+
+
+class ShardPublisher(threading.Thread):
+    """SPUBLISHes the next sequence number to every channel every 10 ms, on
+    the owner it last knew, following MOVED. Each attempt is recorded with
+    its time and outcome: accepted (an integer reply), refused (an error
+    reply: not published) or unknown (no reply within 0.3 s or the
+    connection failed: it may or may not have been published)."""
+
+    def __init__(self, cluster: Cluster, channels: list[str]):
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.channels = channels
+        self.sent: dict[str, list[tuple[int, float, str]]] = {ch: [] for ch in channels}
+        self.owner: dict[str, int | None] = {ch: None for ch in channels}
+        self.conns: dict[int, Raw] = {}
+        self.stopping = threading.Event()
+
+    def _conn(self, port: int) -> Raw:
+        if port not in self.conns:
+            self.conns[port] = Raw(port)
+        return self.conns[port]
+
+    def _publish(self, ch: str, seq: int) -> str:
+        for _ in range(3):
+            port = self.owner[ch]
+            if port is None:
+                for node in self.cluster.live():
+                    try:
+                        port = self.cluster.owner(slot_of(ch), via=node).port
+                        break
+                    except Exception:
+                        continue
+                if port is None:
+                    return "refused"
+                self.owner[ch] = port
+            try:
+                reply = self._conn(port).send("SPUBLISH", ch, str(seq)).replies(1, timeout=0.3)[0]
+            except (OSError, AssertionError):
+                conn = self.conns.pop(port, None)
+                if conn is not None:
+                    conn.close()
+                self.owner[ch] = None
+                return "unknown"
+            if reply.startswith(b":"):
+                return "accepted"
+            moved = re.match(rb"-MOVED \d+ [\d.]+:(\d+)", reply)
+            if not moved:
+                return "refused"
+            self.owner[ch] = int(moved.group(1))
+        return "refused"
+
+    def run(self) -> None:
+        seq = 0
+        while not self.stopping.is_set():
+            for ch in self.channels:
+                self.sent[ch].append((seq, time.monotonic(), self._publish(ch, seq)))
+            seq += 1
+            time.sleep(0.01)
+        for conn in self.conns.values():
+            conn.close()
+
+
+def _channels_per_master(cluster: Cluster, per: int = 3) -> dict[int, list[str]]:
+    """per channels in the slots of each master, by master port."""
+    out: dict[int, list[str]] = {}
+    for start, end, master, _ in cluster.slot_map():
+        chans = out.setdefault(master[1], [])
+        for slot in range(start, end + 1, max(1, (end - start) // per)):
+            if len(chans) < per:
+                chans.append(channel_in_slot(slot, prefix="seq"))
+    return out
+
+
+@pytest.mark.parametrize("fault", ["kill9", "sigstop"])
+def test_sequences_through_a_failover_lose_only_inside_the_window(make_cluster, fault):
+    c = make_cluster(6)
+    c.create(replicas=1)
+    c.wait_for(lambda: replicas_settled(c, 1), "every master listed with one replica in CLUSTER SLOTS")
+    victim = c.masters()[0]
+    (heir,) = replica_of(c, victim)
+    wait_replicas_synced(c, [heir])
+    by_master = _channels_per_master(c)
+    channels = [ch for chans in by_master.values() for ch in chans]
+    hit = set(by_master[victim.port])
+
+    sub = ShardSubscriber(c, channels)
+    sub.start()
+    c.wait_for(lambda: all(sub.subscribed_at[ch] for ch in channels), "every channel subscribed")
+    pub = ShardPublisher(c, channels)
+    pub.start()
+    c.wait_for(lambda: all(sub.got[ch] for ch in channels), "a first message on every channel")
+
+    fault_at = time.monotonic()
+    if fault == "kill9":
+        victim.kill9()
+    else:
+        victim.pause()
+    lost = ranges_of(c, victim)
+    c.wait_for(
+        lambda: all(ranges_of(c, heir, n) == lost for n in c.live()) and c.settled(),
+        f"{heir.addr} serving {lost}",
+        timeout=NODE_TIMEOUT + 15,
+    )
+    if fault == "sigstop":
+        victim.resume()
+
+    def resumed_at(ch: str) -> float | None:
+        """When the first message published after the fault that reached the subscriber was sent."""
+        got = set(sub.got[ch])
+        return min((t for q, t, _ in list(pub.sent[ch]) if t > fault_at and q in got), default=None)
+
+    def recovered() -> bool:
+        return all(resumed_at(ch) is not None for ch in hit)
+
+    c.wait_for(recovered, "messages published after the fault delivered on the failed master's channels")
+    time.sleep(0.5)
+    pub.stopping.set()
+    pub.join(timeout=WAIT)
+
+    def delivered() -> bool:
+        last = {ch: max((s for s, _, r in pub.sent[ch] if r == "accepted"), default=-1) for ch in channels}
+        return all(last[ch] in sub.got[ch] for ch in channels)
+
+    c.wait_for(delivered, "the last accepted message of every channel delivered")
+    sub.stopping.set()
+    sub.join(timeout=WAIT)
+
+    windows = []
+    for ch in channels:
+        got = sub.got[ch]
+        assert got == sorted(set(got)), f"{ch}: duplicate or out of order: {got}"
+        sent = {s: (t, r) for s, t, r in pub.sent[ch]}
+        assert set(got) <= {s for s, (_, r) in sent.items() if r != "refused"}, f"{ch}: a refused message arrived"
+        missing = [s for s, (t, r) in sent.items() if r == "accepted" and s not in set(got)]
+        if ch not in hit:
+            assert missing == [], f"{ch}, on a master that stayed up, lost {missing}"
+            continue
+        back = resumed_at(ch)
+        windows.append(back - fault_at)
+        # An accepted message may be lost only between the fault (less the
+        # time a message takes to reach the subscriber) and the first one
+        # published after it that is delivered.
+        outside = [s for s in missing if not fault_at - 0.1 <= sent[s][0] <= back]
+        assert outside == [], f"{ch}: lost {outside} outside the window, fault at {fault_at}, back {back}"
+    print(f"\n{fault}: loss window (fault to the first message sent after it that was delivered) "
+          f"{min(windows):.2f}-{max(windows):.2f}s; lost per channel "
+          f"{[sum(1 for s, _, r in pub.sent[ch] if r == 'accepted' and s not in set(sub.got[ch])) for ch in sorted(hit)]}")  # fmt: skip
