@@ -200,6 +200,12 @@ impl Sim {
         self.trace.push(format!("t{} heal and settle", self.tick));
         self.side.fill(0);
         self.reshards.clear();
+        // Some of the dead come back, with what they saved long ago.
+        for i in 0..self.members.len() {
+            if self.members[i].cluster.is_none() && self.rng.chance(50) {
+                self.restart(i);
+            }
+        }
         self.close_open_slots();
         self.settle();
         self.check_final();
