@@ -44,7 +44,7 @@ fn seeds() -> Vec<u64> {
         return vec![one.parse().expect("a seed")];
     }
     // `N` for seeds 1 to N, or `A-B`.
-    let range = std::env::var("RINGCAST_CLUSTER_SIM_SEEDS").unwrap_or_else(|_| "200".into());
+    let range = std::env::var("RINGCAST_CLUSTER_SIM_SEEDS").unwrap_or_else(|_| "32".into());
     let (first, last) = range.split_once('-').unwrap_or(("1", &range));
     (first.parse().expect("a seed")..=last.parse().expect("a seed")).collect()
 }
@@ -125,8 +125,25 @@ struct Reshard {
     steps: VecDeque<(usize, String)>,
 }
 
+/// One way of a link down for a while: a false failure verdict.
+struct Cut {
+    from: usize,
+    to: usize,
+    until: u64,
+}
+
+/// How bad the network is, per run.
+struct Net {
+    /// Percent of messages and heartbeats lost.
+    loss: u64,
+    /// Messages arrive up to this many ticks late.
+    delay: usize,
+}
+
 struct Sim {
     rng: Rng,
+    net: Net,
+    cuts: Vec<Cut>,
     tick: u64,
     members: Vec<Member>,
     index: BTreeMap<NodeId, usize>,
@@ -147,6 +164,7 @@ impl Sim {
         let size = 3 + rng.below(7);
         let settings = Settings {
             orphan_grace_ms: 2 * NODE_TIMEOUT_TICKS * TICK_MS,
+            allow_replica_migration: rng.chance(80),
             ..Settings::default()
         };
         let mut members = Vec::new();
@@ -173,8 +191,18 @@ impl Sim {
                 epochs: (0, 0),
             });
         }
+        let net = Net {
+            loss: [0, 5, 10, 30][rng.below(4)],
+            delay: 1 + rng.below(12),
+        };
+        let trace = format!(
+            "seed {seed}: {size} nodes, {}% lost, {} ticks late at most, replica migration {}",
+            net.loss, net.delay, settings.allow_replica_migration
+        );
         Sim {
             rng,
+            net,
+            cuts: Vec::new(),
             tick: 1,
             index: members.iter().enumerate().map(|(i, m)| (m.id, i)).collect(),
             members,
@@ -183,7 +211,7 @@ impl Sim {
             reshards: Vec::new(),
             backed: vec![SlotSet::new(); size],
             settings,
-            trace: vec![format!("seed {seed}: {size} nodes")],
+            trace: vec![trace],
         }
     }
 
@@ -199,6 +227,7 @@ impl Sim {
         }
         self.trace.push(format!("t{} heal and settle", self.tick));
         self.side.fill(0);
+        self.cuts.clear();
         self.reshards.clear();
         // Some of the dead come back, with what they saved long ago.
         for i in 0..self.members.len() {
@@ -257,6 +286,14 @@ impl Sim {
             self.side.fill(0);
             self.trace.push(format!("t{} heal", self.tick));
         }
+        if self.rng.chance(3) {
+            let (from, to) = (self.rng.below(size), self.rng.below(size));
+            let until = self.tick + 1 + self.rng.below(4 * NODE_TIMEOUT_TICKS as usize) as u64;
+            self.trace
+                .push(format!("t{} cut {from} -> {to} until t{until}", self.tick));
+            self.cuts.push(Cut { from, to, until });
+        }
+        self.cuts.retain(|c| c.until > self.tick);
         if self.rng.chance(4) {
             self.start_reshard();
         }
@@ -479,8 +516,13 @@ impl Sim {
         }
     }
 
-    fn reachable(&self, a: usize, b: usize) -> bool {
-        self.side[a] == self.side[b]
+    /// Whether what `from` sends reaches `to`.
+    fn reachable(&self, from: usize, to: usize) -> bool {
+        self.side[from] == self.side[to]
+            && !self
+                .cuts
+                .iter()
+                .any(|c| (c.from, c.to) == (from, to) && c.until > self.tick)
     }
 
     /// Send member `from`'s latest claim to every other member (some
@@ -498,12 +540,12 @@ impl Sim {
         }
         let claim = self.members[from].claim.1.clone();
         for to in 0..self.members.len() {
-            if to == from || self.rng.chance(10) {
+            if to == from || self.rng.chance(self.net.loss) {
                 continue;
             }
             let copies = if self.rng.chance(5) { 2 } else { 1 };
             for _ in 0..copies {
-                let at = self.tick + 1 + self.rng.below(6) as u64;
+                let at = self.tick + 1 + self.rng.below(self.net.delay) as u64;
                 self.in_flight.push(Message {
                     at,
                     from,
@@ -540,8 +582,8 @@ impl Sim {
                 if self.members[i].cluster.is_none() {
                     continue;
                 }
-                let up = self.members[j].cluster.is_some() && self.reachable(i, j);
-                if up && !self.rng.chance(10) {
+                let up = self.members[j].cluster.is_some() && self.reachable(j, i);
+                if up && !self.rng.chance(self.net.loss) {
                     self.members[i].heard[j] = tick;
                 }
                 let silent = tick - self.members[i].heard[j];
