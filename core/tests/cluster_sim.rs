@@ -19,7 +19,9 @@
 //! `RINGCAST_CLUSTER_SIM_SEEDS=2000 cargo test -p ringcast-core --test cluster_sim`
 //! (or a range, `RINGCAST_CLUSTER_SIM_SEEDS=401-800`);
 //! one seed: `RINGCAST_CLUSTER_SIM_SEED=1234` (its trace is printed when it
-//! fails; `RINGCAST_CLUSTER_SIM_GREP=text` keeps the trace lines with `text`).
+//! fails; `RINGCAST_CLUSTER_SIM_GREP=text` keeps the trace lines with `text`);
+//! longer chaos: `RINGCAST_CLUSTER_SIM_TICKS=1000` (150 ticks of 100 ms by
+//! default).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -33,6 +35,7 @@ use ringcast_core::cluster::{
 const TICK_MS: u64 = 100;
 /// `cluster-node-timeout`, in ticks: suspect after it, dead after twice it.
 const NODE_TIMEOUT_TICKS: u64 = 5;
+/// How long the chaos lasts, unless `RINGCAST_CLUSTER_SIM_TICKS` says.
 const CHAOS_TICKS: u64 = 150;
 const SETTLE_MAX_TICKS: u64 = 3000;
 /// How long every slot must stay with a live master before the views are
@@ -221,7 +224,9 @@ impl Sim {
 
     fn run(&mut self) {
         self.create();
-        for _ in 0..CHAOS_TICKS {
+        let ticks = std::env::var("RINGCAST_CLUSTER_SIM_TICKS")
+            .map_or(CHAOS_TICKS, |t| t.parse().expect("a number of ticks"));
+        for _ in 0..ticks {
             self.chaos();
             self.step();
         }
