@@ -1,20 +1,30 @@
-//! A deterministic simulation of a ringcast cluster: 3 to 10 nodes in one
+//! A deterministic simulation of a ringcast cluster: 3 to 9 nodes in one
 //! process, each a `Cluster`, joined by a simulated gossip layer that
 //! delivers each node's latest claim late, twice, out of order or not at
-//! all, and by a failure detector that learns the truth late. Chaos:
-//! partitions that heal, nodes killed and restarted from the nodes.conf
-//! they saved, reshards done as redis-cli does them (two at a time on the
-//! same slots, to different targets), masters dying with and without
-//! replicas. Then the network heals and the run quiesces, and every live
-//! node must agree (redis-cli's signature), every slot must have exactly
-//! one owner, a live master, and no epoch may ever have gone back.
+//! all, and by a failure detector that works as the server's does: a peer
+//! not heard for the node timeout is suspect, for twice that dead, and
+//! alive again once heard. Chaos: partitions that heal, nodes killed and
+//! restarted from the nodes.conf they saved, reshards done as redis-cli
+//! does them (two at a time on the same slots, to different targets),
+//! CLUSTER REPLICATE, FAILOVER [FORCE] and BUMPEPOCH on random nodes,
+//! masters dying with and without replicas. Then the network heals and
+//! the run quiesces, and every live node must hold the same slot map (the
+//! same owner and config epoch for every slot), every slot must be owned
+//! by a live master whose own claim lists it, the config epochs of the
+//! masters must be distinct, and no epoch may ever have gone back. During
+//! the run, no node's table may bind a slot to a node that never claimed
+//! it (or was never named its owner by SETSLOT NODE).
 //!
 //! Every run is determined by its seed. More seeds:
 //! `RINGCAST_CLUSTER_SIM_SEEDS=2000 cargo test -p ringcast-core --test cluster_sim`
 //! (or a range, `RINGCAST_CLUSTER_SIM_SEEDS=401-800`);
-//! one seed: `RINGCAST_CLUSTER_SIM_SEED=1234` (its trace is printed when it fails).
+//! one seed: `RINGCAST_CLUSTER_SIM_SEED=1234` (its trace is printed when it
+//! fails; `RINGCAST_CLUSTER_SIM_GREP=text` keeps the trace lines with `text`);
+//! longer chaos: `RINGCAST_CLUSTER_SIM_TICKS=1000` (150 ticks of 100 ms by
+//! default).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
 
 use bytes::Bytes;
 use ringcast_core::cluster::{
@@ -23,15 +33,21 @@ use ringcast_core::cluster::{
 };
 
 const TICK_MS: u64 = 100;
-const CHAOS_TICKS: u64 = 300;
+/// `cluster-node-timeout`, in ticks: suspect after it, dead after twice it.
+const NODE_TIMEOUT_TICKS: u64 = 5;
+/// How long the chaos lasts, unless `RINGCAST_CLUSTER_SIM_TICKS` says.
+const CHAOS_TICKS: u64 = 150;
 const SETTLE_MAX_TICKS: u64 = 3000;
+/// How long every slot must stay with a live master before the views are
+/// compared: long enough for every failure verdict to be revised.
+const CALM_TICKS: u64 = 4 * NODE_TIMEOUT_TICKS;
 
 fn seeds() -> Vec<u64> {
     if let Ok(one) = std::env::var("RINGCAST_CLUSTER_SIM_SEED") {
         return vec![one.parse().expect("a seed")];
     }
     // `N` for seeds 1 to N, or `A-B`.
-    let range = std::env::var("RINGCAST_CLUSTER_SIM_SEEDS").unwrap_or_else(|_| "16".into());
+    let range = std::env::var("RINGCAST_CLUSTER_SIM_SEEDS").unwrap_or_else(|_| "32".into());
     let (first, last) = range.split_once('-').unwrap_or(("1", &range));
     (first.parse().expect("a seed")..=last.parse().expect("a seed")).collect()
 }
@@ -53,6 +69,7 @@ fn clusters_converge_after_chaos() {
                     eprintln!("node {i} ({}):\n{}", member.id, cluster.nodes_text());
                 }
             }
+            eprintln!("reproduce: RINGCAST_CLUSTER_SIM_SEED={seed}");
             std::panic::resume_unwind(panic);
         }
     }
@@ -83,16 +100,18 @@ impl Rng {
 struct Member {
     /// None while the node is down.
     cluster: Option<Cluster>,
-    /// The nodes.conf it saved last.
+    /// nodes.conf as last rendered; with `dirty` clear, what the node saved
+    /// last (the renders are sampled, saves are not coalesced).
     conf: String,
-    /// Asked to save since the end of the last tick (saves are coalesced
-    /// per tick, as the server should do).
+    /// Asked to save since `conf` was rendered.
     dirty: bool,
-    /// Its latest claim as text, cached by version.
-    claim_text: (Version, String),
+    /// Its latest claim, as it came out of its text.
+    claim: (Version, Rc<Claim>),
     id: NodeId,
+    /// When it last heard from each member (a heartbeat, in ticks).
+    heard: Vec<u64>,
     /// What its failure detector last told it about each member.
-    told: Vec<Option<bool>>,
+    told: Vec<Option<Liveness>>,
     /// The greatest current and config epochs it ever had.
     epochs: (u64, u64),
 }
@@ -101,7 +120,7 @@ struct Message {
     at: u64,
     from: usize,
     to: usize,
-    claim: String,
+    claim: Rc<Claim>,
 }
 
 /// A reshard in progress: the admin commands still to send, in order.
@@ -109,16 +128,35 @@ struct Reshard {
     steps: VecDeque<(usize, String)>,
 }
 
+/// One way of a link down for a while: a false failure verdict.
+struct Cut {
+    from: usize,
+    to: usize,
+    until: u64,
+}
+
+/// How bad the network is, per run.
+struct Net {
+    /// Percent of messages and heartbeats lost.
+    loss: u64,
+    /// Messages arrive up to this many ticks late.
+    delay: usize,
+}
+
 struct Sim {
     rng: Rng,
+    net: Net,
+    cuts: Vec<Cut>,
     tick: u64,
     members: Vec<Member>,
+    index: BTreeMap<NodeId, usize>,
     in_flight: Vec<Message>,
     /// Each member's side of the partition (all 0: none).
     side: Vec<u8>,
     reshards: Vec<Reshard>,
-    /// The last claim text parsed from each member, and what it parsed to.
-    parsed: Vec<Option<(String, Claim)>>,
+    /// The slots each member ever claimed, or was named the owner of by
+    /// SETSLOT NODE: the only slots any table may bind to it.
+    backed: Vec<SlotSet>,
     settings: Settings,
     trace: Vec<String>,
 }
@@ -126,9 +164,10 @@ struct Sim {
 impl Sim {
     fn new(seed: u64) -> Sim {
         let mut rng = Rng(seed);
-        let size = 3 + rng.below(8);
+        let size = 3 + rng.below(7);
         let settings = Settings {
-            orphan_grace_ms: 30 * TICK_MS,
+            orphan_grace_ms: 2 * NODE_TIMEOUT_TICKS * TICK_MS,
+            allow_replica_migration: rng.chance(80),
             ..Settings::default()
         };
         let mut members = Vec::new();
@@ -148,22 +187,34 @@ impl Sim {
                 id: cluster.myself().id,
                 conf: cluster.nodes_conf(),
                 dirty: false,
-                claim_text: (Version::default(), String::new()),
+                claim: (cluster.claim().version, Rc::new(cluster.claim().clone())),
                 cluster: Some(cluster),
+                heard: vec![0; size],
                 told: vec![None; size],
                 epochs: (0, 0),
             });
         }
+        let net = Net {
+            loss: [0, 5, 10, 30][rng.below(4)],
+            delay: 1 + rng.below(12),
+        };
+        let trace = format!(
+            "seed {seed}: {size} nodes, {}% lost, {} ticks late at most, replica migration {}",
+            net.loss, net.delay, settings.allow_replica_migration
+        );
         Sim {
             rng,
+            net,
+            cuts: Vec::new(),
             tick: 1,
+            index: members.iter().enumerate().map(|(i, m)| (m.id, i)).collect(),
             members,
             in_flight: Vec::new(),
             side: vec![0; size],
             reshards: Vec::new(),
-            parsed: vec![None; size],
+            backed: vec![SlotSet::new(); size],
             settings,
-            trace: vec![format!("seed {seed}: {size} nodes")],
+            trace: vec![trace],
         }
     }
 
@@ -173,13 +224,22 @@ impl Sim {
 
     fn run(&mut self) {
         self.create();
-        for _ in 0..CHAOS_TICKS {
+        let ticks = std::env::var("RINGCAST_CLUSTER_SIM_TICKS")
+            .map_or(CHAOS_TICKS, |t| t.parse().expect("a number of ticks"));
+        for _ in 0..ticks {
             self.chaos();
             self.step();
         }
         self.trace.push(format!("t{} heal and settle", self.tick));
         self.side.fill(0);
+        self.cuts.clear();
         self.reshards.clear();
+        // Some of the dead come back, with what they saved long ago.
+        for i in 0..self.members.len() {
+            if self.members[i].cluster.is_none() && self.rng.chance(50) {
+                self.restart(i);
+            }
+        }
         self.close_open_slots();
         self.settle();
         self.check_final();
@@ -210,14 +270,10 @@ impl Sim {
 
     fn chaos(&mut self) {
         let size = self.members.len();
-        let up = (0..size)
-            .filter(|i| self.members[*i].cluster.is_some())
-            .count();
+        let up = self.live().len();
         if self.rng.chance(3) && up > 2 && up > size / 2 {
             let victim = self.rng.below(size);
-            if self.members[victim].cluster.take().is_some() {
-                self.trace.push(format!("t{} kill {victim}", self.tick));
-            }
+            self.kill(victim);
         }
         if self.rng.chance(4) {
             let i = self.rng.below(size);
@@ -235,6 +291,14 @@ impl Sim {
             self.side.fill(0);
             self.trace.push(format!("t{} heal", self.tick));
         }
+        if self.rng.chance(3) {
+            let (from, to) = (self.rng.below(size), self.rng.below(size));
+            let until = self.tick + 1 + self.rng.below(4 * NODE_TIMEOUT_TICKS as usize) as u64;
+            self.trace
+                .push(format!("t{} cut {from} -> {to} until t{until}", self.tick));
+            self.cuts.push(Cut { from, to, until });
+        }
+        self.cuts.retain(|c| c.until > self.tick);
         if self.rng.chance(4) {
             self.start_reshard();
         }
@@ -242,24 +306,51 @@ impl Sim {
             let i = self.rng.below(size);
             self.admin(i, "CLUSTER BUMPEPOCH");
         }
+        if self.rng.chance(2) {
+            self.replicate();
+        }
+        if self.rng.chance(2) {
+            self.failover();
+        }
         self.advance_reshards();
     }
 
+    fn kill(&mut self, i: usize) {
+        let member = &mut self.members[i];
+        let Some(cluster) = member.cluster.take() else {
+            return;
+        };
+        // What it saved last is what it has now, unless something changed
+        // without a SaveConfig.
+        let conf = cluster.nodes_conf();
+        if !std::mem::take(&mut member.dirty) {
+            assert_eq!(conf, member.conf, "nodes.conf changed without SaveConfig");
+        }
+        member.conf = conf;
+        self.trace.push(format!("t{} kill {i}", self.tick));
+    }
+
+    /// As the server starts: load nodes.conf, tick, publish.
     fn restart(&mut self, i: usize) {
         let boot = Boot {
             now: self.now(),
             seed: self.rng.next(),
         };
+        let tick = self.tick;
         let member = &mut self.members[i];
         let cluster = Cluster::load(&member.conf, self.settings.clone(), boot)
             .expect("a node restarts from the nodes.conf it saved");
         assert_eq!(cluster.myself().id, member.id);
         // Loading drops what was the failure detector's (fail flags, links).
         member.conf = cluster.nodes_conf();
+        member.dirty = false;
+        member.heard.fill(tick);
         member.told.fill(None);
         member.cluster = Some(cluster);
         self.trace.push(format!("t{} restart {i}", self.tick));
         self.check_epochs(i);
+        let now = self.now();
+        self.input(i, |c| c.tick(now));
         self.broadcast(i);
     }
 
@@ -285,7 +376,7 @@ impl Sim {
         let count = 1 + self.rng.below(16) as Slot;
         let range: Vec<Slot> = slots
             .into_iter()
-            .filter(|s| (start..start + count).contains(s))
+            .filter(|s| (start..start.saturating_add(count)).contains(s))
             .collect();
         let targets = if self.rng.chance(30) { 2 } else { 1 };
         for _ in 0..targets {
@@ -335,6 +426,36 @@ impl Sim {
         self.reshards.retain(|r| !r.steps.is_empty());
     }
 
+    /// CLUSTER REPLICATE on a random node, of a random other node (refused
+    /// when that is a replica, or this node a master with slots).
+    fn replicate(&mut self) {
+        let size = self.members.len();
+        let (i, j) = (self.rng.below(size), self.rng.below(size));
+        if i != j {
+            let master = self.members[j].id;
+            self.admin(i, &format!("CLUSTER REPLICATE {master}"));
+        }
+    }
+
+    /// CLUSTER FAILOVER [FORCE] on a random replica.
+    fn failover(&mut self) {
+        let replicas: Vec<usize> = self
+            .live()
+            .into_iter()
+            .filter(|i| self.cluster(*i).myself().is_replica())
+            .collect();
+        if replicas.is_empty() {
+            return;
+        }
+        let i = replicas[self.rng.below(replicas.len())];
+        let command = if self.rng.chance(50) {
+            "CLUSTER FAILOVER FORCE"
+        } else {
+            "CLUSTER FAILOVER"
+        };
+        self.admin(i, command);
+    }
+
     /// Close the slots left open by reshards cut short, as
     /// `redis-cli --cluster fix` does.
     fn close_open_slots(&mut self) {
@@ -377,47 +498,59 @@ impl Sim {
         self.deliver();
         self.detect_failures();
         self.save_configs();
-        if self.tick.is_multiple_of(20) {
+        if self.tick.is_multiple_of(10) {
             self.check_safety();
         }
     }
 
-    /// Write the nodes.conf of the nodes that asked; check now and then that
-    /// the others had nothing new to write.
+    /// Now and then render a node's nodes.conf: unchanged unless it asked
+    /// to save since the last render.
     fn save_configs(&mut self) {
         for member in &mut self.members {
             let Some(cluster) = &member.cluster else {
                 continue;
             };
-            if std::mem::take(&mut member.dirty) {
-                member.conf = cluster.nodes_conf();
-            } else if self.rng.chance(10) {
-                assert_eq!(
-                    cluster.nodes_conf(),
-                    member.conf,
-                    "nodes.conf changed without SaveConfig"
-                );
+            if !self.rng.chance(3) {
+                continue;
             }
+            let conf = cluster.nodes_conf();
+            if !std::mem::take(&mut member.dirty) {
+                assert_eq!(conf, member.conf, "nodes.conf changed without SaveConfig");
+            }
+            member.conf = conf;
         }
     }
 
-    fn reachable(&self, a: usize, b: usize) -> bool {
-        self.side[a] == self.side[b]
+    /// Whether what `from` sends reaches `to`.
+    fn reachable(&self, from: usize, to: usize) -> bool {
+        self.side[from] == self.side[to]
+            && !self
+                .cuts
+                .iter()
+                .any(|c| (c.from, c.to) == (from, to) && c.until > self.tick)
     }
 
+    /// Send member `from`'s latest claim to every other member (some
+    /// copies lost, some doubled, each late by up to 6 ticks).
     fn broadcast(&mut self, from: usize) {
         let claim = self.cluster(from).claim();
-        if self.members[from].claim_text.0 != claim.version {
-            self.members[from].claim_text = (claim.version, claim.to_text());
+        if self.members[from].claim.0 != claim.version {
+            // Claims travel as text: what arrives is what parses.
+            let parsed = Claim::parse(&claim.to_text()).expect("claims parse");
+            assert_eq!(&parsed, claim, "claims round-trip through text");
+            for slot in parsed.slots.iter() {
+                self.backed[from].insert(slot);
+            }
+            self.members[from].claim = (parsed.version, Rc::new(parsed));
         }
-        let claim = self.members[from].claim_text.1.clone();
+        let claim = self.members[from].claim.1.clone();
         for to in 0..self.members.len() {
-            if to == from || self.rng.chance(10) {
+            if to == from || self.rng.chance(self.net.loss) {
                 continue;
             }
             let copies = if self.rng.chance(5) { 2 } else { 1 };
             for _ in 0..copies {
-                let at = self.tick + 1 + self.rng.below(6) as u64;
+                let at = self.tick + 1 + self.rng.below(self.net.delay) as u64;
                 self.in_flight.push(Message {
                     at,
                     from,
@@ -429,8 +562,9 @@ impl Sim {
     }
 
     fn deliver(&mut self) {
+        let tick = self.tick;
         let (due, later): (Vec<Message>, Vec<Message>) =
-            self.in_flight.drain(..).partition(|m| m.at <= self.tick);
+            self.in_flight.drain(..).partition(|m| m.at <= tick);
         self.in_flight = later;
         let now = self.now();
         for message in due {
@@ -438,38 +572,38 @@ impl Sim {
             if !up || !self.reachable(message.from, message.to) {
                 continue;
             }
-            let claim = match &self.parsed[message.from] {
-                Some((text, claim)) if *text == message.claim => claim.clone(),
-                _ => {
-                    let claim = Claim::parse(&message.claim).expect("claims parse");
-                    self.parsed[message.from] = Some((message.claim.clone(), claim.clone()));
-                    claim
-                }
-            };
-            self.input(message.to, |c| c.apply_claim(&claim, now));
+            self.input(message.to, |c| c.apply_claim(&message.claim, now));
         }
     }
 
-    /// Each node learns the truth about each other node, late.
+    /// The server's failure detector: heartbeats arrive every tick (some
+    /// lost); a peer silent for the node timeout is suspect, for twice it
+    /// dead, and alive again once heard. Verdicts go in when they change.
     fn detect_failures(&mut self) {
         let size = self.members.len();
-        let now = self.now();
+        let (now, tick) = (self.now(), self.tick);
         for i in 0..size {
             for j in (0..size).filter(|j| *j != i) {
                 if self.members[i].cluster.is_none() {
                     continue;
                 }
-                let alive = self.members[j].cluster.is_some() && self.reachable(i, j);
-                if self.members[i].told[j] == Some(alive) || !self.rng.chance(25) {
+                let up = self.members[j].cluster.is_some() && self.reachable(j, i);
+                if up && !self.rng.chance(self.net.loss) {
+                    self.members[i].heard[j] = tick;
+                }
+                let silent = tick - self.members[i].heard[j];
+                let verdict = if silent >= 2 * NODE_TIMEOUT_TICKS {
+                    Liveness::Dead
+                } else if silent >= NODE_TIMEOUT_TICKS {
+                    Liveness::Suspect
+                } else {
+                    Liveness::Alive
+                };
+                if self.members[i].told[j] == Some(verdict) {
                     continue;
                 }
-                self.members[i].told[j] = Some(alive);
+                self.members[i].told[j] = Some(verdict);
                 let id = self.members[j].id;
-                let verdict = if alive {
-                    Liveness::Alive
-                } else {
-                    Liveness::Dead
-                };
                 self.input(i, |c| c.set_liveness(&id, verdict, now));
             }
         }
@@ -494,6 +628,14 @@ impl Sim {
             let (reply, effects) = c.command(&args, now);
             (reply, effects)
         });
+        // SETSLOT NODE names the slot's owner for every node it runs on.
+        if let (Some(Reply::Ok), [_, _, slot, node, target]) = (&reply, &args[..])
+            && node.eq_ignore_ascii_case(b"node")
+        {
+            let slot: Slot = std::str::from_utf8(slot).unwrap().parse().unwrap();
+            let target = NodeId::parse(target).expect("a node id");
+            self.backed[self.index[&target]].insert(slot);
+        }
         let shown = match &reply {
             Some(Reply::Error(e)) => String::from_utf8_lossy(e).into_owned(),
             Some(r) => format!("{r:?}"),
@@ -571,24 +713,32 @@ impl Sim {
         }
     }
 
-    /// No node ever shows two owners for one slot.
+    /// In every node's table, a slot is bound to one node, and to a node
+    /// that claimed it once (or was named its owner by SETSLOT NODE).
     fn check_safety(&self) {
         for (i, member) in self.members.iter().enumerate() {
             let Some(cluster) = &member.cluster else {
                 continue;
             };
             let mut seen = SlotSet::new();
-            for line in cluster.nodes_text().lines() {
-                for entry in line.split(' ').skip(8).filter(|e| !e.starts_with('[')) {
-                    let (start, end) = entry.split_once('-').unwrap_or((entry, entry));
-                    let (start, end): (Slot, Slot) = (start.parse().unwrap(), end.parse().unwrap());
-                    for slot in start..=end {
-                        assert!(
-                            seen.insert(slot),
-                            "node {i} shows two owners of slot {slot}"
-                        );
-                    }
-                }
+            for node in cluster.nodes() {
+                let owner = self.index[&node.id];
+                let count = seen.len();
+                seen = node.slots.iter().fold(seen, |mut seen, slot| {
+                    seen.insert(slot);
+                    seen
+                });
+                assert_eq!(
+                    seen.len(),
+                    count + node.slots.len(),
+                    "node {i} shows two owners of a slot: {}",
+                    cluster.nodes_text()
+                );
+                let unbacked = node.slots.difference(&self.backed[owner]);
+                assert!(
+                    unbacked.is_empty(),
+                    "node {i} binds slots {unbacked:?} to node {owner}, which never claimed them"
+                );
             }
         }
     }
@@ -603,7 +753,7 @@ impl Sim {
             } else {
                 0
             };
-            if calm >= 50 && self.converged() {
+            if calm >= CALM_TICKS && self.converged() {
                 return;
             }
         }
@@ -616,15 +766,20 @@ impl Sim {
     }
 
     fn converged(&self) -> bool {
-        if !self.live_masters_own_every_slot() {
-            return false;
-        }
         let live = self.live();
-        let signatures: Vec<Option<String>> = live
-            .iter()
-            .map(|i| config_signature(&self.cluster(*i).nodes_text()))
-            .collect();
-        signatures.windows(2).all(|w| w[0] == w[1])
+        let first = self.slot_map(live[0]);
+        live.iter().all(|i| self.slot_map(*i) == first)
+    }
+
+    /// A node's slot map: each master with slots, its config epoch and
+    /// slots, in id order.
+    fn slot_map(&self, i: usize) -> Vec<(NodeId, u64, SlotSet)> {
+        self.cluster(i)
+            .nodes()
+            .into_iter()
+            .filter(|n| n.is_master() && !n.slots.is_empty())
+            .map(|n| (n.id, n.config_epoch, n.slots.clone()))
+            .collect()
     }
 
     /// Every slot is owned by a live master that says so itself, and the
@@ -648,13 +803,26 @@ impl Sim {
     fn check_final(&self) {
         let live = self.live();
         let first = config_signature(&self.cluster(live[0]).nodes_text());
+        let map = self.slot_map(live[0]);
         for i in &live {
             let signature = config_signature(&self.cluster(*i).nodes_text());
             assert_eq!(signature, first, "node {i} disagrees with node {}", live[0]);
+            assert_eq!(
+                self.slot_map(*i),
+                map,
+                "node {i}'s slot map or epochs differ from node {}'s",
+                live[0]
+            );
         }
         assert!(
             self.live_masters_own_every_slot(),
             "some slot has no live master, or views differ"
+        );
+        let mut epochs: Vec<u64> = map.iter().map(|(_, epoch, _)| *epoch).collect();
+        epochs.sort_unstable();
+        assert!(
+            epochs.windows(2).all(|w| w[0] < w[1]),
+            "masters share a config epoch: {map:?}"
         );
         self.check_safety();
     }

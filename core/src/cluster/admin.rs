@@ -281,12 +281,16 @@ impl Cluster {
         if target.is_replica() {
             return Err(errors::TARGET_NOT_MASTER.into());
         }
-        let target = target.id;
+        let (target, dead) = (target.id, target.is_failed());
         let me = self.me.id;
         // No keys are ever held, so a migration closes at once.
         self.migrating.remove(&slot);
         let was_mine = self.owner_id(slot) == Some(me);
         self.move_slot(slot, target);
+        if dead && target != me {
+            // A dead node will not claim it: rule 6 gives it a live owner.
+            self.loose.insert(slot, self.now);
+        }
         if was_mine
             && target != me
             && self.me.slots.is_empty()

@@ -198,6 +198,11 @@ impl Cluster {
             .is_some_and(|n| n.is_master() && (n.slots != claim.slots || backs_loose));
         if changed {
             self.update_slots_config_with(id, claim.config_epoch, &claim.slots);
+        } else if !self.loose.is_empty() {
+            // It claims every slot bound to it: none of them is loose.
+            let owners = &self.owners;
+            self.loose
+                .retain(|slot, _| owners[usize::from(*slot)] != Some(id));
         }
         self.handle_epoch_collision(claim);
     }

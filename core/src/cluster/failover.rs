@@ -57,8 +57,7 @@ impl Cluster {
             .loose
             .iter()
             .filter(|(_, since)| self.now.saturating_sub(**since) >= grace)
-            .map(|(slot, _)| *slot)
-            .filter(|slot| self.owner(*slot).is_none_or(|o| !o.is_failed()));
+            .map(|(slot, _)| *slot);
         mine = self.master_heir_of(orphans, mine);
         if mine.is_empty() {
             return;

@@ -43,10 +43,13 @@
 //!    rendezvous hash of (slot, id). Only that node acts: it claims them with
 //!    an epoch above every epoch it knows; the others wait for its claim.
 //! 6. A slot no claim backs for [`Settings::orphan_grace_ms`] (bound to a
-//!    live master that leaves it out of its claim, or unbound because its
-//!    owner turned replica) is taken over the same way. This ends the
-//!    deadlocks Redis leaves to `redis-cli --cluster fix`, such as two
-//!    reshards of one slot crossing, each target handing it to the other.
+//!    master that leaves it out of its claim, unbound because its owner
+//!    turned replica, or handed by SETSLOT NODE to a dead node) is taken
+//!    over the same way, by a live master, even where rule 5 names a
+//!    replica (that replica may not know the slot was its master's). This
+//!    ends the deadlocks Redis leaves to `redis-cli --cluster fix`, such as
+//!    two reshards of one slot crossing, each target handing it to the
+//!    other, or a reshard to a master that died before taking the slot.
 //!
 //! Rules 5 and 6 are checked after every input, so they hold whatever
 //! order things happen in.

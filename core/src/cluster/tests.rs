@@ -1161,6 +1161,43 @@ fn a_reshards_partial_claim_leaves_nothing_loose_once_the_full_one_arrives() {
     assert_eq!(owner_of(&nodes[2], 0), Some(b));
 }
 
+#[test]
+fn a_slot_handed_to_a_dead_master_goes_to_a_live_one_after_the_grace() {
+    // B and its replica die; A's replica turns to B; then A, the only
+    // live master, hands slot 100 to B, which will never claim it.
+    let mut nodes = cluster(2, 1);
+    let (a, b, rb) = (
+        nodes[0].myself().id,
+        nodes[2].myself().id,
+        nodes[3].myself().id,
+    );
+    for node in nodes.iter_mut().take(2) {
+        node.set_liveness(&rb, Liveness::Dead, 0);
+        node.set_liveness(&b, Liveness::Dead, 0);
+    }
+    let live = &mut nodes[..2];
+    gossip(live, 0);
+    assert_eq!(
+        run(&mut live[1], &format!("CLUSTER REPLICATE {b}")),
+        Reply::Ok
+    );
+    gossip(live, 0);
+    assert_eq!(
+        run(&mut live[0], &format!("CLUSTER SETSLOT 100 NODE {b}")),
+        Reply::Ok
+    );
+    for now in [1_000, 20_000, 20_000, 20_000] {
+        for node in live.iter_mut() {
+            node.tick(now);
+        }
+        gossip(live, now);
+    }
+    assert_agree(&[&live[0], &live[1]]);
+    assert_eq!(owner_of(&live[0], 100), Some(a));
+    assert_eq!(owner_of(&live[1], 100), Some(a));
+    assert!(live[0].myself().slots.contains(100));
+}
+
 // ---- routing ------------------------------------------------------------
 
 #[test]
