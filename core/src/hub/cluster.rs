@@ -2,7 +2,8 @@
 //! CLUSTER commands its connections sent (the connection, parked meanwhile,
 //! is woken to send it), and slots this node lost, whose shard channels'
 //! local subscribers get a `sunsubscribe` push each (Redis's
-//! `removeChannelsInSlot`).
+//! `removeChannelsInSlot`), and messages peers forwarded (cross-node
+//! PUBLISH), delivered to the local subscribers as a local publish is.
 
 use bytes::{Bytes, BytesMut};
 
@@ -20,6 +21,10 @@ impl Hub {
             match mail {
                 Mail::Reply { client, reply } => self.cluster_reply(client, reply),
                 Mail::LostSlots(slots) => self.lost_slots(&slots),
+                Mail::Deliver(message) => {
+                    self.deliver(&message);
+                    self.check_doomed();
+                }
             }
         }
     }
