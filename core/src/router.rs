@@ -295,6 +295,16 @@ impl Router {
         true
     }
 
+    /// Whether this worker has a subscriber of `name` (of `kind`).
+    pub fn has_local(&self, kind: SubKind, name: &[u8]) -> bool {
+        let map = match kind {
+            SubKind::Channel(Namespace::Global) => &self.local.channels,
+            SubKind::Channel(Namespace::Shard) => &self.local.shard,
+            SubKind::Pattern => &self.local.patterns,
+        };
+        LocalIndex::find(map, self.shared.registry.hash(name), name).is_some()
+    }
+
     /// Unsubscribe `conn` from one channel or pattern; false if it did not hold it.
     pub fn unsubscribe(
         &mut self,

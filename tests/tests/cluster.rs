@@ -528,3 +528,30 @@ fn a_peer_killed_and_restarted_gets_messages_again_once_resubscribed() {
     publisher.publish("PUBLISH", "news", "after", 0);
     sub.expect_message("news", "after");
 }
+
+#[test]
+fn publish_right_after_a_subscribe_reply_on_another_node_is_delivered() {
+    ringcast_only!("cross-node PUBLISH of ringcast nodes");
+    let dir = Dir::new("xpub-visible");
+    let (servers, _) = three_met_nodes(&dir);
+    let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+    // The links are up once one message went each way.
+    let (mut warm_b, mut warm_c) = (b.conn(), c.conn());
+    warm_b.sub("SUBSCRIBE", &["warm"], &[1]);
+    warm_c.sub("SUBSCRIBE", &["warm"], &[1]);
+    let mut publisher = a.conn();
+    sync_through(&mut publisher, "warm", &mut [&mut warm_b, &mut warm_c]);
+
+    // The replies are sent once A has the interest: no wait needed.
+    for i in 0..20 {
+        let channel = format!("fresh-{i}");
+        let mut sub = b.conn();
+        sub.sub("SUBSCRIBE", &[&channel], &[1]);
+        let mut psub = c.conn();
+        let pattern = format!("fresh-{i}*");
+        psub.sub("PSUBSCRIBE", &[&pattern], &[1]);
+        publisher.publish("PUBLISH", &channel, "first", 0);
+        sub.expect_message(&channel, "first");
+        psub.expect_pmessage(&pattern, &channel, "first");
+    }
+}

@@ -40,6 +40,16 @@ pub enum Forward {
     /// A channel or pattern gained its first (`up`) or lost its last
     /// subscriber on this worker.
     Interest { kind: Kind, name: Bytes, up: bool },
+    /// Announce these names to the peers as if subscribed, and post
+    /// [`Mail::Reply`] to `client` once every linked peer has them.
+    Hold {
+        worker: WorkerId,
+        client: u64,
+        names: Vec<(Kind, Bytes)>,
+    },
+    /// The held command of `client` ran (or its connection is gone): let
+    /// go of the announcement.
+    Unhold { client: u64 },
 }
 
 /// A CLUSTER command on its way to the bus thread.
@@ -55,7 +65,8 @@ pub struct BusRequest {
 /// What the bus thread posts to a worker.
 #[derive(Debug)]
 pub enum Mail {
-    /// The reply to a [`BusRequest`] of this client.
+    /// The reply to a [`BusRequest`] of this client, or the end of its
+    /// SUBSCRIBE's wait for the peers ([`Forward::Hold`]).
     Reply { client: u64, reply: Reply },
     /// These slots left this node: `sunsubscribe` the local subscribers of
     /// shard channels in them.
@@ -250,6 +261,25 @@ impl Bus {
         if let Some(send) = self.forward.get() {
             let name = Bytes::copy_from_slice(name);
             send(Forward::Interest { kind, name, up });
+        }
+    }
+
+    /// Holds a SUBSCRIBE of `client` until the peers have its new names
+    /// (see [`Forward::Hold`]); false if there is no bus thread to do it.
+    pub fn hold(&self, worker: WorkerId, client: u64, names: Vec<(Kind, Bytes)>) -> bool {
+        self.forward.get().is_some_and(|send| {
+            send(Forward::Hold {
+                worker,
+                client,
+                names,
+            })
+        })
+    }
+
+    /// See [`Forward::Unhold`].
+    pub fn unhold(&self, client: u64) {
+        if let Some(send) = self.forward.get() {
+            send(Forward::Unhold { client });
         }
     }
 

@@ -26,21 +26,25 @@
 //!    and dialled again; what was queued for it, and what is published for
 //!    it while it is down, is lost, never duplicated. The peer's interest is
 //!    sent again in full on the new link.
-//! 3. **Visibility.** A peer's SUBSCRIBE counts on this node once its
-//!    interest frame has been read here: a message published on this node
-//!    before that is not forwarded to it. The window is the time for the
-//!    peer's bus thread to write the frame and this bus thread to read it
-//!    (about one loop turn of each on a healthy link); ringcast does not
-//!    yet hold the SUBSCRIBE reply until the peers have it, so a client
-//!    that publishes on another node the moment its SUBSCRIBE reply
-//!    arrives may miss messages sent within that window.
+//! 3. **Visibility.** A SUBSCRIBE or PSUBSCRIBE naming a channel or pattern
+//!    that has no subscriber yet on the worker is held before it subscribes:
+//!    the bus thread announces the names to every linked peer, followed by
+//!    a [`Frame::Sync`], and the command runs (subscribes and replies) once
+//!    each of those peers has answered [`Frame::Ack`], which it does only
+//!    after the interest is in the snapshot its workers read. So a PUBLISH
+//!    on any node that starts after the SUBSCRIBE reply was sent is
+//!    forwarded to it. Bounded: a peer whose link goes down, or that has not
+//!    answered after [`HOLD_FOR`], is not waited for; a peer whose link is
+//!    not up yet (just met, or redialling) is not waited for either, and
+//!    gets the interest with the rest when its link comes up.
 //! 4. **Counts.** The PUBLISH reply counts the receivers on the node the
 //!    PUBLISH was sent to, as Redis Cluster's does.
 //!
 //! The frame: a 9-byte header, `type` (u8), then two big-endian u32
 //! lengths `a` and `b`, then `a` bytes and `b` bytes. `Publish` carries
 //! channel and payload, `Hello` the sender's node id, `Sub`/`Unsub` a
-//! channel or pattern.
+//! channel or pattern, `Sync`/`Ack` an 8-byte token (the held SUBSCRIBE's
+//! client id).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,6 +54,10 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::frame::Message;
 use crate::glob;
 use crate::registry::{Lookup, Namespace, Registry, WorkerSet};
+
+/// How long a SUBSCRIBE reply is held at most for peers to acknowledge
+/// its interest.
+pub const HOLD_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Bytes of a frame header.
 pub const HEADER: usize = 9;
@@ -63,6 +71,8 @@ const SUB_PATTERN: u8 = 3;
 const UNSUB_CHANNEL: u8 = 4;
 const UNSUB_PATTERN: u8 = 5;
 const PUBLISH: u8 = 6;
+const SYNC: u8 = 7;
+const ACK: u8 = 8;
 
 /// What an interest is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,6 +92,10 @@ pub enum Frame {
     Unsub { kind: Kind, name: Bytes },
     /// A PUBLISH on the sender, for the receiver's local subscribers.
     Publish { channel: Bytes, payload: Bytes },
+    /// Answer [`Frame::Ack`] once everything before this is in effect.
+    Sync { token: u64 },
+    /// The answer to [`Frame::Sync`], written back on the same link.
+    Ack { token: u64 },
 }
 
 /// A malformed link stream: the link is dropped.
@@ -91,6 +105,8 @@ pub enum FrameError {
     UnknownType(u8),
     #[error("frame of {0} bytes is too large")]
     TooLarge(usize),
+    #[error("frame type {0} with a body of the wrong length")]
+    BadLength(u8),
 }
 
 fn header(out: &mut BytesMut, kind: u8, a: usize, b: usize) {
@@ -126,6 +142,15 @@ impl Frame {
                 out.put_slice(channel);
                 out.put_slice(payload);
             }
+            Frame::Sync { token } | Frame::Ack { token } => {
+                let t = if matches!(self, Frame::Sync { .. }) {
+                    SYNC
+                } else {
+                    ACK
+                };
+                header(out, t, 8, 0);
+                out.put_u64(*token);
+            }
         }
     }
 
@@ -143,7 +168,7 @@ impl Frame {
             return Ok(None);
         }
         let t = buf[0];
-        if !(HELLO..=PUBLISH).contains(&t) {
+        if !(HELLO..=ACK).contains(&t) {
             return Err(FrameError::UnknownType(t));
         }
         let a = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
@@ -151,6 +176,9 @@ impl Frame {
         let total = HEADER.saturating_add(a).saturating_add(b);
         if total > MAX_FRAME {
             return Err(FrameError::TooLarge(total));
+        }
+        if matches!(t, SYNC | ACK) && (a != 8 || b != 0) {
+            return Err(FrameError::BadLength(t));
         }
         if buf.len() < total {
             buf.reserve(total - buf.len());
@@ -178,6 +206,16 @@ impl Frame {
                 kind: Kind::Pattern,
                 name,
             },
+            SYNC | ACK => {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(&name);
+                let token = u64::from_be_bytes(bytes);
+                if t == SYNC {
+                    Frame::Sync { token }
+                } else {
+                    Frame::Ack { token }
+                }
+            }
             _ => Frame::Publish {
                 channel: name,
                 payload: second,
@@ -435,6 +473,8 @@ mod tests {
                 channel: b(""),
                 payload: b(""),
             },
+            Frame::Sync { token: 7 },
+            Frame::Ack { token: u64::MAX },
         ]
     }
 
@@ -482,6 +522,8 @@ mod tests {
             Frame::decode(&mut buf),
             Err(FrameError::TooLarge(_))
         ));
+        let mut buf = BytesMut::from(&b"\x07\0\0\0\x01\0\0\0\0x"[..]);
+        assert_eq!(Frame::decode(&mut buf), Err(FrameError::BadLength(7)));
         let mut buf = BytesMut::from(&b"\x06\0\0"[..]);
         assert_eq!(Frame::decode(&mut buf), Ok(None));
     }

@@ -31,6 +31,8 @@ impl Hub {
 
     fn cluster_reply(&mut self, client: u64, reply: crate::cluster::Reply) {
         let Some(&key) = self.by_id.get(&client) else {
+            // Gone while held (a SUBSCRIBE waiting for the peers): let go.
+            self.shared.cluster.unhold(client);
             return;
         };
         let conn = &mut self.conns[key];

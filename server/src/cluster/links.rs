@@ -15,6 +15,13 @@
 //! lost, never sent twice, and the new link starts with the whole interest
 //! again.
 //!
+//! Holding a SUBSCRIBE (guarantee 3 of `forward`): its new names are
+//! announced with a `Sync` behind them on every link that is up; each
+//! peer writes `Ack` back on the same TCP connection once the interest is
+//! in its snapshot, and the reply is released (a `Mail::Reply` to the
+//! worker) when every one of those peers has answered, its link went
+//! down, or [`HOLD_FOR`] passed (checked on the bus cron).
+//!
 //! Batching: everything queued for a peer while its writer waited goes out
 //! in one write. Reading: a forwarded message is built once for this node's
 //! subscribers and posted to the mailbox of each worker that has some; a
@@ -22,17 +29,18 @@
 //! [`IN_LIMIT`] bytes (TCP then pushes back on the sending node, whose
 //! queue bound drops the link if it lasts).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use ringcast_core::WorkerId;
 use ringcast_core::cluster::Forward;
-use ringcast_core::cluster::Mail;
 use ringcast_core::cluster::forward::{
-    Frame, HEADER, LocalInterest, PeerInterest, PeerKey, PeerSet, inbound_message,
+    Frame, HEADER, HOLD_FOR, Kind, LocalInterest, PeerInterest, PeerKey, PeerSet, inbound_message,
 };
+use ringcast_core::cluster::{Mail, Reply};
 use ringcast_core::registry::{Lookup, WorkerSet};
 use ringcast_core::shared::Shared;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,6 +87,33 @@ struct State {
     keys: HashMap<String, PeerKey>,
     next_key: PeerKey,
     out: HashMap<PeerKey, Outgoing>,
+    /// Held SUBSCRIBEs, by client.
+    holds: HashMap<u64, Hold>,
+}
+
+/// A SUBSCRIBE waiting for the peers to have its names.
+struct Hold {
+    worker: WorkerId,
+    names: Vec<(Kind, Bytes)>,
+    /// Peers that have not answered yet.
+    waiting: HashSet<PeerKey>,
+    until: Instant,
+    released: bool,
+}
+
+impl Hold {
+    fn release(&mut self, shared: &Shared, client: u64) {
+        if !self.released {
+            self.released = true;
+            shared.post_cluster_mail(
+                self.worker,
+                Mail::Reply {
+                    client,
+                    reply: Reply::Ok,
+                },
+            );
+        }
+    }
 }
 
 impl State {
@@ -101,6 +136,28 @@ impl State {
             .map(|(id, set)| (self.key(&id), set))
             .collect();
         PeerInterest::new(peers)
+    }
+
+    /// Peer `key` answered, or its link went down (`None`: every hold).
+    fn acked(&mut self, shared: &Shared, key: PeerKey, token: Option<u64>) {
+        for (client, hold) in &mut self.holds {
+            if token.is_none_or(|t| t == *client) {
+                hold.waiting.remove(&key);
+                if hold.waiting.is_empty() {
+                    hold.release(shared, *client);
+                }
+            }
+        }
+    }
+
+    /// Queue the local interest change, if any, for every peer.
+    fn announce(&mut self, shared: &Shared, kind: Kind, name: Bytes, up: bool) {
+        if let Some(frame) = self.local.apply(kind, name, up) {
+            let keys: Vec<PeerKey> = self.out.keys().copied().collect();
+            for key in keys {
+                self.queue(shared, key, |buf| frame.encode(buf));
+            }
+        }
     }
 
     /// Queue `write` for the peer; drops the link past the bound.
@@ -191,6 +248,7 @@ impl Links {
                 key
             };
             let task = tokio::spawn(dial(
+                self.shared.clone(),
                 self.state.clone(),
                 self.me.clone(),
                 id.to_string(),
@@ -210,6 +268,7 @@ impl Links {
         let mut state = lock(&self.state);
         if let Some(key) = state.keys.get(id).copied() {
             state.out.remove(&key);
+            state.acked(&self.shared, key, None);
         }
         if dead {
             if let Some(close) = state.readers.remove(id) {
@@ -250,13 +309,50 @@ impl Links {
                     self.shared.cluster.count_sent(sent);
                 }
             }
-            Forward::Interest { kind, name, up } => {
-                if let Some(frame) = state.local.apply(kind, name, up) {
-                    let keys: Vec<PeerKey> = state.out.keys().copied().collect();
-                    for key in keys {
-                        state.queue(&self.shared, key, |buf| frame.encode(buf));
+            Forward::Interest { kind, name, up } => state.announce(&self.shared, kind, name, up),
+            Forward::Hold {
+                worker,
+                client,
+                names,
+            } => {
+                for (kind, name) in &names {
+                    state.announce(&self.shared, *kind, name.clone(), true);
+                }
+                let keys: Vec<PeerKey> = state.out.keys().copied().collect();
+                let sync = Frame::Sync { token: client };
+                let waiting = keys
+                    .into_iter()
+                    .filter(|key| state.queue(&self.shared, *key, |buf| sync.encode(buf)))
+                    .collect();
+                let mut hold = Hold {
+                    worker,
+                    names,
+                    waiting,
+                    until: Instant::now() + HOLD_FOR,
+                    released: false,
+                };
+                if hold.waiting.is_empty() {
+                    hold.release(&self.shared, client);
+                }
+                state.holds.insert(client, hold);
+            }
+            Forward::Unhold { client } => {
+                if let Some(hold) = state.holds.remove(&client) {
+                    for (kind, name) in hold.names {
+                        state.announce(&self.shared, kind, name, false);
                     }
                 }
+            }
+        }
+    }
+
+    /// The bus cron: release the holds that waited long enough.
+    pub(super) fn expire_holds(&mut self) {
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        for (client, hold) in &mut state.holds {
+            if hold.until <= now {
+                hold.release(&self.shared, *client);
             }
         }
     }
@@ -274,7 +370,14 @@ impl Links {
 
 /// The writing side of this node's link to one peer, for as long as the
 /// peer is live: dial, send the whole interest, then what is queued.
-async fn dial(state: Arc<Mutex<State>>, me: Bytes, id: String, key: PeerKey, addr: SocketAddr) {
+async fn dial(
+    shared: Arc<Shared>,
+    state: Arc<Mutex<State>>,
+    me: Bytes,
+    id: String,
+    key: PeerKey,
+    addr: SocketAddr,
+) {
     let mut backoff = BACKOFF_MIN;
     loop {
         match TcpStream::connect(addr).await {
@@ -282,12 +385,14 @@ async fn dial(state: Arc<Mutex<State>>, me: Bytes, id: String, key: PeerKey, add
                 backoff = BACKOFF_MIN;
                 let _ = stream.set_nodelay(true);
                 tracing::debug!("cluster bus: link to node {id} at {addr} is up");
-                serve_link(&state, &me, key, stream).await;
+                serve_link(&shared, &state, &me, key, stream).await;
                 tracing::debug!("cluster bus: link to node {id} at {addr} is down");
-                if let Some(out) = lock(&state).out.get_mut(&key) {
+                let mut state = lock(&state);
+                if let Some(out) = state.out.get_mut(&key) {
                     out.up = false;
                     out.buf = BytesMut::new();
                 }
+                state.acked(&shared, key, None);
             }
             Err(e) => tracing::debug!("cluster bus: cannot dial node {id} at {addr}: {e}"),
         }
@@ -296,7 +401,13 @@ async fn dial(state: Arc<Mutex<State>>, me: Bytes, id: String, key: PeerKey, add
     }
 }
 
-async fn serve_link(state: &Mutex<State>, me: &Bytes, key: PeerKey, stream: TcpStream) {
+async fn serve_link(
+    shared: &Shared,
+    state: &Mutex<State>,
+    me: &Bytes,
+    key: PeerKey,
+    stream: TcpStream,
+) {
     let (ready, kill) = {
         let mut state = lock(state);
         let State { local, out, .. } = &mut *state;
@@ -312,7 +423,7 @@ async fn serve_link(state: &Mutex<State>, me: &Bytes, key: PeerKey, stream: TcpS
         (out.ready.clone(), out.kill.clone())
     };
     let (mut rd, mut wr) = stream.into_split();
-    let mut scratch = [0u8; 64];
+    let mut acks = BytesMut::with_capacity(256);
     loop {
         let batch = match lock(state).out.get_mut(&key) {
             Some(out) if out.up => std::mem::take(&mut out.buf),
@@ -322,14 +433,32 @@ async fn serve_link(state: &Mutex<State>, me: &Bytes, key: PeerKey, stream: TcpS
             tokio::select! {
                 _ = ready.notified() => continue,
                 _ = kill.notified() => return,
-                // The peer never writes on this link: a read ends only when
-                // it closes or dies.
-                _ = rd.read(&mut scratch) => return,
+                // The peer writes only `Ack`s on this link.
+                r = rd.read_buf(&mut acks) => match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        if !read_acks(shared, state, key, &mut acks) {
+                            return;
+                        }
+                        continue;
+                    }
+                },
             }
         }
         tokio::select! {
             r = wr.write_all(&batch) => if r.is_err() { return },
             _ = kill.notified() => return,
+        }
+    }
+}
+
+/// The `Ack`s a peer wrote back; false if it wrote anything else.
+fn read_acks(shared: &Shared, state: &Mutex<State>, key: PeerKey, buf: &mut BytesMut) -> bool {
+    loop {
+        match Frame::decode(buf) {
+            Ok(None) => return true,
+            Ok(Some(Frame::Ack { token })) => lock(state).acked(shared, key, Some(token)),
+            _ => return false,
         }
     }
 }
@@ -351,7 +480,8 @@ async fn accept(shared: Arc<Shared>, state: Arc<Mutex<State>>, listener: TcpList
 
 /// The reading side of a link a peer dialled: its interest and the
 /// messages it forwards.
-async fn read_link(shared: Arc<Shared>, state: Arc<Mutex<State>>, mut stream: TcpStream) {
+async fn read_link(shared: Arc<Shared>, state: Arc<Mutex<State>>, stream: TcpStream) {
+    let (mut stream, mut back) = stream.into_split();
     let close = Arc::new(Notify::new());
     let mut peer: Option<String> = None;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -370,6 +500,7 @@ async fn read_link(shared: Arc<Shared>, state: Arc<Mutex<State>>, mut stream: Tc
         let _ = n;
         let mut interest_changed = false;
         let mut rung = WorkerSet::default();
+        let mut acks = BytesMut::new();
         loop {
             let frame = match Frame::decode(&mut buf) {
                 Ok(Some(frame)) => frame,
@@ -413,6 +544,7 @@ async fn read_link(shared: Arc<Shared>, state: Arc<Mutex<State>>, mut stream: Tc
                         interest_changed = true;
                     }
                 }
+                (Frame::Sync { token }, Some(_)) => Frame::Ack { token }.encode(&mut acks),
                 (frame, _) => {
                     tracing::warn!("cluster bus: unexpected {frame:?} from {peer:?}");
                     break 'link;
@@ -423,6 +555,10 @@ async fn read_link(shared: Arc<Shared>, state: Arc<Mutex<State>>, mut stream: Tc
         if interest_changed {
             let view = lock(&state).snapshot();
             shared.cluster.set_peer_interest(view);
+        }
+        // Only now: the interest before each `Sync` is in the snapshot.
+        if !acks.is_empty() && back.write_all(&acks).await.is_err() {
+            break;
         }
     }
     // The link is gone: so is the interest it carried (unless a newer link

@@ -306,6 +306,7 @@ impl BusThread {
             self.cluster.set_ping_times(id, 0, *heard);
         }
         self.links.sync(self.gossip.live_peers());
+        self.links.expire_holds();
         effects.extend(self.cluster.tick(now));
         if !effects.is_empty() {
             self.act(effects).await;
