@@ -555,3 +555,50 @@ fn publish_right_after_a_subscribe_reply_on_another_node_is_delivered() {
         psub.expect_pmessage(&pattern, &channel, "first");
     }
 }
+
+#[test]
+fn spublish_on_a_master_reaches_sharded_subscribers_of_its_replica() {
+    ringcast_only!("cross-node SPUBLISH of ringcast nodes");
+    let dir = Dir::new("xspub");
+    let (servers, _) = three_met_nodes(&dir);
+    let bus = free_port();
+    let replica = node_on_bus(&dir.file("nodes-3.conf"), TIMEOUT_MS, bus);
+    let (port, bus) = (replica.port().to_string(), bus.to_string());
+    servers[0]
+        .conn()
+        .cmd_expect(&["CLUSTER", "MEET", "127.0.0.1", &port, &bus], b"+OK\r\n");
+    // `foo` is in slot 12182: the third node's.
+    let master = &servers[2];
+    let master_id = myid(&mut master.conn());
+    let mut r = replica.conn();
+    wait_for("the replica knows its master", Duration::from_secs(30), || {
+        text(&r.cmd(&["CLUSTER", "NODES"])).contains(&master_id)
+    });
+    r.cmd_expect(&["CLUSTER", "REPLICATE", &master_id], b"+OK\r\n");
+    let replica_id = myid(&mut r);
+    wait_for("the master knows its replica", Duration::from_secs(30), || {
+        text(&master.conn().cmd(&["CLUSTER", "NODES"]))
+            .lines()
+            .any(|l| l.starts_with(&replica_id) && l.contains(&format!("slave {master_id}")))
+    });
+    let mut sub = replica.conn();
+    sub.sub("SSUBSCRIBE", &["foo"], &[1]);
+    let mut publisher = master.conn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    'sync: for i in 0.. {
+        assert!(Instant::now() < deadline, "no SPUBLISH reached the replica");
+        let marker = format!("sync-{i}");
+        publisher.publish("SPUBLISH", "foo", &marker, 0);
+        while let Ok(frame) = sub.try_read_frame(Duration::from_millis(300)) {
+            if payload(&frame) == marker {
+                break 'sync;
+            }
+        }
+    }
+    for i in 0..50 {
+        publisher.publish("SPUBLISH", "foo", &format!("seq-{i}"), 0);
+    }
+    for i in 0..50 {
+        sub.expect_smessage("foo", &format!("seq-{i}"));
+    }
+}

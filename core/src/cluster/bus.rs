@@ -31,8 +31,10 @@ const FORWARD_LIMIT: usize = 64 << 20;
 /// What a worker hands the bus thread for cross-node PUBLISH.
 #[derive(Debug)]
 pub enum Forward {
-    /// A PUBLISH that these peers want.
+    /// A PUBLISH that these peers want (an SPUBLISH for these replicas
+    /// when `shard`).
     Publish {
+        shard: bool,
         channel: Bytes,
         payload: Bytes,
         targets: Vec<PeerKey>,
@@ -226,6 +228,16 @@ impl Bus {
             }
             peers.targets(channel)
         };
+        self.hand_over(false, channel, payload, targets);
+    }
+
+    /// An SPUBLISH on this node: to its replicas, if it has any.
+    pub fn forward_spublish(&self, channel: &Bytes, payload: &Bytes) {
+        let targets = self.peers.load().replicas().to_vec();
+        self.hand_over(true, channel, payload, targets);
+    }
+
+    fn hand_over(&self, shard: bool, channel: &Bytes, payload: &Bytes, targets: Vec<PeerKey>) {
         if targets.is_empty() {
             return;
         }
@@ -241,6 +253,7 @@ impl Bus {
             return;
         }
         let item = Forward::Publish {
+            shard,
             channel: channel.clone(),
             payload: payload.clone(),
             targets,

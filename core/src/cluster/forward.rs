@@ -12,7 +12,9 @@
 //! each time one gains its first or loses its last subscriber on the node),
 //! and a PUBLISH goes only to the peers that want it. A forwarded message is
 //! delivered to the receiving node's local subscribers and never forwarded
-//! again (one hop). SPUBLISH is never forwarded: the shard is one node.
+//! again (one hop). SPUBLISH goes to this node's replicas only, as Redis
+//! sends it to the shard (a replica serves SSUBSCRIBE for its master's
+//! slots), unconditionally.
 //!
 //! Guarantees:
 //!
@@ -73,6 +75,7 @@ const UNSUB_PATTERN: u8 = 5;
 const PUBLISH: u8 = 6;
 const SYNC: u8 = 7;
 const ACK: u8 = 8;
+const SPUBLISH: u8 = 9;
 
 /// What an interest is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,6 +95,8 @@ pub enum Frame {
     Unsub { kind: Kind, name: Bytes },
     /// A PUBLISH on the sender, for the receiver's local subscribers.
     Publish { channel: Bytes, payload: Bytes },
+    /// An SPUBLISH on a master, for the local subscribers of its replica.
+    ShardPublish { channel: Bytes, payload: Bytes },
     /// Answer [`Frame::Ack`] once everything before this is in effect.
     Sync { token: u64 },
     /// The answer to [`Frame::Sync`], written back on the same link.
@@ -136,9 +141,14 @@ impl Frame {
                 header(out, t, name.len(), 0);
                 out.put_slice(name);
             }
-            Frame::Publish { channel, payload } => {
+            Frame::Publish { channel, payload } | Frame::ShardPublish { channel, payload } => {
+                let t = if matches!(self, Frame::Publish { .. }) {
+                    PUBLISH
+                } else {
+                    SPUBLISH
+                };
                 out.reserve(HEADER + channel.len() + payload.len());
-                header(out, PUBLISH, channel.len(), payload.len());
+                header(out, t, channel.len(), payload.len());
                 out.put_slice(channel);
                 out.put_slice(payload);
             }
@@ -168,7 +178,7 @@ impl Frame {
             return Ok(None);
         }
         let t = buf[0];
-        if !(HELLO..=ACK).contains(&t) {
+        if !(HELLO..=SPUBLISH).contains(&t) {
             return Err(FrameError::UnknownType(t));
         }
         let a = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
@@ -216,6 +226,10 @@ impl Frame {
                     Frame::Ack { token }
                 }
             }
+            SPUBLISH => Frame::ShardPublish {
+                channel: name,
+                payload: second,
+            },
             _ => Frame::Publish {
                 channel: name,
                 payload: second,
@@ -329,13 +343,25 @@ pub type PeerKey = u32;
 #[derive(Debug, Default)]
 pub struct PeerInterest {
     peers: Vec<(PeerKey, Arc<PeerSet>)>,
+    /// This node's replicas: every SPUBLISH here goes to them, as Redis
+    /// propagates it to the shard (a replica serves SSUBSCRIBE).
+    replicas: Vec<PeerKey>,
 }
 
 impl PeerInterest {
-    pub fn new(peers: impl IntoIterator<Item = (PeerKey, Arc<PeerSet>)>) -> PeerInterest {
+    pub fn new(
+        peers: impl IntoIterator<Item = (PeerKey, Arc<PeerSet>)>,
+        replicas: Vec<PeerKey>,
+    ) -> PeerInterest {
         PeerInterest {
             peers: peers.into_iter().filter(|(_, s)| !s.is_empty()).collect(),
+            replicas,
         }
+    }
+
+    /// Where an SPUBLISH on this node goes.
+    pub fn replicas(&self) -> &[PeerKey] {
+        &self.replicas
     }
 
     /// The peers that want a PUBLISH to `channel` (allocates only when
@@ -348,6 +374,7 @@ impl PeerInterest {
             .collect()
     }
 
+    /// No peer wants any PUBLISH.
     pub fn is_empty(&self) -> bool {
         self.peers.is_empty()
     }
@@ -358,11 +385,12 @@ impl PeerInterest {
 /// workers that hold its subscribers. None when nobody here subscribes.
 pub fn inbound_message(
     registry: &Registry,
+    ns: Namespace,
     channel: Bytes,
     payload: &[u8],
     lookup: &mut Lookup,
 ) -> Option<(Message, WorkerSet)> {
-    registry.lookup(Namespace::Global, &channel, lookup);
+    registry.lookup(ns, &channel, lookup);
     let mut workers = lookup.channel.workers;
     let mut count = lookup.channel.count;
     for p in &lookup.patterns {
@@ -373,7 +401,7 @@ pub fn inbound_message(
         return None;
     }
     let message = Message::new(
-        Namespace::Global,
+        ns,
         channel,
         payload,
         lookup.channel.count > 0,
@@ -473,6 +501,10 @@ mod tests {
                 channel: b(""),
                 payload: b(""),
             },
+            Frame::ShardPublish {
+                channel: b("{a}b"),
+                payload: b("x"),
+            },
             Frame::Sync { token: 7 },
             Frame::Ack { token: u64::MAX },
         ]
@@ -515,8 +547,8 @@ mod tests {
 
     #[test]
     fn bad_frames_are_errors() {
-        let mut buf = BytesMut::from(&b"\x09\0\0\0\0\0\0\0\0"[..]);
-        assert_eq!(Frame::decode(&mut buf), Err(FrameError::UnknownType(9)));
+        let mut buf = BytesMut::from(&b"\x0a\0\0\0\0\0\0\0\0"[..]);
+        assert_eq!(Frame::decode(&mut buf), Err(FrameError::UnknownType(10)));
         let mut buf = BytesMut::from(&b"\x06\xff\xff\xff\xff\xff\xff\xff\xff"[..]);
         assert!(matches!(
             Frame::decode(&mut buf),
@@ -566,11 +598,15 @@ mod tests {
             name: b("n?ws"),
         });
         let three = PeerSet::default();
-        let view = PeerInterest::new([
-            (1, Arc::new(one.clone())),
-            (2, Arc::new(two.clone())),
-            (3, Arc::new(three)),
-        ]);
+        let view = PeerInterest::new(
+            [
+                (1, Arc::new(one.clone())),
+                (2, Arc::new(two.clone())),
+                (3, Arc::new(three)),
+            ],
+            vec![3],
+        );
+        assert_eq!(view.replicas(), &[3]);
         assert_eq!(view.targets(b"news"), vec![1, 2]);
         assert_eq!(view.targets(b"nows"), vec![2]);
         assert!(view.targets(b"other").is_empty());
@@ -580,7 +616,7 @@ mod tests {
             name: b("n?ws"),
         });
         assert!(two.is_empty());
-        let view = PeerInterest::new([(1, Arc::new(one)), (2, Arc::new(two))]);
+        let view = PeerInterest::new([(1, Arc::new(one)), (2, Arc::new(two))], Vec::new());
         assert_eq!(view.targets(b"nows"), Vec::<PeerKey>::new());
         assert_eq!(view.targets(b"news"), vec![1]);
     }

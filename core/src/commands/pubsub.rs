@@ -173,9 +173,13 @@ pub(super) fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
 fn publish_in(ctx: &mut Ctx<'_>, args: &[Bytes], ns: Namespace) -> Exec {
     match ctx.router.publish(ns, &args[1], &args[2]) {
         Some(n) => {
-            if ns == Namespace::Global && ctx.shared.cluster.enabled() {
-                // Cross-node PUBLISH: to the peers with subscribers for it.
-                ctx.shared.cluster.forward_publish(&args[1], &args[2]);
+            if ctx.shared.cluster.enabled() {
+                // Cross-node: PUBLISH to the peers with subscribers for it,
+                // SPUBLISH to this node's replicas.
+                match ns {
+                    Namespace::Global => ctx.shared.cluster.forward_publish(&args[1], &args[2]),
+                    Namespace::Shard => ctx.shared.cluster.forward_spublish(&args[1], &args[2]),
+                }
             }
             crate::stats::WorkerStats::add(&ctx.stats().messages_published, 1);
             encode::integer(ctx.reply, n as i64);

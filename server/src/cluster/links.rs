@@ -41,7 +41,7 @@ use ringcast_core::cluster::forward::{
     Frame, HEADER, HOLD_FOR, Kind, LocalInterest, PeerInterest, PeerKey, PeerSet, inbound_message,
 };
 use ringcast_core::cluster::{Mail, Reply};
-use ringcast_core::registry::{Lookup, WorkerSet};
+use ringcast_core::registry::{Lookup, Namespace, WorkerSet};
 use ringcast_core::shared::Shared;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -87,6 +87,8 @@ struct State {
     keys: HashMap<String, PeerKey>,
     next_key: PeerKey,
     out: HashMap<PeerKey, Outgoing>,
+    /// This node's replicas, by node id.
+    replicas: Vec<String>,
     /// Held SUBSCRIBEs, by client.
     holds: HashMap<u64, Hold>,
 }
@@ -135,7 +137,9 @@ impl State {
             .into_iter()
             .map(|(id, set)| (self.key(&id), set))
             .collect();
-        PeerInterest::new(peers)
+        let replicas: Vec<String> = self.replicas.clone();
+        let replicas = replicas.iter().map(|id| self.key(id)).collect();
+        PeerInterest::new(peers, replicas)
     }
 
     /// Peer `key` answered, or its link went down (`None`: every hold).
@@ -259,6 +263,18 @@ impl Links {
         }
     }
 
+    /// This node's replicas (from the cluster state), which every SPUBLISH
+    /// here goes to.
+    pub(super) fn set_replicas(&mut self, mut ids: Vec<String>) {
+        ids.sort();
+        let mut state = lock(&self.state);
+        if state.replicas != ids {
+            state.replicas = ids;
+            let view = state.snapshot();
+            self.shared.cluster.set_peer_interest(view);
+        }
+    }
+
     /// Stop dialling a peer; when it is dead or forgotten, also close the
     /// link it dialled and forget its interest.
     fn drop_peer(&mut self, id: &str, dead: bool) {
@@ -286,10 +302,12 @@ impl Links {
         let mut state = lock(&self.state);
         match item {
             Forward::Publish {
+                shard,
                 channel,
                 payload,
                 targets,
             } => {
+                let t = if shard { 9 } else { 6 };
                 self.shared
                     .cluster
                     .forward_taken(channel.len() + payload.len());
@@ -297,7 +315,7 @@ impl Links {
                 for key in targets {
                     let queued = state.queue(&self.shared, key, |buf| {
                         buf.reserve(HEADER + channel.len() + payload.len());
-                        buf.put_u8(6);
+                        buf.put_u8(t);
                         buf.put_u32(channel.len() as u32);
                         buf.put_u32(payload.len() as u32);
                         buf.put_slice(&channel);
@@ -523,10 +541,19 @@ async fn read_link(shared: Arc<Shared>, state: Arc<Mutex<State>>, stream: TcpStr
                     interest_changed = true;
                     peer = Some(id);
                 }
-                (Frame::Publish { channel, payload }, Some(_)) => {
+                (frame @ (Frame::Publish { .. } | Frame::ShardPublish { .. }), Some(_)) => {
                     shared.cluster.count_received(1);
+                    let (ns, channel, payload) = match frame {
+                        Frame::ShardPublish { channel, payload } => {
+                            (Namespace::Shard, channel, payload)
+                        }
+                        Frame::Publish { channel, payload } => {
+                            (Namespace::Global, channel, payload)
+                        }
+                        _ => continue,
+                    };
                     let Some((message, workers)) =
-                        inbound_message(&shared.registry, channel, &payload, &mut lookup)
+                        inbound_message(&shared.registry, ns, channel, &payload, &mut lookup)
                     else {
                         continue;
                     };

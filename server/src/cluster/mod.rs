@@ -307,6 +307,15 @@ impl BusThread {
         }
         self.links.sync(self.gossip.live_peers());
         self.links.expire_holds();
+        let me = self.cluster.myself().id;
+        let replicas = self
+            .cluster
+            .nodes()
+            .into_iter()
+            .filter(|n| n.master == Some(me))
+            .map(|n| n.id.as_str().to_string())
+            .collect();
+        self.links.set_replicas(replicas);
         effects.extend(self.cluster.tick(now));
         if !effects.is_empty() {
             self.act(effects).await;
