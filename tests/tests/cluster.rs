@@ -571,16 +571,22 @@ fn spublish_on_a_master_reaches_sharded_subscribers_of_its_replica() {
     let master = &servers[2];
     let master_id = myid(&mut master.conn());
     let mut r = replica.conn();
-    wait_for("the replica knows its master", Duration::from_secs(30), || {
-        text(&r.cmd(&["CLUSTER", "NODES"])).contains(&master_id)
-    });
+    wait_for(
+        "the replica knows its master",
+        Duration::from_secs(30),
+        || text(&r.cmd(&["CLUSTER", "NODES"])).contains(&master_id),
+    );
     r.cmd_expect(&["CLUSTER", "REPLICATE", &master_id], b"+OK\r\n");
     let replica_id = myid(&mut r);
-    wait_for("the master knows its replica", Duration::from_secs(30), || {
-        text(&master.conn().cmd(&["CLUSTER", "NODES"]))
-            .lines()
-            .any(|l| l.starts_with(&replica_id) && l.contains(&format!("slave {master_id}")))
-    });
+    wait_for(
+        "the master knows its replica",
+        Duration::from_secs(30),
+        || {
+            text(&master.conn().cmd(&["CLUSTER", "NODES"]))
+                .lines()
+                .any(|l| l.starts_with(&replica_id) && l.contains(&format!("slave {master_id}")))
+        },
+    );
     let mut sub = replica.conn();
     sub.sub("SSUBSCRIBE", &["foo"], &[1]);
     let mut publisher = master.conn();
@@ -600,5 +606,51 @@ fn spublish_on_a_master_reaches_sharded_subscribers_of_its_replica() {
     }
     for i in 0..50 {
         sub.expect_smessage("foo", &format!("seq-{i}"));
+    }
+}
+
+#[test]
+fn a_peer_that_cannot_keep_up_loses_its_link_and_nothing_twice() {
+    ringcast_only!("cross-node PUBLISH of ringcast nodes");
+    let dir = Dir::new("xpub-overflow");
+    let (servers, _) = three_met_nodes(&dir);
+    let (a, b) = (&servers[0], &servers[1]);
+    let mut sub = b.conn();
+    sub.sub("SUBSCRIBE", &["bulk"], &[1]);
+    let mut publisher = a.conn();
+    sync_through(&mut publisher, "bulk", &mut [&mut sub]);
+
+    // B stops reading: what A queues for it passes the link's bound.
+    b.signal(libc::SIGSTOP);
+    let big = "x".repeat(256 << 10);
+    let mut i = 0;
+    eventually("A dropped its link to B", || {
+        for _ in 0..16 {
+            publisher.publish("PUBLISH", "bulk", &format!("{i}:{big}"), 0);
+            i += 1;
+        }
+        info_counter(a, "total_cluster_links_buffer_limit_exceeded") >= 1
+    });
+    b.signal(libc::SIGCONT);
+    // Whatever B got of the flood came in order and once each.
+    let mut last = None;
+    let mut seen_sync = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen_sync {
+        assert!(Instant::now() < deadline, "B never got messages again");
+        let marker = format!("after-{}", i);
+        publisher.publish("PUBLISH", "bulk", &marker, 0);
+        i += 1;
+        while let Ok(frame) = sub.try_read_frame(Duration::from_millis(300)) {
+            let data = payload(&frame);
+            if data.starts_with("after-") {
+                seen_sync = true;
+                continue;
+            }
+            if let Some(n) = data.split(':').next().and_then(|n| n.parse::<u64>().ok()) {
+                assert!(last.is_none_or(|l| n > l), "{n} after {last:?}");
+                last = Some(n);
+            }
+        }
     }
 }
