@@ -443,6 +443,16 @@ async fn serve_link(
     let (mut rd, mut wr) = stream.into_split();
     let mut acks = BytesMut::with_capacity(256);
     loop {
+        // Acks waiting while the writer is busy (a steady flow of
+        // messages) are read here, so that holds do not wait for a pause.
+        loop {
+            match rd.try_read_buf(&mut acks) {
+                Ok(0) => return,
+                Ok(_) if read_acks(shared, state, key, &mut acks) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                _ => return,
+            }
+        }
         let batch = match lock(state).out.get_mut(&key) {
             Some(out) if out.up => std::mem::take(&mut out.buf),
             _ => return,
@@ -508,14 +518,12 @@ async fn read_link(shared: Arc<Shared>, state: Arc<Mutex<State>>, stream: TcpStr
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
         }
-        let n = tokio::select! {
-            r = stream.read_buf(&mut buf) => match r {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
+        tokio::select! {
+            r = stream.read_buf(&mut buf) => if matches!(r, Ok(0) | Err(_)) {
+                break;
             },
             _ = close.notified() => break,
-        };
-        let _ = n;
+        }
         let mut interest_changed = false;
         let mut rung = WorkerSet::default();
         let mut acks = BytesMut::new();
