@@ -111,6 +111,8 @@ pub struct Bus {
     peers: ArcSwap<PeerInterest>,
     /// Bytes handed over in [`Forward::Publish`] and not taken yet.
     forward_bytes: AtomicUsize,
+    /// Links to peers that are up (a SUBSCRIBE waits for none when 0).
+    linked: AtomicUsize,
     counters: Counters,
 }
 
@@ -132,6 +134,7 @@ impl Bus {
             forward: OnceLock::new(),
             peers: ArcSwap::from_pointee(PeerInterest::default()),
             forward_bytes: AtomicUsize::new(0),
+            linked: AtomicUsize::new(0),
             counters: Counters::default(),
         }
     }
@@ -275,6 +278,17 @@ impl Bus {
             let name = Bytes::copy_from_slice(name);
             send(Forward::Interest { kind, name, up });
         }
+    }
+
+    /// How many links to peers are up (the bus thread sets it).
+    pub fn set_linked(&self, n: usize) {
+        self.linked.store(n, Ordering::Relaxed);
+    }
+
+    /// Whether any link to a peer is up: else a SUBSCRIBE has nobody to
+    /// wait for.
+    pub fn linked(&self) -> bool {
+        self.linked.load(Ordering::Relaxed) > 0
     }
 
     /// Holds a SUBSCRIBE of `client` until the peers have its new names

@@ -73,6 +73,7 @@ fn cluster_hold(ctx: &mut Ctx<'_>, names: &[Bytes], kind: SubKind) -> Option<boo
             ctx.session.cluster_wait = ClusterWait::Waiting;
             None
         }
+        ClusterWait::Idle if !ctx.shared.cluster.linked() => Some(false),
         ClusterWait::Idle => {
             let new: Vec<(forward::Kind, Bytes)> = names
                 .iter()

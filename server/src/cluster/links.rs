@@ -142,6 +142,13 @@ impl State {
         PeerInterest::new(peers, replicas)
     }
 
+    /// Tell the workers how many links are up.
+    fn recount(&self, shared: &Shared) {
+        shared
+            .cluster
+            .set_linked(self.out.values().filter(|o| o.up).count());
+    }
+
     /// Peer `key` answered, or its link went down (`None`: every hold).
     fn acked(&mut self, shared: &Shared, key: PeerKey, token: Option<u64>) {
         for (client, hold) in &mut self.holds {
@@ -178,6 +185,7 @@ impl State {
             out.buf = BytesMut::new();
             out.kill.notify_one();
             shared.cluster.count_link_overflow();
+            self.recount(shared);
             let id = self
                 .keys
                 .iter()
@@ -285,6 +293,7 @@ impl Links {
         if let Some(key) = state.keys.get(id).copied() {
             state.out.remove(&key);
             state.acked(&self.shared, key, None);
+            state.recount(&self.shared);
         }
         if dead {
             if let Some(close) = state.readers.remove(id) {
@@ -411,6 +420,7 @@ async fn dial(
                     out.buf = BytesMut::new();
                 }
                 state.acked(&shared, key, None);
+                state.recount(&shared);
             }
             Err(e) => tracing::debug!("cluster bus: cannot dial node {id} at {addr}: {e}"),
         }
@@ -438,7 +448,9 @@ async fn serve_link(
             frame.encode(&mut out.buf);
         }
         out.up = true;
-        (out.ready.clone(), out.kill.clone())
+        let handles = (out.ready.clone(), out.kill.clone());
+        state.recount(shared);
+        handles
     };
     let (mut rd, mut wr) = stream.into_split();
     let mut acks = BytesMut::with_capacity(256);
