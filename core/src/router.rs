@@ -24,6 +24,7 @@ use hashbrown::HashTable;
 use indexmap::IndexMap;
 
 use crate::WorkerId;
+use crate::cluster::forward;
 use crate::frame::{FrameRef, Message, SharedMessage};
 use crate::mesh::Endpoint;
 use crate::registry::{Lookup, Name, Namespace, WorkerSet, widen_seq};
@@ -142,6 +143,21 @@ pub fn held_mut(session: &mut Session, kind: SubKind) -> &mut Subscriptions {
     }
 }
 
+/// Cluster mode: this worker gained its first or lost its last subscriber
+/// of a channel or pattern, which the bus thread tells the peers (shard
+/// channels are never forwarded). One branch when cluster mode is off.
+fn interest_changed(shared: &Shared, kind: SubKind, name: &[u8], up: bool) {
+    if !shared.cluster.enabled() {
+        return;
+    }
+    let kind = match kind {
+        SubKind::Channel(Namespace::Global) => forward::Kind::Channel,
+        SubKind::Pattern => forward::Kind::Pattern,
+        SubKind::Channel(Namespace::Shard) => return,
+    };
+    shared.cluster.interest(kind, name, up);
+}
+
 /// This worker's subscribers of each channel, shard channel and pattern.
 #[derive(Default)]
 struct LocalIndex {
@@ -159,31 +175,39 @@ impl LocalIndex {
         }
     }
 
-    fn add(&mut self, kind: SubKind, name: Name, conn: ConnKey, seq: u64) {
+    /// Adds a subscriber; true if it is the name's first on this worker.
+    fn add(&mut self, kind: SubKind, name: Name, conn: ConnKey, seq: u64) -> bool {
         let map = self.map(kind);
         match map.find_mut(name.hash_value(), |l| l.name == name) {
-            Some(local) => local.subs.insert(conn, seq),
+            Some(local) => {
+                local.subs.insert(conn, seq);
+                false
+            }
             None => {
                 let subs = Subscribers::new(conn, seq);
                 map.insert_unique(name.hash_value(), Local { name, subs }, name_hash);
+                true
             }
         }
     }
 
-    fn remove(&mut self, kind: SubKind, name: &Name, conn: ConnKey) {
+    /// Removes a subscriber; true if it was the name's last on this worker.
+    fn remove(&mut self, kind: SubKind, name: &Name, conn: ConnKey) -> bool {
         let map = self.map(kind);
         let Ok(mut local) = map.find_entry(name.hash_value(), |l| l.name == *name) else {
-            return;
+            return false;
         };
-        if local.get_mut().subs.remove(conn) {
-            local.remove();
-            // Give the memory back once mostly empty (amortised over the
-            // removals): a worker that once held a million channels does
-            // not keep room for them.
-            if map.capacity() > SHRINK_ABOVE && map.len() * 4 < map.capacity() {
-                map.shrink_to_fit(name_hash);
-            }
+        if !local.get_mut().subs.remove(conn) {
+            return false;
         }
+        local.remove();
+        // Give the memory back once mostly empty (amortised over the
+        // removals): a worker that once held a million channels does
+        // not keep room for them.
+        if map.capacity() > SHRINK_ABOVE && map.len() * 4 < map.capacity() {
+            map.shrink_to_fit(name_hash);
+        }
+        true
     }
 
     /// This worker's subscribers of `name` (of hash `hash`) in `map`.
@@ -264,8 +288,21 @@ impl Router {
             SubKind::Pattern => registry.psubscribe_name(name, self.worker, seq),
         };
         held.insert(name.clone());
-        self.local.add(kind, name, conn, seq);
+        let first = self.local.add(kind, name.clone(), conn, seq);
+        if first {
+            interest_changed(&self.shared, kind, &name, true);
+        }
         true
+    }
+
+    /// Whether this worker has a subscriber of `name` (of `kind`).
+    pub fn has_local(&self, kind: SubKind, name: &[u8]) -> bool {
+        let map = match kind {
+            SubKind::Channel(Namespace::Global) => &self.local.channels,
+            SubKind::Channel(Namespace::Shard) => &self.local.shard,
+            SubKind::Pattern => &self.local.patterns,
+        };
+        LocalIndex::find(map, self.shared.registry.hash(name), name).is_some()
     }
 
     /// Unsubscribe `conn` from one channel or pattern; false if it did not hold it.
@@ -335,7 +372,9 @@ impl Router {
     }
 
     fn forget(&mut self, conn: ConnKey, kind: SubKind, name: &Name) {
-        self.local.remove(kind, name, conn);
+        if self.local.remove(kind, name, conn) {
+            interest_changed(&self.shared, kind, name, false);
+        }
         match kind {
             SubKind::Channel(ns) => self.shared.registry.unsubscribe_name(ns, name, self.worker),
             SubKind::Pattern => self.shared.registry.punsubscribe_name(name, self.worker),
@@ -352,7 +391,12 @@ impl Router {
     ) {
         let worker = self.worker;
         let local = &mut self.local;
-        let names = names.inspect(|name| local.remove(kind, name, conn));
+        let shared = &self.shared;
+        let names = names.inspect(|name| {
+            if local.remove(kind, name, conn) {
+                interest_changed(shared, kind, name, false);
+            }
+        });
         let registry = &self.shared.registry;
         match kind {
             SubKind::Channel(ns) => registry.unsubscribe_names(ns, names, worker),

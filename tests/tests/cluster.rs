@@ -579,3 +579,299 @@ fn a_replica_serves_its_masters_shard_channels_and_takes_over_when_it_dies() {
         .conn()
         .cmd_expect(&["SPUBLISH", "foo", "x"], moved.as_bytes());
 }
+
+// ---- cross-node PUBLISH --------------------------------------------------
+
+/// Three nodes that met and agree (`cluster_state:ok`), with their bus
+/// ports and the directory of their nodes.conf files.
+fn three_met_nodes(dir: &Dir) -> (Vec<Server>, Vec<u16>) {
+    let (servers, buses) = three_nodes(dir);
+    let ranges = [("0", "5460"), ("5461", "10922"), ("10923", "16383")];
+    for (s, (start, end)) in servers.iter().zip(ranges) {
+        s.conn()
+            .cmd_expect(&["CLUSTER", "ADDSLOTSRANGE", start, end], b"+OK\r\n");
+    }
+    let mut first = servers[0].conn();
+    for (s, bus) in servers.iter().zip(&buses).skip(1) {
+        let (port, bus) = (s.port().to_string(), bus.to_string());
+        first.cmd_expect(&["CLUSTER", "MEET", "127.0.0.1", &port, &bus], b"+OK\r\n");
+    }
+    wait_for(
+        "cluster_state:ok everywhere",
+        Duration::from_secs(30),
+        || all_ok(&servers),
+    );
+    (servers, buses)
+}
+
+/// The last element of a `message`/`pmessage` push: its payload.
+fn payload(frame: &Frame) -> String {
+    frame.items().last().map(text).unwrap_or_default()
+}
+
+/// Publishes `sync-<i>` on `publisher` until every one of `subs` got one,
+/// reading away the earlier ones: afterwards the subscribers' interest has
+/// reached the publisher's node and nothing is left unread.
+fn sync_through(publisher: &mut RawConn, channel: &str, subs: &mut [&mut RawConn]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut done = vec![false; subs.len()];
+    for i in 0.. {
+        assert!(
+            Instant::now() < deadline,
+            "no forwarded message reached every node"
+        );
+        let marker = format!("sync-{i}");
+        publisher.cmd(&["PUBLISH", channel, &marker]);
+        for (sub, done) in subs.iter_mut().zip(done.iter_mut()) {
+            *done = false;
+            while let Ok(frame) = sub.try_read_frame(Duration::from_millis(300)) {
+                if payload(&frame) == marker {
+                    *done = true;
+                    break;
+                }
+            }
+        }
+        if done.iter().all(|d| *d) {
+            return;
+        }
+    }
+}
+
+/// A counter of CLUSTER INFO (0 when absent, as Redis leaves out zeros).
+fn info_counter(server: &Server, name: &str) -> u64 {
+    let info = cluster_info(&mut server.conn());
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn publish_reaches_subscribers_on_every_node_in_order_and_only_where_wanted() {
+    ringcast_only!("cross-node PUBLISH of ringcast nodes");
+    let dir = Dir::new("xpub");
+    let (servers, _) = three_met_nodes(&dir);
+    let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+    let mut sub_b = b.conn();
+    sub_b.sub("SUBSCRIBE", &["news"], &[1]);
+    let mut psub_c = c.conn();
+    psub_c.sub("PSUBSCRIBE", &["n*"], &[1]);
+    let mut publisher = a.conn();
+    sync_through(&mut publisher, "news", &mut [&mut sub_b, &mut psub_c]);
+
+    // The reply counts A's own receivers only, as Redis Cluster's does.
+    publisher.publish("PUBLISH", "news", "hello", 0);
+    sub_b.expect_message("news", "hello");
+    psub_c.expect_pmessage("n*", "news", "hello");
+    let mut local = a.conn();
+    local.sub("SUBSCRIBE", &["news"], &[1]);
+    publisher.publish("PUBLISH", "news", "again", 1);
+    local.expect_message("news", "again");
+    sub_b.expect_message("news", "again");
+    psub_c.expect_pmessage("n*", "news", "again");
+
+    // One publisher's messages arrive in order, each once.
+    for i in 0..300 {
+        publisher.publish("PUBLISH", "news", &format!("seq-{i}"), 1);
+    }
+    for i in 0..300 {
+        let want = format!("seq-{i}");
+        local.expect_message("news", &want);
+        sub_b.expect_message("news", &want);
+        psub_c.expect_pmessage("n*", "news", &want);
+    }
+
+    // A channel only C's pattern matches is not sent to B.
+    let b_before = info_counter(b, "cluster_stats_messages_publish_received");
+    let c_before = info_counter(c, "cluster_stats_messages_publish_received");
+    publisher.publish("PUBLISH", "nope", "only-c", 0);
+    psub_c.expect_pmessage("n*", "nope", "only-c");
+    // Nobody anywhere wants `other`: it goes nowhere.
+    publisher.publish("PUBLISH", "other", "x", 0);
+    publisher.publish("PUBLISH", "news", "last", 1);
+    sub_b.expect_message("news", "last");
+    psub_c.expect_pmessage("n*", "news", "last");
+    local.expect_message("news", "last");
+    assert_eq!(
+        info_counter(b, "cluster_stats_messages_publish_received"),
+        b_before + 1,
+        "B got only `last`"
+    );
+    assert_eq!(
+        info_counter(c, "cluster_stats_messages_publish_received"),
+        c_before + 2,
+        "C got `only-c` and `last`"
+    );
+    assert!(info_counter(a, "cluster_stats_messages_publish_sent") >= 600);
+    // A node that has no subscriber gets nothing forwarded.
+    assert_eq!(
+        info_counter(a, "cluster_stats_messages_publish_received"),
+        0
+    );
+
+    // Interest removed: forwarding stops.
+    sub_b.cmd_expect(
+        &["UNSUBSCRIBE", "news"],
+        b"*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:0\r\n",
+    );
+    eventually("B's unsubscribe reached A", || {
+        let before = info_counter(b, "cluster_stats_messages_publish_received");
+        publisher.publish("PUBLISH", "news", "after", 1);
+        local.expect_message("news", "after");
+        psub_c.expect_pmessage("n*", "news", "after");
+        info_counter(b, "cluster_stats_messages_publish_received") == before
+    });
+    assert!(sub_b.try_read_frame(Duration::from_millis(200)).is_err());
+}
+
+#[test]
+fn a_peer_killed_and_restarted_gets_messages_again_once_resubscribed() {
+    ringcast_only!("cross-node PUBLISH of ringcast nodes");
+    let dir = Dir::new("xpub-restart");
+    let (mut servers, buses) = three_met_nodes(&dir);
+    let mut publisher = servers[0].conn();
+    let mut sub = servers[2].conn();
+    sub.sub("SUBSCRIBE", &["news"], &[1]);
+    sync_through(&mut publisher, "news", &mut [&mut sub]);
+    publisher.publish("PUBLISH", "news", "before", 0);
+    sub.expect_message("news", "before");
+
+    let victim = servers.pop().expect("three servers");
+    victim.signal(libc::SIGKILL);
+    let _ = victim.wait_exit();
+    // Messages for the dead node go nowhere; the publisher is unaffected.
+    publisher.publish("PUBLISH", "news", "while-down", 0);
+
+    let back = node_on_bus(&dir.file("nodes-2.conf"), TIMEOUT_MS, buses[2]);
+    let mut sub = back.conn();
+    sub.sub("SUBSCRIBE", &["news"], &[1]);
+    sync_through(&mut publisher, "news", &mut [&mut sub]);
+    publisher.publish("PUBLISH", "news", "after", 0);
+    sub.expect_message("news", "after");
+}
+
+#[test]
+fn publish_right_after_a_subscribe_reply_on_another_node_is_delivered() {
+    ringcast_only!("cross-node PUBLISH of ringcast nodes");
+    let dir = Dir::new("xpub-visible");
+    let (servers, _) = three_met_nodes(&dir);
+    let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+    // The links are up once one message went each way.
+    let (mut warm_b, mut warm_c) = (b.conn(), c.conn());
+    warm_b.sub("SUBSCRIBE", &["warm"], &[1]);
+    warm_c.sub("SUBSCRIBE", &["warm"], &[1]);
+    let mut publisher = a.conn();
+    sync_through(&mut publisher, "warm", &mut [&mut warm_b, &mut warm_c]);
+
+    // The replies are sent once A has the interest: no wait needed.
+    for i in 0..20 {
+        let channel = format!("fresh-{i}");
+        let mut sub = b.conn();
+        sub.sub("SUBSCRIBE", &[&channel], &[1]);
+        let mut psub = c.conn();
+        let pattern = format!("fresh-{i}*");
+        psub.sub("PSUBSCRIBE", &[&pattern], &[1]);
+        publisher.publish("PUBLISH", &channel, "first", 0);
+        sub.expect_message(&channel, "first");
+        psub.expect_pmessage(&pattern, &channel, "first");
+    }
+}
+
+#[test]
+fn spublish_on_a_master_reaches_sharded_subscribers_of_its_replica() {
+    ringcast_only!("cross-node SPUBLISH of ringcast nodes");
+    let dir = Dir::new("xspub");
+    let (servers, _) = three_met_nodes(&dir);
+    let bus = free_port();
+    let replica = node_on_bus(&dir.file("nodes-3.conf"), TIMEOUT_MS, bus);
+    let (port, bus) = (replica.port().to_string(), bus.to_string());
+    servers[0]
+        .conn()
+        .cmd_expect(&["CLUSTER", "MEET", "127.0.0.1", &port, &bus], b"+OK\r\n");
+    // `foo` is in slot 12182: the third node's.
+    let master = &servers[2];
+    let master_id = myid(&mut master.conn());
+    let mut r = replica.conn();
+    wait_for(
+        "the replica knows its master",
+        Duration::from_secs(30),
+        || text(&r.cmd(&["CLUSTER", "NODES"])).contains(&master_id),
+    );
+    r.cmd_expect(&["CLUSTER", "REPLICATE", &master_id], b"+OK\r\n");
+    let replica_id = myid(&mut r);
+    wait_for(
+        "the master knows its replica",
+        Duration::from_secs(30),
+        || {
+            text(&master.conn().cmd(&["CLUSTER", "NODES"]))
+                .lines()
+                .any(|l| l.starts_with(&replica_id) && l.contains(&format!("slave {master_id}")))
+        },
+    );
+    let mut sub = replica.conn();
+    sub.sub("SSUBSCRIBE", &["foo"], &[1]);
+    let mut publisher = master.conn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    'sync: for i in 0.. {
+        assert!(Instant::now() < deadline, "no SPUBLISH reached the replica");
+        let marker = format!("sync-{i}");
+        publisher.publish("SPUBLISH", "foo", &marker, 0);
+        while let Ok(frame) = sub.try_read_frame(Duration::from_millis(300)) {
+            if payload(&frame) == marker {
+                break 'sync;
+            }
+        }
+    }
+    for i in 0..50 {
+        publisher.publish("SPUBLISH", "foo", &format!("seq-{i}"), 0);
+    }
+    for i in 0..50 {
+        sub.expect_smessage("foo", &format!("seq-{i}"));
+    }
+}
+
+#[test]
+fn a_peer_that_cannot_keep_up_loses_its_link_and_nothing_twice() {
+    ringcast_only!("cross-node PUBLISH of ringcast nodes");
+    let dir = Dir::new("xpub-overflow");
+    let (servers, _) = three_met_nodes(&dir);
+    let (a, b) = (&servers[0], &servers[1]);
+    let mut sub = b.conn();
+    sub.sub("SUBSCRIBE", &["bulk"], &[1]);
+    let mut publisher = a.conn();
+    sync_through(&mut publisher, "bulk", &mut [&mut sub]);
+
+    // B stops reading: what A queues for it passes the link's bound.
+    b.signal(libc::SIGSTOP);
+    let big = "x".repeat(256 << 10);
+    let mut i = 0;
+    eventually("A dropped its link to B", || {
+        for _ in 0..16 {
+            publisher.publish("PUBLISH", "bulk", &format!("{i}:{big}"), 0);
+            i += 1;
+        }
+        info_counter(a, "total_cluster_links_buffer_limit_exceeded") >= 1
+    });
+    b.signal(libc::SIGCONT);
+    // Whatever B got of the flood came in order and once each.
+    let mut last = None;
+    let mut seen_sync = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen_sync {
+        assert!(Instant::now() < deadline, "B never got messages again");
+        let marker = format!("after-{}", i);
+        publisher.publish("PUBLISH", "bulk", &marker, 0);
+        i += 1;
+        while let Ok(frame) = sub.try_read_frame(Duration::from_millis(300)) {
+            let data = payload(&frame);
+            if data.starts_with("after-") {
+                seen_sync = true;
+                continue;
+            }
+            if let Some(n) = data.split(':').next().and_then(|n| n.parse::<u64>().ok()) {
+                assert!(last.is_none_or(|l| n > l), "{n} after {last:?}");
+                last = Some(n);
+            }
+        }
+    }
+}

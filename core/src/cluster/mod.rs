@@ -85,6 +85,7 @@ mod bus;
 mod claim;
 mod errors;
 mod failover;
+pub mod forward;
 mod node;
 mod persist;
 mod render;
@@ -95,7 +96,7 @@ mod slots;
 use std::collections::BTreeMap;
 
 pub use admin::SUBCOMMANDS;
-pub use bus::{Bus, BusRequest, Mail};
+pub use bus::{Bus, BusRequest, Forward, Mail};
 pub use claim::{Claim, ClaimError};
 pub use errors::DISABLED;
 pub use node::{Addr, Flags, Link, Node, NodeId, Version};

@@ -7,11 +7,12 @@
 use bytes::{Bytes, BytesMut};
 
 use super::{CommandSpec, Ctx, Exec, cmd, help};
+use crate::cluster::forward;
 use crate::errors;
 use crate::registry::Namespace;
 use crate::resp::encode::{self, Proto};
 use crate::router::{self, SubKind};
-use crate::session::Session;
+use crate::session::{ClusterWait, Session};
 
 const GLOBAL: SubKind = SubKind::Channel(Namespace::Global);
 const SHARD: SubKind = SubKind::Channel(Namespace::Shard);
@@ -57,13 +58,56 @@ fn count(session: &Session, kind: SubKind) -> usize {
     }
 }
 
+/// Cluster mode: whether this SUBSCRIBE/PSUBSCRIBE waits before it runs,
+/// until every linked peer has the names that are new on this worker (see
+/// `cluster::forward`, guarantee 3); `Some(true)` once it ran after a wait.
+fn cluster_hold(ctx: &mut Ctx<'_>, names: &[Bytes], kind: SubKind) -> Option<bool> {
+    let fkind = match kind {
+        GLOBAL => forward::Kind::Channel,
+        SubKind::Pattern => forward::Kind::Pattern,
+        _ => return Some(false),
+    };
+    match std::mem::take(&mut ctx.session.cluster_wait) {
+        ClusterWait::Answered(_) => Some(true),
+        ClusterWait::Waiting => {
+            ctx.session.cluster_wait = ClusterWait::Waiting;
+            None
+        }
+        ClusterWait::Idle if !ctx.shared.cluster.linked() => Some(false),
+        ClusterWait::Idle => {
+            let new: Vec<(forward::Kind, Bytes)> = names
+                .iter()
+                .filter(|n| !ctx.router.has_local(kind, n))
+                .map(|n| (fkind, Bytes::copy_from_slice(n)))
+                .collect();
+            if !new.is_empty() && ctx.shared.cluster.hold(ctx.worker, ctx.session.id, new) {
+                ctx.session.cluster_wait = ClusterWait::Waiting;
+                return None;
+            }
+            Some(false)
+        }
+    }
+}
+
 fn subscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]) -> Exec {
+    let held = if ctx.shared.cluster.enabled() {
+        match cluster_hold(ctx, &args[1..], kind) {
+            Some(held) => held,
+            None => return Exec::Blocked,
+        }
+    } else {
+        false
+    };
     let proto = ctx.session.proto;
     let mut out = confirmations(&args[1..], word);
     for name in &args[1..] {
         ctx.router.subscribe(ctx.conn, ctx.session, kind, name);
         let n = count(ctx.session, kind);
         confirm(&mut out, proto, word, Some(name), n);
+    }
+    if held {
+        // After the subscriptions' own interest (one FIFO to the bus).
+        ctx.shared.cluster.unhold(ctx.session.id);
     }
     queue(ctx, &out);
     ctx.session.publish_counts();
@@ -130,6 +174,14 @@ pub(super) fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
 fn publish_in(ctx: &mut Ctx<'_>, args: &[Bytes], ns: Namespace) -> Exec {
     match ctx.router.publish(ns, &args[1], &args[2]) {
         Some(n) => {
+            if ctx.shared.cluster.enabled() {
+                // Cross-node: PUBLISH to the peers with subscribers for it,
+                // SPUBLISH to this node's replicas.
+                match ns {
+                    Namespace::Global => ctx.shared.cluster.forward_publish(&args[1], &args[2]),
+                    Namespace::Shard => ctx.shared.cluster.forward_spublish(&args[1], &args[2]),
+                }
+            }
             crate::stats::WorkerStats::add(&ctx.stats().messages_published, 1);
             encode::integer(ctx.reply, n as i64);
             Exec::Done

@@ -2,7 +2,8 @@
 //! CLUSTER commands its connections sent (the connection, parked meanwhile,
 //! is woken to send it), and slots this node lost, whose shard channels'
 //! local subscribers get a `sunsubscribe` push each (Redis's
-//! `removeChannelsInSlot`).
+//! `removeChannelsInSlot`), and messages peers forwarded (cross-node
+//! PUBLISH), delivered to the local subscribers as a local publish is.
 
 use bytes::{Bytes, BytesMut};
 
@@ -20,12 +21,18 @@ impl Hub {
             match mail {
                 Mail::Reply { client, reply } => self.cluster_reply(client, reply),
                 Mail::LostSlots(slots) => self.lost_slots(&slots),
+                Mail::Deliver(message) => {
+                    self.deliver(&message);
+                    self.check_doomed();
+                }
             }
         }
     }
 
     fn cluster_reply(&mut self, client: u64, reply: crate::cluster::Reply) {
         let Some(&key) = self.by_id.get(&client) else {
+            // Gone while held (a SUBSCRIBE waiting for the peers): let go.
+            self.shared.cluster.unhold(client);
             return;
         };
         let conn = &mut self.conns[key];

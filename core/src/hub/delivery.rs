@@ -38,7 +38,7 @@ impl Hub {
 
     /// Append a message to every local subscriber's output queue, checking
     /// each one's output limit as the frame is queued.
-    fn deliver(&mut self, message: &Message) {
+    pub(super) fn deliver(&mut self, message: &Message) {
         let limit = self.shared.config.load().output_limit_pubsub;
         let share_cap = self.backlog.share_cap();
         let since = super::backlog::Backlog::reading_since(self.now);

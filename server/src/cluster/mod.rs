@@ -14,24 +14,28 @@
 //!   sends `sunsubscribe` to its local subscribers), nodes.conf is written
 //!   (`conf`), the claim is published, MEET and FORGET go to gossip.
 //!
-//! Cross-node PUBLISH is not here yet. It would plug in beside gossip: the
-//! bus knows every live peer's bus address (`Gossip::live_peers`), and a
-//! node-to-node mesh on the TCP side of the bus port would carry messages.
+//! - carries cross-node PUBLISH (`links`): TCP links to every live peer
+//!   gossip knows, on the TCP side of the bus port; the PUBLISHes and
+//!   interest changes workers hand over ([`Forward`]) go out on them.
 
 mod conf;
 mod gossip;
+mod links;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use ringcast_core::cluster::{Addr, Boot, BusRequest, Cluster, Effect, Endpoint, Mail, Settings};
+use ringcast_core::cluster::{
+    Addr, Boot, BusRequest, Cluster, Effect, Endpoint, Forward, Mail, Reply, Settings,
+};
 use ringcast_core::config::Config;
 use ringcast_core::shared::Shared;
 use tokio::sync::mpsc;
 
 use gossip::Gossip;
+use links::Links;
 
 /// Redis's cluster cron period.
 const TICK: Duration = Duration::from_millis(100);
@@ -180,22 +184,36 @@ pub(crate) fn start(shared: &Arc<Shared>) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot build the cluster bus runtime")?;
+    let listen = start.listen;
+    let my_id = start.id.as_str().to_string();
     let gossip = runtime
         .block_on(Gossip::start(start))
         .context("cannot start the cluster bus")?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .with_context(|| format!("cannot listen on the cluster bus port {listen}"))?;
     let (tx, rx) = mpsc::unbounded_channel();
     shared
         .cluster
         .install(move |request| tx.send(request).is_ok());
+    let (ftx, frx) = mpsc::unbounded_channel();
+    shared
+        .cluster
+        .install_forward(move |item| ftx.send(item).is_ok());
+    let links = {
+        let _guard = runtime.enter();
+        Links::start(shared.clone(), &my_id, listener)
+    };
     let bus = BusThread {
         shared: shared.clone(),
         cluster,
         gossip,
+        links,
         path,
     };
     std::thread::Builder::new()
         .name("ringcast-bus".into())
-        .spawn(move || runtime.block_on(bus.run(rx)))
+        .spawn(move || runtime.block_on(bus.run(rx, frx)))
         .context("cannot start the cluster bus thread")?;
     Ok(())
 }
@@ -204,12 +222,17 @@ struct BusThread {
     shared: Arc<Shared>,
     cluster: Cluster,
     gossip: Gossip,
+    links: Links,
     /// nodes.conf.
     path: String,
 }
 
 impl BusThread {
-    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<BusRequest>) {
+    async fn run(
+        mut self,
+        mut requests: mpsc::UnboundedReceiver<BusRequest>,
+        mut forwards: mpsc::UnboundedReceiver<Forward>,
+    ) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -218,6 +241,14 @@ impl BusThread {
                     Some(request) => self.answer(request).await,
                     None => break,
                 },
+                Some(item) = forwards.recv() => {
+                    // What piled up meanwhile, in one go: the link writers
+                    // then send each peer's share in one write.
+                    self.links.take(item);
+                    while let Ok(item) = forwards.try_recv() {
+                        self.links.take(item);
+                    }
+                }
                 _ = tick.tick() => {
                     if self.shared.shutting_down.load(std::sync::atomic::Ordering::Acquire) {
                         break;
@@ -226,11 +257,18 @@ impl BusThread {
                 }
             }
         }
+        self.links.shutdown();
         self.gossip.shutdown().await;
     }
 
     async fn answer(&mut self, request: BusRequest) {
-        let (reply, effects) = self.cluster.command(&request.args, unix_ms());
+        let (mut reply, effects) = self.cluster.command(&request.args, unix_ms());
+        if let (Reply::Text(text), Some(sub)) = (&mut reply, request.args.get(1))
+            && sub.eq_ignore_ascii_case(b"info")
+        {
+            let stats = self.shared.cluster.forward_stats();
+            *text = ringcast_core::cluster::forward::splice_info(text, stats);
+        }
         self.act(effects).await;
         // Every command may change what routing sees: the snapshot first,
         // then the reply.
@@ -268,6 +306,17 @@ impl BusThread {
         for (id, heard) in &news.heard {
             self.cluster.set_heard(id, *heard, now, timeout_ms);
         }
+        self.links.sync(self.gossip.live_peers());
+        self.links.expire_holds();
+        let me = self.cluster.myself().id;
+        let replicas = self
+            .cluster
+            .nodes()
+            .into_iter()
+            .filter(|n| n.master == Some(me))
+            .map(|n| n.id.as_str().to_string())
+            .collect();
+        self.links.set_replicas(replicas);
         effects.extend(self.cluster.tick(now));
         if !effects.is_empty() {
             self.act(effects).await;
