@@ -142,7 +142,7 @@ grep -q 'Ready to accept connections' "$server_log" || { cat "$server_log" >&2; 
 
 # --- Run the suites: pytest first, then node --test, both against this server.
 rc=0
-(cd "$here" && COMPAT_PORT=$port timeout 600 "$venv/bin/python" -m pytest -p no:cacheprovider "$@") || rc=$?
+(cd "$here" && COMPAT_PORT=$port timeout 900 "$venv/bin/python" -m pytest -p no:cacheprovider "$@") || rc=$?
 node_rc=0
 (cd "$node_dir" && COMPAT_PORT=$port timeout 300 node --test --test-reporter=spec ./*.test.mjs) || node_rc=$?
 
