@@ -137,8 +137,7 @@ impl Gossip {
     }
 
     /// The bus addresses of the peers heard of and not dead: where
-    /// node-to-node traffic (cross-node PUBLISH) would go.
-    #[allow(dead_code)]
+    /// node-to-node traffic (cross-node PUBLISH) goes.
     pub(super) fn live_peers(&self) -> impl Iterator<Item = (&str, SocketAddr)> {
         self.peers
             .iter()
