@@ -84,6 +84,7 @@ mod errors;
 mod failover;
 mod node;
 mod persist;
+mod quorum;
 mod render;
 mod reply;
 mod route;
@@ -97,6 +98,7 @@ pub use claim::{Claim, ClaimError};
 pub use errors::DISABLED;
 pub use node::{Addr, Flags, Link, Node, NodeId, Version};
 pub use persist::ConfError;
+pub use quorum::Reports;
 pub use render::config_signature;
 pub use reply::Reply;
 pub use route::{ConnFlags, Redirect};
@@ -120,6 +122,8 @@ pub struct Settings {
     pub preferred_endpoint: Endpoint,
     /// Rule 6's grace; Redis's `cluster-node-timeout` is a fair value.
     pub orphan_grace_ms: u64,
+    /// `cluster-node-timeout`: a failure report is fresh for twice this.
+    pub node_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -132,6 +136,7 @@ impl Default for Settings {
             replica_no_failover: false,
             preferred_endpoint: Endpoint::Ip,
             orphan_grace_ms: 15_000,
+            node_timeout_ms: 15_000,
         }
     }
 }
@@ -152,6 +157,8 @@ pub enum Liveness {
     Alive,
     /// Suspected by this node (`fail?`): no failover yet.
     Suspect,
+    /// Silent for longer still; to the state machine the same as
+    /// `Suspect` (`fail` needs a majority's reports).
     Dead,
 }
 
@@ -199,6 +206,8 @@ pub struct Cluster {
     /// claim leaves them out (Redis's `owner_not_claiming_slot`), or left
     /// unbound when their owner turned replica. Rule 6 acts on them.
     loose: BTreeMap<Slot, u64>,
+    /// Peers' reports of the nodes they judge unreachable (module `quorum`).
+    failure_reports: quorum::FailureReports,
     current_epoch: u64,
     last_vote_epoch: u64,
     /// Forgotten ids and until when their claims are ignored.
@@ -260,6 +269,7 @@ impl Cluster {
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
             loose: BTreeMap::new(),
+            failure_reports: BTreeMap::new(),
             current_epoch: 0,
             last_vote_epoch: 0,
             banned: BTreeMap::new(),
@@ -398,12 +408,14 @@ impl Cluster {
 
     // ---- the step: one input, then the rules, then the effects ---------
 
-    /// Apply one input: `f`, then rules 5 and 6, then work out the effects.
+    /// Apply one input: `f`, then the failure reports, rules 5 and 6, then
+    /// work out the effects.
     fn step<R>(&mut self, now: u64, f: impl FnOnce(&mut Self) -> R) -> (R, Vec<Effect>) {
         self.now = now;
         self.banned.retain(|_, until| *until >= now);
         let served = self.served_slots();
         let result = f(self);
+        self.mark_failing();
         self.reassign();
         self.ok = self.compute_ok();
 
