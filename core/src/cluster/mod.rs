@@ -10,7 +10,11 @@
 //!   delivers it (possibly stale, repeated or out of order). Deliver each
 //!   peer's latest claim again from time to time, as Redis's pings repeat
 //!   it: merging is idempotent, and some rules act on the repeat.
-//! - [`Cluster::set_liveness`]: the gossip layer's verdict on a peer.
+//! - [`Cluster::set_liveness`]: the gossip layer's verdict on a peer (this
+//!   node's own: `fail?`).
+//! - [`Cluster::apply_reports`]: a peer's failure reports, the peers it
+//!   judges unreachable; a majority of them makes a peer `fail` (module
+//!   `quorum`). Publish [`Cluster::reports`] beside the claim.
 //! - [`Cluster::set_heard`]: when the gossip layer last heard from a peer
 //!   (the link state and ping times CLUSTER NODES and LINKS show).
 //! - [`Cluster::command`]: a `CLUSTER ...` request, with Redis's reply.
@@ -38,10 +42,12 @@
 //! And ringcast's own, replacing Redis's elections (there is no data to
 //! keep consistent, so no vote is needed):
 //!
-//! 5. The slots of a dead master go to one of its live replicas (the
-//!    smallest id), else, slot by slot, to the live master with the highest
-//!    rendezvous hash of (slot, id). Only that node acts: it claims them with
-//!    an epoch above every epoch it knows; the others wait for its claim.
+//! 5. The slots of a dead master (`fail`: a majority of the slot-holding
+//!    masters judge it unreachable, module `quorum`) go to one of its live
+//!    replicas (the smallest id), else, slot by slot, to the live master
+//!    with the highest rendezvous hash of (slot, id). Only that node acts:
+//!    it claims them with an epoch above every epoch it knows; the others
+//!    wait for its claim.
 //! 6. A slot no claim backs for [`Settings::orphan_grace_ms`] (bound to a
 //!    live master that leaves it out of its claim, or unbound because its
 //!    owner turned replica) is taken over the same way. This ends the
@@ -61,9 +67,15 @@
 //!
 //! # Where ringcast parts from Redis
 //!
-//! Rules 5 and 6 and the dead-owner case of rule 1 above; each node judges
-//! a peer suspect and dead alone, from its own node timeout (Redis marks
-//! `fail` only on the failure reports of a majority of masters); claims
+//! Rules 5 and 6 and the dead-owner case of rule 1 above; there are no
+//! elections, but as in Redis a peer is `fail` only on the fresh failure
+//! reports of a majority of the masters that hold slots, so a takeover
+//! needs a majority of them reachable (the lone survivor of three masters
+//! takes nothing), and a node on the minority side of a partition never
+//! takes slots; a node adopts a peer's `fail` verdict only if it judges
+//! the node unreachable itself (Redis adopts a FAIL message at once), and
+//! clears it as soon as it hears the node again (Redis waits for a master
+//! with slots); claims
 //! carry a version so that a stale one is dropped; a link is `connected`
 //! while the peer was heard within the node timeout (there is no TCP link
 //! per peer: CLUSTER LINKS shows both directions of each such peer, with
