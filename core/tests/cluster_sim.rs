@@ -5,7 +5,10 @@
 //! partitions that heal, nodes killed and restarted from the nodes.conf
 //! they saved, reshards done as redis-cli does them (two at a time on the
 //! same slots, to different targets), masters dying with and without
-//! replicas. Then the network heals and the run quiesces, and every live
+//! replicas. Each message carries the sender's failure reports too, so a
+//! dead master's slots move only while a majority of the slot-holding
+//! masters is up. Then the network heals, the dead nodes restart, the run
+//! quiesces, and every live
 //! node must agree (redis-cli's signature), every slot must have exactly
 //! one owner, a live master, and no epoch may ever have gone back.
 //!
@@ -18,8 +21,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use ringcast_core::cluster::{
-    Addr, Boot, Claim, Cluster, Effect, Liveness, NodeId, Reply, SLOTS, Settings, Slot, SlotSet,
-    Version, config_signature,
+    Addr, Boot, Claim, Cluster, Effect, Liveness, NodeId, Reply, Reports, SLOTS, Settings, Slot,
+    SlotSet, Version, config_signature,
 };
 
 const TICK_MS: u64 = 100;
@@ -102,6 +105,7 @@ struct Message {
     from: usize,
     to: usize,
     claim: String,
+    reports: String,
 }
 
 /// A reshard in progress: the admin commands still to send, in order.
@@ -179,6 +183,13 @@ impl Sim {
         }
         self.trace.push(format!("t{} heal and settle", self.tick));
         self.side.fill(0);
+        // A majority of slot-holding masters must be up to move a dead
+        // one's slots: bring everyone back.
+        for i in 0..self.members.len() {
+            if self.members[i].cluster.is_none() {
+                self.restart(i);
+            }
+        }
         self.reshards.clear();
         self.close_open_slots();
         self.settle();
@@ -411,6 +422,7 @@ impl Sim {
             self.members[from].claim_text = (claim.version, claim.to_text());
         }
         let claim = self.members[from].claim_text.1.clone();
+        let reports = self.cluster(from).reports().to_text();
         for to in 0..self.members.len() {
             if to == from || self.rng.chance(10) {
                 continue;
@@ -423,6 +435,7 @@ impl Sim {
                     from,
                     to,
                     claim: claim.clone(),
+                    reports: reports.clone(),
                 });
             }
         }
@@ -447,6 +460,8 @@ impl Sim {
                 }
             };
             self.input(message.to, |c| c.apply_claim(&claim, now));
+            let (from, reports) = (claim.id, Reports::parse(&message.reports));
+            self.input(message.to, |c| c.apply_reports(&from, &reports, now));
         }
     }
 
