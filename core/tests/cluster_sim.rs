@@ -13,7 +13,10 @@
 //! by a live master whose own claim lists it, the config epochs of the
 //! masters must be distinct, and no epoch may ever have gone back. During
 //! the run, no node's table may bind a slot to a node that never claimed
-//! it (or was never named its owner by SETSLOT NODE).
+//! it (or was never named its owner by SETSLOT NODE). Each message also
+//! carries the sender's failure reports, so a dead master's slots move
+//! only while a majority of the slot-holding masters is up; for the same
+//! reason every dead node restarts when the network heals.
 //!
 //! Every run is determined by its seed. More seeds:
 //! `RINGCAST_CLUSTER_SIM_SEEDS=2000 cargo test -p ringcast-core --test cluster_sim`
@@ -28,8 +31,8 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use ringcast_core::cluster::{
-    Addr, Boot, Claim, Cluster, Effect, Liveness, NodeId, Reply, SLOTS, Settings, Slot, SlotSet,
-    Version, config_signature,
+    Addr, Boot, Claim, Cluster, Effect, Liveness, NodeId, Reply, Reports, SLOTS, Settings, Slot,
+    SlotSet, Version, config_signature,
 };
 
 const TICK_MS: u64 = 100;
@@ -121,6 +124,7 @@ struct Message {
     from: usize,
     to: usize,
     claim: Rc<Claim>,
+    reports: String,
 }
 
 /// A reshard in progress: the admin commands still to send, in order.
@@ -233,6 +237,13 @@ impl Sim {
         self.trace.push(format!("t{} heal and settle", self.tick));
         self.side.fill(0);
         self.cuts.clear();
+        // A majority of slot-holding masters must be up to move a dead
+        // one's slots: bring everyone back.
+        for i in 0..self.members.len() {
+            if self.members[i].cluster.is_none() {
+                self.restart(i);
+            }
+        }
         self.reshards.clear();
         // Some of the dead come back, with what they saved long ago.
         for i in 0..self.members.len() {
@@ -544,6 +555,7 @@ impl Sim {
             self.members[from].claim = (parsed.version, Rc::new(parsed));
         }
         let claim = self.members[from].claim.1.clone();
+        let reports = self.cluster(from).reports().to_text();
         for to in 0..self.members.len() {
             if to == from || self.rng.chance(self.net.loss) {
                 continue;
@@ -556,6 +568,7 @@ impl Sim {
                     from,
                     to,
                     claim: claim.clone(),
+                    reports: reports.clone(),
                 });
             }
         }
@@ -573,6 +586,8 @@ impl Sim {
                 continue;
             }
             self.input(message.to, |c| c.apply_claim(&message.claim, now));
+            let (from, reports) = (message.claim.id, Reports::parse(&message.reports));
+            self.input(message.to, |c| c.apply_reports(&from, &reports, now));
         }
     }
 

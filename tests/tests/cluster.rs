@@ -875,3 +875,97 @@ fn a_peer_that_cannot_keep_up_loses_its_link_and_nothing_twice() {
         }
     }
 }
+
+/// Each node's line of `server`'s CLUSTER NODES as (id, role, master,
+/// slots), without the flags only one node's view has (`myself`, `fail?`,
+/// `fail`), in id order.
+fn layout(server: &Server) -> Vec<(String, String, String, Vec<String>)> {
+    let mut lines: Vec<_> = nodes_of(server)
+        .into_iter()
+        .map(|f| {
+            let role = if f[2].contains("master") {
+                "master"
+            } else {
+                "slave"
+            };
+            (
+                f[0].clone(),
+                role.to_string(),
+                f[3].clone(),
+                f[8..].to_vec(),
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// CLUSTER SLOTS as (start, end, master id) triples.
+fn slot_masters(server: &Server) -> Vec<(i64, i64, String)> {
+    let slots = server.conn().cmd(&["CLUSTER", "SLOTS"]);
+    let mut ranges: Vec<_> = slots
+        .items()
+        .iter()
+        .map(|r| {
+            let items = r.items();
+            (items[0].int(), items[1].int(), items[2].items()[2].text())
+        })
+        .collect();
+    ranges.sort();
+    ranges
+}
+
+#[test]
+fn a_stopped_master_loses_its_slots_to_the_majority_and_rejoins_without_them() {
+    ringcast_only!("failover without replicas is ringcast's");
+    let dir = Dir::new("stopped");
+    let (servers, _) = joined(&dir, 0);
+    let ids: Vec<String> = servers.iter().map(|s| myid(&mut s.conn())).collect();
+    let stopped = &servers[2];
+    stopped.signal(libc::SIGSTOP);
+    let limit = Duration::from_millis(TIMEOUT_MS * 2) + Duration::from_secs(20);
+    wait_for(
+        "the two others own every slot and mark it fail",
+        limit,
+        || {
+            servers[..2].iter().all(|s| {
+                let nodes = nodes_of(s);
+                let owned: usize = slot_masters(s)
+                    .iter()
+                    .filter(|(_, _, id)| *id != ids[2])
+                    .map(|(start, end, _)| (end - start + 1) as usize)
+                    .sum();
+                owned == 16384
+                    && nodes
+                        .iter()
+                        .any(|f| f[0] == ids[2] && f[2] == "master,fail" && f.len() == 8)
+            }) && all_ok(&servers[..2])
+        },
+    );
+    let before = layout(&servers[0]);
+    stopped.signal(libc::SIGCONT);
+    wait_for(
+        "every node agrees, the resumed one without slots",
+        Duration::from_secs(30),
+        || {
+            let first = layout(&servers[0]);
+            let slots = slot_masters(&servers[0]);
+            servers
+                .iter()
+                .all(|s| layout(s) == first && slot_masters(s) == slots)
+                && first
+                    .iter()
+                    .any(|(id, _, _, slots)| *id == ids[2] && slots.is_empty())
+                && all_ok(&servers)
+                && !text(&servers[0].conn().cmd(&["CLUSTER", "NODES"])).contains("fail")
+        },
+    );
+    // The slots stayed where the majority put them.
+    let after = layout(&servers[0]);
+    for id in &ids[..2] {
+        let slots = |l: &[(String, String, String, Vec<String>)]| {
+            l.iter().find(|n| n.0 == *id).map(|n| n.3.clone())
+        };
+        assert_eq!(slots(&after), slots(&before), "{after:?}");
+    }
+}

@@ -10,7 +10,8 @@ use super::{Cluster, Effect, Liveness};
 
 impl Cluster {
     /// The gossip layer's verdict on a peer (ignored for unknown nodes: they
-    /// appear with their first claim).
+    /// appear with their first claim). `Suspect` and `Dead` both make it
+    /// `fail?` only: `fail` needs a majority's reports (module `quorum`).
     pub fn set_liveness(&mut self, id: &NodeId, liveness: Liveness, now: u64) -> Vec<Effect> {
         self.step(now, |c| {
             let Some(node) = c.peers.get_mut(id) else {
@@ -19,12 +20,10 @@ impl Cluster {
             let before = node.flags;
             match liveness {
                 Liveness::Alive => node.flags.remove(Flags::FAIL | Flags::PFAIL),
-                Liveness::Suspect if !node.is_failed() => node.flags.insert(Flags::PFAIL),
-                Liveness::Suspect => {}
-                Liveness::Dead => {
-                    node.flags.remove(Flags::PFAIL);
-                    node.flags.insert(Flags::FAIL);
+                Liveness::Suspect | Liveness::Dead if !node.is_failed() => {
+                    node.flags.insert(Flags::PFAIL)
                 }
+                Liveness::Suspect | Liveness::Dead => {}
             }
             if node.flags != before {
                 c.save = true;

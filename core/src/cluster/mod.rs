@@ -10,7 +10,11 @@
 //!   delivers it (possibly stale, repeated or out of order). Deliver each
 //!   peer's latest claim again from time to time, as Redis's pings repeat
 //!   it: merging is idempotent, and some rules act on the repeat.
-//! - [`Cluster::set_liveness`]: the gossip layer's verdict on a peer.
+//! - [`Cluster::set_liveness`]: the gossip layer's verdict on a peer (this
+//!   node's own: `fail?`).
+//! - [`Cluster::apply_reports`]: a peer's failure reports, the peers it
+//!   judges unreachable; a majority of them makes a peer `fail` (module
+//!   `quorum`). Publish [`Cluster::reports`] beside the claim.
 //! - [`Cluster::set_heard`]: when the gossip layer last heard from a peer
 //!   (the link state and ping times CLUSTER NODES and LINKS show).
 //! - [`Cluster::command`]: a `CLUSTER ...` request, with Redis's reply.
@@ -38,10 +42,12 @@
 //! And ringcast's own, replacing Redis's elections (there is no data to
 //! keep consistent, so no vote is needed):
 //!
-//! 5. The slots of a dead master go to one of its live replicas (the
-//!    smallest id), else, slot by slot, to the live master with the highest
-//!    rendezvous hash of (slot, id). Only that node acts: it claims them with
-//!    an epoch above every epoch it knows; the others wait for its claim.
+//! 5. The slots of a dead master (`fail`: a majority of the slot-holding
+//!    masters judge it unreachable, module `quorum`) go to one of its live
+//!    replicas (the smallest id), else, slot by slot, to the live master
+//!    with the highest rendezvous hash of (slot, id). Only that node acts:
+//!    it claims them with an epoch above every epoch it knows; the others
+//!    wait for its claim.
 //! 6. A slot no claim backs for [`Settings::orphan_grace_ms`] (bound to a
 //!    master that leaves it out of its claim, unbound because its owner
 //!    turned replica, or handed by SETSLOT NODE to a dead node) is taken
@@ -64,9 +70,15 @@
 //!
 //! # Where ringcast parts from Redis
 //!
-//! Rules 5 and 6 and the dead-owner case of rule 1 above; each node judges
-//! a peer suspect and dead alone, from its own node timeout (Redis marks
-//! `fail` only on the failure reports of a majority of masters); claims
+//! Rules 5 and 6 and the dead-owner case of rule 1 above; there are no
+//! elections, but as in Redis a peer is `fail` only on the fresh failure
+//! reports of a majority of the masters that hold slots, so a takeover
+//! needs a majority of them reachable (the lone survivor of three masters
+//! takes nothing), and a node on the minority side of a partition never
+//! takes slots; a node adopts a peer's `fail` verdict only if it judges
+//! the node unreachable itself (Redis adopts a FAIL message at once), and
+//! clears it as soon as it hears the node again (Redis waits for a master
+//! with slots); claims
 //! carry a version so that a stale one is dropped; a link is `connected`
 //! while the peer was heard within the node timeout (there is no TCP link
 //! per peer: CLUSTER LINKS shows both directions of each such peer, with
@@ -88,6 +100,7 @@ mod failover;
 pub mod forward;
 mod node;
 mod persist;
+mod quorum;
 mod render;
 mod reply;
 mod route;
@@ -101,6 +114,7 @@ pub use claim::{Claim, ClaimError};
 pub use errors::DISABLED;
 pub use node::{Addr, Flags, Link, Node, NodeId, Version};
 pub use persist::ConfError;
+pub use quorum::Reports;
 pub use render::config_signature;
 pub use reply::Reply;
 pub use route::{ConnFlags, Redirect};
@@ -124,6 +138,8 @@ pub struct Settings {
     pub preferred_endpoint: Endpoint,
     /// Rule 6's grace; Redis's `cluster-node-timeout` is a fair value.
     pub orphan_grace_ms: u64,
+    /// `cluster-node-timeout`: a failure report is fresh for twice this.
+    pub node_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -136,6 +152,7 @@ impl Default for Settings {
             replica_no_failover: false,
             preferred_endpoint: Endpoint::Ip,
             orphan_grace_ms: 15_000,
+            node_timeout_ms: 15_000,
         }
     }
 }
@@ -156,6 +173,8 @@ pub enum Liveness {
     Alive,
     /// Suspected by this node (`fail?`): no failover yet.
     Suspect,
+    /// Silent for longer still; to the state machine the same as
+    /// `Suspect` (`fail` needs a majority's reports).
     Dead,
 }
 
@@ -203,6 +222,8 @@ pub struct Cluster {
     /// claim leaves them out (Redis's `owner_not_claiming_slot`), or left
     /// unbound when their owner turned replica. Rule 6 acts on them.
     loose: BTreeMap<Slot, u64>,
+    /// Peers' reports of the nodes they judge unreachable (module `quorum`).
+    failure_reports: quorum::FailureReports,
     current_epoch: u64,
     last_vote_epoch: u64,
     /// Forgotten ids and until when their claims are ignored.
@@ -264,6 +285,7 @@ impl Cluster {
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
             loose: BTreeMap::new(),
+            failure_reports: BTreeMap::new(),
             current_epoch: 0,
             last_vote_epoch: 0,
             banned: BTreeMap::new(),
@@ -402,12 +424,14 @@ impl Cluster {
 
     // ---- the step: one input, then the rules, then the effects ---------
 
-    /// Apply one input: `f`, then rules 5 and 6, then work out the effects.
+    /// Apply one input: `f`, then the failure reports, rules 5 and 6, then
+    /// work out the effects.
     fn step<R>(&mut self, now: u64, f: impl FnOnce(&mut Self) -> R) -> (R, Vec<Effect>) {
         self.now = now;
         self.banned.retain(|_, until| *until >= now);
         let served = self.served_slots();
         let result = f(self);
+        self.mark_failing();
         self.reassign();
         self.ok = self.compute_ok();
 

@@ -128,6 +128,26 @@ fn cluster(masters: usize, replicas: usize) -> Vec<Cluster> {
     nodes
 }
 
+/// The nodes at `judges` lose `lost` (their gossip layers find it silent
+/// past the node timeout), then all of `nodes` exchange failure reports.
+fn lose(nodes: &mut [Cluster], judges: &[usize], lost: NodeId, now: u64) {
+    for &i in judges {
+        nodes[i].set_liveness(&lost, Liveness::Dead, now);
+    }
+    exchange_reports(nodes, now);
+}
+
+/// One gossip round of failure reports: every node's to every other.
+fn exchange_reports(nodes: &mut [Cluster], now: u64) {
+    let reports: Vec<(NodeId, Reports)> =
+        nodes.iter().map(|n| (n.myself().id, n.reports())).collect();
+    for node in nodes.iter_mut() {
+        for (reporter, r) in &reports {
+            node.apply_reports(reporter, r, now);
+        }
+    }
+}
+
 fn signature(node: &Cluster) -> String {
     config_signature(&node.nodes_text()).unwrap_or_default()
 }
@@ -681,7 +701,7 @@ fn reset_soft_forgets_everyone_and_hard_also_takes_new_ids() {
 
 #[test]
 fn failover_on_a_replica_takes_the_masters_slots() {
-    let mut nodes = cluster(2, 1);
+    let mut nodes = cluster(3, 1);
     let master = nodes[0].myself().id;
     let replica = nodes[1].myself().id;
     // A replica that may not fail over on its own still obeys FAILOVER.
@@ -690,17 +710,28 @@ fn failover_on_a_replica_takes_the_masters_slots() {
         ..Settings::default()
     };
     nodes[1].set_settings(no_failover, 0);
-    nodes[1].set_liveness(&master, Liveness::Dead, 0);
+    // The replica, and the other masters, each find the master silent; it
+    // alone gets the others' reports.
+    for i in [1, 2, 4] {
+        nodes[i].set_liveness(&master, Liveness::Dead, 0);
+    }
+    for i in [2, 4] {
+        let (reporter, reports) = (nodes[i].myself().id, nodes[i].reports());
+        nodes[1].apply_reports(&reporter, &reports, 0);
+    }
+    assert!(nodes[1].node(&master).unwrap().is_failed());
     assert!(nodes[1].myself().is_replica());
     assert_eq!(
         err(run(&mut nodes[1], "CLUSTER FAILOVER")),
         "ERR Master is down or failed, please use CLUSTER FAILOVER FORCE"
     );
-    nodes[1].set_liveness(&master, Liveness::Alive, 0);
+    for i in [1, 2, 4] {
+        nodes[i].set_liveness(&master, Liveness::Alive, 0);
+    }
     let (reply, effects) = nodes[1].command(&args("CLUSTER FAILOVER"), 0);
     assert_eq!(reply, Reply::Ok);
     assert!(nodes[1].myself().is_master());
-    assert_eq!(nodes[1].myself().slots.ranges(), vec![(0, 8191)]);
+    assert_eq!(nodes[1].myself().slots.ranges(), vec![(0, 5460)]);
     assert!(
         lost(&effects).is_empty(),
         "a replica keeps serving its master's slots"
@@ -1056,11 +1087,7 @@ fn a_dead_masters_replica_takes_over_and_only_it() {
     let mut nodes = cluster(3, 1);
     let dead = nodes[0].myself().id;
     let heir = nodes[1].myself().id;
-    let mut epochs = Vec::new();
-    for node in nodes.iter_mut().skip(1) {
-        node.set_liveness(&dead, Liveness::Dead, 0);
-        epochs.push(node.myself().config_epoch);
-    }
+    lose(&mut nodes[1..], &[0, 1, 2, 3, 4], dead, 0);
     assert!(nodes[1].myself().is_master());
     assert_eq!(nodes[1].myself().slots.ranges(), vec![(0, 5460)]);
     assert!(nodes[1].myself().config_epoch > 3);
@@ -1080,9 +1107,7 @@ fn a_dead_masters_replica_takes_over_and_only_it() {
 fn a_dead_master_without_replicas_is_split_among_live_masters() {
     let mut nodes = cluster(3, 0);
     let dead = nodes[2].myself().id;
-    for node in nodes.iter_mut().take(2) {
-        node.set_liveness(&dead, Liveness::Dead, 0);
-    }
+    lose(&mut nodes[..2], &[0, 1], dead, 0);
     let (a, b) = (&nodes[0], &nodes[1]);
     let took_a = a.myself().slots.len() - 5461;
     let took_b = b.myself().slots.len() - 5461;
@@ -1100,6 +1125,115 @@ fn a_dead_master_without_replicas_is_split_among_live_masters() {
     assert!(nodes[2].myself().slots.is_empty());
     assert!(nodes[2].myself().is_replica());
     assert_agree(&nodes.iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn the_minority_side_of_a_partition_takes_no_slots() {
+    let mut nodes = cluster(3, 0);
+    let ids: Vec<NodeId> = nodes.iter().map(|n| n.myself().id).collect();
+    let before = nodes[0].claim().clone();
+    // Node 0 is cut off from 1 and 2; each side gossips within itself.
+    let timeout = Settings::default().node_timeout_ms;
+    lose(&mut nodes[..1], &[0], ids[1], timeout);
+    lose(&mut nodes[..1], &[0], ids[2], timeout);
+    lose(&mut nodes[1..], &[0, 1], ids[0], timeout);
+    let minority = &nodes[0];
+    assert_eq!(minority.myself().slots.ranges(), vec![(0, 5460)]);
+    assert!(
+        minority.claim().same_content(&before),
+        "nothing to announce"
+    );
+    assert!(!minority.is_ok());
+    assert_eq!(minority.reports().pfail.len(), 2);
+    let text = minority.nodes_text();
+    assert_eq!(text.matches(" master,fail? ").count(), 2, "{text}");
+    // The majority marks it failed and splits its slots, at once.
+    for node in &nodes[1..] {
+        assert!(node.node(&ids[0]).unwrap().is_failed());
+        assert!(node.nodes_text().contains(" master,fail "));
+    }
+    let took = nodes[1].myself().slots.len() + nodes[2].myself().slots.len();
+    assert_eq!(took, SLOTS);
+    for _ in 0..2 {
+        gossip(&mut nodes[1..], timeout);
+    }
+    assert!(nodes[1].is_ok() && nodes[2].is_ok());
+    // The partition heals: the minority's slots are gone; it follows.
+    for (i, node) in nodes.iter_mut().enumerate() {
+        for (j, id) in ids.iter().enumerate() {
+            if i != j {
+                node.set_liveness(id, Liveness::Alive, 3 * timeout);
+            }
+        }
+    }
+    for _ in 0..3 {
+        gossip(&mut nodes, 3 * timeout);
+    }
+    assert!(nodes[0].myself().slots.is_empty());
+    assert!(nodes[0].myself().is_replica());
+    assert_agree(&nodes.iter().collect::<Vec<_>>());
+    assert!(nodes.iter().all(Cluster::is_ok));
+    assert!(nodes.iter().all(|n| n.reports() == Reports::default()));
+}
+
+#[test]
+fn a_lone_surviving_master_of_three_takes_nothing() {
+    let mut nodes = cluster(3, 0);
+    let ids: Vec<NodeId> = nodes.iter().map(|n| n.myself().id).collect();
+    let timeout = Settings::default().node_timeout_ms;
+    for id in &ids[1..] {
+        nodes[0].set_liveness(id, Liveness::Dead, 2 * timeout);
+    }
+    for now in [2 * timeout, 100 * timeout] {
+        nodes[0].tick(now);
+        assert_eq!(nodes[0].myself().slots.ranges(), vec![(0, 5460)]);
+        assert_eq!(nodes[0].failure_quorum(&ids[1]), (1, 2));
+        assert!(!nodes[0].node(&ids[1]).unwrap().is_failed());
+    }
+}
+
+#[test]
+fn failure_reports_count_while_fresh_and_from_slot_holding_masters() {
+    // 3 masters with a replica each: A (0) dies.
+    let mut nodes = cluster(3, 1);
+    let a = nodes[0].myself().id;
+    let timeout = Settings::default().node_timeout_ms;
+    // B's master (2) reports at 0; C's master (4) suspects A only later.
+    nodes[2].set_liveness(&a, Liveness::Suspect, 0);
+    let (b, b_reports) = (nodes[2].myself().id, nodes[2].reports());
+    nodes[4].apply_reports(&b, &b_reports, 0);
+    let late = 2 * timeout + 1;
+    nodes[4].set_liveness(&a, Liveness::Suspect, late);
+    // Replicas' reports do not count.
+    for i in [1, 3, 5] {
+        nodes[i].set_liveness(&a, Liveness::Dead, late);
+        let (r, reports) = (nodes[i].myself().id, nodes[i].reports());
+        nodes[4].apply_reports(&r, &reports, late);
+    }
+    assert_eq!(nodes[4].failure_quorum(&a), (1, 2), "B's report is stale");
+    assert!(!nodes[4].node(&a).unwrap().is_failed());
+    // B reports again: fresh.
+    nodes[4].apply_reports(&b, &b_reports, late);
+    assert!(nodes[4].node(&a).unwrap().is_failed());
+    assert_eq!(nodes[4].reports().fail, vec![a]);
+    assert_eq!(
+        nodes[4].myself().slots.len(),
+        5462,
+        "A's replica is its heir"
+    );
+    // A replica that judges A unreachable itself adopts the verdict from
+    // one report; one that still hears A does not.
+    let (c, c_reports) = (nodes[4].myself().id, nodes[4].reports());
+    nodes[3].apply_reports(&c, &c_reports, late);
+    assert!(nodes[3].node(&a).unwrap().is_failed());
+    nodes[1].set_liveness(&a, Liveness::Alive, late);
+    nodes[1].apply_reports(&c, &c_reports, late);
+    assert!(!nodes[1].node(&a).unwrap().is_failed());
+    assert!(nodes[1].myself().is_replica());
+    // Heard again, A is no longer failed.
+    nodes[4].set_liveness(&a, Liveness::Alive, late + 1);
+    assert!(!nodes[4].node(&a).unwrap().is_failed());
+    assert_eq!(nodes[4].reports(), Reports::default());
 }
 
 #[test]
@@ -1163,19 +1297,19 @@ fn a_reshards_partial_claim_leaves_nothing_loose_once_the_full_one_arrives() {
 
 #[test]
 fn a_slot_handed_to_a_dead_master_goes_to_a_live_one_after_the_grace() {
-    // B and its replica die; A's replica turns to B; then A, the only
-    // live master, hands slot 100 to B, which will never claim it.
-    let mut nodes = cluster(2, 1);
-    let (a, b, rb) = (
-        nodes[0].myself().id,
-        nodes[2].myself().id,
-        nodes[3].myself().id,
-    );
-    for node in nodes.iter_mut().take(2) {
+    // B and its replica die and fail; A's replica turns to B; then A hands
+    // slot 100 to B, which will never claim it.
+    let mut nodes = cluster(3, 1);
+    // Live first: A, A's replica, C, C's replica; then B and its replica.
+    nodes.swap(2, 4);
+    nodes.swap(3, 5);
+    let (b, rb) = (nodes[4].myself().id, nodes[5].myself().id);
+    let live = &mut nodes[..4];
+    for node in live.iter_mut() {
         node.set_liveness(&rb, Liveness::Dead, 0);
         node.set_liveness(&b, Liveness::Dead, 0);
     }
-    let live = &mut nodes[..2];
+    exchange_reports(live, 0);
     gossip(live, 0);
     assert_eq!(
         run(&mut live[1], &format!("CLUSTER REPLICATE {b}")),
@@ -1190,12 +1324,16 @@ fn a_slot_handed_to_a_dead_master_goes_to_a_live_one_after_the_grace() {
         for node in live.iter_mut() {
             node.tick(now);
         }
+        exchange_reports(live, now);
         gossip(live, now);
     }
-    assert_agree(&[&live[0], &live[1]]);
-    assert_eq!(owner_of(&live[0], 100), Some(a));
-    assert_eq!(owner_of(&live[1], 100), Some(a));
-    assert!(live[0].myself().slots.contains(100));
+    assert_agree(&live.iter().collect::<Vec<_>>());
+    let owner = owner_of(&live[0], 100).expect("slot 100 is bound");
+    let heir = live
+        .iter()
+        .find(|n| n.myself().id == owner)
+        .expect("a live node owns slot 100");
+    assert!(heir.myself().slots.contains(100));
 }
 
 // ---- routing ------------------------------------------------------------

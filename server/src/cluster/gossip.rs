@@ -1,7 +1,9 @@
 //! Membership and claims over chitchat (see `docs/cluster-membership.md`):
 //! each node publishes its [`Claim`] as one key, `config`, so a peer never
 //! sees one half of a change; scuttlebutt anti-entropy brings every
-//! version to every live node. ringcast applies its own absolute node
+//! version to every live node. A second key, `pfail`, carries the peers
+//! the node judges unreachable ([`Reports`]), for the majority rule of
+//! `ringcast_core::cluster`'s failure reports. ringcast applies its own absolute node
 //! timeout to chitchat's heartbeats instead of the phi detector: a peer
 //! whose heartbeat has not advanced for `cluster-node-timeout` is suspect,
 //! for twice that dead.
@@ -16,10 +18,12 @@ use chitchat::transport::UdpTransport;
 use chitchat::{
     ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig, ProtocolVersion,
 };
-use ringcast_core::cluster::{Claim, Liveness, NodeId};
+use ringcast_core::cluster::{Claim, Liveness, NodeId, Reports};
 
 /// The key holding a node's claim.
 const CONFIG_KEY: &str = "config";
+/// The key holding the node's failure reports.
+const REPORTS_KEY: &str = "pfail";
 /// Unrelated clusters on one network reject each other's gossip.
 const CLUSTER_ID: &str = "ringcast";
 const GOSSIP_INTERVAL: Duration = Duration::from_millis(200);
@@ -45,6 +49,9 @@ pub(super) struct News {
     pub liveness: Vec<(NodeId, Liveness)>,
     /// When each peer was last heard of (unix ms), for CLUSTER NODES.
     pub heard: Vec<(NodeId, u64)>,
+    /// Failure reports, each peer's latest (again from time to time, so
+    /// that they stay fresh).
+    pub reports: Vec<(NodeId, Reports)>,
 }
 
 /// What this node knows of a peer's gossip.
@@ -54,6 +61,8 @@ struct Peer {
     advanced: Instant,
     /// The claim text last merged.
     text: String,
+    /// The reports text last delivered.
+    reports: String,
     verdict: Liveness,
     addr: SocketAddr,
 }
@@ -66,6 +75,8 @@ pub(super) struct Gossip {
     banned: HashMap<String, Instant>,
     polls: u32,
     last_poll: Option<Instant>,
+    /// The reports text last published.
+    reports: String,
 }
 
 /// How the gossip layer starts.
@@ -108,6 +119,7 @@ impl Gossip {
             banned: HashMap::new(),
             polls: 0,
             last_poll: None,
+            reports: String::new(),
         })
     }
 
@@ -119,6 +131,20 @@ impl Gossip {
             .await
             .self_node_state()
             .set(CONFIG_KEY, claim);
+    }
+
+    /// Publish this node's failure reports, if they changed.
+    pub(super) async fn publish_reports(&mut self, reports: String) {
+        if reports == self.reports {
+            return;
+        }
+        let chitchat = self.handle.chitchat();
+        chitchat
+            .lock()
+            .await
+            .self_node_state()
+            .set(REPORTS_KEY, reports.clone());
+        self.reports = reports;
     }
 
     /// CLUSTER MEET: handshake with this bus address until it shows up.
@@ -167,7 +193,8 @@ impl Gossip {
         let redeliver = self.polls.is_multiple_of(REDELIVER_EVERY);
         self.banned.retain(|_, until| *until > now);
         // Each node's latest generation, its heartbeat and claim text.
-        let mut latest: BTreeMap<String, (u64, u64, SocketAddr, Option<String>)> = BTreeMap::new();
+        type Record = (u64, u64, SocketAddr, Option<String>, Option<String>);
+        let mut latest: BTreeMap<String, Record> = BTreeMap::new();
         {
             let chitchat = self.handle.chitchat();
             let guard = chitchat.lock().await;
@@ -187,15 +214,16 @@ impl Gossip {
                             u64::from(state.heartbeat()),
                             cc.gossip_advertise_addr,
                             state.get(CONFIG_KEY).map(str::to_string),
+                            state.get(REPORTS_KEY).map(str::to_string),
                         ),
                     );
                 }
             }
         }
-        let seen: Vec<SocketAddr> = latest.values().map(|(_, _, addr, _)| *addr).collect();
+        let seen: Vec<SocketAddr> = latest.values().map(|(_, _, addr, ..)| *addr).collect();
         self.retry_meets(now, &seen);
         let mut news = News::default();
-        for (id, (generation, heartbeat, addr, text)) in latest {
+        for (id, (generation, heartbeat, addr, text, reports)) in latest {
             let Some(node_id) = NodeId::parse(id.as_bytes()) else {
                 tracing::debug!("cluster bus: a peer with a malformed node id: {id:?}");
                 continue;
@@ -205,6 +233,7 @@ impl Gossip {
                 heartbeat,
                 advanced: now,
                 text: String::new(),
+                reports: String::new(),
                 verdict: Liveness::Alive,
                 addr,
             });
@@ -228,6 +257,13 @@ impl Gossip {
             }
             let heard_ms = unix_ms.saturating_sub(silent.as_millis() as u64);
             news.heard.push((node_id, heard_ms));
+            // Reports count while fresh: deliver them again from time to
+            // time, but only those of a peer heard within the node timeout.
+            let reports = reports.unwrap_or_default();
+            if reports != peer.reports || (redeliver && silent < node_timeout) {
+                news.reports.push((node_id, Reports::parse(&reports)));
+                peer.reports = reports;
+            }
             let Some(text) = text else { continue };
             if text == peer.text && !redeliver {
                 continue;

@@ -8,7 +8,8 @@
 //!   a client sees its own change at once;
 //! - every 100 ms (Redis's cluster cron) polls gossip: peers' claims into
 //!   [`Cluster::apply_claim`], the node-timeout rule into
-//!   [`Cluster::set_liveness`]; ticks the state machine; picks up
+//!   [`Cluster::set_liveness`], peers' failure reports into
+//!   [`Cluster::apply_reports`] (and this node's own out); ticks the state machine; picks up
 //!   `CONFIG SET` of the `cluster-*` parameters;
 //! - acts on the [`Effect`]s: slots lost go to every worker's mailbox (each
 //!   sends `sunsubscribe` to its local subscribers), nodes.conf is written
@@ -67,6 +68,7 @@ fn settings(config: &Config) -> Settings {
         replica_no_failover: yes("cluster-replica-no-failover", false),
         preferred_endpoint,
         orphan_grace_ms: c.node_timeout.max(1000),
+        node_timeout_ms: c.node_timeout.max(1),
     }
 }
 
@@ -306,6 +308,9 @@ impl BusThread {
         for (id, heard) in &news.heard {
             self.cluster.set_heard(id, *heard, now, timeout_ms);
         }
+        for (id, reports) in &news.reports {
+            effects.extend(self.cluster.apply_reports(id, reports, now));
+        }
         self.links.sync(self.gossip.live_peers());
         self.links.expire_holds();
         let me = self.cluster.myself().id;
@@ -318,6 +323,8 @@ impl BusThread {
             .collect();
         self.links.set_replicas(replicas);
         effects.extend(self.cluster.tick(now));
+        let reports = self.cluster.reports().to_text();
+        self.gossip.publish_reports(reports).await;
         if !effects.is_empty() {
             self.act(effects).await;
             self.shared.cluster.publish(Arc::new(self.cluster.clone()));
