@@ -276,22 +276,7 @@ fn all_ok(servers: &[Server]) -> bool {
 fn three_nodes_meet_and_route_sharded_pubsub() {
     ringcast_only!("a cluster of ringcast nodes");
     let dir = Dir::new("three");
-    let (servers, buses) = three_nodes(&dir);
-    let ranges = [("0", "5460"), ("5461", "10922"), ("10923", "16383")];
-    for (s, (start, end)) in servers.iter().zip(ranges) {
-        s.conn()
-            .cmd_expect(&["CLUSTER", "ADDSLOTSRANGE", start, end], b"+OK\r\n");
-    }
-    let mut first = servers[0].conn();
-    for (s, bus) in servers.iter().zip(&buses).skip(1) {
-        let (port, bus) = (s.port().to_string(), bus.to_string());
-        first.cmd_expect(&["CLUSTER", "MEET", "127.0.0.1", &port, &bus], b"+OK\r\n");
-    }
-    wait_for(
-        "cluster_state:ok everywhere",
-        Duration::from_secs(30),
-        || all_ok(&servers),
-    );
+    let (servers, _) = joined(&dir, 0);
     // `foo` is in slot 12182: the third node's.
     let owner = &servers[2];
     let mut sub = owner.conn();
@@ -582,28 +567,6 @@ fn a_replica_serves_its_masters_shard_channels_and_takes_over_when_it_dies() {
 
 // ---- cross-node PUBLISH --------------------------------------------------
 
-/// Three nodes that met and agree (`cluster_state:ok`), with their bus
-/// ports and the directory of their nodes.conf files.
-fn three_met_nodes(dir: &Dir) -> (Vec<Server>, Vec<u16>) {
-    let (servers, buses) = three_nodes(dir);
-    let ranges = [("0", "5460"), ("5461", "10922"), ("10923", "16383")];
-    for (s, (start, end)) in servers.iter().zip(ranges) {
-        s.conn()
-            .cmd_expect(&["CLUSTER", "ADDSLOTSRANGE", start, end], b"+OK\r\n");
-    }
-    let mut first = servers[0].conn();
-    for (s, bus) in servers.iter().zip(&buses).skip(1) {
-        let (port, bus) = (s.port().to_string(), bus.to_string());
-        first.cmd_expect(&["CLUSTER", "MEET", "127.0.0.1", &port, &bus], b"+OK\r\n");
-    }
-    wait_for(
-        "cluster_state:ok everywhere",
-        Duration::from_secs(30),
-        || all_ok(&servers),
-    );
-    (servers, buses)
-}
-
 /// The last element of a `message`/`pmessage` push: its payload.
 fn payload(frame: &Frame) -> String {
     frame.items().last().map(text).unwrap_or_default()
@@ -650,7 +613,7 @@ fn info_counter(server: &Server, name: &str) -> u64 {
 fn publish_reaches_subscribers_on_every_node_in_order_and_only_where_wanted() {
     ringcast_only!("cross-node PUBLISH of ringcast nodes");
     let dir = Dir::new("xpub");
-    let (servers, _) = three_met_nodes(&dir);
+    let (servers, _) = joined(&dir, 0);
     let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
     let mut sub_b = b.conn();
     sub_b.sub("SUBSCRIBE", &["news"], &[1]);
@@ -728,7 +691,7 @@ fn publish_reaches_subscribers_on_every_node_in_order_and_only_where_wanted() {
 fn a_peer_killed_and_restarted_gets_messages_again_once_resubscribed() {
     ringcast_only!("cross-node PUBLISH of ringcast nodes");
     let dir = Dir::new("xpub-restart");
-    let (mut servers, buses) = three_met_nodes(&dir);
+    let (mut servers, buses) = joined(&dir, 0);
     let mut publisher = servers[0].conn();
     let mut sub = servers[2].conn();
     sub.sub("SUBSCRIBE", &["news"], &[1]);
@@ -754,7 +717,7 @@ fn a_peer_killed_and_restarted_gets_messages_again_once_resubscribed() {
 fn publish_right_after_a_subscribe_reply_on_another_node_is_delivered() {
     ringcast_only!("cross-node PUBLISH of ringcast nodes");
     let dir = Dir::new("xpub-visible");
-    let (servers, _) = three_met_nodes(&dir);
+    let (servers, _) = joined(&dir, 0);
     let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
     // The links are up once one message went each way.
     let (mut warm_b, mut warm_c) = (b.conn(), c.conn());
@@ -781,7 +744,7 @@ fn publish_right_after_a_subscribe_reply_on_another_node_is_delivered() {
 fn spublish_on_a_master_reaches_sharded_subscribers_of_its_replica() {
     ringcast_only!("cross-node SPUBLISH of ringcast nodes");
     let dir = Dir::new("xspub");
-    let (servers, _) = three_met_nodes(&dir);
+    let (servers, _) = joined(&dir, 0);
     let bus = free_port();
     let replica = node_on_bus(&dir.file("nodes-3.conf"), TIMEOUT_MS, bus);
     let (port, bus) = (replica.port().to_string(), bus.to_string());
@@ -834,7 +797,7 @@ fn spublish_on_a_master_reaches_sharded_subscribers_of_its_replica() {
 fn a_peer_that_cannot_keep_up_loses_its_link_and_nothing_twice() {
     ringcast_only!("cross-node PUBLISH of ringcast nodes");
     let dir = Dir::new("xpub-overflow");
-    let (servers, _) = three_met_nodes(&dir);
+    let (servers, _) = joined(&dir, 0);
     let (a, b) = (&servers[0], &servers[1]);
     let mut sub = b.conn();
     sub.sub("SUBSCRIBE", &["bulk"], &[1]);
