@@ -92,6 +92,18 @@ def wait_replicas_synced(cluster: Cluster, replicas) -> None:
         )
 
 
+def masters_with_a_replica(make_cluster) -> tuple[Cluster, object, object]:
+    """Three masters with a replica each, settled and synced: the cluster,
+    its first master and that master's replica."""
+    c = make_cluster(6)
+    c.create(replicas=1)
+    c.wait_for(lambda: replicas_settled(c, 1), "every master listed with one replica in CLUSTER SLOTS")
+    victim = c.masters()[0]
+    (heir,) = replica_of(c, victim)
+    wait_replicas_synced(c, [heir])
+    return c, victim, heir
+
+
 # --- create, check, info
 
 
@@ -346,12 +358,7 @@ def test_fix_reassigns_slots_deleted_on_their_owner(make_cluster):
 
 
 def test_kill9_master_promotes_its_replica(make_cluster):
-    c = make_cluster(6)
-    c.create(replicas=1)
-    c.wait_for(lambda: replicas_settled(c, 1), "every master listed with one replica in CLUSTER SLOTS")
-    victim = c.masters()[0]
-    (heir,) = replica_of(c, victim)
-    wait_replicas_synced(c, [heir])
+    c, victim, heir = masters_with_a_replica(make_cluster)
     heir_id = heir.node_id()
     lost = ranges_of(c, victim)
 
@@ -431,12 +438,7 @@ def test_kill9_master_without_replica(make_cluster):
 
 
 def test_sigstopped_master_is_replaced_and_rejoins_as_replica(make_cluster):
-    c = make_cluster(6)
-    c.create(replicas=1)
-    c.wait_for(lambda: replicas_settled(c, 1), "every master listed with one replica in CLUSTER SLOTS")
-    victim = c.masters()[0]
-    (heir,) = replica_of(c, victim)
-    wait_replicas_synced(c, [heir])
+    c, victim, heir = masters_with_a_replica(make_cluster)
     victim_id, heir_id = victim.node_id(), heir.node_id()
     lost = ranges_of(c, victim)
 
@@ -645,12 +647,7 @@ def _channels_per_master(cluster: Cluster, per: int = 3) -> dict[int, list[str]]
 
 @pytest.mark.parametrize("fault", ["kill9", "sigstop"])
 def test_sequences_through_a_failover_lose_only_inside_the_window(make_cluster, fault):
-    c = make_cluster(6)
-    c.create(replicas=1)
-    c.wait_for(lambda: replicas_settled(c, 1), "every master listed with one replica in CLUSTER SLOTS")
-    victim = c.masters()[0]
-    (heir,) = replica_of(c, victim)
-    wait_replicas_synced(c, [heir])
+    c, victim, heir = masters_with_a_replica(make_cluster)
     by_master = _channels_per_master(c)
     channels = [ch for chans in by_master.values() for ch in chans]
     hit = set(by_master[victim.port])
@@ -677,9 +674,11 @@ def test_sequences_through_a_failover_lose_only_inside_the_window(make_cluster, 
         victim.resume()
 
     def resumed_at(ch: str) -> float | None:
-        """When the first message published after the fault that reached the subscriber was sent."""
+        """When the first message accepted after the fault that reached the subscriber was sent
+        (one sent to the stopped master, unanswered, may still arrive when it resumes: that is
+        not delivery resumed)."""
         got = set(sub.got[ch])
-        return min((t for q, t, _ in list(pub.sent[ch]) if t > fault_at and q in got), default=None)
+        return min((t for q, t, r in list(pub.sent[ch]) if t > fault_at and r == "accepted" and q in got), default=None)
 
     def recovered() -> bool:
         return all(resumed_at(ch) is not None for ch in hit)
@@ -700,8 +699,13 @@ def test_sequences_through_a_failover_lose_only_inside_the_window(make_cluster, 
     windows = []
     for ch in channels:
         got = sub.got[ch]
-        assert got == sorted(set(got)), f"{ch}: duplicate or out of order: {got}"
         sent = {s: (t, r) for s, t, r in pub.sent[ch]}
+        assert len(got) == len(set(got)), f"{ch}: duplicate: {got}"
+        # Order holds for what one connection published: the accepted
+        # messages. One whose connection was given up without a reply (the
+        # master stopped) may still arrive, late, when it resumes.
+        accepted = [s for s in got if sent[s][1] == "accepted"]
+        assert accepted == sorted(accepted), f"{ch}: accepted messages out of order: {got}"
         assert set(got) <= {s for s, (_, r) in sent.items() if r != "refused"}, f"{ch}: a refused message arrived"
         missing = [s for s, (t, r) in sent.items() if r == "accepted" and s not in set(got)]
         if ch not in hit:
@@ -711,9 +715,9 @@ def test_sequences_through_a_failover_lose_only_inside_the_window(make_cluster, 
         windows.append(back - fault_at)
         # An accepted message may be lost only between the fault (less the
         # time a message takes to reach the subscriber) and the first one
-        # published after it that is delivered.
+        # accepted after it that is delivered.
         outside = [s for s in missing if not fault_at - 0.1 <= sent[s][0] <= back]
         assert outside == [], f"{ch}: lost {outside} outside the window, fault at {fault_at}, back {back}"
-    print(f"\n{fault}: loss window (fault to the first message sent after it that was delivered) "
+    print(f"\n{fault}: loss window (fault to the first message accepted after it that was delivered) "
           f"{min(windows):.2f}-{max(windows):.2f}s; lost per channel "
           f"{[sum(1 for s, _, r in pub.sent[ch] if r == 'accepted' and s not in set(sub.got[ch])) for ch in sorted(hit)]}")  # fmt: skip
