@@ -6,7 +6,8 @@
 //! `ringcast_core::cluster`'s failure reports. ringcast applies its own absolute node
 //! timeout to chitchat's heartbeats instead of the phi detector: a peer
 //! whose heartbeat has not advanced for `cluster-node-timeout` is suspect,
-//! for twice that dead.
+//! for twice that dead (its node-to-node link is dropped). Both are this
+//! node's own suspicion (`fail?`); the verdict `fail` takes a majority.
 //!
 //! Everything here runs on the bus thread; nothing of it reaches a worker.
 
