@@ -326,6 +326,12 @@ impl Bus {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// PUBLISHes not forwarded because the bus thread had fallen more than
+    /// its bound behind (INFO `cluster_forward_dropped`).
+    pub fn forward_dropped(&self) -> u64 {
+        self.counters.forward_dropped.load(Ordering::Relaxed)
+    }
+
     /// The cross-node PUBLISH counters.
     pub fn forward_stats(&self) -> ForwardStats {
         let c = &self.counters;
@@ -334,5 +340,54 @@ impl Bus {
             publish_received: c.publish_received.load(Ordering::Relaxed),
             links_buffer_limit_exceeded: c.links_buffer_limit_exceeded.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::cluster::forward::{Frame, PeerSet};
+
+    /// A bus whose one peer wants `news`, and a bus thread that never takes
+    /// what it is handed: the hand-over stops at its bound in bytes.
+    #[test]
+    fn publishes_past_the_bound_of_a_stalled_bus_thread_are_dropped_and_counted() {
+        let bus = Bus::new(true, 1);
+        let mut peer = PeerSet::default();
+        peer.apply(Frame::Sub {
+            kind: Kind::Channel,
+            name: Bytes::from_static(b"news"),
+        });
+        bus.set_peer_interest(PeerInterest::new([(1, Arc::new(peer))], Vec::new()));
+        let held = Arc::new(Mutex::new(0usize));
+        let queued = held.clone();
+        bus.install_forward(move |item| {
+            if let Forward::Publish { .. } = item {
+                *queued.lock().unwrap() += 1;
+            }
+            true
+        });
+        let channel = Bytes::from_static(b"news");
+        let payload = Bytes::from(vec![b'x'; 1 << 20]);
+        for _ in 0..70 {
+            bus.forward_publish(&channel, &payload);
+        }
+        // Up to 64 MiB of 1 MiB payloads (plus the channel) pass; the rest
+        // would wait for nobody and are dropped.
+        let passed = *held.lock().unwrap();
+        assert_eq!(passed, 64);
+        assert_eq!(bus.forward_dropped(), 70 - 64);
+        // Once the bus thread takes them, forwarding resumes.
+        for _ in 0..passed {
+            bus.forward_taken(channel.len() + payload.len());
+        }
+        bus.forward_publish(&channel, &payload);
+        assert_eq!(*held.lock().unwrap(), passed + 1);
+        // A channel no peer wants is not handed over at all.
+        bus.forward_publish(&Bytes::from_static(b"other"), &payload);
+        assert_eq!(*held.lock().unwrap(), passed + 1);
+        assert_eq!(bus.forward_dropped(), 6);
     }
 }

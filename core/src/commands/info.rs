@@ -535,6 +535,13 @@ fn ringcast(sh: &Shared, t: &mut String) {
             format_cpu(s.cpu_user_us.load(Relaxed)),
         );
     }
+    if sh.cluster.enabled() {
+        let _ = write!(
+            t,
+            "cluster_forward_dropped:{}\r\n",
+            sh.cluster.forward_dropped()
+        );
+    }
 }
 
 #[cfg(test)]
