@@ -8,7 +8,7 @@
 //! too (`RINGCAST_TEST_TARGET=redis`); the multi-node ones need ringcast's
 //! failover (Redis fails over only to replicas) and run against ringcast.
 
-use std::net::UdpSocket;
+use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
@@ -50,17 +50,25 @@ fn node(conf: &str, timeout_ms: u64) -> Server {
 
 /// A port for a node's bus: free for gossip (UDP) as well as TCP, and
 /// never handed out twice in this process, whose tests run in parallel.
+/// Taken below Linux's ephemeral range (32768 and up by default), so that
+/// no outgoing connection can take it between here and the node binding it.
 fn bus_port() -> u16 {
     static TAKEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    loop {
-        let port = free_port();
-        let udp_free = UdpSocket::bind(("127.0.0.1", port)).is_ok();
-        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
-        if udp_free && !taken.contains(&port) {
+    const LOW: u32 = 20000;
+    const SPAN: u32 = 12000;
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    let seed = std::process::id().wrapping_mul(7919);
+    for n in 0.. {
+        let n = (taken.len() as u32).wrapping_add(n);
+        let port = (LOW + seed.wrapping_add(n.wrapping_mul(104_729)) % SPAN) as u16;
+        let free = TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        if free && !taken.contains(&port) {
             taken.push(port);
             return port;
         }
     }
+    unreachable!("some port in {LOW}..{} is free", LOW + SPAN)
 }
 
 fn node_on_bus(conf: &str, timeout_ms: u64, bus_port: u16) -> Server {
@@ -745,7 +753,7 @@ fn spublish_on_a_master_reaches_sharded_subscribers_of_its_replica() {
     ringcast_only!("cross-node SPUBLISH of ringcast nodes");
     let dir = Dir::new("xspub");
     let (servers, _) = joined(&dir, 0);
-    let bus = free_port();
+    let bus = bus_port();
     let replica = node_on_bus(&dir.file("nodes-3.conf"), TIMEOUT_MS, bus);
     let (port, bus) = (replica.port().to_string(), bus.to_string());
     servers[0]
