@@ -373,11 +373,16 @@ fn redis_cli_creates_and_checks_a_cluster_and_a_master_fails_over() {
 /// joined by MEET, then `extra` more nodes met but given no slots; each
 /// with its bus port.
 fn joined(dir: &Dir, extra: usize) -> (Vec<Server>, Vec<u16>) {
+    joined_with_timeout(dir, extra, TIMEOUT_MS)
+}
+
+/// [`joined`] with another `cluster-node-timeout`.
+fn joined_with_timeout(dir: &Dir, extra: usize, timeout_ms: u64) -> (Vec<Server>, Vec<u16>) {
     let buses: Vec<u16> = (0..3 + extra).map(|_| bus_port()).collect();
     let servers: Vec<Server> = buses
         .iter()
         .enumerate()
-        .map(|(i, bus)| node_on_bus(&dir.file(&format!("nodes-{i}.conf")), TIMEOUT_MS, *bus))
+        .map(|(i, bus)| node_on_bus(&dir.file(&format!("nodes-{i}.conf")), timeout_ms, *bus))
         .collect();
     let ranges = [("0", "5460"), ("5461", "10922"), ("10923", "16383")];
     for (s, (start, end)) in servers.iter().zip(ranges) {
@@ -939,4 +944,32 @@ fn a_stopped_master_loses_its_slots_to_the_majority_and_rejoins_without_them() {
         };
         assert_eq!(slots(&after), slots(&before), "{after:?}");
     }
+}
+
+#[test]
+fn a_subscribe_waits_for_a_peer_that_never_answers_only_for_a_while() {
+    ringcast_only!("the SUBSCRIBE wait of ringcast's cross-node PUBLISH");
+    let dir = Dir::new("xhold");
+    // A node timeout far beyond the test: the stopped peer keeps its link
+    // and is never judged, so only the wait's own bound can end the wait.
+    let (servers, _) = joined_with_timeout(&dir, 0, 600_000);
+    let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+    // Every link up and carrying interest: B and C hear A, C hears B.
+    let mut on_b = b.conn();
+    on_b.sub("SUBSCRIBE", &["warm"], &[1]);
+    let mut on_c = c.conn();
+    on_c.sub("SUBSCRIBE", &["warm"], &[1]);
+    sync_through(&mut a.conn(), "warm", &mut [&mut on_b, &mut on_c]);
+    let mut c_warm = c.conn();
+    c_warm.sub("SUBSCRIBE", &["warm-c"], &[1]);
+    sync_through(&mut b.conn(), "warm-c", &mut [&mut c_warm]);
+
+    c.signal(libc::SIGSTOP);
+    // C will not acknowledge B's new interest; B still answers.
+    let mut sub = b.conn();
+    sub.sub("SUBSCRIBE", &["fresh"], &[1]);
+    // And the interest reached A.
+    a.conn().publish("PUBLISH", "fresh", "after", 0);
+    sub.expect_message("fresh", "after");
+    c.signal(libc::SIGCONT);
 }
