@@ -283,14 +283,14 @@ impl Router {
         // subscriber before the caller writes the confirmation. The name
         // it returns is its own copy (so the subscription never pins the
         // read buffer it was parsed from), shared by every holder.
+        let raw = name;
         let name = match kind {
-            SubKind::Channel(ns) => registry.subscribe_name(ns, name, self.worker, seq),
-            SubKind::Pattern => registry.psubscribe_name(name, self.worker, seq),
+            SubKind::Channel(ns) => registry.subscribe_name(ns, raw, self.worker, seq),
+            SubKind::Pattern => registry.psubscribe_name(raw, self.worker, seq),
         };
         held.insert(name.clone());
-        let first = self.local.add(kind, name.clone(), conn, seq);
-        if first {
-            interest_changed(&self.shared, kind, &name, true);
+        if self.local.add(kind, name, conn, seq) {
+            interest_changed(&self.shared, kind, raw, true);
         }
         true
     }
