@@ -163,6 +163,32 @@ pub fn mesh<T: Send + Weigh>(
     (doorbells, endpoints)
 }
 
+/// A point in each outbound ring of one worker: how many bytes it had
+/// pushed into each when the fence was taken ([`Endpoint::fence`]). It is
+/// *passed* ([`Endpoint::passed`]) once every consumer has popped that
+/// much: everything the worker pushed before the fence has then been taken
+/// by its target, and whatever is pushed into any ring afterwards is taken
+/// after it. A connection that moves to another worker takes a fence from
+/// its old worker and runs its next command only once it is passed, so no
+/// subscriber sees a message it publishes after the move before one it
+/// published before (invariant 1 across a move).
+///
+/// Counted in bytes, as the rings' budget is: every item must weigh at
+/// least one byte for a fence to see it (messages always do).
+#[derive(Debug, Clone)]
+pub struct Fence {
+    from: WorkerId,
+    /// Bytes pushed into ring `from → to`, indexed by `to`.
+    marks: Box<[u64]>,
+}
+
+impl Fence {
+    /// The worker whose rings it marks.
+    pub fn from(&self) -> WorkerId {
+        self.from
+    }
+}
+
 /// The doorbells of all workers, shared by every thread that may need to wake one.
 pub struct Doorbells {
     bells: Box<[CachePadded<Bell>]>,
@@ -367,6 +393,31 @@ impl<T: Send + Weigh> Endpoint<T> {
         self.doorbells.bells[self.id].poll_park(cx, || false)
     }
 
+    /// A fence at what this worker has pushed so far into each of its
+    /// outbound rings ([`Fence`]).
+    pub fn fence(&self) -> Fence {
+        Fence {
+            from: self.id,
+            marks: self.pushed_bytes.clone(),
+        }
+    }
+
+    /// Whether every target of the fence's worker has popped all that
+    /// worker pushed before the fence was taken. Lock-free; any worker may ask.
+    pub fn passed(&self, fence: &Fence) -> bool {
+        fence
+            .marks
+            .iter()
+            .enumerate()
+            .filter(|&(to, _)| to != fence.from)
+            .all(|(to, &mark)| {
+                self.doorbells
+                    .popped(fence.from, to)
+                    .load(Ordering::Acquire)
+                    >= mark
+            })
+    }
+
     /// Ring this worker's own doorbell.
     pub fn ring_self(&self) {
         self.doorbells.ring(self.id);
@@ -516,6 +567,35 @@ mod tests {
         fn weight(&self) -> usize {
             *self as usize
         }
+    }
+
+    /// A fence is passed only once every ring of its worker was drained up
+    /// to it; what is pushed after it does not hold it back.
+    #[test]
+    fn a_fence_waits_for_every_target_to_pop_what_came_before_it() {
+        let (_bells, mut eps) = mesh::<u32>(3, 16, 1 << 20);
+        eps[0].push(1, 10).unwrap();
+        eps[0].push(2, 20).unwrap();
+        let fence = eps[0].fence();
+        assert_eq!(fence.from(), 0);
+        assert!(!eps[1].passed(&fence));
+        // After the fence: not waited for.
+        eps[0].push(1, 30).unwrap();
+        let mut got = Vec::new();
+        eps[1].drain_while(|_, item| {
+            got.push(item);
+            false
+        });
+        assert_eq!(got, [10]);
+        assert!(!eps[2].passed(&fence), "worker 2 has not popped yet");
+        eps[2].drain(|_, _| {});
+        assert!(eps[1].passed(&fence));
+        assert!(eps[2].passed(&fence));
+        // A new fence waits for the item pushed after the first one.
+        let later = eps[0].fence();
+        assert!(!eps[2].passed(&later));
+        eps[1].drain(|_, _| {});
+        assert!(eps[2].passed(&later));
     }
 
     impl Weigh for u64 {
