@@ -169,6 +169,8 @@ pub struct ServerSpec {
     pub cpus: Vec<usize>,
     pub ringcast_threads: usize,
     pub io_backend: String,
+    /// More ringcast parameters, `name=value` each.
+    pub ringcast_set: Vec<String>,
     pub log_dir: PathBuf,
     /// Listen for TLS only (`--port 0 --tls-port P`), when set.
     pub tls: Option<ServerTls>,
@@ -183,6 +185,7 @@ impl ServerSpec {
             cpus: sys::current_affinity(),
             ringcast_threads: 2,
             io_backend: "auto".into(),
+            ringcast_set: Vec::new(),
             log_dir,
             tls: None,
         }
@@ -219,6 +222,10 @@ impl ServerSpec {
             ServerKind::Ringcast => {
                 push(&["--threads", &self.ringcast_threads.to_string()]);
                 push(&["--io-backend", &self.io_backend, "--maxclients", "20000"]);
+                for set in &self.ringcast_set {
+                    let (name, value) = set.split_once('=').unwrap_or((set, ""));
+                    push(&[&format!("--{name}"), value]);
+                }
             }
             ServerKind::Nats => {}
         }

@@ -79,6 +79,10 @@ pub struct CompareArgs {
     /// ringcast I/O backend: auto, uring or epoll.
     #[arg(long, default_value = "auto")]
     pub io_backend: String,
+    /// A ringcast parameter for the servers this starts, `name=value`
+    /// (repeatable; e.g. `migrate-connections=no`).
+    #[arg(long = "ringcast-set", value_name = "NAME=VALUE")]
+    pub ringcast_set: Vec<String>,
     /// Protocol version for every connection: 2 or 3.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
     pub resp: u8,
@@ -470,6 +474,7 @@ impl Setup {
                     cpus: server_cpus.clone(),
                     ringcast_threads,
                     io_backend: a.io_backend.clone(),
+                    ringcast_set: a.ringcast_set.clone(),
                     tls: tls.clone(),
                     ..ServerSpec::new(kind, bin, log_dir.clone())
                 }),
