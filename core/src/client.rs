@@ -38,7 +38,8 @@ pub mod flags {
 #[derive(Debug)]
 pub struct ClientMeta {
     pub id: u64,
-    pub worker: WorkerId,
+    /// The worker that owns it now (a connection may move: `hub::placement`).
+    pub worker: AtomicUsize,
     pub addr: String,
     pub laddr: String,
     pub created: Instant,
@@ -77,7 +78,7 @@ impl ClientMeta {
     pub fn new(id: u64, worker: WorkerId, addr: String, laddr: String) -> Self {
         ClientMeta {
             id,
-            worker,
+            worker: AtomicUsize::new(worker),
             addr,
             laddr,
             created: Instant::now(),
@@ -167,8 +168,11 @@ impl Clients {
         let worker = {
             let by_id = lock(&self.by_id);
             let meta = by_id.get(&id)?;
-            meta.closing.store(true, Ordering::Relaxed);
-            meta.worker
+            // Marked before its owner is read: a connection on its way to
+            // another worker is killed on arrival if its old owner was
+            // asked (`hub::placement`).
+            meta.closing.store(true, Ordering::SeqCst);
+            meta.worker.load(Ordering::SeqCst)
         };
         lock(&self.kills[worker]).push(id);
         self.kills_pending[worker].store(true, Ordering::Release);

@@ -264,6 +264,8 @@ pub struct Config {
     /// Output a worker may have queued and not yet written before it stops
     /// taking new messages (`hub::backlog`).
     pub worker_output_backlog: usize,
+    /// Move a publisher to the worker its messages go to (`hub::placement`).
+    pub migrate_connections: bool,
     pub enable_debug_command: DebugCommand,
     pub loglevel: LogLevel,
     pub log_format: LogFormat,
@@ -457,6 +459,7 @@ impl Default for Config {
             ring_capacity: 4096,
             ring_bytes: 64 << 20,
             worker_output_backlog: 16 << 20,
+            migrate_connections: true,
             enable_debug_command: DebugCommand::No,
             loglevel: LogLevel::Notice,
             log_format: LogFormat::Text,
@@ -1007,6 +1010,16 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
         get: |c| c.worker_output_backlog.to_string(),
+    },
+    Param {
+        name: "migrate-connections",
+        live: true,
+        help: "yes | no: move a publisher to the worker that holds the subscribers of what it publishes",
+        set: |c, v| {
+            c.migrate_connections = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| yes_no_str(c.migrate_connections),
     },
     Param {
         name: "enable-debug-command",

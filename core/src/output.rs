@@ -197,6 +197,12 @@ impl OutputQueue {
         }
     }
 
+    /// Drop the writer's waker without waking it (the connection leaves
+    /// for another worker, whose writer registers its own).
+    pub fn forget_waker(&mut self) {
+        self.waker = None;
+    }
+
     pub fn wake(&mut self) {
         if let Some(w) = self.waker.take() {
             w.wake();

@@ -26,7 +26,7 @@ use indexmap::IndexMap;
 use crate::WorkerId;
 use crate::cluster::forward;
 use crate::frame::{FrameRef, Message, SharedMessage};
-use crate::mesh::Endpoint;
+use crate::mesh::{Endpoint, Fence};
 use crate::registry::{Lookup, Name, Namespace, WorkerSet, widen_seq};
 use crate::session::{Session, Subscriptions};
 use crate::shared::Shared;
@@ -242,6 +242,10 @@ pub struct Router {
     /// The worker's output backlog is over its limit (`hub::backlog`): local
     /// deliveries wait, and so do the rings into this worker.
     congested: bool,
+    /// The workers the publishes since the last [`Router::take_route`]
+    /// were handed to (this one for its own subscribers): where a
+    /// publisher's messages go (`hub::placement`).
+    routed: WorkerSet,
 }
 
 impl Router {
@@ -256,6 +260,7 @@ impl Router {
             crossings: 0,
             seq: 0,
             congested: false,
+            routed: WorkerSet(0),
         }
     }
 
@@ -444,7 +449,25 @@ impl Router {
         if workers.contains(self.worker) {
             self.local_pending.push(message);
         }
+        self.routed.0 |= workers.0;
         Some(count)
+    }
+
+    /// The workers the publishes since the last call were handed to, this
+    /// one included if it holds subscribers of them; empty if nothing was
+    /// published (or nobody received it).
+    pub fn take_route(&mut self) -> WorkerSet {
+        std::mem::replace(&mut self.routed, WorkerSet(0))
+    }
+
+    /// A fence at what this worker has pushed into its outbound rings so far.
+    pub fn fence(&self) -> Fence {
+        self.endpoint.fence()
+    }
+
+    /// Whether every worker has taken what the fence's worker pushed before it.
+    pub fn passed(&self, fence: &Fence) -> bool {
+        self.endpoint.passed(fence)
     }
 
     /// The message of a publish the last lookup routed, its frames built once.

@@ -114,6 +114,8 @@ impl Instantaneous {
 pub struct WorkerStats {
     pub connections_received: AtomicU64,
     pub connected_clients: AtomicU64,
+    /// Connections that moved here from another worker (`hub::placement`).
+    pub connections_moved: AtomicU64,
     pub pubsub_clients: AtomicU64,
     pub commands_processed: AtomicU64,
     pub messages_published: AtomicU64,
@@ -163,6 +165,7 @@ impl WorkerStats {
     pub fn counters(&self) -> impl Iterator<Item = &AtomicU64> {
         [
             &self.connections_received,
+            &self.connections_moved,
             &self.commands_processed,
             &self.messages_published,
             &self.messages_delivered,

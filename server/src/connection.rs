@@ -14,7 +14,7 @@
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
@@ -24,7 +24,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use monoio::buf::{IoBufMut, IoVecBuf};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
-use ringcast_core::hub::{ConnKey, Input, Output};
+use ringcast_core::hub::{ConnKey, Departure, Input, Output};
 
 use crate::acceptor::{ClientSlot, Handoff};
 use crate::tls::{self, TlsReader, TlsSession};
@@ -113,6 +113,66 @@ fn start(
     let key = worker.connect(peer, local, fd);
     slot.pass_to_hub();
     tracing::debug!("accepted {peer} as key {key}");
+    let input = Pending {
+        buf: BytesMut::with_capacity(READ_MIN),
+        chunk: READ_MIN,
+    };
+    run(worker, key, stream, fd, tls, input);
+}
+
+/// A connection on its way from one worker to another
+/// (`ringcast_core::hub::placement`): its state, its socket, and the
+/// requests it sent that were not run yet.
+pub(crate) struct Arrival {
+    departure: Departure,
+    stream: std::net::TcpStream,
+    input: Pending,
+}
+
+impl Arrival {
+    pub(crate) fn departure(&self) -> &Departure {
+        &self.departure
+    }
+}
+
+/// What a connection's reader has read and not yet run, and its read size.
+struct Pending {
+    buf: BytesMut,
+    chunk: usize,
+}
+
+/// Take in a connection another worker gave up, once
+/// [`ringcast_core::hub::Hub::may_resume`] says so, and start its reader
+/// and writer here.
+pub(crate) fn arrive(worker: Rc<Worker>, arrival: Arrival) {
+    let Arrival {
+        departure,
+        stream,
+        input,
+    } = arrival;
+    let fd = stream.as_raw_fd();
+    let stream = match TcpStream::from_std(stream) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot take over a connection from another worker: {e}");
+            departure.abandon(worker.hub().shared());
+            return;
+        }
+    };
+    let key = worker.arrive(departure, fd);
+    run(worker, key, stream, fd, None, input);
+}
+
+/// Run a connection's reader and writer on this worker until it closes
+/// (then forget it) or moves to another worker (then hand it over).
+fn run(
+    worker: Rc<Worker>,
+    key: ConnKey,
+    stream: TcpStream,
+    fd: RawFd,
+    tls: Option<Rc<TlsSession>>,
+    input: Pending,
+) {
     let (rd, wr) = stream.into_split();
     let (reader, session) = match tls {
         None => (Reader::Plain(rd), None),
@@ -120,10 +180,41 @@ fn start(
     };
     let writer = monoio::spawn(write_loop(worker.clone(), key, wr, fd, session));
     monoio::spawn(async move {
-        read_loop(worker.clone(), key, reader, fd).await;
-        writer.await;
-        worker.disconnect(key);
+        let moving = read_loop(worker.clone(), key, reader, fd, input).await;
+        let departed = writer.await;
+        match (moving, departed) {
+            (Some((rd, input)), Some(wr)) => match rd.reunite(wr) {
+                Ok(stream) => depart(worker, key, stream, fd, input),
+                Err(_) => worker.disconnect(key),
+            },
+            _ => worker.disconnect(key),
+        }
     });
+}
+
+/// The writer sent everything queued and stopped for a move: give the
+/// connection to its new worker, or if it may no longer move (killed
+/// meanwhile), run it here again.
+fn depart(worker: Rc<Worker>, key: ConnKey, stream: TcpStream, fd: RawFd, input: Pending) {
+    let Some(departure) = worker.depart(key) else {
+        run(worker, key, stream, fd, None, input);
+        return;
+    };
+    let to = departure.to();
+    // Unregistered from this worker's driver, and not closed.
+    let raw = stream.into_raw_fd();
+    // SAFETY: `raw` is the connection's open socket, owned by nothing else
+    // now that the monoio stream gave it up.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(raw) };
+    let arrival = Arrival {
+        departure,
+        stream,
+        input,
+    };
+    match worker.send_to(to, arrival) {
+        Ok(()) => {}
+        Err(arrival) => arrival.departure.abandon(worker.hub().shared()),
+    }
 }
 
 /// Where a connection's requests come from: the socket, or the plaintext
@@ -165,14 +256,17 @@ fn sleep_worker(worker: &Worker, d: Duration) {
     }
 }
 
+/// Read requests and run them until the connection ends (None), or until
+/// it is to move to another worker: then its read half and what it sent
+/// that was not run yet.
 async fn read_loop<R: AsyncReadRent>(
     worker: Rc<Worker>,
     key: ConnKey,
     mut rd: Reader<R>,
     fd: RawFd,
-) {
-    let mut chunk = READ_MIN;
-    let mut buf = BytesMut::with_capacity(chunk);
+    input: Pending,
+) -> Option<(R, Pending)> {
+    let Pending { mut buf, mut chunk } = input;
     loop {
         let status = worker.with_hub(|h| {
             let s = h.input(key, &mut buf);
@@ -205,8 +299,19 @@ async fn read_loop<R: AsyncReadRent>(
             }
             Input::Close => {
                 // Let the writer send what is queued (e.g. the error) and close.
-                return;
+                return None;
             }
+            Input::Move(_) => match rd {
+                Reader::Plain(rd) if worker.with_hub(|h| h.prepare_departure(key)) => {
+                    return Some((rd, Pending { buf, chunk }));
+                }
+                Reader::Plain(_) => continue,
+                Reader::Tls(_) => {
+                    // A TLS session stays with its worker.
+                    worker.with_hub(|h| h.stay(key));
+                    continue;
+                }
+            },
         }
         if buf.is_empty() && buf.capacity() > 4 * chunk {
             // A burst is over: give the large buffer back.
@@ -238,6 +343,7 @@ async fn read_loop<R: AsyncReadRent>(
     // The client went away (or must go): drop its queued output and close.
     worker.with_hub(|h| h.close(key));
     shutdown(fd);
+    None
 }
 
 /// Room to make in the read buffer before the next read: the adaptive
@@ -254,13 +360,16 @@ fn read_room(chunk: usize, buffered: usize, pending_bulk: Option<usize>) -> usiz
     }
 }
 
+/// Send what the hub queues until the connection closes (None), or until
+/// it leaves for another worker with nothing left to send: then the write
+/// half, the socket still open.
 async fn write_loop<W: AsyncWriteRent>(
     worker: Rc<Worker>,
     key: ConnKey,
     mut wr: W,
     fd: RawFd,
     tls: Option<Rc<TlsSession>>,
-) {
+) -> Option<W> {
     let mut batch: Vec<Bytes> = Vec::new();
     loop {
         // Output from the hub, or (TLS) records reading made rustls want to send.
@@ -282,6 +391,7 @@ async fn write_loop<W: AsyncWriteRent>(
                 }
             }
             Some(Output::Close) => break,
+            Some(Output::Depart) => return Some(wr),
             Some(Output::Write(n)) => {
                 // Bytes the socket took are reported as each write finishes,
                 // not only once the whole batch is out: a subscriber that
@@ -322,6 +432,7 @@ async fn write_loop<W: AsyncWriteRent>(
         }
     }
     shutdown(fd);
+    None
 }
 
 /// Batches at least this large are written at once with a non-blocking

@@ -418,7 +418,11 @@ fn start_workers(
         senders: Vec::new(),
         threads: Vec::new(),
     };
-    for (id, endpoint) in endpoints.into_iter().enumerate() {
+    let (move_tx, move_rx): (Vec<_>, Vec<_>) = (0..endpoints.len())
+        .map(|_| crossbeam_channel::unbounded())
+        .unzip();
+    let move_tx: Arc<[_]> = move_tx.into();
+    for ((id, endpoint), moves) in endpoints.into_iter().enumerate().zip(move_rx) {
         let (tx, rx) = crossbeam_channel::unbounded();
         workers.senders.push(tx);
         let spec = worker::WorkerSpec {
@@ -427,6 +431,7 @@ fn start_workers(
             readiness: readiness.clone(),
             endpoint,
             incoming: rx,
+            moves: worker::Moves::new(move_tx.clone(), moves),
             backend,
             cpu: (!cpus.is_empty()).then(|| cpus[id % cpus.len()]),
         };

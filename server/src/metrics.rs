@@ -352,7 +352,7 @@ impl Figures {
 }
 
 /// The per-worker figures, each exported with a `worker` label.
-const WORKER_FIGURES: [(&str, &str, MetricType, Field); 12] = [
+const WORKER_FIGURES: [(&str, &str, MetricType, Field); 13] = [
     (
         "ringcast_connected_clients",
         "Clients connected",
@@ -370,6 +370,12 @@ const WORKER_FIGURES: [(&str, &str, MetricType, Field); 12] = [
         "Connections accepted",
         MetricType::Counter,
         |s| &s.connections_received,
+    ),
+    (
+        "ringcast_connections_moved",
+        "Connections moved to the worker holding their subscribers",
+        MetricType::Counter,
+        |s| &s.connections_moved,
     ),
     (
         "ringcast_commands_processed",

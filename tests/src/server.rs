@@ -63,6 +63,11 @@ pub struct Opts {
     pub tls_port: bool,
     /// A config file given before the flags (which override it).
     pub config_file: Option<PathBuf>,
+    /// Let ringcast move publishers between workers (`migrate-connections`).
+    /// Off unless asked for: most tests place their connections on chosen
+    /// workers to exercise the paths between workers, and a publisher that
+    /// moved to its subscriber's worker would no longer cross them.
+    pub migrate: bool,
 }
 
 impl Opts {
@@ -82,7 +87,13 @@ impl Opts {
             common_args: Vec::new(),
             tls_port: false,
             config_file: None,
+            migrate: false,
         }
+    }
+    /// Let connections move between workers, as by default outside tests.
+    pub fn migrate_connections(mut self) -> Opts {
+        self.migrate = true;
+        self
     }
     /// Starts the server with this config file (the harness's flags, such
     /// as the port, still override it).
@@ -160,6 +171,9 @@ impl Opts {
                 args.extend(["--io-backend".into(), self.backend.flag().into()]);
                 if let Some(n) = self.ring_capacity {
                     args.extend(["--ring-capacity".into(), n.to_string()]);
+                }
+                if !self.migrate {
+                    args.extend(["--migrate-connections".into(), "no".into()]);
                 }
                 args.extend(self.extra_args.iter().cloned());
             }

@@ -65,7 +65,11 @@ fn make_ca(dir: &Path, name: &str) {
 impl Certs {
     /// CAs `a` and `b`, each with a server and a client certificate.
     fn new(test: &str) -> Certs {
-        let dir = std::env::temp_dir().join(format!("ringcast-tls-{test}-{}", std::process::id()));
+        // The same test runs on every backend at once: a directory each.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("ringcast-tls-{test}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         make_ca(&dir, "a");
@@ -267,6 +271,36 @@ fn tls_and_plain_clients_publish_to_each_other(b: Backend) {
     sub.expect_message("tls-news", "from tls");
 }
 
+/// A TLS session stays with its worker: a TLS publisher whose subscriber
+/// is on the other worker keeps publishing from where it is, and every
+/// message arrives.
+fn a_tls_publisher_stays_on_its_worker(b: Backend) {
+    ringcast_only!("TLS tests start ringcast with its TLS flags");
+    let certs = Certs::new("stay");
+    let server = Server::start(certs.server_opts(b, "optional").migrate_connections());
+    let mut sub = ringcast_tests::connect_on_worker(&server, 1);
+    sub.sub("SUBSCRIBE", &["c"], &[1]);
+    let on_worker = |c: &mut TlsConn| {
+        let info = c.cmd(&["CLIENT", "INFO"]).text();
+        info.split_whitespace().any(|f| f == "io-thread=0")
+    };
+    let mut publisher = (0..8)
+        .map(|_| TlsConn::connect(&certs, server.tls_port(), None).unwrap())
+        .find_map(|mut c| on_worker(&mut c).then_some(c))
+        .expect("a TLS connection on worker 0");
+    for i in 0..300 {
+        assert_eq!(
+            publisher.cmd(&["PUBLISH", "c", &i.to_string()]),
+            Frame::Integer(1)
+        );
+    }
+    for i in 0..300 {
+        sub.expect_message("c", &i.to_string());
+    }
+    assert!(on_worker(&mut publisher), "it stayed on worker 0");
+    assert_eq!(server.info_u64("ringcast", "connections_moved"), 0);
+}
+
 fn redis_crate_over_tls(b: Backend) {
     ringcast_only!("TLS tests start ringcast with its TLS flags");
     let certs = Certs::new("crate");
@@ -453,6 +487,7 @@ fn config_set_reloads_certificates_for_new_connections(b: Backend) {
 ringcast_tests::backend_tests!(
     redis_cli_with_client_certificate_when_required,
     tls_and_plain_clients_publish_to_each_other,
+    a_tls_publisher_stays_on_its_worker,
     redis_crate_over_tls,
     failed_and_slow_handshakes_are_counted_and_disturb_nobody,
     handshaking_connections_take_client_slots,

@@ -289,7 +289,7 @@ pub(super) fn client_line(m: &ClientMeta, omem: usize) -> String {
         m.resp.load(Relaxed),
         String::from_utf8_lossy(&lib_name),
         String::from_utf8_lossy(&lib_ver),
-        m.worker,
+        m.worker.load(Relaxed),
     )
 }
 

@@ -503,6 +503,7 @@ fn ringcast(sh: &Shared, t: &mut String) {
          ring_bytes:{}\r\n\
          idle_timeout_disconnections:{}\r\n\
          paused_publishers:{}\r\n\
+         connections_moved:{}\r\n\
          delivery_latency_count:{}\r\n\
          delivery_latency_p50_usec_le:{}\r\n\
          delivery_latency_p99_usec_le:{}\r\n",
@@ -512,6 +513,7 @@ fn ringcast(sh: &Shared, t: &mut String) {
         config.ring_bytes,
         sh.since_reset(|s| s.disconnections(Disconnect::IdleTimeout)),
         sh.total(|s| &s.paused_publishers),
+        sh.since_reset(|s| &s.connections_moved),
         latency.count(),
         bound(0.5),
         bound(0.99),

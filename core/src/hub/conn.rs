@@ -57,6 +57,8 @@ pub(super) struct Conn {
     pub(super) ended: Option<Disconnect>,
     /// One of the worker's monitors (`observe`).
     pub(super) watching: bool,
+    /// Which worker it should live on (`placement`).
+    pub(super) placement: super::placement::Placement,
 }
 
 impl Conn {
@@ -107,6 +109,7 @@ impl Hub {
             input_buffered: 0,
             ended: None,
             watching: false,
+            placement: super::placement::Placement::new(self.now),
         };
         let key = self.conns.insert(conn);
         self.by_id.insert(id, key);

@@ -68,7 +68,11 @@ impl Hub {
                 },
             };
             match self.execute(key, args, timer) {
-                Exec::Done => {}
+                Exec::Done => {
+                    if let Some(to) = self.move_chosen(key) {
+                        return Input::Move(to);
+                    }
+                }
                 Exec::Blocked => return Input::Blocked,
                 Exec::Sleep(d) => return Input::Sleep(d),
                 Exec::CloseAfterReply | Exec::Abort => return Input::Close,
@@ -183,6 +187,8 @@ impl Hub {
         }
         // After the reply: a publisher's own push follows its PUBLISH reply (Redis 7.2).
         self.deliver_local();
+        let route = self.router.take_route();
+        self.note_route(key, route);
         self.sync_pubsub_gauge(key);
         // Out of MONITOR mode (RESET) before the feed: as in Redis, RESET
         // is not shown to the client that ran it.

@@ -22,6 +22,7 @@
 //!   lost);
 //! - `closing`: why each connection ends, counted once and logged
 //!   (rate-limited per reason);
+//! - `placement`: moving a publisher to the worker its messages go to;
 //! - `cron`: soft output limits, idle timeouts and gauges, `hz` times a second (every 100 ms by default);
 //! - `observe`: what MONITOR, the slow log and the latency monitor see of
 //!   the commands run here, and this worker's monitors.
@@ -34,6 +35,7 @@ mod cron;
 mod delivery;
 mod input;
 mod observe;
+pub mod placement;
 mod writer;
 
 use std::collections::HashMap;
@@ -58,6 +60,7 @@ use closing::DisconnectLog;
 pub use closing::LOGS_PER_SECOND;
 use conn::Conn;
 pub use input::UNAUTHENTICATED_OUTPUT_LIMIT;
+pub use placement::Departure;
 
 type Fast = foldhash::fast::RandomState;
 
@@ -77,6 +80,10 @@ pub enum Input {
     Sleep(Duration),
     /// Stop reading; the writer sends what is queued and closes.
     Close,
+    /// Stop reading: the connection is to move to this worker
+    /// ([`Hub::prepare_departure`], `placement`). Bytes left in the buffer
+    /// go with it.
+    Move(WorkerId),
 }
 
 /// What the writer of a connection should do next.
@@ -86,6 +93,9 @@ pub enum Output {
     Write(usize),
     /// Close the connection.
     Close,
+    /// Everything queued is sent and the connection is leaving for another
+    /// worker ([`Hub::depart`]): stop without closing the socket.
+    Depart,
 }
 
 pub struct Hub {
@@ -171,5 +181,7 @@ impl Hub {
 
 #[cfg(test)]
 mod observe_tests;
+#[cfg(test)]
+mod placement_tests;
 #[cfg(test)]
 mod tests;

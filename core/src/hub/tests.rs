@@ -18,12 +18,12 @@ use crate::registry::Namespace;
 use crate::shared::{ServerInfo, Shared};
 use crate::stats::Disconnect;
 
-struct World {
-    hubs: Vec<Hub>,
-    shared: Arc<Shared>,
+pub(super) struct World {
+    pub(super) hubs: Vec<Hub>,
+    pub(super) shared: Arc<Shared>,
 }
 
-fn world_with(workers: usize, ring: usize, config: Config) -> World {
+pub(super) fn world_with(workers: usize, ring: usize, config: Config) -> World {
     let (doorbells, endpoints) = crate::mesh::mesh(workers, ring, config.bytes_per_ring(workers));
     let info = ServerInfo::for_tests(workers);
     let shared = Arc::new(Shared::new(config, info, doorbells));
@@ -44,12 +44,12 @@ fn addr() -> SocketAddr {
 }
 
 impl World {
-    fn connect(&mut self, w: usize) -> (usize, ConnKey) {
+    pub(super) fn connect(&mut self, w: usize) -> (usize, ConnKey) {
         (w, self.hubs[w].connect(addr(), addr()))
     }
 
     /// Send raw bytes; returns the reader's status.
-    fn send(&mut self, c: (usize, ConnKey), bytes: &[u8]) -> Input {
+    pub(super) fn send(&mut self, c: (usize, ConnKey), bytes: &[u8]) -> Input {
         let mut buf = BytesMut::from(bytes);
         let hub = &mut self.hubs[c.0];
         let status = hub.input(c.1, &mut buf);
@@ -58,7 +58,7 @@ impl World {
     }
 
     /// Everything queued for the connection so far.
-    fn output(&mut self, c: (usize, ConnKey)) -> Vec<u8> {
+    pub(super) fn output(&mut self, c: (usize, ConnKey)) -> Vec<u8> {
         let mut batch = Vec::new();
         let mut cx = Context::from_waker(Waker::noop());
         let mut out = Vec::new();
@@ -78,7 +78,7 @@ impl World {
     }
 }
 
-fn cmd(args: &[&str]) -> Vec<u8> {
+pub(super) fn cmd(args: &[&str]) -> Vec<u8> {
     let mut v = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
         v.extend(format!("${}\r\n{a}\r\n", a.len()).bytes());

@@ -30,6 +30,9 @@ impl Hub {
         if conn.state == ConnState::CloseAfterReply {
             return Poll::Ready(Output::Close);
         }
+        if conn.placement.departing && conn.out.memory() == 0 {
+            return Poll::Ready(Output::Depart);
+        }
         conn.out.register(cx.waker());
         Poll::Pending
     }

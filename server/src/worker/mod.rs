@@ -4,6 +4,7 @@
 
 pub(crate) mod state;
 
+pub(crate) use state::Moves;
 use state::Worker;
 
 use std::future::poll_fn;
@@ -37,6 +38,7 @@ pub(crate) struct WorkerSpec {
     pub readiness: Arc<Readiness>,
     pub endpoint: Endpoint<SharedMessage>,
     pub incoming: Receiver<Handoff>,
+    pub moves: Moves,
     pub backend: Backend,
     pub cpu: Option<usize>,
 }
@@ -53,6 +55,7 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
         readiness,
         endpoint,
         incoming,
+        moves,
         backend,
         ..
     } = spec;
@@ -61,6 +64,7 @@ pub(crate) fn run(spec: WorkerSpec) -> anyhow::Result<()> {
         let worker = Rc::new(Worker::new(
             Hub::new(id, shared.clone(), endpoint),
             matches!(backend, Backend::Uring(_)),
+            moves,
         ));
         monoio::spawn(cron(worker.clone()));
         // A task of its own, not this future: the runtime polls the future
@@ -125,9 +129,32 @@ async fn intake(worker: Rc<Worker>, incoming: Receiver<Handoff>, shared: Arc<Sha
         while let Ok(handoff) = incoming.try_recv() {
             crate::connection::spawn(worker.clone(), handoff);
         }
-        if shared.shutting_down.load(Ordering::Acquire) {
+        let stopping = shared.shutting_down.load(Ordering::Acquire);
+        take_arrivals(&worker, stopping);
+        if stopping {
             return;
         }
+    }
+}
+
+/// Start the connections that moved here and may run now. Those still
+/// waiting for another worker to take what their old worker published are
+/// looked at again by a timer (a wait this worker's own rings end wakes it
+/// through its doorbell anyway). Shutting down, all of them start, to be
+/// closed with the rest.
+fn take_arrivals(worker: &Rc<Worker>, all: bool) {
+    let waiting = worker.take_arrivals(all, |arrival| {
+        crate::connection::arrive(worker.clone(), arrival);
+    });
+    if waiting && worker.claim_retry() {
+        let shared = worker.hub().shared().clone();
+        let id = worker.hub().worker();
+        let worker = worker.clone();
+        monoio::spawn(async move {
+            monoio::time::sleep(Duration::from_millis(1)).await;
+            worker.retry_done();
+            shared.doorbells.ring(id);
+        });
     }
 }
 

@@ -1,13 +1,17 @@
 //! What a worker thread's tasks share: its hub, and the socket of each of
 //! its connections, so that a connection the hub closes is shut down at once.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use ringcast_core::hub::{ConnKey, Hub};
+use crossbeam_channel::{Receiver, Sender};
+use ringcast_core::hub::{ConnKey, Departure, Hub};
+
+use crate::connection::Arrival;
 
 /// What a worker thread's tasks share: its hub, and the socket of each of
 /// its connections so that a connection the hub closes can be shut down at
@@ -19,15 +23,42 @@ pub(crate) struct Worker {
     closing: RefCell<Vec<ConnKey>>,
     /// The worker runs on io_uring (whose writes are seen done late).
     uring: bool,
+    /// Connections moving between workers (`ringcast_core::hub::placement`).
+    moves: Moves,
+}
+
+/// The channels connections move between workers by: one into each worker.
+pub(crate) struct Moves {
+    /// Into each worker, by id.
+    pub to: Arc<[Sender<Arrival>]>,
+    /// Into this one.
+    pub from: Receiver<Arrival>,
+    /// Arrived, waiting for what their old worker published before they
+    /// left to be taken by every worker.
+    waiting: RefCell<Vec<Arrival>>,
+    /// A timer will look at `waiting` again.
+    retry: Cell<bool>,
+}
+
+impl Moves {
+    pub(crate) fn new(to: Arc<[Sender<Arrival>]>, from: Receiver<Arrival>) -> Self {
+        Moves {
+            to,
+            from,
+            waiting: RefCell::new(Vec::new()),
+            retry: Cell::new(false),
+        }
+    }
 }
 
 impl Worker {
-    pub(super) fn new(hub: Hub, uring: bool) -> Self {
+    pub(super) fn new(hub: Hub, uring: bool, moves: Moves) -> Self {
         Worker {
             hub: RefCell::new(hub),
             sockets: RefCell::new(HashMap::new()),
             closing: RefCell::new(Vec::new()),
             uring,
+            moves,
         }
     }
 
@@ -72,6 +103,65 @@ impl Worker {
     pub(crate) fn disconnect(&self, key: ConnKey) {
         self.sockets.borrow_mut().remove(&key);
         self.hub.borrow_mut().disconnect(key);
+    }
+
+    /// Take `key` out of this worker for the worker it is moving to
+    /// ([`Hub::depart`]); its socket is no longer this worker's to shut down.
+    pub(crate) fn depart(&self, key: ConnKey) -> Option<Departure> {
+        let departure = self.with_hub(|h| h.depart(key))?;
+        self.sockets.borrow_mut().remove(&key);
+        Some(departure)
+    }
+
+    /// Give a departing connection to worker `to` and wake it; back if
+    /// that worker has stopped.
+    pub(crate) fn send_to(&self, to: usize, arrival: Arrival) -> Result<(), Arrival> {
+        let Some(tx) = self.moves.to.get(to) else {
+            return Err(arrival);
+        };
+        tx.send(arrival).map_err(|e| e.into_inner())?;
+        self.hub().shared().doorbells.ring(to);
+        Ok(())
+    }
+
+    /// Take in a connection from another worker, with its socket `fd`.
+    pub(crate) fn arrive(&self, departure: Departure, fd: RawFd) -> ConnKey {
+        let key = self.hub.borrow_mut().arrive(departure);
+        self.sockets.borrow_mut().insert(key, fd);
+        // A kill that reached it on the way shuts its socket down now.
+        self.settle();
+        key
+    }
+
+    /// Connections that moved here and may run now (everything their old
+    /// worker published before has been taken everywhere); the others
+    /// keep waiting. With `all`, every one (shutting down: they are only
+    /// to be closed). Whether some are still waiting.
+    pub(crate) fn take_arrivals(&self, all: bool, mut ready: impl FnMut(Arrival)) -> bool {
+        let mut waiting = self.moves.waiting.borrow_mut();
+        waiting.extend(self.moves.from.try_iter());
+        if waiting.is_empty() {
+            return false;
+        }
+        let mut i = 0;
+        while i < waiting.len() {
+            if all || self.hub().may_resume(waiting[i].departure()) {
+                ready(waiting.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        !waiting.is_empty()
+    }
+
+    /// Claim the timer that looks at waiting arrivals again: false if one
+    /// is already set.
+    pub(crate) fn claim_retry(&self) -> bool {
+        !self.moves.retry.replace(true)
+    }
+
+    pub(crate) fn retry_done(&self) {
+        self.moves.retry.set(false);
     }
 
     /// Whether this worker runs on io_uring: a write's completion is seen

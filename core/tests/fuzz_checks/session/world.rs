@@ -52,7 +52,10 @@ pub(crate) struct World {
 }
 
 impl World {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(mut config: Config) -> Self {
+        // The model keeps each client on the worker it connected to; moves
+        // between workers have their own tests (`hub::placement`).
+        config.migrate_connections = false;
         let requirepass = config.requirepass.as_ref().map(|p| p.as_bytes().to_vec());
         let (doorbells, endpoints) = ringcast_core::mesh::mesh::<SharedMessage>(
             WORKERS,
@@ -166,7 +169,9 @@ impl World {
             .clients
             .get(id)
             .ok_or_else(|| format!("client {id} is not in the directory"))?;
-        if meta.worker != worker || meta.addr != peer.to_string() {
+        if meta.worker.load(std::sync::atomic::Ordering::Relaxed) != worker
+            || meta.addr != peer.to_string()
+        {
             return Err(format!("client {id} is listed as {meta:?}"));
         }
         let config = self.shared.config.load();
@@ -285,6 +290,9 @@ impl World {
                     self.model.client(slot).last_interaction = self.clocks[w];
                 }
                 Poll::Ready(Output::Close) => return self.model.writer_closed(slot),
+                Poll::Ready(Output::Depart) => {
+                    return Err(format!("slot {slot}: its writer was told to depart"));
+                }
                 Poll::Pending => return self.model.writer_idle(slot),
             }
         }
