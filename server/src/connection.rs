@@ -14,7 +14,7 @@
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
@@ -196,16 +196,28 @@ fn run(
 /// connection to its new worker, or if it may no longer move (killed
 /// meanwhile), run it here again.
 fn depart(worker: Rc<Worker>, key: ConnKey, stream: TcpStream, fd: RawFd, input: Pending) {
+    // The socket goes on under a descriptor of its own: this worker's
+    // driver closes (and for epoll first unregisters) the one it knows.
+    // monoio's `into_raw_fd` would hand the descriptor over instead, but
+    // panics if an operation of the driver still holds it.
+    // SAFETY: dup(2) takes a plain descriptor: `fd` is this connection's
+    // open socket (the stream holding it is alive).
+    let copy = unsafe { libc::dup(fd) };
+    if copy < 0 {
+        // Out of descriptors: it stays here for now.
+        worker.with_hub(|h| h.cancel_departure(key));
+        run(worker, key, stream, fd, None, input);
+        return;
+    }
+    // SAFETY: `copy` is a descriptor this function just made and owns.
+    let copy = unsafe { OwnedFd::from_raw_fd(copy) };
     let Some(departure) = worker.depart(key) else {
         run(worker, key, stream, fd, None, input);
         return;
     };
+    drop(stream);
     let to = departure.to();
-    // Unregistered from this worker's driver, and not closed.
-    let raw = stream.into_raw_fd();
-    // SAFETY: `raw` is the connection's open socket, owned by nothing else
-    // now that the monoio stream gave it up.
-    let stream = unsafe { std::net::TcpStream::from_raw_fd(raw) };
+    let stream = std::net::TcpStream::from(copy);
     let arrival = Arrival {
         departure,
         stream,

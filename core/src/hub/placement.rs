@@ -183,6 +183,16 @@ impl Hub {
         true
     }
 
+    /// The server cannot hand `key` over now (out of descriptors, say): it
+    /// stays, and is looked at again after a while.
+    pub fn cancel_departure(&mut self, key: ConnKey) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.placement.moving = None;
+            conn.placement.departing = false;
+            conn.placement.settled_until = self.now + SETTLE;
+        }
+    }
+
     /// Take `key` out of this worker, for the worker chosen, once its writer
     /// returned [`super::Output::Depart`]. None if it may no longer move
     /// (killed meanwhile, say): it then resumes here.
