@@ -210,6 +210,40 @@ impl LocalIndex {
         true
     }
 
+    /// Removes `conn` from the subscribers of every name of `kind` it
+    /// holds, `names` (the session's set of them); `last` is told each name
+    /// it was the last subscriber of on this worker.
+    fn remove_conn(
+        &mut self,
+        kind: SubKind,
+        conn: ConnKey,
+        names: &Subscriptions,
+        mut last: impl FnMut(&Name),
+    ) {
+        let map = self.map(kind);
+        if names.len() * 2 < map.len() {
+            for name in names.iter() {
+                if self.remove(kind, name, conn) {
+                    last(name);
+                }
+            }
+            return;
+        }
+        // Most of the index is the connection's: one pass over it beats a
+        // search per name. The names `conn` subscribes to in the index are
+        // the ones its session holds.
+        map.retain(|local| {
+            let gone = local.subs.remove(conn);
+            if gone {
+                last(&local.name);
+            }
+            !gone
+        });
+        if map.capacity() > SHRINK_ABOVE && map.len() * 4 < map.capacity() {
+            map.shrink_to_fit(name_hash);
+        }
+    }
+
     /// This worker's subscribers of `name` (of hash `hash`) in `map`.
     fn find<'a>(map: &'a Index, hash: u64, name: &[u8]) -> Option<&'a Subscribers> {
         map.find(hash, |l| l.name[..] == *name).map(|l| &l.subs)
@@ -356,7 +390,15 @@ impl Router {
         kind: SubKind,
     ) -> Subscriptions {
         let held = std::mem::take(held_mut(session, kind));
-        self.forget_all(conn, kind, held.iter());
+        let shared = &self.shared;
+        self.local.remove_conn(kind, conn, &held, |name| {
+            interest_changed(shared, kind, name, false);
+        });
+        let registry = &self.shared.registry;
+        match kind {
+            SubKind::Channel(ns) => registry.unsubscribe_names(ns, held.iter(), self.worker),
+            SubKind::Pattern => registry.punsubscribe_names(held.iter(), self.worker),
+        }
         held
     }
 
