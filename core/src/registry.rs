@@ -2133,7 +2133,7 @@ impl Registry {
     }
 
     /// The bucket of `prefix` in its shard's current snapshot.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     fn bucket(&self, prefix: &[u8]) -> Option<Bucket> {
         let hash = self.hash(prefix);
         let snapshot = self.pattern_shard(hash).snapshot.load();
