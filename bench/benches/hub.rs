@@ -1,6 +1,8 @@
 //! One PUBLISH end to end through a worker's hub, sans I/O: decode, command
 //! dispatch, registry lookup, frame building, fan-out into the output queues
-//! of local subscribers, and the publisher's reply.
+//! of local subscribers, and the publisher's reply. Also one connection's
+//! PSUBSCRIBE of 20,000 patterns and their PUNSUBSCRIBE (by name and
+//! without arguments), each command one `Hub::input` call.
 //!
 //! PUBLISHes are fed one `Hub::input` call each, timed in runs of [`RUN`]
 //! (so the clock is read twice per run, not per publish);
@@ -199,9 +201,65 @@ fn publish_one(
     assert_eq!(delivered, published * subscribers as u64);
 }
 
+/// One connection's `PSUBSCRIBE news.0.* … news.19999.*` (each pattern its
+/// own literal prefix), and the `PUNSUBSCRIBE` of them all by name or
+/// without arguments, fed as one command each to a fresh hub per
+/// iteration; confirmations are encoded in the timed part, taken after.
+fn patterns(c: &mut Criterion) {
+    const PATTERNS: usize = 20_000;
+    let names: Vec<Vec<u8>> = (0..PATTERNS)
+        .map(|i| format!("news.{i}.*").into_bytes())
+        .collect();
+    let command_of = |verb: &'static [u8], with_names: bool| {
+        let mut args: Vec<&[u8]> = vec![verb];
+        if with_names {
+            args.extend(names.iter().map(Vec::as_slice));
+        }
+        common::command(&args)
+    };
+    let psubscribe = command_of(b"PSUBSCRIBE", true);
+    let mut group = c.benchmark_group("hub/patterns_20k");
+    group.sample_size(10);
+    let mut run = |id: &str, timed: Option<Vec<u8>>| {
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut setup = Setup::new(0, b"unused", None);
+                    let conn = setup.publisher;
+                    let mut buf = BytesMut::from(&psubscribe[..]);
+                    let start = Instant::now();
+                    setup.hub.input(conn, &mut buf);
+                    if let Some(request) = &timed {
+                        setup.take_output(conn);
+                        buf.extend_from_slice(request);
+                        let start = Instant::now();
+                        setup.hub.input(conn, &mut buf);
+                        total += start.elapsed();
+                    } else {
+                        total += start.elapsed();
+                    }
+                    assert!(buf.is_empty());
+                    assert!(!setup.take_output(conn).is_empty());
+                    let left = if timed.is_some() { 0 } else { PATTERNS };
+                    assert_eq!(setup.hub.shared().registry.pattern_count(), left);
+                }
+                total
+            })
+        });
+    };
+    run("psubscribe", None);
+    run(
+        "punsubscribe_by_name",
+        Some(command_of(b"PUNSUBSCRIBE", true)),
+    );
+    run("punsubscribe_all", Some(command_of(b"PUNSUBSCRIBE", false)));
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::config();
-    targets = publish
+    targets = publish, patterns
 }
 criterion_main!(benches);

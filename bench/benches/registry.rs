@@ -2,7 +2,9 @@
 //! does (alone, with many patterns present, and while another thread
 //! changes subscriptions), the cost of creating or removing a channel in a
 //! large registry, of many patterns sharing one literal prefix, of removing
-//! many channels one by one, and of PUBSUB CHANNELS.
+//! many channels one by one, of subscribing and dropping in one batch
+//! thousands of patterns with distinct literal prefixes, and of PUBSUB
+//! CHANNELS.
 
 mod common;
 
@@ -256,6 +258,52 @@ fn pattern_bucket(c: &mut Criterion) {
     group.finish();
 }
 
+/// Patterns that each have their own literal prefix (`news.<i>.*`), one
+/// bucket each, as `PSUBSCRIBE news.0.* … news.19999.*` makes them.
+fn distinct_prefix_patterns(n: usize) -> Vec<Bytes> {
+    (0..n).map(|i| Bytes::from(format!("news.{i}.*"))).collect()
+}
+
+/// PSUBSCRIBE of 20,000 patterns with distinct literal prefixes, and their
+/// PUNSUBSCRIBE in one batch (what one command naming them all, or none,
+/// asks of the registry); each batch is one iteration.
+fn pattern_prefixes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("registry/pattern_prefixes");
+    group.sample_size(10);
+    let patterns = distinct_prefix_patterns(20_000);
+    let subscribe_all = |registry: &Registry| {
+        patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| registry.psubscribe_name(p, 0, i as u64 + 1))
+            .collect::<Vec<_>>()
+    };
+    group.bench_function("psubscribe_20k", |b| {
+        b.iter_custom(|iters| {
+            batches(
+                iters,
+                || Registry::new(2),
+                |registry| drop(subscribe_all(registry)),
+            )
+        })
+    });
+    group.bench_function("punsubscribe_20k_one_batch", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let registry = Registry::new(2);
+                let names = subscribe_all(&registry);
+                let start = Instant::now();
+                registry.punsubscribe_names(&names, 0);
+                total += start.elapsed();
+                assert_eq!(registry.pattern_count(), 0);
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
 /// Unsubscribing 80,000 channels one by one, each its channel's only
 /// subscriber (what closing a connection that held them does): each removal
 /// copies one small shard, so the whole run should be linear.
@@ -302,6 +350,6 @@ fn channels(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = common::config();
-    targets = lookup, lookup_under_churn, create_remove, pattern_bucket, unsubscribe_many, channels
+    targets = lookup, lookup_under_churn, create_remove, pattern_bucket, pattern_prefixes, unsubscribe_many, channels
 }
 criterion_main!(benches);

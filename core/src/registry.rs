@@ -40,11 +40,15 @@
 //! plus the set of distinct prefix lengths. A publish to channel `c` looks only
 //! at the buckets of `c[..n]` for each present prefix length `n`, and glob-
 //! matches only the patterns found there, so its cost does not grow with
-//! patterns whose prefix `c` does not start with. A bucket is a persistent
-//! B+-tree whose leaves are sorted slices of at most `NODE_MAX` patterns
-//! (so a small bucket is one slice) and whose versions share all unchanged
-//! nodes: thousands of patterns with one prefix (`news.*.1`, `news.*.2`, …)
-//! cost O(log n) per change, not a copy of the bucket.
+//! patterns whose prefix `c` does not start with. A shard's snapshot is a
+//! hash table of buckets held inline, each carrying its prefix's hash and
+//! reading the prefix itself from its patterns. A bucket of one pattern
+//! (`news.1.*`, `news.2.*`, …) is that pattern's entry and nothing more; a
+//! larger one is a persistent B+-tree whose leaves are sorted slices of at
+//! most `NODE_MAX` patterns (so a small bucket is one slice) and whose
+//! versions share all unchanged nodes: thousands of patterns with one prefix
+//! (`news.*.1`, `news.*.2`, …) cost O(log n) per change, not a copy of the
+//! bucket.
 //!
 //! Snapshots, buckets and tree nodes are immutable once published: a writer
 //! builds a new version beside the old and swaps it in, so a reader sees the
@@ -196,9 +200,9 @@
 //! shard; for global publishes then one probe per distinct pattern prefix
 //! length and a glob match per pattern in the buckets found.
 //!
-//! Adding or removing a pattern copies its prefix shard's hash set (one entry
-//! per distinct prefix in that shard) and the root-to-leaf path of the
-//! bucket's tree, at most `NODE_MAX` pointers per level (plus one sibling
+//! Adding or removing a pattern copies its prefix shard's hash table (one
+//! slot per distinct prefix in that shard, one refcount increment each) and
+//! the root-to-leaf path of the bucket's tree, at most `NODE_MAX` pointers per level (plus one sibling
 //! when a node splits or merges): O(log n) for a bucket of n patterns, three
 //! levels at 40,000. Walking a bucket is walking its leaf slices, so a
 //! lookup pays nothing for the tree beyond one step per leaf.
@@ -212,20 +216,26 @@
 //! [`Registry::punsubscribe_names`]): the lock-free decrements first, then
 //! the last subscribers of the worker grouped by shard, each shard locked
 //! once and its snapshot rebuilt and stored once for all its removals. A
-//! pattern shard's set of buckets, one per distinct prefix, is so copied
-//! once per command instead of once per pattern. Each entry still crosses
+//! pattern shard's next table is built in one pass over the old one,
+//! leaving out the buckets the batch changed (found by address, the
+//! bucket of a one-pattern entry without reading a prefix) and adding
+//! their next versions: once per command instead of once per pattern, and
+//! nothing to copy for a shard the batch empties (it gets the table's
+//! shared empty snapshot). The replaced snapshots are freed after their
+//! shard is unlocked. Each entry still crosses
 //! zero under its shard's lock, in the current snapshot, and leaves it in
 //! the same critical section (invariants 1 to 3, 7 and 8 as for one
 //! removal); a lookup meanwhile may see some shards before and some after
 //! their removals, which no client can tell apart, none being confirmed
 //! before the batch returns (invariant 5).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, PoisonError, TryLockError};
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 /// Key hashing for shard choice and shard tables: seeded per registry, so
 /// that clients cannot aim many channels at one shard. Fixed under loom,
 /// whose exploration replays each execution and so needs the same shard
@@ -277,6 +287,10 @@ mod sync {
                     .read()
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
             )
+        }
+
+        pub(super) fn load_full(&self) -> std::sync::Arc<T> {
+            self.load()
         }
 
         pub(super) fn store(&self, value: std::sync::Arc<T>) {
@@ -718,21 +732,13 @@ impl Keyed for Entry {
     }
 }
 
-/// `Arc<T>` hashed and compared by key, so a `HashSet` of these is a map from
-/// key to `T` that can be probed with `&[u8]` and cloned with one refcount
-/// increment per element.
+/// `Arc<T>` compared and ordered by key: how a bucket's leaves keep their
+/// patterns sorted by bytes, each cloned with one refcount increment.
 struct ByKey<T: ?Sized>(Arc<T>);
 
 impl<T: ?Sized> Clone for ByKey<T> {
     fn clone(&self) -> Self {
         ByKey(Arc::clone(&self.0))
-    }
-}
-
-impl<T: Keyed + ?Sized> Hash for ByKey<T> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // Must hash exactly like `[u8]` for `Borrow<[u8]>` probes to work.
-        self.0.key().hash(state);
     }
 }
 
@@ -751,19 +757,15 @@ impl<T: Keyed + ?Sized> PartialOrd for ByKey<T> {
 }
 
 impl<T: Keyed + ?Sized> Ord for ByKey<T> {
-    // Must order exactly like `[u8]` for `Borrow<[u8]>` probes to work.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.key().cmp(other.0.key())
     }
 }
 
-impl<T: Keyed + ?Sized> std::borrow::Borrow<[u8]> for ByKey<T> {
-    fn borrow(&self) -> &[u8] {
-        self.0.key()
-    }
-}
-
-type Snapshot<T> = HashSet<ByKey<T>, RandomState>;
+/// A pattern shard's snapshot: its buckets, found by the registry hash of
+/// their prefix, which each bucket carries (so that neither a lookup nor a
+/// rewrite hashes a prefix twice, and a rewrite never reads one).
+type Buckets = HashTable<Bucket>;
 
 /// One shard: the snapshot readers load, and the lock its writers share.
 struct Shard<S> {
@@ -788,28 +790,44 @@ impl<S> Shard<S> {
     }
 }
 
-impl<T: Keyed + ?Sized> Shard<Snapshot<T>> {
-    /// Publishes a copy of the current snapshot changed by `edit`; returns
-    /// its size. Caller holds the lock.
-    fn rewrite(&self, edit: impl FnOnce(&mut Snapshot<T>)) -> usize {
-        let mut next = Snapshot::clone(&self.snapshot.load());
-        edit(&mut next);
+impl Shard<Buckets> {
+    /// Publishes a copy of the current snapshot with `bucket` in place of
+    /// the one of its prefix (or added). Caller holds the lock.
+    fn put(&self, bucket: Bucket) {
+        let mut next = Buckets::clone(&self.snapshot.load());
+        let (hash, prefix) = (bucket.hash, bucket.prefix());
+        match next.find_entry(hash, |b| b.is(hash, prefix)) {
+            Ok(mut held) => *held.get_mut() = bucket,
+            Err(absent) => {
+                absent
+                    .into_table()
+                    .insert_unique(hash, bucket, Bucket::hash_of);
+            }
+        }
+        self.snapshot.store(Arc::new(next));
+    }
+
+    /// Publishes a copy of the current snapshot without the bucket of
+    /// `prefix` (of hash `hash`). Caller holds the lock.
+    fn drop_bucket(&self, hash: u64, prefix: &[u8]) {
+        let mut next = Buckets::clone(&self.snapshot.load());
+        if let Ok(held) = next.find_entry(hash, |b| b.is(hash, prefix)) {
+            held.remove();
+        }
         // Give memory back after mass removals; the rehash is amortised over
         // the removals that shrank the set.
         if next.len() * 4 < next.capacity() {
-            next.shrink_to_fit();
+            next.shrink_to_fit(Bucket::hash_of);
         }
-        let len = next.len();
         self.snapshot.store(Arc::new(next));
-        len
     }
 }
 
-/// Picks a pattern shard from the key hash. Uses bits 32.. so the choice is
-/// independent of the bits the shard's own table uses (low bits for the
-/// bucket, top 7 for the tag).
-fn shard_index(hasher: &RandomState, key: &[u8], shards: usize) -> usize {
-    (hasher.hash_one(key) >> 32) as usize & (shards - 1)
+/// Picks a pattern shard from the registry hash of a prefix. Uses bits
+/// 32.. so the choice is independent of the bits the shard's own table uses
+/// (low bits for the bucket, top 7 for the tag).
+fn pattern_shard_of(hash: u64) -> usize {
+    (hash >> 32) as usize & (PATTERN_SHARDS - 1)
 }
 
 /// A channel shard's snapshot: its entries with their hashes, in no
@@ -1404,74 +1422,141 @@ impl Node {
 /// All patterns sharing one literal prefix, sorted by pattern bytes (which
 /// makes lookups report them in a stable order).
 ///
-/// Immutable once published: a change builds a new bucket. The patterns
-/// sit in a persistent B+-tree whose leaves are sorted slices: a bucket of
-/// up to [`NODE_MAX`] patterns (the common case: one or a few per prefix)
-/// is a single slice, as fast to walk as it can be; a large one shares
-/// every node but the changed root-to-leaf path with the version it
-/// replaces, so changing it costs O(log n) under the lock, never a copy of
-/// the whole bucket, and walking it is walking slices.
+/// Immutable once published: a change builds a new bucket. A bucket of one
+/// pattern (the common case: `news.1.*`, `news.2.*`, …) holds that
+/// pattern's entry and nothing else, so it costs no allocation of its own;
+/// its prefix is read from its patterns, never stored. More patterns sit
+/// in a persistent B+-tree whose leaves are sorted slices: a bucket of up
+/// to [`NODE_MAX`] patterns is a single slice, as fast to walk as it can
+/// be; a large one shares every node but the changed root-to-leaf path
+/// with the version it replaces, so changing it costs O(log n) under the
+/// lock, never a copy of the whole bucket, and walking it is walking slices.
+#[derive(Clone)]
 struct Bucket {
-    prefix: Bytes,
-    root: Node,
+    /// The registry hash of the prefix ([`Registry::hash`]).
+    hash: u64,
+    /// The prefix's length: it is the first `prefix_len` bytes of every
+    /// pattern of the bucket.
+    prefix_len: usize,
+    patterns: Patterns,
 }
 
-impl Keyed for Bucket {
-    fn key(&self) -> &[u8] {
-        &self.prefix
-    }
+/// A bucket's patterns: one, held as it is, or a tree of two or more.
+#[derive(Clone)]
+enum Patterns {
+    One(Pattern),
+    Tree(Node),
 }
 
 impl Bucket {
-    fn new(prefix: &[u8], entry: Arc<Entry>) -> Bucket {
+    fn new(hash: u64, prefix_len: usize, entry: Arc<Entry>) -> Bucket {
         Bucket {
-            prefix: Bytes::copy_from_slice(prefix),
-            root: Node::Leaf(Arc::new([ByKey(entry)])),
+            hash,
+            prefix_len,
+            patterns: Patterns::One(ByKey(entry)),
         }
     }
 
+    /// What the snapshot's table hashes a bucket by.
+    fn hash_of(bucket: &Bucket) -> u64 {
+        bucket.hash
+    }
+
+    /// The literal prefix of the bucket's patterns.
+    fn prefix(&self) -> &[u8] {
+        let first = match &self.patterns {
+            Patterns::One(p) => &p.0.key[..],
+            Patterns::Tree(root) => root.first_key(),
+        };
+        first.get(..self.prefix_len).unwrap_or(first)
+    }
+
+    /// Whether this is the bucket of `prefix`, whose registry hash is `hash`.
+    #[inline]
+    fn is(&self, hash: u64, prefix: &[u8]) -> bool {
+        self.hash == hash && self.prefix() == prefix
+    }
+
     fn find(&self, pattern: &[u8]) -> Option<&Arc<Entry>> {
-        self.root.find(pattern)
+        match &self.patterns {
+            Patterns::One(p) => (p.0.key == pattern).then_some(&p.0),
+            Patterns::Tree(root) => root.find(pattern),
+        }
+    }
+
+    /// [`Bucket::is`] for the bucket `entry`'s pattern (of prefix `prefix`)
+    /// belongs in: the bucket of that entry alone is, without reading a
+    /// prefix.
+    fn is_of(&self, hash: u64, prefix: &[u8], entry: &Arc<Entry>) -> bool {
+        self.hash == hash
+            && match &self.patterns {
+                Patterns::One(p) if Arc::ptr_eq(&p.0, entry) => true,
+                _ => self.prefix() == prefix,
+            }
+    }
+
+    /// [`Bucket::find`] for `entry`'s pattern, comparing no bytes when the
+    /// bucket holds that entry alone.
+    fn find_entry(&self, entry: &Arc<Entry>) -> Option<&Arc<Entry>> {
+        match &self.patterns {
+            Patterns::One(p) if Arc::ptr_eq(&p.0, entry) => Some(&p.0),
+            _ => self.find(&entry.key),
+        }
     }
 
     /// Calls `f` on every pattern, in ascending byte order.
     #[inline]
     fn for_each(&self, mut f: impl FnMut(&Entry)) {
-        self.root.for_each(&mut f);
+        match &self.patterns {
+            Patterns::One(p) => f(&p.0),
+            Patterns::Tree(root) => root.for_each(&mut f),
+        }
     }
 
     /// This bucket with `entry` added (its key not yet present).
     fn with(&self, entry: Arc<Entry>) -> Bucket {
-        let root = match self.root.insert(ByKey(entry)) {
-            (root, None) => root,
-            (left, Some(right)) => Node::Branch(Arc::new([left, right])),
+        let added = ByKey(entry);
+        let root = match &self.patterns {
+            Patterns::One(held) if added < *held => Node::Leaf(Arc::new([added, held.clone()])),
+            Patterns::One(held) => Node::Leaf(Arc::new([held.clone(), added])),
+            Patterns::Tree(root) => match root.insert(added) {
+                (root, None) => root,
+                (left, Some(right)) => Node::Branch(Arc::new([left, right])),
+            },
         };
         Bucket {
-            prefix: self.prefix.clone(),
-            root,
+            patterns: Patterns::Tree(root),
+            ..*self
         }
     }
 
     /// This bucket without `pattern` (which it holds), or `None` if it was
     /// the last one.
     fn without(&self, pattern: &[u8]) -> Option<Bucket> {
-        let mut root = self.root.remove(pattern)?;
+        let Patterns::Tree(root) = &self.patterns else {
+            return None;
+        };
+        let mut root = root.remove(pattern)?;
         // A root branch left with one subtree gives way to it.
         while let Node::Branch(children) = &root
             && let [only] = &children[..]
         {
             root = only.clone();
         }
-        Some(Bucket {
-            prefix: self.prefix.clone(),
-            root,
-        })
+        let patterns = match &root {
+            Node::Leaf(leaf) if leaf.len() == 1 => Patterns::One(leaf[0].clone()),
+            _ => Patterns::Tree(root),
+        };
+        Some(Bucket { patterns, ..*self })
     }
 }
 
 /// The pattern namespace, indexed by literal prefix.
 struct PatternTable {
-    shards: Box<[Shard<Snapshot<Bucket>>]>,
+    shards: Box<[Shard<Buckets>]>,
+    /// The snapshot of every shard without buckets, shared: a shard that
+    /// a batch empties publishes it instead of allocating one.
+    empty: Arc<Buckets>,
     /// Distinct prefix lengths with ≥1 bucket, ascending.
     lengths: ArcSwap<Vec<usize>>,
     /// Buckets per prefix length; the writers' side of `lengths`.
@@ -1481,12 +1566,11 @@ struct PatternTable {
 }
 
 impl PatternTable {
-    fn new(hasher: &RandomState) -> Self {
+    fn new() -> Self {
+        let empty = Arc::new(Buckets::new());
         PatternTable {
-            shards: {
-                let empty = Arc::new(HashSet::with_hasher(hasher.clone()));
-                (0..PATTERN_SHARDS).map(|_| Shard::new(&empty)).collect()
-            },
+            shards: (0..PATTERN_SHARDS).map(|_| Shard::new(&empty)).collect(),
+            empty,
             lengths: ArcSwap::from_pointee(Vec::new()),
             length_counts: Mutex::new(BTreeMap::new()),
             len: AtomicUsize::new(0),
@@ -1526,6 +1610,34 @@ impl PatternTable {
 }
 
 impl PatternTable {
+    /// The snapshot following `old` in a batch: `old`'s buckets in one
+    /// pass, less the `changed` ones (by address in `old`), plus their next
+    /// versions where they have one. The shared empty snapshot when none is
+    /// left.
+    fn rebuilt(&self, old: &Buckets, mut changed: Vec<(usize, Option<Bucket>)>) -> Arc<Buckets> {
+        let kept = old.len() - changed.len();
+        let next_len = kept + changed.iter().filter(|c| c.1.is_some()).count();
+        if next_len == 0 {
+            return Arc::clone(&self.empty);
+        }
+        let mut next = Buckets::with_capacity(next_len);
+        if kept > 0 {
+            changed.sort_unstable_by_key(|c| c.0);
+            for bucket in old {
+                let at = std::ptr::from_ref(bucket) as usize;
+                if changed.binary_search_by_key(&at, |c| c.0).is_err() {
+                    next.insert_unique(bucket.hash, bucket.clone(), Bucket::hash_of);
+                }
+            }
+        }
+        for (_, bucket) in changed {
+            if let Some(bucket) = bucket {
+                next.insert_unique(bucket.hash, bucket, Bucket::hash_of);
+            }
+        }
+        Arc::new(next)
+    }
+
     /// [`PatternTable::count_length`] for buckets that went away, with
     /// prefixes of `lens` bytes: one lock, and one new length set if a
     /// length disappears. Caller holds the buckets' shard lock.
@@ -1579,7 +1691,7 @@ impl Registry {
             workers,
             global: ChannelTable::new(),
             shard: ChannelTable::new(),
-            patterns: PatternTable::new(&hasher),
+            patterns: PatternTable::new(),
             hasher,
         }
     }
@@ -1591,8 +1703,9 @@ impl Registry {
         }
     }
 
-    fn pattern_shard(&self, prefix: &[u8]) -> &Shard<Snapshot<Bucket>> {
-        &self.patterns.shards[shard_index(&self.hasher, prefix, PATTERN_SHARDS)]
+    /// The pattern shard of the prefix whose registry hash is `hash`.
+    fn pattern_shard(&self, hash: u64) -> &Shard<Buckets> {
+        &self.patterns.shards[pattern_shard_of(hash)]
     }
 
     /// The registry's hash of a channel or pattern name: what a [`Name`]
@@ -1739,16 +1852,17 @@ impl Registry {
     pub fn psubscribe_name(&self, pattern: &[u8], w: WorkerId, seq: u64) -> Name {
         assert!(w < self.workers, "worker id out of range");
         let prefix = glob::literal_prefix(pattern);
-        let shard = self.pattern_shard(prefix);
-        if let Some(bucket) = shard.snapshot.load().get(prefix)
-            && let Some(entry) = bucket.0.find(pattern)
+        let hash = self.hash(prefix);
+        let shard = self.pattern_shard(hash);
+        if let Some(bucket) = shard.snapshot.load().find(hash, |b| b.is(hash, prefix))
+            && let Some(entry) = bucket.find(pattern)
             && entry.try_increment(w, seq)
         {
             return Name(Arc::clone(entry));
         }
         let _lock = shard.lock();
         let current = shard.snapshot.load();
-        let old = current.get(prefix).map(|b| Arc::clone(&b.0));
+        let old = current.find(hash, |b| b.is(hash, prefix)).cloned();
         drop(current);
         if let Some(entry) = old.as_ref().and_then(|b| b.find(pattern)) {
             entry.increment_locked(w, seq);
@@ -1760,11 +1874,9 @@ impl Registry {
         drop(entry.key.clone());
         let bucket = match &old {
             Some(bucket) => bucket.with(Arc::clone(&entry)),
-            None => Bucket::new(prefix, Arc::clone(&entry)),
+            None => Bucket::new(hash, prefix.len(), Arc::clone(&entry)),
         };
-        shard.rewrite(|set| {
-            set.replace(ByKey(Arc::new(bucket)));
-        });
+        shard.put(bucket);
         if old.is_none() {
             self.patterns.count_length(prefix.len(), true);
         }
@@ -1779,9 +1891,13 @@ impl Registry {
             return;
         }
         let prefix = glob::literal_prefix(pattern);
+        let hash = self.hash(prefix);
         {
-            let current = self.pattern_shard(prefix).snapshot.load();
-            let Some(entry) = current.get(prefix).and_then(|b| b.0.find(pattern)) else {
+            let current = self.pattern_shard(hash).snapshot.load();
+            let Some(entry) = current
+                .find(hash, |b| b.is(hash, prefix))
+                .and_then(|b| b.find(pattern))
+            else {
                 return;
             };
             match entry.try_decrement(w) {
@@ -1815,48 +1931,57 @@ impl Registry {
         if w >= self.workers {
             return;
         }
-        // (shard, prefix, pattern) of every last subscriber of `w`, sorted
-        // so that a shard's patterns, and a bucket's, are adjacent.
-        let mut last: Vec<(usize, &[u8], &[u8])> = names
+        // (prefix hash, prefix, pattern) of every last subscriber of `w`,
+        // sorted so that a shard's patterns, and a bucket's, are adjacent
+        // (prefixes are compared only when their hashes are equal).
+        let mut last: Vec<(u64, &[u8], &Arc<Entry>)> = names
             .into_iter()
             .filter(|name| matches!(name.0.try_decrement(w), FastDecrement::NeedsLock))
             .map(|name| {
                 let prefix = glob::literal_prefix(&name.0.key);
-                let shard = shard_index(&self.hasher, prefix, PATTERN_SHARDS);
-                (shard, prefix, &name.0.key[..])
+                (self.hash(prefix), prefix, &name.0)
             })
             .collect();
-        last.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        for group in last.chunk_by(|a, b| a.0 == b.0) {
-            self.punsubscribe_group(group, w);
+        last.sort_unstable_by(|a, b| {
+            let order = |hash: u64| (pattern_shard_of(hash), hash);
+            order(a.0).cmp(&order(b.0)).then_with(|| a.1.cmp(b.1))
+        });
+        for group in last.chunk_by(|a, b| pattern_shard_of(a.0) == pattern_shard_of(b.0)) {
+            // The shard's previous snapshot is freed here, once unlocked.
+            drop(self.punsubscribe_group(group, w));
         }
     }
 
     /// The locked path of [`Registry::punsubscribe_names`] for the patterns
-    /// of one prefix shard, sorted by prefix.
-    fn punsubscribe_group(&self, group: &[(usize, &[u8], &[u8])], w: WorkerId) {
-        let Some(&(i, _, _)) = group.first() else {
-            return;
-        };
-        let shard = &self.patterns.shards[i];
+    /// of one prefix shard, sorted by prefix hash and prefix. Returns the
+    /// snapshot it replaced, for the caller to free outside the lock.
+    fn punsubscribe_group(
+        &self,
+        group: &[(u64, &[u8], &Arc<Entry>)],
+        w: WorkerId,
+    ) -> Option<Arc<Buckets>> {
+        let &(hash, _, _) = group.first()?;
+        let shard = self.pattern_shard(hash);
         let _lock = shard.lock();
-        let current = shard.snapshot.load();
-        // Each changed bucket's next version (`None`: it is gone).
-        let mut changed: Vec<(&[u8], Option<Bucket>)> = Vec::new();
+        let current = shard.snapshot.load_full();
+        // Each changed bucket, by its address in `current`, with its next
+        // version (`None`: it is gone).
+        let mut changed: Vec<(usize, Option<Bucket>)> = Vec::new();
+        let mut emptied = Vec::new();
         let mut removed = 0;
-        for bucket_group in group.chunk_by(|a, b| a.1 == b.1) {
-            let prefix = bucket_group[0].1;
-            let Some(old) = current.get(prefix) else {
+        for bucket_group in group.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+            let (hash, prefix, first) = bucket_group[0];
+            let Some(old) = current.find(hash, |b| b.is_of(hash, prefix, first)) else {
                 continue;
             };
             let mut next: Option<Option<Bucket>> = None;
-            for &(_, _, pattern) in bucket_group {
-                let bucket: &Bucket = match &next {
-                    None => &old.0,
+            for &(_, _, given) in bucket_group {
+                let bucket = match &next {
+                    None => old,
                     Some(Some(bucket)) => bucket,
                     Some(None) => break,
                 };
-                let Some(entry) = bucket.find(pattern) else {
+                let Some(entry) = bucket.find_entry(given) else {
                     continue;
                 };
                 if !entry.decrement_locked(w) {
@@ -1864,42 +1989,35 @@ impl Registry {
                 }
                 // Invariant 3: removed in this critical section.
                 removed += 1;
-                next = Some(bucket.without(pattern));
+                next = Some(bucket.without(&given.key));
             }
             if let Some(next) = next {
-                changed.push((prefix, next));
-            }
-        }
-        drop(current);
-        if changed.is_empty() {
-            return;
-        }
-        let mut emptied = Vec::new();
-        shard.rewrite(|set| {
-            for (prefix, next) in changed {
-                match next {
-                    Some(bucket) => {
-                        set.replace(ByKey(Arc::new(bucket)));
-                    }
-                    None => {
-                        set.remove(prefix);
-                        emptied.push(prefix.len());
-                    }
+                if next.is_none() {
+                    emptied.push(prefix.len());
                 }
+                changed.push((std::ptr::from_ref(old) as usize, next));
             }
-        });
+        }
+        if changed.is_empty() {
+            return None;
+        }
+        shard
+            .snapshot
+            .store(self.patterns.rebuilt(&current, changed));
         self.patterns.forget_lengths(&emptied);
         self.patterns.len.fetch_sub(removed, Ordering::AcqRel);
+        Some(current)
     }
 
     /// The locked path of a pattern unsubscribe, once the lock-free one
     /// found `w`'s counter at 1.
     fn punsubscribe_locked(&self, pattern: &[u8], w: WorkerId) {
         let prefix = glob::literal_prefix(pattern);
-        let shard = self.pattern_shard(prefix);
+        let hash = self.hash(prefix);
+        let shard = self.pattern_shard(hash);
         let _lock = shard.lock();
         let current = shard.snapshot.load();
-        let Some(bucket) = current.get(prefix).map(|b| Arc::clone(&b.0)) else {
+        let Some(bucket) = current.find(hash, |b| b.is(hash, prefix)).cloned() else {
             return;
         };
         drop(current);
@@ -1911,16 +2029,10 @@ impl Registry {
         }
         match bucket.without(pattern) {
             None => {
-                shard.rewrite(|set| {
-                    set.remove(prefix);
-                });
+                shard.drop_bucket(hash, prefix);
                 self.patterns.count_length(prefix.len(), false);
             }
-            Some(next) => {
-                shard.rewrite(|set| {
-                    set.replace(ByKey(Arc::new(next)));
-                });
-            }
+            Some(next) => shard.put(next),
         }
         self.patterns.len.fetch_sub(1, Ordering::AcqRel);
     }
@@ -1951,11 +2063,12 @@ impl Registry {
             let Some(prefix) = channel.get(..len) else {
                 break; // Lengths ascend: no longer prefix fits either.
             };
-            let snapshot = self.pattern_shard(prefix).snapshot.load();
-            let Some(bucket) = snapshot.get(prefix) else {
+            let hash = self.hash(prefix);
+            let snapshot = self.pattern_shard(hash).snapshot.load();
+            let Some(bucket) = snapshot.find(hash, |b| b.is(hash, prefix)) else {
                 continue;
             };
-            bucket.0.for_each(|entry| {
+            bucket.for_each(|entry| {
                 if glob::matches(&entry.key, channel) {
                     let row = out.seqs.len();
                     out.seqs.resize(row + stride, 0);
@@ -2017,6 +2130,14 @@ impl Registry {
     /// PUBSUB NUMPAT: unique patterns with ≥1 subscriber.
     pub fn pattern_count(&self) -> usize {
         self.patterns.len.load(Ordering::Acquire)
+    }
+
+    /// The bucket of `prefix` in its shard's current snapshot.
+    #[cfg(all(test, not(loom)))]
+    fn bucket(&self, prefix: &[u8]) -> Option<Bucket> {
+        let hash = self.hash(prefix);
+        let snapshot = self.pattern_shard(hash).snapshot.load();
+        snapshot.find(hash, |b| b.is(hash, prefix)).cloned()
     }
 }
 
@@ -2493,14 +2614,24 @@ mod tests {
             }
         }
         let mut patterns = Vec::new();
-        let depth = walk(&bucket.root, &mut patterns);
+        let depth = match &bucket.patterns {
+            Patterns::One(p) => {
+                patterns.push((p.0.key.clone(), Arc::strong_count(&p.0)));
+                1
+            }
+            Patterns::Tree(root) => {
+                // A tree holds two patterns or more.
+                assert!(root.width() > 1 || matches!(root, Node::Branch(_)));
+                walk(root, &mut patterns)
+            }
+        };
+        assert_eq!(bucket.prefix(), glob::literal_prefix(&patterns[0].0));
         assert!(patterns.windows(2).all(|w| w[0].0 < w[1].0));
         (patterns, depth)
     }
 
-    fn bucket_of(reg: &Registry, prefix: &[u8]) -> Option<Arc<Bucket>> {
-        let snapshot = reg.pattern_shard(prefix).snapshot.load();
-        snapshot.get(prefix).map(|b| Arc::clone(&b.0))
+    fn bucket_of(reg: &Registry, prefix: &[u8]) -> Option<Bucket> {
+        reg.bucket(prefix)
     }
 
     /// Subscribes and unsubscribes same-prefix patterns at random so that the
@@ -3182,12 +3313,9 @@ mod batch_tests {
             seen.push(format!("{ns:?} {listed:?} {}", reg.channel_count(ns)));
         }
         for p in patterns {
-            let entry = glob::literal_prefix(p);
-            let shard = reg.pattern_shard(entry).snapshot.load();
-            let hits = shard
-                .get(entry)
-                .and_then(|bucket| bucket.0.find(p))
-                .map(|e| e.hits(&mut []));
+            let hits = reg
+                .bucket(glob::literal_prefix(p))
+                .and_then(|bucket| bucket.find(p).map(|e| e.hits(&mut [])));
             seen.push(format!("{p:?} {:?}", hits.map(|h| (h.workers, h.count))));
         }
         seen.push(format!(
@@ -3293,6 +3421,115 @@ mod batch_tests {
                 .iter()
                 .all(|s| s.snapshot.load().is_empty())
         );
+    }
+
+    /// One batch that mixes what a PUNSUBSCRIBE can hand over: patterns
+    /// sharing a bucket (all of it, or part), patterns another worker
+    /// still holds, a name given twice, a name the worker held twice and
+    /// names it does not hold; beside buckets the batch leaves alone in the
+    /// same shards.
+    #[test]
+    fn a_mixed_pattern_batch_removes_exactly_the_last_subscriptions() {
+        let reg = Registry::new(3);
+        let sub = |p: &str, w: WorkerId| reg.psubscribe_name(p.as_bytes(), w, 1);
+        // Worker 0's: 2,000 one-pattern buckets, of which the odd ones stay.
+        let singles: Vec<Name> = (0..2000).map(|i| sub(&format!("s.{i}.*"), 0)).collect();
+        // A bucket given back whole, and one given back in part.
+        let whole: Vec<Name> = (0..100).map(|i| sub(&format!("w.*.{i}"), 0)).collect();
+        let part: Vec<Name> = (0..100).map(|i| sub(&format!("p.*.{i}"), 0)).collect();
+        // Held by worker 1 too, or twice by worker 0.
+        let shared = sub("s.0.*", 1);
+        let twice = sub("t.*", 0);
+        sub("t.*", 0);
+        // Worker 1's alone: not counted for worker 0.
+        let others = sub("o.*", 1);
+        let mut batch: Vec<&Name> = singles.iter().step_by(2).collect();
+        batch.extend(&whole);
+        batch.extend(part.iter().take(70));
+        batch.extend([&shared, &twice, &others, &singles[0], &whole[5]]);
+        reg.punsubscribe_names(batch, 0);
+
+        let found = |channel: &str| {
+            let mut out = Lookup::default();
+            reg.lookup(Namespace::Global, channel.as_bytes(), &mut out);
+            let hits: Vec<(Bytes, WorkerSet, u64)> = out
+                .patterns
+                .iter()
+                .map(|p| (p.pattern.clone(), p.hits.workers, p.hits.count))
+                .collect();
+            hits
+        };
+        assert_eq!(found("s.0.x"), vec![(b("s.0.*"), WorkerSet(0b10), 1)]);
+        assert!(found("s.2.x").is_empty());
+        assert_eq!(found("s.3.x"), vec![(b("s.3.*"), WorkerSet(0b01), 1)]);
+        assert!(found("w.x.5").is_empty());
+        assert!(reg.bucket(b"w.").is_none());
+        assert_eq!(found("p.x.70"), vec![(b("p.*.70"), WorkerSet(0b01), 1)]);
+        assert!(found("p.x.69").is_empty());
+        assert_eq!(found("t.x"), vec![(b("t.*"), WorkerSet(0b01), 1)]);
+        assert_eq!(found("o.x"), vec![(b("o.*"), WorkerSet(0b10), 1)]);
+        // s.0.*, the 1,000 odd singles, 30 of `part`, t.* and o.*.
+        assert_eq!(reg.pattern_count(), 1 + 1000 + 30 + 2);
+        let held: usize = reg
+            .patterns
+            .shards
+            .iter()
+            .map(|s| s.snapshot.load().len())
+            .sum();
+        assert_eq!(held, 1 + 1000 + 1 + 2);
+        assert_eq!(reg.patterns.lengths.load().as_slice(), &[2, 4, 5, 6, 7]);
+
+        // The rest, in a second batch: every shard ends on the shared
+        // empty snapshot, with no bucket left.
+        let mut rest: Vec<&Name> = singles.iter().skip(1).step_by(2).collect();
+        rest.extend(part.iter().skip(70));
+        rest.push(&twice);
+        reg.punsubscribe_names(rest, 0);
+        reg.punsubscribe_names([&shared, &others], 1);
+        assert_eq!(reg.pattern_count(), 0);
+        assert!(reg.patterns.lengths.load().is_empty());
+        for shard in reg.patterns.shards.iter() {
+            assert!(Arc::ptr_eq(
+                &shard.snapshot.load_full(),
+                &reg.patterns.empty
+            ));
+        }
+    }
+
+    fn pattern_names(out: &Lookup) -> Vec<&[u8]> {
+        out.patterns.iter().map(|p| &p.pattern[..]).collect()
+    }
+
+    /// A bucket goes from one pattern (held as it is) to a tree and back,
+    /// by single changes and by batches, and keeps its prefix and order.
+    #[test]
+    fn a_bucket_of_one_pattern_grows_into_a_tree_and_back() {
+        let reg = Registry::new(1);
+        let one = |reg: &Registry| {
+            let bucket = reg.bucket(b"a.").expect("the bucket");
+            assert_eq!(bucket.prefix(), b"a.");
+            matches!(bucket.patterns, Patterns::One(_))
+        };
+        let z = reg.psubscribe_name(b"a.*z", 0, 1);
+        assert!(one(&reg));
+        let m = reg.psubscribe_name(b"a.*m", 0, 2);
+        assert!(!one(&reg));
+        let mut out = Lookup::default();
+        reg.lookup(Namespace::Global, b"a.xz", &mut out);
+        assert_eq!(pattern_names(&out), [b"a.*z".as_slice()]);
+        reg.punsubscribe_name(&m, 0);
+        assert!(one(&reg));
+        let m = reg.psubscribe_name(b"a.*m", 0, 3);
+        let a = reg.psubscribe_name(b"a.*", 0, 4);
+        reg.lookup(Namespace::Global, b"a.xm", &mut out);
+        assert_eq!(pattern_names(&out), [b"a.*".as_slice(), b"a.*m"]);
+        reg.punsubscribe_names([&a, &z], 0);
+        assert!(one(&reg));
+        reg.lookup(Namespace::Global, b"a.xm", &mut out);
+        assert_eq!(pattern_names(&out), [b"a.*m".as_slice()]);
+        reg.punsubscribe_names([&m], 0);
+        assert!(reg.bucket(b"a.").is_none());
+        assert_eq!(reg.pattern_count(), 0);
     }
 
     fn name_strategy() -> impl Strategy<Value = Vec<u8>> {

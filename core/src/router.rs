@@ -193,6 +193,14 @@ impl LocalIndex {
 
     /// Removes a subscriber; true if it was the name's last on this worker.
     fn remove(&mut self, kind: SubKind, name: &Name, conn: ConnKey) -> bool {
+        let last = self.remove_unshrunk(kind, name, conn);
+        self.shrink(kind);
+        last
+    }
+
+    /// [`LocalIndex::remove`] keeping the room: for many removals, then
+    /// one [`LocalIndex::shrink`].
+    fn remove_unshrunk(&mut self, kind: SubKind, name: &Name, conn: ConnKey) -> bool {
         let map = self.map(kind);
         let Ok(mut local) = map.find_entry(name.hash_value(), |l| l.name == *name) else {
             return false;
@@ -201,13 +209,50 @@ impl LocalIndex {
             return false;
         }
         local.remove();
-        // Give the memory back once mostly empty (amortised over the
-        // removals): a worker that once held a million channels does
-        // not keep room for them.
+        true
+    }
+
+    /// Gives the memory back once mostly empty (amortised over the
+    /// removals): a worker that once held a million channels does not keep
+    /// room for them.
+    fn shrink(&mut self, kind: SubKind) {
+        let map = self.map(kind);
         if map.capacity() > SHRINK_ABOVE && map.len() * 4 < map.capacity() {
             map.shrink_to_fit(name_hash);
         }
-        true
+    }
+
+    /// Removes `conn` from the subscribers of every name of `kind` it
+    /// holds, `names` (the session's set of them); `last` is told each name
+    /// it was the last subscriber of on this worker.
+    fn remove_conn(
+        &mut self,
+        kind: SubKind,
+        conn: ConnKey,
+        names: &Subscriptions,
+        mut last: impl FnMut(&Name),
+    ) {
+        if names.len() * 2 < self.map(kind).len() {
+            for name in names.iter() {
+                if self.remove_unshrunk(kind, name, conn) {
+                    last(name);
+                }
+            }
+            self.shrink(kind);
+            return;
+        }
+        let map = self.map(kind);
+        // Most of the index is the connection's: one pass over it beats a
+        // search per name. The names `conn` subscribes to in the index are
+        // the ones its session holds.
+        map.retain(|local| {
+            let gone = local.subs.remove(conn);
+            if gone {
+                last(&local.name);
+            }
+            !gone
+        });
+        self.shrink(kind);
     }
 
     /// This worker's subscribers of `name` (of hash `hash`) in `map`.
@@ -344,11 +389,12 @@ impl Router {
         let held = held_mut(session, kind);
         let mut gone = Vec::new();
         for name in names {
-            if let Some(held_name) = held.take(registry.name_ref(name)) {
+            if let Some(held_name) = held.take_unshrunk(registry.name_ref(name)) {
                 gone.push(held_name);
             }
             each(name, held.len());
         }
+        held.shrink();
         self.forget_all(conn, kind, gone.iter());
     }
 
@@ -361,7 +407,15 @@ impl Router {
         kind: SubKind,
     ) -> Subscriptions {
         let held = std::mem::take(held_mut(session, kind));
-        self.forget_all(conn, kind, held.iter());
+        let shared = &self.shared;
+        self.local.remove_conn(kind, conn, &held, |name| {
+            interest_changed(shared, kind, name, false);
+        });
+        let registry = &self.shared.registry;
+        match kind {
+            SubKind::Channel(ns) => registry.unsubscribe_names(ns, held.iter(), self.worker),
+            SubKind::Pattern => registry.punsubscribe_names(held.iter(), self.worker),
+        }
         held
     }
 
@@ -398,7 +452,7 @@ impl Router {
         let local = &mut self.local;
         let shared = &self.shared;
         let names = names.inspect(|name| {
-            if local.remove(kind, name, conn) {
+            if local.remove_unshrunk(kind, name, conn) {
                 interest_changed(shared, kind, name, false);
             }
         });
@@ -407,6 +461,7 @@ impl Router {
             SubKind::Channel(ns) => registry.unsubscribe_names(ns, names, worker),
             SubKind::Pattern => registry.punsubscribe_names(names, worker),
         }
+        self.local.shrink(kind);
     }
 
     /// PUBLISH / SPUBLISH: the receiver count, or None when a target

@@ -59,17 +59,28 @@ impl Subscriptions {
 
     /// Removes `name` and returns it as it was held.
     pub fn take(&mut self, name: NameRef<'_>) -> Option<Name> {
+        let held = self.take_unshrunk(name);
+        self.shrink();
+        held
+    }
+
+    /// [`Subscriptions::take`] keeping the room: for a command that takes
+    /// many, then calls [`Subscriptions::shrink`] once.
+    pub fn take_unshrunk(&mut self, name: NameRef<'_>) -> Option<Name> {
         let held = self
             .0
             .find_entry(name.hash_value(), |held| held[..] == *name.bytes())
             .ok()?;
-        let (held, _) = held.remove();
-        // Amortised over the removals: a connection that once held 10,000
-        // channels does not keep room for them.
+        Some(held.remove().0)
+    }
+
+    /// Gives memory back once mostly empty. Amortised over the removals: a
+    /// connection that once held 10,000 channels does not keep room for
+    /// them.
+    pub fn shrink(&mut self) {
         if self.0.capacity() > SHRINK_ABOVE && self.0.len() * 4 < self.0.capacity() {
             self.0.shrink_to_fit(Name::hash_value);
         }
-        Some(held)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Name> {

@@ -17,12 +17,21 @@ use crate::session::{ClusterWait, Session};
 const GLOBAL: SubKind = SubKind::Channel(Namespace::Global);
 const SHARD: SubKind = SubKind::Channel(Namespace::Shard);
 
-/// Appends a `<kind> <name|null> <count>` confirmation push to `out`.
-/// A command confirms each of its arguments: they are encoded into one
-/// buffer and queued once ([`queue`]), however many there are.
-fn confirm(out: &mut BytesMut, proto: Proto, word: &[u8], name: Option<&[u8]>, count: usize) {
-    encode::push(out, 3, proto);
-    encode::bulk(out, word);
+/// The start every confirmation of a command shares: the push header and
+/// the command's word (`*3\r\n$11\r\nunsubscribe\r\n`), encoded once.
+fn confirm_head(proto: Proto, word: &[u8]) -> BytesMut {
+    let mut head = BytesMut::with_capacity(word.len() + 12);
+    encode::push(&mut head, 3, proto);
+    encode::bulk(&mut head, word);
+    head
+}
+
+/// Appends a `<kind> <name|null> <count>` confirmation push to `out`,
+/// `head` being the command's [`confirm_head`]. A command confirms each of
+/// its arguments: they are encoded into one buffer and queued once
+/// ([`queue`]), however many there are.
+fn confirm(out: &mut BytesMut, head: &[u8], proto: Proto, name: Option<&[u8]>, count: usize) {
+    out.extend_from_slice(head);
     match name {
         Some(n) => encode::bulk(out, n),
         None => encode::null(out, proto),
@@ -99,11 +108,12 @@ fn subscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]) 
         false
     };
     let proto = ctx.session.proto;
+    let head = confirm_head(proto, word);
     let mut out = confirmations(&args[1..], word);
     for name in &args[1..] {
         ctx.router.subscribe(ctx.conn, ctx.session, kind, name);
         let n = count(ctx.session, kind);
-        confirm(&mut out, proto, word, Some(name), n);
+        confirm(&mut out, &head, proto, Some(name), n);
     }
     if held {
         // After the subscriptions' own interest (one FIFO to the bus).
@@ -116,6 +126,7 @@ fn subscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]) 
 
 fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]) -> Exec {
     let proto = ctx.session.proto;
+    let head = confirm_head(proto, word);
     let names = &args[1..];
     let mut out = confirmations(names, word);
     // What the count holds besides this kind's subscriptions (patterns
@@ -126,7 +137,7 @@ fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]
         // step (also for names not held: the count is unchanged).
         ctx.router
             .unsubscribe_each(ctx.conn, ctx.session, kind, names, |name, left| {
-                confirm(&mut out, proto, word, Some(name), others + left);
+                confirm(&mut out, &head, proto, Some(name), others + left);
             });
     } else {
         // Every held one (in no particular order, as Redis walks a hash
@@ -135,11 +146,17 @@ fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]
         let rest = count(ctx.session, kind);
         if held.is_empty() {
             // Nothing held and nothing named: one frame with a null name.
-            confirm(&mut out, proto, word, None, rest);
+            confirm(&mut out, &head, proto, None, rest);
         }
         out.reserve(held.len() * (word.len() + 40));
         for (i, name) in held.iter().enumerate() {
-            confirm(&mut out, proto, word, Some(name), rest + held.len() - i - 1);
+            confirm(
+                &mut out,
+                &head,
+                proto,
+                Some(name),
+                rest + held.len() - i - 1,
+            );
         }
     }
     queue(ctx, &out);
