@@ -48,6 +48,18 @@ fn depart(w: &mut World, c: (usize, ConnKey)) -> (Vec<u8>, Departure) {
     (replies, departure)
 }
 
+/// A publisher on worker 0 whose `MOVE_AFTER` publishes all went to the
+/// subscribers of `c` on worker 1: chosen to move there.
+fn chosen_to_move(w: &mut World) -> (usize, ConnKey) {
+    let publisher = w.connect(0);
+    let mut last = Input::NeedMore;
+    for i in 0..MOVE_AFTER {
+        last = publish(w, publisher, "c", &i.to_string());
+    }
+    assert_eq!(last, Input::Move(1));
+    publisher
+}
+
 fn moved(w: &World) -> u64 {
     w.shared.since_reset(|s| &s.connections_moved)
 }
@@ -204,10 +216,7 @@ fn a_moved_connection_moves_again_only_after_it_settled() {
     let mut w = world(2);
     let on0 = subscriber(&mut w, 0, "back");
     subscriber(&mut w, 1, "c");
-    let publisher = w.connect(0);
-    for i in 0..MOVE_AFTER {
-        publish(&mut w, publisher, "c", &i.to_string());
-    }
+    let publisher = chosen_to_move(&mut w);
     let (_, departure) = depart(&mut w, publisher);
     w.hubs[1].drain_inbound();
     let publisher = (1, w.hubs[1].arrive(departure));
@@ -234,10 +243,7 @@ fn a_moved_connection_moves_again_only_after_it_settled() {
 fn a_kill_that_finds_the_connection_on_its_way_is_carried_out_on_arrival() {
     let mut w = world(2);
     subscriber(&mut w, 1, "c");
-    let publisher = w.connect(0);
-    for i in 0..MOVE_AFTER {
-        publish(&mut w, publisher, "c", &i.to_string());
-    }
+    let publisher = chosen_to_move(&mut w);
     let (_, departure) = depart(&mut w, publisher);
     assert_eq!(w.shared.clients.request_kill(departure.id()), Some(1));
     // The new worker looks at its kill requests before the connection is in.
@@ -259,10 +265,7 @@ fn a_kill_that_finds_the_connection_on_its_way_is_carried_out_on_arrival() {
 fn a_connection_killed_before_it_leaves_does_not_move() {
     let mut w = world(2);
     subscriber(&mut w, 1, "c");
-    let publisher = w.connect(0);
-    for i in 0..MOVE_AFTER {
-        publish(&mut w, publisher, "c", &i.to_string());
-    }
+    let publisher = chosen_to_move(&mut w);
     assert!(w.hubs[0].prepare_departure(publisher.1));
     w.output(publisher);
     let id = w.hubs[0].conns[publisher.1].session.id;
