@@ -133,6 +133,11 @@ impl Arrival {
     pub(crate) fn departure(&self) -> &Departure {
         &self.departure
     }
+
+    /// It will not run anywhere: forget it and close its socket.
+    pub(crate) fn abandon(self, shared: &ringcast_core::shared::Shared) {
+        self.departure.abandon(shared);
+    }
 }
 
 /// What a connection's reader has read and not yet run, and its read size.
@@ -225,7 +230,7 @@ fn depart(worker: Rc<Worker>, key: ConnKey, stream: TcpStream, fd: RawFd, input:
     };
     match worker.send_to(to, arrival) {
         Ok(()) => {}
-        Err(arrival) => arrival.departure.abandon(worker.hub().shared()),
+        Err(arrival) => arrival.abandon(worker.hub().shared()),
     }
 }
 

@@ -140,12 +140,17 @@ async fn intake(worker: Rc<Worker>, incoming: Receiver<Handoff>, shared: Arc<Sha
 /// Start the connections that moved here and may run now. Those still
 /// waiting for another worker to take what their old worker published are
 /// looked at again by a timer (a wait this worker's own rings end wakes it
-/// through its doorbell anyway). Shutting down, all of them start, to be
-/// closed with the rest.
-fn take_arrivals(worker: &Rc<Worker>, all: bool) {
-    let waiting = worker.take_arrivals(all, |arrival| {
+/// through its doorbell anyway). Shutting down, those still waiting are
+/// closed: running them now could put their next message before one they
+/// published earlier.
+fn take_arrivals(worker: &Rc<Worker>, stopping: bool) {
+    let waiting = worker.take_arrivals(|arrival| {
         crate::connection::arrive(worker.clone(), arrival);
     });
+    if waiting && stopping {
+        worker.abandon_arrivals();
+        return;
+    }
     if waiting && worker.claim_retry() {
         let shared = worker.hub().shared().clone();
         let id = worker.hub().worker();

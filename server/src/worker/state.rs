@@ -135,9 +135,8 @@ impl Worker {
 
     /// Connections that moved here and may run now (everything their old
     /// worker published before has been taken everywhere); the others
-    /// keep waiting. With `all`, every one (shutting down: they are only
-    /// to be closed). Whether some are still waiting.
-    pub(crate) fn take_arrivals(&self, all: bool, mut ready: impl FnMut(Arrival)) -> bool {
+    /// keep waiting. Whether some are still waiting.
+    pub(crate) fn take_arrivals(&self, mut ready: impl FnMut(Arrival)) -> bool {
         let mut waiting = self.moves.waiting.borrow_mut();
         waiting.extend(self.moves.from.try_iter());
         if waiting.is_empty() {
@@ -145,13 +144,24 @@ impl Worker {
         }
         let mut i = 0;
         while i < waiting.len() {
-            if all || self.hub().may_resume(waiting[i].departure()) {
+            if self.hub().may_resume(waiting[i].departure()) {
                 ready(waiting.swap_remove(i));
             } else {
                 i += 1;
             }
         }
         !waiting.is_empty()
+    }
+
+    /// Shutting down: close the connections still waiting to run here.
+    /// They sent nothing that was left unanswered (their old writer sent
+    /// every reply before they left), and what they read and did not run
+    /// is dropped, as every reader stops reading now.
+    pub(crate) fn abandon_arrivals(&self) {
+        let shared = self.hub().shared().clone();
+        for arrival in self.moves.waiting.borrow_mut().drain(..) {
+            arrival.abandon(&shared);
+        }
     }
 
     /// Claim the timer that looks at waiting arrivals again: false if one
