@@ -109,6 +109,10 @@ pub struct EngineArgs {
     /// Read buffer per connection, KiB.
     #[arg(long, default_value_t = 64)]
     pub read_buffer_kib: usize,
+    /// Fix each subscriber socket's kernel receive buffer at this many KiB
+    /// (turning off the kernel's autotuning for it) [default: autotuned]
+    #[arg(long)]
+    pub recv_buffer_kib: Option<usize>,
     /// Seconds without a new delivery after publishing stops before the missing
     /// ones are declared lost.
     #[arg(long, default_value_t = 5.0)]
@@ -270,6 +274,7 @@ fn cmd_run(mut a: RunArgs) -> Result<bool> {
         client_threads: a.engine.client_threads(),
         server_pid,
         read_buf: a.engine.read_buffer_kib.max(1) * 1024,
+        recv_buffer: a.engine.recv_buffer_kib.unwrap_or(0) * 1024,
         progress: !a.engine.quiet,
         drop_every: a.engine.drop_every,
         coalesce: Duration::from_micros(a.engine.coalesce_us),

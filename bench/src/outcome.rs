@@ -27,6 +27,9 @@ pub struct RunOptions {
     pub server_pid: Option<u32>,
     /// Per-connection read buffer, bytes.
     pub read_buf: usize,
+    /// Subscriber sockets' kernel receive buffer, bytes (0 = the kernel's
+    /// autotuning).
+    pub recv_buffer: usize,
     /// Progress lines on stderr.
     pub progress: bool,
     /// Name of the server in reports.
@@ -60,6 +63,7 @@ impl RunOptions {
             client_threads: 1,
             server_pid: None,
             read_buf: 1024,
+            recv_buffer: 0,
             progress: false,
             label: "test".into(),
             drop_every: 0,

@@ -401,6 +401,10 @@ fn connect_subscribers(
         };
         let placed =
             open_placed(target, opts.read_buf).with_context(|| format!("subscriber {i}"))?;
+        if opts.recv_buffer > 0 {
+            crate::sys::set_recv_buffer(placed.0.as_raw_fd(), opts.recv_buffer)
+                .with_context(|| format!("subscriber {i}: SO_RCVBUF"))?;
+        }
         workers.push(placed.2);
         subs.push(subscribe(placed, &spec, cfg)?);
     }
@@ -469,6 +473,7 @@ impl Pass {
             naming: target.proto.naming(&w.prefix),
             check_padding: !w.no_check_padding,
             read_buf: opts.read_buf,
+            recv_buffer: opts.recv_buffer,
             drop_every: opts.drop_every,
             coalesce: Duration::ZERO,
             head: crate::resp::message_head(target.resp3(), plan.kind.message_kind()),

@@ -274,6 +274,7 @@ fn spawn_subscribers(
         naming: naming.clone(),
         check_padding: !w.no_check_padding,
         read_buf: opts.read_buf,
+        recv_buffer: opts.recv_buffer,
         drop_every: opts.drop_every,
         coalesce: opts.coalesce,
         head: crate::resp::message_head(opts.target.resp3(), plan.kind.message_kind()),

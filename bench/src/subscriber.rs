@@ -97,6 +97,8 @@ pub struct SubConfig {
     pub naming: Naming,
     pub check_padding: bool,
     pub read_buf: usize,
+    /// Kernel receive buffer to fix on each socket, bytes (0 = autotuned).
+    pub recv_buffer: usize,
     /// Fault injection for testing the verifier end to end: pretend every
     /// n-th message never arrived (0 = off).
     pub drop_every: u64,
@@ -206,6 +208,13 @@ fn setup(specs: &[SubSpec], target: &Target, cfg: &SubConfig) -> Result<Vec<Conn
         let mut s = target
             .open(&mut rb)
             .with_context(|| format!("subscriber {}", spec.index))?;
+        if cfg.recv_buffer > 0 {
+            // Set once connected: the window scale negotiated at connect
+            // follows the system's largest receive buffer, so any size up to
+            // it is usable.
+            crate::sys::set_recv_buffer(s.as_raw_fd(), cfg.recv_buffer)
+                .with_context(|| format!("subscriber {}: SO_RCVBUF", spec.index))?;
+        }
         cmd.clear();
         cfg.proto
             .write_subscribe(&mut cmd, cfg.kind.subscribe_verb(), &spec.names, 0);

@@ -226,6 +226,29 @@ pub fn sleep_until_ns(deadline_ns: u64) {
 
 /// Sets the calling thread's timer slack to 1 ns so its sleeps wake on time
 /// (the default 50 µs slack would blur a send schedule).
+/// Fix a socket's receive buffer at `bytes` (the kernel doubles it for its
+/// bookkeeping), which also turns off the kernel's receive-buffer autotuning
+/// for it.
+pub fn set_recv_buffer(fd: std::os::fd::RawFd, bytes: usize) -> std::io::Result<()> {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from `&v`, which
+    // lives across the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 pub fn set_precise_timers() {
     // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only the calling thread.
     unsafe {
@@ -236,6 +259,39 @@ pub fn set_precise_timers() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fixed_receive_buffer_is_what_the_socket_reports() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        set_recv_buffer(s.as_raw_fd(), 1 << 20).unwrap();
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `v`.
+        let r = unsafe {
+            libc::getsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(r, 0);
+        // The kernel doubles the size asked for (capped by rmem_max).
+        assert!(
+            v >= 2 * (1 << 20) || v as i64 >= rmem_max() * 2,
+            "SO_RCVBUF {v}"
+        );
+    }
+
+    fn rmem_max() -> i64 {
+        std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
 
     #[test]
     fn stat_cpu_ticks_are_fields_14_and_15_even_with_odd_names() {

@@ -92,6 +92,10 @@ pub struct CompareArgs {
     /// Read buffer per connection, KiB.
     #[arg(long, default_value_t = 64)]
     pub read_buffer_kib: usize,
+    /// Fix each subscriber socket's kernel receive buffer at this many KiB;
+    /// see `run --help` [default: autotuned]
+    #[arg(long)]
+    pub recv_buffer_kib: Option<usize>,
     /// Subscriber pause (µs) after each busy poll round; see `run --help`.
     #[arg(long, default_value_t = 0)]
     pub coalesce_us: u64,
@@ -913,6 +917,7 @@ fn run_one(
         client_threads: setup.client_threads,
         server_pid: pid,
         read_buf: a.read_buffer_kib.max(1) * 1024,
+        recv_buffer: a.recv_buffer_kib.unwrap_or(0) * 1024,
         progress: false,
         label: contender.name.clone(),
         drop_every: 0,
