@@ -17,7 +17,7 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::WorkerId;
-use crate::registry::Namespace;
+use crate::registry::{Name, Namespace};
 
 /// One published message, as it travels to other workers.
 #[derive(Debug)]
@@ -75,10 +75,11 @@ impl SeqList {
     }
 }
 
-/// A matching pattern and the header of its `pmessage` frame.
+/// A matching pattern (the registry's name of it, with its hash) and the
+/// header of its `pmessage` frame.
 #[derive(Debug)]
 pub struct PatternFrame {
-    pub pattern: Bytes,
+    pub pattern: Name,
     header: Bytes,
 }
 
@@ -118,7 +119,7 @@ impl Message {
         channel: Bytes,
         payload: &[u8],
         to_channel: bool,
-        patterns: impl IntoIterator<Item = Bytes>,
+        patterns: impl IntoIterator<Item = Name>,
         published: Option<Instant>,
         seen: &[u32],
         stride: usize,
@@ -252,6 +253,15 @@ pub fn pmessage_header(pattern: &[u8], channel: &[u8]) -> Bytes {
 mod tests {
     use super::*;
 
+    /// The registry's names of `patterns`, as a lookup reports them.
+    fn names<S: AsRef<[u8]>>(patterns: impl IntoIterator<Item = S>) -> Vec<Name> {
+        let registry = crate::registry::Registry::new(1);
+        (1..)
+            .zip(patterns)
+            .map(|(seq, p)| registry.psubscribe_name(p.as_ref(), 0, seq))
+            .collect()
+    }
+
     fn whole(f: FrameRef<'_>) -> Vec<u8> {
         let mut v = f.head.to_vec();
         v.extend_from_slice(f.body.map_or(&b""[..], |b| b));
@@ -277,7 +287,7 @@ mod tests {
             Bytes::from_static(b"news"),
             b"x",
             false,
-            [Bytes::from_static(b"n*")],
+            names(["n*"]),
             None,
             &[],
             0,
@@ -292,7 +302,7 @@ mod tests {
     #[test]
     fn a_large_payload_exists_once_whatever_the_patterns() {
         let payload = vec![7u8; 100_000];
-        let patterns = (0..200).map(|i| Bytes::from(format!("*{i}")));
+        let patterns = names((0..200).map(|i| format!("*{i}")));
         let m = Message::new(
             Namespace::Global,
             Bytes::from_static(b"c"),
@@ -332,7 +342,7 @@ mod tests {
             Bytes::from_static(b"c"),
             b"x",
             true,
-            [Bytes::from_static(b"*"), Bytes::from_static(b"c*")],
+            names(["*", "c*"]),
             None,
             &seen,
             2,

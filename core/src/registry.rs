@@ -33,7 +33,11 @@
 //! The entry is also the one copy of the channel's name: a subscriber's
 //! worker keeps a [`Name`] (a reference to the entry) in its local index
 //! and in the connection's set of subscriptions, and gives the subscription
-//! back through it ([`Registry::unsubscribe_name`]) without a search.
+//! back through it ([`Registry::unsubscribe_name`]) without a search. A
+//! lookup reports a matching pattern as its `Name` too, which a message
+//! carries to the other workers. A name of up to 30 bytes is stored inside
+//! the entry itself, so most entries are one allocation, created and freed
+//! once.
 //!
 //! Patterns are indexed by their literal prefix (the bytes before the first
 //! `*?[\`): a sharded map prefix → bucket of patterns (sorted by pattern bytes),
@@ -189,10 +193,10 @@
 //! copy dominated.) Subscribing a second connection of a worker to a
 //! channel is one CAS; the first connection of a worker to an existing
 //! channel takes the shard lock but copies nothing. A channel costs, in the
-//! registry, its entry (key, hash, worker bits and 8 bytes per worker: 80
-//! bytes with one or two workers), its key bytes and about 36 bytes of slot
-//! and shard (118 bytes in all measured at a million channels, two
-//! workers). A [`Name`] is a 16-byte pointer (the entry's counters are a
+//! registry, its entry (key up to 30 bytes inline, hash, worker bits and 8
+//! bytes per worker: 80 bytes with one or two workers), a longer key's
+//! bytes and about 36 bytes of slot and shard (118 bytes in all measured
+//! at a million channels, two workers, before short keys moved inline). A [`Name`] is a 16-byte pointer (the entry's counters are a
 //! slice sized for the worker count, so the pointer carries its length).
 //!
 //! A lookup hashes the channel once, loads the addressing, the shard's
@@ -400,10 +404,11 @@ pub struct Hits {
     pub count: u64,
 }
 
-/// One subscribed pattern matching a published channel.
+/// One subscribed pattern matching a published channel: its name is the
+/// registry's entry (a refcount, never a copy, and it carries its hash).
 #[derive(Clone, Debug)]
 pub struct PatternHit {
-    pub pattern: Bytes,
+    pub pattern: Name,
     pub hits: Hits,
 }
 
@@ -467,10 +472,11 @@ pub fn widen_seq(low: u32, current: u64) -> Option<u64> {
 /// low 32 bits of the sequence number of its latest subscribe to this entry
 /// (high 32 bits), so both change in one atomic step (invariant 6).
 ///
-/// The counters sit inline (a slice tail sized for the worker count) so that
-/// a lookup touches one allocation for the entry and one for its key.
+/// The counters sit inline (a slice tail sized for the worker count), and so
+/// does a key of up to [`INLINE_KEY`] bytes: most entries are one allocation,
+/// which a lookup touches once and an unsubscribe frees once.
 struct EntryOf<C: ?Sized> {
-    key: Bytes,
+    key: Key,
     /// The registry's hash of `key` ([`Registry::hash`]), kept so that
     /// neither a shard split nor a holder's hash table reads the key again.
     hash: u64,
@@ -479,6 +485,49 @@ struct EntryOf<C: ?Sized> {
 }
 
 type Entry = EntryOf<[AtomicU64]>;
+
+/// Longest key an entry holds inline; a longer one has an allocation of its
+/// own. 30 keeps [`Key`] as large as the `Bytes` it replaced (32 bytes).
+const INLINE_KEY: usize = 30;
+
+/// A channel's or pattern's bytes as its entry holds them. Never shared
+/// apart from the entry: whoever needs the name beyond a lookup holds the
+/// entry ([`Name`]), so no refcounted buffer of its own is needed.
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Boxed(Box<[u8]>),
+}
+
+impl Key {
+    fn new(key: &[u8]) -> Key {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= INLINE_KEY => {
+                let mut bytes = [0; INLINE_KEY];
+                bytes[..key.len()].copy_from_slice(key);
+                Key::Inline { len, bytes }
+            }
+            _ => Key::Boxed(key.into()),
+        }
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or(bytes),
+            Key::Boxed(bytes) => bytes,
+        }
+    }
+}
+
+impl AsRef<[u8]> for Key {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
 
 /// A counter word holding `count` subscribers, the latest with sequence `seq`
 /// (only its low 32 bits are kept).
@@ -510,7 +559,7 @@ impl Entry {
     /// subscriber of worker `w` (sequence `seq`), with counters for at least
     /// `workers` workers.
     fn new(key: &[u8], hash: u64, workers: usize, w: WorkerId, seq: u64) -> Arc<Self> {
-        fn build<const N: usize>(key: Bytes, hash: u64, w: WorkerId, seq: u64) -> Arc<Entry> {
+        fn build<const N: usize>(key: Key, hash: u64, w: WorkerId, seq: u64) -> Arc<Entry> {
             Arc::new(EntryOf {
                 key,
                 hash,
@@ -521,7 +570,7 @@ impl Entry {
             })
         }
         // A copy, so the key never pins a larger buffer it was sliced from.
-        let key = Bytes::copy_from_slice(key);
+        let key = Key::new(key);
         match workers {
             0..=1 => build::<1>(key, hash, w, seq),
             2 => build::<2>(key, hash, w, seq),
@@ -657,7 +706,7 @@ pub struct Name(Arc<Entry>);
 
 impl Name {
     /// The name's bytes, as the registry stores them.
-    pub fn bytes(&self) -> &Bytes {
+    pub fn bytes(&self) -> &[u8] {
         &self.0.key
     }
 
@@ -683,7 +732,7 @@ impl AsRef<[u8]> for Name {
 
 impl PartialEq for Name {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.key == other.0.key
+        Arc::ptr_eq(&self.0, &other.0) || *self.0.key == *other.0.key
     }
 }
 
@@ -698,7 +747,7 @@ impl Hash for Name {
 
 impl std::fmt::Debug for Name {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.key.fmt(f)
+        write!(f, "b\"{}\"", self.0.key.escape_ascii())
     }
 }
 
@@ -846,7 +895,7 @@ struct Slot {
 fn find_slot<'s>(slots: &'s [Slot], hash: u64, key: &[u8]) -> Option<&'s Arc<Entry>> {
     slots
         .iter()
-        .find(|s| s.hash == hash && s.entry.key == key)
+        .find(|s| s.hash == hash && *s.entry.key == *key)
         .map(|s| &s.entry)
 }
 
@@ -1319,7 +1368,7 @@ impl Node {
 
     /// Calls `f` on every pattern, in ascending byte order.
     #[inline]
-    fn for_each<F: FnMut(&Entry)>(&self, f: &mut F) {
+    fn for_each<F: FnMut(&Arc<Entry>)>(&self, f: &mut F) {
         match self {
             Node::Leaf(leaf) => leaf.iter().for_each(|p| f(&p.0)),
             Node::Branch(children) => children.iter().for_each(|c| c.for_each(f)),
@@ -1479,7 +1528,7 @@ impl Bucket {
 
     fn find(&self, pattern: &[u8]) -> Option<&Arc<Entry>> {
         match &self.patterns {
-            Patterns::One(p) => (p.0.key == pattern).then_some(&p.0),
+            Patterns::One(p) => (*p.0.key == *pattern).then_some(&p.0),
             Patterns::Tree(root) => root.find(pattern),
         }
     }
@@ -1506,7 +1555,7 @@ impl Bucket {
 
     /// Calls `f` on every pattern, in ascending byte order.
     #[inline]
-    fn for_each(&self, mut f: impl FnMut(&Entry)) {
+    fn for_each(&self, mut f: impl FnMut(&Arc<Entry>)) {
         match &self.patterns {
             Patterns::One(p) => f(&p.0),
             Patterns::Tree(root) => root.for_each(&mut f),
@@ -1869,9 +1918,6 @@ impl Registry {
             return Name(Arc::clone(entry));
         }
         let entry = Entry::new(pattern, self.hash(pattern), self.workers, w, seq);
-        // Promote the key to shared storage now, so that cloning it into
-        // every matching lookup is a refcount increment, never an allocation.
-        drop(entry.key.clone());
         let bucket = match &old {
             Some(bucket) => bucket.with(Arc::clone(&entry)),
             None => Bucket::new(hash, prefix.len(), Arc::clone(&entry)),
@@ -2077,7 +2123,7 @@ impl Registry {
                         out.seqs.truncate(row);
                     } else {
                         out.patterns.push(PatternHit {
-                            pattern: entry.key.clone(),
+                            pattern: Name(Arc::clone(entry)),
                             hits,
                         });
                     }
@@ -2097,7 +2143,7 @@ impl Registry {
     ///
     /// Visits only the shards that hold entries (invariant 7), and none when
     /// the namespace is empty.
-    pub fn channels(&self, ns: Namespace, pattern: Option<&[u8]>) -> Vec<Bytes> {
+    pub fn channels(&self, ns: Namespace, pattern: Option<&[u8]>) -> Vec<Name> {
         let mut out = Vec::new();
         let table = self.table(ns);
         if table.len.load(Ordering::Acquire) == 0 {
@@ -2112,7 +2158,7 @@ impl Registry {
                 let entry = &slot.entry;
                 let wanted = pattern.is_none_or(|p| glob::matches(p, &entry.key));
                 if wanted && !entry.hits(&mut []).workers.is_empty() {
-                    out.push(entry.key.clone());
+                    out.push(Name(Arc::clone(entry)));
                 }
             }
         }
@@ -2130,6 +2176,13 @@ impl Registry {
     /// PUBSUB NUMPAT: unique patterns with ≥1 subscriber.
     pub fn pattern_count(&self) -> usize {
         self.patterns.len.load(Ordering::Acquire)
+    }
+
+    /// [`Registry::channels`] as bytes, for tests to compare.
+    #[cfg(test)]
+    fn channel_bytes(&self, ns: Namespace, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        let names = self.channels(ns, pattern);
+        names.iter().map(|n| Bytes::copy_from_slice(n)).collect()
     }
 
     /// The bucket of `prefix` in its shard's current snapshot.
@@ -2247,8 +2300,8 @@ mod tests {
         reg.unsubscribe(Namespace::Shard, b"ch", 1);
         assert_eq!(reg.channel_count(Namespace::Shard), 0);
         assert_eq!(reg.channel_count(Namespace::Global), 1);
-        assert!(reg.channels(Namespace::Shard, None).is_empty());
-        assert_eq!(reg.channels(Namespace::Global, None), vec![b("ch")]);
+        assert!(reg.channel_bytes(Namespace::Shard, None).is_empty());
+        assert_eq!(reg.channel_bytes(Namespace::Global, None), vec![b("ch")]);
     }
 
     #[test]
@@ -2276,7 +2329,7 @@ mod tests {
         assert_eq!(reg.channel_count(Namespace::Global), 2);
         reg.unsubscribe(Namespace::Global, b"a", 1);
         assert_eq!(reg.channel_count(Namespace::Global), 1);
-        assert_eq!(reg.channels(Namespace::Global, None), vec![b("b")]);
+        assert_eq!(reg.channel_bytes(Namespace::Global, None), vec![b("b")]);
         assert_eq!(reg.numsub(Namespace::Global, b"a"), 0);
         reg.unsubscribe(Namespace::Global, b"b", 1);
         assert_fully_empty(&reg);
@@ -2317,13 +2370,13 @@ mod tests {
         for ch in ["news.a", "news.b", "sport"] {
             reg.subscribe(Namespace::Global, &b(ch), 0, 0);
         }
-        let mut all = reg.channels(Namespace::Global, None);
+        let mut all = reg.channel_bytes(Namespace::Global, None);
         all.sort();
         assert_eq!(all, vec![b("news.a"), b("news.b"), b("sport")]);
-        let mut news = reg.channels(Namespace::Global, Some(b"news.*"));
+        let mut news = reg.channel_bytes(Namespace::Global, Some(b"news.*"));
         news.sort();
         assert_eq!(news, vec![b("news.a"), b("news.b")]);
-        assert!(reg.channels(Namespace::Global, Some(b"x*")).is_empty());
+        assert!(reg.channel_bytes(Namespace::Global, Some(b"x*")).is_empty());
     }
 
     #[test]
@@ -2602,7 +2655,7 @@ mod tests {
                 Node::Leaf(leaf) => {
                     out.extend(
                         leaf.iter()
-                            .map(|p| (p.0.key.clone(), Arc::strong_count(&p.0))),
+                            .map(|p| (Bytes::copy_from_slice(&p.0.key), Arc::strong_count(&p.0))),
                     );
                     1
                 }
@@ -2616,7 +2669,7 @@ mod tests {
         let mut patterns = Vec::new();
         let depth = match &bucket.patterns {
             Patterns::One(p) => {
-                patterns.push((p.0.key.clone(), Arc::strong_count(&p.0)));
+                patterns.push((Bytes::copy_from_slice(&p.0.key), Arc::strong_count(&p.0)));
                 1
             }
             Patterns::Tree(root) => {
@@ -2772,7 +2825,7 @@ mod tests {
     #[test]
     fn channels_lists_populated_shards_only_and_the_bits_follow_them() {
         let reg = Registry::new(2);
-        assert!(reg.channels(Namespace::Global, None).is_empty());
+        assert!(reg.channel_bytes(Namespace::Global, None).is_empty());
         let names: Vec<Bytes> = (0..2000).map(|i| b(&format!("ch:{i}"))).collect();
         for (i, name) in names.iter().enumerate() {
             reg.subscribe(Namespace::Global, name, i % 2, i as u64);
@@ -2795,11 +2848,17 @@ mod tests {
             v
         };
         let odd: Vec<Bytes> = names.iter().skip(1).step_by(2).cloned().collect();
-        assert_eq!(sorted(reg.channels(Namespace::Global, None)), sorted(odd));
-        let thirds: Vec<Bytes> = names.iter().step_by(3).cloned().collect();
-        assert_eq!(sorted(reg.channels(Namespace::Shard, None)), sorted(thirds));
         assert_eq!(
-            reg.channels(Namespace::Global, Some(b"ch:1999")),
+            sorted(reg.channel_bytes(Namespace::Global, None)),
+            sorted(odd)
+        );
+        let thirds: Vec<Bytes> = names.iter().step_by(3).cloned().collect();
+        assert_eq!(
+            sorted(reg.channel_bytes(Namespace::Shard, None)),
+            sorted(thirds)
+        );
+        assert_eq!(
+            reg.channel_bytes(Namespace::Global, Some(b"ch:1999")),
             vec![b("ch:1999")]
         );
         for name in names.iter().skip(1).step_by(2) {
@@ -2808,8 +2867,8 @@ mod tests {
         for name in names.iter().step_by(3) {
             reg.unsubscribe(Namespace::Shard, name, 0);
         }
-        assert!(reg.channels(Namespace::Global, None).is_empty());
-        assert!(reg.channels(Namespace::Shard, None).is_empty());
+        assert!(reg.channel_bytes(Namespace::Global, None).is_empty());
+        assert!(reg.channel_bytes(Namespace::Shard, None).is_empty());
         assert_fully_empty(&reg);
     }
 
@@ -2885,7 +2944,7 @@ mod tests {
             assert_eq!(out.channel.workers, WorkerSet(1 << (i % 2)));
             assert_eq!(out.seq(0, i % 2), i as u32 + 1);
         }
-        let mut listed = reg.channels(Namespace::Global, None);
+        let mut listed = reg.channel_bytes(Namespace::Global, None);
         listed.sort();
         let mut want = names.clone();
         want.sort();
@@ -2992,7 +3051,7 @@ mod tests {
             s.spawn(|| {
                 let mut rounds = 0;
                 while !stop.load(Ordering::Relaxed) || rounds < 2 {
-                    let mut listed = reg.channels(Namespace::Global, Some(b"kept:*"));
+                    let mut listed = reg.channel_bytes(Namespace::Global, Some(b"kept:*"));
                     let all = listed.len();
                     listed.sort();
                     listed.dedup();
@@ -3016,7 +3075,7 @@ mod tests {
         }
         let live = NEW + KEPT - KEPT / 3;
         assert_eq!(reg.channel_count(Namespace::Global), live);
-        assert_eq!(reg.channels(Namespace::Global, None).len(), live);
+        assert_eq!(reg.channel_bytes(Namespace::Global, None).len(), live);
         assert_table_shape(&reg.global);
     }
 
@@ -3058,7 +3117,7 @@ mod tests {
                 }
             }
             prop_assert_eq!(reg.channel_count(Namespace::Global), live.len());
-            let mut listed = reg.channels(Namespace::Global, None);
+            let mut listed = reg.channel_bytes(Namespace::Global, None);
             listed.sort();
             live.sort();
             prop_assert_eq!(listed, live);
@@ -3196,12 +3255,15 @@ mod tests {
             live_channels += usize::from(total > 0);
         }
         assert_eq!(reg.channel_count(Namespace::Global), live_channels);
-        assert_eq!(reg.channels(Namespace::Global, None).len(), live_channels);
+        assert_eq!(
+            reg.channel_bytes(Namespace::Global, None).len(),
+            live_channels
+        );
         let mut live_patterns = 0;
         let all = lookup(&reg, Namespace::Global, "x");
         for (j, p) in PATTERNS.iter().enumerate() {
             let (set, total) = expected(CHANNELS.len() + j);
-            let hit = all.patterns.iter().find(|h| h.pattern == p.as_bytes());
+            let hit = all.patterns.iter().find(|h| h.pattern[..] == *p.as_bytes());
             match hit {
                 Some(h) => assert_eq!((h.hits.workers, h.hits.count), (set, total)),
                 None => assert_eq!(total, 0),
@@ -3308,7 +3370,7 @@ mod batch_tests {
                 let hits = out.channel;
                 seen.push(format!("{ns:?} {c:?} {:?} {}", hits.workers, hits.count));
             }
-            let mut listed = reg.channels(ns, None);
+            let mut listed = reg.channel_bytes(ns, None);
             listed.sort();
             seen.push(format!("{ns:?} {listed:?} {}", reg.channel_count(ns)));
         }
@@ -3455,7 +3517,13 @@ mod batch_tests {
             let hits: Vec<(Bytes, WorkerSet, u64)> = out
                 .patterns
                 .iter()
-                .map(|p| (p.pattern.clone(), p.hits.workers, p.hits.count))
+                .map(|p| {
+                    (
+                        Bytes::copy_from_slice(&p.pattern),
+                        p.hits.workers,
+                        p.hits.count,
+                    )
+                })
                 .collect();
             hits
         };
@@ -3838,11 +3906,11 @@ mod loom_tests {
                 thread::spawn(move || reg.unsubscribe(Namespace::Global, &d, 1))
             };
             if confirmed.load(Ordering::Acquire) {
-                assert!(reg.channels(Namespace::Global, None).contains(&c));
+                assert!(reg.channel_bytes(Namespace::Global, None).contains(&c));
             }
             subscriber.join().unwrap();
             remover.join().unwrap();
-            assert_eq!(reg.channels(Namespace::Global, None), vec![c.clone()]);
+            assert_eq!(reg.channel_bytes(Namespace::Global, None), vec![c.clone()]);
             for (i, _, bit) in reg.global.shards_and_bits() {
                 assert_eq!(bit, i == shard_of(&c), "shard {i}");
             }
@@ -3884,7 +3952,7 @@ mod loom_tests {
                 (WorkerSet(0b01), 1)
             );
             assert_eq!(out.seq(0, 0), 1);
-            let listed = reg.channels(Namespace::Global, None);
+            let listed = reg.channel_bytes(Namespace::Global, None);
             assert_eq!(listed.iter().filter(|&n| *n == c).count(), 1);
             assert!(listed.len() <= 3);
             grower.join().unwrap();
@@ -3893,7 +3961,7 @@ mod loom_tests {
             let at = reg.global.addressing();
             assert!(at.shards() == 2 || at.shard_of(reg.hash(&c)) == 2);
             assert_eq!(reg.numsub(Namespace::Global, &c), 1);
-            assert_eq!(reg.channels(Namespace::Global, None).len(), 3);
+            assert_eq!(reg.channel_bytes(Namespace::Global, None).len(), 3);
         });
     }
 
@@ -3919,7 +3987,7 @@ mod loom_tests {
             remover.join().unwrap();
             assert_eq!(reg.numsub(Namespace::Global, &c), 0);
             assert_eq!(reg.channel_count(Namespace::Global), 2);
-            let mut listed = reg.channels(Namespace::Global, None);
+            let mut listed = reg.channel_bytes(Namespace::Global, None);
             listed.sort();
             assert_eq!(
                 listed,
@@ -4002,7 +4070,7 @@ mod loom_tests {
             remover.join().unwrap();
             assert_eq!(reg.channel_count(Namespace::Global), 1);
             assert_eq!(
-                reg.channels(Namespace::Global, None),
+                reg.channel_bytes(Namespace::Global, None),
                 vec![Bytes::from_static(b"d")]
             );
             for (i, shard, bit) in reg.global.shards_and_bits() {

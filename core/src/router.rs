@@ -259,6 +259,13 @@ impl LocalIndex {
     fn find<'a>(map: &'a Index, hash: u64, name: &[u8]) -> Option<&'a Subscribers> {
         map.find(hash, |l| l.name[..] == *name).map(|l| &l.subs)
     }
+
+    /// [`LocalIndex::find`] for a registry name: no hashing, and no bytes
+    /// compared when the index holds that very entry.
+    fn find_name<'a>(map: &'a Index, name: &Name) -> Option<&'a Subscribers> {
+        map.find(name.hash_value(), |l| l.name == *name)
+            .map(|l| &l.subs)
+    }
 }
 
 /// A subscriber of a message and the frame it gets.
@@ -571,8 +578,7 @@ impl Router {
             Some((subs, frame, self.counted_up_to(message, 0)))
         });
         let patterns = message.patterns.iter().enumerate().filter_map(|(i, p)| {
-            let hash = registry.hash(&p.pattern);
-            let subs = LocalIndex::find(&self.local.patterns, hash, &p.pattern)?;
+            let subs = LocalIndex::find_name(&self.local.patterns, &p.pattern)?;
             Some((
                 subs,
                 message.pattern_frame(p),
