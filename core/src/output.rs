@@ -57,6 +57,20 @@ impl OutputQueue {
         self.wake();
     }
 
+    /// Append an encoded buffer the caller is done with: a large one (the
+    /// confirmations of a command naming thousands) is queued as it is,
+    /// not copied; a small one is copied like [`Self::extend`].
+    pub fn append(&mut self, bytes: BytesMut) {
+        if bytes.len() < SHARE_THRESHOLD {
+            self.extend(&bytes);
+            return;
+        }
+        self.seal_tail();
+        self.queued += bytes.len();
+        self.items.push_back(bytes.freeze());
+        self.wake();
+    }
+
     /// Queue a shared RESP2 push frame, as RESP3 (`>`) when `proto` asks:
     /// copied when small, else queued by reference (a `pmessage` header is
     /// copied and its shared payload tail referenced).
@@ -300,6 +314,24 @@ mod tests {
         assert_eq!(&out[..5], b"+OK\r\n");
         assert_eq!(out.len(), 5 + 2000 + 4);
         assert_eq!(&out[2005..], b":1\r\n");
+    }
+
+    #[test]
+    fn a_large_appended_buffer_is_moved_in_whole_and_keeps_its_place() {
+        let mut q = OutputQueue::default();
+        q.extend(b"+OK\r\n");
+        let mut big = BytesMut::with_capacity(4096);
+        big.extend_from_slice(&[b'c'; 3000]);
+        let at = big.as_ptr();
+        q.append(big);
+        q.append(BytesMut::from(&b":1\r\n"[..]));
+        assert_eq!(q.memory(), 5 + 3000 + 4);
+        let mut v = Vec::new();
+        q.take(&mut v);
+        assert_eq!(v.len(), 3);
+        assert_eq!(&v[0][..], b"+OK\r\n");
+        assert_eq!(v[1].as_ptr(), at, "not copied");
+        assert_eq!(&v[2][..], b":1\r\n");
     }
 
     #[test]

@@ -53,9 +53,9 @@ fn confirmations(names: &[Bytes], word: &[u8]) -> BytesMut {
     )
 }
 
-/// Queues a command's confirmations.
-fn queue(ctx: &mut Ctx<'_>, out: &BytesMut) {
-    ctx.pushes.extend(out);
+/// Queues a command's confirmations (moved, not copied, when many).
+fn queue(ctx: &mut Ctx<'_>, out: BytesMut) {
+    ctx.pushes.append(out);
 }
 
 /// The count a confirmation of this kind reports: shard channels are
@@ -119,7 +119,7 @@ fn subscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]) 
         // After the subscriptions' own interest (one FIFO to the bus).
         ctx.shared.cluster.unhold(ctx.session.id);
     }
-    queue(ctx, &out);
+    queue(ctx, out);
     ctx.session.publish_counts();
     Exec::Done
 }
@@ -159,7 +159,7 @@ fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]
             );
         }
     }
-    queue(ctx, &out);
+    queue(ctx, out);
     ctx.session.publish_counts();
     Exec::Done
 }
