@@ -86,6 +86,13 @@ impl Subscriptions {
     pub fn iter(&self) -> impl Iterator<Item = &Name> {
         self.0.iter()
     }
+
+    /// The names, moved out one at a time: a caller that is done with each
+    /// as it goes (an UNSUBSCRIBE without arguments confirming it) lets go
+    /// of it, and frees its entry, while it is still in cache.
+    pub fn into_names(self) -> impl ExactSizeIterator<Item = Name> {
+        self.0.into_iter()
+    }
 }
 
 impl std::fmt::Debug for Subscriptions {

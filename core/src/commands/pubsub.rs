@@ -149,14 +149,12 @@ fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]
             confirm(&mut out, &head, proto, None, rest);
         }
         out.reserve(held.len() * (word.len() + 40));
-        for (i, name) in held.iter().enumerate() {
-            confirm(
-                &mut out,
-                &head,
-                proto,
-                Some(name),
-                rest + held.len() - i - 1,
-            );
+        // Each name is dropped right after its frame, which frees the
+        // entry of one the registry and the index no longer hold.
+        let mut left = held.len();
+        for name in held.into_names() {
+            left -= 1;
+            confirm(&mut out, &head, proto, Some(&name), rest + left);
         }
     }
     queue(ctx, out);
