@@ -21,6 +21,10 @@ use crate::stats::Disconnect;
 /// does the whole round in every run.
 pub(super) const MIN_SLICE: usize = 64;
 
+/// Connection tables with room for more than this many are shrunk once
+/// three quarters empty ([`Hub::shrink_tables`]).
+const SHRINK_ABOVE: usize = 1024;
+
 /// Where the current round is, and what it has summed so far.
 #[derive(Debug, Default)]
 pub(super) struct Round {
@@ -131,6 +135,22 @@ impl Hub {
         stats.max_output_buffer.store(round.output_max, Relaxed);
         stats.max_input_buffer.store(round.input_max, Relaxed);
         stats.paused_publishers.store(round.paused, Relaxed);
+        self.shrink_tables();
+    }
+
+    /// Gives back the room of connections that are gone: the slab and the
+    /// id map keep the size of the most connections ever held (about 1 KiB
+    /// each) until most of it is unused. Once a round, so a burst of
+    /// connects and closes does not make the tables shrink and regrow.
+    /// Keys stay valid: the slab only drops vacant slots past the last
+    /// connection it holds.
+    fn shrink_tables(&mut self) {
+        if self.conns.capacity() > SHRINK_ABOVE && self.conns.len() * 4 < self.conns.capacity() {
+            self.conns.shrink_to_fit();
+        }
+        if self.by_id.capacity() > SHRINK_ABOVE && self.by_id.len() * 4 < self.by_id.capacity() {
+            self.by_id.shrink_to_fit();
+        }
     }
 
     fn close_idle(&mut self, idle: Vec<ConnKey>) {

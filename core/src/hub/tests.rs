@@ -751,6 +751,33 @@ fn cron_visits_a_slice_of_many_connections_per_run_and_all_of_them_per_round() {
 }
 
 #[test]
+fn the_connection_tables_give_back_the_room_of_connections_that_are_gone() {
+    let mut w = world(1);
+    let kept = w.connect(0);
+    let many: Vec<_> = (0..5000).map(|_| w.connect(0)).collect();
+    assert!(w.hubs[0].conns.capacity() >= 5001);
+    assert!(w.hubs[0].by_id.capacity() >= 5001);
+    for c in &many {
+        w.hubs[0].disconnect(c.1);
+    }
+    let t0 = w.hubs[0].now;
+    for i in 0..20 {
+        w.hubs[0].cron_at(t0 + Duration::from_millis(100 * i));
+    }
+    let hub = &w.hubs[0];
+    assert_eq!(hub.conns.len(), 1);
+    assert!(hub.conns.capacity() < 64, "slab: {}", hub.conns.capacity());
+    assert!(hub.by_id.capacity() < 64, "ids: {}", hub.by_id.capacity());
+    // The connection that stayed is still served under its key.
+    assert_eq!(w.send(kept, &cmd(&["PING"])), Input::NeedMore);
+    assert_eq!(w.output(kept), b"+PONG\r\n");
+    // And new ones take the room again.
+    let again: Vec<_> = (0..2000).map(|_| w.connect(0)).collect();
+    w.send(again[1999], &cmd(&["PING"]));
+    assert_eq!(w.output(again[1999]), b"+PONG\r\n");
+}
+
+#[test]
 fn a_long_pipeline_of_publishes_is_handled_a_turn_at_a_time() {
     let mut w = world(1);
     let sub = w.connect(0);
