@@ -122,6 +122,10 @@ struct Local {
 /// Locals by the registry hash of their names.
 type Index = HashTable<Local>;
 
+/// Names looked up together when a command drops many
+/// ([`Router::unsubscribe_each`]).
+const BATCH: usize = 16;
+
 fn name_hash(local: &Local) -> u64 {
     local.name.hash_value()
 }
@@ -210,6 +214,33 @@ impl LocalIndex {
         }
         local.remove();
         true
+    }
+
+    /// [`LocalIndex::remove_unshrunk`] for a batch of names (at most
+    /// [`BATCH`]), all found before any is removed so that their cache
+    /// misses overlap; `last` is told each name `conn` was the last
+    /// subscriber of on this worker.
+    fn remove_batch(
+        &mut self,
+        kind: SubKind,
+        names: &[Name],
+        conn: ConnKey,
+        mut last: impl FnMut(&Name),
+    ) {
+        let map = self.map(kind);
+        let mut at = [None; BATCH];
+        for (at, name) in at.iter_mut().zip(names) {
+            *at = map.find_bucket_index(name.hash_value(), |l| l.name == *name);
+        }
+        for (name, at) in names.iter().zip(at) {
+            let Some(Ok(mut local)) = at.map(|i| map.get_bucket_entry(i)) else {
+                continue;
+            };
+            if local.get_mut().subs.remove(conn) {
+                local.remove();
+                last(name);
+            }
+        }
     }
 
     /// Gives the memory back once mostly empty (amortised over the
@@ -395,14 +426,22 @@ impl Router {
         let registry = &self.shared.registry;
         let held = held_mut(session, kind);
         let mut gone = Vec::new();
-        for name in names {
-            if let Some(held_name) = held.take_unshrunk(registry.name_ref(name)) {
-                gone.push(held_name);
+        for batch in names.chunks(BATCH) {
+            // Find the whole batch, then take it: the lookups do not depend
+            // on each other, so their cache misses overlap.
+            let mut at = [None; BATCH];
+            for (at, name) in at.iter_mut().zip(batch) {
+                *at = held.find_index(registry.name_ref(name));
             }
-            each(name, held.len());
+            for (name, at) in batch.iter().zip(at) {
+                if let Some(held_name) = at.and_then(|i| held.take_at(i)) {
+                    gone.push(held_name);
+                }
+                each(name, held.len());
+            }
         }
         held.shrink();
-        self.forget_all(conn, kind, gone.iter());
+        self.forget_all(conn, kind, &gone);
     }
 
     /// Remove every subscription of one kind and return them, in no
@@ -449,20 +488,13 @@ impl Router {
 
     /// [`Router::forget`] for many names of one kind: the registry gives
     /// them back in one pass (one new snapshot per shard touched).
-    fn forget_all<'n>(
-        &mut self,
-        conn: ConnKey,
-        kind: SubKind,
-        names: impl Iterator<Item = &'n Name>,
-    ) {
+    fn forget_all(&mut self, conn: ConnKey, kind: SubKind, names: &[Name]) {
         let worker = self.worker;
-        let local = &mut self.local;
-        let shared = &self.shared;
-        let names = names.inspect(|name| {
-            if local.remove_unshrunk(kind, name, conn) {
-                interest_changed(shared, kind, name, false);
-            }
-        });
+        for batch in names.chunks(BATCH) {
+            self.local.remove_batch(kind, batch, conn, |name| {
+                interest_changed(&self.shared, kind, name, false);
+            });
+        }
         let registry = &self.shared.registry;
         match kind {
             SubKind::Channel(ns) => registry.unsubscribe_names(ns, names, worker),

@@ -74,6 +74,21 @@ impl Subscriptions {
         Some(held.remove().0)
     }
 
+    /// Where `name` is held, for [`Subscriptions::take_at`]: a command that
+    /// drops many names finds a batch of them first, so their cache misses
+    /// overlap, then takes them in order.
+    pub fn find_index(&self, name: NameRef<'_>) -> Option<usize> {
+        self.0
+            .find_bucket_index(name.hash_value(), |held| held[..] == *name.bytes())
+    }
+
+    /// Removes the name [`Subscriptions::find_index`] found at `index`, if it
+    /// is still there (nothing was inserted since; a name taken twice in
+    /// one batch is there only the first time).
+    pub fn take_at(&mut self, index: usize) -> Option<Name> {
+        Some(self.0.get_bucket_entry(index).ok()?.remove().0)
+    }
+
     /// Gives memory back once mostly empty. Amortised over the removals: a
     /// connection that once held 10,000 channels does not keep room for
     /// them.
