@@ -1213,6 +1213,56 @@ fn unsubscribe_by_name_confirms_each_argument_in_order_with_the_count_after_it()
 }
 
 #[test]
+fn unsubscribe_of_many_names_with_repeats_across_batches_counts_each_step() {
+    // Names are found a batch at a time before any is removed: repeats in
+    // one batch, across batches, and names never held must all give the
+    // count a one-by-one removal gives.
+    let mut w = world(2);
+    let c = w.connect(0);
+    let other = w.connect(0);
+    let held: Vec<String> = (0..30).map(|i| format!("ch:{i}")).collect();
+    let mut sub = vec!["SUBSCRIBE"];
+    sub.extend(held.iter().map(String::as_str));
+    w.send(c, &cmd(&sub));
+    w.send(other, &cmd(&["SUBSCRIBE", "ch:3", "ch:20"]));
+    w.output(c);
+    w.output(other);
+    let mut args: Vec<String> = Vec::new();
+    for i in 0..50 {
+        // ch:0..ch:39 with every fifth repeated at once and every seventh
+        // repeated a batch later: repeats fall inside and across the
+        // batches of 16.
+        args.push(format!("ch:{}", i % 40));
+        if i % 5 == 0 {
+            args.push(format!("ch:{}", i % 40));
+        }
+        if i % 7 == 0 && i >= 14 {
+            args.push(format!("ch:{}", (i - 14) % 40));
+        }
+    }
+    let mut unsub = vec!["UNSUBSCRIBE"];
+    unsub.extend(args.iter().map(String::as_str));
+    w.send(c, &cmd(&unsub));
+    let mut left: std::collections::HashSet<&str> = held.iter().map(String::as_str).collect();
+    let want: Vec<u8> = args
+        .iter()
+        .flat_map(|name| {
+            left.remove(name.as_str());
+            confirmation("unsubscribe", name.as_bytes(), left.len())
+        })
+        .collect();
+    assert_eq!(w.output(c), want);
+    assert!(left.is_empty());
+    // The other connection of the same worker keeps its two.
+    let publisher = w.connect(1);
+    for (ch, n) in [("ch:3", 1), ("ch:20", 1), ("ch:4", 0)] {
+        w.send(publisher, &cmd(&["PUBLISH", ch, "m"]));
+        assert_eq!(w.output(publisher), format!(":{n}\r\n").as_bytes());
+    }
+    assert_eq!(w.shared.registry.channel_count(Namespace::Global), 2);
+}
+
+#[test]
 fn unsubscribe_of_thousands_by_name_leaves_other_subscribers_counted() {
     let mut w = world(2);
     let c = w.connect(0);
