@@ -18,7 +18,7 @@
 //! A channel table is split into shards by key hash, and grows by one shard
 //! each time it holds more than `SHARD_LOAD` (4) channels per shard (linear
 //! hashing, invariant 8), so a shard always holds a few entries. A shard is
-//! an `ArcSwap` holding an immutable array of `(hash, Arc<Entry>)` slots plus
+//! an `ArcSwap` holding an immutable array of `(hash, Entry)` slots plus
 //! a mutex that only writers of that shard take. An `Entry` holds the key,
 //! its hash, a bit set of workers with subscribers and one atomic counter
 //! word per worker (the worker's subscriber count and the sequence number of
@@ -193,11 +193,14 @@
 //! copy dominated.) Subscribing a second connection of a worker to a
 //! channel is one CAS; the first connection of a worker to an existing
 //! channel takes the shard lock but copies nothing. A channel costs, in the
-//! registry, its entry (key up to 30 bytes inline, hash, worker bits and 8
-//! bytes per worker: 80 bytes with one or two workers), a longer key's
-//! bytes and about 36 bytes of slot and shard (118 bytes in all measured
-//! at a million channels, two workers, before short keys moved inline). A [`Name`] is a 16-byte pointer (the entry's counters are a
-//! slice sized for the worker count, so the pointer carries its length).
+//! registry, its entry (refcount, key up to 30 bytes inline, hash, worker
+//! bits, the counters' length and 8 bytes per worker: 80 bytes with one or
+//! two workers), a longer key's bytes and about 28 bytes of slot and shard.
+//! A [`Name`] is one 8-byte pointer (a thin `Arc`: the entry stores its
+//! counters' length), and a channel is referred to three times: by its
+//! shard's slot, the worker's index and the connection's set. At a million
+//! channels over 100 connections the whole server allocates 182 MB (it was
+//! 220 MB with two-word names; redis-server 7.0: 208 MB).
 //!
 //! A lookup hashes the channel once, loads the addressing, the shard's
 //! snapshot and the addressing again, and scans the few hashes of the
@@ -240,6 +243,7 @@ use std::sync::{Arc, OnceLock, PoisonError, TryLockError};
 
 use bytes::Bytes;
 use hashbrown::HashTable;
+use triomphe::ThinArc;
 /// Key hashing for shard choice and shard tables: seeded per registry, so
 /// that clients cannot aim many channels at one shard. Fixed under loom,
 /// whose exploration replays each execution and so needs the same shard
@@ -475,16 +479,32 @@ pub fn widen_seq(low: u32, current: u64) -> Option<u64> {
 /// The counters sit inline (a slice tail sized for the worker count), and so
 /// does a key of up to [`INLINE_KEY`] bytes: most entries are one allocation,
 /// which a lookup touches once and an unsubscribe frees once.
-struct EntryOf<C: ?Sized> {
+///
+/// A reference to it is one pointer (a thin `Arc`: the counters' length is
+/// stored in the entry, not in every reference), and the entry and a
+/// worker's index and a connection's set each hold one per channel.
+/// `triomphe` provides the thin `Arc`: std's `Arc` of a slice-tailed type
+/// is a two-word pointer, and a thin one without it needs unsafe code.
+#[derive(Clone)]
+struct Entry(ThinArc<Head, AtomicU64>);
+
+/// An entry's fields apart from its counters.
+struct Head {
     key: Key,
     /// The registry's hash of `key` ([`Registry::hash`]), kept so that
     /// neither a shard split nor a holder's hash table reads the key again.
     hash: u64,
     workers: AtomicU64,
-    counts: C,
 }
 
-type Entry = EntryOf<[AtomicU64]>;
+impl std::ops::Deref for Entry {
+    type Target = Head;
+
+    #[inline]
+    fn deref(&self) -> &Head {
+        &self.0.header.header
+    }
+}
 
 /// Longest key an entry holds inline; a longer one has an allocation of its
 /// own. 30 keeps [`Key`] as large as the `Bytes` it replaced (32 bytes).
@@ -558,34 +578,39 @@ impl Entry {
     /// A new entry for `key` (whose registry hash is `hash`) holding one
     /// subscriber of worker `w` (sequence `seq`), with counters for at least
     /// `workers` workers.
-    fn new(key: &[u8], hash: u64, workers: usize, w: WorkerId, seq: u64) -> Arc<Self> {
-        fn build<const N: usize>(key: Key, hash: u64, w: WorkerId, seq: u64) -> Arc<Entry> {
-            Arc::new(EntryOf {
-                key,
-                hash,
-                workers: AtomicU64::new(1 << w),
-                counts: std::array::from_fn::<_, N, _>(|i| {
-                    AtomicU64::new(if i == w { pack(seq, 1) } else { 0 })
-                }),
-            })
-        }
-        // A copy, so the key never pins a larger buffer it was sliced from.
-        let key = Key::new(key);
-        match workers {
-            0..=1 => build::<1>(key, hash, w, seq),
-            2 => build::<2>(key, hash, w, seq),
-            3..=4 => build::<4>(key, hash, w, seq),
-            5..=8 => build::<8>(key, hash, w, seq),
-            9..=16 => build::<16>(key, hash, w, seq),
-            17..=32 => build::<32>(key, hash, w, seq),
-            _ => build::<MAX_WORKERS>(key, hash, w, seq),
-        }
+    fn new(key: &[u8], hash: u64, workers: usize, w: WorkerId, seq: u64) -> Self {
+        let head = Head {
+            // A copy, so the key never pins a larger buffer it was sliced from.
+            key: Key::new(key),
+            hash,
+            workers: AtomicU64::new(1 << w),
+        };
+        let n = workers.clamp(w + 1, MAX_WORKERS);
+        let counts = (0..n).map(|i| AtomicU64::new(if i == w { pack(seq, 1) } else { 0 }));
+        Entry(ThinArc::from_header_and_iter(head, counts))
+    }
+
+    /// The per-worker counters.
+    #[inline]
+    fn counts(&self) -> &[AtomicU64] {
+        &self.0.slice
+    }
+
+    /// Whether `a` and `b` are the same entry.
+    #[inline]
+    fn ptr_eq(a: &Entry, b: &Entry) -> bool {
+        a.0.as_ptr() == b.0.as_ptr()
+    }
+
+    #[cfg(all(test, not(loom)))]
+    fn strong_count(this: &Entry) -> usize {
+        ThinArc::strong_count(&this.0)
     }
 
     /// Adds a subscriber of `w` (sequence `seq`) without the lock if `w`
     /// already has one: count and sequence in one CAS (invariant 6).
     fn try_increment(&self, w: WorkerId, seq: u64) -> bool {
-        let counter = &self.counts[w];
+        let counter = &self.counts()[w];
         let mut word = counter.load(Ordering::Acquire);
         while count_of(word) != 0 {
             let next = pack(seq, count_of(word) + 1);
@@ -600,7 +625,7 @@ impl Entry {
     /// Removes a subscriber of `w` without the lock if `w` keeps at least
     /// one. The sequence stays: it still names the latest subscribe.
     fn try_decrement(&self, w: WorkerId) -> FastDecrement {
-        let counter = &self.counts[w];
+        let counter = &self.counts()[w];
         let mut word = counter.load(Ordering::Acquire);
         loop {
             match count_of(word) {
@@ -622,7 +647,7 @@ impl Entry {
     /// Adds a subscriber of `w` (sequence `seq`). Caller holds the shard
     /// lock and found this entry in the current snapshot.
     fn increment_locked(&self, w: WorkerId, seq: u64) {
-        let counter = &self.counts[w];
+        let counter = &self.counts()[w];
         let mut word = counter.load(Ordering::Acquire);
         if count_of(word) == 0 {
             // Bit first: once the counter is non-zero, a lock-free incrementer
@@ -646,7 +671,7 @@ impl Entry {
     /// and must be removed. Caller holds the shard lock and found this entry
     /// in the current snapshot.
     fn decrement_locked(&self, w: WorkerId) -> bool {
-        let counter = &self.counts[w];
+        let counter = &self.counts()[w];
         let mut word = counter.load(Ordering::Acquire);
         loop {
             if count_of(word) == 0 {
@@ -673,7 +698,7 @@ impl Entry {
     fn hits(&self, seqs: &mut [u32]) -> Hits {
         let mut hits = Hits::default();
         for w in WorkerSet(self.workers.load(Ordering::Acquire)).iter() {
-            if let Some(counter) = self.counts.get(w) {
+            if let Some(counter) = self.counts().get(w) {
                 let word = counter.load(Ordering::Acquire);
                 if count_of(word) != 0 {
                     hits.workers.insert(w);
@@ -702,7 +727,7 @@ impl Entry {
 /// [`Name::hash_value`] and searched with a [`NameRef`] of the same
 /// registry.
 #[derive(Clone)]
-pub struct Name(Arc<Entry>);
+pub struct Name(Entry);
 
 impl Name {
     /// The name's bytes, as the registry stores them.
@@ -732,7 +757,7 @@ impl AsRef<[u8]> for Name {
 
 impl PartialEq for Name {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || *self.0.key == *other.0.key
+        Entry::ptr_eq(&self.0, &other.0) || *self.0.key == *other.0.key
     }
 }
 
@@ -770,44 +795,28 @@ impl<'a> NameRef<'a> {
     }
 }
 
-/// Something stored in a shard's hash set, found by its key bytes.
-trait Keyed {
-    fn key(&self) -> &[u8];
-}
-
-impl Keyed for Entry {
-    fn key(&self) -> &[u8] {
-        &self.key
-    }
-}
-
-/// `Arc<T>` compared and ordered by key: how a bucket's leaves keep their
+/// An entry compared and ordered by key: how a bucket's leaves keep their
 /// patterns sorted by bytes, each cloned with one refcount increment.
-struct ByKey<T: ?Sized>(Arc<T>);
+#[derive(Clone)]
+struct ByKey(Entry);
 
-impl<T: ?Sized> Clone for ByKey<T> {
-    fn clone(&self) -> Self {
-        ByKey(Arc::clone(&self.0))
-    }
-}
-
-impl<T: Keyed + ?Sized> PartialEq for ByKey<T> {
+impl PartialEq for ByKey {
     fn eq(&self, other: &Self) -> bool {
-        self.0.key() == other.0.key()
+        *self.0.key == *other.0.key
     }
 }
 
-impl<T: Keyed + ?Sized> Eq for ByKey<T> {}
+impl Eq for ByKey {}
 
-impl<T: Keyed + ?Sized> PartialOrd for ByKey<T> {
+impl PartialOrd for ByKey {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl<T: Keyed + ?Sized> Ord for ByKey<T> {
+impl Ord for ByKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.key().cmp(other.0.key())
+        self.0.key.cmp(&other.0.key)
     }
 }
 
@@ -888,11 +897,11 @@ type Slots = Box<[Slot]>;
 #[derive(Clone)]
 struct Slot {
     hash: u64,
-    entry: Arc<Entry>,
+    entry: Entry,
 }
 
 /// The entry for `key` (whose hash is `hash`) among `slots`.
-fn find_slot<'s>(slots: &'s [Slot], hash: u64, key: &[u8]) -> Option<&'s Arc<Entry>> {
+fn find_slot<'s>(slots: &'s [Slot], hash: u64, key: &[u8]) -> Option<&'s Entry> {
     slots
         .iter()
         .find(|s| s.hash == hash && *s.entry.key == *key)
@@ -900,12 +909,12 @@ fn find_slot<'s>(slots: &'s [Slot], hash: u64, key: &[u8]) -> Option<&'s Arc<Ent
 }
 
 /// `slots` without the slot of `entry`.
-fn without(slots: &[Slot], entry: &Arc<Entry>) -> Slots {
+fn without(slots: &[Slot], entry: &Entry) -> Slots {
     let mut rest = Vec::with_capacity(slots.len().saturating_sub(1));
     rest.extend(
         slots
             .iter()
-            .filter(|s| !Arc::ptr_eq(&s.entry, entry))
+            .filter(|s| !Entry::ptr_eq(&s.entry, entry))
             .cloned(),
     );
     rest.into_boxed_slice()
@@ -1085,7 +1094,7 @@ impl ChannelTable {
     /// its shard, or with `None`, and returns what `f` returns. Lock-free.
     /// `f` may be called more than once (once per split that moved the key
     /// away meanwhile); only its last result is returned.
-    fn read<R>(&self, hash: u64, key: &[u8], mut f: impl FnMut(Option<&Arc<Entry>>) -> R) -> R {
+    fn read<R>(&self, hash: u64, key: &[u8], mut f: impl FnMut(Option<&Entry>) -> R) -> R {
         let mut at = self.addressing();
         loop {
             let i = at.shard_of(hash);
@@ -1136,7 +1145,7 @@ impl ChannelTable {
 
     /// Takes one subscriber of `w` from `entry`, removing the entry with
     /// its last subscriber.
-    fn release(&self, entry: &Arc<Entry>, w: WorkerId) {
+    fn release(&self, entry: &Entry, w: WorkerId) {
         match entry.try_decrement(w) {
             FastDecrement::Done | FastDecrement::NotCounted => {}
             FastDecrement::NeedsLock => self.release_locked(entry, w),
@@ -1145,11 +1154,11 @@ impl ChannelTable {
 
     /// The locked path of [`ChannelTable::release`], once `w`'s counter
     /// was found at 1.
-    fn release_locked(&self, entry: &Arc<Entry>, w: WorkerId) {
+    fn release_locked(&self, entry: &Entry, w: WorkerId) {
         let (i, shard, _lock) = self.lock(entry.hash);
         let current = shard.snapshot.load();
         // Not there: removed already, every counter at zero (invariant 4).
-        if !current.iter().any(|s| Arc::ptr_eq(&s.entry, entry)) {
+        if !current.iter().any(|s| Entry::ptr_eq(&s.entry, entry)) {
             return;
         }
         if entry.decrement_locked(w) {
@@ -1168,9 +1177,9 @@ impl ChannelTable {
     fn release_group<'e>(
         &self,
         at: Addressing,
-        group: &[&'e Arc<Entry>],
+        group: &[&'e Entry],
         w: WorkerId,
-        gone: &mut Vec<&'e Arc<Entry>>,
+        gone: &mut Vec<&'e Entry>,
     ) {
         let Some(first) = group.first() else {
             return;
@@ -1187,7 +1196,7 @@ impl ChannelTable {
         for &entry in group {
             if now.shard_of(entry.hash) != i {
                 moved.push(entry);
-            } else if current.iter().any(|s| Arc::ptr_eq(&s.entry, entry))
+            } else if current.iter().any(|s| Entry::ptr_eq(&s.entry, entry))
                 && entry.decrement_locked(w)
             {
                 // Invariant 3: removed in this critical section.
@@ -1201,7 +1210,7 @@ impl ChannelTable {
             rest.extend(
                 current
                     .iter()
-                    .filter(|s| !gone.iter().any(|g| Arc::ptr_eq(&s.entry, g)))
+                    .filter(|s| !gone.iter().any(|g| Entry::ptr_eq(&s.entry, g)))
                     .cloned(),
             );
             drop(current);
@@ -1319,7 +1328,7 @@ const NODE_MAX: usize = 64;
 /// A node left with fewer than this after a removal is merged with a sibling.
 const NODE_MIN: usize = NODE_MAX / 4;
 
-type Pattern = ByKey<Entry>;
+type Pattern = ByKey;
 
 /// A node of a bucket's persistent B+-tree. Immutable once built, shared by
 /// every version of the bucket that did not change it, never empty, and
@@ -1355,7 +1364,7 @@ impl Node {
             .saturating_sub(1)
     }
 
-    fn find(&self, key: &[u8]) -> Option<&Arc<Entry>> {
+    fn find(&self, key: &[u8]) -> Option<&Entry> {
         match self {
             Node::Leaf(leaf) => leaf
                 .binary_search_by(|p| p.0.key.as_ref().cmp(key))
@@ -1368,7 +1377,7 @@ impl Node {
 
     /// Calls `f` on every pattern, in ascending byte order.
     #[inline]
-    fn for_each<F: FnMut(&Arc<Entry>)>(&self, f: &mut F) {
+    fn for_each<F: FnMut(&Entry)>(&self, f: &mut F) {
         match self {
             Node::Leaf(leaf) => leaf.iter().for_each(|p| f(&p.0)),
             Node::Branch(children) => children.iter().for_each(|c| c.for_each(f)),
@@ -1498,7 +1507,7 @@ enum Patterns {
 }
 
 impl Bucket {
-    fn new(hash: u64, prefix_len: usize, entry: Arc<Entry>) -> Bucket {
+    fn new(hash: u64, prefix_len: usize, entry: Entry) -> Bucket {
         Bucket {
             hash,
             prefix_len,
@@ -1526,7 +1535,7 @@ impl Bucket {
         self.hash == hash && self.prefix() == prefix
     }
 
-    fn find(&self, pattern: &[u8]) -> Option<&Arc<Entry>> {
+    fn find(&self, pattern: &[u8]) -> Option<&Entry> {
         match &self.patterns {
             Patterns::One(p) => (*p.0.key == *pattern).then_some(&p.0),
             Patterns::Tree(root) => root.find(pattern),
@@ -1536,26 +1545,26 @@ impl Bucket {
     /// [`Bucket::is`] for the bucket `entry`'s pattern (of prefix `prefix`)
     /// belongs in: the bucket of that entry alone is, without reading a
     /// prefix.
-    fn is_of(&self, hash: u64, prefix: &[u8], entry: &Arc<Entry>) -> bool {
+    fn is_of(&self, hash: u64, prefix: &[u8], entry: &Entry) -> bool {
         self.hash == hash
             && match &self.patterns {
-                Patterns::One(p) if Arc::ptr_eq(&p.0, entry) => true,
+                Patterns::One(p) if Entry::ptr_eq(&p.0, entry) => true,
                 _ => self.prefix() == prefix,
             }
     }
 
     /// [`Bucket::find`] for `entry`'s pattern, comparing no bytes when the
     /// bucket holds that entry alone.
-    fn find_entry(&self, entry: &Arc<Entry>) -> Option<&Arc<Entry>> {
+    fn find_entry(&self, entry: &Entry) -> Option<&Entry> {
         match &self.patterns {
-            Patterns::One(p) if Arc::ptr_eq(&p.0, entry) => Some(&p.0),
+            Patterns::One(p) if Entry::ptr_eq(&p.0, entry) => Some(&p.0),
             _ => self.find(&entry.key),
         }
     }
 
     /// Calls `f` on every pattern, in ascending byte order.
     #[inline]
-    fn for_each(&self, mut f: impl FnMut(&Arc<Entry>)) {
+    fn for_each(&self, mut f: impl FnMut(&Entry)) {
         match &self.patterns {
             Patterns::One(p) => f(&p.0),
             Patterns::Tree(root) => root.for_each(&mut f),
@@ -1563,7 +1572,7 @@ impl Bucket {
     }
 
     /// This bucket with `entry` added (its key not yet present).
-    fn with(&self, entry: Arc<Entry>) -> Bucket {
+    fn with(&self, entry: Entry) -> Bucket {
         let added = ByKey(entry);
         let root = match &self.patterns {
             Patterns::One(held) if added < *held => Node::Leaf(Arc::new([added, held.clone()])),
@@ -1799,13 +1808,13 @@ impl Registry {
             && let Some(entry) = find_slot(&shard.snapshot.load(), hash, channel)
             && entry.try_increment(w, seq)
         {
-            return Name(Arc::clone(entry));
+            return Name(Entry::clone(entry));
         }
         let (i, shard, lock) = table.lock(hash);
         let current = shard.snapshot.load();
         if let Some(entry) = find_slot(&current, hash, channel) {
             entry.increment_locked(w, seq);
-            return Name(Arc::clone(entry));
+            return Name(Entry::clone(entry));
         }
         if current.is_empty() {
             // Invariant 7: the bit goes up before the first entry is published.
@@ -1816,7 +1825,7 @@ impl Registry {
         next.extend(current.iter().cloned());
         next.push(Slot {
             hash,
-            entry: Arc::clone(&entry),
+            entry: Entry::clone(&entry),
         });
         drop(current);
         shard.snapshot.store(Arc::new(next.into_boxed_slice()));
@@ -1869,7 +1878,7 @@ impl Registry {
         let table = self.table(ns);
         // The lock-free step first: only the last subscriber of `w` in an
         // entry needs its shard's lock.
-        let mut last: Vec<&Arc<Entry>> = names
+        let mut last: Vec<&Entry> = names
             .into_iter()
             .map(|name| &name.0)
             .filter(|entry| matches!(entry.try_decrement(w), FastDecrement::NeedsLock))
@@ -1907,7 +1916,7 @@ impl Registry {
             && let Some(entry) = bucket.find(pattern)
             && entry.try_increment(w, seq)
         {
-            return Name(Arc::clone(entry));
+            return Name(Entry::clone(entry));
         }
         let _lock = shard.lock();
         let current = shard.snapshot.load();
@@ -1915,12 +1924,12 @@ impl Registry {
         drop(current);
         if let Some(entry) = old.as_ref().and_then(|b| b.find(pattern)) {
             entry.increment_locked(w, seq);
-            return Name(Arc::clone(entry));
+            return Name(Entry::clone(entry));
         }
         let entry = Entry::new(pattern, self.hash(pattern), self.workers, w, seq);
         let bucket = match &old {
-            Some(bucket) => bucket.with(Arc::clone(&entry)),
-            None => Bucket::new(hash, prefix.len(), Arc::clone(&entry)),
+            Some(bucket) => bucket.with(Entry::clone(&entry)),
+            None => Bucket::new(hash, prefix.len(), Entry::clone(&entry)),
         };
         shard.put(bucket);
         if old.is_none() {
@@ -1980,7 +1989,7 @@ impl Registry {
         // (prefix hash, prefix, pattern) of every last subscriber of `w`,
         // sorted so that a shard's patterns, and a bucket's, are adjacent
         // (prefixes are compared only when their hashes are equal).
-        let mut last: Vec<(u64, &[u8], &Arc<Entry>)> = names
+        let mut last: Vec<(u64, &[u8], &Entry)> = names
             .into_iter()
             .filter(|name| matches!(name.0.try_decrement(w), FastDecrement::NeedsLock))
             .map(|name| {
@@ -2003,7 +2012,7 @@ impl Registry {
     /// snapshot it replaced, for the caller to free outside the lock.
     fn punsubscribe_group(
         &self,
-        group: &[(u64, &[u8], &Arc<Entry>)],
+        group: &[(u64, &[u8], &Entry)],
         w: WorkerId,
     ) -> Option<Arc<Buckets>> {
         let &(hash, _, _) = group.first()?;
@@ -2123,7 +2132,7 @@ impl Registry {
                         out.seqs.truncate(row);
                     } else {
                         out.patterns.push(PatternHit {
-                            pattern: Name(Arc::clone(entry)),
+                            pattern: Name(Entry::clone(entry)),
                             hits,
                         });
                     }
@@ -2158,7 +2167,7 @@ impl Registry {
                 let entry = &slot.entry;
                 let wanted = pattern.is_none_or(|p| glob::matches(p, &entry.key));
                 if wanted && !entry.hits(&mut []).workers.is_empty() {
-                    out.push(Name(Arc::clone(entry)));
+                    out.push(Name(Entry::clone(entry)));
                 }
             }
         }
@@ -2211,7 +2220,7 @@ mod tests {
     }
 
     /// The entry of a channel, found as a lookup finds it.
-    fn entry_of(reg: &Registry, ns: Namespace, channel: &[u8]) -> Option<Arc<Entry>> {
+    fn entry_of(reg: &Registry, ns: Namespace, channel: &[u8]) -> Option<Entry> {
         reg.table(ns)
             .read(reg.hash(channel), channel, |found| found.cloned())
     }
@@ -2655,7 +2664,7 @@ mod tests {
                 Node::Leaf(leaf) => {
                     out.extend(
                         leaf.iter()
-                            .map(|p| (Bytes::copy_from_slice(&p.0.key), Arc::strong_count(&p.0))),
+                            .map(|p| (Bytes::copy_from_slice(&p.0.key), Entry::strong_count(&p.0))),
                     );
                     1
                 }
@@ -2669,7 +2678,7 @@ mod tests {
         let mut patterns = Vec::new();
         let depth = match &bucket.patterns {
             Patterns::One(p) => {
-                patterns.push((Bytes::copy_from_slice(&p.0.key), Arc::strong_count(&p.0)));
+                patterns.push((Bytes::copy_from_slice(&p.0.key), Entry::strong_count(&p.0)));
                 1
             }
             Patterns::Tree(root) => {
@@ -2963,13 +2972,16 @@ mod tests {
         let reg = Registry::new(2);
         let first = reg.subscribe_name(Namespace::Global, b"news", 0, 1);
         let second = reg.subscribe_name(Namespace::Global, b"news", 1, 2);
-        assert!(Arc::ptr_eq(&first.0, &second.0), "one entry, one name");
+        assert!(Entry::ptr_eq(&first.0, &second.0), "one entry, one name");
         assert_eq!(&first[..], b"news");
         assert_eq!(first.bytes(), &b("news"));
         assert_eq!(first.hash_value(), reg.hash(b"news"));
         assert_eq!(reg.name_ref(b"news").hash_value(), first.hash_value());
         let shard = reg.subscribe_name(Namespace::Shard, b"news", 0, 3);
-        assert!(!Arc::ptr_eq(&first.0, &shard.0), "namespaces are separate");
+        assert!(
+            !Entry::ptr_eq(&first.0, &shard.0),
+            "namespaces are separate"
+        );
         assert_eq!(shard, first, "equal as names");
         let pattern = reg.psubscribe_name(b"n*", 1, 4);
         assert_eq!(&pattern[..], b"n*");
