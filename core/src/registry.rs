@@ -585,8 +585,9 @@ impl Entry {
             hash,
             workers: AtomicU64::new(1 << w),
         };
-        let n = workers.clamp(w + 1, MAX_WORKERS);
-        let counts = (0..n).map(|i| AtomicU64::new(if i == w { pack(seq, 1) } else { 0 }));
+        // One counter per worker (`w < workers <= MAX_WORKERS`, which
+        // `Registry::new` and every caller check).
+        let counts = (0..workers).map(|i| AtomicU64::new(if i == w { pack(seq, 1) } else { 0 }));
         Entry(ThinArc::from_header_and_iter(head, counts))
     }
 
