@@ -57,6 +57,15 @@ impl OutputQueue {
         self.wake();
     }
 
+    /// The buffer [`Self::extend`] copies small replies into, with room for
+    /// `additional` bytes, for a caller that encodes straight into it. The
+    /// writer is woken now and runs once the caller is done.
+    pub fn encode_buffer(&mut self, additional: usize) -> &mut BytesMut {
+        self.wake();
+        self.tail.reserve(additional);
+        &mut self.tail
+    }
+
     /// Append an encoded buffer the caller is done with: a large one (the
     /// confirmations of a command naming thousands) is queued as it is,
     /// not copied; a small one is copied like [`Self::extend`].

@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use super::{CommandSpec, Ctx, Exec, cmd, help};
 use crate::cluster::forward;
 use crate::errors;
+use crate::output::{OutputQueue, SHARE_THRESHOLD};
 use crate::registry::Namespace;
 use crate::resp::encode::{self, Proto};
 use crate::router::{self, SubKind};
@@ -17,19 +18,45 @@ use crate::session::{ClusterWait, Session};
 const GLOBAL: SubKind = SubKind::Channel(Namespace::Global);
 const SHARD: SubKind = SubKind::Channel(Namespace::Shard);
 
-/// The start every confirmation of a command shares: the push header and
-/// the command's word (`*3\r\n$11\r\nunsubscribe\r\n`), encoded once.
-fn confirm_head(proto: Proto, word: &[u8]) -> BytesMut {
-    let mut head = BytesMut::with_capacity(word.len() + 12);
-    encode::push(&mut head, 3, proto);
-    encode::bulk(&mut head, word);
-    head
+/// A subscription command's word as its confirmations carry it, with the
+/// start every confirmation of the command shares (the push header and the
+/// word: `*3\r\n$11\r\nunsubscribe\r\n`) in both protocols, written out
+/// once here instead of encoded per command.
+struct Word {
+    word: &'static [u8],
+    resp2: &'static [u8],
+    resp3: &'static [u8],
+}
+
+macro_rules! word {
+    ($word:literal, $len:literal) => {
+        Word {
+            word: $word.as_bytes(),
+            resp2: concat!("*3\r\n$", $len, "\r\n", $word, "\r\n").as_bytes(),
+            resp3: concat!(">3\r\n$", $len, "\r\n", $word, "\r\n").as_bytes(),
+        }
+    };
+}
+
+const SUBSCRIBE: Word = word!("subscribe", 9);
+const UNSUBSCRIBE: Word = word!("unsubscribe", 11);
+const PSUBSCRIBE: Word = word!("psubscribe", 10);
+const PUNSUBSCRIBE: Word = word!("punsubscribe", 12);
+const SSUBSCRIBE: Word = word!("ssubscribe", 10);
+const SUNSUBSCRIBE: Word = word!("sunsubscribe", 12);
+
+impl Word {
+    fn head(&self, proto: Proto) -> &'static [u8] {
+        match proto {
+            Proto::Resp2 => self.resp2,
+            Proto::Resp3 => self.resp3,
+        }
+    }
 }
 
 /// Appends a `<kind> <name|null> <count>` confirmation push to `out`,
-/// `head` being the command's [`confirm_head`]. A command confirms each of
-/// its arguments: they are encoded into one buffer and queued once
-/// ([`queue`]), however many there are.
+/// `head` being the command's [`Word::head`]. A command confirms each of
+/// its arguments: they are encoded one after the other into one buffer.
 fn confirm(out: &mut BytesMut, head: &[u8], proto: Proto, name: Option<&[u8]>, count: usize) {
     out.extend_from_slice(head);
     match name {
@@ -39,23 +66,50 @@ fn confirm(out: &mut BytesMut, head: &[u8], proto: Proto, name: Option<&[u8]>, c
     encode::integer(out, count as i64);
 }
 
-/// A buffer for the confirmations of a command naming `names`.
-fn confirmations(names: &[Bytes], word: &[u8]) -> BytesMut {
+/// Room the confirmations of a command naming `names` take at most.
+fn confirmations_len(names: &[Bytes], word: &Word) -> usize {
     // `*3\r\n$<w>\r\n<word>\r\n$<n>\r\n<name>\r\n:<count>\r\n`: a name and
     // its count take at most 40 bytes besides their digits' worth.
-    let each = word.len() + 40;
-    BytesMut::with_capacity(
-        names
-            .iter()
-            .map(|n| n.len() + each)
-            .sum::<usize>()
-            .max(each),
-    )
+    let each = word.word.len() + 40;
+    names
+        .iter()
+        .map(|n| n.len() + each)
+        .sum::<usize>()
+        .max(each)
 }
 
-/// Queues a command's confirmations (moved, not copied, when many).
-fn queue(ctx: &mut Ctx<'_>, out: BytesMut) {
-    ctx.pushes.append(out);
+/// Where a command's confirmations are encoded: straight into the
+/// connection's output when they are few (where a copy of them would go),
+/// else into a buffer of their own, queued whole without a copy (a command
+/// naming thousands).
+enum Confirmations {
+    Queued,
+    Own(BytesMut),
+}
+
+impl Confirmations {
+    fn new(len: usize) -> Self {
+        if len < SHARE_THRESHOLD {
+            Confirmations::Queued
+        } else {
+            Confirmations::Own(BytesMut::with_capacity(len))
+        }
+    }
+
+    /// The buffer to encode into; `pushes` is the connection's output.
+    fn buffer<'a>(&'a mut self, pushes: &'a mut OutputQueue, len: usize) -> &'a mut BytesMut {
+        match self {
+            Confirmations::Queued => pushes.encode_buffer(len),
+            Confirmations::Own(out) => out,
+        }
+    }
+
+    /// Queues what was encoded into a buffer of its own.
+    fn queue(self, pushes: &mut OutputQueue) {
+        if let Confirmations::Own(out) = self {
+            pushes.append(out);
+        }
+    }
 }
 
 /// The count a confirmation of this kind reports: shard channels are
@@ -98,7 +152,7 @@ fn cluster_hold(ctx: &mut Ctx<'_>, names: &[Bytes], kind: SubKind) -> Option<boo
     }
 }
 
-fn subscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]) -> Exec {
+fn subscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &Word) -> Exec {
     let held = if ctx.shared.cluster.enabled() {
         match cluster_hold(ctx, &args[1..], kind) {
             Some(held) => held,
@@ -108,27 +162,32 @@ fn subscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]) 
         false
     };
     let proto = ctx.session.proto;
-    let head = confirm_head(proto, word);
-    let mut out = confirmations(&args[1..], word);
-    for name in &args[1..] {
+    let head = word.head(proto);
+    let names = &args[1..];
+    let len = confirmations_len(names, word);
+    let mut confirmations = Confirmations::new(len);
+    let out = confirmations.buffer(ctx.pushes, len);
+    for name in names {
         ctx.router.subscribe(ctx.conn, ctx.session, kind, name);
         let n = count(ctx.session, kind);
-        confirm(&mut out, &head, proto, Some(name), n);
+        confirm(out, head, proto, Some(name), n);
     }
     if held {
         // After the subscriptions' own interest (one FIFO to the bus).
         ctx.shared.cluster.unhold(ctx.session.id);
     }
-    queue(ctx, out);
+    confirmations.queue(ctx.pushes);
     ctx.session.publish_counts();
     Exec::Done
 }
 
-fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]) -> Exec {
+fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &Word) -> Exec {
     let proto = ctx.session.proto;
-    let head = confirm_head(proto, word);
+    let head = word.head(proto);
     let names = &args[1..];
-    let mut out = confirmations(names, word);
+    let len = confirmations_len(names, word);
+    let mut confirmations = Confirmations::new(len);
+    let out = confirmations.buffer(ctx.pushes, len);
     // What the count holds besides this kind's subscriptions (patterns
     // for channels and the other way round), unchanged by the command.
     let others = count(ctx.session, kind) - router::held_mut(ctx.session, kind).len();
@@ -137,7 +196,7 @@ fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]
         // step (also for names not held: the count is unchanged).
         ctx.router
             .unsubscribe_each(ctx.conn, ctx.session, kind, names, |name, left| {
-                confirm(&mut out, &head, proto, Some(name), others + left);
+                confirm(out, head, proto, Some(name), others + left);
             });
     } else {
         // Every held one (in no particular order, as Redis walks a hash
@@ -146,44 +205,44 @@ fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &[u8]
         let rest = count(ctx.session, kind);
         if held.is_empty() {
             // Nothing held and nothing named: one frame with a null name.
-            confirm(&mut out, &head, proto, None, rest);
+            confirm(out, head, proto, None, rest);
         }
-        out.reserve(held.len() * (word.len() + 40));
+        out.reserve(held.len() * (word.word.len() + 40));
         // Each name is dropped right after its frame, which frees the
         // entry of one the registry and the index no longer hold.
         let mut left = held.len();
         for name in held.into_names() {
             left -= 1;
-            confirm(&mut out, &head, proto, Some(&name), rest + left);
+            confirm(out, head, proto, Some(&name), rest + left);
         }
     }
-    queue(ctx, out);
+    confirmations.queue(ctx.pushes);
     ctx.session.publish_counts();
     Exec::Done
 }
 
 pub(super) fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    subscribe_all(ctx, args, GLOBAL, b"subscribe")
+    subscribe_all(ctx, args, GLOBAL, &SUBSCRIBE)
 }
 
 pub(super) fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    unsubscribe_all(ctx, args, GLOBAL, b"unsubscribe")
+    unsubscribe_all(ctx, args, GLOBAL, &UNSUBSCRIBE)
 }
 
 pub(super) fn psubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    subscribe_all(ctx, args, SubKind::Pattern, b"psubscribe")
+    subscribe_all(ctx, args, SubKind::Pattern, &PSUBSCRIBE)
 }
 
 pub(super) fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    unsubscribe_all(ctx, args, SubKind::Pattern, b"punsubscribe")
+    unsubscribe_all(ctx, args, SubKind::Pattern, &PUNSUBSCRIBE)
 }
 
 pub(super) fn ssubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    subscribe_all(ctx, args, SHARD, b"ssubscribe")
+    subscribe_all(ctx, args, SHARD, &SSUBSCRIBE)
 }
 
 pub(super) fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    unsubscribe_all(ctx, args, SHARD, b"sunsubscribe")
+    unsubscribe_all(ctx, args, SHARD, &SUNSUBSCRIBE)
 }
 
 fn publish_in(ctx: &mut Ctx<'_>, args: &[Bytes], ns: Namespace) -> Exec {
@@ -284,4 +343,28 @@ fn numsub(ctx: &mut Ctx<'_>, args: &[Bytes], ns: Namespace) -> Exec {
         encode::integer(ctx.reply, n as i64);
     }
     Exec::Done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_word_starts_its_confirmations_as_the_encoder_would() {
+        for word in [
+            SUBSCRIBE,
+            UNSUBSCRIBE,
+            PSUBSCRIBE,
+            PUNSUBSCRIBE,
+            SSUBSCRIBE,
+            SUNSUBSCRIBE,
+        ] {
+            for proto in [Proto::Resp2, Proto::Resp3] {
+                let mut expected = BytesMut::new();
+                encode::push(&mut expected, 3, proto);
+                encode::bulk(&mut expected, word.word);
+                assert_eq!(word.head(proto), &expected[..]);
+            }
+        }
+    }
 }
