@@ -73,8 +73,8 @@ pub enum Input {
     /// this connection until woken (see [`Hub::park_reader`]).
     Blocked,
     /// A turn's worth of requests was handled and more wait in the buffer:
-    /// let the worker's writers run, then call `input` again (without
-    /// reading first).
+    /// let the worker's writers run and its other connections' input be
+    /// read, then call `input` again (without reading first).
     Yield,
     /// `DEBUG SLEEP`: block the worker thread for this long, then call `input` again.
     Sleep(Duration),
@@ -134,6 +134,9 @@ pub struct Hub {
     observer: observe::Observer,
     /// The id of `CONFIG SET`, after which a turn reads its settings again.
     config_set: Option<u16>,
+    /// How long one call of [`Hub::input`] runs requests before it yields
+    /// ([`input::INPUT_TURN_TIME`]; zero in tests that watch the turns).
+    turn_time: Duration,
 }
 
 impl Hub {
@@ -158,6 +161,7 @@ impl Hub {
             now: Instant::now(),
             observer: observe::Observer::default(),
             config_set: crate::commands::audit::config_set_id(),
+            turn_time: input::INPUT_TURN_TIME,
         }
     }
 

@@ -115,6 +115,17 @@ impl Timer {
         }
     }
 
+    /// How long the turn has run requests: from its start to the end of the
+    /// last command when commands are timed (no clock read), else from
+    /// `first_look`, the clock at the first call (read then, and now).
+    pub(super) fn spent(&self, first_look: &mut Option<Instant>) -> Duration {
+        if let (Some(start), Some(last)) = (self.started, self.last) {
+            return last.saturating_duration_since(start);
+        }
+        let now = Instant::now();
+        now.saturating_duration_since(*first_look.get_or_insert(now))
+    }
+
     /// The duration of the command just done, if commands are timed.
     pub(super) fn lap(&mut self, exec: Exec) -> Option<Duration> {
         let before = self.last?;

@@ -797,6 +797,43 @@ fn a_long_pipeline_of_publishes_is_handled_a_turn_at_a_time() {
 }
 
 #[test]
+fn a_turn_ends_once_its_time_is_spent_and_goes_on_where_it_stopped() {
+    let mut w = world(1);
+    let c = w.connect(0);
+    // No time at all: a turn runs its 64 commands, then yields.
+    w.hubs[0].turn_time = Duration::ZERO;
+    let names: Vec<String> = (0..150).map(|i| format!("ch{i}")).collect();
+    let pipeline: Vec<u8> = names.iter().flat_map(|n| cmd(&["SUBSCRIBE", n])).collect();
+    let first: usize = names[..64]
+        .iter()
+        .map(|n| cmd(&["SUBSCRIBE", n]).len())
+        .sum();
+    let mut buf = BytesMut::from(pipeline.as_slice());
+    let hub = &mut w.hubs[0];
+    assert_eq!(hub.input(c.1, &mut buf), Input::Yield);
+    assert_eq!(
+        buf.len(),
+        pipeline.len() - first,
+        "64 commands make the turn"
+    );
+    assert_eq!(hub.input(c.1, &mut buf), Input::Yield);
+    assert_eq!(hub.input(c.1, &mut buf), Input::NeedMore);
+    assert!(buf.is_empty());
+    let mut expected = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        expected.extend_from_slice(
+            format!(
+                "*3\r\n$9\r\nsubscribe\r\n${}\r\n{n}\r\n:{}\r\n",
+                n.len(),
+                i + 1
+            )
+            .as_bytes(),
+        );
+    }
+    assert_eq!(w.output(c), expected, "every command ran once, in order");
+}
+
+#[test]
 fn sampler_derives_rates_and_keeps_the_memory_peak() {
     use crate::stats::{ProcessSample, Sampler};
     let mut w = world(1);
