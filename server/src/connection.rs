@@ -307,7 +307,7 @@ async fn read_loop<R: AsyncReadRent>(
                 continue;
             }
             Input::Yield => {
-                crate::worker::yield_now().await;
+                crate::worker::yield_to_io(worker.io_turn()).await;
                 continue;
             }
             Input::Sleep(d) => {

@@ -179,6 +179,46 @@ async fn deliver_inbound(worker: &Worker) {
     }
 }
 
+/// Let the rest of the worker run, the input of its other connections
+/// included, then continue: what a connection does between turns of its
+/// requests ([`ringcast_core::hub::Input::Yield`]).
+///
+/// On io_uring, [`yield_now`] is not enough: the runtime runs ready tasks
+/// round after round and submits and reaps I/O only between rounds, and
+/// with `DEFER_TASKRUN` the completions of other sockets' reads are posted
+/// only when the worker waits for events, which it does only once no task
+/// is ready. A connection that yields and is ready again at once would
+/// keep the rest of the worker's input waiting for as long as it has
+/// requests. So the connection waits for an I/O operation of its own
+/// instead, a zero-length write to `/dev/null`: it completes only once
+/// the worker has submitted it, and the connection runs again after the
+/// others, with what their sockets brought. (monoio has no no-op
+/// operation to submit instead.)
+pub(crate) async fn yield_to_io(null: Option<&monoio::fs::File>) {
+    match null {
+        Some(null) => {
+            let (res, _) = null.write_at(&b""[..], 0).await;
+            if res.is_err() {
+                yield_now().await;
+            }
+        }
+        None => yield_now().await,
+    }
+}
+
+/// `/dev/null` opened for writing, for [`yield_to_io`]; without it (no
+/// such device) a connection yields as a plain task.
+pub(super) fn open_null() -> Option<monoio::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| tracing::warn!("cannot open /dev/null: {e}"))
+        .ok()?;
+    monoio::fs::File::from_std(file)
+        .map_err(|e| tracing::warn!("cannot use /dev/null: {e}"))
+        .ok()
+}
+
 /// Let every other ready task of this worker run once, then continue.
 ///
 /// The task is woken by another, freshly spawned one: monoio puts a task
@@ -351,5 +391,47 @@ mod tests {
                 "{backend:?}"
             );
         }
+    }
+
+    /// A task that keeps yielding with `yield_to_io` lets another task's
+    /// read complete and run: on io_uring with `DEFER_TASKRUN` the data
+    /// that arrives for an armed read is posted only when the worker waits
+    /// for events, which a task that is always ready again (`yield_now`)
+    /// never lets it do.
+    #[test]
+    fn yield_to_io_lets_a_read_that_became_ready_run() {
+        let Ok(backend @ Backend::Uring(_)) =
+            backend::choose(ringcast_core::config::IoBackend::Auto)
+        else {
+            return;
+        };
+        let mut rt = backend::build_runtime(backend).expect("runtime");
+        let yields = rt.block_on(async {
+            monoio::spawn(async {
+                let null = open_null().expect("/dev/null");
+                let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().expect("pair");
+                let theirs = monoio::net::UnixStream::from_std(theirs).expect("register");
+                let arrived = Rc::new(Cell::new(false));
+                let seen = arrived.clone();
+                let reader = monoio::spawn(async move {
+                    let (res, _) =
+                        monoio::io::AsyncReadRent::read(&mut { theirs }, vec![0u8; 16]).await;
+                    res.expect("read");
+                    seen.set(true);
+                });
+                // The read is submitted and armed, with nothing to read yet.
+                yield_to_io(Some(&null)).await;
+                std::io::Write::write_all(&mut ours, b"x").expect("write");
+                let mut yields = 0;
+                while !arrived.get() && yields < 10_000 {
+                    yield_to_io(Some(&null)).await;
+                    yields += 1;
+                }
+                reader.await;
+                yields
+            })
+            .await
+        });
+        assert!(yields < 10_000, "the read never ran while a task yielded");
     }
 }

@@ -23,6 +23,9 @@ pub(crate) struct Worker {
     closing: RefCell<Vec<ConnKey>>,
     /// The worker runs on io_uring (whose writes are seen done late).
     uring: bool,
+    /// On io_uring, `/dev/null`, written nothing to between turns of a
+    /// connection's requests ([`super::yield_to_io`]).
+    io_turn: Option<monoio::fs::File>,
     /// Connections moving between workers (`ringcast_core::hub::placement`).
     moves: Moves,
 }
@@ -58,8 +61,14 @@ impl Worker {
             sockets: RefCell::new(HashMap::new()),
             closing: RefCell::new(Vec::new()),
             uring,
+            io_turn: uring.then(super::open_null).flatten(),
             moves,
         }
+    }
+
+    /// `/dev/null` on io_uring ([`super::yield_to_io`]).
+    pub(crate) fn io_turn(&self) -> Option<&monoio::fs::File> {
+        self.io_turn.as_ref()
     }
 
     /// The hub, to look at (never held across an await).
