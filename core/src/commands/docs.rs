@@ -2602,6 +2602,7 @@ mod tests {
         let info = ServerInfo::for_tests(1);
         let shared = Arc::new(Shared::new(Default::default(), info, doorbells));
         let mut hub = Hub::new(0, shared, endpoints.remove(0));
+        hub.set_turn_time(std::time::Duration::MAX);
         let addr = "127.0.0.1:5000".parse().unwrap();
         let key = hub.connect(addr, addr);
         let mut replies = Vec::new();

@@ -51,6 +51,14 @@ const TURN_CHECK_EVERY: u32 = 16;
 const SECURITY_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Hub {
+    /// How long a turn of [`Hub::input`] may run requests before it yields
+    /// (once it ran 64 commands). For checks that predict every turn's
+    /// outcome: [`Duration::MAX`] makes turns end by bytes alone, as they
+    /// would on a machine fast enough.
+    pub fn set_turn_time(&mut self, turn_time: Duration) {
+        self.turn_time = turn_time;
+    }
+
     /// Handle the bytes read so far from a connection: decode and execute
     /// every complete request, consuming its bytes from `buf`.
     pub fn input(&mut self, key: ConnKey, buf: &mut BytesMut) -> Input {

@@ -26,7 +26,11 @@ fn world(workers: usize, config: Config) -> World {
     let hubs = endpoints
         .into_iter()
         .enumerate()
-        .map(|(i, e)| Hub::new(i, shared.clone(), e))
+        .map(|(i, e)| {
+            let mut hub = Hub::new(i, shared.clone(), e);
+            hub.set_turn_time(Duration::MAX);
+            hub
+        })
         .collect();
     World { hubs }
 }
