@@ -393,6 +393,40 @@ mod tests {
         }
     }
 
+    /// A `/dev/null` the write fails on (opened read-only) or none at all:
+    /// `yield_to_io` falls back to `yield_now` and still lets a ready task
+    /// run before it continues.
+    #[test]
+    fn yield_to_io_without_a_usable_null_yields_as_a_task() {
+        let Ok(backend) = backend::choose(ringcast_core::config::IoBackend::Auto) else {
+            return;
+        };
+        let mut rt = backend::build_runtime(backend).expect("runtime");
+        let order = rt.block_on(async {
+            monoio::spawn(async {
+                let read_only = std::fs::File::open("/dev/null").expect("/dev/null");
+                let read_only = monoio::fs::File::from_std(read_only).expect("register");
+                let log = Rc::new(Cell::new(Vec::new()));
+                for null in [Some(&read_only), None] {
+                    let other = log.clone();
+                    let task = monoio::spawn(async move {
+                        let mut v = other.take();
+                        v.push("other");
+                        other.set(v);
+                    });
+                    yield_to_io(null).await;
+                    let mut v = log.take();
+                    v.push("yielder");
+                    log.set(v);
+                    task.await;
+                }
+                log.take()
+            })
+            .await
+        });
+        assert_eq!(order, ["other", "yielder", "other", "yielder"]);
+    }
+
     /// A task that keeps yielding with `yield_to_io` lets another task's
     /// read complete and run: on io_uring with `DEFER_TASKRUN` the data
     /// that arrives for an armed read is posted only when the worker waits
