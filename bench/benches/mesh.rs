@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ringcast_core::frame::{Message, SharedMessage};
 use ringcast_core::mesh::{Endpoint, Weigh, mesh};
@@ -25,7 +24,7 @@ const TURN: usize = 64;
 fn message() -> SharedMessage {
     Arc::new(Message::new(
         Namespace::Global,
-        Bytes::from_static(b"news.sports"),
+        b"news.sports",
         &[b'x'; 64],
         true,
         [],
@@ -101,7 +100,7 @@ fn two_threads(c: &mut Criterion) {
     cross_thread(c, "fresh_message", || {
         Arc::new(Message::new(
             Namespace::Global,
-            Bytes::from_static(b"news.sports"),
+            b"news.sports",
             b"hi",
             true,
             [],

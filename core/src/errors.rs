@@ -177,7 +177,7 @@ pub fn strerror(e: &std::io::Error) -> String {
 }
 
 /// `-ERR unknown command '<name>', with args beginning with: '<a>' '<b>' `
-pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> Vec<u8> {
+pub fn unknown_command(name: &[u8], args: impl IntoIterator<Item = impl AsRef<[u8]>>) -> Vec<u8> {
     // As Redis: arguments are added while their text is under 128 bytes,
     // each one cut to what is left of those 128.
     let mut listed = Vec::new();
@@ -187,7 +187,7 @@ pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> Vec<u8> {
         }
         let left = 128 - listed.len();
         listed.push(b'\'');
-        listed.extend_from_slice(c_str(a, left));
+        listed.extend_from_slice(c_str(a.as_ref(), left));
         listed.extend_from_slice(b"' ");
     }
     let mut e = b"ERR unknown command '".to_vec();
@@ -327,7 +327,7 @@ mod tests {
             b"ERR unknown command 'foo', with args beginning with: 'a' 'b' "
         );
         assert_eq!(
-            unknown_command(b"foo", &[]),
+            unknown_command(b"foo", [b""; 0]),
             b"ERR unknown command 'foo', with args beginning with: "
         );
     }

@@ -11,6 +11,7 @@
 //! `OutputQueue::push_frame`), so one publish never builds a frame per
 //! subscriber nor per protocol version.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,7 +24,10 @@ use crate::registry::{Name, Namespace};
 #[derive(Debug)]
 pub struct Message {
     pub ns: Namespace,
-    pub channel: Bytes,
+    /// Where the channel's name lies in `frame` (`<channel>\r\n` right
+    /// before the payload's bulk): the message holds no copy or handle of
+    /// its own.
+    channel: Range<usize>,
     /// The `message` (or `smessage`) frame.
     frame: Bytes,
     /// `$<p>\r\n<payload>\r\n`: the end of `frame`, shared by every `pmessage`.
@@ -105,7 +109,7 @@ impl FrameRef<'_> {
 }
 
 /// Fixed cost of a message on its way to another worker, beyond its frames
-/// (the allocation itself, the channel handle, pattern entries).
+/// (the allocation itself, its fields, pattern entries).
 const MESSAGE_OVERHEAD: usize = 128;
 
 impl Message {
@@ -116,7 +120,7 @@ impl Message {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         ns: Namespace,
-        channel: Bytes,
+        channel: &[u8],
         payload: &[u8],
         to_channel: bool,
         patterns: impl IntoIterator<Item = Name>,
@@ -124,17 +128,18 @@ impl Message {
         seen: &[u32],
         stride: usize,
     ) -> Message {
-        let (frame, payload_at) = message(ns, &channel, payload);
+        let (frame, payload_at) = message(ns, channel, payload);
         let patterns = patterns
             .into_iter()
             .map(|pattern| PatternFrame {
-                header: pmessage_header(&pattern, &channel),
+                header: pmessage_header(&pattern, channel),
                 pattern,
             })
             .collect();
+        let channel_end = payload_at - 2;
         Message {
             ns,
-            channel,
+            channel: channel_end - channel.len()..channel_end,
             tail: frame.slice(payload_at..),
             frame,
             to_channel,
@@ -155,6 +160,11 @@ impl Message {
             return None;
         }
         self.seen.as_slice().get(hit * self.stride + w).copied()
+    }
+
+    /// The channel it was published to.
+    pub fn channel(&self) -> &[u8] {
+        &self.frame[self.channel.clone()]
     }
 
     /// The `message` frame, if channel subscribers are to get it.
@@ -284,7 +294,7 @@ mod tests {
     fn pmessage_frame_carries_pattern_then_channel_then_the_shared_payload() {
         let m = Message::new(
             Namespace::Global,
-            Bytes::from_static(b"news"),
+            b"news",
             b"x",
             false,
             names(["n*"]),
@@ -305,7 +315,7 @@ mod tests {
         let patterns = names((0..200).map(|i| format!("*{i}")));
         let m = Message::new(
             Namespace::Global,
-            Bytes::from_static(b"c"),
+            b"c",
             &payload,
             true,
             patterns,
@@ -339,7 +349,7 @@ mod tests {
         let seen = [0, 7, 3, 9, 1, 2];
         let m = Message::new(
             Namespace::Global,
-            Bytes::from_static(b"c"),
+            b"c",
             b"x",
             true,
             names(["*", "c*"]),
@@ -352,16 +362,7 @@ mod tests {
         assert_eq!(m.seen(2, 1), Some(2));
         assert_eq!(m.seen(0, 2), None);
         let many: Vec<u32> = (0..40).collect();
-        let m = Message::new(
-            Namespace::Global,
-            Bytes::from_static(b"c"),
-            b"x",
-            true,
-            [],
-            None,
-            &many,
-            40,
-        );
+        let m = Message::new(Namespace::Global, b"c", b"x", true, [], None, &many, 40);
         assert_eq!(m.seen(0, 39), Some(39));
     }
 

@@ -43,6 +43,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::WorkerId;
 use crate::lock;
+use crate::resp::args::ArgList;
 
 /// The monitors of every worker, and the inboxes lines travel through.
 pub struct MonitorFeed {
@@ -159,7 +160,7 @@ pub const REDACTED: &[u8] = b"(redacted)";
 /// time, the client's database and address, then every argument quoted as
 /// `sdscatrepr` quotes it, those at the (ascending) indexes in `redacted`
 /// replaced by `(redacted)`.
-pub fn line(time: SystemTime, db: i64, addr: &str, args: &[Bytes], redacted: &[usize]) -> Bytes {
+pub fn line(time: SystemTime, db: i64, addr: &str, args: ArgList<'_>, redacted: &[usize]) -> Bytes {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let size = 32 + addr.len() + args.iter().map(|a| a.len() + 3).sum::<usize>();
     let mut out = Vec::with_capacity(size);
@@ -178,7 +179,7 @@ pub fn line(time: SystemTime, db: i64, addr: &str, args: &[Bytes], redacted: &[u
         let shown = if redacted.binary_search(&i).is_ok() {
             REDACTED
         } else {
-            &arg[..]
+            arg
         };
         repr(&mut out, shown);
     }
@@ -215,10 +216,11 @@ pub fn repr(out: &mut Vec<u8>, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resp::args::Args;
     use std::time::Duration;
 
-    fn args(a: &[&[u8]]) -> Vec<Bytes> {
-        a.iter().map(|x| Bytes::copy_from_slice(x)).collect()
+    fn args(a: &[&[u8]]) -> Args {
+        a.iter().copied().collect()
     }
 
     #[test]
@@ -228,7 +230,7 @@ mod tests {
             t,
             3,
             "127.0.0.1:5000",
-            &args(&[b"set", b"k", b"a b\"\\\n\r\t\x07\x08\x00\xff\x7f~"]),
+            args(&[b"set", b"k", b"a b\"\\\n\r\t\x07\x08\x00\xff\x7f~"]).list(),
             &[],
         );
         assert_eq!(
@@ -243,7 +245,7 @@ mod tests {
             UNIX_EPOCH,
             0,
             "a:1",
-            &args(&[b"auth", b"user", b"secret"]),
+            args(&[b"auth", b"user", b"secret"]).list(),
             &[1, 2],
         );
         assert_eq!(

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
 use hashbrown::HashTable;
 use indexmap::IndexMap;
 
@@ -353,7 +352,7 @@ impl Router {
         conn: ConnKey,
         session: &mut Session,
         kind: SubKind,
-        name: &Bytes,
+        name: &[u8],
     ) -> bool {
         let registry = &self.shared.registry;
         let held = held_mut(session, kind);
@@ -415,25 +414,33 @@ impl Router {
     /// step's confirmation counts. The index and the registry let go of
     /// them all together once every step is done, before this returns (so
     /// before any confirmation can be sent: invariant 2).
-    pub fn unsubscribe_each(
+    pub fn unsubscribe_each<'n>(
         &mut self,
         conn: ConnKey,
         session: &mut Session,
         kind: SubKind,
-        names: &[Bytes],
-        mut each: impl FnMut(&Bytes, usize),
+        names: impl IntoIterator<Item = &'n [u8]>,
+        mut each: impl FnMut(&[u8], usize),
     ) {
         let registry = &self.shared.registry;
         let held = held_mut(session, kind);
         let mut gone = Vec::new();
-        for batch in names.chunks(BATCH) {
+        let mut names = names.into_iter().peekable();
+        while names.peek().is_some() {
+            let mut batch: [&[u8]; BATCH] = [&[]; BATCH];
+            let mut len = 0;
+            for (slot, name) in batch.iter_mut().zip(names.by_ref()) {
+                *slot = name;
+                len += 1;
+            }
+            let batch = &batch[..len];
             // Find the whole batch, then take it: the lookups do not depend
             // on each other, so their cache misses overlap.
             let mut at = [None; BATCH];
             for (at, name) in at.iter_mut().zip(batch) {
                 *at = held.find_index(registry.name_ref(name));
             }
-            for (name, at) in batch.iter().zip(at) {
+            for (&name, at) in batch.iter().zip(at) {
                 if let Some(held_name) = at.and_then(|i| held.take_at(i)) {
                     gone.push(held_name);
                 }
@@ -506,7 +513,7 @@ impl Router {
     /// PUBLISH / SPUBLISH: the receiver count, or None when a target
     /// worker's ring is full (nothing was done; the caller retries once
     /// woken, see [`Router::poll_idle`]).
-    pub fn publish(&mut self, ns: Namespace, channel: &Bytes, payload: &[u8]) -> Option<u64> {
+    pub fn publish(&mut self, ns: Namespace, channel: &[u8], payload: &[u8]) -> Option<u64> {
         self.shared.registry.lookup(ns, channel, &mut self.lookup);
         let mut workers = self.lookup.channel.workers;
         let mut count = self.lookup.channel.count;
@@ -565,10 +572,10 @@ impl Router {
     }
 
     /// The message of a publish the last lookup routed, its frames built once.
-    fn build(&self, ns: Namespace, channel: &Bytes, payload: &[u8]) -> Message {
+    fn build(&self, ns: Namespace, channel: &[u8], payload: &[u8]) -> Message {
         Message::new(
             ns,
-            channel.clone(),
+            channel,
             payload,
             self.lookup.channel.count > 0,
             self.lookup.patterns.iter().map(|p| p.pattern.clone()),
@@ -605,8 +612,8 @@ impl Router {
         };
         let registry = &self.shared.registry;
         let channel = message.channel_frame().and_then(|frame| {
-            let hash = registry.hash(&message.channel);
-            let subs = LocalIndex::find(channels, hash, &message.channel)?;
+            let hash = registry.hash(message.channel());
+            let subs = LocalIndex::find(channels, hash, message.channel())?;
             Some((subs, frame, self.counted_up_to(message, 0)))
         });
         let patterns = message.patterns.iter().enumerate().filter_map(|(i, p)| {

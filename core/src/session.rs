@@ -11,6 +11,7 @@ use crate::acl::{User, Users};
 use crate::client::ClientMeta;
 use crate::commands::Transaction;
 use crate::registry::{Name, NameRef};
+use crate::resp::args::Args;
 use crate::resp::encode::Proto;
 
 /// `CLIENT REPLY` mode.
@@ -144,7 +145,7 @@ pub struct Session {
     pub monitor: bool,
     /// The commands EXEC ran (command id and arguments) that the monitors
     /// have not been shown yet; filled only while some connection monitors.
-    pub ran_in_exec: Vec<(u16, Vec<Bytes>)>,
+    pub ran_in_exec: Vec<(u16, Args)>,
     pub meta: Arc<ClientMeta>,
     /// Cluster mode: READONLY and ASKING.
     pub cluster: crate::cluster::ConnFlags,

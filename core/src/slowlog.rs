@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use bytes::Bytes;
 
 use crate::lock;
+use crate::resp::args::ArgList;
 
 /// Arguments an entry keeps; the last one kept says how many more there were.
 pub const MAX_ARGS: usize = 32;
@@ -107,7 +108,7 @@ fn truncate(entries: &mut VecDeque<Entry>, max_len: u64) {
 /// each cut at [`MAX_ARG_BYTES`] (`... (N more bytes)` appended), those at
 /// the (ascending) indexes in `redacted` shown as `(redacted)`. Copies, so
 /// an entry never holds on to the buffer the request was read into.
-pub fn logged_args(args: &[Bytes], redacted: &[usize]) -> Vec<Bytes> {
+pub fn logged_args(args: ArgList<'_>, redacted: &[usize]) -> Vec<Bytes> {
     let kept = args.len().min(MAX_ARGS);
     (0..kept)
         .map(|i| {
@@ -134,6 +135,7 @@ pub fn logged_args(args: &[Bytes], redacted: &[usize]) -> Vec<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resp::args::Args;
 
     fn entry() -> Entry {
         Entry {
@@ -165,22 +167,26 @@ mod tests {
 
     #[test]
     fn long_commands_keep_31_arguments_and_say_how_many_more() {
-        let args: Vec<Bytes> = (0..34).map(|i| Bytes::from(i.to_string())).collect();
-        let logged = logged_args(&args, &[]);
+        let numbers: Vec<String> = (0..34).map(|i| i.to_string()).collect();
+        let args: Args = numbers.iter().map(|n| n.as_bytes()).collect();
+        let args = args.list();
+        let logged = logged_args(args, &[]);
         assert_eq!(logged.len(), 32);
         assert_eq!(&logged[30][..], b"30");
         assert_eq!(&logged[31][..], b"... (3 more arguments)");
-        assert_eq!(logged_args(&args[..32], &[]).len(), 32);
-        assert_eq!(&logged_args(&args[..32], &[])[31][..], b"31");
+        assert_eq!(logged_args(args.slice(..32), &[]).len(), 32);
+        assert_eq!(&logged_args(args.slice(..32), &[])[31][..], b"31");
     }
 
     #[test]
     fn long_arguments_are_cut_at_128_bytes() {
-        let args = vec![Bytes::from_static(b"x"), Bytes::from(vec![b'A'; 129])];
-        let logged = logged_args(&args, &[]);
+        let long = [b'A'; 129];
+        let args: Args = [&b"x"[..], &long[..]].into_iter().collect();
+        let args = args.list();
+        let logged = logged_args(args, &[]);
         let expected = [&[b'A'; 128][..], b"... (1 more bytes)"].concat();
         assert_eq!(&logged[1][..], &expected[..]);
-        let redacted = logged_args(&args, &[1]);
+        let redacted = logged_args(args, &[1]);
         assert_eq!(&redacted[1][..], b"(redacted)");
     }
 }

@@ -29,11 +29,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
-use bytes::Bytes;
 use ringcast_core::cluster::{
     Addr, Boot, Claim, Cluster, Effect, Liveness, NodeId, Reply, Reports, SLOTS, Settings, Slot,
     SlotSet, Version, config_signature,
 };
+use ringcast_core::resp::args::Args;
 
 const TICK_MS: u64 = 100;
 /// `cluster-node-timeout`, in ticks: suspect after it, dead after twice it.
@@ -634,17 +634,14 @@ impl Sim {
         if self.members[i].cluster.is_none() {
             return;
         }
-        let args: Vec<Bytes> = line
-            .split(' ')
-            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-            .collect();
+        let args: Args = line.split(' ').map(str::as_bytes).collect();
         let now = self.now();
         let reply = self.input(i, |c| {
-            let (reply, effects) = c.command(&args, now);
+            let (reply, effects) = c.command(args.list(), now);
             (reply, effects)
         });
         // SETSLOT NODE names the slot's owner for every node it runs on.
-        if let (Some(Reply::Ok), [_, _, slot, node, target]) = (&reply, &args[..])
+        if let (Some(Reply::Ok), [_, _, slot, node, target]) = (&reply, &args.list().to_vec()[..])
             && node.eq_ignore_ascii_case(b"node")
         {
             let slot: Slot = std::str::from_utf8(slot).unwrap().parse().unwrap();

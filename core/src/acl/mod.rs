@@ -35,6 +35,7 @@ pub use selector::{ChannelArgs, Denied, Selector};
 pub use table::CommandId;
 
 use crate::lock;
+use crate::resp::args::ArgList;
 
 /// Why a rule was refused; the texts are Redis's (`ACLSetUserStringError`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -275,7 +276,7 @@ impl User {
     pub fn check(
         &self,
         id: CommandId,
-        args: &[Bytes],
+        args: ArgList<'_>,
         channels: ChannelArgs,
     ) -> Result<(), Denied> {
         let mut worst = Denied::Command;

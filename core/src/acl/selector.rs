@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::RuleError;
 use super::table::{self, CommandId, WORDS};
 use crate::glob;
+use crate::resp::args::ArgList;
 
 /// A key pattern and what it allows (`~p`: both, `%R~p`, `%W~p`). ringcast
 /// has no keys: patterns are shown and saved back, and checked only against
@@ -423,7 +424,7 @@ impl Selector {
     pub(super) fn check(
         &self,
         id: CommandId,
-        args: &[Bytes],
+        args: ArgList<'_>,
         channels: ChannelArgs,
     ) -> Result<(), Denied> {
         if !self.allcommands && !table::no_auth(id) && !self.bit(id) {
@@ -446,9 +447,9 @@ impl Selector {
         }
         let (named, is_pattern) = match channels {
             ChannelArgs::None | ChannelArgs::Keys => return Ok(()),
-            ChannelArgs::First => (args.get(1..2).unwrap_or_default(), false),
-            ChannelArgs::All => (args.get(1..).unwrap_or_default(), false),
-            ChannelArgs::AllPatterns => (args.get(1..).unwrap_or_default(), true),
+            ChannelArgs::First => (args.within(1..2), false),
+            ChannelArgs::All => (args.within(1..usize::MAX), false),
+            ChannelArgs::AllPatterns => (args.within(1..usize::MAX), true),
         };
         match named
             .iter()
@@ -461,11 +462,11 @@ impl Selector {
 
     /// Redis's `ACLSelectorCheckKey` for keys whose spec needs no access
     /// flag (WATCH's): each key must match a key pattern, whatever it allows.
-    fn check_keys(&self, args: &[Bytes]) -> Result<(), Denied> {
+    fn check_keys(&self, args: ArgList<'_>) -> Result<(), Denied> {
         if self.allkeys {
             return Ok(());
         }
-        let keys = args.get(1..).unwrap_or_default();
+        let keys = args.within(1..usize::MAX);
         match keys
             .iter()
             .position(|k| !self.keys.iter().any(|p| glob::matches(&p.pattern, k)))

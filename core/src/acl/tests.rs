@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::*;
+use crate::resp::args::Args;
 
 const D: Defaults = Defaults { allchannels: false };
 
@@ -175,16 +176,13 @@ fn bad_rules_get_redis_errors() {
     );
 }
 
-fn args(words: &[&'static str]) -> Vec<Bytes> {
-    words
-        .iter()
-        .map(|w| Bytes::from_static(w.as_bytes()))
-        .collect()
+fn args(words: &[&'static str]) -> Args {
+    words.iter().map(|w| w.as_bytes()).collect()
 }
 
 fn check(u: &User, words: &[&'static str]) -> Result<(), Denied> {
     let id = table::lookup(words[0].as_bytes()).unwrap();
-    u.check(id, &args(words), ChannelArgs::of(table::name(id)))
+    u.check(id, args(words).list(), ChannelArgs::of(table::name(id)))
 }
 
 #[test]

@@ -11,14 +11,13 @@
 
 use std::net::IpAddr;
 
-use bytes::Bytes;
-
 use super::errors;
 use super::node::{Link, NodeId};
 use super::reply::Reply;
 use super::slots::{SLOTS, Slot, SlotSet, key_slot};
 use super::{Cluster, Effect, FORGET_BAN_MS};
 use crate::errors as common;
+use crate::resp::args::ArgList;
 
 /// The subcommands and their arities (Redis's convention: n > 0 exactly n
 /// arguments counting `CLUSTER` and the subcommand, n < 0 at least -n).
@@ -56,11 +55,11 @@ pub const SUBCOMMANDS: &[(&str, i32)] = &[
 impl Cluster {
     /// Run `CLUSTER <subcommand> ...` (`args[0]` is `CLUSTER`): the reply,
     /// and what the server must do.
-    pub fn command(&mut self, args: &[Bytes], now: u64) -> (Reply, Vec<Effect>) {
+    pub fn command(&mut self, args: ArgList<'_>, now: u64) -> (Reply, Vec<Effect>) {
         self.step(now, |c| c.run(args))
     }
 
-    fn run(&mut self, args: &[Bytes]) -> Reply {
+    fn run(&mut self, args: ArgList<'_>) -> Reply {
         let Some(sub) = args.get(1) else {
             return Reply::error(common::wrong_arity("cluster"));
         };
@@ -140,9 +139,9 @@ impl Cluster {
     }
 
     /// ADDSLOTS / DELSLOTS: every argument must parse before any is checked.
-    fn change_slots(&mut self, args: &[Bytes], del: bool) -> Reply {
+    fn change_slots(&mut self, args: ArgList<'_>, del: bool) -> Reply {
         let mut slots = Vec::with_capacity(args.len() - 2);
-        for arg in &args[2..] {
+        for arg in args.slice(2..) {
             match parse_slot(arg) {
                 Some(slot) => slots.push(slot),
                 None => return Reply::error(errors::INVALID_SLOT),
@@ -159,7 +158,7 @@ impl Cluster {
     }
 
     /// ADDSLOTSRANGE / DELSLOTSRANGE: pairs parsed and checked in turn.
-    fn change_ranges(&mut self, args: &[Bytes], del: bool) -> Reply {
+    fn change_ranges(&mut self, args: ArgList<'_>, del: bool) -> Reply {
         if args.len() % 2 == 1 {
             let name = if del {
                 "delslotsrange"
@@ -169,8 +168,8 @@ impl Cluster {
             return Reply::error(common::wrong_arity(&format!("cluster|{name}")));
         }
         let mut chosen = SlotSet::new();
-        for pair in args[2..].chunks(2) {
-            let (Some(start), Some(end)) = (parse_slot(&pair[0]), parse_slot(&pair[1])) else {
+        for pair in args.slice(2..).to_vec().chunks(2) {
+            let (Some(start), Some(end)) = (parse_slot(pair[0]), parse_slot(pair[1])) else {
                 return Reply::error(errors::INVALID_SLOT);
             };
             if start > end {
@@ -221,7 +220,7 @@ impl Cluster {
         self.save = true;
     }
 
-    fn setslot(&mut self, args: &[Bytes]) -> Reply {
+    fn setslot(&mut self, args: ArgList<'_>) -> Reply {
         if self.me.is_replica() {
             return Reply::error(errors::SETSLOT_ON_REPLICA);
         }
@@ -304,7 +303,7 @@ impl Cluster {
         Ok(())
     }
 
-    fn meet(&mut self, args: &[Bytes]) -> Reply {
+    fn meet(&mut self, args: ArgList<'_>) -> Reply {
         let Some(port) = string2ll(&args[3]) else {
             return Reply::error(errors::invalid_base_port(&args[3]));
         };
@@ -374,7 +373,7 @@ impl Cluster {
 
     /// CLUSTER FAILOVER [FORCE|TAKEOVER]: this replica takes its master's
     /// place and slots, with an epoch above all it knows.
-    fn failover(&mut self, mode: Option<&Bytes>) -> Reply {
+    fn failover(&mut self, mode: Option<&[u8]>) -> Reply {
         let force = match mode {
             None => false,
             Some(m) if m.eq_ignore_ascii_case(b"force") || m.eq_ignore_ascii_case(b"takeover") => {
@@ -422,7 +421,7 @@ impl Cluster {
 
     /// CLUSTER RESET [HARD|SOFT] (`clusterReset`): back to a master alone,
     /// and for HARD with new ids and epochs at 0.
-    fn reset(&mut self, mode: Option<&Bytes>) -> Reply {
+    fn reset(&mut self, mode: Option<&[u8]>) -> Reply {
         let hard = match mode {
             None => false,
             Some(m) if m.eq_ignore_ascii_case(b"hard") => true,

@@ -22,6 +22,7 @@ use super::forward::{ForwardStats, Kind, PeerInterest, PeerKey};
 use super::{Cluster, Reply, SlotSet};
 use crate::WorkerId;
 use crate::frame::SharedMessage;
+use crate::resp::args::Args;
 
 /// Bytes of PUBLISH payloads and channels handed to the bus thread and not
 /// taken yet, beyond which a PUBLISH is not forwarded (and counted in
@@ -61,7 +62,7 @@ pub struct BusRequest {
     /// The client that waits for the reply (ids are never reused).
     pub client: u64,
     /// `CLUSTER <subcommand> ...`
-    pub args: Vec<Bytes>,
+    pub args: Args,
 }
 
 /// What the bus thread posts to a worker.
@@ -223,7 +224,7 @@ impl Bus {
     /// A PUBLISH on this node: hands it to the bus thread, without
     /// waiting, if a linked peer has subscribers for it. One snapshot load
     /// and, per peer with interest, a hash lookup and its patterns' matches.
-    pub fn forward_publish(&self, channel: &Bytes, payload: &Bytes) {
+    pub fn forward_publish(&self, channel: &[u8], payload: &[u8]) {
         let targets = {
             let peers = self.peers.load();
             if peers.is_empty() {
@@ -235,12 +236,12 @@ impl Bus {
     }
 
     /// An SPUBLISH on this node: to its replicas, if it has any.
-    pub fn forward_spublish(&self, channel: &Bytes, payload: &Bytes) {
+    pub fn forward_spublish(&self, channel: &[u8], payload: &[u8]) {
         let targets = self.peers.load().replicas().to_vec();
         self.hand_over(true, channel, payload, targets);
     }
 
-    fn hand_over(&self, shard: bool, channel: &Bytes, payload: &Bytes, targets: Vec<PeerKey>) {
+    fn hand_over(&self, shard: bool, channel: &[u8], payload: &[u8], targets: Vec<PeerKey>) {
         if targets.is_empty() {
             return;
         }
@@ -257,8 +258,8 @@ impl Bus {
         }
         let item = Forward::Publish {
             shard,
-            channel: channel.clone(),
-            payload: payload.clone(),
+            channel: Bytes::copy_from_slice(channel),
+            payload: Bytes::copy_from_slice(payload),
             targets,
         };
         if !send(item) {

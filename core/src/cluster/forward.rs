@@ -402,7 +402,7 @@ pub fn inbound_message(
     }
     let message = Message::new(
         ns,
-        channel,
+        &channel,
         payload,
         lookup.channel.count > 0,
         lookup.patterns.iter().map(|p| p.pattern.clone()),

@@ -3,9 +3,8 @@
 //! 7.0.15 cluster where 7.0 and 7.2 agree), renderings against output
 //! captured from that cluster, claims, failover and routing.
 
-use bytes::Bytes;
-
 use super::*;
+use crate::resp::args::Args;
 use crate::resp::encode::Proto;
 
 const A: &str = "432db750da54b3d5ade2d900c753f459f58e016c";
@@ -33,14 +32,12 @@ fn id(text: &str) -> NodeId {
     NodeId::parse(text.as_bytes()).unwrap()
 }
 
-fn args(line: &str) -> Vec<Bytes> {
-    line.split(' ')
-        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-        .collect()
+fn args(line: &str) -> Args {
+    line.split(' ').map(str::as_bytes).collect()
 }
 
 fn run(c: &mut Cluster, line: &str) -> Reply {
-    c.command(&args(line), 0).0
+    c.command(args(line).list(), 0).0
 }
 
 fn err(reply: Reply) -> String {
@@ -355,7 +352,7 @@ fn setslot_node_moves_the_slot_and_an_import_closes_with_a_new_epoch() {
         4,
         "bumped past the 3 epochs known"
     );
-    let (reply, effects) = nodes[0].command(&args(&format!("CLUSTER SETSLOT 0 NODE {b}")), 0);
+    let (reply, effects) = nodes[0].command(args(&format!("CLUSTER SETSLOT 0 NODE {b}")).list(), 0);
     assert_eq!(reply, Reply::Ok);
     assert_eq!(lost(&effects), vec![(0, 0)]);
     assert!(!nodes[0].nodes_text().contains('['), "migration closed");
@@ -368,7 +365,7 @@ fn setslot_node_moves_the_slot_and_an_import_closes_with_a_new_epoch() {
 fn a_master_giving_away_its_last_slot_becomes_a_replica_of_the_taker() {
     let mut nodes = cluster(2, 0);
     let b = nodes[1].myself().id;
-    let (reply, _) = nodes[0].command(&args(&format!("CLUSTER SETSLOT 0 NODE {b}")), 0);
+    let (reply, _) = nodes[0].command(args(&format!("CLUSTER SETSLOT 0 NODE {b}")).list(), 0);
     assert_eq!(reply, Reply::Ok);
     assert!(nodes[0].myself().is_master());
     assert_eq!(
@@ -418,7 +415,7 @@ fn meet_checks_ports_and_address_then_asks_the_gossip_layer() {
         e(&mut c, "CLUSTER MEET 127.0.0.1 30002 1 2"),
         "ERR unknown subcommand or wrong number of arguments for 'MEET'. Try CLUSTER HELP."
     );
-    let (reply, effects) = c.command(&args("CLUSTER MEET 127.0.0.1 30002"), 0);
+    let (reply, effects) = c.command(args("CLUSTER MEET 127.0.0.1 30002").list(), 0);
     assert_eq!(reply, Reply::Ok);
     let meet = Effect::Meet {
         ip: "127.0.0.1".into(),
@@ -426,7 +423,7 @@ fn meet_checks_ports_and_address_then_asks_the_gossip_layer() {
         cport: 40002,
     };
     assert_eq!(effects, vec![meet]);
-    let (_, effects) = c.command(&args("CLUSTER MEET 0:0::1 7000 17001"), 0);
+    let (_, effects) = c.command(args("CLUSTER MEET 0:0::1 7000 17001").list(), 0);
     let meet = Effect::Meet {
         ip: "::1".into(),
         port: 7000,
@@ -447,7 +444,7 @@ fn forget_bans_the_node_for_a_minute() {
         err(run(a, &format!("CLUSTER FORGET {me}"))),
         "ERR I tried hard but I can't forget myself..."
     );
-    let (reply, effects) = a.command(&args(&format!("CLUSTER FORGET {c_id}")), 1_000);
+    let (reply, effects) = a.command(args(&format!("CLUSTER FORGET {c_id}")).list(), 1_000);
     assert_eq!(reply, Reply::Ok);
     assert!(effects.contains(&Effect::Forget(c_id)));
     assert!(a.node(&c_id).is_none());
@@ -635,7 +632,7 @@ fn unknown_subcommands_arity_and_syntax_errors() {
         "ERR unknown subcommand 'FOO'. Try CLUSTER HELP."
     );
     assert_eq!(
-        err(c.command(&args("CLUSTER"), 0).0),
+        err(c.command(args("CLUSTER").list(), 0).0),
         "ERR wrong number of arguments for 'cluster' command"
     );
     assert_eq!(
@@ -675,7 +672,7 @@ fn reset_soft_forgets_everyone_and_hard_also_takes_new_ids() {
     let mut nodes = cluster(2, 1);
     let replica = &mut nodes[1];
     let old = replica.myself().id;
-    let (reply, effects) = replica.command(&args("CLUSTER RESET"), 0);
+    let (reply, effects) = replica.command(args("CLUSTER RESET").list(), 0);
     assert_eq!(reply, Reply::Ok);
     assert_eq!(
         effects
@@ -728,7 +725,7 @@ fn failover_on_a_replica_takes_the_masters_slots() {
     for i in [1, 2, 4] {
         nodes[i].set_liveness(&master, Liveness::Alive, 0);
     }
-    let (reply, effects) = nodes[1].command(&args("CLUSTER FAILOVER"), 0);
+    let (reply, effects) = nodes[1].command(args("CLUSTER FAILOVER").list(), 0);
     assert_eq!(reply, Reply::Ok);
     assert!(nodes[1].myself().is_master());
     assert_eq!(nodes[1].myself().slots.ranges(), vec![(0, 5460)]);
@@ -1072,11 +1069,11 @@ fn a_replica_loses_the_slots_its_master_loses() {
 fn publish_follows_every_change_of_the_own_claim() {
     let mut c = fresh(30001);
     let before = c.claim().version;
-    let (_, effects) = c.command(&args("CLUSTER ADDSLOTS 5"), 0);
+    let (_, effects) = c.command(args("CLUSTER ADDSLOTS 5").list(), 0);
     assert_eq!(effects, vec![Effect::SaveConfig, Effect::PublishClaim]);
     assert_eq!(c.claim().version.seq, before.seq + 1);
     assert_eq!(c.claim().slots.ranges(), vec![(5, 5)]);
-    let (_, effects) = c.command(&args("CLUSTER NODES"), 0);
+    let (_, effects) = c.command(args("CLUSTER NODES").list(), 0);
     assert!(effects.is_empty());
 }
 
@@ -1457,7 +1454,7 @@ fn readonly_readwrite_and_asking_are_connection_flags() {
 fn a_replica_moving_to_another_shard_loses_its_old_masters_slots() {
     let mut nodes = cluster(2, 1);
     let other = nodes[2].myself().id;
-    let (reply, effects) = nodes[1].command(&args(&format!("CLUSTER REPLICATE {other}")), 0);
+    let (reply, effects) = nodes[1].command(args(&format!("CLUSTER REPLICATE {other}")).list(), 0);
     assert_eq!(reply, Reply::Ok);
     assert_eq!(lost(&effects), vec![(0, 8191)]);
     assert_eq!(nodes[1].served_slots().ranges(), vec![(8192, 16383)]);

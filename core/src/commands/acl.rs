@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use super::{CommandSpec, Ctx, Exec, FLAT, cmd, help};
 use crate::acl::{self, ChannelArgs, CommandId, Denied, LogEntry, LogReason, User, table};
 use crate::errors;
+use crate::resp::args::ArgList;
 use crate::resp::encode::{self, Proto};
 
 pub(super) static ACL: &[CommandSpec] = &[
@@ -86,7 +87,7 @@ pub(super) fn allowed(
     ctx: &mut Ctx<'_>,
     id: u16,
     spec: &CommandSpec,
-    args: &[Bytes],
+    args: ArgList<'_>,
 ) -> Result<(), Vec<u8>> {
     let Some(denied) = denial(ctx, id, args) else {
         return Ok(());
@@ -107,7 +108,7 @@ pub(super) fn allowed_at_exec(
     ctx: &mut Ctx<'_>,
     id: u16,
     spec: &CommandSpec,
-    args: &[Bytes],
+    args: ArgList<'_>,
 ) -> bool {
     let Some(denied) = denial(ctx, id, args) else {
         return true;
@@ -118,22 +119,27 @@ pub(super) fn allowed_at_exec(
 }
 
 /// Why the user may not run the command with these arguments, if it may not.
-fn denial(ctx: &Ctx<'_>, id: u16, args: &[Bytes]) -> Option<Denied> {
+fn denial(ctx: &Ctx<'_>, id: u16, args: ArgList<'_>) -> Option<Denied> {
     let &Some((acl_id, channels)) = ACL_INFO.get(usize::from(id))? else {
         return None;
     };
     ctx.session.user.check(acl_id, args, channels).err()
 }
 
-fn log_denial(ctx: &mut Ctx<'_>, denied: Denied, spec: &CommandSpec, args: &[Bytes]) {
+fn log_denial(ctx: &mut Ctx<'_>, denied: Denied, spec: &CommandSpec, args: ArgList<'_>) {
     let name = ctx.session.user.name.clone();
     match denied {
         Denied::Command => {
             let object = Bytes::from_static(spec.name.as_bytes());
             record(ctx, LogReason::Command, object, name);
         }
-        Denied::Key(i) => record(ctx, LogReason::Key, args[i].clone(), name),
-        Denied::Channel(i) => record(ctx, LogReason::Channel, args[i].clone(), name),
+        Denied::Key(i) => record(ctx, LogReason::Key, Bytes::copy_from_slice(&args[i]), name),
+        Denied::Channel(i) => record(
+            ctx,
+            LogReason::Channel,
+            Bytes::copy_from_slice(&args[i]),
+            name,
+        ),
     }
 }
 
@@ -170,13 +176,13 @@ fn changed(ctx: &mut Ctx<'_>) -> Exec {
     }
 }
 
-fn setuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn setuser(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let name = &args[2];
     if acl::bad_name(name) {
         encode::error(ctx.reply, errors::ACL_USERNAME_SPACES);
         return Exec::Done;
     }
-    let ops = match acl::merge_selector_args(args[3..].iter().map(|a| &a[..])) {
+    let ops = match acl::merge_selector_args(args.slice(3..).iter()) {
         Ok(ops) => ops,
         Err(at) => {
             encode::error(ctx.reply, errors::acl_unmatched_parenthesis(&args[3 + at]));
@@ -188,7 +194,7 @@ fn setuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     let done = acl.edit(|users| {
         let base = match users.get(name) {
             Some(u) => (**u).clone(),
-            None => User::new(acl.next_id(), name.clone(), defaults),
+            None => User::new(acl.next_id(), Bytes::copy_from_slice(name), defaults),
         };
         let next = acl::apply_all(&base, &ops, defaults)
             .map_err(|(op, e)| errors::acl_setuser_modifier(&op, &e.to_string()))?;
@@ -207,9 +213,9 @@ fn setuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     }
 }
 
-fn deluser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    let names = &args[2..];
-    if names.iter().any(|n| &n[..] == b"default") {
+fn deluser(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
+    let names = args.slice(2..);
+    if names.iter().any(|n| n == b"default") {
         encode::error(ctx.reply, errors::ACL_DELETE_DEFAULT);
         return Exec::Done;
     }
@@ -226,7 +232,7 @@ fn deluser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     }
 }
 
-fn getuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn getuser(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let proto = ctx.session.proto;
     let users = ctx.shared.acl.users();
     let Some(u) = users.get(&args[2]) else {
@@ -281,7 +287,7 @@ fn list(ctx: &mut Ctx<'_>, names_only: bool) -> Exec {
     Exec::Done
 }
 
-fn load(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+fn load(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     let config = ctx.shared.config.load();
     if config.aclfile.is_empty() {
         encode::error(ctx.reply, errors::ACL_NO_FILE);
@@ -313,7 +319,7 @@ fn load(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     }
 }
 
-fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+fn save(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     let config = ctx.shared.config.load();
     if config.aclfile.is_empty() {
         encode::error(ctx.reply, errors::ACL_NO_FILE);
@@ -330,7 +336,7 @@ fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-fn cat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn cat(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     match args.len() {
         2 => {
             encode::array(ctx.reply, table::CATEGORIES.len());
@@ -359,12 +365,12 @@ fn cat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-fn genpass(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn genpass(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     if args.len() > 3 {
         encode::error(ctx.reply, errors::subcommand_syntax(&args[1], "ACL"));
         return Exec::Done;
     }
-    let bits = match args.get(2).map(|b| super::parse_i64(b)) {
+    let bits = match args.get(2).map(super::parse_i64) {
         None => 256,
         Some(Some(n)) => n,
         Some(None) => {
@@ -392,7 +398,7 @@ fn genpass(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-fn log(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn log(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     if args.len() > 3 {
         encode::error(ctx.reply, errors::subcommand_syntax(&args[1], "ACL"));
         return Exec::Done;
@@ -458,13 +464,13 @@ fn double(out: &mut BytesMut, d: f64, proto: Proto) {
 }
 
 /// ACL DRYRUN user command [arg...]: whether `user` may run it, without running it.
-fn dryrun(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn dryrun(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let users = ctx.shared.acl.users();
     let Some(user) = users.get(&args[2]) else {
         encode::error(ctx.reply, errors::acl_user_not_found(&args[2]));
         return Exec::Done;
     };
-    let call = &args[3..];
+    let call = args.slice(3..);
     let Some((mut id, mut spec)) = ctx.shared.command_names.find_top(&call[0]) else {
         encode::error(ctx.reply, errors::acl_command_not_found(&call[0]));
         return Exec::Done;

@@ -4,9 +4,8 @@
 
 use std::sync::LazyLock;
 
-use bytes::Bytes;
-
 use super::{FLAT, docs};
+use crate::resp::args::ArgList;
 
 /// A command's traits, from Redis 7.2's flags for it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,7 +56,7 @@ pub fn traits(id: u16) -> Traits {
 /// `(redacted)` to monitors and in the slow log: each command hides them as
 /// it parses its arguments (`redactClientCommandArgument`), so an error met
 /// before a secret leaves it as it was sent.
-pub fn redacted(id: u16, args: &[Bytes]) -> Vec<usize> {
+pub fn redacted(id: u16, args: ArgList<'_>) -> Vec<usize> {
     match super::name_of(id) {
         // Two or three arguments only; both secrets hidden.
         "auth" if args.len() <= 3 => (1..args.len()).collect(),
@@ -74,7 +73,7 @@ pub fn redacted(id: u16, args: &[Bytes]) -> Vec<usize> {
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: options are read
 /// left to right once the version is valid, and reading stops at the first
 /// bad one.
-fn hello_secrets(args: &[Bytes]) -> Vec<usize> {
+fn hello_secrets(args: ArgList<'_>) -> Vec<usize> {
     let mut hidden = Vec::new();
     if let Some(v) = args.get(1)
         && !matches!(super::parse_i64(v), Some(2 | 3))
@@ -111,6 +110,7 @@ fn sensitive_config(name: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::commands::FLAT;
+    use crate::resp::args::Args;
 
     fn id(name: &str) -> u16 {
         FLAT.iter()
@@ -118,10 +118,8 @@ mod tests {
             .unwrap_or_else(|| panic!("{name}")) as u16
     }
 
-    fn args(a: &[&str]) -> Vec<Bytes> {
-        a.iter()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
+    fn args(a: &[&str]) -> Args {
+        a.iter().map(|s| s.as_bytes()).collect()
     }
 
     #[test]
@@ -140,7 +138,8 @@ mod tests {
     #[test]
     fn secrets_are_hidden_as_redis_hides_them() {
         let r = |a: &[&str]| {
-            let a = args(a);
+            let owned = args(a);
+            let a = owned.list();
             let name = a[0].to_ascii_lowercase();
             let mut cmd = String::from_utf8_lossy(&name).into_owned();
             if matches!(cmd.as_str(), "acl" | "config") {
@@ -149,7 +148,7 @@ mod tests {
                     String::from_utf8_lossy(&a[1].to_ascii_lowercase())
                 );
             }
-            redacted(id(&cmd), &a)
+            redacted(id(&cmd), a)
         };
         assert_eq!(r(&["auth", "x"]), vec![1]);
         assert_eq!(r(&["auth", "u", "p"]), vec![1, 2]);

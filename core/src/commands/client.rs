@@ -11,6 +11,7 @@ use super::{CommandSpec, Ctx, Exec, cmd, help};
 use crate::client::{ClientMeta, flags};
 use crate::errors;
 use crate::lock;
+use crate::resp::args::ArgList;
 use crate::resp::encode;
 use crate::session::ReplyMode;
 
@@ -140,7 +141,7 @@ pub(super) static CLIENT: &[CommandSpec] = &[
 /// `CLIENT NO-EVICT|NO-TOUCH ON|OFF`: a mode CLIENT LIST shows (`e`, `T`).
 /// ringcast evicts no client for memory and has no keys to touch, so the
 /// mode changes nothing else.
-fn on_off(ctx: &mut Ctx<'_>, args: &[Bytes], flag: u8) -> Exec {
+fn on_off(ctx: &mut Ctx<'_>, args: ArgList<'_>, flag: u8) -> Exec {
     let on = if args[2].eq_ignore_ascii_case(b"on") {
         true
     } else if args[2].eq_ignore_ascii_case(b"off") {
@@ -182,7 +183,7 @@ fn flag_letters(m: &ClientMeta) -> String {
 /// [OPTOUT] [NOLOOP]`. ringcast has no keyspace, so there is nothing to
 /// invalidate: OFF (the state every client is in) is accepted, ON is refused
 /// with an error rather than promising invalidations that never come.
-fn client_tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn client_tracking(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let mut i = 3;
     while i < args.len() {
         let opt = &args[i];
@@ -214,7 +215,7 @@ fn client_tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-fn client_setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn client_setinfo(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let attr = &args[2];
     let value = &args[3];
     let meta = ctx.session.meta.clone();
@@ -230,12 +231,12 @@ fn client_setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
         encode::error(ctx.reply, errors::attribute_special_chars(attr));
         return Exec::Done;
     }
-    *lock(slot) = (!value.is_empty()).then(|| value.clone());
+    *lock(slot) = (!value.is_empty()).then(|| Bytes::copy_from_slice(value));
     encode::simple(ctx.reply, b"OK");
     Exec::Done
 }
 
-fn client_reply(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn client_reply(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let s = &mut ctx.session;
     let mode = &args[2];
     if mode.eq_ignore_ascii_case(b"on") {
@@ -295,8 +296,8 @@ pub(super) fn client_line(m: &ClientMeta, omem: usize) -> String {
 
 /// CLIENT LIST [TYPE normal|pubsub|master|replica] | CLIENT LIST ID id [id ...]:
 /// with IDs, one line per ID found, in the order given (as Redis 7.2).
-fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    let clients: Vec<Arc<ClientMeta>> = match &args[2..] {
+fn client_list(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
+    let clients: Vec<Arc<ClientMeta>> = match args.slice(2..).to_vec()[..] {
         [] => ctx.shared.clients.snapshot(),
         [opt, kind] if opt.eq_ignore_ascii_case(b"type") => match ClientType::parse(kind) {
             Some(t) => {
@@ -309,7 +310,7 @@ fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
                 return Exec::Done;
             }
         },
-        [opt, ids @ ..] if opt.eq_ignore_ascii_case(b"id") && !ids.is_empty() => {
+        [opt, ref ids @ ..] if opt.eq_ignore_ascii_case(b"id") && !ids.is_empty() => {
             let mut found = Vec::new();
             for id in ids {
                 let Some(id) = super::parse_i64(id) else {
@@ -389,10 +390,10 @@ struct KillFilter {
 impl KillFilter {
     /// `CLIENT KILL ip:port` (old style: may kill the caller) or the
     /// `<option> <value>` pairs of the new style; Err is the error reply.
-    fn parse(args: &[Bytes], users: &crate::acl::Users) -> Result<KillFilter, Vec<u8>> {
-        if let [addr] = args {
+    fn parse(args: ArgList<'_>, users: &crate::acl::Users) -> Result<KillFilter, Vec<u8>> {
+        if let [addr] = args.to_vec()[..] {
             return Ok(KillFilter {
-                addr: Some(addr.clone()),
+                addr: Some(Bytes::copy_from_slice(addr)),
                 ..KillFilter::default()
             });
         }
@@ -403,13 +404,13 @@ impl KillFilter {
             skipme: true,
             ..KillFilter::default()
         };
-        for pair in args.chunks(2) {
-            f.apply(&pair[0], &pair[1], users)?;
+        for pair in args.to_vec().chunks(2) {
+            f.apply(pair[0], pair[1], users)?;
         }
         Ok(f)
     }
 
-    fn apply(&mut self, opt: &[u8], val: &Bytes, users: &crate::acl::Users) -> Result<(), Vec<u8>> {
+    fn apply(&mut self, opt: &[u8], val: &[u8], users: &crate::acl::Users) -> Result<(), Vec<u8>> {
         let is = |name: &[u8]| opt.eq_ignore_ascii_case(name);
         if is(b"id") {
             match super::parse_i64(val) {
@@ -417,9 +418,9 @@ impl KillFilter {
                 _ => return Err(errors::CLIENT_ID_NOT_POSITIVE.into()),
             }
         } else if is(b"addr") {
-            self.addr = Some(val.clone());
+            self.addr = Some(Bytes::copy_from_slice(val));
         } else if is(b"laddr") {
-            self.laddr = Some(val.clone());
+            self.laddr = Some(Bytes::copy_from_slice(val));
         } else if is(b"skipme") {
             self.skipme = match &val.to_ascii_lowercase()[..] {
                 b"yes" => true,
@@ -433,7 +434,7 @@ impl KillFilter {
             if users.get(val).is_none() {
                 return Err(errors::no_such_user(val));
             }
-            self.user = Some(val.clone());
+            self.user = Some(Bytes::copy_from_slice(val));
         } else if is(b"maxage") {
             match super::parse_i64(val) {
                 Some(n) if n >= 0 => self.max_age = n as u64,
@@ -465,8 +466,8 @@ impl KillFilter {
 /// CLIENT KILL ip:port | CLIENT KILL [ID id] [TYPE type] [USER name]
 /// [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no] [MAXAGE seconds].
 /// Clients on other workers are closed by their own worker.
-fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    let filter = match KillFilter::parse(&args[2..], &ctx.shared.acl.users()) {
+fn client_kill(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
+    let filter = match KillFilter::parse(args.slice(2..), &ctx.shared.acl.users()) {
         Ok(f) => f,
         Err(e) => {
             encode::error(ctx.reply, e);

@@ -11,10 +11,9 @@
 //!
 //! [`Bus::request`]: crate::cluster::Bus::request
 
-use bytes::Bytes;
-
 use super::{CommandSpec, Ctx, Exec, cmd};
 use crate::cluster::{self, BusRequest, Reply, SUBCOMMANDS};
+use crate::resp::args::ArgList;
 use crate::resp::encode;
 use crate::session::ClusterWait;
 
@@ -67,7 +66,7 @@ const FULL_NAMES: [&str; SUBCOMMANDS.len()] = [
 ];
 
 /// `CLUSTER <subcommand> ...`: answered by the bus thread.
-fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn cluster(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     if !ctx.shared.cluster.enabled() {
         encode::error(ctx.reply, cluster::DISABLED);
         return Exec::Done;
@@ -85,7 +84,7 @@ fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
             let request = BusRequest {
                 worker: ctx.worker,
                 client: ctx.session.id,
-                args: args.to_vec(),
+                args: args.to_args(),
             };
             if ctx.shared.cluster.request(request) {
                 ctx.session.cluster_wait = ClusterWait::Waiting;
@@ -99,7 +98,7 @@ fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
 }
 
 /// READONLY, READWRITE and ASKING.
-pub(super) fn conn_flag(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn conn_flag(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     if !ctx.shared.cluster.enabled() {
         encode::error(ctx.reply, cluster::DISABLED);
         return Exec::Done;
@@ -113,13 +112,13 @@ pub(super) fn conn_flag(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
 
 /// Where the command may run in cluster mode: the error to send instead
 /// (`MOVED`, `CROSSSLOT`, `CLUSTERDOWN`...), or None to run it here.
-pub(super) fn redirect(ctx: &Ctx<'_>, spec: &CommandSpec, args: &[Bytes]) -> Option<Vec<u8>> {
+pub(super) fn redirect(ctx: &Ctx<'_>, spec: &CommandSpec, args: ArgList<'_>) -> Option<Vec<u8>> {
     if !ctx.shared.cluster.enabled() {
         return None;
     }
     let channels = match spec.name {
-        "ssubscribe" | "sunsubscribe" => &args[1..],
-        "spublish" => &args[1..2],
+        "ssubscribe" | "sunsubscribe" => args.slice(1..),
+        "spublish" => args.slice(1..2),
         "exec" => {
             let view = ctx.shared.cluster.view()?;
             let t = ctx.session.transaction.as_deref()?;
@@ -134,7 +133,7 @@ pub(super) fn redirect(ctx: &Ctx<'_>, spec: &CommandSpec, args: &[Bytes]) -> Opt
         // Not started yet: nothing is served.
         return Some(b"CLUSTERDOWN Hash slot not served".to_vec());
     };
-    view.route_shard(channels.iter().map(|c| &c[..]), ctx.session.cluster)
+    view.route_shard(channels.iter(), ctx.session.cluster)
         .err()
         .map(|r| r.error_text())
 }

@@ -1,10 +1,9 @@
 //! COMMAND and its subcommands: Redis 7.2's metadata for every command
 //! ringcast has. Replies are built from `super::docs`.
 
-use bytes::Bytes;
-
 use super::{CommandSpec, Ctx, Exec, cmd, docs, help};
 use crate::errors;
+use crate::resp::args::ArgList;
 use crate::resp::encode;
 // Replies are built from `super::docs` (Redis 7.2's metadata for each command).
 
@@ -19,7 +18,7 @@ pub(super) static COMMAND: &[CommandSpec] = &[
             return command(ctx, a);
         }
         encode::array(ctx.reply, a.len() - 2);
-        for n in &a[2..] {
+        for n in a.slice(2..) {
             match docs::resolve(n) {
                 Some(c) => docs::write_info(ctx.reply, c, proto),
                 None => encode::null(ctx.reply, proto),
@@ -32,7 +31,7 @@ pub(super) static COMMAND: &[CommandSpec] = &[
         let specs: Vec<&CommandSpec> = if a.len() == 2 {
             super::COMMANDS.iter().collect()
         } else {
-            a[2..].iter().filter_map(|n| docs::resolve(n)).collect()
+            a.slice(2..).iter().filter_map(docs::resolve).collect()
         };
         encode::map(ctx.reply, specs.len(), proto);
         for c in specs {
@@ -75,7 +74,7 @@ pub(super) static COMMAND: &[CommandSpec] = &[
 ];
 
 /// COMMAND with no subcommand: details of every command.
-pub(super) fn command(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn command(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     let proto = ctx.session.proto;
     encode::array(ctx.reply, super::COMMANDS.len());
     for c in super::COMMANDS {
@@ -86,11 +85,11 @@ pub(super) fn command(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
 
 /// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]:
 /// full names, subcommands included.
-fn command_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    let keep: Box<dyn Fn(&CommandSpec) -> bool> = match &args[2..] {
+fn command_list(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
+    let keep: Box<dyn Fn(&CommandSpec) -> bool> = match args.slice(2..).to_vec()[..] {
         [] => Box::new(|_| true),
         [by, kind, arg] if by.eq_ignore_ascii_case(b"filterby") => {
-            let arg = arg.clone();
+            let arg = arg.to_vec();
             if kind.eq_ignore_ascii_case(b"module") {
                 Box::new(|_| false)
             } else if kind.eq_ignore_ascii_case(b"aclcat") {
@@ -124,8 +123,8 @@ fn command_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
 
 /// COMMAND GETKEYS|GETKEYSANDFLAGS: no ringcast command takes keys (the shard
 /// channels of SPUBLISH and co. are `not_key` key specs), so Redis's errors.
-fn command_getkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    let e = match docs::resolve_call(&args[2..]) {
+fn command_getkeys(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
+    let e = match docs::resolve_call(args.slice(2..)) {
         Some(_) => errors::GETKEYS_NO_KEYS,
         None => errors::GETKEYS_INVALID_COMMAND,
     };

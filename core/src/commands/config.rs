@@ -1,11 +1,10 @@
 //! CONFIG GET, SET, RESETSTAT, REWRITE and HELP over the live configuration,
 //! with Redis 7.2's replies (its `config.c`).
 
-use bytes::Bytes;
-
 use super::{CommandSpec, Ctx, Exec, cmd, help};
 use crate::config::{Config, ConfigError};
 use crate::errors;
+use crate::resp::args::ArgList;
 use crate::resp::encode;
 
 pub(super) static CONFIG: &[CommandSpec] = &[
@@ -41,13 +40,13 @@ pub(super) static CONFIG: &[CommandSpec] = &[
 /// looked up as typed (an alias or a hidden parameter too) and answered
 /// under that spelling; a pattern lists every parameter it matches. Each
 /// name once (compared in any case).
-fn config_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn config_get(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let config = ctx.shared.config.load();
     let mut found: Vec<(Vec<u8>, String)> = Vec::new();
     let seen = |found: &[(Vec<u8>, String)], name: &[u8]| {
         found.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
     };
-    for pattern in &args[2..] {
+    for pattern in args.slice(2..) {
         if !pattern.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
             let value = std::str::from_utf8(pattern)
                 .ok()
@@ -80,13 +79,18 @@ fn config_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
 /// value is set on a copy of the configuration, then what must be applied
 /// is (TLS files, `dir`, `maxclients` against the open-file limit). Only
 /// when all succeed does the copy become the live configuration.
-fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn config_set(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     if !args.len().is_multiple_of(2) {
         encode::error(ctx.reply, errors::SYNTAX);
         return Exec::Done;
     }
     let current = ctx.shared.config.load();
-    let pairs: Vec<(&Bytes, &Bytes)> = args[2..].chunks(2).map(|p| (&p[0], &p[1])).collect();
+    let pairs: Vec<(&[u8], &[u8])> = args
+        .slice(2..)
+        .to_vec()
+        .chunks(2)
+        .map(|p| (p[0], p[1]))
+        .collect();
     let names = match check_names(&current, &pairs, ctx.session.peer_loopback) {
         Ok(names) => names,
         Err(e) => {
@@ -130,7 +134,7 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
 /// was found by, or the error for the first name that cannot be set.
 fn check_names(
     config: &Config,
-    pairs: &[(&Bytes, &Bytes)],
+    pairs: &[(&[u8], &[u8])],
     local: bool,
 ) -> Result<Vec<&'static str>, Vec<u8>> {
     let mut names: Vec<&'static str> = Vec::with_capacity(pairs.len());
@@ -173,7 +177,7 @@ fn why(e: &ConfigError) -> String {
 
 /// CONFIG REWRITE: the running configuration written back into the file it
 /// was loaded from (`Config::rewrite_file`), replaced as one step.
-fn config_rewrite(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+fn config_rewrite(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     let path = &ctx.shared.info.config_file;
     if path.is_empty() {
         encode::error(ctx.reply, errors::CONFIG_NO_FILE);

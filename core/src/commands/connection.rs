@@ -9,12 +9,13 @@ use super::{Ctx, Exec};
 use crate::acl::LogReason;
 use crate::client::flags;
 use crate::errors;
+use crate::resp::args::ArgList;
 use crate::resp::encode::{self, Proto};
 use crate::session::ReplyMode;
 
 /// `PING [message]`. In RESP2 subscribed mode Redis answers with a
 /// `pong` array, so clients can tell it from a published message.
-pub(super) fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn ping(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     if args.len() > 2 {
         encode::error(ctx.reply, errors::wrong_arity("ping"));
         return Exec::Done;
@@ -33,19 +34,19 @@ pub(super) fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-pub(super) fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn echo(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     encode::bulk(ctx.reply, &args[1]);
     Exec::Done
 }
 
-pub(super) fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn quit(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     encode::simple(ctx.reply, b"OK");
     Exec::CloseAfterReply
 }
 
 /// RESET: back to a fresh connection's state, dropping the transaction and
 /// subscriptions without confirmations.
-pub(super) fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn reset(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     super::transaction::discard(ctx.session);
     ctx.router.unsubscribe_all(ctx.conn, ctx.session);
     ctx.session.publish_counts();
@@ -72,29 +73,32 @@ pub(super) fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
 /// Log in as `user` if `pass` opens it (enabled, and `nopass` or one of its
 /// passwords, compared in constant time); otherwise count and log the
 /// denial (`ACL LOG` reason `auth`, the command as the client spelled it).
-fn log_in(ctx: &mut Ctx<'_>, command: &Bytes, user: &Bytes, pass: &[u8]) -> bool {
+fn log_in(ctx: &mut Ctx<'_>, command: &[u8], user: &[u8], pass: &[u8]) -> bool {
     match ctx.shared.acl.authenticate(user, pass) {
         Some(u) => {
             ctx.session.log_in(u, ctx.shared.acl.users());
             true
         }
         None => {
-            super::acl::record(ctx, LogReason::Auth, command.clone(), user.clone());
+            let (command, user) = (
+                Bytes::copy_from_slice(command),
+                Bytes::copy_from_slice(user),
+            );
+            super::acl::record(ctx, LogReason::Auth, command, user);
             crate::stats::WorkerStats::add(&ctx.stats().auth_denied, 1);
             false
         }
     }
 }
 
-pub(super) fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    let default = Bytes::from_static(b"default");
-    let (user, pass) = match args.len() {
+pub(super) fn auth(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
+    let (user, pass): (&[u8], &[u8]) = match args.len() {
         2 => {
             if ctx.shared.acl.users().default_user().nopass() {
                 encode::error(ctx.reply, errors::AUTH_NOT_CONFIGURED);
                 return Exec::Done;
             }
-            (&default, &args[1])
+            (b"default", &args[1])
         }
         3 => (&args[1], &args[2]),
         _ => {
@@ -115,15 +119,15 @@ pub(crate) fn valid_name(name: &[u8]) -> bool {
     name.iter().all(|&c| (b'!'..=b'~').contains(&c))
 }
 
-pub(crate) fn set_name(ctx: &mut Ctx<'_>, name: &Bytes) {
+pub(crate) fn set_name(ctx: &mut Ctx<'_>, name: &[u8]) {
     let s = &mut *ctx.session;
-    let name = (!name.is_empty()).then(|| name.clone());
+    let name = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
     *crate::lock(&s.meta.name) = name.clone();
     s.name = name;
 }
 
 /// HELLO [protover [AUTH user pass] [SETNAME name]]
-pub(super) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn hello(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let opts = match HelloOptions::parse(ctx.session.proto, args) {
         Ok(opts) => opts,
         Err(e) => {
@@ -158,14 +162,14 @@ pub(super) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
 /// What `HELLO [protover [AUTH user pass] [SETNAME name]]` asks for.
 struct HelloOptions<'a> {
     proto: Proto,
-    auth: Option<(&'a Bytes, &'a Bytes)>,
-    setname: Option<&'a Bytes>,
+    auth: Option<(&'a [u8], &'a [u8])>,
+    setname: Option<&'a [u8]>,
 }
 
 impl<'a> HelloOptions<'a> {
     /// Parses the arguments in Redis's order of checks: the protocol
     /// version first, then the options left to right.
-    fn parse(current: Proto, args: &'a [Bytes]) -> Result<Self, Cow<'static, [u8]>> {
+    fn parse(current: Proto, args: ArgList<'a>) -> Result<Self, Cow<'static, [u8]>> {
         let mut opts = HelloOptions {
             proto: current,
             auth: None,
@@ -179,14 +183,15 @@ impl<'a> HelloOptions<'a> {
                 Some(_) => return Err(errors::NOPROTO.as_bytes().into()),
             };
         }
+        let arg = |i| args.get(i).unwrap_or_default();
         let mut i = 2;
         while i < args.len() {
             let more = args.len() - i - 1;
             if args[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
-                opts.auth = Some((&args[i + 1], &args[i + 2]));
+                opts.auth = Some((arg(i + 1), arg(i + 2)));
                 i += 3;
             } else if args[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
-                opts.setname = Some(&args[i + 1]);
+                opts.setname = Some(arg(i + 1));
                 i += 2;
             } else {
                 return Err(errors::hello_syntax(&args[i]).into());
@@ -217,7 +222,7 @@ fn hello_reply(out: &mut BytesMut, proto: Proto, id: u64) {
     encode::array(out, 0);
 }
 
-pub(super) fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn select(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let databases = ctx.shared.config.load().databases;
     match super::parse_i64(&args[1]) {
         None => encode::error(ctx.reply, errors::NOT_INTEGER),

@@ -16,6 +16,7 @@
 use bytes::BytesMut;
 
 use super::CommandSpec;
+use crate::resp::args::ArgList;
 use crate::resp::encode::{self, Proto};
 use ArgType::*;
 
@@ -191,7 +192,7 @@ pub(super) fn resolve(name: &[u8]) -> Option<&'static CommandSpec> {
 
 /// A command named by the words of a full call (`COMMAND GETKEYS client list`):
 /// the subcommand when the command has them and a second word is given.
-pub(super) fn resolve_call(words: &[bytes::Bytes]) -> Option<&'static CommandSpec> {
+pub(super) fn resolve_call(words: ArgList<'_>) -> Option<&'static CommandSpec> {
     let top = super::find(super::COMMANDS, words.first()?)?;
     match words.get(1) {
         Some(sub) if !top.subcommands.is_empty() => super::find(top.subcommands, sub),
@@ -2562,25 +2563,22 @@ mod tests {
         ] {
             assert!(resolve(missing.as_bytes()).is_none(), "{missing}");
         }
-        let words = |w: &[&str]| -> Vec<bytes::Bytes> {
-            w.iter()
-                .map(|s| bytes::Bytes::copy_from_slice(s.as_bytes()))
-                .collect()
-        };
+        let words =
+            |w: &[&str]| -> crate::resp::args::Args { w.iter().map(|s| s.as_bytes()).collect() };
         assert_eq!(
-            resolve_call(&words(&["client", "LIST"])).map(|c| c.name),
+            resolve_call(words(&["client", "LIST"]).list()).map(|c| c.name),
             Some("client|list")
         );
         assert_eq!(
-            resolve_call(&words(&["publish", "a", "b"])).map(|c| c.name),
+            resolve_call(words(&["publish", "a", "b"]).list()).map(|c| c.name),
             Some("publish")
         );
         assert_eq!(
-            resolve_call(&words(&["client"])).map(|c| c.name),
+            resolve_call(words(&["client"]).list()).map(|c| c.name),
             Some("client")
         );
-        assert!(resolve_call(&words(&["client", "nosuch"])).is_none());
-        assert!(resolve_call(&words(&["get", "k"])).is_none());
+        assert!(resolve_call(words(&["client", "nosuch"]).list()).is_none());
+        assert!(resolve_call(words(&["get", "k"]).list()).is_none());
     }
 
     #[test]

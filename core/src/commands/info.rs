@@ -9,11 +9,10 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-
 use super::{Ctx, Exec};
 use crate::acl::LogReason;
 use crate::registry::Namespace;
+use crate::resp::args::ArgList;
 use crate::resp::encode;
 use crate::shared::Shared;
 use crate::stats::{Disconnect, bytes_to_human, format_cpu};
@@ -61,7 +60,7 @@ pub(crate) struct Selection {
 }
 
 impl Selection {
-    pub(crate) fn parse(args: &[Bytes]) -> Selection {
+    pub(crate) fn parse(args: ArgList<'_>) -> Selection {
         let mut sel = Selection {
             all: false,
             names: Vec::new(),
@@ -96,8 +95,8 @@ impl Selection {
 
 /// INFO [section ...]: a bulk string (RESP2) or verbatim string (RESP3).
 /// Unknown sections add nothing, so `INFO nosuch` is an empty string.
-pub(super) fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    let text = render(ctx.shared, &Selection::parse(&args[1..]));
+pub(super) fn info(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
+    let text = render(ctx.shared, &Selection::parse(args.slice(1..)));
     let proto = ctx.session.proto;
     encode::verbatim(ctx.reply, b"txt", text.as_bytes(), proto);
     Exec::Done
@@ -551,11 +550,8 @@ mod tests {
     use super::*;
 
     fn sel(args: &[&str]) -> Vec<&'static str> {
-        let args: Vec<Bytes> = args
-            .iter()
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect();
-        Selection::parse(&args).sections().collect()
+        let args: crate::resp::args::Args = args.iter().map(|a| a.as_bytes()).collect();
+        Selection::parse(args.list()).sections().collect()
     }
 
     #[test]

@@ -3,16 +3,15 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-
 use super::{Ctx, Exec};
 use crate::config::DebugCommand;
 use crate::errors;
+use crate::resp::args::ArgList;
 use crate::resp::encode;
 
 /// FLUSHALL / FLUSHDB [ASYNC|SYNC]: there is nothing to flush.
-pub(super) fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    match args {
+pub(super) fn flush(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
+    match args.to_vec()[..] {
         [_] => encode::simple(ctx.reply, b"OK"),
         [_, mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {
             encode::simple(ctx.reply, b"OK")
@@ -22,12 +21,12 @@ pub(super) fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-pub(super) fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn dbsize(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     encode::integer(ctx.reply, 0);
     Exec::Done
 }
 
-pub(super) fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn time(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -49,7 +48,7 @@ pub(super) fn debug_allowed(ctx: &Ctx<'_>) -> bool {
 
 /// `DEBUG SLEEP <seconds>`: blocks the worker that owns this connection, as
 /// Redis's blocks the server; used to make a worker fall behind on purpose.
-pub(super) fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn debug(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     if args[1].eq_ignore_ascii_case(b"sleep") && args.len() == 3 {
         encode::simple(ctx.reply, b"OK");
         return match sleep_time(&args[2]) {

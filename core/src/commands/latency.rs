@@ -3,11 +3,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-
 use super::{CommandSpec, Ctx, Exec, FLAT, cmd, docs, help};
 use crate::errors;
 use crate::latency::DoctorSettings;
+use crate::resp::args::ArgList;
 use crate::resp::encode;
 
 pub(super) static LATENCY: &[CommandSpec] = &[
@@ -17,7 +16,7 @@ pub(super) static LATENCY: &[CommandSpec] = &[
     cmd("latency|history", 3, 0, latency_history),
     cmd("latency|latest", 2, 0, latency_latest),
     cmd("latency|reset", -2, 0, |ctx, a| {
-        let events: Vec<&[u8]> = a[2..].iter().map(|e| &e[..]).collect();
+        let events: Vec<&[u8]> = a.slice(2..).to_vec();
         let n = ctx.shared.latency.reset(&events);
         encode::integer(ctx.reply, n as i64);
         Exec::Done
@@ -55,7 +54,7 @@ fn unix_now() -> u64 {
 }
 
 /// `LATENCY LATEST`: `[event, time, latest ms, worst ms]` per event.
-fn latency_latest(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+fn latency_latest(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     let latest = ctx.shared.latency.latest();
     encode::array(ctx.reply, latest.len());
     for l in latest {
@@ -70,7 +69,7 @@ fn latency_latest(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
 
 /// `LATENCY HISTORY event`: `[time, ms]` per sample, oldest first; empty
 /// for an unknown event.
-fn latency_history(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn latency_history(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let samples = ctx.shared.latency.history(&args[2]);
     encode::array(ctx.reply, samples.len());
     for (time, ms) in samples {
@@ -81,7 +80,7 @@ fn latency_history(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-fn latency_graph(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn latency_graph(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     match ctx.shared.latency.graph(&args[2], unix_now()) {
         Some(graph) => {
             let proto = ctx.session.proto;
@@ -92,7 +91,7 @@ fn latency_graph(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-fn latency_doctor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+fn latency_doctor(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     let config = ctx.shared.config.load();
     let settings = DoctorSettings {
         latency_threshold_ms: config.latency_monitor_threshold,
@@ -107,13 +106,13 @@ fn latency_doctor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
 /// `LATENCY HISTOGRAM [command ...]`: a map of each command that has calls
 /// (all of them, or those named and the subcommands of a container named)
 /// to its calls and cumulative `histogram_usec`. Unknown names are skipped.
-fn latency_histogram(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+fn latency_histogram(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let ids: Vec<u16> = if args.len() == 2 {
         (0..FLAT.len() as u16).collect()
     } else {
-        args[2..]
+        args.slice(2..)
             .iter()
-            .filter_map(|n| docs::resolve(n))
+            .filter_map(docs::resolve)
             .flat_map(|c| std::iter::once(c).chain(c.subcommands))
             .filter_map(super::id_of)
             .collect()

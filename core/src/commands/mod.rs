@@ -38,12 +38,13 @@ use std::sync::LazyLock;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use crate::WorkerId;
 use crate::client::NO_COMMAND;
 use crate::errors;
 use crate::output::OutputQueue;
+use crate::resp::args::ArgList;
 use crate::resp::encode;
 use crate::router::{ConnKey, Router};
 use crate::session::Session;
@@ -106,7 +107,7 @@ const NO_MULTI: u8 = 4;
 
 type Fast = foldhash::fast::RandomState;
 
-type Run = fn(&mut Ctx<'_>, &[Bytes]) -> Exec;
+type Run = fn(&mut Ctx<'_>, ArgList<'_>) -> Exec;
 
 /// One command (or subcommand: `name` is then `container|sub`).
 pub struct CommandSpec {
@@ -331,12 +332,12 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 /// the order of Redis's `processCommand` (existence, arity, DEBUG's own
 /// gate, authentication, ACL, the RESP2 subscribed mode), then the command
 /// — or, inside MULTI, queue it.
-pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub fn dispatch(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     if args[0].eq_ignore_ascii_case(b"post") || args[0].eq_ignore_ascii_case(b"host:") {
         return Exec::Abort;
     }
     let Some((top_id, top)) = ctx.shared.command_names.find_top(&args[0]) else {
-        let e = errors::unknown_command(&args[0], &args[1..]);
+        let e = errors::unknown_command(&args[0], args.slice(1..));
         return reject(ctx, None, e);
     };
     let (mut id, mut spec) = (top_id, top);
@@ -456,6 +457,26 @@ mod tests {
         assert_eq!(parse_i64(b"-"), None);
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_i64(b"9223372036854775808"), None);
+    }
+
+    #[test]
+    fn every_top_level_command_is_found_by_its_name_in_any_case() {
+        for c in COMMANDS {
+            for name in [c.name.to_string(), c.name.to_ascii_uppercase()] {
+                let (id, found) = find_top(name.as_bytes()).expect(c.name);
+                assert!(std::ptr::eq(found, c), "{name}");
+                assert_eq!(name_of(id), c.name);
+            }
+        }
+        for unknown in [
+            &b"publis"[..],
+            b"publishx",
+            b"",
+            b"pubsub|channels",
+            &[b'x'; 64],
+        ] {
+            assert!(find_top(unknown).is_none(), "{unknown:?}");
+        }
     }
 
     #[test]

@@ -2,16 +2,15 @@
 //! worker, as Redis shows it (see `crate::monitor` for the feed, and
 //! `hub::observe` for who gets which line).
 
-use bytes::Bytes;
-
 use super::{Ctx, Exec};
 use crate::client::flags;
+use crate::resp::args::ArgList;
 use crate::resp::encode;
 
 /// `MONITOR`: `+OK`, then the feed. Already monitoring, Redis ignores it
 /// without a reply. The hub registers the connection with the feed once the
 /// command is done, before the `+OK` can reach the client.
-pub(super) fn monitor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn monitor(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     if ctx.session.monitor {
         return Exec::Done;
     }

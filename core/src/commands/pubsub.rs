@@ -11,6 +11,7 @@ use crate::cluster::forward;
 use crate::errors;
 use crate::output::{OutputQueue, SHARE_THRESHOLD};
 use crate::registry::Namespace;
+use crate::resp::args::ArgList;
 use crate::resp::encode::{self, Proto};
 use crate::router::{self, SubKind};
 use crate::session::{ClusterWait, Session};
@@ -67,7 +68,7 @@ fn confirm(out: &mut BytesMut, head: &[u8], proto: Proto, name: Option<&[u8]>, c
 }
 
 /// Room the confirmations of a command naming `names` take at most.
-fn confirmations_len(names: &[Bytes], word: &Word) -> usize {
+fn confirmations_len(names: ArgList<'_>, word: &Word) -> usize {
     // `*3\r\n$<w>\r\n<word>\r\n$<n>\r\n<name>\r\n:<count>\r\n`: a name and
     // its count take at most 40 bytes besides their digits' worth.
     let each = word.word.len() + 40;
@@ -124,7 +125,7 @@ fn count(session: &Session, kind: SubKind) -> usize {
 /// Cluster mode: whether this SUBSCRIBE/PSUBSCRIBE waits before it runs,
 /// until every linked peer has the names that are new on this worker (see
 /// `cluster::forward`, guarantee 3); `Some(true)` once it ran after a wait.
-fn cluster_hold(ctx: &mut Ctx<'_>, names: &[Bytes], kind: SubKind) -> Option<bool> {
+fn cluster_hold(ctx: &mut Ctx<'_>, names: ArgList<'_>, kind: SubKind) -> Option<bool> {
     let fkind = match kind {
         GLOBAL => forward::Kind::Channel,
         SubKind::Pattern => forward::Kind::Pattern,
@@ -152,9 +153,9 @@ fn cluster_hold(ctx: &mut Ctx<'_>, names: &[Bytes], kind: SubKind) -> Option<boo
     }
 }
 
-fn subscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &Word) -> Exec {
+fn subscribe_all(ctx: &mut Ctx<'_>, args: ArgList<'_>, kind: SubKind, word: &Word) -> Exec {
     let held = if ctx.shared.cluster.enabled() {
-        match cluster_hold(ctx, &args[1..], kind) {
+        match cluster_hold(ctx, args.slice(1..), kind) {
             Some(held) => held,
             None => return Exec::Blocked,
         }
@@ -163,7 +164,7 @@ fn subscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &Word) 
     };
     let proto = ctx.session.proto;
     let head = word.head(proto);
-    let names = &args[1..];
+    let names = args.slice(1..);
     let len = confirmations_len(names, word);
     let mut confirmations = Confirmations::new(len);
     let out = confirmations.buffer(ctx.pushes, len);
@@ -181,10 +182,10 @@ fn subscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &Word) 
     Exec::Done
 }
 
-fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &Word) -> Exec {
+fn unsubscribe_all(ctx: &mut Ctx<'_>, args: ArgList<'_>, kind: SubKind, word: &Word) -> Exec {
     let proto = ctx.session.proto;
     let head = word.head(proto);
-    let names = &args[1..];
+    let names = args.slice(1..);
     let len = confirmations_len(names, word);
     let mut confirmations = Confirmations::new(len);
     let out = confirmations.buffer(ctx.pushes, len);
@@ -221,31 +222,31 @@ fn unsubscribe_all(ctx: &mut Ctx<'_>, args: &[Bytes], kind: SubKind, word: &Word
     Exec::Done
 }
 
-pub(super) fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn subscribe(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     subscribe_all(ctx, args, GLOBAL, &SUBSCRIBE)
 }
 
-pub(super) fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn unsubscribe(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     unsubscribe_all(ctx, args, GLOBAL, &UNSUBSCRIBE)
 }
 
-pub(super) fn psubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn psubscribe(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     subscribe_all(ctx, args, SubKind::Pattern, &PSUBSCRIBE)
 }
 
-pub(super) fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn punsubscribe(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     unsubscribe_all(ctx, args, SubKind::Pattern, &PUNSUBSCRIBE)
 }
 
-pub(super) fn ssubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn ssubscribe(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     subscribe_all(ctx, args, SHARD, &SSUBSCRIBE)
 }
 
-pub(super) fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn sunsubscribe(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     unsubscribe_all(ctx, args, SHARD, &SUNSUBSCRIBE)
 }
 
-fn publish_in(ctx: &mut Ctx<'_>, args: &[Bytes], ns: Namespace) -> Exec {
+fn publish_in(ctx: &mut Ctx<'_>, args: ArgList<'_>, ns: Namespace) -> Exec {
     match ctx.router.publish(ns, &args[1], &args[2]) {
         Some(n) => {
             if ctx.shared.cluster.enabled() {
@@ -268,12 +269,12 @@ fn publish_in(ctx: &mut Ctx<'_>, args: &[Bytes], ns: Namespace) -> Exec {
 /// matching pattern subscriptions, on every worker). The count is what the
 /// registry holds when the message is routed: a subscriber that leaves
 /// concurrently may be counted and not receive it.
-pub(super) fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn publish(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     publish_in(ctx, args, Namespace::Global)
 }
 
 /// `SPUBLISH shardchannel message`: shard channels only; patterns never match.
-pub(super) fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn spublish(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     publish_in(ctx, args, Namespace::Shard)
 }
 
@@ -318,15 +319,12 @@ pub(super) static PUBSUB: &[CommandSpec] = &[
     }),
 ];
 
-fn channels(ctx: &mut Ctx<'_>, args: &[Bytes], ns: Namespace) -> Exec {
+fn channels(ctx: &mut Ctx<'_>, args: ArgList<'_>, ns: Namespace) -> Exec {
     if args.len() > 3 {
         encode::error(ctx.reply, errors::subcommand_syntax(&args[1], "PUBSUB"));
         return Exec::Done;
     }
-    let list = ctx
-        .shared
-        .registry
-        .channels(ns, args.get(2).map(|p| &p[..]));
+    let list = ctx.shared.registry.channels(ns, args.get(2));
     encode::array(ctx.reply, list.len());
     for c in list {
         encode::bulk(ctx.reply, &c);
@@ -334,8 +332,8 @@ fn channels(ctx: &mut Ctx<'_>, args: &[Bytes], ns: Namespace) -> Exec {
     Exec::Done
 }
 
-fn numsub(ctx: &mut Ctx<'_>, args: &[Bytes], ns: Namespace) -> Exec {
-    let names = &args[2..];
+fn numsub(ctx: &mut Ctx<'_>, args: ArgList<'_>, ns: Namespace) -> Exec {
+    let names = args.slice(2..);
     encode::array(ctx.reply, names.len() * 2);
     for c in names {
         let n = ctx.shared.registry.numsub(ns, c);

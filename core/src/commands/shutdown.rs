@@ -10,15 +10,14 @@
 //! closes. `ABORT` always finds no shutdown in progress: once one starts,
 //! no request is read any more.
 
-use bytes::Bytes;
-
 use super::{Ctx, Exec};
 use crate::errors;
+use crate::resp::args::ArgList;
 use crate::resp::encode;
 
-pub(super) fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
+pub(super) fn shutdown(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
     let (mut save, mut nosave, mut other, mut abort) = (false, false, false, false);
-    for a in &args[1..] {
+    for a in args.slice(1..) {
         match a.to_ascii_lowercase().as_slice() {
             b"nosave" => nosave = true,
             b"save" => save = true,

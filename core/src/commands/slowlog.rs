@@ -1,10 +1,9 @@
 //! SLOWLOG GET, LEN, RESET and HELP over the server's one slow log
 //! (`crate::slowlog`), which every worker feeds.
 
-use bytes::Bytes;
-
 use super::{CommandSpec, Ctx, Exec, cmd, help};
 use crate::errors;
+use crate::resp::args::ArgList;
 use crate::resp::encode;
 
 pub(super) static SLOWLOG: &[CommandSpec] = &[
@@ -42,8 +41,8 @@ pub(super) static SLOWLOG: &[CommandSpec] = &[
 /// `SLOWLOG GET [count]`: the newest `count` entries (10 by default, all
 /// for -1), newest first, each `[id, time, microseconds, [args],
 /// addr, name]`.
-fn slowlog_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Exec {
-    let count = match args {
+fn slowlog_get(ctx: &mut Ctx<'_>, args: ArgList<'_>) -> Exec {
+    let count = match args.to_vec()[..] {
         [_, _] => 10,
         [_, _, n] => match super::parse_i64(n) {
             Some(-1) => usize::MAX,

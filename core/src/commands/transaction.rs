@@ -23,11 +23,10 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-
 use super::{CommandSpec, Ctx, Exec, FLAT};
 use crate::errors;
 use crate::output::OutputQueue;
+use crate::resp::args::{ArgList, Args};
 use crate::resp::encode;
 use crate::session::{ReplyMode, Session};
 use crate::stats::WorkerStats;
@@ -57,7 +56,8 @@ pub struct Transaction {
 struct Queued {
     /// Its id in the dispatch table.
     id: u16,
-    args: Vec<Bytes>,
+    /// Copied out of the read buffer: what a queue holds is what it counts.
+    args: Args,
 }
 
 impl Transaction {
@@ -75,12 +75,13 @@ impl Transaction {
     /// on in cluster mode.
     pub(crate) fn shard_channels(&self) -> impl Iterator<Item = &[u8]> {
         self.queued.iter().flat_map(|q| {
+            let args = q.args.list();
             let channels = match super::name_of(q.id) {
-                "ssubscribe" | "sunsubscribe" => q.args.get(1..).unwrap_or_default(),
-                "spublish" => q.args.get(1..2).unwrap_or_default(),
-                _ => &[],
+                "ssubscribe" | "sunsubscribe" => args.within(1..usize::MAX),
+                "spublish" => args.within(1..2),
+                _ => args.within(0..0),
             };
-            channels.iter().map(|c| &c[..])
+            channels.iter()
         })
     }
 
@@ -104,7 +105,7 @@ pub(super) fn queues(session: &Session, spec: &CommandSpec) -> bool {
 }
 
 /// Queue a command that passed dispatch's checks, answering `+QUEUED`.
-pub(super) fn queue(ctx: &mut Ctx<'_>, id: u16, args: &[Bytes]) -> Exec {
+pub(super) fn queue(ctx: &mut Ctx<'_>, id: u16, args: ArgList<'_>) -> Exec {
     encode::simple(ctx.reply, b"QUEUED");
     let Some(t) = ctx.session.transaction.as_deref_mut() else {
         return Exec::Done;
@@ -113,33 +114,11 @@ pub(super) fn queue(ctx: &mut Ctx<'_>, id: u16, args: &[Bytes]) -> Exec {
     if t.dirty {
         return Exec::Done;
     }
-    let args = compact(args);
-    t.memory += args
-        .iter()
-        .map(|a| a.len() + size_of::<Bytes>())
-        .sum::<usize>()
-        + size_of::<Queued>();
+    let args = args.to_args();
+    t.memory += args.memory() + size_of::<Queued>();
     t.queued.push(Queued { id, args });
     publish_state(ctx.session);
     Exec::Done
-}
-
-/// The arguments copied into one buffer of their own: they no longer pin
-/// the read buffers they were parsed from, so what a queue holds is what
-/// it counts.
-fn compact(args: &[Bytes]) -> Vec<Bytes> {
-    let mut buf = BytesMut::with_capacity(args.iter().map(Bytes::len).sum());
-    for a in args {
-        buf.extend_from_slice(a);
-    }
-    let buf = buf.freeze();
-    let mut at = 0;
-    args.iter()
-        .map(|a| {
-            at += a.len();
-            buf.slice(at - a.len()..at)
-        })
-        .collect()
 }
 
 /// A command was refused while a transaction is open: EXEC will discard it
@@ -168,7 +147,7 @@ fn publish_state(session: &Session) {
     session.meta.multi_mem.store(memory, Relaxed);
 }
 
-pub(super) fn multi(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn multi(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     if ctx.session.transaction.is_some() {
         encode::error(ctx.reply, errors::MULTI_NESTED);
         return Exec::Done;
@@ -179,7 +158,7 @@ pub(super) fn multi(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-pub(super) fn discard_command(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn discard_command(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     if ctx.session.transaction.is_none() {
         encode::error(ctx.reply, errors::DISCARD_WITHOUT_MULTI);
         return Exec::Done;
@@ -191,7 +170,7 @@ pub(super) fn discard_command(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
 
 /// WATCH key [key ...]: no key is ever modified here, so there is nothing
 /// to remember; inside MULTI it is refused as in Redis.
-pub(super) fn watch(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn watch(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     if ctx.session.transaction.is_some() {
         encode::error(ctx.reply, errors::WATCH_IN_MULTI);
     } else {
@@ -200,7 +179,7 @@ pub(super) fn watch(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
     Exec::Done
 }
 
-pub(super) fn unwatch(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn unwatch(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     encode::simple(ctx.reply, b"OK");
     Exec::Done
 }
@@ -214,7 +193,7 @@ pub(super) fn abort(ctx: &mut Ctx<'_>, why: &[u8]) {
 /// EXEC: the array header, then every queued command's output in turn.
 /// It writes to the output queue itself, in order with the confirmations
 /// SUBSCRIBE pushes, and leaves `ctx.reply` empty.
-pub(super) fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Exec {
+pub(super) fn exec(ctx: &mut Ctx<'_>, _args: ArgList<'_>) -> Exec {
     let Some(t) = ctx.session.transaction.as_deref_mut() else {
         encode::error(ctx.reply, errors::EXEC_WITHOUT_MULTI);
         return Exec::Done;
@@ -260,7 +239,7 @@ fn run_queued(ctx: &mut Ctx<'_>) -> Exec {
         };
         let (id, args) = (q.id, std::mem::take(&mut q.args));
         let mut pushes = OutputQueue::default();
-        let exec = run_one(ctx, &mut pushes, id, &args);
+        let exec = run_one(ctx, &mut pushes, id, args.list());
         let Some(t) = ctx.session.transaction.as_deref_mut() else {
             return Exec::Done;
         };
@@ -305,7 +284,7 @@ fn run_queued(ctx: &mut Ctx<'_>) -> Exec {
 /// One queued command, as Redis's EXEC calls it: the ACL rules checked
 /// again, none of dispatch's other checks (a RESP2 client that subscribed
 /// earlier in the transaction still runs the rest).
-fn run_one(ctx: &mut Ctx<'_>, pushes: &mut OutputQueue, id: u16, args: &[Bytes]) -> Exec {
+fn run_one(ctx: &mut Ctx<'_>, pushes: &mut OutputQueue, id: u16, args: ArgList<'_>) -> Exec {
     ctx.reply.clear();
     let Some(spec) = FLAT.get(usize::from(id)).copied() else {
         return Exec::Done;
@@ -356,19 +335,4 @@ fn emit(ctx: &mut Ctx<'_>, pushes: &mut OutputQueue, closing: bool) {
         }
     }
     ctx.reply.clear();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queued_arguments_share_one_buffer_of_their_own() {
-        let read = Bytes::from_static(b"publishchmsg");
-        let args = [read.slice(0..7), read.slice(7..9), read.slice(9..12)];
-        let copied = compact(&args);
-        assert_eq!(copied, args);
-        assert_ne!(copied[0].as_ptr(), args[0].as_ptr());
-        assert_eq!(copied[1].as_ptr(), copied[0][7..].as_ptr());
-    }
 }

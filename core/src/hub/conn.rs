@@ -5,10 +5,9 @@ use std::net::SocketAddr;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use super::{ConnKey, Hub};
 use crate::output::{LimitExceeded, OutputQueue};
+use crate::resp::args::Args;
 use crate::resp::decode::{Decoder, RequestLimits};
 use crate::session::Session;
 use crate::stats::{Disconnect, WorkerStats};
@@ -29,7 +28,7 @@ pub(super) struct Conn {
     pub(super) out: OutputQueue,
     pub(super) decoder: Decoder,
     /// A command that waits for room in an inter-worker ring.
-    pub(super) pending: Option<Vec<Bytes>>,
+    pub(super) pending: Option<Args>,
     pub(super) state: ConnState,
     /// The reader, parked while its publish waits for ring room.
     pub(super) reader: Option<Waker>,

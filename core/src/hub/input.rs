@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 use super::conn::ConnState;
 use super::observe::Timer;
 use super::{ConnKey, Hub, Input};
 use crate::commands::{self, Ctx, Exec};
 use crate::output::LimitExceeded;
+use crate::resp::args::ArgList;
+use crate::resp::decode::Request;
 use crate::session::ReplyMode;
 use crate::stats::{Disconnect, WorkerStats};
 
@@ -95,19 +97,30 @@ impl Hub {
             if conn.state != ConnState::Open {
                 return Input::Close;
             }
-            let args = match conn.pending.take() {
-                Some(args) => args,
-                None => match conn.decoder.decode(buf, !conn.session.auth_required()) {
-                    Ok(Some(args)) => args,
+            let exec = if let Some(args) = conn.pending.take() {
+                ran += 1;
+                self.execute(key, args.list(), timer)
+            } else {
+                let request = match conn.decoder.decode(buf, !conn.session.auth_required()) {
+                    Ok(Some(request)) => request,
                     Ok(None) => return Input::NeedMore,
                     Err(e) => {
                         self.protocol_error(key, &e.message_bytes());
                         return Input::Close;
                     }
-                },
+                };
+                ran += 1;
+                // The request runs from the read buffer, then leaves it.
+                let exec = self.execute(key, request.args(buf), timer);
+                buf.advance(request.wire_len());
+                if let (Request::Multibulk { spans, .. }, Some(conn)) =
+                    (request, self.conns.get_mut(key))
+                {
+                    conn.decoder.recycle(spans);
+                }
+                exec
             };
-            ran += 1;
-            match self.execute(key, args, timer) {
+            match exec {
                 Exec::Done => {
                     if let Some(to) = self.move_chosen(key) {
                         return Input::Move(to);
@@ -147,7 +160,7 @@ impl Hub {
 
     /// Run one command, queue its reply (unless CLIENT REPLY suppresses it),
     /// then deliver what it published to this worker's subscribers.
-    fn execute(&mut self, key: ConnKey, args: Vec<Bytes>, timer: &mut Timer) -> Exec {
+    fn execute(&mut self, key: ConnKey, args: ArgList<'_>, timer: &mut Timer) -> Exec {
         self.acl_sweep();
         if self.conns[key].state != ConnState::Open {
             // Its own user was just deleted or revoked.
@@ -182,7 +195,7 @@ impl Hub {
         let exec = if resuming {
             commands::resume(&mut ctx)
         } else {
-            commands::dispatch(&mut ctx, &args)
+            commands::dispatch(&mut ctx, args)
         };
         let (skip, called) = (ctx.skip_reply, ctx.called);
         if exec == Exec::Abort {
@@ -206,7 +219,7 @@ impl Hub {
                 // Nothing ran; the command is retried as a whole later.
                 conn.session.reply_mode = ReplyMode::SkipNext;
             }
-            self.conns[key].pending = Some(args);
+            self.conns[key].pending = Some(args.to_args());
             return exec;
         }
         WorkerStats::add(&self.stats().commands_processed, 1);
@@ -239,7 +252,7 @@ impl Hub {
         }
         self.show_ran_in_exec(key, skip);
         if let Some(id) = called {
-            self.observe(key, id, &args, took, timer, skip);
+            self.observe(key, id, args, took, timer, skip);
         }
         self.limit_unauthenticated(key);
         exec
@@ -283,7 +296,9 @@ impl Hub {
         let stats = self.stats();
         WorkerStats::add(&stats.net_input_bytes, n as u64);
         WorkerStats::add(&stats.reads_processed, 1);
+        let mut buffered = buffered;
         if let Some(conn) = self.conns.get_mut(key) {
+            buffered -= conn.decoder.parsed_len().min(buffered);
             conn.last_interaction = self.now;
             conn.input_buffered = buffered;
         }

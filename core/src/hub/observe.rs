@@ -38,6 +38,7 @@ use crate::config::{Config, OutputLimit};
 use crate::frame::FrameRef;
 use crate::monitor::Taken;
 use crate::output::{LimitExceeded, UNCOUNTED_OUTPUT};
+use crate::resp::args::ArgList;
 use crate::resp::encode::Proto;
 use crate::session::ReplyMode;
 use crate::slowlog::{self, Entry};
@@ -221,7 +222,7 @@ impl Hub {
         &mut self,
         key: ConnKey,
         id: u16,
-        args: &[Bytes],
+        args: ArgList<'_>,
         took: Option<Duration>,
         timer: &Timer,
         silent: bool,
@@ -260,14 +261,14 @@ impl Hub {
         let watchers = self.shared.monitors.watchers();
         for (id, args) in &ran {
             if watchers != 0 && !audit::traits(*id).admin {
-                self.feed(key, *id, args, watchers, silent);
+                self.feed(key, *id, args.list(), watchers, silent);
             }
         }
     }
 
     /// Redis's `slowlogPushEntryIfNeeded`: while the log is on, log a
     /// command that took long enough, and keep the log to its length.
-    fn slow_log(&self, key: ConnKey, id: u16, args: &[Bytes], micros: u64, watch: Watch) {
+    fn slow_log(&self, key: ConnKey, id: u16, args: ArgList<'_>, micros: u64, watch: Watch) {
         if watch.slower_than < 0 {
             return;
         }
@@ -291,7 +292,7 @@ impl Hub {
     }
 
     /// Show a command to every monitor: its line, formatted once.
-    fn feed(&mut self, key: ConnKey, id: u16, args: &[Bytes], watchers: u64, silent: bool) {
+    fn feed(&mut self, key: ConnKey, id: u16, args: ArgList<'_>, watchers: u64, silent: bool) {
         let Some(conn) = self.conns.get(key) else {
             return;
         };

@@ -6,10 +6,12 @@
 //! the same ones are rejected, and rejections carry the same error texts.
 //!
 //! The connection owns a `BytesMut` read buffer, only ever appends to it, and
-//! calls [`Decoder::decode`] after each read; the decoder consumes complete
-//! requests from the front. Multibulk arguments are slices of that buffer, so
-//! payloads are never copied. Progress on a partial request is kept in the
-//! decoder, so a request that trickles in over many reads is scanned once.
+//! calls [`Decoder::decode`] after each read; the decoder finds the complete
+//! request at the front and where its arguments lie in it, and the request
+//! runs from the buffer itself (an [`ArgList`]) before its bytes are consumed:
+//! nothing is allocated, copied or reference-counted per argument. Progress
+//! on a partial request is kept in the decoder, so a request that trickles in
+//! over many reads is scanned once.
 //!
 //! Redis quirks kept on purpose, because clients and tests can observe them:
 //! - A header line (`*N`, `$N`) ends at its first `\r`; the byte after that
@@ -23,7 +25,11 @@
 //! - A line is only "too big" while its end has not arrived: an inline line
 //!   over 64 KiB whose newline is already buffered is accepted, as in Redis.
 
-use bytes::{Buf, Bytes, BytesMut};
+use std::ops::Range;
+
+use bytes::{Buf, BytesMut};
+
+use super::args::{ArgList, Args};
 
 /// Argument slots reserved when a multibulk count arrives; more are added as
 /// arguments arrive. (Redis reserves up to 1024 for the count alone, which
@@ -131,6 +137,42 @@ fn shown_byte(byte: u8) -> u8 {
 pub struct Decoder {
     limits: RequestLimits,
     state: State,
+    /// Where the arguments of the multibulk request being read lie (kept
+    /// between requests for its allocation: see [`Decoder::recycle`]).
+    spans: Vec<Range<usize>>,
+}
+
+/// A complete request at the front of the buffer given to [`Decoder::decode`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request {
+    /// A multibulk request: the buffer's first `len` bytes, its arguments at
+    /// `spans` of them.
+    Multibulk {
+        len: usize,
+        spans: Vec<Range<usize>>,
+    },
+    /// An inline request (`len` bytes with its newline), its arguments
+    /// unescaped.
+    Inline { len: usize, args: Args },
+}
+
+impl Request {
+    /// Bytes at the front of the buffer the request came in: the caller
+    /// consumes them once done with its arguments.
+    pub fn wire_len(&self) -> usize {
+        match self {
+            Request::Multibulk { len, .. } | Request::Inline { len, .. } => *len,
+        }
+    }
+
+    /// Its arguments, read from `buf`: the buffer it was decoded from, its
+    /// front untouched since.
+    pub fn args<'a>(&'a self, buf: &'a [u8]) -> ArgList<'a> {
+        match self {
+            Request::Multibulk { len, spans } => ArgList::new(&buf[..*len], spans),
+            Request::Inline { args, .. } => args.list(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -150,7 +192,8 @@ enum State {
 struct Multibulk {
     /// Arguments still to read.
     remaining: usize,
-    args: Vec<Bytes>,
+    /// Bytes of the request read so far (from the buffer front).
+    pos: usize,
     bulk: Bulk,
 }
 
@@ -202,11 +245,40 @@ impl Decoder {
         Decoder {
             limits,
             state: State::Start,
+            spans: Vec::new(),
         }
     }
 
-    /// Decodes the next complete request from the front of `buf`, consuming
-    /// its bytes.
+    /// Hand back the `spans` of a [`Request::Multibulk`] once it has run, so
+    /// the next request reuses their allocation.
+    pub fn recycle(&mut self, mut spans: Vec<Range<usize>>) {
+        if spans.capacity() > self.spans.capacity() && spans.capacity() <= INITIAL_ARGS {
+            spans.clear();
+            self.spans = spans;
+        }
+    }
+
+    /// [`Decoder::decode`], the request copied out of the buffer and its
+    /// bytes consumed: for requests that must outlive the buffer (tests, tools).
+    pub fn decode_owned(
+        &mut self,
+        buf: &mut BytesMut,
+        authenticated: bool,
+    ) -> Result<Option<Args>, ProtocolError> {
+        let Some(request) = self.decode(buf, authenticated)? else {
+            return Ok(None);
+        };
+        let args = request.args(buf).to_args();
+        buf.advance(request.wire_len());
+        if let Request::Multibulk { spans, .. } = request {
+            self.recycle(spans);
+        }
+        Ok(Some(args))
+    }
+
+    /// Finds the next complete request at the front of `buf`: its bytes stay
+    /// there, and the caller consumes them ([`Request::wire_len`]) once it is done
+    /// with the request's arguments, before calling again.
     ///
     /// `Ok(None)` means more bytes are needed; call again once more have been
     /// appended to the same buffer (whose front must not be touched in
@@ -219,7 +291,7 @@ impl Decoder {
         &mut self,
         buf: &mut BytesMut,
         authenticated: bool,
-    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    ) -> Result<Option<Request>, ProtocolError> {
         loop {
             match std::mem::take(&mut self.state) {
                 State::Start => match buf.first() {
@@ -239,12 +311,14 @@ impl Decoder {
                         Some(before) if buf[before] == b'\r' => before,
                         _ => newline,
                     };
-                    let mut line = buf.split_to(newline + 1).freeze();
-                    line.truncate(line_len);
-                    let args = split_args(&line)?;
+                    let args = split_args(&buf[..line_len])?;
                     if !args.is_empty() {
-                        return Ok(Some(args));
+                        return Ok(Some(Request::Inline {
+                            len: newline + 1,
+                            args,
+                        }));
                     }
+                    buf.advance(newline + 1);
                 }
                 State::Count(mut scan) => {
                     let Some(cr) = header_line(
@@ -263,18 +337,25 @@ impl Decoder {
                     if !authenticated && exceeds(count, self.limits.unauth_max_multibulk) {
                         return Err(ProtocolError::UnauthenticatedMultibulkLength);
                     }
-                    buf.advance(cr + 2);
                     if let Ok(remaining @ 1..) = usize::try_from(count) {
+                        self.spans.clear();
+                        // A large count costs little until its arguments arrive.
+                        self.spans.reserve(remaining.min(INITIAL_ARGS));
                         self.state = State::Args(Multibulk {
                             remaining,
-                            // A large count costs little until its arguments arrive.
-                            args: Vec::with_capacity(remaining.min(INITIAL_ARGS)),
+                            pos: cr + 2,
                             bulk: Bulk::Header(LineScan::default()),
                         });
+                    } else {
+                        // No request (Redis skips it).
+                        buf.advance(cr + 2);
                     }
                 }
                 State::Args(request) => match self.read_args(request, buf, authenticated)? {
-                    Ok(args) => return Ok(Some(args)),
+                    Ok(len) => {
+                        let spans = std::mem::take(&mut self.spans);
+                        return Ok(Some(Request::Multibulk { len, spans }));
+                    }
                     Err(partial) => {
                         self.state = State::Args(partial);
                         return Ok(None);
@@ -284,70 +365,84 @@ impl Decoder {
         }
     }
 
+    /// Bytes at the buffer front that belong to arguments of the request
+    /// being read, already found: Redis has moved these out of its query
+    /// buffer into the command's arguments by then, so they are not what
+    /// `client-query-buffer-limit` and CLIENT LIST's `qbuf` count.
+    pub fn parsed_len(&self) -> usize {
+        match &self.state {
+            State::Args(request) => request.pos,
+            _ => 0,
+        }
+    }
+
     /// While the decoder waits for a bulk payload: how many bytes the buffer
     /// front should have room for, a hint for sizing the next read: the
-    /// payload plus its `\r\n`, but at most twice as much of it as has
-    /// arrived (and at least 16 KiB). Room for a large argument is thus made
+    /// request so far, then the payload plus its `\r\n`, but at most twice
+    /// as much of it as has arrived (and at least 16 KiB). Room for a large argument is thus made
     /// in a few doubling steps as it arrives, and a declared but unsent bulk
     /// (`$536870912`) does not get its declared size reserved.
     pub fn pending_bulk_len(&self) -> Option<usize> {
         match &self.state {
             State::Args(Multibulk {
                 bulk: Bulk::Payload { len, seen },
+                pos,
                 ..
             }) => {
                 let ahead = seen.saturating_mul(2).max(READ_AHEAD_FLOOR);
-                Some(len.saturating_add(2).min(ahead))
+                Some(pos.saturating_add(len.saturating_add(2).min(ahead)))
             }
             _ => None,
         }
     }
 
-    /// Reads arguments until the request is complete (`Ok(Ok(args))`) or the
-    /// buffer runs dry (`Ok(Err(partial))`).
+    /// Reads arguments until the request is complete (`Ok(Ok(its length))`)
+    /// or the buffer runs dry (`Ok(Err(partial))`), noting where each lies in
+    /// `self.spans`.
     fn read_args(
-        &self,
+        &mut self,
         mut request: Multibulk,
-        buf: &mut BytesMut,
+        buf: &[u8],
         authenticated: bool,
-    ) -> Result<Result<Vec<Bytes>, Multibulk>, ProtocolError> {
+    ) -> Result<Result<usize, Multibulk>, ProtocolError> {
         loop {
+            let rest = &buf[request.pos..];
             match &mut request.bulk {
                 Bulk::Header(scan) => {
                     let Some(cr) = header_line(
                         scan,
-                        buf,
+                        rest,
                         self.limits.max_inline,
                         ProtocolError::TooBigBulkCountString,
                     )?
                     else {
                         return Ok(Err(request));
                     };
-                    if buf[0] != b'$' {
-                        return Err(ProtocolError::ExpectedDollar { got: buf[0] });
+                    if rest[0] != b'$' {
+                        return Err(ProtocolError::ExpectedDollar { got: rest[0] });
                     }
-                    let len = string2ll(&buf[1..cr])
+                    let len = string2ll(&rest[1..cr])
                         .filter(|&n| n >= 0 && !exceeds(n, self.limits.max_bulk))
                         .and_then(|n| usize::try_from(n).ok())
                         .ok_or(ProtocolError::InvalidBulkLength)?;
                     if !authenticated && len > self.limits.unauth_max_bulk {
                         return Err(ProtocolError::UnauthenticatedBulkLength);
                     }
-                    buf.advance(cr + 2);
+                    request.pos += cr + 2;
                     request.bulk = Bulk::Payload { len, seen: 0 };
                 }
                 Bulk::Payload { len, seen } => {
                     let len = *len;
-                    if buf.len() < len.saturating_add(2) {
-                        *seen = buf.len();
+                    if rest.len() < len.saturating_add(2) {
+                        *seen = rest.len();
                         return Ok(Err(request));
                     }
-                    request.args.push(buf.split_to(len).freeze());
+                    self.spans.push(request.pos..request.pos + len);
                     // Redis skips the two bytes after the payload unchecked.
-                    buf.advance(2);
+                    request.pos += len + 2;
                     request.remaining -= 1;
                     if request.remaining == 0 {
-                        return Ok(Ok(request.args));
+                        return Ok(Ok(request.pos));
                     }
                     request.bulk = Bulk::Header(LineScan::default());
                 }
@@ -420,15 +515,15 @@ fn is_c_space(byte: u8) -> bool {
 /// Redis's `sdssplitargs`: splits an inline line into arguments, honouring
 /// `"..."` (with `\xHH`, `\n`, `\r`, `\t`, `\b`, `\a` and `\<any>` escapes) and
 /// `'...'` (with only `\'`). A closing quote must be followed by a blank or
-/// the end of the line. Unquoted arguments are slices of `line`.
+/// the end of the line. The arguments are copied out of `line`.
 ///
 /// Hand-written because the exact Redis rules (which blanks end a token, what
 /// a closing quote may touch) are the behaviour being reproduced.
-fn split_args(line: &Bytes) -> Result<Vec<Bytes>, ProtocolError> {
+fn split_args(line: &[u8]) -> Result<Args, ProtocolError> {
     // The line holds no NUL (the newline search stops at one), so reading
     // past its end as NUL mirrors the C string walk.
     let at = |i: usize| line.get(i).copied().unwrap_or(0);
-    let mut args = Vec::new();
+    let mut args = Args::default();
     let mut p = 0;
     loop {
         while at(p) != 0 && is_c_space(at(p)) {
@@ -507,10 +602,10 @@ fn split_args(line: &Bytes) -> Result<Vec<Bytes>, ProtocolError> {
                 p += 1;
             }
         }
-        args.push(match owned {
-            Some(text) => Bytes::from(text),
-            None => line.slice(start..end),
-        });
+        match owned {
+            Some(text) => args.push(&text),
+            None => args.push(&line[start..end]),
+        }
     }
 }
 
@@ -550,8 +645,10 @@ mod tests {
         for chunk in chunks {
             buf.extend_from_slice(chunk);
             loop {
-                match decoder.decode(&mut buf, auth) {
-                    Ok(Some(args)) => requests.push(args.iter().map(|a| a.to_vec()).collect()),
+                match decoder.decode_owned(&mut buf, auth) {
+                    Ok(Some(args)) => {
+                        requests.push(args.list().iter().map(<[u8]>::to_vec).collect())
+                    }
                     Ok(None) => break,
                     Err(e) => return (requests, End::Error(e)),
                 }
@@ -889,23 +986,43 @@ mod tests {
     }
 
     #[test]
-    fn bulk_arguments_share_the_read_buffer() {
-        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nECHO\r\n$5\r\nhello\r\n"[..]);
+    fn bulk_arguments_are_read_from_the_buffer_which_keeps_them_until_consumed() {
+        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nECHO\r\n$5\r\nhello\r\n*1"[..]);
         let base = buf.as_ptr() as usize;
         let mut decoder = Decoder::new(RequestLimits::default());
         let request = decoder.decode(&mut buf, true).unwrap().unwrap();
-        assert_eq!(request[0].as_ptr() as usize, base + 8);
-        assert_eq!(request[1].as_ptr() as usize, base + 18);
-        assert!(buf.is_empty());
+        assert_eq!(request.wire_len(), 25);
+        let args = request.args(&buf);
+        assert_eq!(args[0].as_ptr() as usize, base + 8);
+        assert_eq!(args[1].as_ptr() as usize, base + 18);
+        assert_eq!(args.iter().collect::<Vec<_>>(), [&b"ECHO"[..], b"hello"]);
+        assert_eq!(buf.len(), 27, "nothing consumed");
+        buf.advance(request.wire_len());
+        let Request::Multibulk { spans, .. } = request else {
+            panic!("a multibulk request");
+        };
+        let kept = spans.as_ptr();
+        decoder.recycle(spans);
+        buf.extend_from_slice(b"\r\n$4\r\nPING\r\n");
+        let again = decoder.decode(&mut buf, true).unwrap().unwrap();
+        assert_eq!(again.args(&buf).iter().collect::<Vec<_>>(), [&b"PING"[..]]);
+        let Request::Multibulk { spans, .. } = again else {
+            panic!("a multibulk request");
+        };
+        assert_eq!(spans.as_ptr(), kept, "the recycled ranges are reused");
     }
 
     #[test]
-    fn unquoted_inline_arguments_share_the_read_buffer() {
-        let mut buf = BytesMut::from(&b"ECHO hello\r\n"[..]);
-        let base = buf.as_ptr() as usize;
+    fn inline_requests_own_their_arguments_and_leave_the_line_to_consume() {
+        let mut buf = BytesMut::from(&b"ECHO \"a\\x41\" hello\r\nPING"[..]);
         let mut decoder = Decoder::new(RequestLimits::default());
         let request = decoder.decode(&mut buf, true).unwrap().unwrap();
-        assert_eq!(request[1].as_ptr() as usize, base + 5);
+        assert_eq!(request.wire_len(), 20);
+        assert_eq!(
+            request.args(&buf).iter().collect::<Vec<_>>(),
+            [&b"ECHO"[..], b"aA", b"hello"]
+        );
+        assert_eq!(buf.len(), 24, "nothing consumed");
     }
 
     #[test]
@@ -926,15 +1043,17 @@ mod tests {
     fn pending_bulk_len_grows_with_the_payload_that_arrived() {
         let mut decoder = Decoder::new(RequestLimits::default());
         let mut buf = BytesMut::from(&b"*1\r\n$100000\r\nabc"[..]);
+        // The request so far (13 bytes before the payload) stays in front.
+        let head = 13;
         assert_eq!(decoder.decode(&mut buf, true), Ok(None));
-        assert_eq!(decoder.pending_bulk_len(), Some(16 * 1024));
-        assert_eq!(&buf[..], b"abc");
-        buf.resize(20_000, b'x');
+        assert_eq!(decoder.pending_bulk_len(), Some(head + 16 * 1024));
+        assert_eq!(&buf[head..], b"abc");
+        buf.resize(head + 20_000, b'x');
         assert_eq!(decoder.decode(&mut buf, true), Ok(None));
-        assert_eq!(decoder.pending_bulk_len(), Some(40_000));
-        buf.resize(60_000, b'x');
+        assert_eq!(decoder.pending_bulk_len(), Some(head + 40_000));
+        buf.resize(head + 60_000, b'x');
         assert_eq!(decoder.decode(&mut buf, true), Ok(None));
-        assert_eq!(decoder.pending_bulk_len(), Some(100_002));
+        assert_eq!(decoder.pending_bulk_len(), Some(head + 100_002));
     }
 
     #[test]
@@ -942,11 +1061,11 @@ mod tests {
         let mut decoder = Decoder::new(RequestLimits::default());
         let mut buf = BytesMut::from(&b"*1\r\n$536870912\r\n"[..]);
         assert_eq!(decoder.decode(&mut buf, true), Ok(None));
-        assert_eq!(decoder.pending_bulk_len(), Some(16 * 1024));
+        assert_eq!(decoder.pending_bulk_len(), Some(buf.len() + 16 * 1024));
         let mut decoder = Decoder::new(RequestLimits::default());
         let mut buf = BytesMut::from(&b"*1\r\n$10\r\n"[..]);
         assert_eq!(decoder.decode(&mut buf, true), Ok(None));
-        assert_eq!(decoder.pending_bulk_len(), Some(12));
+        assert_eq!(decoder.pending_bulk_len(), Some(buf.len() + 12));
     }
 
     #[test]
@@ -955,7 +1074,7 @@ mod tests {
         let mut buf = BytesMut::from(&b"*2147483647\r\n"[..]);
         assert_eq!(decoder.decode(&mut buf, true), Ok(None));
         match &decoder.state {
-            State::Args(request) => assert!(request.args.capacity() <= INITIAL_ARGS),
+            State::Args(_) => assert!(decoder.spans.capacity() <= INITIAL_ARGS),
             other => panic!("unexpected state {other:?}"),
         }
     }

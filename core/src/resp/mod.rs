@@ -1,8 +1,10 @@
 //! RESP wire format: reading client requests and writing replies.
 //!
-//! `decode` turns the bytes a client sends into argument vectors, exactly as
-//! Redis's networking layer does, including its protocol error texts;
+//! `decode` finds the requests in the bytes a client sends, exactly as
+//! Redis's networking layer does, including its protocol error texts; `args`
+//! is how a command reads a request's arguments;
 //! `encode` writes RESP2/RESP3 replies.
 
+pub mod args;
 pub mod decode;
 pub mod encode;

@@ -15,18 +15,18 @@
 //!    bytes wait is "too big", even if its end would have come in the next read.
 //! 2. Every error is one of Redis 7.2's protocol error texts.
 //! 3. The decoder holds at most a small constant plus a bounded multiple of the
-//!    bytes it was given (each argument costs a 32-byte `Bytes` handle and at
-//!    least 6 bytes of input), and its read-sizing hint
-//!    (`pending_bulk_len`) stays within a small constant of twice the bytes
-//!    buffered: a declared but unsent bulk does not make the server reserve
-//!    its declared size.
+//!    bytes it was given (each argument costs a 16-byte range and at least 6
+//!    bytes of input), and its read-sizing hint (`pending_bulk_len`, which
+//!    counts the request read so far) stays within a small constant of twice
+//!    the bytes buffered: a declared but unsent bulk does not make the server
+//!    reserve its declared size.
 //! 4. Before authentication only the two "unauthenticated" errors can differ
 //!    from an authenticated client's outcome.
 //! 5. Every request is non-empty and decodes to itself again once written as
 //!    a RESP multibulk.
 
-use bytes::BytesMut;
-use ringcast_core::resp::decode::{Decoder, ProtocolError, RequestLimits};
+use bytes::{Buf, BytesMut};
+use ringcast_core::resp::decode::{Decoder, ProtocolError, Request, RequestLimits};
 
 use super::meter;
 
@@ -173,13 +173,19 @@ fn feed(stream: &[u8], sizes: &[usize], authenticated: bool, limits: &RequestLim
                 "decode used {transient} heap bytes at its peak after {given} bytes given"
             );
             match result {
-                Ok(Some(args)) => {
-                    own += meter::net(|| requests.push(args.iter().map(|a| a.to_vec()).collect()));
+                Ok(Some(request)) => {
+                    own += meter::net(|| {
+                        requests.push(request.args(&buf).iter().map(<[u8]>::to_vec).collect())
+                    });
+                    buf.advance(request.wire_len());
+                    if let Request::Multibulk { spans, .. } = request {
+                        decoder.recycle(spans);
+                    }
                 }
                 Ok(None) => {
                     if let Some(hint) = decoder.pending_bulk_len() {
                         assert!(
-                            hint <= HINT_FLOOR.max(2 * buf.len()),
+                            hint <= (2 * buf.len()).max(buf.len() + HINT_FLOOR),
                             "read hint of {hint} bytes with {} bytes buffered",
                             buf.len()
                         );
@@ -264,12 +270,12 @@ fn check_reencodes(request: &[Vec<u8>]) {
     }
     let mut decoder = Decoder::new(RequestLimits::default());
     let mut buf = BytesMut::from(&wire[..]);
-    let again = decoder.decode(&mut buf, true);
+    let again = decoder.decode_owned(&mut buf, true);
     let again: Option<Vec<Vec<u8>>> = again
         .as_ref()
         .ok()
         .and_then(Option::as_ref)
-        .map(|args| args.iter().map(|a| a.to_vec()).collect());
+        .map(|args| args.list().iter().map(<[u8]>::to_vec).collect());
     assert_eq!(again.as_deref(), Some(request), "request written as RESP");
     assert!(buf.is_empty(), "bytes left after a re-encoded request");
 }

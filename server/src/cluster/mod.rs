@@ -264,8 +264,8 @@ impl BusThread {
     }
 
     async fn answer(&mut self, request: BusRequest) {
-        let (mut reply, effects) = self.cluster.command(&request.args, unix_ms());
-        if let (Reply::Text(text), Some(sub)) = (&mut reply, request.args.get(1))
+        let (mut reply, effects) = self.cluster.command(request.args.list(), unix_ms());
+        if let (Reply::Text(text), Some(sub)) = (&mut reply, request.args.list().get(1))
             && sub.eq_ignore_ascii_case(b"info")
         {
             let stats = self.shared.cluster.forward_stats();

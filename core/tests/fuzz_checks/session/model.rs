@@ -411,8 +411,8 @@ impl Model {
             }
             let args = match c.pending.take() {
                 Some(args) => args,
-                None => match c.tap.decode(&mut c.tapbuf, c.authenticated) {
-                    Ok(Some(args)) => args,
+                None => match c.tap.decode_owned(&mut c.tapbuf, c.authenticated) {
+                    Ok(Some(args)) => args.list().iter().map(Bytes::copy_from_slice).collect(),
                     Ok(None) => break Input::NeedMore,
                     Err(e) => {
                         self.protocol_error(slot, &e);
